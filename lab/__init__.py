@@ -1,0 +1,1 @@
+"""canary-lab: a local lab for learning canary releases with Istio."""

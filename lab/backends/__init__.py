@@ -1,0 +1,1 @@
+"""Backends: the same verbs over a local Envoy lab or a real cluster."""

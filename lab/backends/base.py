@@ -1,0 +1,82 @@
+"""The verbs every backend offers. Everything above (exercises, checks,
+`traffic`) talks to a lab only through these.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from lab.manifests import Ref
+
+
+@dataclass
+class ProcessStatus:
+    """One running part of the lab: an app replica (a pod) or the gateway."""
+    name: str
+    state: str  # "running" | "exited" | "starting"
+    detail: str = ""
+
+
+@dataclass
+class RouteDestination:
+    service: str      # e.g. "httpbin.canary-lab"
+    subset: str       # "" when the route names no subset
+    weight: int
+
+    def __str__(self) -> str:
+        return f"{self.service}{' (' + self.subset + ')' if self.subset else ''}: {self.weight}"
+
+
+@dataclass
+class LiveRoute:
+    """A route the gateway serves now, as a learner would write it."""
+    host: str
+    match: str                      # e.g. "prefix /", "header x-track=canary"
+    destinations: list[RouteDestination] = field(default_factory=list)
+
+
+@dataclass
+class LabStatus:
+    provider: str
+    up: bool
+    gateway_url: str = ""
+    processes: list[ProcessStatus] = field(default_factory=list)
+    routes: list[LiveRoute] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Backend(ABC):
+    """One lab. `up` is apply, not create: a second call changes nothing."""
+
+    name: str
+
+    @abstractmethod
+    def up(self) -> bool:
+        """Bring the lab up (or repair it). Returns False when nothing needed doing."""
+
+    @abstractmethod
+    def down(self) -> bool:
+        """Remove everything the lab made. Returns False when nothing was up."""
+
+    @abstractmethod
+    def status(self) -> LabStatus:
+        """Provider, each part of the lab, and the gateway's live routes."""
+
+    @abstractmethod
+    def apply(self, objects: list[dict]) -> list[str]:
+        """Apply objects like `kubectl apply`; returns one line per object."""
+
+    @abstractmethod
+    def patch(self, ref: Ref, operations: list[dict]) -> str:
+        """Apply a JSON patch (RFC 6902) to one object."""
+
+    @abstractmethod
+    def get(self, ref: Ref) -> dict | None:
+        """The object as the lab holds it, or None."""
+
+    @abstractmethod
+    def gateway_url(self) -> str:
+        """Base URL of the ingress gateway, e.g. http://127.0.0.1:8080."""
+
+    @abstractmethod
+    def live_routes(self) -> list[LiveRoute]:
+        """Routes read from the gateway's Envoy admin API (what is served, not what was asked)."""

@@ -1,0 +1,1 @@
+"""The local lab: real Envoy as the ingress gateway, the sample apps as processes."""

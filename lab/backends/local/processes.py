@@ -1,0 +1,164 @@
+"""Talking to the supervisor: start it, tell it what should run, wait, stop it.
+
+The conversation is two files and two signals: desired.json + SIGHUP to
+change what runs, status.json to read what does, SIGTERM to stop it all.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from lab.backends.local.supervisor import log_name
+from lab.errors import LabError
+from lab.files import read_json, write_json
+
+SUPERVISOR_STOP_TIMEOUT = 10.0
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie has exited; only its parent has not reaped it yet.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+class Processes:
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.desired_file = run_dir / "desired.json"
+        self.status_file = run_dir / "status.json"
+        self.pid_file = run_dir / "supervisor.pid"
+
+    # -- supervisor lifecycle -------------------------------------------------
+
+    def supervisor_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def supervisor_alive(self) -> bool:
+        return pid_alive(self.supervisor_pid())
+
+    def start_supervisor(self, processes: dict[str, dict]) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(self.desired_file, {"generation": 1, "processes": processes})
+        log = open(self.run_dir / "supervisor.log", "ab")
+        with log:
+            # A new session: Ctrl-C in the learner's terminal must not reach the lab.
+            child = subprocess.Popen([sys.executable, "-m", "lab.backends.local.supervisor", str(self.run_dir)],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=Path(__file__).resolve().parents[3])
+        self.pid_file.write_text(str(child.pid))
+        self._wait_generation(1)
+
+    def stop_supervisor(self) -> None:
+        """SIGTERM the supervisor (it stops its children), then clean up anything left by pid."""
+        pid = self.supervisor_pid()
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + SUPERVISOR_STOP_TIMEOUT
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self._kill_leftovers()
+
+    def _kill_leftovers(self) -> None:
+        """Children the supervisor could not stop (it was killed): end them by pid, if they are still ours."""
+        status = read_json(self.status_file, default={}) or {}
+        for info in (status.get("processes") or {}).values():
+            pid = info.get("pid")
+            if pid_alive(pid) and _runs(pid, info.get("argv0", "")):
+                os.kill(pid, signal.SIGKILL)
+
+    # -- what runs -----------------------------------------------------------
+
+    def desired(self) -> dict[str, dict]:
+        return (read_json(self.desired_file, default={}) or {}).get("processes", {})
+
+    def status(self) -> dict[str, dict]:
+        return (read_json(self.status_file, default={}) or {}).get("processes", {})
+
+    def set_desired(self, processes: dict[str, dict]) -> None:
+        """Replace what should run (restarting what exited) and wait until the supervisor has acted."""
+        generation = (read_json(self.desired_file, default={}) or {}).get("generation", 0) + 1
+        write_json(self.desired_file, {"generation": generation, "processes": processes})
+        pid = self.supervisor_pid()
+        if not pid_alive(pid):
+            raise LabError("the local lab's supervisor is not running", "run `invoke up` to restart the lab")
+        os.kill(pid, signal.SIGHUP)
+        self._wait_generation(generation)
+
+    def _wait_generation(self, generation: int, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = read_json(self.status_file, default={}) or {}
+            if status.get("generation", 0) >= generation:
+                return
+            if not self.supervisor_alive():
+                break
+            time.sleep(0.02)
+        raise LabError("the local lab's supervisor did not answer",
+                       f"see {self.run_dir / 'supervisor.log'}; `invoke down` then `invoke up` resets the lab")
+
+    def wait_ready(self, names: dict[str, dict], timeout: float = 30.0) -> None:
+        """Wait until each named process answers HTTP on its port (or fail with its log's last line)."""
+        deadline = time.monotonic() + timeout
+        pending = dict(names)
+        while pending:
+            status = self.status()
+            for name, spec in list(pending.items()):
+                if status.get(name, {}).get("state") == "exited":
+                    raise LabError(f"{name} exited while starting: {self.last_log_line(name)}",
+                                   f"see {self.log_file(name)}")
+                if _answers(spec["port"], spec.get("ready_path", "/")):
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                raise LabError(f"{', '.join(pending)} did not become ready in {timeout:.0f}s",
+                               f"see the logs in {self.run_dir / 'logs'}")
+            if pending:
+                time.sleep(0.05)
+
+    def log_file(self, name: str) -> Path:
+        return self.run_dir / "logs" / log_name(name)
+
+    def last_log_line(self, name: str) -> str:
+        try:
+            lines = [ln for ln in self.log_file(name).read_text(errors="replace").splitlines() if ln.strip()]
+        except FileNotFoundError:
+            return "no output"
+        return lines[-1][:200] if lines else "no output"
+
+
+def _answers(port: int, path: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as response:
+            return response.status < 500
+    except urllib.error.HTTPError as e:
+        return e.code < 500
+    except OSError:
+        return False
+
+
+def _runs(pid: int, argv0: str) -> bool:
+    """Guard against pid reuse: only kill a pid that still runs the program we started."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        return False
+    return bool(argv0) and cmdline == argv0

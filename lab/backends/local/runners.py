@@ -1,0 +1,61 @@
+"""How a container image becomes a local process: apps/<app>/local.yaml.
+
+The mapping lives with each app, not in code, so adding an app needs no Python.
+"""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from lab.config import APPS_DIR
+from lab.errors import LabError
+
+PLACEHOLDERS = ("{python}", "{port}", "{app_dir}")
+
+
+@dataclass(frozen=True)
+class Runner:
+    app: str
+    images: tuple[str, ...]
+    command: tuple[str, ...]
+    ready_path: str
+    app_dir: Path
+
+    def argv(self, port: int) -> list[str]:
+        values = {"python": sys.executable, "port": str(port), "app_dir": str(self.app_dir)}
+        return [part.format(**values) for part in self.command]
+
+
+def image_name(image: str) -> str:
+    """`docker.io/kennethreitz/httpbin:latest` → `docker.io/kennethreitz/httpbin` (tag/digest dropped)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    return name
+
+
+def load_runners(apps_dir: Path = APPS_DIR) -> list[Runner]:
+    runners = []
+    for spec_file in sorted(apps_dir.glob("*/local.yaml")):
+        spec = yaml.safe_load(spec_file.read_text())
+        runners.append(Runner(
+            app=spec_file.parent.name,
+            images=tuple(spec["images"]),
+            command=tuple(spec["command"]),
+            ready_path=spec.get("ready_path", "/"),
+            app_dir=spec_file.parent,
+        ))
+    return runners
+
+
+def runner_for(image: str, runners: list[Runner]) -> Runner:
+    wanted = image_name(image)
+    for runner in runners:
+        if wanted in runner.images:
+            return runner
+    known = ", ".join(f"{r.images[0]}" for r in runners)
+    raise LabError(f"image {image} has no local runner",
+                   f"the local lab runs {known}; other images need k3d or minikube")

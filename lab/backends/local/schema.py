@@ -1,0 +1,108 @@
+"""The fields the local lab implements, kind by kind.
+
+A field outside this tree is an error naming the field — the local lab never
+silently ignores what it cannot do. Leaves: SCALAR (any scalar), MAP (any
+string map, e.g. labels), [x] (a list of x), {key: x} (an object).
+"""
+
+import difflib
+
+from lab.errors import ManifestError
+from lab.manifests import Ref
+
+SCALAR = "scalar"
+MAP = "map"
+
+_METADATA = {"name": SCALAR, "namespace": SCALAR, "labels": MAP, "annotations": MAP}
+_STRING_MATCH = {"exact": SCALAR, "prefix": SCALAR, "regex": SCALAR}
+
+SUPPORTED: dict[str, dict] = {
+    "Namespace": {},
+    "Deployment": {
+        "replicas": SCALAR,
+        "selector": {"matchLabels": MAP},
+        "template": {
+            "metadata": {"labels": MAP, "annotations": MAP},
+            "spec": {"containers": [{
+                "name": SCALAR, "image": SCALAR, "imagePullPolicy": SCALAR,
+                "ports": [{"containerPort": SCALAR, "name": SCALAR, "protocol": SCALAR}],
+                "env": [{"name": SCALAR, "value": SCALAR}],
+            }]},
+        },
+    },
+    "Service": {
+        "selector": MAP,
+        "type": SCALAR,
+        "ports": [{"name": SCALAR, "port": SCALAR, "targetPort": SCALAR, "protocol": SCALAR}],
+    },
+    "Gateway": {
+        "selector": MAP,
+        "servers": [{
+            "port": {"number": SCALAR, "name": SCALAR, "protocol": SCALAR},
+            "hosts": [SCALAR],
+        }],
+    },
+    "VirtualService": {
+        "hosts": [SCALAR],
+        "gateways": [SCALAR],
+        "http": [{
+            "name": SCALAR,
+            "match": [{"uri": _STRING_MATCH, "headers": {"*": _STRING_MATCH}, "name": SCALAR}],
+            "route": [{
+                "destination": {"host": SCALAR, "subset": SCALAR, "port": {"number": SCALAR}},
+                "weight": SCALAR,
+            }],
+        }],
+    },
+    "DestinationRule": {
+        "host": SCALAR,
+        "subsets": [{"name": SCALAR, "labels": MAP}],
+    },
+}
+
+CLUSTER_BACKENDS = "k3d or minikube (invoke up --provider k3d)"
+
+
+def check_supported(obj: dict) -> None:
+    """Raise ManifestError for the first field the local lab does not implement."""
+    ref = Ref(obj["kind"], (obj.get("metadata") or {}).get("namespace", ""), obj["metadata"]["name"])
+    if obj["kind"] not in SUPPORTED:
+        raise ManifestError(
+            f"{obj['kind']} {ref.name}: the local lab does not support kind {obj['kind']}",
+            f"use {CLUSTER_BACKENDS}; locally: {', '.join(SUPPORTED)}")
+    top = {"apiVersion": SCALAR, "kind": SCALAR, "metadata": _METADATA,
+           "spec": SUPPORTED[obj["kind"]], "status": MAP}
+    _walk(obj, top, "", ref)
+
+
+def _walk(value, schema, path: str, ref: Ref) -> None:
+    if schema == SCALAR:
+        if isinstance(value, (dict, list)):
+            raise ManifestError(f"{ref}: {path} must be a single value, not a "
+                                f"{'list' if isinstance(value, list) else 'mapping'}",
+                                "check the indentation there")
+        return
+    if schema == MAP:
+        if value is not None and not isinstance(value, dict):
+            raise ManifestError(f"{ref}: {path} must be a mapping", "write it as key: value lines")
+        return
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            raise ManifestError(f"{ref}: {path} must be a list", "start each item with '- '")
+        for index, item in enumerate(value):
+            _walk(item, schema[0], f"{path}[{index}]", ref)
+        return
+    if not isinstance(value, dict):
+        raise ManifestError(f"{ref}: {path} must be a mapping", "check the indentation there")
+    for key, item in value.items():
+        child = f"{path}.{key}" if path else str(key)
+        if "*" in schema:
+            _walk(item, schema["*"], child, ref)
+        elif key in schema:
+            _walk(item, schema[key], child, ref)
+        else:
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ManifestError(
+                f"{ref}: field {child} is not supported by the local lab",
+                f"{hint}remove it, or use {CLUSTER_BACKENDS}, which supports all of Istio")

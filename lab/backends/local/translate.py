@@ -1,0 +1,199 @@
+"""Istio objects → Envoy config, the job istiod does for the ingress gateway.
+
+Gateways and the VirtualServices bound to them become virtual hosts and routes;
+each (Service, subset) a route names becomes an Envoy cluster whose endpoints
+are the pods the Service's selector and the subset's labels pick. Cluster
+names follow Istio's `outbound|port|subset|fqdn`, so the same reader shows
+live routes on both backends.
+"""
+
+from dataclasses import dataclass
+
+from lab.backends.local.pods import Pod
+from lab.errors import ManifestError
+from lab.manifests import Ref
+from lab.validate import route_weights
+
+ROUTE_CONFIG_NAME = "gateway"
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+
+@dataclass
+class EnvoyConfig:
+    clusters: list[dict]
+    route_config: dict
+
+
+def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
+    clusters: dict[str, dict] = {}
+    virtual_hosts: dict[str, dict] = {}
+    owners: dict[str, Ref] = {}
+    for ref, vs in sorted(objects.items()):
+        if ref.kind != "VirtualService":
+            continue
+        spec = vs.get("spec") or {}
+        if not _bound_gateways(ref, spec, objects):
+            continue  # mesh-only: there is no mesh locally, so nothing to serve at the gateway
+        routes = []
+        for i, http in enumerate(spec.get("http") or []):
+            action = _route_action(ref, i, http, objects, pods, clusters)
+            for match in _matches(http):
+                routes.append({"match": match, "route": action,
+                               **({"name": http["name"]} if http.get("name") else {})})
+        for host in spec.get("hosts") or []:
+            if host in owners:
+                raise ManifestError(f"{ref}: host {host} is already routed by {owners[host]}",
+                                    "merge the two VirtualServices into one, or use another host")
+            owners[host] = ref
+            domains = ["*"] if host == "*" else [host, f"{host}:*"]
+            virtual_hosts[host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
+                                   "domains": domains, "routes": routes}
+    route_config = {"name": ROUTE_CONFIG_NAME, "virtual_hosts": list(virtual_hosts.values())}
+    return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_config=route_config)
+
+
+def _bound_gateways(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[Ref]:
+    bound = []
+    for name in spec.get("gateways") or []:
+        if name == "mesh":
+            continue
+        namespace, _, gw_name = name.rpartition("/")
+        gw_ref = Ref("Gateway", namespace or ref.namespace, gw_name)
+        gateway = objects.get(gw_ref)
+        if gateway is None:
+            raise ManifestError(f"{ref}: spec.gateways names {name}, but no such Gateway is applied",
+                                f"apply the Gateway {gw_ref.namespace}/{gw_ref.name} first, or fix the name")
+        _check_hosts_exposed(ref, spec, gw_ref, gateway)
+        bound.append(gw_ref)
+    return bound
+
+
+def _check_hosts_exposed(ref: Ref, spec: dict, gw_ref: Ref, gateway: dict) -> None:
+    gw_hosts = [h.rpartition("/")[2] for s in (gateway.get("spec") or {}).get("servers") or []
+                for h in s.get("hosts") or []]
+    for host in spec.get("hosts") or []:
+        if not any(_host_matches(pattern, host) for pattern in gw_hosts):
+            raise ManifestError(f"{ref}: host {host} is not one the Gateway {gw_ref.name} serves "
+                                f"({', '.join(gw_hosts) or 'none'})",
+                                "add the host to the Gateway's servers[].hosts or fix the VirtualService")
+
+
+def _host_matches(pattern: str, host: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return pattern == host
+
+
+def _matches(http: dict) -> list[dict]:
+    """Istio ORs the entries of `match`; Envoy gets one route per entry."""
+    entries = http.get("match") or [{}]
+    result = []
+    for entry in entries:
+        match = _string_match_path(entry.get("uri"))
+        headers = [{"name": name.lower(), "string_match": _string_match(cond)}
+                   for name, cond in sorted((entry.get("headers") or {}).items())]
+        if headers:
+            match["headers"] = headers
+        result.append(match)
+    return result
+
+
+def _string_match_path(uri: dict | None) -> dict:
+    if not uri:
+        return {"prefix": "/"}
+    if "exact" in uri:
+        return {"path": str(uri["exact"])}
+    if "prefix" in uri:
+        return {"prefix": str(uri["prefix"])}
+    return {"safe_regex": {"regex": str(uri["regex"])}}
+
+
+def _string_match(cond: dict) -> dict:
+    if "exact" in cond:
+        return {"exact": str(cond["exact"])}
+    if "prefix" in cond:
+        return {"prefix": str(cond["prefix"])}
+    return {"safe_regex": {"regex": str(cond["regex"])}}
+
+
+def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dict) -> dict:
+    routes = http.get("route") or []
+    weighted = []
+    for route, weight in zip(routes, route_weights(routes)):
+        destination = route["destination"]
+        service_ref, service = _service(ref, destination["host"], objects)
+        subset = destination.get("subset") or ""
+        labels = dict((service.get("spec") or {}).get("selector") or {})
+        if subset:
+            labels.update(_subset_labels(ref, index, service_ref, subset, objects))
+        port = _service_port(ref, service_ref, service, destination)
+        name = f"outbound|{port}|{subset}|{service_ref.name}.{service_ref.namespace}.{CLUSTER_DOMAIN}"
+        if name not in clusters:
+            members = [p for p in pods.values() if p.namespace == service_ref.namespace
+                       and labels and all(p.labels.get(k) == v for k, v in labels.items())]
+            clusters[name] = _cluster(name, members)
+        weighted.append({"name": name, "weight": weight})
+    # timeout 0: no route timeout, as on an Istio gateway; WebSockets stay open.
+    if len(weighted) == 1:
+        return {"cluster": weighted[0]["name"], "timeout": "0s"}
+    return {"weighted_clusters": {"clusters": weighted}, "timeout": "0s"}
+
+
+def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:
+    parts = host.split(".")
+    namespace = parts[1] if len(parts) > 1 else ref.namespace
+    service_ref = Ref("Service", namespace, parts[0])
+    service = objects.get(service_ref)
+    if service is None:
+        raise ManifestError(f"{ref}: destination host {host} matches no Service "
+                            f"(looked for {service_ref.namespace}/{service_ref.name})",
+                            "apply the Service first, or fix the host")
+    return service_ref, service
+
+
+def _subset_labels(ref: Ref, index: int, service_ref: Ref, subset: str, objects) -> dict:
+    defined = []
+    for rule_ref, rule in objects.items():
+        if rule_ref.kind != "DestinationRule":
+            continue
+        spec = rule.get("spec") or {}
+        host = str(spec.get("host", "")).split(".")
+        if host[0] != service_ref.name or (host[1] if len(host) > 1 else rule_ref.namespace) != service_ref.namespace:
+            continue
+        for entry in spec.get("subsets") or []:
+            defined.append(entry.get("name"))
+            if entry.get("name") == subset:
+                return entry.get("labels") or {}
+    known = f" (defined: {', '.join(defined)})" if defined else ""
+    raise ManifestError(
+        f"{ref}: spec.http[{index}] routes to subset {subset} of {service_ref.name}, "
+        f"but no DestinationRule defines it{known}",
+        f"add subset {subset} to the DestinationRule for host {service_ref.name}, or fix the subset name")
+
+
+def _service_port(ref: Ref, service_ref: Ref, service: dict, destination: dict) -> int:
+    ports = [int(p["port"]) for p in (service.get("spec") or {}).get("ports") or [] if "port" in p]
+    wanted = (destination.get("port") or {}).get("number")
+    if wanted is not None:
+        if int(wanted) not in ports:
+            raise ManifestError(f"{ref}: destination port {wanted} is not a port of Service {service_ref.name} "
+                                f"({', '.join(map(str, ports)) or 'none'})", "fix destination.port.number")
+        return int(wanted)
+    if len(ports) != 1:
+        raise ManifestError(f"{ref}: Service {service_ref.name} has {len(ports)} ports and the route names none",
+                            "set destination.port.number")
+    return ports[0]
+
+
+def _cluster(name: str, members: list[Pod]) -> dict:
+    endpoints = [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p.port}}}}
+                 for p in sorted(members, key=lambda p: p.name)]
+    return {
+        "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
+    }

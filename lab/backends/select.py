@@ -1,0 +1,44 @@
+"""Which backend: the one that is up, or the one `up` picks (and why)."""
+
+import shutil
+import subprocess
+
+from lab.backends.base import Backend
+from lab.backends.local.backend import LocalBackend
+from lab.config import PROVIDERS, Paths, gateway_port
+from lab.errors import LabError, NotUp
+from lab.state import load_state
+
+
+def docker_answers() -> bool:
+    if not shutil.which("docker"):
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def choose_provider(requested: str) -> tuple[str, str]:
+    """(provider, why) for `invoke up --provider requested`."""
+    if requested not in ("auto", *PROVIDERS):
+        raise LabError(f"unknown provider {requested!r}", f"use one of: auto, {', '.join(PROVIDERS)}")
+    if requested != "auto":
+        return requested, "asked for with --provider"
+    if docker_answers():
+        return "local", "Docker answers, but the k3d and minikube providers are not available yet"
+    return "local", "no Docker daemon answers here, so the lab runs Envoy and the apps as local processes"
+
+
+def make_backend(paths: Paths, provider: str, port: int | None = None) -> Backend:
+    if provider == "local":
+        return LocalBackend(paths, gateway_port(port))
+    raise LabError(f"the {provider} provider is not available yet", "use `invoke up --provider local`")
+
+
+def current_backend(paths: Paths) -> Backend:
+    """The backend of the lab that is up; NotUp when there is none."""
+    state = load_state(paths)
+    if state is None:
+        raise NotUp()
+    return make_backend(paths, state.provider, state.gateway_port)

@@ -1,0 +1,184 @@
+"""What each `invoke` task does, with plain values in and out (no Invoke here)."""
+
+import sys
+
+from rich.table import Table
+
+from lab import ui
+from lab.backends.select import choose_provider, current_backend, make_backend
+from lab.config import APPS_DIR, lab_paths
+from lab.errors import LabError, NotUp
+from lab.manifests import Ref, load_manifest_file, parse_manifests
+from lab.state import Progress, load_state
+
+SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
+SAMPLE_HOST = "canary.lab.local"
+
+
+def up(provider: str = "auto", port: int | None = None) -> None:
+    paths = lab_paths()
+    state = load_state(paths)
+    if state is not None and provider not in ("auto", state.provider):
+        raise LabError(f"a {state.provider} lab is already up",
+                       f"run `invoke down` first to switch to {provider}")
+    if state is None:
+        name, why = choose_provider(provider)
+        ui.info(f"provider: [bold]{name}[/] ({why})")
+    else:
+        name = state.provider
+        port = state.gateway_port
+    backend = make_backend(paths, name, port)
+    with ui.step(f"gateway on {backend.gateway_url()}"):
+        changed = backend.up()
+    with ui.step("sample apps (httpbin, tornado)"):
+        lines = backend.apply(load_manifest_file(SAMPLE_APPS))
+    changed = changed or any(not line.endswith(" unchanged") for line in lines)
+    if not changed:
+        ui.info(f"The {name} lab is already up; nothing changed.")
+    ui.info(f"\nGateway: [bold]{backend.gateway_url()}[/]  "
+            f"(try: curl -H 'Host: {SAMPLE_HOST}' {backend.gateway_url()}/ once an exercise routes it)")
+    ui.info("Next: [bold]invoke exercise canary[/]  ·  `invoke status` shows the lab  ·  `invoke down` removes it")
+
+
+def down() -> None:
+    paths = lab_paths()
+    state = load_state(paths)
+    if state is None:
+        ui.info("Nothing is up; nothing to do.")
+        return
+    backend = make_backend(paths, state.provider, state.gateway_port)
+    with ui.step(f"stopping the {state.provider} lab"):
+        backend.down()
+    ui.info("The lab is down. Your exercise progress is kept.")
+
+
+def status() -> None:
+    paths = lab_paths()
+    state = load_state(paths)
+    progress = Progress(paths)
+    if state is None:
+        ui.info("No lab is up. Start one with `invoke up`.")
+    else:
+        report = make_backend(paths, state.provider, state.gateway_port).status()
+        ui.info(f"provider: [bold]{report.provider}[/]   gateway: {report.gateway_url or '-'}")
+        table = Table("part", "state", "detail", title="processes", title_justify="left")
+        for proc in report.processes:
+            colour = "green" if proc.state == "running" else "red"
+            table.add_row(proc.name, f"[{colour}]{proc.state}[/]", proc.detail)
+        ui.console.print(table)
+        show_routes(report.routes)
+        for note in report.notes:
+            ui.info(f"[yellow]note:[/] {note}")
+    done = progress.data["exercises"]
+    if done:
+        ui.info("progress: " + ", ".join(f"{name} ({len(v.get('done', []))} steps done)"
+                                         for name, v in sorted(done.items())))
+
+
+def show_routes(routes) -> None:
+    if not routes:
+        ui.info("gateway routes: none yet (apply a Gateway and a VirtualService)")
+        return
+    table = Table("host", "match", "destinations", title="gateway routes (live, from Envoy)",
+                  title_justify="left")
+    for route in routes:
+        table.add_row(route.host, route.match, ", ".join(str(d) for d in route.destinations))
+    ui.console.print(table)
+
+
+def read_objects(file: str) -> list[dict]:
+    if file == "-":
+        return parse_manifests(sys.stdin.read(), "<stdin>")
+    return load_manifest_file(file)
+
+
+def apply(file: str) -> None:
+    objects = read_objects(file)
+    backend = current_backend(lab_paths())
+    for line in backend.apply(objects):
+        ui.info(line)
+
+
+def get(kind: str, name: str, namespace: str = "default") -> None:
+    import yaml
+
+    backend = current_backend(lab_paths())
+    ref = Ref(kind, "" if kind == "Namespace" else namespace, name)
+    obj = backend.get(ref)
+    if obj is None:
+        raise LabError(f"{ref} is not applied in the lab", "check the kind, name and --namespace")
+    ui.yaml_block(yaml.safe_dump(obj, sort_keys=False))
+
+
+def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", headers: list[str] | None = None) -> None:
+    from lab.traffic.chart import counts_chart
+    from lab.traffic.classify import Classifier
+    from lab.traffic.sampler import RequestSpec, count
+
+    if requests < 1 or requests > 100_000:
+        raise LabError(f"--requests {requests} is out of range", "send between 1 and 100000 requests")
+    backend = current_backend(lab_paths())
+    spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()))
+    counts = count(backend.gateway_url(), spec, Classifier.from_spec(KNOWN_APPS), requests)
+    ui.console.print(counts_chart(counts, title=f"{requests} requests to {host}{path}"))
+
+
+# How `invoke traffic` tells the sample apps apart.
+KNOWN_APPS = {
+    "httpbin": {"title": "httpbin.org"},
+    "tornado": {"title": "tornado WebSocket example"},
+    **{f"version {v}": {"header": {"x-version": v}} for v in ("v1", "v2", "v3")},
+}
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise LabError(f"--header {text!r} is not NAME:VALUE", "write it like --header 'x-track: canary'")
+    return name.strip(), value.strip()
+
+
+def require_up():
+    state = load_state(lab_paths())
+    if state is None:
+        raise NotUp()
+    return state
+
+
+def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool = False, step: str = "") -> None:
+    from lab.exercises.catalogue import exercise_names, load_exercise
+    from lab.exercises.walkthrough import Walkthrough, require_terminal_or_yes
+
+    paths = lab_paths()
+    if list_:
+        return list_exercises()
+    if not name:
+        require_terminal_or_yes(yes)
+        if yes:
+            raise LabError("--yes needs an exercise name", "e.g. `invoke exercise canary --yes`")
+        name = ui.choose("Which exercise?", exercise_names())
+    chosen = load_exercise(name)
+    require_terminal_or_yes(yes)
+    state = require_up()
+    if state.provider not in chosen.backends:
+        raise LabError(f"exercise {name} needs {' or '.join(chosen.backends)}; the lab that is up is {state.provider}",
+                       "`invoke down`, then `invoke up --provider` one of those")
+    walkthrough = Walkthrough(chosen, current_backend(paths), paths, yes=yes)
+    if reset:
+        walkthrough.reset(step or None)
+        ui.info(f"Progress of {name}{' step ' + step if step else ''} reset.")
+    if not walkthrough.run(step or None):
+        raise LabError(f"exercise {name}: some checks failed", "read the reasons above; `invoke status` shows the lab")
+
+
+def list_exercises() -> None:
+    from lab.exercises.catalogue import exercise_names, load_exercise
+
+    progress = Progress(lab_paths())
+    table = Table("exercise", "what you learn", "backends", "progress", title="exercises", title_justify="left")
+    for name in exercise_names():
+        chosen = load_exercise(name)
+        done = len(set(progress.done(name)) & {s.name for s in chosen.steps})
+        table.add_row(name, chosen.summary or chosen.title, ", ".join(chosen.backends),
+                      f"{done}/{len(chosen.steps)} steps")
+    ui.console.print(table)

@@ -1,0 +1,58 @@
+"""Where the lab keeps its files, and the settings a user can change.
+
+The lab lives in a root folder (the project checkout by default, or
+CANARY_LAB_ROOT): `.lab/` holds state and runtime files, `work/` the
+learner's working copies of manifests.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+APPS_DIR = PROJECT_DIR / "apps"
+EXERCISES_DIR = PROJECT_DIR / "exercises"
+
+DEFAULT_GATEWAY_PORT = 8080
+PROVIDERS = ("local", "k3d", "minikube")
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / ".lab"
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "state.json"
+
+    @property
+    def progress_file(self) -> Path:
+        return self.home / "progress.json"
+
+    @property
+    def run_dir(self) -> Path:
+        """Runtime files of the lab that is up; `down` removes this folder."""
+        return self.home / "run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.root / "work"
+
+
+def lab_paths() -> Paths:
+    root = os.environ.get("CANARY_LAB_ROOT")
+    return Paths(Path(root).resolve() if root else PROJECT_DIR)
+
+
+def gateway_port(requested: int | None = None) -> int:
+    if requested:
+        return requested
+    return int(os.environ.get("CANARY_LAB_PORT", DEFAULT_GATEWAY_PORT))

@@ -1,0 +1,1 @@
+"""Exercises: the catalogue (data in exercises/), checks, and the walkthrough."""

@@ -1,0 +1,84 @@
+"""Checks: did the step work, judged from live traffic through the gateway.
+
+A check returns a CheckResult (passed or not, and why). An exception means
+broken infrastructure (the lab is down), not a wrong answer.
+"""
+
+from dataclasses import dataclass, field
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from lab.backends.base import Backend, LiveRoute
+from lab.errors import LabError
+from lab.exercises.catalogue import Exercise, Step
+from lab.traffic.classify import Classifier
+from lab.traffic.sampler import RequestSpec, run_verdict
+from lab.traffic.verdict import PASS, Expectation
+from lab.traffic.websocket import echo_check
+
+CHECK_KINDS = ("traffic", "websocket")
+
+
+@dataclass
+class CheckResult:
+    passed: bool
+    message: str
+    details: list[RenderableType] = field(default_factory=list)
+
+
+def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
+    if len(step.check) != 1 or next(iter(step.check)) not in CHECK_KINDS:
+        raise LabError(f"exercise {exercise.name}, step {step.name}: a check is one of "
+                       f"{', '.join(CHECK_KINDS)}", "fix exercise.yaml")
+    kind, spec = next(iter(step.check.items()))
+    if kind == "traffic":
+        return traffic_check(exercise, spec, backend)
+    return websocket_check(exercise, spec, backend)
+
+
+def request_spec(exercise: Exercise, spec: dict) -> RequestSpec:
+    request = {**exercise.request, **(spec.get("request") or {})}
+    return RequestSpec(host=request.get("host", "*"), path=request.get("path", "/"),
+                       headers=tuple((str(k), str(v)) for k, v in (request.get("headers") or {}).items()))
+
+
+def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult:
+    from lab.traffic.chart import verdict_chart
+
+    request = request_spec(exercise, spec)
+    expectation = Expectation(shares={k: float(v) for k, v in spec["expect"].items()},
+                              tolerance=float(spec.get("tolerance", 10)))
+    classifier = Classifier.from_spec(exercise.destinations)
+    # Config first: what the gateway serves for this host, shown beside the traffic.
+    routes = [r for r in backend.live_routes() if _serves(r, request.host)]
+    verdict, examples = run_verdict(backend.gateway_url(), request, classifier, expectation)
+    details: list[RenderableType] = [verdict_chart(verdict, expectation)]
+    if verdict.decision != PASS:
+        details.append(Text("The gateway's live routes for " + request.host + ":\n" + _routes_text(routes)
+                            if routes else f"The gateway has no route for host {request.host}: "
+                                           "is the Gateway and VirtualService applied?"))
+        if examples:
+            details.append(Text("Examples of unexpected answers:\n" + "\n".join(f"  {a.detail}" for a in examples)))
+    return CheckResult(verdict.decision == PASS, verdict.reason, [Group(*details)])
+
+
+def websocket_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult:
+    request = request_spec(exercise, spec)
+    result = echo_check(backend.gateway_url(), request.host, spec.get("path", "/websocket"),
+                        int(spec.get("connections", 10)), int(spec.get("messages", 3)))
+    if result.passed:
+        where = ", ".join(f"{name} ({n})" for name, n in sorted(result.instances.items()))
+        return CheckResult(True, f"{result.echoed} of {result.connections} WebSocket connections echoed every "
+                                 f"message; answered by: {where}")
+    lines = "\n".join(f"  {line}" for line in result.failures[:5])
+    return CheckResult(False, f"{result.connections - result.echoed} of {result.connections} WebSocket "
+                              f"connections failed", [Text(lines)])
+
+
+def _serves(route: LiveRoute, host: str) -> bool:
+    return host in [h.strip() for h in route.host.split(",")] or route.host == "*"
+
+
+def _routes_text(routes: list[LiveRoute]) -> str:
+    return "\n".join(f"  {r.match} → " + ", ".join(str(d) for d in r.destinations) for r in routes)

@@ -1,0 +1,45 @@
+"""Small, safe file helpers: atomic writes and JSON that fails with a clear line."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lab.errors import LabError
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` in one step, so a reader (or Envoy) never sees half a file.
+
+    Envoy's file-based xDS only notices a change made by rename, so this is
+    also how the gateway's config is swapped in.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """Read a JSON file the lab wrote; a damaged one is a LabError, never overwritten."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LabError(
+            f"{path} is damaged (line {e.lineno}: {e.msg})",
+            f"repair or delete that file; the lab will not overwrite it",
+        ) from None

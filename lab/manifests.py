@@ -1,0 +1,95 @@
+"""Reading Kubernetes/Istio YAML the way `kubectl apply -f` does.
+
+Empty documents are skipped, `kind: List` is flattened, and every object must
+have apiVersion, kind and metadata.name. Objects are plain dicts; a Ref names one.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from lab.errors import ManifestError
+
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass(frozen=True, order=True)
+class Ref:
+    kind: str
+    namespace: str  # "" for cluster-scoped kinds (Namespace)
+    name: str
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    @classmethod
+    def from_key(cls, key: str) -> "Ref":
+        kind, namespace, name = key.split("/", 2)
+        return cls(kind, namespace, name)
+
+
+CLUSTER_SCOPED = {"Namespace"}
+
+
+def ref_of(obj: dict) -> Ref:
+    kind = obj["kind"]
+    meta = obj["metadata"]
+    namespace = "" if kind in CLUSTER_SCOPED else meta.get("namespace") or DEFAULT_NAMESPACE
+    return Ref(kind, namespace, meta["name"])
+
+
+def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:
+    """Parse YAML text into objects; a syntax error names the file and line."""
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}, line {mark.line + 1}" if mark else source
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ManifestError(f"{where}: malformed YAML ({problem})",
+                            "fix the indentation or syntax there and apply again") from None
+    objects = []
+    for index, doc in enumerate(docs):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise ManifestError(f"{source}: document {index + 1} is not a mapping",
+                                "each YAML document must be one Kubernetes object")
+        if doc.get("kind") == "List":
+            objects.extend(_checked(item, source) for item in doc.get("items") or [])
+        else:
+            objects.append(_checked(doc, source))
+    if not objects:
+        raise ManifestError(f"{source}: no objects found", "the file holds no Kubernetes objects")
+    return objects
+
+
+def load_manifest_file(path: str | Path) -> list[dict]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: no such file", "check the path") from None
+    except IsADirectoryError:
+        raise ManifestError(f"{path} is a folder", "apply the YAML files in it one by one") from None
+    return parse_manifests(text, str(path))
+
+
+def _checked(obj, source: str) -> dict:
+    if not isinstance(obj, dict):
+        raise ManifestError(f"{source}: a list item is not a mapping", "each item must be an object")
+    missing = [k for k in ("apiVersion", "kind") if not obj.get(k)]
+    name = (obj.get("metadata") or {}).get("name") if isinstance(obj.get("metadata"), dict) else None
+    if not name:
+        missing.append("metadata.name")
+    if missing:
+        what = obj.get("kind") or "an object"
+        raise ManifestError(f"{source}: {what} has no {', '.join(missing)}",
+                            "every object needs apiVersion, kind and metadata.name")
+    return obj

@@ -1,0 +1,83 @@
+"""What the lab remembers between commands.
+
+- state.json: which provider is up and its settings (gone after `down`).
+- progress.json: the learner's progress, by exercise and step name (kept by `down`).
+"""
+
+from dataclasses import dataclass, field
+
+from lab.config import Paths
+from lab.errors import LabError
+from lab.files import read_json, write_json
+
+
+@dataclass
+class LabState:
+    provider: str
+    gateway_port: int
+    settings: dict = field(default_factory=dict)
+
+
+def load_state(paths: Paths) -> LabState | None:
+    data = read_json(paths.state_file)
+    if data is None:
+        return None
+    try:
+        return LabState(data["provider"], int(data["gateway_port"]), dict(data.get("settings", {})))
+    except (KeyError, TypeError, ValueError):
+        raise LabError(
+            f"{paths.state_file} is damaged (missing provider or gateway_port)",
+            "repair or delete that file; the lab will not overwrite it",
+        ) from None
+
+
+def save_state(paths: Paths, state: LabState) -> None:
+    write_json(paths.state_file, {
+        "provider": state.provider, "gateway_port": state.gateway_port, "settings": state.settings,
+    })
+
+
+def clear_state(paths: Paths) -> None:
+    paths.state_file.unlink(missing_ok=True)
+
+
+class Progress:
+    """Completed steps per exercise, saved by step name so reordering is safe."""
+
+    def __init__(self, paths: Paths):
+        self.file = paths.progress_file
+        data = read_json(self.file, default={"exercises": {}})
+        if not isinstance(data, dict) or not isinstance(data.get("exercises"), dict):
+            raise LabError(f"{self.file} is damaged (no 'exercises' map)",
+                           "repair or delete that file; the lab will not overwrite it")
+        self.data = data
+
+    def done(self, exercise: str) -> list[str]:
+        return list(self.data["exercises"].get(exercise, {}).get("done", []))
+
+    def skipped(self, exercise: str) -> list[str]:
+        return list(self.data["exercises"].get(exercise, {}).get("skipped", []))
+
+    def mark_done(self, exercise: str, step: str) -> None:
+        self._mark(exercise, step, "done", "skipped")
+
+    def mark_skipped(self, exercise: str, step: str) -> None:
+        self._mark(exercise, step, "skipped", "done")
+
+    def _mark(self, exercise: str, step: str, into: str, out_of: str) -> None:
+        entry = self.data["exercises"].setdefault(exercise, {})
+        entry[out_of] = [s for s in entry.get(out_of, []) if s != step]
+        if step not in entry.setdefault(into, []):
+            entry[into].append(step)
+        write_json(self.file, self.data)
+
+    def reset(self, exercise: str, step: str | None = None) -> None:
+        entry = self.data["exercises"].get(exercise)
+        if not entry:
+            return
+        if step is None:
+            del self.data["exercises"][exercise]
+        else:
+            for key in ("done", "skipped"):
+                entry[key] = [s for s in entry.get(key, []) if s != step]
+        write_json(self.file, self.data)

@@ -1,0 +1,84 @@
+"""Everything the lab shows or asks goes through here (nothing else prints).
+
+- `console`: rich output (markdown, YAML, tables, charts).
+- `step(title)`: a long-running step; a spinner on a terminal, plain lines otherwise.
+- `choose(...)`: the one prompt the walkthrough needs, behind a function so tests
+  can drive it with prompt_toolkit's pipe input.
+"""
+
+import sys
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.syntax import Syntax
+
+from lab.errors import LabError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+# Set by tests (prompt_toolkit pipe input + DummyOutput); None means the real terminal.
+_prompt_io: dict = {}
+
+
+def set_prompt_io(input=None, output=None) -> None:
+    _prompt_io.clear()
+    if input is not None:
+        _prompt_io.update(input=input, output=output)
+
+
+def interactive() -> bool:
+    return bool(_prompt_io) or (sys.stdin.isatty() and sys.stdout.isatty())
+
+
+@contextmanager
+def step(title: str):
+    """Show a long step: spinner while it runs, then ✓ or ✗ with the time it took."""
+    import time
+
+    started = time.monotonic()
+    ok = False
+    try:
+        if console.is_terminal:
+            with console.status(title):
+                yield
+        else:
+            console.print(f"… {title}")
+            yield
+        ok = True
+    finally:
+        took = time.monotonic() - started
+        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+        console.print(f"{mark} {title} [dim]({took:.1f}s)[/]")
+
+
+def info(text: str) -> None:
+    console.print(text)
+
+
+def error(text: str) -> None:
+    err_console.print(f"[red]error:[/] {text}", soft_wrap=True)
+
+
+def markdown(text: str) -> None:
+    console.print(Markdown(text))
+
+
+def yaml_block(text: str, title: str = "") -> None:
+    if title:
+        console.print(f"[bold]{title}[/]")
+    console.print(Syntax(text.rstrip(), "yaml", theme="ansi_dark", background_color="default"))
+
+
+def choose(message: str, choices: list[str]) -> str:
+    """Ask the learner to pick one of `choices`; Ctrl-C or Ctrl-D raise KeyboardInterrupt."""
+    import questionary
+
+    if not interactive():
+        raise LabError("this step needs a terminal to ask you questions",
+                       "run it in a terminal, or pass --yes to let the lab do every step")
+    answer = questionary.select(message, choices=choices, **_prompt_io).unsafe_ask()
+    if answer is None:
+        raise KeyboardInterrupt
+    return answer

@@ -1,0 +1,65 @@
+"""canary-lab tasks: `invoke --list` shows them, `invoke TASK --help` explains each.
+
+Each task reads its flags and calls lab.commands; errors become exit codes in lab.edge.
+"""
+
+from invoke import Exit, task
+
+from lab import commands
+from lab.edge import Failed, guarded
+
+
+def _run(function, *args, **kwargs):
+    try:
+        guarded(function)(*args, **kwargs)
+    except Failed as e:
+        raise Exit(code=e.code) from None
+
+
+@task(help={"provider": "auto (default), local, k3d or minikube",
+            "port": "gateway port on 127.0.0.1 (default 8080, or $CANARY_LAB_PORT)"})
+def up(c, provider="auto", port=0):
+    """Start the lab (or repair it): gateway, sample apps. A second `up` changes nothing."""
+    _run(commands.up, provider, port or None)
+
+
+@task
+def down(c):
+    """Stop everything the lab started and remove its runtime files (progress is kept)."""
+    _run(commands.down)
+
+
+@task
+def status(c):
+    """Show the provider, each process, the gateway's live routes and your progress."""
+    _run(commands.status)
+
+
+@task(help={"file": "a YAML file of Kubernetes/Istio objects, or - for stdin"})
+def apply(c, file):
+    """Apply objects to the lab, like `kubectl apply -f FILE`; returns once the gateway serves them."""
+    _run(commands.apply, file)
+
+
+@task(help={"kind": "e.g. VirtualService", "name": "object name", "namespace": "default: canary-lab"})
+def get(c, kind, name, namespace="canary-lab"):
+    """Show one object as the lab holds it."""
+    _run(commands.get, kind, name, namespace)
+
+
+@task(iterable=["header"],
+      help={"requests": "how many requests (default 100)", "host": "Host header (default canary.lab.local)",
+            "path": "request path (default /)", "header": "extra header NAME:VALUE (repeatable)"})
+def traffic(c, requests=100, host=commands.SAMPLE_HOST, path="/", header=None):
+    """Send traffic through the gateway and chart which app answered."""
+    _run(commands.traffic, requests, host, path, header)
+
+
+@task(name="exercise",
+      help={"name": "exercise to play (omit to choose)", "list": "list the exercises and your progress",
+            "yes": "never ask: apply every solution, run every check, exit 1 if one fails",
+            "reset": "forget progress (of --step, or the whole exercise) and reset working copies",
+            "step": "start at (or with --reset, reset) this step"})
+def exercise_(c, name="", list=False, yes=False, reset=False, step=""):
+    """Play an exercise: read each step, do it, and let the lab check it from live traffic."""
+    _run(commands.exercise, name, list, yes, reset, step)
