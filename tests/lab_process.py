@@ -1,0 +1,68 @@
+"""Running the real `invoke` CLI against a lab root of the test's own.
+
+Every lab a test starts is stopped by the test (invoke down, then by pid if
+anything is left), so no Envoy or app process outlives the test session.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.backends.local.pods import free_port
+from lab.backends.local.processes import pid_alive
+from lab.config import PROJECT_DIR
+
+CLI_TIMEOUT = 120
+
+
+@dataclass
+class Lab:
+    root: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict:
+        return {**os.environ, "CANARY_LAB_ROOT": str(self.root), "CANARY_LAB_PORT": str(self.port),
+                "COLUMNS": "120", "TERM": "dumb"}
+
+    def invoke(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=PROJECT_DIR, env=self.env(),
+                                input=input, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+        if check and result.returncode != 0:
+            raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n"
+                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        return result
+
+    def supervisor_pid(self) -> int | None:
+        try:
+            return int((self.root / ".lab" / "run" / "supervisor.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def child_pids(self) -> list[int]:
+        import json
+
+        try:
+            status = json.loads((self.root / ".lab" / "run" / "status.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return []
+        return [p["pid"] for p in status["processes"].values() if p.get("pid")]
+
+    def cleanup(self) -> None:
+        """Down, and if that failed, end what is left by pid (only pids this lab recorded)."""
+        pids = [p for p in [self.supervisor_pid(), *self.child_pids()] if p]
+        subprocess.run([sys.executable, "-m", "invoke", "down"], cwd=PROJECT_DIR, env=self.env(),
+                       capture_output=True, timeout=CLI_TIMEOUT)
+        for pid in pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def new_lab(root: Path) -> Lab:
+    return Lab(root=root, port=free_port())

@@ -1,0 +1,166 @@
+"""Istio YAML → Envoy config, and the errors a learner gets for bad input."""
+
+import pytest
+
+from lab.backends.local.pods import Pod
+from lab.backends.local.schema import check_supported
+from lab.backends.local.translate import translate
+from lab.errors import ManifestError
+from lab.manifests import ref_of
+from lab.validate import validate
+from tests.conftest import objects
+
+BASE = """
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: shop}
+spec:
+  selector: {app: app}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: app, namespace: shop}
+spec:
+  host: app
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.local]}]
+"""
+
+
+def pod(name, version, port):
+    return Pod(name=f"shop/{name}", namespace="shop", deployment=name.rsplit("-", 2)[0],
+               labels={"app": "app", "version": version}, port=port)
+
+
+PODS = {p.name: p for p in [pod("app-v1-abc-0", "v1", 9001), pod("app-v1-abc-1", "v1", 9002),
+                            pod("app-v2-def-0", "v2", 9003)]}
+
+
+def store(vs_text: str) -> dict:
+    return {ref_of(o): o for o in objects(BASE + "---" + vs_text)}
+
+
+VS_SPLIT = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app, namespace: shop}
+spec:
+  hosts: [shop.local]
+  gateways: [gw]
+  http:
+    - match: [{headers: {X-Track: {exact: canary}}}]
+      route: [{destination: {host: app, subset: v2}}]
+    - route:
+        - {destination: {host: app, subset: v1}, weight: 80}
+        - {destination: {host: app.shop.svc.cluster.local, subset: v2}, weight: 20}
+"""
+
+
+def test_weighted_split_and_header_route_become_envoy_routes():
+    config = translate(store(VS_SPLIT), PODS)
+    [vhost] = config.route_config["virtual_hosts"]
+    assert vhost["domains"] == ["shop.local", "shop.local:*"]
+    header_route, split_route = vhost["routes"]
+    assert header_route["match"]["headers"] == [{"name": "x-track", "string_match": {"exact": "canary"}}]
+    assert header_route["route"]["cluster"] == "outbound|80|v2|app.shop.svc.cluster.local"
+    assert split_route["route"]["weighted_clusters"]["clusters"] == [
+        {"name": "outbound|80|v1|app.shop.svc.cluster.local", "weight": 80},
+        {"name": "outbound|80|v2|app.shop.svc.cluster.local", "weight": 20},
+    ]
+
+
+def test_subset_clusters_hold_only_the_pods_with_the_subset_labels():
+    config = translate(store(VS_SPLIT), PODS)
+    ports = {c["name"].split("|")[2]: sorted(e["endpoint"]["address"]["socket_address"]["port_value"]
+                                             for e in c["load_assignment"]["endpoints"][0]["lb_endpoints"])
+             for c in config.clusters}
+    assert ports == {"v1": [9001, 9002], "v2": [9003]}
+
+
+def test_uri_matches_and_or_semantics():
+    vs = VS_SPLIT.replace("- match: [{headers: {X-Track: {exact: canary}}}]",
+                          "- match: [{uri: {prefix: /api}}, {uri: {exact: /v2}}, {uri: {regex: '/x.*'}}]")
+    routes = translate(store(vs), PODS).route_config["virtual_hosts"][0]["routes"]
+    assert [r["match"] for r in routes[:3]] == [{"prefix": "/api"}, {"path": "/v2"},
+                                               {"safe_regex": {"regex": "/x.*"}}]
+    assert routes[3]["match"] == {"prefix": "/"}
+
+
+def test_a_subset_no_destination_rule_defines_is_refused_with_the_known_subsets():
+    with pytest.raises(ManifestError, match=r"subset v3 of app, but no DestinationRule defines it \(defined: v1, v2\)"):
+        translate(store(VS_SPLIT.replace("subset: v2}, weight: 20", "subset: v3}, weight: 20")), PODS)
+
+
+def test_unknown_service_and_unknown_gateway_are_refused():
+    with pytest.raises(ManifestError, match="matches no Service"):
+        translate(store(VS_SPLIT.replace("host: app, subset: v1", "host: nope, subset: v1")), PODS)
+    with pytest.raises(ManifestError, match="no such Gateway"):
+        translate(store(VS_SPLIT.replace("gateways: [gw]", "gateways: [other]")), PODS)
+
+
+def test_a_host_the_gateway_does_not_serve_is_refused():
+    with pytest.raises(ManifestError, match="not one the Gateway gw serves"):
+        translate(store(VS_SPLIT.replace("hosts: [shop.local]", "hosts: [other.local]")), PODS)
+
+
+def test_mesh_only_virtual_service_is_not_served_at_the_gateway():
+    config = translate(store(VS_SPLIT.replace("gateways: [gw]", "gateways: [mesh]")), PODS)
+    assert config.route_config["virtual_hosts"] == []
+
+
+@pytest.mark.parametrize("weights, message", [
+    ((-10, 110), r"weight is -10"),
+    ((70, 20), r"weights add up to 90 \(70 \+ 20\)"),
+    ((80, "20"), r"weight is '20'"),
+])
+def test_wrong_weights_are_refused(weights, message):
+    vs = VS_SPLIT.replace("weight: 80", f"weight: {weights[0]}").replace("weight: 20", f"weight: {weights[1]!r}")
+    [obj] = [o for o in objects(vs)]
+    with pytest.raises(ManifestError, match=message):
+        validate(obj)
+
+
+def test_unsupported_field_names_the_field_and_the_backends_that_support_it():
+    vs = VS_SPLIT.replace("    - route:\n", "    - fault: {abort: {httpStatus: 500}}\n      route:\n")
+    with pytest.raises(ManifestError) as caught:
+        check_supported(objects(vs)[0])
+    text = str(caught.value)
+    assert "spec.http[1].fault is not supported by the local lab" in text
+    assert "k3d or minikube" in text
+
+
+def test_a_typo_gets_a_suggestion():
+    with pytest.raises(ManifestError, match="did you mean 'route'"):
+        check_supported(objects(VS_SPLIT.replace("    - route:\n", "    - routes:\n"))[0])
+
+
+def test_unsupported_kind_is_refused():
+    with pytest.raises(ManifestError, match="does not support kind ServiceEntry"):
+        check_supported(objects("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: x}\n")[0])
+
+
+def test_malformed_yaml_names_file_and_line():
+    with pytest.raises(ManifestError, match=r"test.yaml, line 4: malformed YAML"):
+        objects("apiVersion: v1\nkind: Service\nmetadata: {name: x\n  y: [\n")
+
+
+def test_list_kind_is_flattened_and_empty_documents_skipped():
+    found = objects("""
+        ---
+        apiVersion: v1
+        kind: List
+        items:
+          - {apiVersion: v1, kind: Namespace, metadata: {name: a}}
+          - {apiVersion: v1, kind: Namespace, metadata: {name: b}}
+        ---
+        """)
+    assert [o["metadata"]["name"] for o in found] == ["a", "b"]
