@@ -18,18 +18,18 @@ from lab.errors import LabError
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-# Set by tests (prompt_toolkit pipe input + DummyOutput); None means the real terminal.
-_prompt_io: dict = {}
+# Set by tests: a callable giving each prompt its {"input": pipe, "output": DummyOutput()}.
+# None means the real terminal.
+_prompt_io = None
 
 
-def set_prompt_io(input=None, output=None) -> None:
-    _prompt_io.clear()
-    if input is not None:
-        _prompt_io.update(input=input, output=output)
+def set_prompt_io(factory=None) -> None:
+    global _prompt_io
+    _prompt_io = factory
 
 
 def interactive() -> bool:
-    return bool(_prompt_io) or (sys.stdin.isatty() and sys.stdout.isatty())
+    return _prompt_io is not None or (sys.stdin.isatty() and sys.stdout.isatty())
 
 
 @contextmanager
@@ -78,7 +78,8 @@ def choose(message: str, choices: list[str]) -> str:
     if not interactive():
         raise LabError("this step needs a terminal to ask you questions",
                        "run it in a terminal, or pass --yes to let the lab do every step")
-    answer = questionary.select(message, choices=choices, **_prompt_io).unsafe_ask()
+    io = _prompt_io() if _prompt_io else {}
+    answer = questionary.select(message, choices=choices, **io).unsafe_ask()
     if answer is None:
         raise KeyboardInterrupt
     return answer
