@@ -1,0 +1,1 @@
+"""Traffic through the gateway: classify answers, sample, decide, draw."""

@@ -1,0 +1,47 @@
+"""Bar charts of where traffic went (rich renderables; the caller prints them)."""
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from lab.traffic.classify import ERROR, UNCLASSIFIED
+from lab.traffic.verdict import FAIL, PASS, Expectation, Verdict
+
+BAR_WIDTH = 40
+DECISION_STYLE = {PASS: "bold green", FAIL: "bold red"}
+
+
+def _bar(share: float, style: str = "cyan") -> Text:
+    filled = round(BAR_WIDTH * share / 100)
+    return Text("█" * filled, style=style) + Text("·" * (BAR_WIDTH - filled), style="dim")
+
+
+def counts_chart(counts: dict[str, int], title: str = "") -> RenderableType:
+    """One bar per destination: name, bar, count, share of all requests."""
+    total = sum(counts.values()) or 1
+    table = Table(title=title or None, title_justify="left", box=None, padding=(0, 1))
+    for column in ("answered by", "", "requests", "share"):
+        table.add_column(column, justify="right" if column in ("requests", "share") else "left")
+    names = sorted((n for n in counts if n not in (ERROR, UNCLASSIFIED)), key=lambda n: -counts[n])
+    for name in names + [n for n in (UNCLASSIFIED, ERROR) if counts.get(n)]:
+        share = 100 * counts[name] / total
+        style = "red" if name in (ERROR, UNCLASSIFIED) else "cyan"
+        table.add_row(Text(name, style=style), _bar(share, style), str(counts[name]), f"{share:.1f}%")
+    return table
+
+
+def verdict_chart(verdict: Verdict, expectation: Expectation) -> RenderableType:
+    """Observed vs expected share per destination, the interval, the decision and why."""
+    table = Table(box=None, padding=(0, 1))
+    for column in ("destination", "observed", "share", "expected", "interval (99%)"):
+        table.add_column(column, justify="left" if column in ("destination", "observed") else "right")
+    for name, expected in expectation.shares.items():
+        low, high = verdict.interval(name)
+        table.add_row(name, _bar(verdict.share(name)), f"{verdict.share(name):.1f}%", f"{expected:g}%",
+                      f"{low:.0f}–{high:.0f}%")
+    extras = [f"{verdict.counts[n]} {n}" for n in (UNCLASSIFIED, ERROR) if verdict.counts.get(n)]
+    decision = (verdict.decision or "undecided").upper()
+    summary = Text(decision, style=DECISION_STYLE.get(verdict.decision, "bold yellow"))
+    summary += Text(f" after {verdict.requests} requests" + (f" ({', '.join(extras)})" if extras else "") + ": ")
+    summary += Text(verdict.reason)
+    return Group(table, summary)

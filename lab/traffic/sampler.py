@@ -1,0 +1,96 @@
+"""Sending requests through the gateway: async, keep-alive, a few at a time.
+
+One aiohttp session (so connections are reused, as a browser would), a fixed
+number of workers, and a callback per answer that says when to stop — the
+sequential verdict stops as soon as it can decide.
+"""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from lab.traffic.classify import ERROR, Classifier, describe
+from lab.traffic.verdict import Expectation, SequentialVerdict, Verdict
+
+BODY_LIMIT = 64 * 1024
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    host: str                                   # Host header: the gateway routes on it
+    path: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+    scheme: str = "http"                        # https comes with the TLS step (an ssl context here)
+
+
+@dataclass
+class Answer:
+    status: int
+    outcome: str
+    detail: str = ""
+
+
+async def _ask(session: aiohttp.ClientSession, url: str, headers: dict, classifier: Classifier) -> Answer:
+    try:
+        async with session.get(url, headers=headers, allow_redirects=False) as response:
+            body = (await response.content.read(BODY_LIMIT)).decode(errors="replace")
+            outcome = classifier.classify(response.status, response.headers, body)
+            detail = describe(response.status, response.headers, body) if outcome not in classifier.rules else ""
+            return Answer(response.status, outcome, detail)
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        return Answer(0, ERROR, describe(0, {}, f"{type(e).__name__}: {e}".strip(": ")))
+
+
+async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
+                 on_answer: Callable[[Answer], bool], max_requests: int, concurrency: int = 8,
+                 timeout: float = 5.0) -> int:
+    """Send up to `max_requests`; stop early once `on_answer` returns True. Returns requests sent."""
+    url = gateway_url.rstrip("/") + spec.path
+    headers = {"Host": spec.host, **dict(spec.headers)}
+    sent = 0
+    stop = False
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+        async def worker() -> None:
+            nonlocal sent, stop
+            while not stop and sent < max_requests:
+                sent += 1
+                answer = await _ask(session, url, headers, classifier)
+                if not stop and on_answer(answer):
+                    stop = True
+
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, max_requests))))
+    return sent
+
+
+def run_verdict(gateway_url: str, spec: RequestSpec, classifier: Classifier,
+                expectation: Expectation) -> tuple[Verdict, list[Answer]]:
+    """Sample until the verdict decides (or the cap); also return a few unexpected answers, for 'why'."""
+    verdict = SequentialVerdict(expectation)
+    examples: list[Answer] = []
+
+    def on_answer(answer: Answer) -> bool:
+        if answer.detail and len(examples) < MAX_EXAMPLES:
+            examples.append(answer)
+        return verdict.add(answer.outcome) is not None
+
+    asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer,
+                       max_requests=expectation.max_requests))
+    return verdict.verdict, examples
+
+
+def count(gateway_url: str, spec: RequestSpec, classifier: Classifier, requests: int,
+          concurrency: int = 8) -> dict[str, int]:
+    """Counts per outcome (app name, error, unclassified) for `requests` requests."""
+    counts: dict[str, int] = {}
+
+    def on_answer(answer: Answer) -> bool:
+        counts[answer.outcome] = counts.get(answer.outcome, 0) + 1
+        return False
+
+    asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer, max_requests=requests,
+                       concurrency=concurrency))
+    return counts

@@ -1,0 +1,203 @@
+"""A sequential verdict: does the traffic match the expected split?
+
+Stated error rates (defaults): a split exactly as expected fails with
+probability ≤ α = 1%; a split `tolerance` = 10 points off passes with
+probability ≤ β = 1%. Between the two (an indifference zone) either answer
+may come; roughly, errors under half the tolerance pass.
+
+- Shares of 0% and 100% are deterministic: one answer from a destination
+  expected at 0% (or from no known destination at all) fails at once. When
+  every share is 0 or 100, the check passes after n right answers in a row,
+  n = ceil(ln β / ln(1 − tolerance)) = 44: had ≥ 10% gone elsewhere, 44
+  answers would have shown it with probability ≥ 99%.
+- Otherwise, each destination with 0 < p0 < 100 gets two Wald SPRTs on "this
+  answer came from it": p = p0 against p0 + tolerance, and p = p0 against
+  p0 − tolerance (a side whose alternative leaves (0, 1) is dropped; the
+  sides split α). With two destinations only one is tested (they are
+  complementary); with k ≥ 3 each gets α/k, β/k (Bonferroni). Fail as soon as any side accepts its alternative; pass
+  when every side has accepted p0.
+- Errors (no answer, 5xx) are not samples; more than `max_error_rate` of
+  requests (and at least 3) fails the check.
+- Past `max_requests` without a decision: inconclusive.
+"""
+
+import math
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+from lab.errors import LabError
+from lab.traffic.classify import ERROR, UNCLASSIFIED
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+MIN_ERRORS_TO_FAIL = 3
+
+
+@dataclass(frozen=True)
+class Expectation:
+    shares: dict[str, float]      # destination → expected percent, adding up to 100
+    tolerance: float = 10.0       # percentage points
+    alpha: float = 0.01
+    beta: float = 0.01
+    max_requests: int = 2000
+    max_error_rate: float = 0.01
+
+    def __post_init__(self):
+        if not self.shares or any(not 0 <= p <= 100 for p in self.shares.values()):
+            raise LabError(f"expected shares {self.shares} must each be 0 to 100", "fix the check's expect")
+        if abs(sum(self.shares.values()) - 100) > 0.01:
+            raise LabError(f"expected shares add up to {sum(self.shares.values()):g}, not 100",
+                           "fix the check's expect")
+        if not 0 < self.tolerance < 100:
+            raise LabError(f"tolerance {self.tolerance} must be between 0 and 100 points", "fix the check")
+
+    @property
+    def deterministic(self) -> bool:
+        return all(p in (0, 100) for p in self.shares.values())
+
+    def streak_needed(self) -> int:
+        return math.ceil(math.log(self.beta) / math.log(1 - self.tolerance / 100))
+
+
+@dataclass
+class Verdict:
+    decision: str | None
+    requests: int
+    counts: dict[str, int]
+    reason: str
+    alpha: float = 0.01
+
+    @property
+    def classified(self) -> int:
+        return sum(n for name, n in self.counts.items() if name not in (ERROR, UNCLASSIFIED))
+
+    def share(self, name: str) -> float:
+        return 100 * self.counts.get(name, 0) / self.classified if self.classified else 0.0
+
+    def interval(self, name: str) -> tuple[float, float]:
+        """Wilson score interval (confidence 1 − α) for the share, in percent."""
+        n = self.classified
+        if n == 0:
+            return 0.0, 100.0
+        z = NormalDist().inv_cdf(1 - self.alpha / 2)
+        p = self.counts.get(name, 0) / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+@dataclass
+class _Side:
+    """One Wald SPRT: H0 p = p0 against H1 p = p1, on 'the answer came from this destination'."""
+    p0: float
+    p1: float
+    upper: float                       # accept H1 at or above
+    lower: float                       # accept H0 at or below
+    llr: float = 0.0
+    outcome: str | None = None         # "h0" | "h1"
+    step_hit: float = field(init=False)
+    step_miss: float = field(init=False)
+
+    def __post_init__(self):
+        self.step_hit = math.log(self.p1 / self.p0)
+        self.step_miss = math.log((1 - self.p1) / (1 - self.p0))
+
+    def add(self, hit: bool) -> None:
+        if self.outcome:
+            return
+        self.llr += self.step_hit if hit else self.step_miss
+        if self.llr >= self.upper:
+            self.outcome = "h1"
+        elif self.llr <= self.lower:
+            self.outcome = "h0"
+
+
+class SequentialVerdict:
+    def __init__(self, expectation: Expectation):
+        self.expectation = expectation
+        self.counts = {name: 0 for name in expectation.shares} | {UNCLASSIFIED: 0, ERROR: 0}
+        self.requests = 0
+        self.streak = 0
+        self.decision: str | None = None
+        self.reason = "undecided"
+        self.sides: dict[str, list[_Side]] = self._sides()
+
+    def _sides(self) -> dict[str, list[_Side]]:
+        e = self.expectation
+        tested = sorted(name for name, p in e.shares.items() if 0 < p < 100)
+        if len(tested) == 2:
+            tested = tested[:1]
+        k = max(1, len(tested))
+        sides = {}
+        for name in tested:
+            p0 = e.shares[name] / 100
+            alternatives = [p1 for p1 in (p0 + e.tolerance / 100, p0 - e.tolerance / 100) if 0 < p1 < 1]
+            # A false fail can come from either side, so the sides share α; a false pass
+            # needs the side facing the true split to err, so each side keeps all of β.
+            alpha, beta = e.alpha / k / len(alternatives), e.beta / k
+            upper, lower = math.log((1 - beta) / alpha), math.log(beta / (1 - alpha))
+            sides[name] = [_Side(p0, p1, upper, lower) for p1 in alternatives]
+        return sides
+
+    def add(self, outcome: str) -> str | None:
+        if self.decision:
+            return self.decision
+        self.requests += 1
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        e = self.expectation
+        if outcome == ERROR:
+            errors = self.counts[ERROR]
+            if errors >= MIN_ERRORS_TO_FAIL and errors / self.requests > e.max_error_rate:
+                self._decide(FAIL, f"{errors} of {self.requests} requests failed "
+                                   f"({100 * errors / self.requests:.0f}%, more than {100 * e.max_error_rate:g}% allowed)")
+        elif e.shares.get(outcome, 0) == 0:
+            what = "an answer matched none of the expected apps" if outcome == UNCLASSIFIED else \
+                f"an answer came from {outcome}, which should get 0%"
+            self._decide(FAIL, f"{what} (answer {self.requests})")
+        elif e.deterministic:
+            self.streak += 1
+            if self.streak >= e.streak_needed():
+                self._decide(PASS, self._all_reason())
+        else:
+            for name, sides in self.sides.items():
+                for side in sides:
+                    side.add(outcome == name)
+            self._judge_sides()
+        if not self.decision and self.requests >= e.max_requests:
+            self._decide(INCONCLUSIVE, f"after {self.requests} requests the split ({self._observed()}) is neither "
+                                       f"clearly within nor clearly outside {e.tolerance:g} points of "
+                                       f"{self._expected()}; run the check again")
+        return self.decision
+
+    def _judge_sides(self) -> None:
+        e = self.expectation
+        for name, sides in self.sides.items():
+            if any(side.outcome == "h1" for side in sides):
+                verdict = self.verdict
+                self._decide(FAIL, f"{name} got {verdict.share(name):.0f}% of {verdict.classified} answers, "
+                                   f"expected {e.shares[name]:g}%: too far off for a {self._expected()} split "
+                                   f"(tolerance ± {e.tolerance:g} points)")
+                return
+        if all(side.outcome == "h0" for sides in self.sides.values() for side in sides):
+            self._decide(PASS, f"{self._observed()} over {self.verdict.classified} answers: consistent with "
+                               f"{self._expected()} (α = {e.alpha:g}, β = {e.beta:g}, ± {e.tolerance:g} points)")
+
+    def _all_reason(self) -> str:
+        e = self.expectation
+        [name] = [n for n, p in e.shares.items() if p == 100]
+        return (f"all {self.streak} answers came from {name}; had {e.tolerance:g}% or more gone elsewhere, "
+                f"{self.streak} answers would show it with probability ≥ {100 * (1 - e.beta):g}%")
+
+    def _observed(self) -> str:
+        verdict = self.verdict
+        return " / ".join(f"{name} {verdict.share(name):.0f}%" for name in self.expectation.shares)
+
+    def _expected(self) -> str:
+        return "/".join(f"{p:g}" for p in self.expectation.shares.values())
+
+    def _decide(self, decision: str, reason: str) -> None:
+        self.decision = decision
+        self.reason = reason
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.decision, self.requests, dict(self.counts), self.reason, self.expectation.alpha)
