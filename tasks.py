@@ -35,7 +35,7 @@ def status(c):
     _run(commands.status)
 
 
-@task(help={"file": "a YAML file of Kubernetes/Istio objects, or - for stdin"})
+@task(positional=["file"], help={"file": "a YAML file of Kubernetes/Istio objects, or - for stdin"})
 def apply(c, file):
     """Apply objects to the lab, like `kubectl apply -f FILE`; returns once the gateway serves them."""
     _run(commands.apply, file)
@@ -55,11 +55,19 @@ def traffic(c, requests=100, host=commands.SAMPLE_HOST, path="/", header=None):
     _run(commands.traffic, requests, host, path, header)
 
 
-@task(name="exercise",
-      help={"name": "exercise to play (omit to choose)", "list": "list the exercises and your progress",
+# NAME is positional (`invoke exercise canary`). Invoke cannot make a positional argument
+# optional, so listing and choosing live in `invoke exercises`.
+@task(name="exercise", positional=["name"],
+      help={"name": "the exercise to play (`invoke exercises` lists them)",
             "yes": "never ask: apply every solution, run every check, exit 1 if one fails",
             "reset": "forget progress (of --step, or the whole exercise) and reset working copies",
             "step": "start at (or with --reset, reset) this step"})
-def exercise_(c, name="", list=False, yes=False, reset=False, step=""):
+def exercise_(c, name=None, yes=False, reset=False, step=""):
     """Play an exercise: read each step, do it, and let the lab check it from live traffic."""
-    _run(commands.exercise, name, list, yes, reset, step)
+    _run(commands.exercise, name, False, yes, reset, step)
+
+
+@task(help={"choose": "pick one from a menu and play it"})
+def exercises(c, choose=False):
+    """List the exercises with their backends and your progress (--choose to pick one)."""
+    _run(commands.exercise, "", not choose, False, False, "")

@@ -1,0 +1,94 @@
+"""The walkthrough driven through its real prompts (prompt_toolkit pipe input), on a real lab."""
+
+from contextlib import ExitStack
+
+import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from lab import commands, ui
+from lab.config import lab_paths
+from lab.errors import LabError
+from lab.state import Progress
+from tests.lab_process import new_lab
+
+pytestmark = pytest.mark.slow
+
+DOWN, ENTER = "\x1b[B", "\r"
+# The learner's menu: check, hint, show solution, apply solution for me, skip, quit.
+CHECK, HINT, SHOW, SOLVE, SKIP, QUIT = (DOWN * n + ENTER for n in range(6))
+CONTINUE = ENTER
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    lab = new_lab(tmp_path)
+    lab.invoke("up")
+    monkeypatch.setenv("CANARY_LAB_ROOT", str(lab.root))
+    yield lab
+    lab.cleanup()
+
+
+@pytest.fixture
+def answers():
+    """Queue the keys for each prompt; each prompt gets its own pipe with its keys."""
+    queue: list[str] = []
+    with ExitStack() as stack:
+        def next_prompt():
+            if not queue:
+                raise AssertionError("the walkthrough asked more questions than the test answered")
+            pipe = stack.enter_context(create_pipe_input())
+            pipe.send_text(queue.pop(0))
+            return {"input": pipe, "output": DummyOutput()}
+
+        ui.set_prompt_io(next_prompt)
+        yield queue
+        ui.set_prompt_io(None)
+    assert not queue, f"unused answers: {queue}"
+
+
+def test_hint_solution_quit_then_resume_and_finish(lab, answers, capsys):
+    answers += [CONTINUE, HINT, SHOW, QUIT]
+    commands.exercise("canary")
+    out = capsys.readouterr().out
+    assert "hint 1/" in out
+    assert "weight: 20" in out            # the solution was shown
+    assert "Progress saved" in out
+    assert Progress(lab_paths()).done("canary") == ["intro", "deploy", "baseline"]
+    work = lab.root / "work" / "canary" / "virtualservice.yaml"
+    assert work.exists()
+
+    # Resume: a check before editing fails with the reason, then the lab applies the solution.
+    answers += [CHECK, SOLVE, SOLVE, CONTINUE]
+    commands.exercise("canary")
+    out = capsys.readouterr().out
+    assert "Resuming at step 4" in out
+    assert "not yet" in out and "tornado" in out
+    assert "passed" in out and "complete" in out
+    assert "weight: 20" in work.read_text() or "weight: 100" in work.read_text()
+    assert len(Progress(lab_paths()).done("canary")) == 7
+
+
+def test_reset_gives_a_fresh_working_copy_and_keeps_the_old_one(lab, answers, capsys):
+    answers += [CONTINUE, SOLVE, QUIT]
+    commands.exercise("canary")
+    work = lab.root / "work" / "canary" / "virtualservice.yaml"
+    edited = work.read_text()
+    answers += [CONTINUE, QUIT]
+    commands.exercise("canary", reset=True)
+    assert (work.with_name("virtualservice.yaml.bak")).read_text() == edited
+    assert Progress(lab_paths()).done("canary") == ["intro", "deploy", "baseline"]
+
+
+def test_without_a_terminal_and_without_yes_it_says_so(lab):
+    result = lab.invoke("exercise", "canary", check=False)
+    assert result.returncode == 1
+    assert "--yes" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_exercise_suggests_the_closest_name(lab):
+    result = lab.invoke("exercise", "canry", "--yes", check=False)
+    assert result.returncode == 1
+    assert "did you mean 'canary'" in result.stderr
+    with pytest.raises(LabError, match="no step"):
+        commands.exercise("canary", yes=True, step="nope")
