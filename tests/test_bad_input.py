@@ -1,0 +1,88 @@
+"""Bad input through the real CLI: one line with the fix, exit 1, and the lab unchanged."""
+
+import pytest
+
+from lab.config import EXERCISES_DIR
+from tests.lab_process import new_lab
+
+pytestmark = pytest.mark.slow
+
+MANIFESTS = EXERCISES_DIR / "canary" / "manifests"
+GOOD_VS = (MANIFESTS / "virtualservice.yaml").read_text()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = new_lab(tmp_path_factory.mktemp("bad-input"))
+    lab.invoke("up")
+    lab.invoke("apply", str(MANIFESTS / "gateway.yaml"))
+    lab.invoke("apply", str(MANIFESTS / "virtualservice.yaml"))
+    yield lab
+    lab.cleanup()
+
+
+def lab_snapshot(lab) -> tuple[str, str]:
+    objects = (lab.root / ".lab" / "run" / "objects.json").read_text()
+    routes = lab.invoke("status").stdout.split("gateway routes")[1]
+    return objects, routes
+
+
+def assert_refused(lab, result, *phrases):
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+
+
+SUBSET = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: canary, namespace: canary-lab}
+spec:
+  hosts: [canary.lab.local]
+  gateways: [canary-gateway]
+  http:
+    - route:
+        - {destination: {host: httpbin, subset: v2, port: {number: 8000}}}
+"""
+
+
+@pytest.mark.parametrize("text, phrases", [
+    ("apiVersion: v1\nkind: Service\nmetadata: {name: x\n  spec: [\n", ["malformed YAML", "line"]),
+    (SUBSET, ["subset v2", "no DestinationRule defines it"]),
+    (GOOD_VS.replace("weight: 100", "weight: -5"), ["weight is -5", "0 to 100"]),
+    (GOOD_VS.replace("      match:", "      retries: {attempts: 3}\n      match:"),
+     ["spec.http[0].retries is not supported by the local lab", "k3d or minikube"]),
+    (GOOD_VS.replace("weight: 100", "weight: 80\n        - destination: {host: tornado}\n          weight: 30"),
+     ["add up to 110"]),
+], ids=["malformed-yaml", "unknown-subset", "negative-weight", "unsupported-field", "weights-not-100"])
+def test_bad_manifest_is_refused_and_the_lab_keeps_serving_the_last_good_config(lab, text, phrases):
+    before = lab_snapshot(lab)
+    result = lab.invoke("apply", "-", input=text, check=False)
+    assert_refused(lab, result, *phrases)
+    assert lab_snapshot(lab) == before
+
+
+def test_missing_file_is_one_line(lab):
+    assert_refused(lab, lab.invoke("apply", "no-such.yaml", check=False), "no-such.yaml: no such file")
+
+
+def test_apply_when_no_lab_is_up_says_to_run_up(tmp_path):
+    idle = new_lab(tmp_path)
+    assert_refused(idle, idle.invoke("apply", str(MANIFESTS / "gateway.yaml"), check=False), "invoke up")
+
+
+def test_unknown_provider_is_refused(tmp_path):
+    idle = new_lab(tmp_path)
+    assert_refused(idle, idle.invoke("up", "--provider", "kind", check=False), "unknown provider", "local")
+
+
+def test_damaged_progress_file_is_one_line_and_kept(tmp_path):
+    idle = new_lab(tmp_path)
+    progress = tmp_path / ".lab" / "progress.json"
+    progress.parent.mkdir()
+    progress.write_text("{not json")
+    assert_refused(idle, idle.invoke("status", check=False), "progress.json is damaged", "repair or delete")
+    assert progress.read_text() == "{not json"

@@ -1,0 +1,118 @@
+"""The sequential verdict, by seeded simulation of true splits.
+
+Stated rates (α = β = 0.01, tolerance 10 points): a right split fails ≤ 1%, a split 10
+points off passes ≤ 1%. Each case below draws answers from a true split until the
+verdict decides, RUNS times, and measures the rates and the mean requests. With 4,000
+runs the standard error of a 99% rate is 0.16 points.
+"""
+
+import random
+
+import pytest
+
+from lab.errors import LabError
+from lab.traffic.classify import ERROR, UNCLASSIFIED
+from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Expectation, SequentialVerdict
+
+RUNS = 4000
+
+
+def simulate(true: dict[str, float], expected: dict[str, float], runs: int = RUNS, seed: int = 7):
+    rng = random.Random(seed)
+    names, weights = list(true), list(true.values())
+    decisions = {PASS: 0, FAIL: 0, INCONCLUSIVE: 0}
+    requests = 0
+    for _ in range(runs):
+        verdict = SequentialVerdict(Expectation(shares=expected))
+        while verdict.add(rng.choices(names, weights)[0]) is None:
+            pass
+        decisions[verdict.decision] += 1
+        requests += verdict.requests
+    return {k: v / runs for k, v in decisions.items()}, requests / runs
+
+
+def test_a_true_80_20_passes_at_least_99_percent_of_the_time():
+    rates, mean_requests = simulate({"httpbin": 80, "tornado": 20}, {"httpbin": 80, "tornado": 20})
+    assert rates[PASS] >= 0.99, rates
+    # Two-sided, the pass waits for both sides; measured ~222 (a one-sided test needs ~180).
+    assert mean_requests <= 230, mean_requests
+
+
+def test_a_true_70_30_checked_as_80_20_fails_at_least_99_percent_of_the_time():
+    rates, mean_requests = simulate({"httpbin": 70, "tornado": 30}, {"httpbin": 80, "tornado": 20})
+    assert rates[FAIL] >= 0.99, rates
+    assert mean_requests <= 200, mean_requests
+
+
+def test_a_true_90_10_checked_as_80_20_fails_at_least_99_percent_of_the_time():
+    rates, _ = simulate({"httpbin": 90, "tornado": 10}, {"httpbin": 80, "tornado": 20})
+    assert rates[FAIL] >= 0.99, rates
+
+
+def test_a_true_50_50_passes_as_50_50_and_fails_as_80_20():
+    rates, _ = simulate({"a": 50, "b": 50}, {"a": 50, "b": 50}, runs=1000)
+    assert rates[PASS] >= 0.985, rates
+    rates, _ = simulate({"a": 50, "b": 50}, {"a": 80, "b": 20}, runs=1000)
+    assert rates[FAIL] >= 0.999, rates
+
+
+def test_a_three_way_split_passes_and_a_shifted_one_fails():
+    rates, _ = simulate({"a": 60, "b": 30, "c": 10}, {"a": 60, "b": 30, "c": 10}, runs=500)
+    assert rates[PASS] >= 0.99, rates
+    rates, _ = simulate({"a": 50, "b": 30, "c": 20}, {"a": 60, "b": 30, "c": 10}, runs=500)
+    assert rates[FAIL] >= 0.98, rates
+
+
+def test_100_percent_passes_after_44_right_answers_and_one_stray_answer_fails():
+    verdict = SequentialVerdict(Expectation(shares={"httpbin": 100}))
+    decisions = [verdict.add("httpbin") for _ in range(44)]
+    assert decisions[:43] == [None] * 43 and decisions[43] == PASS
+    assert verdict.verdict.requests == 44
+
+    stray = SequentialVerdict(Expectation(shares={"httpbin": 100, "tornado": 0}))
+    for _ in range(10):
+        stray.add("httpbin")
+    assert stray.add("tornado") == FAIL
+    assert "tornado, which should get 0%" in stray.verdict.reason
+
+
+def test_an_unclassified_answer_fails_at_once():
+    verdict = SequentialVerdict(Expectation(shares={"a": 80, "b": 20}))
+    assert verdict.add(UNCLASSIFIED) == FAIL
+    assert "none of the expected apps" in verdict.verdict.reason
+
+
+def test_errors_beyond_the_allowed_rate_fail_and_a_rare_one_does_not():
+    verdict = SequentialVerdict(Expectation(shares={"a": 100}))
+    for outcome in ["a"] * 20 + [ERROR] * 3:
+        verdict.add(outcome)
+    assert verdict.verdict.decision == FAIL and "3 of 23 requests failed" in verdict.verdict.reason
+
+    rare = SequentialVerdict(Expectation(shares={"a": 100}))
+    for outcome in ["a"] * 30 + [ERROR] + ["a"] * 14:
+        rare.add(outcome)
+    assert rare.verdict.decision == PASS
+
+
+def test_past_the_cap_it_is_inconclusive():
+    # A true 75/25 sits halfway between 80/20 and 70/30: with a cap of 50 neither side wins.
+    rng = random.Random(1)
+    verdict = SequentialVerdict(Expectation(shares={"a": 80, "b": 20}, max_requests=50))
+    while verdict.add("a" if rng.random() < 0.75 else "b") is None:
+        pass
+    assert verdict.decision == INCONCLUSIVE and verdict.requests == 50
+    assert "run the check again" in verdict.reason
+
+
+def test_the_interval_covers_the_observed_share():
+    verdict = SequentialVerdict(Expectation(shares={"a": 80, "b": 20}))
+    for i in range(100):
+        verdict.add("a" if i % 5 else "b")
+    low, high = verdict.verdict.interval("b")
+    assert low < 20 < high and high - low < 25
+
+
+@pytest.mark.parametrize("shares", [{"a": 80, "b": 30}, {"a": -10, "b": 110}, {}])
+def test_bad_expectations_are_refused(shares):
+    with pytest.raises(LabError):
+        Expectation(shares=shares)
