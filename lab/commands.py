@@ -2,8 +2,6 @@
 
 import sys
 
-from rich.table import Table
-
 from lab import ui
 from lab.backends.select import choose_provider, current_backend, make_backend
 from lab.config import APPS_DIR, lab_paths
@@ -28,10 +26,15 @@ def up(provider: str = "auto", port: int | None = None) -> None:
         name = state.provider
         port = state.gateway_port
     backend = make_backend(paths, name, port)
-    with ui.step(f"gateway on {backend.gateway_url()}"):
-        changed = backend.up()
-    with ui.step("sample apps (httpbin, tornado)"):
-        lines = backend.apply(load_manifest_file(SAMPLE_APPS))
+    try:
+        with ui.step(f"gateway on {backend.gateway_url()}"):
+            changed = backend.up()
+        with ui.step("sample apps (httpbin, tornado)"):
+            lines = backend.apply(load_manifest_file(SAMPLE_APPS))
+    except BaseException:
+        if state is None:  # this call started the lab: an error or Ctrl-C leaves nothing half-up
+            backend.down()
+        raise
     changed = changed or any(not line.endswith(" unchanged") for line in lines)
     if not changed:
         ui.info(f"The {name} lab is already up; nothing changed.")
@@ -61,7 +64,7 @@ def status() -> None:
     else:
         report = make_backend(paths, state.provider, state.gateway_port).status()
         ui.info(f"provider: [bold]{report.provider}[/]   gateway: {report.gateway_url or '-'}")
-        table = Table("part", "state", "detail", title="processes", title_justify="left")
+        table = ui.table("part", "state", "detail", title="processes", title_justify="left")
         for proc in report.processes:
             colour = "green" if proc.state == "running" else "red"
             table.add_row(proc.name, f"[{colour}]{proc.state}[/]", proc.detail)
@@ -79,7 +82,7 @@ def show_routes(routes) -> None:
     if not routes:
         ui.info("gateway routes: none yet (apply a Gateway and a VirtualService)")
         return
-    table = Table("host", "match", "destinations", title="gateway routes (live, from Envoy)",
+    table = ui.table("host", "match", "destinations", title="gateway routes (live, from Envoy)",
                   title_justify="left")
     for route in routes:
         table.add_row(route.host, route.match, ", ".join(str(d) for d in route.destinations))
@@ -175,7 +178,7 @@ def list_exercises() -> None:
     from lab.exercises.catalogue import exercise_names, load_exercise
 
     progress = Progress(lab_paths())
-    table = Table("exercise", "what you learn", "backends", "progress", title="exercises", title_justify="left")
+    table = ui.table("exercise", "what you learn", "backends", "progress", title="exercises", title_justify="left")
     for name in exercise_names():
         chosen = load_exercise(name)
         done = len(set(progress.done(name)) & {s.name for s in chosen.steps})

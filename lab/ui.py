@@ -10,8 +10,6 @@ import sys
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.markdown import Markdown
-from rich.syntax import Syntax
 
 from lab.errors import LabError
 
@@ -53,6 +51,13 @@ def step(title: str):
         console.print(f"{mark} {title} [dim]({took:.1f}s)[/]")
 
 
+def table(*columns: str, **options):
+    """A rich Table (imported on first use: tables are only drawn by a few commands)."""
+    from rich.table import Table
+
+    return Table(*columns, **options)
+
+
 def info(text: str) -> None:
     console.print(text)
 
@@ -61,11 +66,16 @@ def error(text: str) -> None:
     err_console.print(f"[red]error:[/] {text}", soft_wrap=True)
 
 
+# rich's Markdown and Syntax load slowly; only the walkthrough needs them, so they load late.
 def markdown(text: str) -> None:
+    from rich.markdown import Markdown
+
     console.print(Markdown(text))
 
 
 def yaml_block(text: str, title: str = "") -> None:
+    from rich.syntax import Syntax
+
     if title:
         console.print(f"[bold]{title}[/]")
     console.print(Syntax(text.rstrip(), "yaml", theme="ansi_dark", background_color="default"))

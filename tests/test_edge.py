@@ -1,0 +1,60 @@
+"""The edge: expected errors are one line + exit 1, Ctrl-C is 130 with nothing left half-started,
+anything unexpected is a short message with the traceback in a log file."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lab.backends.local.processes import pid_alive
+from lab.config import PROJECT_DIR
+from lab.edge import Failed, guarded
+from lab.errors import LabError
+from tests.lab_process import new_lab
+
+
+def test_lab_error_is_one_line_and_exit_1(lab_root, capsys):
+    def broken():
+        raise LabError("port 8080 is busy", "use --port 8081")
+
+    with pytest.raises(Failed) as caught:
+        guarded(broken)()
+    assert caught.value.code == 1
+    assert capsys.readouterr().err.strip() == "error: port 8080 is busy — use --port 8081"
+
+
+def test_unexpected_error_is_short_and_the_traceback_goes_to_a_log(lab_root, capsys):
+    def buggy():
+        return {}["missing"]
+
+    with pytest.raises(Failed) as caught:
+        guarded(buggy)()
+    assert caught.value.code == 1
+    err = capsys.readouterr().err
+    assert "unexpected KeyError" in err and "Traceback" not in err
+    [log] = (lab_root / ".lab" / "logs").glob("error-*.log")
+    assert "Traceback" in log.read_text() and "buggy" in log.read_text()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_up_exits_130_and_leaves_nothing_running(tmp_path):
+    lab = new_lab(tmp_path)
+    up = subprocess.Popen([sys.executable, "-m", "invoke", "up"], cwd=PROJECT_DIR, env=lab.env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not lab.child_pids() and time.monotonic() < deadline:   # the gateway has started
+            time.sleep(0.01)
+        started = [lab.supervisor_pid(), *lab.child_pids()]
+        up.send_signal(signal.SIGINT)
+        _, err = up.communicate(timeout=30)
+        assert up.returncode == 130, err
+        assert "interrupted" in err
+        assert started and not any(pid_alive(p) for p in started)
+        assert not (tmp_path / ".lab" / "state.json").exists()
+    finally:
+        if up.poll() is None:
+            up.kill()
+        lab.cleanup()
