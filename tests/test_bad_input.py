@@ -86,3 +86,14 @@ def test_damaged_progress_file_is_one_line_and_kept(tmp_path):
     progress.write_text("{not json")
     assert_refused(idle, idle.invoke("status", check=False), "progress.json is damaged", "repair or delete")
     assert progress.read_text() == "{not json"
+
+
+def test_a_config_envoy_rejects_is_reported_and_the_last_good_one_keeps_serving(lab):
+    # Python's re accepts a backreference; Envoy's RE2 does not, so only the gateway can refuse it.
+    rejected = GOOD_VS.replace("            prefix: /websocket", "            regex: '/(ws)\\1'")
+    before = lab_snapshot(lab)
+    result = lab.invoke("apply", "-", input=rejected, check=False)
+    assert_refused(lab, result, "rejected the new config", "last good config keeps serving")
+    assert lab_snapshot(lab) == before
+    traffic = lab.invoke("traffic", "--requests", "20")
+    assert "httpbin" in traffic.stdout and "100.0%" in traffic.stdout
