@@ -58,12 +58,16 @@ def test_hint_solution_quit_then_resume_and_finish(lab, answers, capsys):
     work = lab.root / "work" / "canary" / "virtualservice.yaml"
     assert work.exists()
 
-    # Resume: a check before editing fails with the reason, then the lab applies the solution.
+    # Resume: the learner edits the working copy but forgets to apply it; the check fails,
+    # says why and spots the slip; then the lab applies the solution.
+    work.write_text(work.read_text().replace("weight: 100", "weight: 50\n        - destination: {host: tornado}\n"
+                                                             "          weight: 50"))
     answers += [CHECK, SOLVE, SOLVE, CONTINUE]
     commands.exercise("canary")
     out = capsys.readouterr().out
     assert "Resuming at step 4" in out
-    assert "not yet" in out and "tornado" in out
+    assert "not yet" in out and "httpbin got 100%" in out
+    assert "Did you run `invoke apply" in out
     assert "passed" in out and "complete" in out
     assert "weight: 20" in work.read_text() or "weight: 100" in work.read_text()
     assert len(Progress(lab_paths()).done("canary")) == 7

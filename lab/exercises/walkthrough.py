@@ -14,7 +14,7 @@ from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.checks import CheckResult, run_check
-from lab.manifests import load_manifest_file
+from lab.manifests import load_manifest_file, ref_of
 from lab.state import Progress
 
 CHECK, HINT, SHOW, SOLVE, SKIP, QUIT, CONTINUE, AGAIN = (
@@ -158,8 +158,10 @@ class Walkthrough:
             return
         while True:
             choice = self.ask(step, [CHECK, HINT, SHOW, SOLVE, SKIP, QUIT])
-            if choice == CHECK and self.report(step, self.verify(step)):
-                return
+            if choice == CHECK:
+                if self.report(step, self.verify(step)):
+                    return
+                self.warn_if_not_applied(work)
             if choice == HINT:
                 self.hint(step)
             elif choice == SHOW:
@@ -196,6 +198,22 @@ class Walkthrough:
             for line in self.backend.apply(load_manifest_file(step.solution)):
                 ui.info(f"  {line}")
 
+    def warn_if_not_applied(self, work: Path | None) -> None:
+        """A common slip: the working copy was edited but never applied."""
+        if work is None:
+            return
+        try:
+            edited = load_manifest_file(work)
+        except LabError as e:
+            ui.info(f"[yellow]Your working copy does not load:[/] {e}")
+            return
+        for obj in edited:
+            live = self.backend.get(ref_of(obj))
+            if live is None or _spec(live) != _spec(obj):
+                ui.info(f"[yellow]Your working copy differs from what the lab runs.[/] "
+                        f"Did you run `invoke apply {_shown_path(work)}`?")
+                return
+
     def hint(self, step: Step) -> None:
         if not step.hints:
             ui.info("No hint for this step; `show solution` shows the answer.")
@@ -217,6 +235,10 @@ class Walkthrough:
         else:
             ui.info(f"[red]✗ not yet:[/] {result.message}")
         return result.passed
+
+
+def _spec(obj: dict):
+    return obj.get("spec")
 
 
 def _shown_path(path: Path) -> str:

@@ -31,7 +31,7 @@ def counts_chart(counts: dict[str, int], title: str = "") -> RenderableType:
 
 
 def verdict_chart(verdict: Verdict, expectation: Expectation) -> RenderableType:
-    """Observed vs expected share per destination, the interval, the decision and why."""
+    """Observed vs expected share per destination, the interval, and the decision (the reason is the caller's)."""
     table = Table(box=None, padding=(0, 1))
     for column in ("destination", "observed", "share", "expected", "interval (99%)"):
         table.add_column(column, justify="left" if column in ("destination", "observed") else "right")
@@ -42,6 +42,5 @@ def verdict_chart(verdict: Verdict, expectation: Expectation) -> RenderableType:
     extras = [f"{verdict.counts[n]} {n}" for n in (UNCLASSIFIED, ERROR) if verdict.counts.get(n)]
     decision = (verdict.decision or "undecided").upper()
     summary = Text(decision, style=DECISION_STYLE.get(verdict.decision, "bold yellow"))
-    summary += Text(f" after {verdict.requests} requests" + (f" ({', '.join(extras)})" if extras else "") + ": ")
-    summary += Text(verdict.reason)
+    summary += Text(f" after {verdict.requests} requests" + (f" ({', '.join(extras)})" if extras else ""))
     return Group(table, summary)
