@@ -56,3 +56,8 @@ def gateway_port(requested: int | None = None) -> int:
     if requested:
         return requested
     return int(os.environ.get("CANARY_LAB_PORT", DEFAULT_GATEWAY_PORT))
+
+
+def gateway_tls_port(http_port: int) -> int:
+    """The HTTPS port beside the gateway's HTTP port: 8443 for 8080, moving with --port."""
+    return http_port + 363

@@ -1,0 +1,161 @@
+"""Cluster providers, one small interface (after kind's Provider): create, delete,
+exists, kubeconfig, gateway address, load images. Settings come from cluster/.
+"""
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import yaml
+
+from lab.backends.cluster.runner import Runner
+from lab.config import PROJECT_DIR, gateway_tls_port
+from lab.files import write_atomic
+
+CLUSTER_DIR = PROJECT_DIR / "cluster"
+
+
+class Provider(ABC):
+    name: str
+    tool: str
+
+    def __init__(self, runner: Runner, run_dir: Path, kubeconfig: Path, gateway_port: int):
+        self.runner = runner
+        self.run_dir = run_dir
+        self.kubeconfig = kubeconfig
+        self.gateway_port = gateway_port
+
+    @property
+    @abstractmethod
+    def cluster_name(self) -> str:
+        """The cluster's (or profile's) name."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the cluster has been created."""
+
+    @abstractmethod
+    def create(self) -> None:
+        """Create the cluster (only called when it does not exist)."""
+
+    @abstractmethod
+    def delete(self) -> None:
+        """Delete the cluster and everything in it."""
+
+    @abstractmethod
+    def write_kubeconfig(self) -> None:
+        """Write the cluster's kubeconfig to the lab's own file, never the user's."""
+
+    @abstractmethod
+    def load_images(self, images: list[str]) -> None:
+        """Make locally built images available to the cluster's nodes."""
+
+    @property
+    def needs_port_forward(self) -> bool:
+        """True when the gateway is reached through a port-forward the lab runs."""
+        return False
+
+
+class K3d(Provider):
+    name = "k3d"
+    tool = "k3d"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settings = yaml.safe_load((CLUSTER_DIR / "k3d.yaml").read_text())
+
+    @property
+    def cluster_name(self) -> str:
+        return self.settings["metadata"]["name"]
+
+    def rendered_config(self) -> Path:
+        """cluster/k3d.yaml with the host side of the gateway ports set to the lab's ports."""
+        settings = yaml.safe_load((CLUSTER_DIR / "k3d.yaml").read_text())
+        host_ports = {"80": self.gateway_port, "443": gateway_tls_port(self.gateway_port)}
+        for entry in settings["ports"]:
+            address, _, container = entry["port"].rpartition(":")
+            host_ip = address.split(":")[0]
+            entry["port"] = f"{host_ip}:{host_ports[container]}:{container}"
+        path = self.run_dir / "k3d.yaml"
+        write_atomic(path, yaml.safe_dump(settings, sort_keys=False))
+        return path
+
+    def exists(self) -> bool:
+        # https://k3d.io/stable/usage/commands/k3d_cluster_list/ (-o json)
+        listed = json.loads(self.runner.run(["k3d", "cluster", "list", "-o", "json"]).stdout or "[]")
+        return any(cluster.get("name") == self.cluster_name for cluster in listed)
+
+    def create(self) -> None:
+        self.runner.run(["k3d", "cluster", "create", "--config", str(self.rendered_config()),
+                         "--wait", "--timeout", "300s"], timeout=600)
+
+    def delete(self) -> None:
+        self.runner.run(["k3d", "cluster", "delete", self.cluster_name])
+
+    def write_kubeconfig(self) -> None:
+        # `k3d kubeconfig get` prints it; writing it ourselves keeps the user's file untouched.
+        text = self.runner.run(["k3d", "kubeconfig", "get", self.cluster_name]).stdout
+        write_atomic(self.kubeconfig, text)
+        self.kubeconfig.chmod(0o600)
+
+    def load_images(self, images: list[str]) -> None:
+        if images:
+            self.runner.run(["k3d", "image", "import", *images, "--cluster", self.cluster_name], timeout=600)
+
+
+class Minikube(Provider):
+    name = "minikube"
+    tool = "minikube"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settings = yaml.safe_load((CLUSTER_DIR / "minikube.yaml").read_text())
+
+    @property
+    def cluster_name(self) -> str:
+        return self.settings["profile"]
+
+    @property
+    def env(self) -> dict:
+        # minikube writes its context into $KUBECONFIG: point it at the lab's file.
+        return {"KUBECONFIG": str(self.kubeconfig)}
+
+    def start_argv(self) -> list[str]:
+        argv = ["minikube", "start", "--profile", self.cluster_name]
+        for key, value in self.settings.items():
+            if key == "profile":
+                continue
+            if isinstance(value, list):
+                argv += [f"--{key}={','.join(map(str, value))}"]
+            else:
+                argv += [f"--{key}={value}"]
+        return argv
+
+    def exists(self) -> bool:
+        # https://minikube.sigs.k8s.io/docs/commands/profile/ (profile list -o json: {"valid": [...], "invalid": [...]})
+        result = self.runner.run(["minikube", "profile", "list", "-o", "json"], check=False)
+        try:
+            listed = json.loads(result.stdout or "{}")
+        except json.JSONDecodeError:
+            return False
+        return any(p.get("Name") == self.cluster_name for p in listed.get("valid", []) + listed.get("invalid", []))
+
+    def create(self) -> None:
+        self.runner.run(self.start_argv(), env=self.env, timeout=900)
+
+    def delete(self) -> None:
+        self.runner.run(["minikube", "delete", "--profile", self.cluster_name], env=self.env)
+
+    def write_kubeconfig(self) -> None:
+        self.runner.run(["minikube", "update-context", "--profile", self.cluster_name], env=self.env)
+
+    def load_images(self, images: list[str]) -> None:
+        for image in images:
+            self.runner.run(["minikube", "image", "load", image, "--profile", self.cluster_name], timeout=600)
+
+    @property
+    def needs_port_forward(self) -> bool:
+        return True
+
+
+PROVIDERS = {"k3d": K3d, "minikube": Minikube}

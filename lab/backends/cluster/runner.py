@@ -1,0 +1,54 @@
+"""Running external tools (k3d, minikube, istioctl, helm, kubectl).
+
+Everything the cluster path runs goes through a Runner, so tests can inject
+one that records the exact argv and answers as the tool would.
+"""
+
+import os
+import subprocess
+from dataclasses import dataclass
+
+from lab.errors import LabError
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+class Runner:
+    """Runs commands for real."""
+
+    def run(self, argv: list[str], *, env: dict | None = None, input: str | None = None,
+            timeout: float = 600, check: bool = True) -> Result:
+        try:
+            done = subprocess.run(argv, env={**os.environ, **(env or {})}, input=input, capture_output=True,
+                                  text=True, timeout=timeout)
+        except FileNotFoundError:
+            raise LabError(f"{argv[0]} is not installed", "run `invoke doctor` to see what is missing") from None
+        except subprocess.TimeoutExpired:
+            raise LabError(f"`{' '.join(argv[:3])} …` did not finish in {timeout:.0f}s",
+                           "run `invoke status`, then `invoke up` again to finish the job") from None
+        result = Result(done.returncode, done.stdout, done.stderr)
+        if check and done.returncode != 0:
+            raise tool_failed(argv, result)
+        return result
+
+    def start(self, argv: list[str], *, env: dict | None = None, log_path=None) -> subprocess.Popen:
+        """A long-running helper (a port-forward, a tunnel) the lab tracks by pid and stops on `down`."""
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        try:
+            return subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            if log_path:
+                log.close()
+
+
+def tool_failed(argv: list[str], result: Result) -> LabError:
+    lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+    last = lines[-1].strip()[:300] if lines else f"exit code {result.returncode}"
+    return LabError(f"`{' '.join(argv[:3])} …` failed: {last}",
+                    "fix what it says, then run `invoke up` again (it finishes what is missing)")

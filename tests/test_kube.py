@@ -1,0 +1,95 @@
+"""The cluster path's Kubernetes calls, over HTTP against an API emulator (no mocks of the client)."""
+
+import threading
+import time
+
+import pytest
+
+from lab.backends.cluster.kube import FIELD_MANAGER, Kube, deployment_available
+from lab.errors import LabError
+from lab.manifests import Ref
+from tests.conftest import objects
+from tests.kube_emulator import Emulator
+
+VS = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: canary, namespace: canary-lab}
+spec:
+  hosts: [canary.lab.local]
+  gateways: [canary-gateway]
+  http:
+    - route:
+        - {destination: {host: httpbin}, weight: 100}
+"""
+REF = Ref("VirtualService", "canary-lab", "canary")
+
+
+@pytest.fixture
+def cluster():
+    with Emulator() as running:
+        yield running
+
+
+def test_apply_creates_then_server_side_applies_with_the_labs_field_manager(cluster):
+    [vs] = objects(VS)
+    cluster.kube.apply(vs)
+    assert cluster.kube.get(REF)["spec"]["http"][0]["route"][0]["weight"] == 100
+    vs["spec"]["hosts"] = ["canary.lab.local", "other.lab.local"]
+    cluster.kube.apply(vs)
+    assert cluster.kube.get(REF)["spec"]["hosts"] == ["canary.lab.local", "other.lab.local"]
+    patches = [r for r in cluster.requests() if str(r.method).upper().endswith("PATCH")]
+    assert patches and all(r.params.get("fieldManager") == FIELD_MANAGER for r in patches)
+    assert all(r.headers.get("Content-Type") == "application/apply-patch+yaml" for r in patches)
+
+
+def test_json_patch_changes_only_what_it_names(cluster):
+    cluster.kube.apply(objects(VS)[0])
+    patched = cluster.kube.json_patch(REF, [
+        {"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 50}])
+    assert patched["spec"]["http"][0]["route"][0]["weight"] == 50
+    assert cluster.kube.get(REF)["spec"]["hosts"] == ["canary.lab.local"]
+
+
+def test_missing_objects(cluster):
+    assert cluster.kube.get(REF) is None
+    with pytest.raises(LabError, match="does not exist on the cluster"):
+        cluster.kube.json_patch(REF, [{"op": "replace", "path": "/spec/hosts", "value": []}])
+
+
+def test_wait_for_returns_once_the_condition_holds_and_times_out_otherwise(cluster):
+    deployment = objects("""
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: httpbin, namespace: canary-lab}
+        spec: {replicas: 2}
+        """)[0]
+    cluster.kube.apply(deployment)
+    ref = Ref("Deployment", "canary-lab", "httpbin")
+    with pytest.raises(LabError, match="did not become available within 0s"):
+        cluster.kube.wait_for(ref, deployment_available, "available", timeout=0, interval=0.01)
+
+    def controller():  # plays the Deployment controller: reports ready replicas a little later
+        time.sleep(0.2)
+        cluster.kube.apply({**deployment, "status": {"availableReplicas": 2}})
+
+    threading.Thread(target=controller).start()
+    ready = cluster.kube.wait_for(ref, deployment_available, "available", timeout=5, interval=0.05)
+    assert ready["status"]["availableReplicas"] == 2
+
+
+def test_an_unreachable_api_server_is_one_clear_error():
+    from kubernetes import client
+
+    from lab.backends.local.pods import free_port
+
+    configuration = client.Configuration()
+    configuration.host = f"http://127.0.0.1:{free_port()}"
+    configuration.retries = 0
+    with pytest.raises(LabError, match="cannot reach the cluster's API server"):
+        Kube(client.ApiClient(configuration)).get(REF)
+
+
+def test_kinds_the_lab_does_not_manage_are_refused(cluster):
+    with pytest.raises(LabError, match="does not manage kind CronJob"):
+        cluster.kube.get(Ref("CronJob", "x", "y"))
