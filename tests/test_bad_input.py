@@ -14,7 +14,7 @@ GOOD_VS = (MANIFESTS / "virtualservice.yaml").read_text()
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     lab = new_lab(tmp_path_factory.mktemp("bad-input"))
-    lab.invoke("up")
+    lab.invoke("up", "--provider", "local")
     lab.invoke("apply", str(MANIFESTS / "gateway.yaml"))
     lab.invoke("apply", str(MANIFESTS / "virtualservice.yaml"))
     yield lab

@@ -41,7 +41,7 @@ def test_unexpected_error_is_short_and_the_traceback_goes_to_a_log(lab_root, cap
 @pytest.mark.slow
 def test_ctrl_c_during_up_exits_130_and_leaves_nothing_running(tmp_path):
     lab = new_lab(tmp_path)
-    up = subprocess.Popen([sys.executable, "-m", "invoke", "up"], cwd=PROJECT_DIR, env=lab.env(),
+    up = subprocess.Popen([sys.executable, "-m", "invoke", "up", "--provider", "local"], cwd=PROJECT_DIR, env=lab.env(),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20

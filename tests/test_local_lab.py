@@ -59,8 +59,8 @@ def test_up_exercise_down_leaves_nothing_running(lab):
 def test_up_twice_down_twice_and_down_with_nothing_up(lab):
     nothing = lab.invoke("down")
     assert "Nothing is up" in nothing.stdout
-    lab.invoke("up")
-    again = lab.invoke("up")
+    lab.invoke("up", "--provider", "local")
+    again = lab.invoke("up", "--provider", "local")
     assert "already up; nothing changed" in again.stdout
     lab.invoke("down")
     assert "Nothing is up" in lab.invoke("down").stdout
@@ -70,7 +70,7 @@ def test_a_dead_app_shows_in_status_and_up_restarts_it(lab):
     import os
     import signal
 
-    lab.invoke("up")
+    lab.invoke("up", "--provider", "local")
     status = lab.invoke("status").stdout
     assert status.count("running") == 3
     victim = [p for p in lab.child_pids()][-1]
@@ -81,7 +81,7 @@ def test_a_dead_app_shows_in_status_and_up_restarts_it(lab):
     while "exited" not in (status := lab.invoke("status").stdout) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "exited" in status
-    repaired = lab.invoke("up")
+    repaired = lab.invoke("up", "--provider", "local")
     assert "nothing changed" not in repaired.stdout
     assert lab.invoke("status").stdout.count("running") == 3
 
@@ -90,7 +90,7 @@ def test_gateway_port_in_use_is_one_line_and_exit_1(lab):
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", lab.port))
         blocker.listen(1)
-        result = lab.invoke("up", check=False)
+        result = lab.invoke("up", "--provider", "local", check=False)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and f"port {lab.port}" in lines[0] and "--port" in lines[0]

@@ -85,7 +85,7 @@ def split(v1: int, v2: int) -> str:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     lab = new_lab(tmp_path_factory.mktemp("routing"))
-    lab.invoke("up")
+    lab.invoke("up", "--provider", "local")
     lab.invoke("apply", "-", input=APP + deployment("v1", replicas=2) + deployment("v2"))
     yield lab
     lab.cleanup()

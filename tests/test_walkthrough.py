@@ -23,7 +23,7 @@ CONTINUE = ENTER
 @pytest.fixture
 def lab(tmp_path, monkeypatch):
     lab = new_lab(tmp_path)
-    lab.invoke("up")
+    lab.invoke("up", "--provider", "local")
     monkeypatch.setenv("CANARY_LAB_ROOT", str(lab.root))
     yield lab
     lab.cleanup()

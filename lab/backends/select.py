@@ -26,14 +26,19 @@ def choose_provider(requested: str) -> tuple[str, str]:
     if requested != "auto":
         return requested, "asked for with --provider"
     if docker_answers():
-        return "local", "Docker answers, but the k3d and minikube providers are not available yet"
-    return "local", "no Docker daemon answers here, so the lab runs Envoy and the apps as local processes"
+        return "k3d", "Docker answers, so the lab runs a real cluster in it"
+    if shutil.which("minikube"):
+        return "minikube", "no Docker daemon answers, but minikube is installed"
+    return "local", "no Docker daemon answers and minikube is not installed, so the lab runs Envoy " \
+                    "and the apps as local processes"
 
 
 def make_backend(paths: Paths, provider: str, port: int | None = None) -> Backend:
     if provider == "local":
         return LocalBackend(paths, gateway_port(port))
-    raise LabError(f"the {provider} provider is not available yet", "use `invoke up --provider local`")
+    from lab.backends.cluster.backend import ClusterBackend  # loads the kubernetes client: only when needed
+
+    return ClusterBackend(paths, provider, gateway_port(port))
 
 
 def current_backend(paths: Paths) -> Backend:

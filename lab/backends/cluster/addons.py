@@ -1,0 +1,64 @@
+"""What the lab installs into a cluster: Istio (istioctl) and cert-manager (helm).
+
+Each install is a few commands through the Runner, then a wait that means
+"really usable": istiod and the ingress gateway rolled out; cert-manager's
+webhook accepting objects (a Deployment being Available is not enough).
+"""
+
+import time
+from pathlib import Path
+
+from lab.backends.cluster import versions
+from lab.backends.cluster.kube import Kube
+from lab.backends.cluster.runner import Runner
+from lab.errors import LabError
+from lab.manifests import load_manifest_file
+
+CLUSTER_DIR = Path(__file__).resolve().parents[3] / "cluster"
+ISTIO_OPERATOR = CLUSTER_DIR / "istio-operator.yaml"
+ISSUERS = CLUSTER_DIR / "issuers.yaml"
+ROLLOUT_TIMEOUT = "300s"
+
+
+def install_istio(runner: Runner, kubeconfig: Path) -> None:
+    # https://istio.io/latest/docs/reference/commands/istioctl/#istioctl-install
+    runner.run(["istioctl", "install", "-f", str(ISTIO_OPERATOR), "--skip-confirmation",
+                "--kubeconfig", str(kubeconfig)], timeout=900)
+    for deployment in ("istiod", "istio-ingressgateway"):
+        rollout_status(runner, kubeconfig, "istio-system", deployment)
+
+
+def rollout_status(runner: Runner, kubeconfig: Path, namespace: str, deployment: str) -> None:
+    # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_rollout/kubectl_rollout_status/
+    runner.run(["kubectl", "rollout", "status", f"deployment/{deployment}", "--namespace", namespace,
+                f"--timeout={ROLLOUT_TIMEOUT}", "--kubeconfig", str(kubeconfig)], timeout=400)
+
+
+def install_cert_manager(runner: Runner, kubeconfig: Path) -> None:
+    # https://cert-manager.io/docs/installation/helm/ (crds.enabled installs the CRDs with the chart)
+    runner.run(["helm", "upgrade", "--install", "cert-manager", "cert-manager",
+                "--repo", versions.CERT_MANAGER_CHART_REPO, "--version", versions.CERT_MANAGER,
+                "--namespace", "cert-manager", "--create-namespace", "--set", "crds.enabled=true",
+                "--wait", "--timeout", "5m", "--kubeconfig", str(kubeconfig)], timeout=600)
+
+
+def wait_for_webhook(kube: Kube, timeout: float = 120, interval: float = 2.0) -> None:
+    """Retry a server-side dry-run create until cert-manager's webhook answers it."""
+    probe = load_manifest_file(ISSUERS)[0]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            kube.dry_run_create(probe)
+            return
+        except LabError as e:
+            if "already exists" in e.message:
+                return  # the webhook admitted it far enough to find the real one
+            if time.monotonic() >= deadline:
+                raise LabError(f"cert-manager's webhook does not accept objects after {timeout:.0f}s ({e.message})",
+                               "see `kubectl -n cert-manager get pods`; `invoke up` again retries") from None
+            time.sleep(interval)
+
+
+def apply_issuers(kube: Kube) -> None:
+    for obj in load_manifest_file(ISSUERS):
+        kube.apply(obj)

@@ -1,0 +1,65 @@
+"""kubectl port-forwards the lab starts, tracks by pid file, and stops on `down`."""
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from lab.backends.cluster.runner import Runner
+from lab.backends.local.processes import pid_alive
+from lab.errors import LabError
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class PortForward:
+    def __init__(self, runner: Runner, run_dir: Path, kubeconfig: Path, name: str,
+                 target: str, local_port: int, remote_port: int, namespace: str = "istio-system"):
+        self.runner = runner
+        self.pid_file = run_dir / f"port-forward-{name}.pid"
+        self.log = run_dir / f"port-forward-{name}.log"
+        self.local_port = local_port
+        # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/
+        self.argv = ["kubectl", "port-forward", target, f"{local_port}:{remote_port}", "--namespace", namespace,
+                     "--address", "127.0.0.1", "--kubeconfig", str(kubeconfig)]
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def running(self) -> bool:
+        return pid_alive(self.pid())
+
+    def ensure(self, timeout: float = 15.0) -> bool:
+        """Start it unless it runs, and wait until it accepts connections; True when started now."""
+        if self.running():
+            return False
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        process = self.runner.start(self.argv, log_path=self.log)
+        self.pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + timeout
+        while not _accepts(self.local_port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise LabError(f"`kubectl port-forward` to {self.argv[2]} did not come up",
+                               f"see {self.log}; is port {self.local_port} free?")
+            time.sleep(0.1)
+        return True
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)

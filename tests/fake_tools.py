@@ -1,0 +1,77 @@
+"""A Runner that records every command and answers as the real tool would.
+
+Each tool's behaviour here follows its documentation (cited where the cluster
+code runs it); side effects a tool has on the cluster (istioctl creating istiod,
+helm creating cert-manager) are played into the Kubernetes API emulator.
+"""
+
+import json
+import subprocess
+import sys
+
+from lab.backends.cluster.runner import Result, tool_failed
+
+
+class FakeTools:
+    def __init__(self, kube=None):
+        self.kube = kube
+        self.calls: list[list[str]] = []
+        self.started: list[subprocess.Popen] = []
+        self.clusters: set[str] = set()
+        self.fail: dict[str, str] = {}   # argv prefix → stderr, to play a failing tool
+
+    def run(self, argv, *, env=None, input=None, timeout=600, check=True) -> Result:
+        self.calls.append(list(argv))
+        for prefix, stderr in self.fail.items():
+            if " ".join(argv).startswith(prefix):
+                result = Result(1, "", stderr)
+                if check:
+                    raise tool_failed(argv, result)
+                return result
+        return Result(0, self._answer(argv, env or {}), "")
+
+    def start(self, argv, *, env=None, log_path=None):
+        """Plays `kubectl port-forward LOCAL:REMOTE`: a process listening on 127.0.0.1:LOCAL."""
+        self.calls.append(list(argv))
+        local = next(a for a in argv if ":" in a and a.split(":")[0].isdigit()).split(":")[0]
+        listener = ("import socket, time; s = socket.socket(); "
+                    f"s.bind(('127.0.0.1', {local})); s.listen(8); time.sleep(60)")
+        process = subprocess.Popen([sys.executable, "-c", listener])
+        self.started.append(process)
+        return process
+
+    def _answer(self, argv, env) -> str:
+        tool, *args = argv
+        if argv[:4] == ["k3d", "cluster", "list", "-o"]:
+            return json.dumps([{"name": name} for name in sorted(self.clusters)])
+        if argv[:3] == ["k3d", "cluster", "create"]:
+            self.clusters.add("canary-lab")
+        if argv[:3] == ["k3d", "cluster", "delete"]:
+            self.clusters.discard(argv[3])
+        if argv[:3] == ["k3d", "kubeconfig", "get"]:
+            return "apiVersion: v1\nkind: Config\nclusters: []\n"
+        if argv[:4] == ["minikube", "profile", "list", "-o"]:
+            return json.dumps({"valid": [{"Name": n} for n in sorted(self.clusters)], "invalid": []})
+        if argv[:2] == ["minikube", "start"]:
+            self.clusters.add(argv[argv.index("--profile") + 1])
+        if argv[:2] == ["minikube", "delete"]:
+            self.clusters.discard(argv[argv.index("--profile") + 1])
+        if tool == "istioctl" and self.kube:
+            self._deployment("istio-system", "istiod")
+            self._deployment("istio-system", "istio-ingressgateway")
+        if tool == "helm" and "cert-manager" in argv and self.kube:
+            self._deployment("cert-manager", "cert-manager-webhook")
+        return ""
+
+    def _deployment(self, namespace: str, name: str) -> None:
+        self.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",
+                         "metadata": {"name": name, "namespace": namespace},
+                         "spec": {"replicas": 1}, "status": {"availableReplicas": 1}})
+
+    def commands(self) -> list[str]:
+        return [" ".join(c[:3]) for c in self.calls]
+
+    def stop(self):
+        for process in self.started:
+            process.kill()
+            process.wait()

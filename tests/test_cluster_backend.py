@@ -1,0 +1,147 @@
+"""The cluster path, command by command: every external command asserted flag by flag
+(each flag as the tool documents it), Kubernetes calls over HTTP to an API emulator."""
+
+import pytest
+import yaml
+
+from lab.backends.cluster.backend import ClusterBackend
+from lab.backends.local.pods import free_port
+from lab.config import APPS_DIR, PROJECT_DIR, lab_paths
+from lab.errors import LabError
+from lab.manifests import Ref
+from lab.state import load_state
+from tests.conftest import objects
+from tests.fake_tools import FakeTools
+from tests.kube_emulator import Emulator
+
+
+@pytest.fixture
+def cluster():
+    with Emulator() as running:
+        yield running
+
+
+@pytest.fixture
+def tools(cluster):
+    fake = FakeTools(cluster.kube)
+    yield fake
+    fake.stop()
+
+
+def backend(provider, tools, cluster, port=8080):
+    return ClusterBackend(lab_paths(), provider, port, runner=tools, kube=cluster.kube)
+
+
+def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
+    lab = backend("k3d", tools, cluster)
+    assert lab.up() is True
+    kubeconfig = str(lab_root / ".lab" / "kubeconfig")
+    rendered = str(lab_root / ".lab" / "run" / "k3d.yaml")
+    assert tools.calls == [
+        ["k3d", "cluster", "list", "-o", "json"],
+        # https://k3d.io/stable/usage/commands/k3d_cluster_create/ (--config, --wait, --timeout)
+        ["k3d", "cluster", "create", "--config", rendered, "--wait", "--timeout", "300s"],
+        ["k3d", "kubeconfig", "get", "canary-lab"],
+        # https://istio.io/latest/docs/reference/commands/istioctl/#istioctl-install
+        ["istioctl", "install", "-f", str(PROJECT_DIR / "cluster" / "istio-operator.yaml"), "--skip-confirmation",
+         "--kubeconfig", kubeconfig],
+        ["kubectl", "rollout", "status", "deployment/istiod", "--namespace", "istio-system",
+         "--timeout=300s", "--kubeconfig", kubeconfig],
+        ["kubectl", "rollout", "status", "deployment/istio-ingressgateway", "--namespace", "istio-system",
+         "--timeout=300s", "--kubeconfig", kubeconfig],
+        ["helm", "upgrade", "--install", "cert-manager", "cert-manager", "--repo", "https://charts.jetstack.io",
+         "--version", "v1.16.3", "--namespace", "cert-manager", "--create-namespace", "--set",
+         "crds.enabled=true", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig],
+        ["docker", "build", "--tag", "canary-lab/tornado-websocket:1.0", str(APPS_DIR / "tornado")],
+        ["docker", "build", "--tag", "canary-lab/version-app:1.0", str(APPS_DIR / "version")],
+        # https://k3d.io/stable/usage/commands/k3d_image_import/ (-c/--cluster)
+        ["k3d", "image", "import", "canary-lab/tornado-websocket:1.0", "canary-lab/version-app:1.0",
+         "--cluster", "canary-lab"],
+    ]
+    # The lab's kubeconfig is its own: the user's is never named.
+    assert all("--kubeconfig" not in c or kubeconfig in c for c in tools.calls)
+    assert load_state(lab_paths()).provider == "k3d"
+    # The issuers are really applied (server-side) to the cluster.
+    assert cluster.kube.get(Ref("ClusterIssuer", "", "canary-lab-ca")) is not None
+    assert cluster.kube.get(Ref("Certificate", "istio-system", "canary-lab-gateway")) is not None
+
+
+def test_k3d_config_publishes_the_gateway_on_loopback_at_the_chosen_port(lab_root, tools, cluster):
+    backend("k3d", tools, cluster, port=9080).up()
+    rendered = yaml.safe_load((lab_root / ".lab" / "run" / "k3d.yaml").read_text())
+    assert [p["port"] for p in rendered["ports"]] == ["127.0.0.1:9080:80", "127.0.0.1:9443:443"]
+    assert rendered["options"]["kubeconfig"] == {"updateDefaultKubeconfig": False, "switchCurrentContext": False}
+    assert {"arg": "--disable=traefik", "nodeFilters": ["server:*"]} in rendered["options"]["k3s"]["extraArgs"]
+
+
+def test_second_up_changes_nothing_and_runs_nothing_that_creates(lab_root, tools, cluster):
+    lab = backend("k3d", tools, cluster)
+    lab.up()
+    tools.calls.clear()
+    assert lab.up() is False
+    assert tools.commands() == ["k3d cluster list", "k3d kubeconfig get"]
+
+
+def test_up_after_an_interrupted_one_finishes_the_job(lab_root, tools, cluster):
+    tools.fail["helm upgrade"] = "Error: context deadline exceeded"
+    lab = backend("k3d", tools, cluster)
+    with pytest.raises(LabError, match="context deadline exceeded"):
+        lab.up()
+    assert load_state(lab_paths()).provider == "k3d"   # down can clean up from here
+    del tools.fail["helm upgrade"]
+    tools.calls.clear()
+    assert lab.up() is True
+    assert "k3d cluster create" not in tools.commands() and "istioctl install -f" not in tools.commands()
+    assert "helm upgrade --install" in tools.commands()
+
+
+def test_down_deletes_the_cluster_and_with_nothing_up_exits_quietly(lab_root, tools, cluster):
+    lab = backend("k3d", tools, cluster)
+    lab.up()
+    tools.calls.clear()
+    assert lab.down() is True
+    assert ["k3d", "cluster", "delete", "canary-lab"] in tools.calls
+    assert not (lab_root / ".lab" / "kubeconfig").exists() and load_state(lab_paths()) is None
+    tools.calls.clear()
+    assert lab.down() is False
+    assert tools.commands() == ["k3d cluster list"]
+
+
+def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_root, tools, cluster):
+    port = free_port()
+    lab = backend("minikube", tools, cluster, port=port)
+    lab.up()
+    kubeconfig = str(lab_root / ".lab" / "kubeconfig")
+    # https://minikube.sigs.k8s.io/docs/commands/start/
+    assert ["minikube", "start", "--profile", "canary-lab", "--driver=docker", "--cpus=4", "--memory=8192",
+            "--kubernetes-version=v1.31.5", "--addons=metrics-server"] in tools.calls
+    assert ["minikube", "update-context", "--profile", "canary-lab"] in tools.calls
+    assert ["minikube", "image", "load", "canary-lab/version-app:1.0", "--profile", "canary-lab"] in tools.calls
+    # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/
+    assert ["kubectl", "port-forward", "service/istio-ingressgateway", f"{port}:80", "--namespace", "istio-system",
+            "--address", "127.0.0.1", "--kubeconfig", kubeconfig] in tools.calls
+    forward = lab.gateway_forward()
+    assert forward.running()
+    lab.down()
+    assert not forward.running()   # down stops what the lab started
+
+
+def test_apply_validates_first_then_server_side_applies(lab_root, tools, cluster):
+    lab = backend("k3d", tools, cluster)
+    bad = objects("""
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: canary, namespace: canary-lab}
+        spec:
+          hosts: [canary.lab.local]
+          http: [{route: [{destination: {host: a}, weight: 70}, {destination: {host: b}, weight: 20}]}]
+        """)
+    with pytest.raises(LabError, match="add up to 90"):
+        lab.apply(bad)
+    assert cluster.kube.get(Ref("VirtualService", "canary-lab", "canary")) is None
+    bad[0]["spec"]["http"][0]["route"][0]["weight"] = 80
+    assert lab.apply(bad) == ["virtualservice/canary created"]
+    assert lab.apply(bad) == ["virtualservice/canary unchanged"]
+    assert lab.patch(Ref("VirtualService", "canary-lab", "canary"),
+                     [{"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 50}]) == \
+        "virtualservice/canary patched"
