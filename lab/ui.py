@@ -93,3 +93,17 @@ def choose(message: str, choices: list[str]) -> str:
     if answer is None:
         raise KeyboardInterrupt
     return answer
+
+
+@contextmanager
+def download_progress(title: str, total: int, enabled: bool = True):
+    """A progress bar for a download; yields `advance(n_bytes)`."""
+    if not enabled or not console.is_terminal:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(title, total=total or None)
+        yield lambda n: progress.advance(task, n)

@@ -19,6 +19,11 @@ class FakeTools:
         self.started: list[subprocess.Popen] = []
         self.clusters: set[str] = set()
         self.fail: dict[str, str] = {}   # argv prefix → stderr, to play a failing tool
+        self.installed: list[list[str]] = []
+
+    def install(self, names: list[str]) -> None:
+        """Stands in for downloading tools (tested on its own against a local release server)."""
+        self.installed.append(list(names))
 
     def run(self, argv, *, env=None, input=None, timeout=600, check=True) -> Result:
         self.calls.append(list(argv))

@@ -29,7 +29,8 @@ def tools(cluster):
 
 
 def backend(provider, tools, cluster, port=8080):
-    return ClusterBackend(lab_paths(), provider, port, runner=tools, kube=cluster.kube)
+    return ClusterBackend(lab_paths(), provider, port, runner=tools, kube=cluster.kube,
+                          install_tools=tools.install)
 
 
 def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
@@ -61,6 +62,7 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
     # The lab's kubeconfig is its own: the user's is never named.
     assert all("--kubeconfig" not in c or kubeconfig in c for c in tools.calls)
     assert load_state(lab_paths()).provider == "k3d"
+    assert tools.installed == [["k3d", "kubectl", "istioctl", "helm"]]
     # The issuers are really applied (server-side) to the cluster.
     assert cluster.kube.get(Ref("ClusterIssuer", "", "canary-lab-ca")) is not None
     assert cluster.kube.get(Ref("Certificate", "istio-system", "canary-lab-gateway")) is not None
@@ -112,6 +114,7 @@ def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_roo
     lab = backend("minikube", tools, cluster, port=port)
     lab.up()
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
+    assert tools.installed == [["minikube", "kubectl", "istioctl", "helm"]]
     # https://minikube.sigs.k8s.io/docs/commands/start/
     assert ["minikube", "start", "--profile", "canary-lab", "--driver=docker", "--cpus=4", "--memory=8192",
             "--kubernetes-version=v1.31.5", "--addons=metrics-server"] in tools.calls

@@ -15,6 +15,7 @@ from lab.backends.cluster.kube import Kube, deployment_available, kind_of
 from lab.backends.cluster.portforward import PortForward
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
+from lab.backends.cluster.tools import ensure_tool, releases
 from lab.backends.local.pods import free_port
 from lab.config import APPS_DIR, Paths
 from lab.envoy_admin import EnvoyAdmin
@@ -30,11 +31,13 @@ ENVOY_ADMIN_PORT = 15000
 
 class ClusterBackend(Backend):
     def __init__(self, paths: Paths, provider: str, gateway_port: int, runner: Runner | None = None,
-                 kube: Kube | None = None):
+                 kube: Kube | None = None, install_tools=None):
         self.name = provider
         self.paths = paths
         self.port = gateway_port
-        self.runner = runner or Runner()
+        self.bin_dir = paths.home / "bin"
+        self.runner = runner or Runner(self.bin_dir)
+        self.install_tools = install_tools or self._install_tools
         self.kubeconfig = paths.home / "kubeconfig"
         self.provider = PROVIDERS[provider](self.runner, paths.run_dir, self.kubeconfig, gateway_port)
         self._kube = kube
@@ -63,7 +66,17 @@ class ClusterBackend(Backend):
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def needed_tools(self) -> list[str]:
+        return [self.provider.tool, "kubectl", "istioctl", "helm"]
+
+    def _install_tools(self, names: list[str]) -> None:
+        found = releases()
+        for name in names:
+            ensure_tool(found[name], self.bin_dir)
+
     def up(self) -> bool:
+        with ui.step("tools: " + ", ".join(self.needed_tools())):
+            self.install_tools(self.needed_tools())
         self.paths.run_dir.mkdir(parents=True, exist_ok=True)
         # Saved first, so `down` can clean up after a failure or a Ctrl-C half-way.
         save_state(self.paths, LabState(self.name, self.port, {"admin_port": free_port(), **self._state_settings()}))

@@ -19,12 +19,21 @@ class Result:
 
 
 class Runner:
-    """Runs commands for real."""
+    """Runs commands for real; tools the lab downloaded (in `bin_dir`) come first on PATH."""
+
+    def __init__(self, bin_dir=None):
+        self.bin_dir = bin_dir
+
+    def _env(self, env: dict | None) -> dict:
+        merged = {**os.environ, **(env or {})}
+        if self.bin_dir:
+            merged["PATH"] = f"{self.bin_dir}{os.pathsep}{merged.get('PATH', '')}"
+        return merged
 
     def run(self, argv: list[str], *, env: dict | None = None, input: str | None = None,
             timeout: float = 600, check: bool = True) -> Result:
         try:
-            done = subprocess.run(argv, env={**os.environ, **(env or {})}, input=input, capture_output=True,
+            done = subprocess.run(argv, env=self._env(env), input=input, capture_output=True,
                                   text=True, timeout=timeout)
         except FileNotFoundError:
             raise LabError(f"{argv[0]} is not installed", "run `invoke doctor` to see what is missing") from None
@@ -40,7 +49,7 @@ class Runner:
         """A long-running helper (a port-forward, a tunnel) the lab tracks by pid and stops on `down`."""
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         try:
-            return subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+            return subprocess.Popen(argv, env=self._env(env), stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         finally:
             if log_path:
