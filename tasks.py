@@ -71,3 +71,9 @@ def exercise_(c, name=None, yes=False, reset=False, step=""):
 def exercises(c, choose=False):
     """List the exercises with their backends and your progress (--choose to pick one)."""
     _run(commands.exercise, "", not choose, False, False, "")
+
+
+@task(help={"provider": "k3d (default) or minikube", "port": "gateway port to check (default 8080)"})
+def doctor(c, provider="k3d", port=0):
+    """Check what a cluster lab needs: Docker and its resources, free ports, tools; each with a fix."""
+    _run(commands.doctor, provider, port or None)

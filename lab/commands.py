@@ -185,3 +185,20 @@ def list_exercises() -> None:
         table.add_row(name, chosen.summary or chosen.title, ", ".join(chosen.backends),
                       f"{done}/{len(chosen.steps)} steps")
     ui.console.print(table)
+
+
+def doctor(provider: str = "k3d", port: int | None = None) -> None:
+    from lab.config import gateway_port
+    from lab.doctor import FAIL, run_checks
+
+    if provider not in ("k3d", "minikube"):
+        raise LabError(f"doctor checks the cluster providers, not {provider!r}", "use --provider k3d or minikube")
+    checks = run_checks(provider, gateway_port(port), lab_paths())
+    table = ui.table("check", "result", "detail", "fix", title=f"preflight for {provider}", title_justify="left")
+    colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+    for check in checks:
+        table.add_row(check.name, f"[{colours[check.result]}]{check.result}[/]", check.detail, check.fix)
+    ui.console.print(table)
+    failed = [c.name for c in checks if c.result == FAIL]
+    if failed:
+        raise LabError(f"{len(failed)} check(s) failed: {', '.join(failed)}", "see the fixes above")

@@ -31,8 +31,10 @@ class Lab:
         return {**os.environ, "CANARY_LAB_ROOT": str(self.root), "CANARY_LAB_PORT": str(self.port),
                 "COLUMNS": "120", "TERM": "dumb"}
 
-    def invoke(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=PROJECT_DIR, env=self.env(),
+    def invoke(self, *args: str, input: str | None = None, check: bool = True,
+               env_extra: dict | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=PROJECT_DIR,
+                                env={**self.env(), **(env_extra or {})},
                                 input=input, capture_output=True, text=True, timeout=CLI_TIMEOUT)
         if check and result.returncode != 0:
             raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n"

@@ -1,0 +1,86 @@
+"""Preflight checks for the cluster lab, each with its fix (`invoke doctor`)."""
+
+import shutil
+from dataclasses import dataclass
+
+from lab.backends.cluster.tools import releases, path_version, version_tuple
+from lab.backends.local.backend import port_in_use
+from lab.config import Paths, gateway_tls_port
+
+# What Istio's demo profile, cert-manager and the apps need from Docker (Istio's platform
+# setup pages ask for about 4 CPUs and 8 GiB for the demo profile; it runs in less).
+MIN_CPUS, MIN_MEMORY_GIB = 2, 4
+GOOD_CPUS, GOOD_MEMORY_GIB = 4, 8
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass
+class Check:
+    name: str
+    result: str      # ok | warn | fail
+    detail: str
+    fix: str = ""
+
+
+def docker_checks(client_factory=None) -> list[Check]:
+    import docker
+
+    try:
+        client = (client_factory or docker.from_env)()
+        client.ping()
+        info = client.info()
+    except Exception as e:  # noqa: BLE001 - the SDK raises many kinds; all mean "no daemon here"
+        return [Check("Docker daemon", FAIL, f"not reachable ({type(e).__name__})",
+                      "start Docker (or Docker Desktop), or use `invoke up --provider local`")]
+    checks = [Check("Docker daemon", OK, f"Docker {info.get('ServerVersion', '?')} answers")]
+    cpus, memory = int(info.get("NCPU", 0)), int(info.get("MemTotal", 0)) / 2**30
+    checks.append(_resource("CPUs for Docker", cpus, MIN_CPUS, GOOD_CPUS, f"{cpus}",
+                            "give Docker more CPUs (Docker Desktop: Settings → Resources)"))
+    checks.append(_resource("memory for Docker", memory, MIN_MEMORY_GIB, GOOD_MEMORY_GIB, f"{memory:.1f} GiB",
+                            "give Docker more memory (Docker Desktop: Settings → Resources)"))
+    return checks
+
+
+def _resource(name: str, have: float, minimum: float, good: float, shown: str, fix: str) -> Check:
+    if have < minimum:
+        return Check(name, FAIL, f"{shown}; Istio's demo profile needs at least {minimum:g}", fix)
+    if have < good:
+        return Check(name, WARN, f"{shown}; {good:g} recommended, it may be slow", fix)
+    return Check(name, OK, shown)
+
+
+def port_checks(port: int) -> list[Check]:
+    checks = []
+    for what, number in (("gateway HTTP port", port), ("gateway HTTPS port", gateway_tls_port(port))):
+        if port_in_use(number):
+            checks.append(Check(what, FAIL, f"127.0.0.1:{number} is in use",
+                                f"stop what uses it, or `invoke up --port {port + 1}`"))
+        else:
+            checks.append(Check(what, OK, f"127.0.0.1:{number} is free"))
+    return checks
+
+
+def tool_checks(provider: str, paths: Paths, version_of=path_version) -> list[Check]:
+    checks = []
+    for name in (provider, "kubectl", "istioctl", "helm"):
+        release = releases()[name]
+        found = version_of(release)
+        wanted = version_tuple(release.version)
+        if (paths.home / "bin" / name).exists():
+            checks.append(Check(name, OK, f"the lab's own copy, {release.version}"))
+        elif found is None:
+            where = "not on PATH" if not shutil.which(name) else "on PATH, version unknown"
+            checks.append(Check(name, WARN, f"{where}; `invoke up` downloads {release.version}",
+                                f"or install {name} {release.version} or newer yourself"))
+        elif found < wanted:
+            shown = ".".join(map(str, found))
+            checks.append(Check(name, WARN, f"{shown} on PATH is older than {release.version}; "
+                                            f"`invoke up` downloads {release.version} for the lab",
+                                f"or upgrade {name}"))
+        else:
+            checks.append(Check(name, OK, f"{'.'.join(map(str, found))} on PATH"))
+    return checks
+
+
+def run_checks(provider: str, port: int, paths: Paths, client_factory=None, version_of=path_version) -> list[Check]:
+    return [*docker_checks(client_factory), *port_checks(port), *tool_checks(provider, paths, version_of)]

@@ -1,0 +1,110 @@
+"""`invoke doctor`: each failure has its line and its fix. Docker is reached through the
+real docker SDK, talking to a small Docker Engine API stand-in on 127.0.0.1."""
+
+import http.server
+import json
+import socket
+import threading
+
+import docker
+import pytest
+
+from lab.backends.cluster.tools import releases
+from lab.backends.local.pods import free_port
+from lab.config import lab_paths
+from lab.doctor import FAIL, OK, WARN, docker_checks, port_checks, tool_checks
+from tests.lab_process import new_lab
+
+
+def engine(info: dict):
+    """A Docker Engine API stand-in: /_ping, /version and /info, as the SDK asks for them."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            path = self.path.split("?")[0]
+            if path.endswith("/_ping"):
+                body, kind = b"OK", "text/plain"
+            elif path.endswith("/version"):
+                body, kind = json.dumps({"ApiVersion": "1.45", "Version": "27.0.0"}).encode(), "application/json"
+            elif path.endswith("/info"):
+                body, kind = json.dumps(info).encode(), "application/json"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def docker_with():
+    servers = []
+
+    def start(info):
+        server = engine(info)
+        servers.append(server)
+        return lambda: docker.DockerClient(base_url=f"tcp://127.0.0.1:{server.server_address[1]}", version="1.45")
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def by_name(checks):
+    return {c.name: c for c in checks}
+
+
+def test_a_roomy_docker_passes(docker_with):
+    checks = by_name(docker_checks(docker_with({"ServerVersion": "27.0.0", "NCPU": 8, "MemTotal": 16 * 2**30})))
+    assert [c.result for c in checks.values()] == [OK, OK, OK]
+    assert checks["Docker daemon"].detail == "Docker 27.0.0 answers"
+
+
+def test_too_little_memory_fails_with_the_fix_and_few_cpus_warn(docker_with):
+    checks = by_name(docker_checks(docker_with({"ServerVersion": "27.0.0", "NCPU": 2, "MemTotal": 3 * 2**30})))
+    memory = checks["memory for Docker"]
+    assert memory.result == FAIL and "3.0 GiB" in memory.detail and "at least 4" in memory.detail
+    assert "Settings → Resources" in memory.fix
+    assert checks["CPUs for Docker"].result == WARN
+
+
+def test_no_docker_is_one_line_with_a_way_out():
+    closed = free_port()
+    [check] = docker_checks(lambda: docker.DockerClient(base_url=f"tcp://127.0.0.1:{closed}", version="1.45"))
+    assert check.result == FAIL and "not reachable" in check.detail
+    assert "--provider local" in check.fix
+
+
+def test_a_taken_port_fails_with_another_port_to_use():
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen(1)
+        checks = port_checks(port)
+    assert checks[0].result == FAIL and f"127.0.0.1:{port} is in use" in checks[0].detail
+    assert f"--port {port + 1}" in checks[0].fix
+
+
+def test_missing_and_old_tools_warn_that_up_downloads_the_pinned_version(lab_root):
+    versions = {"k3d": None, "kubectl": (1, 20, 0), "istioctl": (1, 24, 2), "helm": (3, 17, 0)}
+    checks = by_name(tool_checks("k3d", lab_paths(), version_of=lambda release: versions[release.tool]))
+    assert checks["k3d"].result == WARN and f"downloads {releases()['k3d'].version}" in checks["k3d"].detail
+    assert checks["kubectl"].result == WARN and "older than" in checks["kubectl"].detail
+    assert checks["istioctl"].result == OK and checks["helm"].result == OK
+
+
+@pytest.mark.slow
+def test_doctor_through_the_cli_exits_1_when_something_fails(tmp_path):
+    lab = new_lab(tmp_path)
+    result = lab.invoke("doctor", env_extra={"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"}, check=False)
+    assert result.returncode == 1
+    assert "Docker daemon" in result.stdout and "--provider local" in result.stdout
+    assert "check(s) failed" in result.stderr and "Traceback" not in result.stderr
