@@ -17,10 +17,11 @@ def _run(function, *args, **kwargs):
 
 
 @task(help={"provider": "auto (default), local, k3d or minikube",
-            "port": "gateway port on 127.0.0.1 (default 8080, or $CANARY_LAB_PORT)"})
-def up(c, provider="auto", port=0):
+            "port": "gateway port on 127.0.0.1 (default 8080, or $CANARY_LAB_PORT)",
+            "addons": "cluster only: comma-separated, from prometheus, kiali"})
+def up(c, provider="auto", port=0, addons=""):
     """Start the lab (or repair it): gateway, sample apps. A second `up` changes nothing."""
-    _run(commands.up, provider, port or None)
+    _run(commands.up, provider, port or None, addons)
 
 
 @task
@@ -77,3 +78,9 @@ def exercises(c, choose=False):
 def doctor(c, provider="k3d", port=0):
     """Check what a cluster lab needs: Docker and its resources, free ports, tools; each with a fix."""
     _run(commands.doctor, provider, port or None)
+
+
+@task(positional=["name"], help={"name": "kiali or prometheus"})
+def dashboard(c, name=None):
+    """Open an addon's dashboard on a cluster lab (Ctrl-C closes it)."""
+    _run(commands.dashboard, name)

@@ -13,7 +13,7 @@ SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
 SAMPLE_HOST = "canary.lab.local"
 
 
-def up(provider: str = "auto", port: int | None = None) -> None:
+def up(provider: str = "auto", port: int | None = None, addons: str = "") -> None:
     paths = lab_paths()
     state = load_state(paths)
     if state is not None and provider not in ("auto", state.provider):
@@ -25,12 +25,17 @@ def up(provider: str = "auto", port: int | None = None) -> None:
     else:
         name = state.provider
         port = state.gateway_port
+    if addons and name == "local":
+        raise LabError(f"addons ({addons}) need a cluster; the local lab has none",
+                       "use `invoke up --provider k3d --addons kiali` where Docker runs")
     backend = make_backend(paths, name, port)
     try:
         with ui.step(f"gateway on {backend.gateway_url()}"):
             changed = backend.up()
         with ui.step("sample apps (httpbin, tornado)"):
             lines = backend.apply(load_manifest_file(SAMPLE_APPS))
+        if addons:
+            backend.install_addons([a.strip() for a in addons.split(",") if a.strip()])
     except BaseException:
         if state is None:  # this call started the lab: an error or Ctrl-C leaves nothing half-up
             backend.down()
@@ -202,3 +207,9 @@ def doctor(provider: str = "k3d", port: int | None = None) -> None:
     failed = [c.name for c in checks if c.result == FAIL]
     if failed:
         raise LabError(f"{len(failed)} check(s) failed: {', '.join(failed)}", "see the fixes above")
+
+
+def dashboard(name: str) -> None:
+    backend = current_backend(lab_paths())
+    ui.info(f"Opening {name}; Ctrl-C stops it.")
+    backend.dashboard(name)

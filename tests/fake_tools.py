@@ -64,6 +64,8 @@ class FakeTools:
         if tool == "istioctl" and self.kube:
             self._deployment("istio-system", "istiod")
             self._deployment("istio-system", "istio-ingressgateway")
+        if argv[:3] == ["kubectl", "apply", "-f"] and argv[3].endswith("/kiali.yaml") and self.kube:
+            self._deployment("istio-system", "kiali")
         if tool == "helm" and "cert-manager" in argv and self.kube:
             self._deployment("cert-manager", "cert-manager-webhook")
         return ""

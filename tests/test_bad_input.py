@@ -97,3 +97,10 @@ def test_a_config_envoy_rejects_is_reported_and_the_last_good_one_keeps_serving(
     assert lab_snapshot(lab) == before
     traffic = lab.invoke("traffic", "--requests", "20")
     assert "httpbin" in traffic.stdout and "100.0%" in traffic.stdout
+
+
+def test_addons_on_the_local_lab_are_refused_before_anything_starts(tmp_path):
+    idle = new_lab(tmp_path)
+    result = idle.invoke("up", "--provider", "local", "--addons", "kiali", check=False)
+    assert_refused(idle, result, "need a cluster", "--provider k3d")
+    assert not (tmp_path / ".lab" / "state.json").exists()

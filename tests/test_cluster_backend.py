@@ -148,3 +148,21 @@ def test_apply_validates_first_then_server_side_applies(lab_root, tools, cluster
     assert lab.patch(Ref("VirtualService", "canary-lab", "canary"),
                      [{"op": "replace", "path": "/spec/http/0/route/0/weight", "value": 50}]) == \
         "virtualservice/canary patched"
+
+
+def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(lab_root, tools, cluster):
+    lab = backend("k3d", tools, cluster)
+    lab.up()
+    tools.calls.clear()
+    with pytest.raises(LabError, match="kiali is not installed"):
+        lab.dashboard("kiali")
+    lab.install_addons(["kiali"])
+    kubeconfig = str(lab_root / ".lab" / "kubeconfig")
+    assert tools.calls[0] == ["kubectl", "apply", "-f",
+                              "https://raw.githubusercontent.com/istio/istio/release-1.24/samples/addons/kiali.yaml",
+                              "--kubeconfig", kubeconfig]
+    lab.dashboard("kiali")
+    assert tools.calls[-1] == ["istioctl", "dashboard", "kiali", "--address", "127.0.0.1",
+                               "--kubeconfig", kubeconfig]
+    with pytest.raises(LabError, match="unknown addon 'grafana'"):
+        lab.install_addons(["grafana"])

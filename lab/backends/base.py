@@ -5,6 +5,7 @@
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from lab.errors import LabError
 from lab.manifests import Ref
 
 
@@ -80,3 +81,11 @@ class Backend(ABC):
     @abstractmethod
     def live_routes(self) -> list[LiveRoute]:
         """Routes read from the gateway's Envoy admin API (what is served, not what was asked)."""
+
+    def install_addons(self, names: list[str]) -> None:
+        """Observability addons (Kiali, Prometheus): only a cluster has them."""
+        raise LabError(f"addons ({', '.join(names)}) need a cluster; the {self.name} lab has none",
+                       "`invoke down`, then `invoke up --provider k3d --addons kiali`")
+
+    def dashboard(self, name: str) -> None:
+        raise LabError(f"the {self.name} lab has no {name} dashboard", "dashboards need k3d or minikube")

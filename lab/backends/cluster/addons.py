@@ -62,3 +62,25 @@ def wait_for_webhook(kube: Kube, timeout: float = 120, interval: float = 2.0) ->
 def apply_issuers(kube: Kube) -> None:
     for obj in load_manifest_file(ISSUERS):
         kube.apply(obj)
+
+
+# Optional observability addons, from the Istio release's samples/addons (the installation the
+# Istio docs use for Kiali and Prometheus).
+ADDONS = ("prometheus", "kiali")
+
+
+def addon_url(name: str) -> str:
+    minor = ".".join(versions.ISTIO.split(".")[:2])
+    return f"https://raw.githubusercontent.com/istio/istio/release-{minor}/samples/addons/{name}.yaml"
+
+
+def install_addon(runner: Runner, kubeconfig: Path, name: str) -> None:
+    if name not in ADDONS:
+        raise LabError(f"unknown addon {name!r}", f"addons: {', '.join(ADDONS)}")
+    runner.run(["kubectl", "apply", "-f", addon_url(name), "--kubeconfig", str(kubeconfig)], timeout=300)
+    rollout_status(runner, kubeconfig, "istio-system", name)
+
+
+def dashboard_argv(name: str, kubeconfig: Path) -> list[str]:
+    # https://istio.io/latest/docs/reference/commands/istioctl/#istioctl-dashboard-kiali
+    return ["istioctl", "dashboard", name, "--address", "127.0.0.1", "--kubeconfig", str(kubeconfig)]

@@ -19,6 +19,7 @@ from lab.backends.cluster.tools import ensure_tool, releases
 from lab.backends.local.pods import free_port
 from lab.config import APPS_DIR, Paths
 from lab.envoy_admin import EnvoyAdmin
+from lab.errors import LabError
 from lab.manifests import Ref, ref_of
 from lab.state import LabState, clear_state, save_state
 from lab.validate import validate
@@ -102,6 +103,18 @@ class ClusterBackend(Backend):
             changed = self.gateway_forward().ensure() or changed
         ui.info(f"kubectl for this lab: export KUBECONFIG={self.kubeconfig}")
         return changed
+
+    def install_addons(self, names: list[str]) -> None:
+        for name in names:
+            if self.kube.get(Ref("Deployment", "istio-system", name)) is None:
+                with ui.step(f"installing {name}"):
+                    addons.install_addon(self.runner, self.kubeconfig, name)
+
+    def dashboard(self, name: str) -> None:
+        """Open an addon's dashboard (istioctl port-forwards it and opens a browser) until Ctrl-C."""
+        if self.kube.get(Ref("Deployment", "istio-system", name)) is None:
+            raise LabError(f"{name} is not installed in the lab", f"run `invoke up --addons {name}`")
+        self.runner.run(addons.dashboard_argv(name, self.kubeconfig), timeout=24 * 3600)
 
     def _load_images(self) -> bool:
         marker = self.paths.run_dir / "images-loaded"
