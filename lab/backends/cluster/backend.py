@@ -21,6 +21,7 @@ from lab.config import APPS_DIR, Paths
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
+from lab.routes import wait_until_served
 from lab.state import LabState, clear_state, save_state
 from lab.validate import validate
 
@@ -156,6 +157,10 @@ class ClusterBackend(Backend):
         for obj in objects:
             if obj["kind"] == "Deployment":
                 self.kube.wait_for(ref_of(obj), deployment_available, "available")
+        bound = [o for o in objects if o["kind"] == "VirtualService"
+                 and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
+        if bound:
+            wait_until_served(bound, self.live_routes)
         return lines
 
     def patch(self, ref: Ref, operations: list[dict]) -> str:
