@@ -109,9 +109,6 @@ class LocalBackend(Backend):
         obj = self._objects().get(ref)
         return copy.deepcopy(obj) if obj else None
 
-    def refs(self) -> list[Ref]:
-        return sorted(self._objects())
-
     def apply(self, objects: list[dict]) -> list[str]:
         self._require_up()
         current = self._objects()
