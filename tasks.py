@@ -84,3 +84,11 @@ def doctor(c, provider="k3d", port=0):
 def dashboard(c, name=None):
     """Open an addon's dashboard on a cluster lab (Ctrl-C closes it)."""
     _run(commands.dashboard, name)
+
+
+@task(positional=["kind", "name"],
+      help={"kind": "e.g. VirtualService", "name": "object name", "namespace": "default: canary-lab",
+            "patch_file": "a JSON patch (YAML or JSON list of operations)", "patch": "the JSON patch inline"})
+def patch(c, kind, name, namespace="canary-lab", patch_file="", patch=""):
+    """Apply a JSON patch to one object, like `kubectl patch --type json`."""
+    _run(commands.patch, kind, name, namespace, patch_file, patch)

@@ -213,3 +213,15 @@ def dashboard(name: str) -> None:
     backend = current_backend(lab_paths())
     ui.info(f"Opening {name}; Ctrl-C stops it.")
     backend.dashboard(name)
+
+
+def patch(kind: str, name: str, namespace: str = "default", patch_file: str = "", patch_text: str = "") -> None:
+    from lab.patches import load_patch, parse_patch
+
+    if bool(patch_file) == bool(patch_text):
+        raise LabError("give the patch once: --patch-file FILE or --patch '[...]'",
+                       "e.g. invoke patch VirtualService app-example -n app-example --patch-file patch.yaml")
+    operations = load_patch(patch_file) if patch_file else parse_patch(patch_text, "--patch")
+    backend = current_backend(lab_paths())
+    ref = Ref(kind, "" if kind == "Namespace" else namespace, name)
+    ui.info(backend.patch(ref, operations))

@@ -104,3 +104,21 @@ def test_addons_on_the_local_lab_are_refused_before_anything_starts(tmp_path):
     result = idle.invoke("up", "--provider", "local", "--addons", "kiali", check=False)
     assert_refused(idle, result, "need a cluster", "--provider k3d")
     assert not (tmp_path / ".lab" / "state.json").exists()
+
+
+def test_invoke_patch_changes_weights_and_a_bad_patch_changes_nothing(lab, tmp_path):
+    good = tmp_path / "patch.yaml"
+    good.write_text("- {op: replace, path: /spec/http/1/name, value: everything-else}\n")
+    assert "virtualservice.networking.istio.io/canary patched\n" == \
+        lab.invoke("patch", "VirtualService", "canary", "--patch-file", str(good)).stdout
+    assert "patched (no change)" in lab.invoke("patch", "VirtualService", "canary", "--patch-file", str(good)).stdout
+    before = lab_snapshot(lab)
+    wrong_path = lab.invoke("patch", "VirtualService", "canary", "--patch", '[{"op": "replace", '
+                            '"path": "/spec/http/7/route/0/weight", "value": 50}]', check=False)
+    assert_refused(lab, wrong_path, "the patch does not apply to VirtualService canary-lab/canary")
+    not_a_patch = lab.invoke("patch", "VirtualService", "canary", "--patch", "{op: replace}", check=False)
+    assert_refused(lab, not_a_patch, "a JSON patch is a non-empty list")
+    negative = lab.invoke("patch", "VirtualService", "canary", "--patch",
+                          '[{"op": "replace", "path": "/spec/http/1/route/0/weight", "value": -1}]', check=False)
+    assert_refused(lab, negative, "weight is -1")
+    assert lab_snapshot(lab) == before

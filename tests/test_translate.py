@@ -108,7 +108,7 @@ def test_unknown_service_and_unknown_gateway_are_refused():
 
 
 def test_a_host_the_gateway_does_not_serve_is_refused():
-    with pytest.raises(ManifestError, match="not one the Gateway gw serves"):
+    with pytest.raises(ManifestError, match="none of its hosts .other.local. is one its Gateways serve"):
         translate(store(VS_SPLIT.replace("hosts: [shop.local]", "hosts: [other.local]")), PODS)
 
 
@@ -164,3 +164,10 @@ def test_list_kind_is_flattened_and_empty_documents_skipped():
         ---
         """)
     assert [o["metadata"]["name"] for o in found] == ["a", "b"]
+
+
+def test_hosts_only_the_mesh_knows_are_left_to_the_mesh():
+    vs = VS_SPLIT.replace("hosts: [shop.local]", "hosts: [shop.local, app]").replace("gateways: [gw]",
+                                                                                    "gateways: [gw, mesh]")
+    [vhost] = translate(store(vs), PODS).route_config["virtual_hosts"]
+    assert vhost["domains"] == ["shop.local", "shop.local:*"]

@@ -13,9 +13,10 @@ import yaml
 
 from lab.config import EXERCISES_DIR
 from lab.errors import LabError
+from lab.manifests import Ref
 
 STEP_KINDS = ("explain", "apply", "task", "check")
-STEP_KEYS = {"name", "kind", "text", "manifests", "workfile", "hints", "solution", "check", "backends"}
+STEP_KEYS = {"name", "kind", "text", "manifests", "workfile", "hints", "solution", "check", "backends", "patch"}
 EXERCISE_KEYS = {"title", "summary", "backends", "request", "destinations", "steps", "apps"}
 
 
@@ -30,6 +31,7 @@ class Step:
     solution: Path | None = None
     check: dict = field(default_factory=dict, hash=False)
     backends: tuple[str, ...] = ()           # empty: every backend of the exercise
+    patch: Ref | None = None                 # kind task: the solution is a JSON patch of this object
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,22 @@ def _load_step(folder: Path, raw: dict, index: int) -> Step:
                 manifests=tuple(path(m) for m in raw.get("manifests") or ()),
                 workfile=path(raw.get("workfile")), hints=tuple(raw.get("hints") or ()),
                 solution=path(raw.get("solution")), check=dict(raw.get("check") or {}),
-                backends=tuple(raw.get("backends") or ()))
+                backends=tuple(raw.get("backends") or ()), patch=_patch_target(raw, where))
     needs = {"apply": ["manifests"], "task": ["solution", "check"], "check": ["check"]}.get(kind, [])
     missing = [key for key in needs if not raw.get(key)]
     if missing:
         raise LabError(f"{where} ({raw['name']}): a {kind} step needs {', '.join(missing)}", "add it")
     return step
+
+
+def _patch_target(raw: dict, where: str) -> Ref | None:
+    target = raw.get("patch")
+    if target is None:
+        return None
+    if not isinstance(target, dict) or not {"kind", "name"} <= set(target):
+        raise LabError(f"{where} ({raw['name']}): patch needs kind, name (and namespace)",
+                       "e.g. patch: {kind: VirtualService, namespace: app-example, name: app-example}")
+    return Ref(target["kind"], target.get("namespace", "default"), target["name"])
 
 
 def _no_unknown_keys(spec: dict, known: set[str], where: str) -> None:

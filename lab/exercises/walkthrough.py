@@ -15,6 +15,7 @@ from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.checks import CheckResult, run_check
 from lab.manifests import load_manifest_file, ref_of
+from lab.patches import load_patch
 from lab.state import Progress
 
 CHECK, HINT, SHOW, SOLVE, SKIP, QUIT, CONTINUE, AGAIN = (
@@ -70,10 +71,18 @@ class Walkthrough:
                     objects += load_manifest_file(manifest)
             elif step.kind == "task" and step.name in self.progress.done(self.exercise.name):
                 work = self.work_file(step) if step.workfile else None
-                objects += load_manifest_file(work if work and work.exists() else step.solution)
+                source = work if work and work.exists() else step.solution
+                if step.patch:
+                    objects.append((step.patch, load_patch(source)))
+                else:
+                    objects += load_manifest_file(source)
         if objects:
             with ui.step("restoring the lab to where you left off"):
-                self.backend.apply(objects)
+                for item in objects:  # in step order: a patch needs the objects applied before it
+                    if isinstance(item, tuple):
+                        self.backend.patch(*item)
+                    else:
+                        self.backend.apply([item])
 
     # -- running ----------------------------------------------------------------------
 
@@ -148,9 +157,8 @@ class Walkthrough:
     def task(self, step: Step) -> None:
         work = self.prepare_work_file(step) if step.workfile else None
         if work:
-            shown = _shown_path(work)
-            ui.info(f"Your working copy: [bold]{shown}[/]\nEdit it, run `invoke apply {shown}`, then choose "
-                    f"[bold]check[/].")
+            ui.info(f"Your working copy: [bold]{_shown_path(work)}[/]\nEdit it, run `{self.apply_command(step, work)}`, "
+                    f"then choose [bold]check[/].")
         if self.yes:
             self.solve(step, work)
             if not self.report(step, self.verify(step)):
@@ -161,7 +169,7 @@ class Walkthrough:
             if choice == CHECK:
                 if self.report(step, self.verify(step)):
                     return
-                self.warn_if_not_applied(work)
+                self.warn_if_not_applied(step, work)
             if choice == HINT:
                 self.hint(step)
             elif choice == SHOW:
@@ -177,6 +185,12 @@ class Walkthrough:
                 raise Quit
 
     # -- pieces -------------------------------------------------------------------------
+
+    def apply_command(self, step: Step, work: Path) -> str:
+        if step.patch:
+            ref = step.patch
+            return f"invoke patch {ref.kind} {ref.name} --namespace {ref.namespace} --patch-file {_shown_path(work)}"
+        return f"invoke apply {_shown_path(work)}"
 
     def ask(self, step: Step, choices: list[str]) -> str:
         return ui.choose(f"{step.name}:", choices)
@@ -195,12 +209,16 @@ class Walkthrough:
                 shutil.copyfile(work, work.with_name(work.name + ".bak"))
             shutil.copyfile(step.solution, work)
         with ui.step("applying the solution"):
-            for line in self.backend.apply(load_manifest_file(step.solution)):
-                ui.info(f"  {line}")
+            if step.patch:
+                lines = [self.backend.patch(step.patch, load_patch(step.solution))]
+            else:
+                lines = self.backend.apply(load_manifest_file(step.solution))
+        for line in lines:
+            ui.info(f"  {line}")
 
-    def warn_if_not_applied(self, work: Path | None) -> None:
+    def warn_if_not_applied(self, step: Step, work: Path | None) -> None:
         """A common slip: the working copy was edited but never applied."""
-        if work is None:
+        if work is None or step.patch:
             return
         try:
             edited = load_manifest_file(work)
@@ -211,7 +229,7 @@ class Walkthrough:
             live = self.backend.get(ref_of(obj))
             if live is None or _spec(live) != _spec(obj):
                 ui.info(f"[yellow]Your working copy differs from what the lab runs.[/] "
-                        f"Did you run `invoke apply {_shown_path(work)}`?")
+                        f"Did you run `{self.apply_command(step, work)}`?")
                 return
 
     def hint(self, step: Step) -> None:

@@ -142,7 +142,7 @@ class LocalBackend(Backend):
         if ref_of(patched) != ref:
             raise ManifestError(f"the patch renames {ref}", "a patch may not change kind, name or namespace")
         line = self.apply([patched])[0]
-        return line.replace(" configured", " patched")
+        return line.replace(" configured", " patched").replace(" unchanged", " patched (no change)")
 
     def _converge(self, objects: dict[Ref, dict]) -> None:
         """Make processes and gateway match `objects`; on failure keep serving the old state."""

@@ -32,7 +32,8 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
         if ref.kind != "VirtualService":
             continue
         spec = vs.get("spec") or {}
-        if not _bound_gateways(ref, spec, objects):
+        hosts = _gateway_hosts(ref, spec, objects)
+        if not hosts:
             continue  # mesh-only: there is no mesh locally, so nothing to serve at the gateway
         routes = []
         for i, http in enumerate(spec.get("http") or []):
@@ -40,7 +41,7 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
             for match in _matches(http):
                 routes.append({"match": match, "route": action,
                                **({"name": http["name"]} if http.get("name") else {})})
-        for host in spec.get("hosts") or []:
+        for host in hosts:
             if host in owners:
                 raise ManifestError(f"{ref}: host {host} is already routed by {owners[host]}",
                                     "merge the two VirtualServices into one, or use another host")
@@ -52,8 +53,9 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_config=route_config)
 
 
-def _bound_gateways(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[Ref]:
-    bound = []
+def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[str]:
+    """The VirtualService's hosts that its Gateways serve (others are for the mesh only)."""
+    patterns = []
     for name in spec.get("gateways") or []:
         if name == "mesh":
             continue
@@ -63,19 +65,16 @@ def _bound_gateways(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[Ref]
         if gateway is None:
             raise ManifestError(f"{ref}: spec.gateways names {name}, but no such Gateway is applied",
                                 f"apply the Gateway {gw_ref.namespace}/{gw_ref.name} first, or fix the name")
-        _check_hosts_exposed(ref, spec, gw_ref, gateway)
-        bound.append(gw_ref)
-    return bound
-
-
-def _check_hosts_exposed(ref: Ref, spec: dict, gw_ref: Ref, gateway: dict) -> None:
-    gw_hosts = [h.rpartition("/")[2] for s in (gateway.get("spec") or {}).get("servers") or []
-                for h in s.get("hosts") or []]
-    for host in spec.get("hosts") or []:
-        if not any(_host_matches(pattern, host) for pattern in gw_hosts):
-            raise ManifestError(f"{ref}: host {host} is not one the Gateway {gw_ref.name} serves "
-                                f"({', '.join(gw_hosts) or 'none'})",
-                                "add the host to the Gateway's servers[].hosts or fix the VirtualService")
+        patterns += [h.rpartition("/")[2] for s in (gateway.get("spec") or {}).get("servers") or []
+                     for h in s.get("hosts") or []]
+    if not patterns:
+        return []
+    hosts = [h for h in spec.get("hosts") or [] if any(_host_matches(p, h) for p in patterns)]
+    if not hosts:
+        raise ManifestError(f"{ref}: none of its hosts ({', '.join(spec.get('hosts') or [])}) is one its "
+                            f"Gateways serve ({', '.join(patterns)})",
+                            "add the host to the Gateway's servers[].hosts or fix the VirtualService")
+    return hosts
 
 
 def _host_matches(pattern: str, host: str) -> bool:

@@ -1,0 +1,81 @@
+"""The catalogue's self-test (like rustlings' dev check): every exercise loads, its files
+exist, its manifests and patches are ones the lab accepts, and on the local lab every
+solution passes its check and every unsolved learner step fails it."""
+
+import os
+
+import pytest
+
+from lab.backends.local.schema import check_supported
+from lab.backends.select import current_backend
+from lab.config import lab_paths
+from lab.exercises.catalogue import exercise_names, load_exercise
+from lab.exercises.checks import run_check
+from lab.exercises.walkthrough import Walkthrough
+from lab.manifests import load_manifest_file
+from lab.patches import load_patch
+from lab.validate import validate
+from tests.lab_process import new_lab
+
+NAMES = exercise_names()
+
+
+def test_there_are_exercises_and_their_names_are_unique():
+    assert "canary" in NAMES and "progressive" in NAMES
+    assert len(NAMES) == len(set(NAMES))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_exercise_loads_and_its_files_are_ones_the_lab_accepts(name):
+    exercise = load_exercise(name)
+    assert exercise.title and exercise.summary and exercise.destinations
+    assert "local" in exercise.backends
+    assert "istio.io" in exercise.steps[-1].text, "the recap links to the Istio docs"
+    for step in exercise.steps:
+        assert step.text.strip(), f"{name}/{step.name} has no text"
+        if step.kind == "task":
+            assert step.hints, f"{name}/{step.name} has no hint"
+        files = [*step.manifests] + ([step.solution] if step.solution and not step.patch else []) + \
+            ([step.workfile] if step.workfile and not step.patch else [])
+        for path in files:
+            for obj in load_manifest_file(path):
+                check_supported(obj)
+                validate(obj)
+        if step.patch:
+            load_patch(step.solution)
+            load_patch(step.workfile)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = new_lab(tmp_path_factory.mktemp("catalogue"))
+    lab.invoke("up", "--provider", "local")
+    os.environ["CANARY_LAB_ROOT"] = str(lab.root)
+    yield lab
+    del os.environ["CANARY_LAB_ROOT"]
+    lab.cleanup()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_every_solution_passes_its_check_on_the_local_lab(lab, name):
+    played = lab.invoke("exercise", name, "--yes", "--reset")
+    assert f"Exercise {name} complete" in played.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_every_unsolved_learner_step_fails_its_check(lab, name):
+    exercise = load_exercise(name)
+    paths = lab_paths()
+    backend = current_backend(paths)
+    for index, step in enumerate(exercise.steps):
+        if step.kind != "task":
+            continue
+        walkthrough = Walkthrough(exercise, backend, paths, yes=True)
+        walkthrough.reset()            # no progress, no working copies: earlier tasks replay their solutions
+        for earlier in exercise.steps[:index]:
+            walkthrough.progress.mark_done(name, earlier.name)
+        walkthrough.restore(index)     # the lab as the learner finds it at this step
+        result = run_check(exercise, step, backend)
+        assert not result.passed, f"{name}/{step.name} passes without the learner doing anything"
