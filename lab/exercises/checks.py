@@ -17,7 +17,7 @@ from lab.traffic.sampler import RequestSpec, run_verdict
 from lab.traffic.verdict import PASS, Expectation
 from lab.traffic.websocket import echo_check
 
-CHECK_KINDS = ("traffic", "websocket")
+CHECK_KINDS = ("traffic", "websocket", "errors")
 
 
 @dataclass
@@ -34,6 +34,8 @@ def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
     kind, spec = next(iter(step.check.items()))
     if kind == "traffic":
         return traffic_check(exercise, spec, backend)
+    if kind == "errors":
+        return errors_check(exercise, spec, backend)
     return websocket_check(exercise, spec, backend)
 
 
@@ -74,6 +76,27 @@ def websocket_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckRe
     lines = "\n".join(f"  {line}" for line in result.failures[:5])
     return CheckResult(False, f"{result.connections - result.echoed} of {result.connections} WebSocket "
                               f"connections failed", [Text(lines)])
+
+
+def errors_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult:
+    """Sample, then compare the error rate of `canary` with that of `stable` (99% intervals)."""
+    from lab.traffic.error_rates import Rate, measurably_worse, rates_by_source
+    from lab.traffic.sampler import collect
+
+    canary, stable = spec["canary"], spec["stable"]
+    answers = collect(backend.gateway_url(), request_spec(exercise, spec),
+                      Classifier.from_spec(exercise.destinations), int(spec.get("requests", 1000)))
+    rates = rates_by_source(answers)
+    table = "\n".join(f"  {name}: errors {rate}" for name, rate in sorted(rates.items()))
+    details = [Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
+    got_canary = rates.get(canary)
+    if got_canary is None:
+        return CheckResult(False, f"{canary} got no traffic, so its errors cannot be measured", details)
+    if measurably_worse(got_canary, rates.get(stable, Rate(0, 0))):
+        return CheckResult(True, f"{canary} fails more often than {stable}: {got_canary} against "
+                                 f"{rates[stable]} — a canary to roll back", details)
+    return CheckResult(False, f"{canary} is not measurably worse than {stable} yet ({got_canary}); "
+                              "send it traffic, or sample more", details)
 
 
 def _serves(route: LiveRoute, host: str) -> bool:

@@ -35,6 +35,10 @@ class Classifier:
     def classify(self, status: int, headers: Mapping[str, str], body: str) -> str:
         if status == 0 or status >= 500:
             return ERROR
+        return self.identify(headers, body)
+
+    def identify(self, headers: Mapping[str, str], body: str) -> str:
+        """Which destination sent this answer, whatever its status (a failing app still says who it is)."""
         for name, rule in self.rules.items():
             if rule.matches(headers, body):
                 return name

@@ -29,8 +29,9 @@ class RequestSpec:
 @dataclass
 class Answer:
     status: int
-    outcome: str
+    outcome: str        # a destination, ERROR or UNCLASSIFIED
     detail: str = ""
+    source: str = ""    # the destination that answered, even with an error (empty: no answer)
 
 
 async def _ask(session: aiohttp.ClientSession, url: str, headers: dict, classifier: Classifier) -> Answer:
@@ -39,7 +40,7 @@ async def _ask(session: aiohttp.ClientSession, url: str, headers: dict, classifi
             body = (await response.content.read(BODY_LIMIT)).decode(errors="replace")
             outcome = classifier.classify(response.status, response.headers, body)
             detail = describe(response.status, response.headers, body) if outcome not in classifier.rules else ""
-            return Answer(response.status, outcome, detail)
+            return Answer(response.status, outcome, detail, classifier.identify(response.headers, body))
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
         return Answer(0, ERROR, describe(0, {}, f"{type(e).__name__}: {e}".strip(": ")))
 
@@ -94,3 +95,17 @@ def count(gateway_url: str, spec: RequestSpec, classifier: Classifier, requests:
     asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer, max_requests=requests,
                        concurrency=concurrency))
     return counts
+
+
+def collect(gateway_url: str, spec: RequestSpec, classifier: Classifier, requests: int,
+            concurrency: int = 8) -> list[Answer]:
+    """Every answer of `requests` requests, for checks that look at more than the split."""
+    answers: list[Answer] = []
+
+    def on_answer(answer: Answer) -> bool:
+        answers.append(answer)
+        return False
+
+    asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer, max_requests=requests,
+                       concurrency=concurrency))
+    return answers
