@@ -116,3 +116,11 @@ def test_the_interval_covers_the_observed_share():
 def test_bad_expectations_are_refused(shares):
     with pytest.raises(LabError):
         Expectation(shares=shares)
+
+
+def test_a_split_at_the_edge_is_caught_too():
+    # Expected 90/10: a true 100/0 is 10 points off, on the side where the alternative is the edge.
+    rates, _ = simulate({"v1": 100, "v2": 0}, {"v1": 90, "v2": 10}, runs=1000)
+    assert rates[FAIL] >= 0.99, rates
+    rates, _ = simulate({"v1": 90, "v2": 10}, {"v1": 90, "v2": 10}, runs=2000)
+    assert rates[PASS] >= 0.99, rates

@@ -12,8 +12,8 @@ may come; roughly, errors under half the tolerance pass.
   answers would have shown it with probability ≥ 99%.
 - Otherwise, each destination with 0 < p0 < 100 gets two Wald SPRTs on "this
   answer came from it": p = p0 against p0 + tolerance, and p = p0 against
-  p0 − tolerance (a side whose alternative leaves (0, 1) is dropped; the
-  sides split α). With two destinations only one is tested (they are
+  p0 − tolerance (an alternative past 0% or 100% is clamped to it, so 100% is
+  still caught as "off" from 90%; the sides split α). With two destinations only one is tested (they are
   complementary); with k ≥ 3 each gets α/k, β/k (Bonferroni). Fail as soon as any side accepts its alternative; pass
   when every side has accepted p0.
 - Errors (no answer, 5xx) are not samples; more than `max_error_rate` of
@@ -102,8 +102,10 @@ class _Side:
     step_miss: float = field(init=False)
 
     def __post_init__(self):
-        self.step_hit = math.log(self.p1 / self.p0)
-        self.step_miss = math.log((1 - self.p1) / (1 - self.p0))
+        # An alternative at the edge (0% or 100%) is allowed: one answer it rules out
+        # settles that side at once (log 0 = -inf).
+        self.step_hit = math.log(self.p1 / self.p0) if self.p1 > 0 else -math.inf
+        self.step_miss = math.log((1 - self.p1) / (1 - self.p0)) if self.p1 < 1 else -math.inf
 
     def add(self, hit: bool) -> None:
         if self.outcome:
@@ -134,7 +136,8 @@ class SequentialVerdict:
         sides = {}
         for name in tested:
             p0 = e.shares[name] / 100
-            alternatives = [p1 for p1 in (p0 + e.tolerance / 100, p0 - e.tolerance / 100) if 0 < p1 < 1]
+            # Alternatives past an edge are clamped to it: 100% is still "10 points off" a 90% share.
+            alternatives = sorted({min(1.0, max(0.0, p0 + sign * e.tolerance / 100)) for sign in (1, -1)} - {p0})
             # A false fail can come from either side, so the sides share α; a false pass
             # needs the side facing the true split to err, so each side keeps all of β.
             alpha = BOUNDARY_SHADING * e.alpha / k / len(alternatives)
