@@ -92,3 +92,12 @@ def dashboard(c, name=None):
 def patch(c, kind, name, namespace="canary-lab", patch_file="", patch=""):
     """Apply a JSON patch to one object, like `kubectl patch --type json`."""
     _run(commands.patch, kind, name, namespace, patch_file, patch)
+
+
+@task(positional=["chart"], iterable=["values", "set"],
+      help={"chart": "the chart's folder", "release": "release name (default traffic-manager)",
+            "namespace": "release namespace (default traffic)", "values": "a values file (repeatable)",
+            "set": "KEY=VALUE (repeatable), like helm --set"})
+def helm(c, chart, release="traffic-manager", namespace="traffic", values=None, set=None):
+    """Render a Helm chart with helm and apply it to the lab, like `helm upgrade --install`."""
+    _run(commands.helm, chart, release, namespace, values, set)

@@ -225,3 +225,16 @@ def patch(kind: str, name: str, namespace: str = "default", patch_file: str = ""
     backend = current_backend(lab_paths())
     ref = Ref(kind, "" if kind == "Namespace" else namespace, name)
     ui.info(backend.patch(ref, operations))
+
+
+def helm(chart: str, release: str, namespace: str, values: list[str] | None = None,
+         settings: list[str] | None = None) -> None:
+    from pathlib import Path
+
+    from lab.helm import render
+
+    if not (Path(chart) / "Chart.yaml").is_file():
+        raise LabError(f"{chart} is not a Helm chart (no Chart.yaml)", "give the chart's folder")
+    objects = render(Path(chart), release, namespace, [Path(v) for v in values or ()], settings or ())
+    for line in current_backend(lab_paths()).apply(objects):
+        ui.info(line)

@@ -12,6 +12,7 @@ from lab.config import lab_paths
 from lab.exercises.catalogue import exercise_names, load_exercise
 from lab.exercises.checks import run_check
 from lab.exercises.walkthrough import Walkthrough
+from lab.helm import render
 from lab.manifests import load_manifest_file
 from lab.patches import load_patch
 from lab.validate import validate
@@ -35,12 +36,16 @@ def test_exercise_loads_and_its_files_are_ones_the_lab_accepts(name):
         assert step.text.strip(), f"{name}/{step.name} has no text"
         if step.kind == "task":
             assert step.hints, f"{name}/{step.name} has no hint"
-        files = [*step.manifests] + ([step.solution] if step.solution and not step.patch else []) + \
-            ([step.workfile] if step.workfile and not step.patch else [])
-        for path in files:
-            for obj in load_manifest_file(path):
-                check_supported(obj)
-                validate(obj)
+        plain = not step.patch and not step.helm
+        files = [*step.manifests] + ([step.solution] if step.solution and plain else []) + \
+            ([step.workfile] if step.workfile and plain else [])
+        objects = [obj for path in files for obj in load_manifest_file(path)]
+        if step.helm:
+            for values in [step.values] + [[f] for f in (step.solution, step.workfile) if f]:
+                objects += render(step.helm.chart, step.helm.release, step.helm.namespace, list(values))
+        for obj in objects:
+            check_supported(obj)
+            validate(obj)
         if step.patch:
             load_patch(step.solution)
             load_patch(step.workfile)

@@ -11,14 +11,18 @@ import kubernetes_validate
 import pytest
 
 from lab.config import PROJECT_DIR
+from lab.helm import render
 from lab.manifests import load_manifest_file
 
 KUBERNETES_VERSION = "1.31"
-# JSON patches (patch-*.yaml) are not objects; the catalogue self-test checks them.
+# JSON patches (patch-*.yaml) and Helm values (values*.yaml) are not objects; the catalogue
+# self-test checks them. Charts are checked by what they render.
 SHIPPED = sorted(
     path for path in [*PROJECT_DIR.glob("apps/*.yaml"), *PROJECT_DIR.glob("exercises/*/manifests/*.yaml"),
                       *PROJECT_DIR.glob("exercises/*/solutions/*.yaml"), PROJECT_DIR / "cluster" / "issuers.yaml"]
-    if not path.name.startswith("patch-"))
+    if not path.name.startswith(("patch-", "values")))
+CHART_SETTINGS = [[], ["canary.enabled=true"], ["canary.enabled=true", "canary.onlyMatchHeader=true"],
+                  ["mtls.strict=true"]]
 MODELS = {  # apiVersion group → cloudcoil module (the version is the module's last part)
     "networking.istio.io": "cloudcoil.models.istio.networking",
     "security.istio.io": "cloudcoil.models.istio.security",
@@ -30,6 +34,10 @@ def documents():
     for path in SHIPPED:
         for index, obj in enumerate(load_manifest_file(path)):
             yield pytest.param(obj, id=f"{path.relative_to(PROJECT_DIR)}#{index}-{obj['kind']}")
+    for chart in sorted(PROJECT_DIR.glob("exercises/*/chart/*/Chart.yaml")):
+        for settings in CHART_SETTINGS:
+            for index, obj in enumerate(render(chart.parent, "release", "traffic", settings=settings)):
+                yield pytest.param(obj, id=f"{chart.parent.name}[{','.join(settings)}]#{index}-{obj['kind']}")
 
 
 def unknown_keys(given, kept, path="") -> list[str]:

@@ -15,8 +15,9 @@ from lab.config import EXERCISES_DIR
 from lab.errors import LabError
 from lab.manifests import Ref
 
-STEP_KINDS = ("explain", "apply", "task", "check")
-STEP_KEYS = {"name", "kind", "text", "manifests", "workfile", "hints", "solution", "check", "backends", "patch"}
+STEP_KINDS = ("explain", "apply", "helm", "task", "check")
+STEP_KEYS = {"name", "kind", "text", "manifests", "workfile", "hints", "solution", "check", "backends", "patch",
+             "helm", "values"}
 EXERCISE_KEYS = {"title", "summary", "backends", "request", "destinations", "steps", "apps"}
 
 
@@ -29,9 +30,18 @@ class Step:
     workfile: Path | None = None             # kind task: the file the learner edits (a copy of this)
     hints: tuple[str, ...] = ()
     solution: Path | None = None
-    check: dict = field(default_factory=dict, hash=False)
+    check: dict | list = field(default_factory=dict, hash=False)   # one check, or a list that must all pass
     backends: tuple[str, ...] = ()           # empty: every backend of the exercise
     patch: Ref | None = None                 # kind task: the solution is a JSON patch of this object
+    helm: "HelmRelease | None" = None        # kind helm, or a task whose solution is a values file
+    values: tuple[Path, ...] = ()            # kind helm: values files
+
+
+@dataclass(frozen=True)
+class HelmRelease:
+    chart: Path
+    release: str
+    namespace: str
 
 
 @dataclass(frozen=True)
@@ -104,13 +114,26 @@ def _load_step(folder: Path, raw: dict, index: int) -> Step:
     step = Step(name=raw["name"], kind=kind, text=text_file.read_text() if text_file else "",
                 manifests=tuple(path(m) for m in raw.get("manifests") or ()),
                 workfile=path(raw.get("workfile")), hints=tuple(raw.get("hints") or ()),
-                solution=path(raw.get("solution")), check=dict(raw.get("check") or {}),
-                backends=tuple(raw.get("backends") or ()), patch=_patch_target(raw, where))
-    needs = {"apply": ["manifests"], "task": ["solution", "check"], "check": ["check"]}.get(kind, [])
+                solution=path(raw.get("solution")), check=raw.get("check") or {},
+                backends=tuple(raw.get("backends") or ()), patch=_patch_target(raw, where),
+                helm=_helm_release(folder, raw, where), values=tuple(path(v) for v in raw.get("values") or ()))
+    needs = {"apply": ["manifests"], "helm": ["helm"], "task": ["solution", "check"],
+             "check": ["check"]}.get(kind, [])
     missing = [key for key in needs if not raw.get(key)]
     if missing:
         raise LabError(f"{where} ({raw['name']}): a {kind} step needs {', '.join(missing)}", "add it")
     return step
+
+
+def _helm_release(folder: Path, raw: dict, where: str) -> HelmRelease | None:
+    spec = raw.get("helm")
+    if spec is None:
+        return None
+    chart = folder / str((spec or {}).get("chart", ""))
+    if not isinstance(spec, dict) or not (chart / "Chart.yaml").is_file():
+        raise LabError(f"{where} ({raw['name']}): helm.chart must name a chart folder of the exercise",
+                       "e.g. helm: {chart: chart/traffic-manager, release: traffic-manager, namespace: traffic}")
+    return HelmRelease(chart, spec.get("release", chart.name), spec.get("namespace", "default"))
 
 
 def _patch_target(raw: dict, where: str) -> Ref | None:

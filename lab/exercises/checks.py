@@ -28,10 +28,21 @@ class CheckResult:
 
 
 def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
-    if len(step.check) != 1 or next(iter(step.check)) not in CHECK_KINDS:
+    """A step's check, or all of its checks (a list); it passes when every one does."""
+    checks = step.check if isinstance(step.check, list) else [step.check]
+    results = [_one_check(exercise, step, check, backend) for check in checks]
+    if len(results) == 1:
+        return results[0]
+    failed = [r for r in results if not r.passed]
+    return CheckResult(not failed, "; ".join(r.message for r in (failed or results)),
+                       [d for r in results for d in r.details])
+
+
+def _one_check(exercise: Exercise, step: Step, check: dict, backend: Backend) -> CheckResult:
+    if not isinstance(check, dict) or len(check) != 1 or next(iter(check)) not in CHECK_KINDS:
         raise LabError(f"exercise {exercise.name}, step {step.name}: a check is one of "
                        f"{', '.join(CHECK_KINDS)}", "fix exercise.yaml")
-    kind, spec = next(iter(step.check.items()))
+    kind, spec = next(iter(check.items()))
     if kind == "traffic":
         return traffic_check(exercise, spec, backend)
     if kind == "errors":

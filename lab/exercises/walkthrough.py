@@ -69,11 +69,15 @@ class Walkthrough:
             if step.kind == "apply":
                 for manifest in step.manifests:
                     objects += load_manifest_file(manifest)
+            elif step.kind == "helm":
+                objects += self.rendered(step, step.values)
             elif step.kind == "task" and step.name in self.progress.done(self.exercise.name):
                 work = self.work_file(step) if step.workfile else None
                 source = work if work and work.exists() else step.solution
                 if step.patch:
                     objects.append((step.patch, load_patch(source)))
+                elif step.helm:
+                    objects += self.rendered(step, [source])
                 else:
                     objects += load_manifest_file(source)
         if objects:
@@ -122,7 +126,8 @@ class Walkthrough:
             return
         if step.text:
             ui.markdown(step.text)
-        handler = {"explain": self.explain, "apply": self.apply, "check": self.check, "task": self.task}[step.kind]
+        handler = {"explain": self.explain, "apply": self.apply, "helm": self.apply_chart, "check": self.check,
+                   "task": self.task}[step.kind]
         handler(step)
 
     def explain(self, step: Step) -> None:
@@ -136,6 +141,20 @@ class Walkthrough:
         objects = [obj for manifest in step.manifests for obj in load_manifest_file(manifest)]
         with ui.step("applying"):
             lines = self.backend.apply(objects)
+        for line in lines:
+            ui.info(f"  {line}")
+        self.progress.mark_done(self.exercise.name, step.name)
+
+    def rendered(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[dict]:
+        from lab.helm import render
+
+        return render(step.helm.chart, step.helm.release, step.helm.namespace, list(values))
+
+    def apply_chart(self, step: Step) -> None:
+        for values in step.values:
+            ui.yaml_block(values.read_text(), title=values.relative_to(self.exercise.folder).as_posix())
+        with ui.step(f"helm: rendering {step.helm.chart.name} and applying it"):
+            lines = self.backend.apply(self.rendered(step, step.values))
         for line in lines:
             ui.info(f"  {line}")
         self.progress.mark_done(self.exercise.name, step.name)
@@ -190,6 +209,9 @@ class Walkthrough:
         if step.patch:
             ref = step.patch
             return f"invoke patch {ref.kind} {ref.name} --namespace {ref.namespace} --patch-file {_shown_path(work)}"
+        if step.helm:
+            return (f"invoke helm {_shown_path(step.helm.chart)} --release {step.helm.release} "
+                    f"--namespace {step.helm.namespace} --values {_shown_path(work)}")
         return f"invoke apply {_shown_path(work)}"
 
     def ask(self, step: Step, choices: list[str]) -> str:
@@ -211,6 +233,8 @@ class Walkthrough:
         with ui.step("applying the solution"):
             if step.patch:
                 lines = [self.backend.patch(step.patch, load_patch(step.solution))]
+            elif step.helm:
+                lines = self.backend.apply(self.rendered(step, [step.solution]))
             else:
                 lines = self.backend.apply(load_manifest_file(step.solution))
         for line in lines:
@@ -218,7 +242,7 @@ class Walkthrough:
 
     def warn_if_not_applied(self, step: Step, work: Path | None) -> None:
         """A common slip: the working copy was edited but never applied."""
-        if work is None or step.patch:
+        if work is None or step.patch or step.helm:
             return
         try:
             edited = load_manifest_file(work)
