@@ -82,11 +82,16 @@ class Walkthrough:
                     objects += load_manifest_file(source)
         if objects:
             with ui.step("restoring the lab to where you left off"):
-                for item in objects:  # in step order: a patch needs the objects applied before it
-                    if isinstance(item, tuple):
+                batch: list[dict] = []
+                for item in objects + [None]:  # in step order: a patch needs what was applied before it
+                    if isinstance(item, dict):
+                        batch.append(item)
+                        continue
+                    if batch:
+                        self.backend.apply(batch)
+                        batch = []
+                    if item is not None:
                         self.backend.patch(*item)
-                    else:
-                        self.backend.apply([item])
 
     # -- running ----------------------------------------------------------------------
 
