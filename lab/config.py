@@ -9,11 +9,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.errors import LabError
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 APPS_DIR = PROJECT_DIR / "apps"
 EXERCISES_DIR = PROJECT_DIR / "exercises"
 
 DEFAULT_GATEWAY_PORT = 8080
+# A check's false-fail rate: how often a right answer is called wrong. The learner's default;
+# the test suite lowers it (CANARY_LAB_ALPHA) because it plays dozens of right answers per run.
+DEFAULT_CHECK_ALPHA = 0.01
 PROVIDERS = ("local", "k3d", "minikube")
 
 
@@ -56,6 +61,21 @@ def gateway_port(requested: int | None = None) -> int:
     if requested:
         return requested
     return int(os.environ.get("CANARY_LAB_PORT", DEFAULT_GATEWAY_PORT))
+
+
+def check_alpha() -> float:
+    """α of the traffic checks: CANARY_LAB_ALPHA, else 1%."""
+    raw = os.environ.get("CANARY_LAB_ALPHA")
+    if raw is None:
+        return DEFAULT_CHECK_ALPHA
+    try:
+        alpha = float(raw)
+    except ValueError:
+        alpha = -1.0
+    if not 0 < alpha < 0.5:
+        raise LabError(f"CANARY_LAB_ALPHA={raw} is not a false-fail rate between 0 and 0.5",
+                       "unset it for the default (0.01), or set e.g. CANARY_LAB_ALPHA=0.001")
+    return alpha
 
 
 def gateway_tls_port(http_port: int) -> int:

@@ -122,3 +122,12 @@ def test_invoke_patch_changes_weights_and_a_bad_patch_changes_nothing(lab, tmp_p
                           '[{"op": "replace", "path": "/spec/http/1/route/0/weight", "value": -1}]', check=False)
     assert_refused(lab, negative, "weight is -1")
     assert lab_snapshot(lab) == before
+
+
+def test_a_bad_alpha_setting_is_refused_before_any_step_runs(lab):
+    progress = lab.root / ".lab" / "progress.json"
+    before = progress.read_text() if progress.exists() else None
+    result = lab.invoke("exercise", "canary", "--yes", env_extra={"CANARY_LAB_ALPHA": "1%"}, check=False)
+    assert_refused(lab, result, "CANARY_LAB_ALPHA=1%", "0.01")
+    assert "Step 1" not in result.stdout
+    assert (progress.read_text() if progress.exists() else None) == before

@@ -5,6 +5,7 @@ import textwrap
 
 import pytest
 
+from lab.config import check_alpha
 from lab.traffic.classify import Classifier
 from lab.traffic.sampler import RequestSpec, count, run_verdict
 from lab.traffic.verdict import PASS, Expectation
@@ -95,7 +96,7 @@ def lab(tmp_path_factory):
 def test_weighted_splits_pass_their_check(lab, v1, v2):
     lab.invoke("apply", "-", input=split(v1, v2))
     verdict, examples = run_verdict(lab.url, RequestSpec(host=HOST), VERSIONS,
-                                    Expectation(shares={"v1": v1, "v2": v2}))
+                                    Expectation(shares={"v1": v1, "v2": v2}, alpha=check_alpha()))
     assert verdict.decision == PASS, verdict.reason
     assert not examples
 

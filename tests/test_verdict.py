@@ -124,3 +124,12 @@ def test_a_split_at_the_edge_is_caught_too():
     assert rates[FAIL] >= 0.99, rates
     rates, _ = simulate({"v1": 90, "v2": 10}, {"v1": 90, "v2": 10}, runs=2000)
     assert rates[PASS] >= 0.99, rates
+
+
+def test_checks_use_alpha_one_percent_unless_the_setting_says_otherwise(monkeypatch):
+    from lab.config import check_alpha
+
+    monkeypatch.delenv("CANARY_LAB_ALPHA")
+    assert check_alpha() == 0.01
+    monkeypatch.setenv("CANARY_LAB_ALPHA", "0.001")
+    assert check_alpha() == 0.001

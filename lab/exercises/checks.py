@@ -10,6 +10,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from lab.backends.base import Backend, LiveRoute
+from lab.config import check_alpha
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.traffic.classify import Classifier
@@ -61,7 +62,7 @@ def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResu
 
     request = request_spec(exercise, spec)
     expectation = Expectation(shares={k: float(v) for k, v in spec["expect"].items()},
-                              tolerance=float(spec.get("tolerance", 10)))
+                              tolerance=float(spec.get("tolerance", 10)), alpha=check_alpha())
     classifier = Classifier.from_spec(exercise.destinations)
     # Config first: what the gateway serves for this host, shown beside the traffic.
     routes = [r for r in backend.live_routes() if _serves(r, request.host)]
