@@ -90,7 +90,8 @@ def show_routes(routes) -> None:
     table = ui.table("host", "match", "destinations", title="gateway routes (live, from Envoy)",
                   title_justify="left")
     for route in routes:
-        table.add_row(route.host, route.match, ", ".join(str(d) for d in route.destinations))
+        host = route.host if route.scheme == "http" else f"{route.host} (https)"
+        table.add_row(host, route.match, ", ".join(str(d) for d in route.destinations))
     ui.console.print(table)
 
 

@@ -44,11 +44,13 @@ class EnvoyAdmin:
     def live_routes(self) -> list[LiveRoute]:
         routes = []
         for config in self.route_configs():
+            # Istio names its HTTPS route configs "https.443...", the local lab "https-gateway".
+            scheme = "https" if config.get("name", "").startswith("https") else "http"
             for vhost in config.get("virtual_hosts", []):
                 host = _host_of(vhost)
                 for route in vhost.get("routes", []):
                     routes.append(LiveRoute(host=host, match=describe_match(route.get("match", {})),
-                                            destinations=_destinations(route.get("route", {}))))
+                                            destinations=_destinations(route.get("route", {})), scheme=scheme))
         return routes
 
 

@@ -19,7 +19,7 @@ def expected_weights(virtual_service: dict) -> dict[str, list[list[int]]]:
 def served(expected: dict[str, list[list[int]]], routes: list[LiveRoute]) -> bool:
     for host, wanted in expected.items():
         live = [sorted(d.weight for d in r.destinations) for r in routes
-                if host in [h.strip() for h in r.host.split(",")]]
+                if r.scheme == "http" and host in [h.strip() for h in r.host.split(",")]]
         # One http route may become several Envoy routes (one per match entry): compare distinct runs.
         collapsed = [w for i, w in enumerate(live) if i == 0 or live[i - 1] != w]
         wanted_collapsed = [w for i, w in enumerate(wanted) if i == 0 or wanted[i - 1] != w]

@@ -5,15 +5,16 @@ anything is left), so no Envoy or app process outlives the test session.
 """
 
 import os
+import random
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.backends.local.pods import free_port
+from lab.backends.local.backend import port_in_use
 from lab.backends.local.processes import pid_alive
-from lab.config import PROJECT_DIR
+from lab.config import PROJECT_DIR, gateway_tls_port
 
 CLI_TIMEOUT = 120
 
@@ -66,5 +67,19 @@ class Lab:
                 os.kill(pid, signal.SIGKILL)
 
 
+# Below Linux's ephemeral range (32768+): the gateway's HTTPS port is its HTTP port + 363, and
+# in that range an app's or Envoy's client socket could hold it by the time the lab starts.
+GATEWAY_PORTS = range(20000, 32000)
+
+
+def gateway_port() -> int:
+    """A gateway port whose HTTPS port beside it is free too."""
+    for _ in range(100):
+        port = random.choice(GATEWAY_PORTS)
+        if not port_in_use(port) and not port_in_use(gateway_tls_port(port)):
+            return port
+    raise RuntimeError("no free pair of gateway ports between 20000 and 32000")
+
+
 def new_lab(root: Path) -> Lab:
-    return Lab(root=root, port=free_port())
+    return Lab(root=root, port=gateway_port())

@@ -1,18 +1,20 @@
 """The cluster path, command by command: every external command asserted flag by flag
 (each flag as the tool documents it), Kubernetes calls over HTTP to an API emulator."""
 
+import base64
+
 import pytest
 import yaml
 
 from lab.backends.cluster.backend import ClusterBackend
-from lab.backends.local.pods import free_port
-from lab.config import APPS_DIR, PROJECT_DIR, lab_paths
+from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
 from lab.manifests import Ref
 from lab.state import load_state
 from tests.conftest import objects
 from tests.fake_tools import FakeTools
 from tests.kube_emulator import Emulator
+from tests.lab_process import gateway_port
 
 
 @pytest.fixture
@@ -110,7 +112,7 @@ def test_down_deletes_the_cluster_and_with_nothing_up_exits_quietly(lab_root, to
 
 
 def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_root, tools, cluster):
-    port = free_port()
+    port = gateway_port()
     lab = backend("minikube", tools, cluster, port=port)
     lab.up()
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
@@ -123,10 +125,25 @@ def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_roo
     # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/
     assert ["kubectl", "port-forward", "service/istio-ingressgateway", f"{port}:80", "--namespace", "istio-system",
             "--address", "127.0.0.1", "--kubeconfig", kubeconfig] in tools.calls
-    forward = lab.gateway_forward()
-    assert forward.running()
+    assert ["kubectl", "port-forward", "service/istio-ingressgateway", f"{gateway_tls_port(port)}:443",
+            "--namespace", "istio-system", "--address", "127.0.0.1", "--kubeconfig", kubeconfig] in tools.calls
+    forwards = [lab.gateway_forward(), lab.gateway_tls_forward()]
+    assert all(f.running() for f in forwards)
     lab.down()
-    assert not forward.running()   # down stops what the lab started
+    assert not any(f.running() for f in forwards)   # down stops what the lab started
+
+
+def test_the_https_check_trusts_the_ca_cert_manager_made(lab_root, tools, cluster):
+    lab = backend("k3d", tools, cluster)
+    lab.up()
+    with pytest.raises(LabError, match="canary-lab-ca is not there yet"):
+        lab.ca_bundle()                     # cert-manager has not issued the CA yet
+    pem = b"-----BEGIN CERTIFICATE-----\nlab CA\n-----END CERTIFICATE-----\n"
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Secret",
+                        "metadata": {"name": "canary-lab-ca", "namespace": "cert-manager"},
+                        "type": "kubernetes.io/tls", "data": {"ca.crt": base64.b64encode(pem).decode()}})
+    assert lab.ca_bundle().read_bytes() == pem
+    assert lab.gateway_tls_url() == "https://127.0.0.1:8443"
 
 
 def test_apply_validates_first_then_server_side_applies(lab_root, tools, cluster):

@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 
 from lab.backends.local.processes import pid_alive
+from lab.config import gateway_tls_port
 from tests.lab_process import new_lab
 
 pytestmark = pytest.mark.slow
@@ -51,7 +52,7 @@ def test_up_exercise_down_leaves_nothing_running(lab):
     assert "canary.lab.local" in status.stdout and "httpbin.canary-lab: 100" in status.stdout
     lab.invoke("down")
     assert not any(pid_alive(p) for p in pids)
-    assert port_free(lab.port)
+    assert port_free(lab.port) and port_free(gateway_tls_port(lab.port))
     assert not (lab.root / ".lab" / "run").exists()
     assert (lab.root / ".lab" / "progress.json").exists()  # progress survives down
 
@@ -86,13 +87,15 @@ def test_a_dead_app_shows_in_status_and_up_restarts_it(lab):
     assert lab.invoke("status").stdout.count("running") == 3
 
 
-def test_gateway_port_in_use_is_one_line_and_exit_1(lab):
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_gateway_port_in_use_is_one_line_and_exit_1(lab, scheme):
+    taken = lab.port if scheme == "http" else gateway_tls_port(lab.port)
     with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", lab.port))
+        blocker.bind(("127.0.0.1", taken))
         blocker.listen(1)
         result = lab.invoke("up", "--provider", "local", check=False)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and f"port {lab.port}" in lines[0] and "--port" in lines[0]
+    assert len(lines) == 1 and f"port {taken}" in lines[0] and scheme.upper() in lines[0] and "--port" in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert not (lab.root / ".lab" / "state.json").exists()

@@ -5,7 +5,8 @@ import textwrap
 
 import pytest
 
-from lab.config import check_alpha
+from lab.certs import make_gateway_tls
+from lab.config import check_alpha, gateway_tls_port
 from lab.traffic.classify import Classifier
 from lab.traffic.sampler import RequestSpec, count, run_verdict
 from lab.traffic.verdict import PASS, Expectation
@@ -171,3 +172,23 @@ def test_websocket_echo_is_routed_per_connection(lab):
     # P(all 40 on one side of a 50/50 split) = 2 * 0.5**40: this cannot fail by chance.
     assert len(result.instances) == 2 and sum(result.instances.values()) == 40
     assert all(name.startswith(("web-a-", "web-b-")) for name in result.instances)
+
+
+def test_https_is_verified_against_the_lab_ca_and_routed_like_http(lab, tmp_path):
+    lab.invoke("apply", "-", input=split(80, 20))
+    https = f"https://127.0.0.1:{gateway_tls_port(lab.port)}"
+    ca = lab.root / ".lab" / "run" / "tls" / "ca.crt"
+    spec = RequestSpec(host=HOST, scheme="https")
+    # The Gateway has no HTTPS server yet: the HTTPS listener knows no such host.
+    assert count(https, spec, VERSIONS, 5, ca_file=str(ca)) == {"unclassified": 5}
+    lab.invoke("apply", "-", input=APP.split("---")[3].replace(
+        "servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.lab.local]}]",
+        "servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.lab.local]},"
+        " {port: {number: 443, name: https, protocol: HTTPS}, hosts: [shop.lab.local],"
+        " tls: {mode: SIMPLE, credentialName: canary-lab-gateway-tls}}]"))
+    verdict, _ = run_verdict(https, spec, VERSIONS, Expectation(shares={"v1": 80, "v2": 20}, alpha=check_alpha()),
+                             str(ca))
+    assert verdict.decision == PASS, verdict.reason
+    other_ca = make_gateway_tls(tmp_path / "other")["ca"]   # a CA the gateway's certificate is not from
+    verdict, examples = run_verdict(https, spec, VERSIONS, Expectation(shares={"v1": 80, "v2": 20}), str(other_ca))
+    assert verdict.decision == "fail" and "certificate" in examples[0].detail.lower()

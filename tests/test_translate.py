@@ -67,7 +67,7 @@ spec:
 
 def test_weighted_split_and_header_route_become_envoy_routes():
     config = translate(store(VS_SPLIT), PODS)
-    [vhost] = config.route_config["virtual_hosts"]
+    [vhost] = config.route_configs["http"]["virtual_hosts"]
     assert vhost["domains"] == ["shop.local", "shop.local:*"]
     header_route, split_route = vhost["routes"]
     assert header_route["match"]["headers"] == [{"name": "x-track", "string_match": {"exact": "canary"}}]
@@ -89,7 +89,7 @@ def test_subset_clusters_hold_only_the_pods_with_the_subset_labels():
 def test_uri_matches_and_or_semantics():
     vs = VS_SPLIT.replace("- match: [{headers: {X-Track: {exact: canary}}}]",
                           "- match: [{uri: {prefix: /api}}, {uri: {exact: /v2}}, {uri: {regex: '/x.*'}}]")
-    routes = translate(store(vs), PODS).route_config["virtual_hosts"][0]["routes"]
+    routes = translate(store(vs), PODS).route_configs["http"]["virtual_hosts"][0]["routes"]
     assert [r["match"] for r in routes[:3]] == [{"prefix": "/api"}, {"path": "/v2"},
                                                {"safe_regex": {"regex": "/x.*"}}]
     assert routes[3]["match"] == {"prefix": "/"}
@@ -114,7 +114,7 @@ def test_a_host_the_gateway_does_not_serve_is_refused():
 
 def test_mesh_only_virtual_service_is_not_served_at_the_gateway():
     config = translate(store(VS_SPLIT.replace("gateways: [gw]", "gateways: [mesh]")), PODS)
-    assert config.route_config["virtual_hosts"] == []
+    assert config.route_configs["http"]["virtual_hosts"] == []
 
 
 @pytest.mark.parametrize("weights, message", [
@@ -169,5 +169,19 @@ def test_list_kind_is_flattened_and_empty_documents_skipped():
 def test_hosts_only_the_mesh_knows_are_left_to_the_mesh():
     vs = VS_SPLIT.replace("hosts: [shop.local]", "hosts: [shop.local, app]").replace("gateways: [gw]",
                                                                                     "gateways: [gw, mesh]")
-    [vhost] = translate(store(vs), PODS).route_config["virtual_hosts"]
+    [vhost] = translate(store(vs), PODS).route_configs["http"]["virtual_hosts"]
     assert vhost["domains"] == ["shop.local", "shop.local:*"]
+
+
+def test_https_servers_get_their_own_routes_and_need_the_labs_credential():
+    https_gateway = BASE.replace(
+        "servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.local]}]",
+        "servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: [shop.local],"
+        " tls: {mode: SIMPLE, credentialName: canary-lab-gateway-tls}}]")
+    objs = {ref_of(o): o for o in objects(https_gateway + "---" + VS_SPLIT)}
+    config = translate(objs, PODS)
+    assert config.route_configs["http"]["virtual_hosts"] == []        # no HTTP server: no plain HTTP
+    assert [v["domains"][0] for v in config.route_configs["https"]["virtual_hosts"]] == ["shop.local"]
+    wrong = {ref_of(o): o for o in objects(https_gateway.replace("canary-lab-gateway-tls", "my-cert") + "---" + VS_SPLIT)}
+    with pytest.raises(ManifestError, match="credentialName canary-lab-gateway-tls on the local lab"):
+        translate(wrong, PODS)

@@ -4,6 +4,7 @@
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lab.errors import LabError
 from lab.manifests import Ref
@@ -33,6 +34,7 @@ class LiveRoute:
     host: str
     match: str                      # e.g. "prefix /", "header x-track=canary"
     destinations: list[RouteDestination] = field(default_factory=list)
+    scheme: str = "http"            # the listener: http, or https
 
 
 @dataclass
@@ -81,6 +83,14 @@ class Backend(ABC):
     @abstractmethod
     def live_routes(self) -> list[LiveRoute]:
         """Routes read from the gateway's Envoy admin API (what is served, not what was asked)."""
+
+    @abstractmethod
+    def gateway_tls_url(self) -> str:
+        """Base URL of the gateway's HTTPS port, e.g. https://127.0.0.1:8443."""
+
+    @abstractmethod
+    def ca_bundle(self) -> Path:
+        """The lab CA's certificate (PEM), to verify the gateway's HTTPS certificate."""
 
     def install_addons(self, names: list[str]) -> None:
         """Observability addons (Kiali, Prometheus): only a cluster has them."""

@@ -54,7 +54,8 @@ def _one_check(exercise: Exercise, step: Step, check: dict, backend: Backend) ->
 def request_spec(exercise: Exercise, spec: dict) -> RequestSpec:
     request = {**exercise.request, **(spec.get("request") or {})}
     return RequestSpec(host=request.get("host", "*"), path=request.get("path", "/"),
-                       headers=tuple((str(k), str(v)) for k, v in (request.get("headers") or {}).items()))
+                       headers=tuple((str(k), str(v)) for k, v in (request.get("headers") or {}).items()),
+                       scheme=request.get("scheme", "http"))
 
 
 def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult:
@@ -65,8 +66,12 @@ def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResu
                               tolerance=float(spec.get("tolerance", 10)), alpha=check_alpha())
     classifier = Classifier.from_spec(exercise.destinations)
     # Config first: what the gateway serves for this host, shown beside the traffic.
-    routes = [r for r in backend.live_routes() if _serves(r, request.host)]
-    verdict, examples = run_verdict(backend.gateway_url(), request, classifier, expectation)
+    routes = [r for r in backend.live_routes() if _serves(r, request.host) and r.scheme == request.scheme]
+    if request.scheme == "https":
+        base, ca_file = backend.gateway_tls_url(), str(backend.ca_bundle())
+    else:
+        base, ca_file = backend.gateway_url(), None
+    verdict, examples = run_verdict(base, request, classifier, expectation, ca_file)
     details: list[RenderableType] = [verdict_chart(verdict, expectation)]
     if verdict.decision != PASS:
         details.append(Text("The gateway's live routes for " + request.host + ":\n" + _routes_text(routes)

@@ -6,6 +6,7 @@ sequential verdict stops as soon as it can decide.
 """
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ class RequestSpec:
     host: str                                   # Host header: the gateway routes on it
     path: str = "/"
     headers: tuple[tuple[str, str], ...] = ()
-    scheme: str = "http"                        # https comes with the TLS step (an ssl context here)
+    scheme: str = "http"                        # "https": verified against ca_file, SNI = host
 
 
 @dataclass
@@ -34,9 +35,10 @@ class Answer:
     source: str = ""    # the destination that answered, even with an error (empty: no answer)
 
 
-async def _ask(session: aiohttp.ClientSession, url: str, headers: dict, classifier: Classifier) -> Answer:
+async def _ask(session: aiohttp.ClientSession, url: str, headers: dict, classifier: Classifier,
+               tls: dict) -> Answer:
     try:
-        async with session.get(url, headers=headers, allow_redirects=False) as response:
+        async with session.get(url, headers=headers, allow_redirects=False, **tls) as response:
             body = (await response.content.read(BODY_LIMIT)).decode(errors="replace")
             outcome = classifier.classify(response.status, response.headers, body)
             detail = describe(response.status, response.headers, body) if outcome not in classifier.rules else ""
@@ -45,12 +47,20 @@ async def _ask(session: aiohttp.ClientSession, url: str, headers: dict, classifi
         return Answer(0, ERROR, describe(0, {}, f"{type(e).__name__}: {e}".strip(": ")))
 
 
+def _tls_options(spec: RequestSpec, ca_file: str | None) -> dict:
+    """For https: trust only the lab CA, and name the host in SNI as a browser would."""
+    if spec.scheme != "https":
+        return {}
+    return {"ssl": ssl.create_default_context(cafile=ca_file), "server_hostname": spec.host}
+
+
 async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
                  on_answer: Callable[[Answer], bool], max_requests: int, concurrency: int = 8,
-                 timeout: float = 5.0) -> int:
+                 timeout: float = 5.0, ca_file: str | None = None) -> int:
     """Send up to `max_requests`; stop early once `on_answer` returns True. Returns requests sent."""
     url = gateway_url.rstrip("/") + spec.path
     headers = {"Host": spec.host, **dict(spec.headers)}
+    tls = _tls_options(spec, ca_file)
     sent = 0
     stop = False
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -59,7 +69,7 @@ async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
             nonlocal sent, stop
             while not stop and sent < max_requests:
                 sent += 1
-                answer = await _ask(session, url, headers, classifier)
+                answer = await _ask(session, url, headers, classifier, tls)
                 if not stop and on_answer(answer):
                     stop = True
 
@@ -68,7 +78,7 @@ async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
 
 
 def run_verdict(gateway_url: str, spec: RequestSpec, classifier: Classifier,
-                expectation: Expectation) -> tuple[Verdict, list[Answer]]:
+                expectation: Expectation, ca_file: str | None = None) -> tuple[Verdict, list[Answer]]:
     """Sample until the verdict decides (or the cap); also return a few unexpected answers, for 'why'."""
     verdict = SequentialVerdict(expectation)
     examples: list[Answer] = []
@@ -79,12 +89,12 @@ def run_verdict(gateway_url: str, spec: RequestSpec, classifier: Classifier,
         return verdict.add(answer.outcome) is not None
 
     asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer,
-                       max_requests=expectation.max_requests))
+                       max_requests=expectation.max_requests, ca_file=ca_file))
     return verdict.verdict, examples
 
 
 def count(gateway_url: str, spec: RequestSpec, classifier: Classifier, requests: int,
-          concurrency: int = 8) -> dict[str, int]:
+          concurrency: int = 8, ca_file: str | None = None) -> dict[str, int]:
     """Counts per outcome (app name, error, unclassified) for `requests` requests."""
     counts: dict[str, int] = {}
 
@@ -93,7 +103,7 @@ def count(gateway_url: str, spec: RequestSpec, classifier: Classifier, requests:
         return False
 
     asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer, max_requests=requests,
-                       concurrency=concurrency))
+                       concurrency=concurrency, ca_file=ca_file))
     return counts
 
 

@@ -6,7 +6,9 @@ the job. The lab writes its own kubeconfig (.lab/kubeconfig) and never
 changes the user's current context.
 """
 
+import base64
 import shutil
+from pathlib import Path
 
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
@@ -17,7 +19,7 @@ from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
 from lab.backends.cluster.tools import ensure_tool, releases
 from lab.backends.local.pods import free_port
-from lab.config import APPS_DIR, Paths
+from lab.config import APPS_DIR, Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
@@ -55,6 +57,9 @@ class ClusterBackend(Backend):
 
     def gateway_forward(self) -> PortForward:
         return self._forward("gateway", "service/istio-ingressgateway", self.port, 80)
+
+    def gateway_tls_forward(self) -> PortForward:
+        return self._forward("gateway-tls", "service/istio-ingressgateway", gateway_tls_port(self.port), 443)
 
     def admin_forward(self) -> PortForward:
         state_port = (self._state_settings() or {}).get("admin_port") or free_port()
@@ -101,7 +106,8 @@ class ClusterBackend(Backend):
             addons.apply_issuers(self.kube)
         changed = self._load_images() or changed
         if self.provider.needs_port_forward:
-            changed = self.gateway_forward().ensure() or changed
+            for forward in (self.gateway_forward(), self.gateway_tls_forward()):
+                changed = forward.ensure() or changed
         ui.info(f"kubectl for this lab: export KUBECONFIG={self.kubeconfig}")
         return changed
 
@@ -130,7 +136,7 @@ class ClusterBackend(Backend):
 
     def down(self) -> bool:
         was_up = self.paths.state_file.exists()
-        for forward in (self.gateway_forward(), self.admin_forward()):
+        for forward in (self.gateway_forward(), self.gateway_tls_forward(), self.admin_forward()):
             forward.stop()
         existed = self.provider.exists()
         if existed:
@@ -174,6 +180,20 @@ class ClusterBackend(Backend):
 
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def gateway_tls_url(self) -> str:
+        return f"https://127.0.0.1:{gateway_tls_port(self.port)}"
+
+    def ca_bundle(self) -> Path:
+        """cert-manager's lab CA (the secret behind cluster/issuers.yaml), saved for the checks."""
+        secret = self.kube.get(Ref("Secret", "cert-manager", "canary-lab-ca"))
+        if not secret or "ca.crt" not in (secret.get("data") or {}):
+            raise LabError("the lab CA's secret cert-manager/canary-lab-ca is not there yet",
+                           "wait a few seconds for cert-manager, or run `invoke up` again")
+        path = self.paths.run_dir / "tls" / "ca.crt"     # where the local lab keeps its CA too
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(secret["data"]["ca.crt"]))
+        return path
 
     def live_routes(self) -> list[LiveRoute]:
         forward = self.admin_forward()

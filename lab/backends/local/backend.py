@@ -8,6 +8,7 @@ lab keeps serving what it served before and nothing is saved.
 import copy
 import shutil
 import socket
+from pathlib import Path
 
 import jsonpatch
 
@@ -18,7 +19,8 @@ from lab.backends.local.processes import Processes
 from lab.backends.local.runners import load_runners
 from lab.backends.local.schema import check_supported
 from lab.backends.local.translate import translate
-from lab.config import Paths
+from lab.certs import make_gateway_tls
+from lab.config import Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError, NotUp
 from lab.files import read_json, write_json
@@ -52,6 +54,7 @@ class LocalBackend(Backend):
     def __init__(self, paths: Paths, gateway_port: int):
         self.paths = paths
         self.port = gateway_port
+        self.tls_port = gateway_tls_port(gateway_port)
         self.run_dir = paths.run_dir
         self.xds_dir = self.run_dir / "xds"
         self.objects_file = self.run_dir / "objects.json"
@@ -62,15 +65,18 @@ class LocalBackend(Backend):
     def up(self) -> bool:
         if self.processes.supervisor_alive():
             return self._repair()
-        if port_in_use(self.port):
-            raise LabError(f"port {self.port} on 127.0.0.1 is already in use, so the gateway cannot listen there",
-                           f"stop what uses it, or run `invoke up --port {self.port + 1}`")
+        for what, port in (("HTTP", self.port), ("HTTPS", self.tls_port)):
+            if port_in_use(port):
+                raise LabError(f"port {port} on 127.0.0.1 is already in use, so the gateway cannot serve {what} "
+                               "there", f"stop what uses it, or run `invoke up --port {self.port + 1}` "
+                                        "(HTTPS moves with it)")
         admin_port = free_port()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             envoy.write_initial(self.xds_dir)
+            tls = make_gateway_tls(self.run_dir / "tls")
             bootstrap_file = self.run_dir / "envoy.json"
-            write_json(bootstrap_file, envoy.bootstrap(self.xds_dir, self.port, admin_port))
+            write_json(bootstrap_file, envoy.bootstrap(self.xds_dir, self.port, admin_port, self.tls_port, tls))
             gateway = {"argv": envoy.gateway_argv(bootstrap_file), "port": admin_port, "ready_path": "/ready"}
             save_state(self.paths, LabState("local", self.port, {"admin_port": admin_port}))
             self.processes.start_supervisor({GATEWAY: gateway})
@@ -161,7 +167,7 @@ class LocalBackend(Backend):
             # a route never names a cluster Envoy does not have yet.
             merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
             pusher.push_clusters(list(merged.values()))
-            pusher.push_routes(config.route_config)
+            pusher.push_routes(config.route_configs)
             pusher.push_clusters(config.clusters)
         except BaseException:
             if starting:
@@ -174,6 +180,13 @@ class LocalBackend(Backend):
 
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def gateway_tls_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}"
+
+    def ca_bundle(self) -> Path:
+        self._require_up()
+        return self.run_dir / "tls" / "ca.crt"
 
     def _admin(self) -> EnvoyAdmin:
         state = load_state(self.paths)

