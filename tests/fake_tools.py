@@ -20,6 +20,9 @@ class FakeTools:
         self.clusters: set[str] = set()
         self.fail: dict[str, str] = {}   # argv prefix → stderr, to play a failing tool
         self.installed: list[list[str]] = []
+        # What a Service URL reaches from each client pod: {deployment: {url: local url}}. A URL
+        # that leads nowhere (a closed port) plays a connection the server refuses.
+        self.pod_network: dict[str, dict[str, str]] = {}
 
     def install(self, names: list[str]) -> None:
         """Stands in for downloading tools (tested on its own against a local release server)."""
@@ -33,7 +36,18 @@ class FakeTools:
                 if check:
                     raise tool_failed(argv, result)
                 return result
+        if argv[:2] == ["kubectl", "exec"]:
+            return self._exec(argv, timeout)
         return Result(0, self._answer(argv, env or {}), "")
+
+    def _exec(self, argv, timeout) -> Result:
+        """Plays `kubectl exec deployment/NAME ... -- COMMAND`: runs COMMAND here for real (the pod's
+        shell, curl, head, base64 and tr are the same programs), with the pod's view of the network."""
+        deployment = argv[2].split("/", 1)[1]
+        network = self.pod_network.get(deployment, {})
+        command = [network.get(arg, arg) for arg in argv[argv.index("--") + 1:]]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        return Result(done.returncode, done.stdout, done.stderr)
 
     def start(self, argv, *, env=None, log_path=None):
         """Plays `kubectl port-forward LOCAL:REMOTE`: a process listening on 127.0.0.1:LOCAL."""

@@ -19,7 +19,8 @@ KUBERNETES_VERSION = "1.31"
 # self-test checks them. Charts are checked by what they render.
 SHIPPED = sorted(
     path for path in [*PROJECT_DIR.glob("apps/*.yaml"), *PROJECT_DIR.glob("exercises/*/manifests/*.yaml"),
-                      *PROJECT_DIR.glob("exercises/*/solutions/*.yaml"), PROJECT_DIR / "cluster" / "issuers.yaml"]
+                      *PROJECT_DIR.glob("exercises/*/solutions/*.yaml"), PROJECT_DIR / "cluster" / "issuers.yaml",
+                      PROJECT_DIR / "cluster" / "clients.yaml"]
     if not path.name.startswith(("patch-", "values")))
 CHART_SETTINGS = [[], ["canary.enabled=true"], ["canary.enabled=true", "canary.onlyMatchHeader=true"],
                   ["mtls.strict=true"]]

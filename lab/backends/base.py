@@ -38,6 +38,14 @@ class LiveRoute:
 
 
 @dataclass
+class Reply:
+    """One answer to a request sent from a pod inside the cluster."""
+    status: int                 # 0: no answer (refused, reset, timed out)
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass
 class LabStatus:
     provider: str
     up: bool
@@ -91,6 +99,15 @@ class Backend(ABC):
     @abstractmethod
     def ca_bundle(self) -> Path:
         """The lab CA's certificate (PEM), to verify the gateway's HTTPS certificate."""
+
+    def send_from_pod(self, client: str, url: str, headers: dict[str, str], count: int) -> list[Reply]:
+        """`count` requests from a client pod: "mesh" (with a sidecar) or "outside" (plaintext, no sidecar)."""
+        raise LabError(f"requests from inside the mesh need a cluster; the {self.name} lab has no pods",
+                       "run this step on k3d or minikube")
+
+    def delete(self, refs: list[Ref]) -> None:
+        """Delete objects (those that are gone already are fine)."""
+        raise LabError(f"the {self.name} lab cannot delete objects", "run this step on k3d or minikube")
 
     def install_addons(self, names: list[str]) -> None:
         """Observability addons (Kiali, Prometheus): only a cluster has them."""

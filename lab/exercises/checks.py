@@ -14,11 +14,11 @@ from lab.config import check_alpha
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.traffic.classify import Classifier
-from lab.traffic.sampler import RequestSpec, run_verdict
+from lab.traffic.sampler import RequestSpec, run_verdict, verdict_in_batches
 from lab.traffic.verdict import PASS, Expectation
 from lab.traffic.websocket import echo_check
 
-CHECK_KINDS = ("traffic", "websocket", "errors")
+CHECK_KINDS = ("traffic", "websocket", "errors", "mtls")
 
 
 @dataclass
@@ -29,14 +29,24 @@ class CheckResult:
 
 
 def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
-    """A step's check, or all of its checks (a list); it passes when every one does."""
+    """A step's check, or all of its checks (a list); it passes when every one does. A check with
+    `backends:` runs only there; elsewhere it is skipped, and the message says so."""
     checks = step.check if isinstance(step.check, list) else [step.check]
-    results = [_one_check(exercise, step, check, backend) for check in checks]
-    if len(results) == 1:
-        return results[0]
+    here = [c for c in checks if backend.name in _check_backends(c, exercise)]
+    skipped = sorted({b for c in checks if c not in here for b in _check_backends(c, exercise)})
+    results = [_one_check(exercise, step, check, backend) for check in here]
     failed = [r for r in results if not r.passed]
-    return CheckResult(not failed, "; ".join(r.message for r in (failed or results)),
-                       [d for r in results for d in r.details])
+    message = "; ".join(r.message for r in (failed or results))
+    if skipped:
+        message += (f" ({len(checks) - len(here)} more check(s) need {' or '.join(skipped)}; "
+                    f"skipped on the {backend.name} lab)")
+    return CheckResult(not failed, message, [d for r in results for d in r.details])
+
+
+def _check_backends(check: dict, exercise: Exercise) -> tuple[str, ...]:
+    spec = next(iter(check.values()), None) if isinstance(check, dict) else None
+    return tuple(spec.get("backends") or ()) if isinstance(spec, dict) and spec.get("backends") \
+        else exercise.backends
 
 
 def _one_check(exercise: Exercise, step: Step, check: dict, backend: Backend) -> CheckResult:
@@ -48,6 +58,8 @@ def _one_check(exercise: Exercise, step: Step, check: dict, backend: Backend) ->
         return traffic_check(exercise, spec, backend)
     if kind == "errors":
         return errors_check(exercise, spec, backend)
+    if kind == "mtls":
+        return mtls_check(spec, backend)
     return websocket_check(exercise, spec, backend)
 
 
@@ -65,6 +77,8 @@ def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResu
     expectation = Expectation(shares={k: float(v) for k, v in spec["expect"].items()},
                               tolerance=float(spec.get("tolerance", 10)), alpha=check_alpha())
     classifier = Classifier.from_spec(exercise.destinations)
+    if spec.get("from") == "mesh":
+        return _mesh_traffic_check(spec, request, classifier, expectation, backend)
     # Config first: what the gateway serves for this host, shown beside the traffic.
     routes = [r for r in backend.live_routes() if _serves(r, request.host) and r.scheme == request.scheme]
     if request.scheme == "https":
@@ -80,6 +94,45 @@ def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResu
         if examples:
             details.append(Text("Examples of unexpected answers:\n" + "\n".join(f"  {a.detail}" for a in examples)))
     return CheckResult(verdict.decision == PASS, verdict.reason, [Group(*details)])
+
+
+def _mesh_traffic_check(spec: dict, request: RequestSpec, classifier: Classifier, expectation: Expectation,
+                        backend: Backend) -> CheckResult:
+    """The split as another service sees it: curl from a client pod with a sidecar, to the Service's URL."""
+    from lab.traffic.chart import verdict_chart
+
+    url = spec.get("url")
+    if not url:
+        raise LabError("a traffic check from the mesh needs the url to call, e.g. http://app.namespace/",
+                       "add url to the check in exercise.yaml")
+
+    def ask(n: int):
+        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", url, dict(request.headers), n)]
+
+    verdict, examples = verdict_in_batches(ask, classifier, expectation)
+    details: list[RenderableType] = [Text(f"From a client pod inside the mesh, to {url}:"),
+                                     verdict_chart(verdict, expectation)]
+    if examples:
+        details.append(Text("Examples of unexpected answers:\n" + "\n".join(f"  {a.detail}" for a in examples)))
+    if verdict.decision != PASS:
+        details.append(Text("Inside the mesh, sidecars route by the VirtualServices bound to `mesh` and naming "
+                            "the Service's host: is yours bound there?"))
+    return CheckResult(verdict.decision == PASS, "inside the mesh: " + verdict.reason, [Group(*details)])
+
+
+def mtls_check(spec: dict, backend: Backend) -> CheckResult:
+    """STRICT mutual TLS: the mesh client gets answers, a plaintext client outside the mesh is refused."""
+    url, n = spec["url"], int(spec.get("requests", 5))
+    inside = sum(r.status > 0 for r in backend.send_from_pod("mesh", url, {}, n))
+    outside = [r for r in backend.send_from_pod("outside", url, {}, n) if r.status > 0]
+    if inside < n:
+        return CheckResult(False, f"{url} answered the mesh client only {inside} of {n} times: it must work "
+                                  "inside the mesh before refusing outsiders means anything")
+    if outside:
+        return CheckResult(False, f"a plaintext client outside the mesh got {len(outside)} of {n} answers "
+                                  f"(HTTP {outside[0].status}) from {url}: mTLS is not STRICT there yet")
+    return CheckResult(True, f"{url} answered the mesh client {n} of {n} times and refused the plaintext client "
+                             f"outside the mesh {n} of {n} times: STRICT mTLS holds")
 
 
 def websocket_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult:

@@ -125,8 +125,9 @@ class Walkthrough:
 
     def run_step(self, step: Step) -> None:
         if not self._runs_here(step):
-            ui.info(f"[yellow]skipped:[/] this step needs {', '.join(step.backends)}; "
-                    f"the {self.backend.name} lab cannot do it.")
+            why = " (it has no pods, sidecars or autoscalers)" if self.backend.name == "local" else ""
+            ui.info(f"[yellow]skipped:[/] this step needs {' or '.join(step.backends)}; "
+                    f"the {self.backend.name} lab cannot do it{why}.")
             self.progress.mark_skipped(self.exercise.name, step.name)
             return
         if step.text:

@@ -7,7 +7,7 @@ sequential verdict stops as soon as it can decide.
 
 import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -119,3 +119,22 @@ def collect(gateway_url: str, spec: RequestSpec, classifier: Classifier, request
     asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer, max_requests=requests,
                        concurrency=concurrency))
     return answers
+
+
+def verdict_in_batches(ask: Callable[[int], list[tuple[int, Mapping[str, str], str]]], classifier: Classifier,
+                       expectation: Expectation, batch: int = 50) -> tuple[Verdict, list[Answer]]:
+    """The same verdict for answers that come in batches (curl loops in a pod): `ask(n)` returns
+    n answers as (status, headers, body), status 0 for no answer."""
+    verdict = SequentialVerdict(expectation)
+    examples: list[Answer] = []
+    while verdict.decision is None:
+        wanted = min(batch, expectation.max_requests - verdict.requests)
+        answers = ask(wanted)[:wanted]
+        answers += [(0, {}, "no answer came back")] * (wanted - len(answers))   # missing ones count as errors
+        for status, headers, body in answers:
+            outcome = classifier.classify(status, headers, body)
+            if outcome not in classifier.rules and len(examples) < MAX_EXAMPLES:
+                examples.append(Answer(status, outcome, describe(status, headers, body)))
+            if verdict.add(outcome) is not None:
+                break
+    return verdict.verdict, examples

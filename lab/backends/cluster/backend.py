@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 from lab import ui
-from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
-from lab.backends.cluster import addons
+from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
+from lab.backends.cluster import addons, clients
 from lab.backends.cluster.kube import Kube, deployment_available, kind_of
 from lab.backends.cluster.portforward import PortForward
 from lab.backends.cluster.providers import PROVIDERS
@@ -172,6 +172,14 @@ class ClusterBackend(Backend):
     def patch(self, ref: Ref, operations: list[dict]) -> str:
         self.kube.json_patch(ref, operations)
         return f"{ref.kind.lower()}/{ref.name} patched"
+
+    def delete(self, refs: list[Ref]) -> None:
+        for ref in refs:
+            self.kube.delete(ref)
+
+    def send_from_pod(self, client: str, url: str, headers: dict[str, str], count: int) -> list[Reply]:
+        clients.ensure_clients(self.kube)
+        return clients.send(self.runner, client, self.kubeconfig, url, headers, count)
 
     def get(self, ref: Ref) -> dict | None:
         return self.kube.get(ref)

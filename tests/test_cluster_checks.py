@@ -1,0 +1,131 @@
+"""Checks only a cluster can run, on the cluster path: requests from client pods (in-mesh
+splits, STRICT mTLS) and autoscaling under load. Kubernetes calls go over HTTP to the API
+emulator; `kubectl exec` runs its command here for real (sh, curl, head, base64, tr), against
+a local server standing in for the Service."""
+
+import http.server
+import random
+import threading
+import time
+
+import pytest
+
+from lab.backends.cluster.backend import ClusterBackend
+from lab.backends.cluster.clients import CURL_LOOP
+from lab.backends.local.pods import free_port
+from lab.config import lab_paths
+from lab.exercises.catalogue import Step, load_exercise
+from lab.exercises.checks import run_check
+from lab.manifests import Ref
+from tests.fake_tools import FakeTools
+from tests.kube_emulator import Controller, Emulator
+
+SERVICE_URL = "http://app-example.app-example/"
+CLIENTS = [Ref("Deployment", "lab-clients", "mesh-client"), Ref("Deployment", "lab-outside", "outside-client")]
+
+
+class VersionServer:
+    """Answers like the version app: x-version stable or canary, at random with the given share."""
+
+    def __init__(self):
+        self.canary_share = 0.5
+        self.random = random.Random(7)
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                version = "canary" if server.random.random() < server.canary_share else "stable"
+                body = f"version {version}\n".encode()
+                self.send_response(200)
+                self.send_header("x-version", version)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def service():
+    server = VersionServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def cluster(lab_root):
+    with Emulator() as emulator, Controller(emulator.kube).watch(*CLIENTS) as controller:
+        emulator.controller = controller
+        yield emulator
+
+
+@pytest.fixture
+def tools(cluster):
+    fake = FakeTools(cluster.kube)
+    yield fake
+    fake.stop()
+
+
+def k3d(tools, cluster) -> ClusterBackend:
+    return ClusterBackend(lab_paths(), "k3d", 8080, runner=tools, kube=cluster.kube, install_tools=tools.install)
+
+
+def check_step(check: dict) -> Step:
+    return Step(name="check", kind="check", check=check)
+
+
+def test_a_split_inside_the_mesh_is_sampled_from_the_mesh_client(tools, cluster, service):
+    progressive = load_exercise("progressive")
+    tools.pod_network = {"mesh-client": {SERVICE_URL: service.url}}
+    check = {"traffic": {"expect": {"stable": 50, "canary": 50}, "from": "mesh", "url": SERVICE_URL}}
+    result = run_check(progressive, check_step(check), k3d(tools, cluster))
+    assert result.passed, result.message
+    assert result.message.startswith("inside the mesh: ")
+    kubeconfig = str(lab_paths().home / "kubeconfig")
+    # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_exec/
+    assert tools.calls[0] == ["kubectl", "exec", "deployment/mesh-client", "--namespace", "lab-clients",
+                              "--container", "client", "--kubeconfig", kubeconfig, "--", "sh", "-c", CURL_LOOP,
+                              "sh", "50", SERVICE_URL]
+    # The client pods came from cluster/clients.yaml, applied to the cluster.
+    assert cluster.kube.get(Ref("Namespace", "", "lab-clients"))["metadata"]["labels"] == \
+        {"istio-injection": "enabled"}
+    service.canary_share = 1.0        # the mesh ignores the weights: every answer from canary
+    result = run_check(progressive, check_step(check), k3d(tools, cluster))
+    assert not result.passed and "canary got 100%" in result.message
+
+
+def test_a_mesh_check_counts_a_service_that_does_not_answer_as_errors(tools, cluster):
+    progressive = load_exercise("progressive")
+    tools.pod_network = {"mesh-client": {SERVICE_URL: f"http://127.0.0.1:{free_port()}/"}}
+    check = {"traffic": {"expect": {"stable": 50, "canary": 50}, "from": "mesh", "url": SERVICE_URL}}
+    result = run_check(progressive, check_step(check), k3d(tools, cluster))
+    assert not result.passed and "requests failed" in result.message
+
+
+def test_strict_mtls_passes_only_when_the_plaintext_client_is_refused(tools, cluster, service):
+    cross = load_exercise("cross-namespace")
+    refused = f"http://127.0.0.1:{free_port()}/"     # nothing listens: the connection is refused
+    check = check_step({"mtls": {"url": SERVICE_URL, "requests": 3}})
+    tools.pod_network = {"mesh-client": {SERVICE_URL: service.url}, "outside-client": {SERVICE_URL: refused}}
+    result = run_check(cross, check, k3d(tools, cluster))
+    assert result.passed and "refused the plaintext client outside the mesh 3 of 3" in result.message
+    assert ["deployment/outside-client", "lab-outside"] == [tools.calls[-1][2], tools.calls[-1][4]]
+
+    tools.pod_network["outside-client"] = {SERVICE_URL: service.url}      # PERMISSIVE: plaintext accepted
+    result = run_check(cross, check, k3d(tools, cluster))
+    assert not result.passed and "got 3 of 3 answers (HTTP 200)" in result.message and "not STRICT" in result.message
+
+    tools.pod_network["mesh-client"] = {SERVICE_URL: refused}           # the service itself is down
+    result = run_check(cross, check, k3d(tools, cluster))
+    assert not result.passed and "answered the mesh client only 0 of 3" in result.message
+
