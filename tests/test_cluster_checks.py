@@ -129,3 +129,36 @@ def test_strict_mtls_passes_only_when_the_plaintext_client_is_refused(tools, clu
     result = run_check(cross, check, k3d(tools, cluster))
     assert not result.passed and "answered the mesh client only 0 of 3" in result.message
 
+
+def autoscale_check(name: str, timeout: float) -> dict:
+    autoscale = load_exercise("autoscale")
+    spec = dict(autoscale.step(name).check["scale"])
+    return {"scale": {**spec, "timeout": timeout, "interval": 0.1}}
+
+
+def test_scale_check_runs_the_load_watches_replicas_and_always_stops_the_load(tools, cluster, capsys):
+    autoscale = load_exercise("autoscale")
+    v1, load = Ref("Deployment", "shop", "shop-v1"), Ref("Deployment", "shop-load", "load-generator")
+    lab = k3d(tools, cluster)
+    cluster.controller.watch(v1, load)
+    lab.apply([{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "shop-v1", "namespace": "shop"},
+                "spec": {"replicas": 1}}])
+
+    def autoscaler():      # plays the HPA: once the load generator runs, v1 gets more pods
+        deadline = time.monotonic() + 10
+        while cluster.kube.get(load) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        cluster.controller.scale(v1, 3)
+
+    threading.Thread(target=autoscaler, daemon=True).start()
+    result = run_check(autoscale, check_step(autoscale_check("v1-scales", timeout=20)), lab)
+    assert result.passed, result.message
+    assert "shop-v1 scaled to 3 ready replicas" in result.message
+    assert cluster.kube.get(load) is None and cluster.kube.get(Ref("Namespace", "", "shop-load")) is None
+
+    cluster.controller.scale(v1, 1)
+    time.sleep(0.2)
+    result = run_check(autoscale, check_step(autoscale_check("v1-scales", timeout=0.5)), lab)
+    assert not result.passed and "stayed at 1 ready replicas" in result.message and "kubectl get hpa" in result.message
+    assert cluster.kube.get(load) is None      # stopped after a failure too

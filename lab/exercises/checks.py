@@ -18,7 +18,7 @@ from lab.traffic.sampler import RequestSpec, run_verdict, verdict_in_batches
 from lab.traffic.verdict import PASS, Expectation
 from lab.traffic.websocket import echo_check
 
-CHECK_KINDS = ("traffic", "websocket", "errors", "mtls")
+CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale")
 
 
 @dataclass
@@ -60,6 +60,10 @@ def _one_check(exercise: Exercise, step: Step, check: dict, backend: Backend) ->
         return errors_check(exercise, spec, backend)
     if kind == "mtls":
         return mtls_check(spec, backend)
+    if kind == "scale":
+        from lab.exercises.scale_check import scale_check
+
+        return scale_check(exercise, spec, backend)
     return websocket_check(exercise, spec, backend)
 
 

@@ -44,3 +44,19 @@ def verdict_chart(verdict: Verdict, expectation: Expectation) -> RenderableType:
     summary = Text(decision, style=DECISION_STYLE.get(verdict.decision, "bold yellow"))
     summary += Text(f" after {verdict.requests} requests" + (f" ({', '.join(extras)})" if extras else ""))
     return Group(table, summary)
+
+
+def replicas_chart(history: list[tuple[float, dict[str, int]]], most: int) -> RenderableType:
+    """Replicas of each Deployment over time: one row per reading, one bar per Deployment."""
+    names = sorted({name for _, counts in history for name in counts})
+    table = Table(box=None, padding=(0, 1))
+    table.add_column("time", justify="right")
+    for name in names:
+        table.add_column(name)
+    for seconds, counts in history:
+        cells = []
+        for name in names:
+            n = counts.get(name, 0)
+            cells.append(Text("▇" * n, style="cyan") + Text("·" * max(0, most - n), style="dim") + Text(f" {n}"))
+        table.add_row(f"{seconds:.0f}s", *cells)
+    return table
