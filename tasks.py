@@ -3,6 +3,9 @@
 Each task reads its flags and calls lab.commands; errors become exit codes in lab.edge.
 """
 
+import subprocess
+import sys
+
 from invoke import Exit, task
 
 from lab import commands
@@ -14,6 +17,14 @@ def _run(function, *args, **kwargs):
         guarded(function)(*args, **kwargs)
     except Failed as e:
         raise Exit(code=e.code) from None
+
+
+def _help_asked(task_name: str, positional) -> bool:
+    """Invoke gives a task's positional argument the next word, even `--help`: show the help then."""
+    if positional not in ("-h", "--help"):
+        return False
+    subprocess.run([sys.executable, "-m", "invoke", "--help", task_name], check=False)
+    return True
 
 
 @task(help={"provider": "auto (default), local, k3d or minikube",
@@ -39,7 +50,8 @@ def status(c):
 @task(positional=["file"], help={"file": "a YAML file of Kubernetes/Istio objects, or - for stdin"})
 def apply(c, file):
     """Apply objects to the lab, like `kubectl apply -f FILE`; returns once the gateway serves them."""
-    _run(commands.apply, file)
+    if not _help_asked("apply", file):
+        _run(commands.apply, file)
 
 
 @task(help={"kind": "e.g. VirtualService", "name": "object name", "namespace": "default: canary-lab"})
@@ -57,15 +69,18 @@ def traffic(c, requests=100, host=commands.SAMPLE_HOST, path="/", header=None):
 
 
 # NAME is positional (`invoke exercise canary`). Invoke cannot make a positional argument
-# optional, so listing and choosing live in `invoke exercises`.
+# optional, so `--list` arrives as NAME (and is honoured), and the menu is `invoke exercises --choose`.
 @task(name="exercise", positional=["name"],
-      help={"name": "the exercise to play (`invoke exercises` lists them)",
+      help={"name": "the exercise to play (`invoke exercise --list` lists them)",
             "yes": "never ask: apply every solution, run every check, exit 1 if one fails",
             "reset": "forget progress (of --step, or the whole exercise) and reset working copies",
             "step": "start at (or with --reset, reset) this step"})
 def exercise_(c, name=None, yes=False, reset=False, step=""):
     """Play an exercise: read each step, do it, and let the lab check it from live traffic."""
-    _run(commands.exercise, name, False, yes, reset, step)
+    if name in ("-l", "--list"):
+        _run(commands.exercise, "", True, False, False, "")
+    elif not _help_asked("exercise", name):
+        _run(commands.exercise, name, False, yes, reset, step)
 
 
 @task(help={"choose": "pick one from a menu and play it"})
@@ -83,7 +98,8 @@ def doctor(c, provider="k3d", port=0):
 @task(positional=["name"], help={"name": "kiali or prometheus"})
 def dashboard(c, name=None):
     """Open an addon's dashboard on a cluster lab (Ctrl-C closes it)."""
-    _run(commands.dashboard, name)
+    if not _help_asked("dashboard", name):
+        _run(commands.dashboard, name)
 
 
 @task(positional=["kind", "name"],
@@ -100,4 +116,5 @@ def patch(c, kind, name, namespace="canary-lab", patch_file="", patch=""):
             "set": "KEY=VALUE (repeatable), like helm --set"})
 def helm(c, chart, release="traffic-manager", namespace="traffic", values=None, set=None):
     """Render a Helm chart with helm and apply it to the lab, like `helm upgrade --install`."""
-    _run(commands.helm, chart, release, namespace, values, set)
+    if not _help_asked("helm", chart):
+        _run(commands.helm, chart, release, namespace, values, set)

@@ -58,3 +58,20 @@ def test_ctrl_c_during_up_exits_130_and_leaves_nothing_running(tmp_path):
         if up.poll() is None:
             up.kill()
         lab.cleanup()
+
+
+@pytest.mark.parametrize("task, option", [("exercise", "--yes"), ("apply", "FILE"), ("helm", "--values")])
+def test_help_after_a_task_with_a_positional_argument_shows_its_help(tmp_path, task, option):
+    # Invoke hands a positional argument the next word, `--help` included.
+    lab = new_lab(tmp_path)
+    result = lab.invoke(task, "--help")
+    assert result.stdout.startswith(f"Usage: inv[oke] [--core-opts] {task}") and option in result.stdout
+    assert "error" not in result.stderr
+
+
+def test_exercise_list_lists_every_exercise_with_backends_and_progress(tmp_path):
+    from lab.exercises.catalogue import exercise_names
+
+    listed = new_lab(tmp_path).invoke("exercise", "--list").stdout
+    assert all(name in listed for name in exercise_names())
+    assert "k3d" in listed and "0/8 steps" in listed
