@@ -126,7 +126,10 @@ def _mesh_traffic_check(spec: dict, request: RequestSpec, classifier: Classifier
 
 def mtls_check(spec: dict, backend: Backend) -> CheckResult:
     """STRICT mutual TLS: the mesh client gets answers, a plaintext client outside the mesh is refused."""
-    url, n = spec["url"], int(spec.get("requests", 5))
+    url, n = spec.get("url"), int(spec.get("requests", 5))
+    if not url:
+        raise LabError("an mtls check needs the url of the Service to call, e.g. http://search.services-v1/",
+                       "add url to the check in exercise.yaml")
     inside = sum(r.status > 0 for r in backend.send_from_pod("mesh", url, {}, n))
     outside = [r for r in backend.send_from_pod("outside", url, {}, n) if r.status > 0]
     if inside < n:
