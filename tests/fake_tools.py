@@ -6,10 +6,17 @@ helm creating cert-manager) are played into the Kubernetes API emulator.
 """
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
+
+import pytest
 
 from lab.backends.cluster.runner import Result, tool_failed
+
+POD_APPLETS = ("sh", "head", "base64", "tr", "sleep")
 
 
 class FakeTools:
@@ -23,6 +30,7 @@ class FakeTools:
         # What a Service URL reaches from each client pod: {deployment: {url: local url}}. A URL
         # that leads nowhere (a closed port) plays a connection the server refuses.
         self.pod_network: dict[str, dict[str, str]] = {}
+        self.userland: Path | None = None
 
     def install(self, names: list[str]) -> None:
         """Stands in for downloading tools (tested on its own against a local release server)."""
@@ -41,13 +49,27 @@ class FakeTools:
         return Result(0, self._answer(argv, env or {}), "")
 
     def _exec(self, argv, timeout) -> Result:
-        """Plays `kubectl exec deployment/NAME ... -- COMMAND`: runs COMMAND here for real (the pod's
-        shell, curl, head, base64 and tr are the same programs), with the pod's view of the network."""
+        """Plays `kubectl exec deployment/NAME ... -- COMMAND`: runs COMMAND here for real in the
+        client image's userland (BusyBox's sh, head, base64 and tr, and curl), with the pod's view
+        of the network."""
         deployment = argv[2].split("/", 1)[1]
         network = self.pod_network.get(deployment, {})
         command = [network.get(arg, arg) for arg in argv[argv.index("--") + 1:]]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                              env={"PATH": str(self._pod_userland())})
         return Result(done.returncode, done.stdout, done.stderr)
+
+    def _pod_userland(self) -> Path:
+        """A bin folder like the curlimages/curl image's (Alpine): BusyBox applets, and curl."""
+        if self.userland is None:
+            busybox, curl = shutil.which("busybox"), shutil.which("curl")
+            if not busybox or not curl:
+                pytest.skip("needs busybox and curl to play a client pod (apt-get install busybox curl)")
+            self.userland = Path(tempfile.mkdtemp(prefix="pod-userland-"))
+            for applet in POD_APPLETS:
+                (self.userland / applet).symlink_to(busybox)
+            (self.userland / "curl").symlink_to(curl)
+        return self.userland
 
     def start(self, argv, *, env=None, log_path=None):
         """Plays `kubectl port-forward LOCAL:REMOTE`: a process listening on 127.0.0.1:LOCAL."""
@@ -96,3 +118,5 @@ class FakeTools:
         for process in self.started:
             process.kill()
             process.wait()
+        if self.userland:
+            shutil.rmtree(self.userland, ignore_errors=True)
