@@ -39,8 +39,8 @@ def scale_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult
     history: list[tuple[float, dict[str, int]]] = []
     ui.info(f"Starting the load generator ({spec['load']}); watching {', '.join(watched)} for up to "
             f"{timeout:.0f}s")
-    backend.apply(load)
     try:
+        backend.apply(load)
         start = time.monotonic()
         while True:
             elapsed = time.monotonic() - start
