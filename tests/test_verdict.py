@@ -94,6 +94,16 @@ def test_errors_beyond_the_allowed_rate_fail_and_a_rare_one_does_not():
     assert rare.verdict.decision == PASS
 
 
+def test_a_failing_answer_from_a_destination_expected_at_0_percent_fails_at_once():
+    # A rolled-back v3 that still gets traffic fails 30% of it; those 500s came from v3 all the same.
+    verdict = SequentialVerdict(Expectation(shares={"v1": 100}))
+    verdict.add("v1", "v1")
+    assert verdict.add(ERROR, "v3") == FAIL and "came from v3, which should get 0%" in verdict.reason
+    # An error from a destination that should get traffic is an ordinary error.
+    ordinary = SequentialVerdict(Expectation(shares={"v1": 100}))
+    assert ordinary.add(ERROR, "v1") is None and ordinary.add(ERROR, "") is None and ordinary.counts[ERROR] == 2
+
+
 def test_past_the_cap_it_is_inconclusive():
     # A true 75/25 sits halfway between 80/20 and 70/30: with a cap of 50 neither side wins.
     rng = random.Random(1)
@@ -126,10 +136,15 @@ def test_a_split_at_the_edge_is_caught_too():
     assert rates[PASS] >= 0.99, rates
 
 
-def test_checks_use_alpha_one_percent_unless_the_setting_says_otherwise(monkeypatch):
-    from lab.config import check_alpha
+def test_checks_use_one_percent_error_rates_unless_the_settings_say_otherwise(monkeypatch):
+    from lab.config import check_alpha, check_beta
 
     monkeypatch.delenv("CANARY_LAB_ALPHA")
-    assert check_alpha() == 0.01
+    monkeypatch.delenv("CANARY_LAB_BETA")
+    assert check_alpha() == 0.01 and check_beta() == 0.01
     monkeypatch.setenv("CANARY_LAB_ALPHA", "0.001")
-    assert check_alpha() == 0.001
+    monkeypatch.setenv("CANARY_LAB_BETA", "0.002")
+    assert check_alpha() == 0.001 and check_beta() == 0.002
+    monkeypatch.setenv("CANARY_LAB_BETA", "2")
+    with pytest.raises(LabError, match="CANARY_LAB_BETA=2 is not a false-pass rate"):
+        check_beta()

@@ -86,7 +86,7 @@ def run_verdict(gateway_url: str, spec: RequestSpec, classifier: Classifier,
     def on_answer(answer: Answer) -> bool:
         if answer.detail and len(examples) < MAX_EXAMPLES:
             examples.append(answer)
-        return verdict.add(answer.outcome) is not None
+        return verdict.add(answer.outcome, answer.source) is not None
 
     asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer,
                        max_requests=expectation.max_requests, ca_file=ca_file))
@@ -135,6 +135,6 @@ def verdict_in_batches(ask: Callable[[int], list[tuple[int, Mapping[str, str], s
             outcome = classifier.classify(status, headers, body)
             if outcome not in classifier.rules and len(examples) < MAX_EXAMPLES:
                 examples.append(Answer(status, outcome, describe(status, headers, body)))
-            if verdict.add(outcome) is not None:
+            if verdict.add(outcome, classifier.identify(headers, body)) is not None:
                 break
     return verdict.verdict, examples

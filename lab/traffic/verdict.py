@@ -17,7 +17,8 @@ may come; roughly, errors under half the tolerance pass.
   complementary); with k ≥ 3 each gets α/k, β/k (Bonferroni). Fail as soon as any side accepts its alternative; pass
   when every side has accepted p0.
 - Errors (no answer, 5xx) are not samples; more than `max_error_rate` of
-  requests (and at least 3) fails the check.
+  requests (and at least 3) fails the check. An error from a destination
+  expected at 0% (a failing canary that should be rolled back) fails at once.
 - Past `max_requests` without a decision: inconclusive.
 """
 
@@ -146,9 +147,13 @@ class SequentialVerdict:
             sides[name] = [_Side(p0, p1, upper, lower) for p1 in alternatives]
         return sides
 
-    def add(self, outcome: str) -> str | None:
+    def add(self, outcome: str, source: str = "") -> str | None:
+        """One answer: its outcome (a destination, ERROR or UNCLASSIFIED) and, for an error that
+        still says who sent it (a 500 with x-version), its source."""
         if self.decision:
             return self.decision
+        if outcome == ERROR and source not in ("", ERROR, UNCLASSIFIED) and not self.expectation.shares.get(source):
+            outcome = source   # an answer from a destination that should get nothing is wrong, failed or not
         self.requests += 1
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
         e = self.expectation
