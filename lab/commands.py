@@ -4,7 +4,7 @@ import sys
 
 from lab import ui
 from lab.backends.select import choose_provider, current_backend, make_backend
-from lab.config import APPS_DIR, check_alpha, lab_paths
+from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
 from lab.errors import LabError, NotUp
 from lab.manifests import Ref, load_manifest_file, parse_manifests
 from lab.state import Progress, load_state
@@ -168,7 +168,7 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
         name = ui.choose("Which exercise?", exercise_names())
     chosen = load_exercise(name)
     require_terminal_or_yes(yes)
-    check_alpha()          # a bad CANARY_LAB_ALPHA is refused before any step runs
+    check_alpha(), check_beta()   # a bad CANARY_LAB_ALPHA or _BETA is refused before any step runs
     state = require_up()
     if state.provider not in chosen.backends:
         raise LabError(f"exercise {name} needs {' or '.join(chosen.backends)}; the lab that is up is {state.provider}",

@@ -16,9 +16,10 @@ APPS_DIR = PROJECT_DIR / "apps"
 EXERCISES_DIR = PROJECT_DIR / "exercises"
 
 DEFAULT_GATEWAY_PORT = 8080
-# A check's false-fail rate: how often a right answer is called wrong. The learner's default;
-# the test suite lowers it (CANARY_LAB_ALPHA) because it plays dozens of right answers per run.
-DEFAULT_CHECK_ALPHA = 0.01
+# A check's error rates: α, how often a right answer is called wrong, and β, how often an answer
+# 10 points off is called right. The learner's defaults; the test suite lowers them
+# (CANARY_LAB_ALPHA, CANARY_LAB_BETA) because it plays dozens of checks per run.
+DEFAULT_CHECK_RATE = 0.01
 PROVIDERS = ("local", "k3d", "minikube")
 
 
@@ -65,17 +66,26 @@ def gateway_port(requested: int | None = None) -> int:
 
 def check_alpha() -> float:
     """α of the traffic checks: CANARY_LAB_ALPHA, else 1%."""
-    raw = os.environ.get("CANARY_LAB_ALPHA")
+    return _check_rate("CANARY_LAB_ALPHA", "false-fail")
+
+
+def check_beta() -> float:
+    """β of the traffic checks: CANARY_LAB_BETA, else 1%."""
+    return _check_rate("CANARY_LAB_BETA", "false-pass")
+
+
+def _check_rate(variable: str, what: str) -> float:
+    raw = os.environ.get(variable)
     if raw is None:
-        return DEFAULT_CHECK_ALPHA
+        return DEFAULT_CHECK_RATE
     try:
-        alpha = float(raw)
+        rate = float(raw)
     except ValueError:
-        alpha = -1.0
-    if not 0 < alpha < 0.5:
-        raise LabError(f"CANARY_LAB_ALPHA={raw} is not a false-fail rate between 0 and 0.5",
-                       "unset it for the default (0.01), or set e.g. CANARY_LAB_ALPHA=0.001")
-    return alpha
+        rate = -1.0
+    if not 0 < rate < 0.5:
+        raise LabError(f"{variable}={raw} is not a {what} rate between 0 and 0.5",
+                       f"unset it for the default ({DEFAULT_CHECK_RATE}), or set e.g. {variable}=0.001")
+    return rate
 
 
 def gateway_tls_port(http_port: int) -> int:

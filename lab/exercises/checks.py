@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from lab.backends.base import Backend, LiveRoute
-from lab.config import check_alpha
+from lab.config import check_alpha, check_beta
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.traffic.classify import Classifier
@@ -79,7 +79,8 @@ def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResu
 
     request = request_spec(exercise, spec)
     expectation = Expectation(shares={k: float(v) for k, v in spec["expect"].items()},
-                              tolerance=float(spec.get("tolerance", 10)), alpha=check_alpha())
+                              tolerance=float(spec.get("tolerance", 10)), alpha=check_alpha(),
+                              beta=check_beta())
     classifier = Classifier.from_spec(exercise.destinations)
     if spec.get("from") == "mesh":
         return _mesh_traffic_check(spec, request, classifier, expectation, backend)
