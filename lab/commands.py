@@ -119,7 +119,8 @@ def get(kind: str, name: str, namespace: str = "default") -> None:
     ui.yaml_block(yaml.safe_dump(obj, sort_keys=False))
 
 
-def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", headers: list[str] | None = None) -> None:
+def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", headers: list[str] | None = None,
+            https: bool = False) -> None:
     from lab.traffic.chart import counts_chart
     from lab.traffic.classify import Classifier
     from lab.traffic.sampler import RequestSpec, count
@@ -127,16 +128,19 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
     if requests < 1 or requests > 100_000:
         raise LabError(f"--requests {requests} is out of range", "send between 1 and 100000 requests")
     backend = current_backend(lab_paths())
-    spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()))
-    counts = count(backend.gateway_url(), spec, Classifier.from_spec(KNOWN_APPS), requests)
-    ui.console.print(counts_chart(counts, title=f"{requests} requests to {host}{path}"))
+    spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
+                       scheme="https" if https else "http")
+    base, ca_file = (backend.gateway_tls_url(), str(backend.ca_bundle())) if https else (backend.gateway_url(), None)
+    counts = count(base, spec, Classifier.from_spec(KNOWN_APPS), requests, ca_file=ca_file)
+    scheme = "https://" if https else ""
+    ui.console.print(counts_chart(counts, title=f"{requests} requests to {scheme}{host}{path}"))
 
 
 # How `invoke traffic` tells the sample apps apart.
 KNOWN_APPS = {
     "httpbin": {"title": "httpbin.org"},
     "tornado": {"title": "tornado WebSocket example"},
-    **{f"version {v}": {"header": {"x-version": v}} for v in ("v1", "v2", "v3")},
+    **{f"version {v}": {"header": {"x-version": v}} for v in ("v1", "v2", "v3", "stable", "canary")},
 }
 
 

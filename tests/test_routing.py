@@ -192,3 +192,6 @@ def test_https_is_verified_against_the_lab_ca_and_routed_like_http(lab, tmp_path
     other_ca = make_gateway_tls(tmp_path / "other")["ca"]   # a CA the gateway's certificate is not from
     verdict, examples = run_verdict(https, spec, VERSIONS, Expectation(shares={"v1": 80, "v2": 20}), str(other_ca))
     assert verdict.decision == "fail" and "certificate" in examples[0].detail.lower()
+    # `invoke traffic --https` goes the same way, trusting the lab CA.
+    shown = lab.invoke("traffic", "--https", "--host", HOST, "--requests", "50").stdout
+    assert f"50 requests to https://{HOST}/" in shown and "version v1" in shown and "error" not in shown
