@@ -130,10 +130,10 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
     backend = current_backend(lab_paths())
     spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
                        scheme="https" if https else "http")
-    base, ca_file = (backend.gateway_tls_url(), str(backend.ca_bundle())) if https else (backend.gateway_url(), None)
+    base, ca_file = backend.gateway_endpoint(spec.scheme)
     counts = count(base, spec, Classifier.from_spec(KNOWN_APPS), requests, ca_file=ca_file)
-    scheme = "https://" if https else ""
-    ui.console.print(counts_chart(counts, title=f"{requests} requests to {scheme}{host}{path}"))
+    shown = "https://" if https else ""
+    ui.console.print(counts_chart(counts, title=f"{requests} requests to {shown}{host}{path}"))
 
 
 # How `invoke traffic` tells the sample apps apart.

@@ -100,6 +100,12 @@ class Backend(ABC):
     def ca_bundle(self) -> Path:
         """The lab CA's certificate (PEM), to verify the gateway's HTTPS certificate."""
 
+    def gateway_endpoint(self, scheme: str) -> tuple[str, str | None]:
+        """Where to send requests of this scheme, and the CA file to trust (None for plain HTTP)."""
+        if scheme == "https":
+            return self.gateway_tls_url(), str(self.ca_bundle())
+        return self.gateway_url(), None
+
     def send_from_pod(self, client: str, url: str, headers: dict[str, str], count: int) -> list[Reply]:
         """`count` requests from a client pod: "mesh" (with a sidecar) or "outside" (plaintext, no sidecar)."""
         raise LabError(f"requests from inside the mesh need a cluster; the {self.name} lab has no pods",

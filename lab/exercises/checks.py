@@ -45,8 +45,8 @@ def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
 
 def _check_backends(check: dict, exercise: Exercise) -> tuple[str, ...]:
     spec = next(iter(check.values()), None) if isinstance(check, dict) else None
-    return tuple(spec.get("backends") or ()) if isinstance(spec, dict) and spec.get("backends") \
-        else exercise.backends
+    backends = spec.get("backends") if isinstance(spec, dict) else None
+    return tuple(backends or exercise.backends)
 
 
 def _one_check(exercise: Exercise, step: Step, check: dict, backend: Backend) -> CheckResult:
@@ -86,10 +86,7 @@ def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResu
         return _mesh_traffic_check(spec, request, classifier, expectation, backend)
     # Config first: what the gateway serves for this host, shown beside the traffic.
     routes = [r for r in backend.live_routes() if _serves(r, request.host) and r.scheme == request.scheme]
-    if request.scheme == "https":
-        base, ca_file = backend.gateway_tls_url(), str(backend.ca_bundle())
-    else:
-        base, ca_file = backend.gateway_url(), None
+    base, ca_file = backend.gateway_endpoint(request.scheme)
     verdict, examples = run_verdict(base, request, classifier, expectation, ca_file)
     details: list[RenderableType] = [verdict_chart(verdict, expectation)]
     if verdict.decision != PASS:
