@@ -40,11 +40,16 @@ async def _ask(session: aiohttp.ClientSession, url: str, headers: dict, classifi
     try:
         async with session.get(url, headers=headers, allow_redirects=False, **tls) as response:
             body = (await response.content.read(BODY_LIMIT)).decode(errors="replace")
-            outcome = classifier.classify(response.status, response.headers, body)
-            detail = describe(response.status, response.headers, body) if outcome not in classifier.rules else ""
-            return Answer(response.status, outcome, detail, classifier.identify(response.headers, body))
+            return answer_of(classifier, response.status, response.headers, body)
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
         return Answer(0, ERROR, describe(0, {}, f"{type(e).__name__}: {e}".strip(": ")))
+
+
+def answer_of(classifier: Classifier, status: int, headers: Mapping[str, str], body: str) -> Answer:
+    """Which destination answered; a description when it was none of them (for 'why')."""
+    outcome = classifier.classify(status, headers, body)
+    detail = describe(status, headers, body) if outcome not in classifier.rules else ""
+    return Answer(status, outcome, detail, classifier.identify(headers, body))
 
 
 def _tls_options(spec: RequestSpec, ca_file: str | None) -> dict:
@@ -80,6 +85,15 @@ async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
 def run_verdict(gateway_url: str, spec: RequestSpec, classifier: Classifier,
                 expectation: Expectation, ca_file: str | None = None) -> tuple[Verdict, list[Answer]]:
     """Sample until the verdict decides (or the cap); also return a few unexpected answers, for 'why'."""
+    verdict, examples, on_answer = _judge(expectation)
+    asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer,
+                       max_requests=expectation.max_requests, ca_file=ca_file))
+    return verdict.verdict, examples
+
+
+def _judge(expectation: Expectation) -> tuple[SequentialVerdict, list[Answer], Callable[[Answer], bool]]:
+    """A verdict, the unexpected answers kept as examples, and the callback that feeds both
+    (True once the verdict is decided)."""
     verdict = SequentialVerdict(expectation)
     examples: list[Answer] = []
 
@@ -88,9 +102,7 @@ def run_verdict(gateway_url: str, spec: RequestSpec, classifier: Classifier,
             examples.append(answer)
         return verdict.add(answer.outcome, answer.source) is not None
 
-    asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer,
-                       max_requests=expectation.max_requests, ca_file=ca_file))
-    return verdict.verdict, examples
+    return verdict, examples, on_answer
 
 
 def count(gateway_url: str, spec: RequestSpec, classifier: Classifier, requests: int,
@@ -125,16 +137,12 @@ def verdict_in_batches(ask: Callable[[int], list[tuple[int, Mapping[str, str], s
                        expectation: Expectation, batch: int = 50) -> tuple[Verdict, list[Answer]]:
     """The same verdict for answers that come in batches (curl loops in a pod): `ask(n)` returns
     n answers as (status, headers, body), status 0 for no answer."""
-    verdict = SequentialVerdict(expectation)
-    examples: list[Answer] = []
+    verdict, examples, on_answer = _judge(expectation)
     while verdict.decision is None:
         wanted = min(batch, expectation.max_requests - verdict.requests)
         answers = ask(wanted)[:wanted]
         answers += [(0, {}, "no answer came back")] * (wanted - len(answers))   # missing ones count as errors
         for status, headers, body in answers:
-            outcome = classifier.classify(status, headers, body)
-            if outcome not in classifier.rules and len(examples) < MAX_EXAMPLES:
-                examples.append(Answer(status, outcome, describe(status, headers, body)))
-            if verdict.add(outcome, classifier.identify(headers, body)) is not None:
+            if on_answer(answer_of(classifier, status, headers, body)):
                 break
     return verdict.verdict, examples
