@@ -17,11 +17,11 @@ from lab.files import write_atomic
 
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-STAT_PREFIX = "ingress"
 CDS_STATS = "cluster_manager.cds"
-# Stats of each listener's route config subscription, by scheme.
-RDS_STATS = {"http": f"http.{STAT_PREFIX}.rds.{ROUTE_CONFIGS['http']}",
-             "https": f"http.{STAT_PREFIX}_https.rds.{ROUTE_CONFIGS['https']}"}
+# Per listener (by scheme): its connection manager's stat prefix, the stats of its route
+# config subscription, and the file that route config comes from.
+STAT_PREFIXES = {"http": "ingress", "https": "ingress_https"}
+RDS_STATS = {scheme: f"http.{prefix}.rds.{ROUTE_CONFIGS[scheme]}" for scheme, prefix in STAT_PREFIXES.items()}
 RDS_FILES = {"http": "rds.json", "https": "rds-https.json"}
 
 
@@ -32,28 +32,28 @@ def envoy_binary() -> str:
 
 
 def bootstrap(xds_dir: Path, gateway_port: int, admin_port: int, tls_port: int, tls: dict[str, Path]) -> dict:
-    """Envoy's static part: admin, an HTTP and an HTTPS listener sharing one route config (RDS)."""
+    """Envoy's static part: admin, an HTTP and an HTTPS listener, each with its own route config (RDS)."""
     def source(name: str) -> dict:
         return {"path_config_source": {"path": str(xds_dir / name), "watched_directory": {"path": str(xds_dir)}},
                 "resource_api_version": "V3"}
 
-    def manager(stat_prefix: str, scheme: str) -> dict:
+    def manager(scheme: str) -> dict:
         return {
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
                      ".HttpConnectionManager",
-            "stat_prefix": stat_prefix,
+            "stat_prefix": STAT_PREFIXES[scheme],
             "upgrade_configs": [{"upgrade_type": "websocket"}],
             "rds": {"route_config_name": ROUTE_CONFIGS[scheme], "config_source": source(RDS_FILES[scheme])},
             "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
         }
 
-    def listener(name: str, port: int, stat_prefix: str, scheme: str) -> dict:
+    def listener(name: str, port: int, scheme: str) -> dict:
         return {"name": name, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
                 "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                                "typed_config": manager(stat_prefix, scheme)}]}]}
+                                                "typed_config": manager(scheme)}]}]}
 
-    https = listener("gateway-https", tls_port, STAT_PREFIX + "_https", "https")
+    https = listener("gateway-https", tls_port, "https")
     https["filter_chains"][0]["transport_socket"] = {
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
@@ -66,7 +66,7 @@ def bootstrap(xds_dir: Path, gateway_port: int, admin_port: int, tls_port: int, 
         "node": {"id": "canary-lab-gateway", "cluster": "istio-ingressgateway"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
         "dynamic_resources": {"cds_config": source("cds.json")},
-        "static_resources": {"listeners": [listener("gateway", gateway_port, STAT_PREFIX, "http"), https]},
+        "static_resources": {"listeners": [listener("gateway", gateway_port, "http"), https]},
     }
 
 
