@@ -45,6 +45,7 @@ class ClusterBackend(Backend):
         self.kubeconfig = paths.home / "kubeconfig"
         self.provider = PROVIDERS[provider](self.runner, paths.run_dir, self.kubeconfig, gateway_port)
         self._kube = kube
+        self._clients_ready = False   # client pods checked this run: a check sends many batches
 
     @property
     def kube(self) -> Kube:
@@ -178,7 +179,9 @@ class ClusterBackend(Backend):
             self.kube.delete(ref)
 
     def send_from_pod(self, client: str, url: str, headers: dict[str, str], count: int) -> list[Reply]:
-        clients.ensure_clients(self.kube)
+        if not self._clients_ready:
+            clients.ensure_clients(self.kube)
+            self._clients_ready = True
         return clients.send(self.runner, client, self.kubeconfig, url, headers, count)
 
     def get(self, ref: Ref) -> dict | None:
