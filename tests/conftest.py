@@ -6,6 +6,7 @@ import textwrap
 import pytest
 
 from lab.manifests import parse_manifests
+from tests.fake_tools import FakeTools
 
 # The suite plays dozens of statistical checks each run (every exercise's solutions and
 # unsolved steps, the routing tests). At the learner's α = β = 1% some run would fail by
@@ -26,3 +27,12 @@ def lab_root(tmp_path, monkeypatch):
     """A lab root of the test's own: state, runtime files and work copies go here."""
     monkeypatch.setenv("CANARY_LAB_ROOT", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def tools(cluster):
+    """Fake k3d/minikube/istioctl/helm/kubectl, playing their side effects into the test module's
+    `cluster` (a Kubernetes API emulator)."""
+    fake = FakeTools(cluster.kube)
+    yield fake
+    fake.stop()

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.backends.cluster.backend import ClusterBackend
 from lab.backends.cluster.runner import Result, tool_failed
+from lab.config import lab_paths
 
 POD_APPLETS = ("sh", "head", "base64", "tr", "sleep")
 
@@ -120,3 +122,8 @@ class FakeTools:
             process.wait()
         if self.userland:
             shutil.rmtree(self.userland, ignore_errors=True)
+
+
+def cluster_backend(provider: str, tools: FakeTools, cluster, port: int = 8080) -> ClusterBackend:
+    """A cluster backend whose commands go to `tools` and whose API calls go to the emulator."""
+    return ClusterBackend(lab_paths(), provider, port, runner=tools, kube=cluster.kube, install_tools=tools.install)

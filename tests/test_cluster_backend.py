@@ -6,13 +6,12 @@ import base64
 import pytest
 import yaml
 
-from lab.backends.cluster.backend import ClusterBackend
 from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
 from lab.manifests import Ref
 from lab.state import load_state
 from tests.conftest import objects
-from tests.fake_tools import FakeTools
+from tests.fake_tools import cluster_backend
 from tests.kube_emulator import Emulator
 from tests.lab_process import gateway_port
 
@@ -23,20 +22,8 @@ def cluster():
         yield running
 
 
-@pytest.fixture
-def tools(cluster):
-    fake = FakeTools(cluster.kube)
-    yield fake
-    fake.stop()
-
-
-def backend(provider, tools, cluster, port=8080):
-    return ClusterBackend(lab_paths(), provider, port, runner=tools, kube=cluster.kube,
-                          install_tools=tools.install)
-
-
 def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
-    lab = backend("k3d", tools, cluster)
+    lab = cluster_backend("k3d", tools, cluster)
     assert lab.up() is True
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     rendered = str(lab_root / ".lab" / "run" / "k3d.yaml")
@@ -71,7 +58,7 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
 
 
 def test_k3d_config_publishes_the_gateway_on_loopback_at_the_chosen_port(lab_root, tools, cluster):
-    backend("k3d", tools, cluster, port=9080).up()
+    cluster_backend("k3d", tools, cluster, port=9080).up()
     rendered = yaml.safe_load((lab_root / ".lab" / "run" / "k3d.yaml").read_text())
     assert [p["port"] for p in rendered["ports"]] == ["127.0.0.1:9080:80", "127.0.0.1:9443:443"]
     assert rendered["options"]["kubeconfig"] == {"updateDefaultKubeconfig": False, "switchCurrentContext": False}
@@ -79,7 +66,7 @@ def test_k3d_config_publishes_the_gateway_on_loopback_at_the_chosen_port(lab_roo
 
 
 def test_second_up_changes_nothing_and_runs_nothing_that_creates(lab_root, tools, cluster):
-    lab = backend("k3d", tools, cluster)
+    lab = cluster_backend("k3d", tools, cluster)
     lab.up()
     tools.calls.clear()
     assert lab.up() is False
@@ -88,7 +75,7 @@ def test_second_up_changes_nothing_and_runs_nothing_that_creates(lab_root, tools
 
 def test_up_after_an_interrupted_one_finishes_the_job(lab_root, tools, cluster):
     tools.fail["helm upgrade"] = "Error: context deadline exceeded"
-    lab = backend("k3d", tools, cluster)
+    lab = cluster_backend("k3d", tools, cluster)
     with pytest.raises(LabError, match="context deadline exceeded"):
         lab.up()
     assert load_state(lab_paths()).provider == "k3d"   # down can clean up from here
@@ -100,7 +87,7 @@ def test_up_after_an_interrupted_one_finishes_the_job(lab_root, tools, cluster):
 
 
 def test_down_deletes_the_cluster_and_with_nothing_up_exits_quietly(lab_root, tools, cluster):
-    lab = backend("k3d", tools, cluster)
+    lab = cluster_backend("k3d", tools, cluster)
     lab.up()
     tools.calls.clear()
     assert lab.down() is True
@@ -113,7 +100,7 @@ def test_down_deletes_the_cluster_and_with_nothing_up_exits_quietly(lab_root, to
 
 def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_root, tools, cluster):
     port = gateway_port()
-    lab = backend("minikube", tools, cluster, port=port)
+    lab = cluster_backend("minikube", tools, cluster, port=port)
     lab.up()
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     assert tools.installed == [["minikube", "kubectl", "istioctl", "helm"]]
@@ -134,7 +121,7 @@ def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_roo
 
 
 def test_the_https_check_trusts_the_ca_cert_manager_made(lab_root, tools, cluster):
-    lab = backend("k3d", tools, cluster)
+    lab = cluster_backend("k3d", tools, cluster)
     lab.up()
     with pytest.raises(LabError, match="canary-lab-ca is not there yet"):
         lab.ca_bundle()                     # cert-manager has not issued the CA yet
@@ -147,7 +134,7 @@ def test_the_https_check_trusts_the_ca_cert_manager_made(lab_root, tools, cluste
 
 
 def test_apply_validates_first_then_server_side_applies(lab_root, tools, cluster):
-    lab = backend("k3d", tools, cluster)
+    lab = cluster_backend("k3d", tools, cluster)
     bad = objects("""
         apiVersion: networking.istio.io/v1
         kind: VirtualService
@@ -168,7 +155,7 @@ def test_apply_validates_first_then_server_side_applies(lab_root, tools, cluster
 
 
 def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(lab_root, tools, cluster):
-    lab = backend("k3d", tools, cluster)
+    lab = cluster_backend("k3d", tools, cluster)
     lab.up()
     tools.calls.clear()
     with pytest.raises(LabError, match="kiali is not installed"):

@@ -10,14 +10,13 @@ import time
 
 import pytest
 
-from lab.backends.cluster.backend import ClusterBackend
 from lab.backends.cluster.clients import CURL_LOOP
 from lab.backends.local.pods import free_port
 from lab.config import lab_paths
 from lab.exercises.catalogue import Step, load_exercise
 from lab.exercises.checks import run_check
 from lab.manifests import Ref
-from tests.fake_tools import FakeTools
+from tests.fake_tools import cluster_backend
 from tests.kube_emulator import Controller, Emulator
 
 SERVICE_URL = "http://app-example.app-example/"
@@ -69,17 +68,6 @@ def cluster(lab_root):
         yield emulator
 
 
-@pytest.fixture
-def tools(cluster):
-    fake = FakeTools(cluster.kube)
-    yield fake
-    fake.stop()
-
-
-def k3d(tools, cluster) -> ClusterBackend:
-    return ClusterBackend(lab_paths(), "k3d", 8080, runner=tools, kube=cluster.kube, install_tools=tools.install)
-
-
 def check_step(check: dict) -> Step:
     return Step(name="check", kind="check", check=check)
 
@@ -88,7 +76,7 @@ def test_a_split_inside_the_mesh_is_sampled_from_the_mesh_client(tools, cluster,
     progressive = load_exercise("progressive")
     tools.pod_network = {"mesh-client": {SERVICE_URL: service.url}}
     check = {"traffic": {"expect": {"stable": 50, "canary": 50}, "from": "mesh", "url": SERVICE_URL}}
-    result = run_check(progressive, check_step(check), k3d(tools, cluster))
+    result = run_check(progressive, check_step(check), cluster_backend("k3d", tools, cluster))
     assert result.passed, result.message
     assert result.message.startswith("inside the mesh: ")
     kubeconfig = str(lab_paths().home / "kubeconfig")
@@ -100,7 +88,7 @@ def test_a_split_inside_the_mesh_is_sampled_from_the_mesh_client(tools, cluster,
     assert cluster.kube.get(Ref("Namespace", "", "lab-clients"))["metadata"]["labels"] == \
         {"istio-injection": "enabled"}
     service.canary_share = 1.0        # the mesh ignores the weights: every answer from canary
-    result = run_check(progressive, check_step(check), k3d(tools, cluster))
+    result = run_check(progressive, check_step(check), cluster_backend("k3d", tools, cluster))
     assert not result.passed and "canary got 100%" in result.message
 
 
@@ -108,7 +96,7 @@ def test_a_mesh_check_counts_a_service_that_does_not_answer_as_errors(tools, clu
     progressive = load_exercise("progressive")
     tools.pod_network = {"mesh-client": {SERVICE_URL: f"http://127.0.0.1:{free_port()}/"}}
     check = {"traffic": {"expect": {"stable": 50, "canary": 50}, "from": "mesh", "url": SERVICE_URL}}
-    result = run_check(progressive, check_step(check), k3d(tools, cluster))
+    result = run_check(progressive, check_step(check), cluster_backend("k3d", tools, cluster))
     assert not result.passed and "requests failed" in result.message
 
 
@@ -117,16 +105,16 @@ def test_strict_mtls_passes_only_when_the_plaintext_client_is_refused(tools, clu
     refused = f"http://127.0.0.1:{free_port()}/"     # nothing listens: the connection is refused
     check = check_step({"mtls": {"url": SERVICE_URL, "requests": 3}})
     tools.pod_network = {"mesh-client": {SERVICE_URL: service.url}, "outside-client": {SERVICE_URL: refused}}
-    result = run_check(cross, check, k3d(tools, cluster))
+    result = run_check(cross, check, cluster_backend("k3d", tools, cluster))
     assert result.passed and "refused the plaintext client outside the mesh 3 of 3" in result.message
     assert ["deployment/outside-client", "lab-outside"] == [tools.calls[-1][2], tools.calls[-1][4]]
 
     tools.pod_network["outside-client"] = {SERVICE_URL: service.url}      # PERMISSIVE: plaintext accepted
-    result = run_check(cross, check, k3d(tools, cluster))
+    result = run_check(cross, check, cluster_backend("k3d", tools, cluster))
     assert not result.passed and "got 3 of 3 answers (HTTP 200)" in result.message and "not STRICT" in result.message
 
     tools.pod_network["mesh-client"] = {SERVICE_URL: refused}           # the service itself is down
-    result = run_check(cross, check, k3d(tools, cluster))
+    result = run_check(cross, check, cluster_backend("k3d", tools, cluster))
     assert not result.passed and "answered the mesh client only 0 of 3" in result.message
 
 
@@ -139,7 +127,7 @@ def autoscale_check(name: str, timeout: float) -> dict:
 def test_scale_check_runs_the_load_watches_replicas_and_always_stops_the_load(tools, cluster, capsys):
     autoscale = load_exercise("autoscale")
     v1, load = Ref("Deployment", "shop", "shop-v1"), Ref("Deployment", "shop-load", "load-generator")
-    lab = k3d(tools, cluster)
+    lab = cluster_backend("k3d", tools, cluster)
     cluster.controller.watch(v1, load)
     lab.apply([{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "shop-v1", "namespace": "shop"},
                 "spec": {"replicas": 1}}])
