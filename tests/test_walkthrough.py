@@ -74,6 +74,19 @@ def test_hint_solution_quit_then_resume_and_finish(lab, answers, capsys):
     assert Progress(lab_paths()).done("canary") == [s.name for s in load_exercise("canary").steps]
 
 
+def test_resuming_keeps_what_the_learner_applied_before_quitting(lab, answers, capsys):
+    answers += [CONTINUE, QUIT]
+    commands.exercise("canary")
+    work = lab.root / "work" / "canary" / "virtualservice.yaml"
+    work.write_text((load_exercise("canary").folder / "solutions" / "virtualservice-80-20.yaml").read_text())
+    lab.invoke("apply", str(work))         # the learner did the step, then quit before choosing check
+    answers += [CHECK, CONTINUE, CONTINUE, CONTINUE, QUIT]
+    commands.exercise("canary")
+    out = capsys.readouterr().out
+    assert "Resuming at step 4" in out and "restoring the lab" not in out
+    assert "consistent with 80/20" in out   # checked as applied: nothing was put back under it
+
+
 def test_reset_gives_a_fresh_working_copy_and_keeps_the_old_one(lab, answers, capsys):
     answers += [CONTINUE, SOLVE, QUIT]
     commands.exercise("canary")

@@ -60,8 +60,10 @@ class Walkthrough:
                 return index
         return len(self.exercise.steps)
 
-    def restore(self, before: int) -> None:
-        """Bring the lab to where step `before` expects it: replay earlier apply steps and solved tasks."""
+    def restore(self, before: int, force: bool = True) -> None:
+        """Bring the lab to where step `before` expects it: replay earlier apply steps and solved tasks.
+        Unless forced, a lab that still holds every object those steps made is left as it is: it may
+        hold what the learner applied for the current step before quitting."""
         objects = []
         for step in self.exercise.steps[:before]:
             if not self._runs_here(step):
@@ -80,6 +82,8 @@ class Walkthrough:
                     objects += self.rendered(step, [source])
                 else:
                     objects += load_manifest_file(source)
+        if not force and all(self.backend.get(ref_of(o)) is not None for o in objects if isinstance(o, dict)):
+            return
         if objects:
             with ui.step("restoring the lab to where you left off"):
                 batch: list[dict] = []
@@ -105,7 +109,7 @@ class Walkthrough:
             return True
         if start > 0:
             ui.info(f"Resuming at step {start + 1} of {total}: {self.exercise.steps[start].name}")
-            self.restore(start)
+            self.restore(start, force=step_name is not None)   # --step: set the lab up for that step
         try:
             for index in range(start, total):
                 step = self.exercise.steps[index]
