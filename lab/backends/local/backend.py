@@ -19,7 +19,6 @@ from lab.backends.local.processes import Processes
 from lab.backends.local.runners import load_runners
 from lab.backends.local.schema import check_supported
 from lab.backends.local.translate import translate
-from lab.certs import make_gateway_tls
 from lab.config import Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError, NotUp
@@ -74,7 +73,8 @@ class LocalBackend(Backend):
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             envoy.write_initial(self.xds_dir)
-            tls = make_gateway_tls(self.run_dir / "tls")
+            from lab.certs import make_gateway_tls   # here, not at the top: cryptography takes ~40 ms
+            tls = make_gateway_tls(self.run_dir / "tls")  # to import, and only `up` needs it
             bootstrap_file = self.run_dir / "envoy.json"
             write_json(bootstrap_file, envoy.bootstrap(self.xds_dir, self.port, admin_port, self.tls_port, tls))
             gateway = {"argv": envoy.gateway_argv(bootstrap_file), "port": admin_port, "ready_path": "/ready"}
