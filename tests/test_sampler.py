@@ -115,3 +115,4 @@ def test_charts_show_names_shares_and_the_decision(server):
     console.print(verdict_chart(verdict, Expectation(shares={"blue": 80, "green": 20})))
     text = console.export_text()
     assert "PASS after" in text and "80%" in text and "expected" in text
+    assert "interval (99%)" in text   # the interval's confidence is 1 − α (the default α here)

@@ -33,7 +33,8 @@ def counts_chart(counts: dict[str, int], title: str = "") -> RenderableType:
 def verdict_chart(verdict: Verdict, expectation: Expectation) -> RenderableType:
     """Observed vs expected share per destination, the interval, and the decision (the reason is the caller's)."""
     table = Table(box=None, padding=(0, 1))
-    for column in ("destination", "observed", "share", "expected", "interval (99%)"):
+    confidence = f"interval ({100 * (1 - verdict.alpha):g}%)"   # 1 − α: 99% unless the settings say otherwise
+    for column in ("destination", "observed", "share", "expected", confidence):
         table.add_column(column, justify="left" if column in ("destination", "observed") else "right")
     for name, expected in expectation.shares.items():
         low, high = verdict.interval(name)
