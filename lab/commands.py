@@ -131,9 +131,19 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
     spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
                        scheme="https" if https else "http")
     base, ca_file = backend.gateway_endpoint(spec.scheme)
-    counts = count(base, spec, Classifier.from_spec(KNOWN_APPS), requests, ca_file=ca_file)
-    shown = "https://" if https else ""
-    ui.console.print(counts_chart(counts, title=f"{requests} requests to {shown}{host}{path}"))
+    target = f"{'https://' if https else ''}{host}{path}"
+    counts: dict[str, int] = {}
+    try:
+        with ui.progress(f"requests to {target}", requests) as advance:
+            count(base, spec, Classifier.from_spec(KNOWN_APPS), requests, ca_file=ca_file,
+                  counts=counts, on_count=advance)
+    except KeyboardInterrupt:
+        if counts:   # what came back before Ctrl-C is worth showing
+            answered = sum(counts.values())
+            ui.console.print(counts_chart(counts, title=f"{answered} of {requests} requests to {target} "
+                                                        "(interrupted)"))
+        raise
+    ui.console.print(counts_chart(counts, title=f"{requests} requests to {target}"))
 
 
 # How `invoke traffic` tells the sample apps apart.

@@ -101,9 +101,30 @@ def download_progress(title: str, total: int, enabled: bool = True):
     if not enabled or not console.is_terminal:
         yield lambda n: None
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    from rich.progress import DownloadColumn, TransferSpeedColumn
 
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task(title, total=total or None)
-        yield lambda n: progress.advance(task, n)
+    with _progress_bar(title, total, DownloadColumn(), TransferSpeedColumn()) as advance:
+        yield advance
+
+
+@contextmanager
+def progress(title: str, total: int):
+    """A progress bar counting up to `total` (on a terminal); yields `advance()`, one per item."""
+    if not console.is_terminal:
+        yield lambda: None
+        return
+    from rich.progress import MofNCompleteColumn, TimeElapsedColumn
+
+    with _progress_bar(title, total, MofNCompleteColumn(), TimeElapsedColumn()) as advance:
+        yield lambda: advance(1)
+
+
+@contextmanager
+def _progress_bar(title: str, total: int, *columns):
+    """A transient rich progress bar (gone once done); yields `advance(n)`."""
+    from rich.progress import BarColumn, Progress
+
+    with Progress("[progress.description]{task.description}", BarColumn(), *columns,
+                  console=console, transient=True) as bar:
+        task = bar.add_task(title, total=total or None)
+        yield lambda n: bar.advance(task, n)

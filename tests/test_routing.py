@@ -1,12 +1,17 @@
 """Routing through the real Envoy gateway: splits pass their checks, header routes are exact,
 WebSockets are routed per connection. One lab for the module, restarted by no test."""
 
+import re
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 
 import pytest
 
 from lab.certs import make_gateway_tls
-from lab.config import check_alpha, gateway_tls_port
+from lab.config import PROJECT_DIR, check_alpha, gateway_tls_port
 from lab.traffic.classify import Classifier
 from lab.traffic.sampler import RequestSpec, count, run_verdict
 from lab.traffic.verdict import PASS, Expectation
@@ -122,6 +127,23 @@ def test_status_shows_live_routes_as_the_learner_wrote_them(lab):
     status = lab.invoke("status").stdout
     assert "x-track = canary" in status
     assert "web.shop (v1): 80" in status and "web.shop (v2): 20" in status
+
+
+def test_ctrl_c_during_traffic_shows_what_came_back_and_exits_130(lab):
+    lab.invoke("apply", "-", input=split(50, 50))
+    traffic = subprocess.Popen([sys.executable, "-m", "invoke", "traffic", "--host", HOST, "--requests", "100000"],
+                               cwd=PROJECT_DIR, env=lab.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)   # Python and Invoke start, then a few hundred answers come back
+        traffic.send_signal(signal.SIGINT)
+        out, err = traffic.communicate(timeout=30)
+    finally:
+        if traffic.poll() is None:
+            traffic.kill()
+    assert traffic.returncode == 130 and "interrupted" in err
+    answered = re.search(r"(\d+) of 100000 requests to shop.lab.local/ \(interrupted\)", out)
+    assert answered and 0 < int(answered[1]) < 100000, out
+    assert "version v1" in out and "version v2" in out
 
 
 def test_unknown_host_gets_404_from_the_gateway(lab):

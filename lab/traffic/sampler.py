@@ -106,12 +106,15 @@ def _judge(expectation: Expectation) -> tuple[SequentialVerdict, list[Answer], C
 
 
 def count(gateway_url: str, spec: RequestSpec, classifier: Classifier, requests: int,
-          concurrency: int = 8, ca_file: str | None = None) -> dict[str, int]:
-    """Counts per outcome (app name, error, unclassified) for `requests` requests."""
-    counts: dict[str, int] = {}
+          concurrency: int = 8, ca_file: str | None = None, counts: dict[str, int] | None = None,
+          on_count: Callable[[], None] = lambda: None) -> dict[str, int]:
+    """Counts per outcome (app name, error, unclassified) for `requests` requests. Pass your own
+    `counts` to keep what came back if Ctrl-C stops it; `on_count` runs after each answer."""
+    counts = {} if counts is None else counts
 
     def on_answer(answer: Answer) -> bool:
         counts[answer.outcome] = counts.get(answer.outcome, 0) + 1
+        on_count()
         return False
 
     asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer, max_requests=requests,
