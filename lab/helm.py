@@ -32,7 +32,13 @@ def render(chart: Path, release: str, namespace: str, values_files: list[Path] =
         argv += ["--set", setting]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise LabError(f"helm could not render {chart.name}: {lines[-1] if lines else 'no reason given'}",
+        raise LabError(f"helm could not render {chart.name}: {_reason(done.stderr)}",
                        "fix the values (YAML, and the keys the chart's values.yaml shows)")
     return parse_manifests(done.stdout, f"{chart.name} (rendered)")
+
+
+def _reason(stderr: str) -> str:
+    """helm's reason in one line: each schema violation (helm lists them as "- ..."), else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    violations = [line[2:] for line in lines if line.startswith("- ")]
+    return "; ".join(violations) or (lines[-1] if lines else "no reason given")

@@ -131,3 +131,19 @@ def test_a_bad_alpha_setting_is_refused_before_any_step_runs(lab):
     assert_refused(lab, result, "CANARY_LAB_ALPHA=1%", "0.01")
     assert "Step 1" not in result.stdout
     assert (progress.read_text() if progress.exists() else None) == before
+
+
+@pytest.mark.parametrize("values, phrases", [     # words helm 3 and helm 4 both use
+    ("canary: {enabeld: true}", ["enabeld", "not allowed"]),
+    ("canary: {enabled: true, weight: 110}", ["weight", "100"]),
+], ids=["misspelt-key", "weight-past-100"])
+def test_helm_values_the_chart_does_not_allow_are_refused_by_its_schema(lab, tmp_path, values, phrases):
+    # Helm itself ignores unknown keys; the chart's values.schema.json makes them an error.
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(values + "\n")
+    before = lab_snapshot(lab)
+    result = lab.invoke("helm", str(EXERCISES_DIR / "cross-namespace" / "chart" / "traffic-manager"),
+                        "--release", "traffic-manager", "--namespace", "traffic", "--values", str(values_file),
+                        check=False)
+    assert_refused(lab, result, "helm could not render traffic-manager", *phrases)
+    assert lab_snapshot(lab) == before
