@@ -79,6 +79,13 @@ def test_every_solution_passes_its_check_on_the_local_lab(lab, name):
     with_cluster_checks = [s for s in steps if s not in cluster_only and isinstance(s.check, list)
                            and any("k3d" in (next(iter(c.values())).get("backends") or []) for c in s.check)]
     assert shown.count("more check(s) need k3d or minikube; skipped on the local lab") == len(with_cluster_checks)
+    # A check that sends a header names it, beside its chart and in its result.
+    gateway_checks = [c["traffic"] for s in steps if s not in cluster_only
+                      for c in (s.check if isinstance(s.check, list) else [s.check])
+                      if isinstance(c, dict) and "traffic" in c and c["traffic"].get("from") != "mesh"]
+    for check in gateway_checks:
+        sent = ", ".join(f"{k}: {v}" for k, v in (check.get("request") or {}).get("headers", {}).items())
+        assert not sent or shown.count(f"with {sent}:") >= 2, sent
 
 
 @pytest.mark.slow

@@ -88,14 +88,19 @@ def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResu
     routes = [r for r in backend.live_routes() if _serves(r, request.host) and r.scheme == request.scheme]
     base, ca_file = backend.gateway_endpoint(request.scheme)
     verdict, examples = run_verdict(base, request, classifier, expectation, ca_file)
-    details: list[RenderableType] = [verdict_chart(verdict, expectation)]
+    # Say what was sent: a step may check the same host with and without a header.
+    with_headers = f" with {', '.join(f'{k}: {v}' for k, v in request.headers)}" if request.headers else ""
+    details: list[RenderableType] = [Text(f"Through the gateway, to {request.scheme}://{request.host}"
+                                          f"{request.path}{with_headers}:"),
+                                     verdict_chart(verdict, expectation)]
     if verdict.decision != PASS:
         details.append(Text("The gateway's live routes for " + request.host + ":\n" + _routes_text(routes)
                             if routes else f"The gateway has no route for host {request.host}: "
                                            "is the Gateway and VirtualService applied?"))
         if examples:
             details.append(Text("Examples of unexpected answers:\n" + "\n".join(f"  {a.detail}" for a in examples)))
-    return CheckResult(verdict.decision == PASS, verdict.reason, [Group(*details)])
+    reason = f"{with_headers.strip()}: {verdict.reason}" if with_headers else verdict.reason
+    return CheckResult(verdict.decision == PASS, reason, [Group(*details)])
 
 
 def _mesh_traffic_check(spec: dict, request: RequestSpec, classifier: Classifier, expectation: Expectation,
