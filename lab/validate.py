@@ -1,7 +1,9 @@
 """Checks on Istio objects that hold on every backend.
 
-Istio itself would accept some of these and then serve errors; the lab says
-so up front, because a learner's typo should cost seconds, not an evening.
+Istio itself would accept some of these and then serve errors, or a split
+nobody meant (weights that do not add up to 100 are read as shares of their
+sum); the lab says so up front, because a learner's typo should cost seconds,
+not an evening.
 """
 
 from lab.errors import ManifestError
@@ -42,11 +44,13 @@ def _check_virtual_service(vs: dict) -> None:
         if len(routes) > 1:
             if None in weights:
                 raise ManifestError(f"{ref}: {where} has {len(routes)} destinations but not every one has a weight",
-                                    "give each destination a weight; together they make 100")
+                                    "give each destination a weight (Istio reads a missing one as 0); "
+                                    "together they make 100")
             if sum(weights) != 100:
                 shown = " + ".join(str(w) for w in weights)
+                # Istio (1.15+) would split by weight ÷ sum; the lab asks for 100 so weights read as percents.
                 raise ManifestError(f"{ref}: {where} weights add up to {sum(weights)} ({shown})",
-                                    "make the weights add up to 100")
+                                    "make the weights add up to 100, so each one is its percent of the traffic")
 
 
 def route_weights(routes: list[dict]) -> list[int]:
