@@ -18,6 +18,7 @@ from lab.errors import LabError
 from lab.files import read_json, write_json
 
 SUPERVISOR_STOP_TIMEOUT = 10.0
+SUPERVISOR_MODULE = "lab.backends.local.supervisor"
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -52,7 +53,10 @@ class Processes:
             return None
 
     def supervisor_alive(self) -> bool:
-        return pid_alive(self.supervisor_pid())
+        """Our supervisor runs: the recorded pid is alive and still runs the supervisor of this
+        run folder (after a reboot, a stale pid file may name somebody else's process)."""
+        pid = self.supervisor_pid()
+        return pid_alive(pid) and _runs_supervisor(pid, self.run_dir)
 
     def start_supervisor(self, processes: dict[str, dict]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +64,7 @@ class Processes:
         log = open(self.run_dir / "supervisor.log", "ab")
         with log:
             # A new session: Ctrl-C in the learner's terminal must not reach the lab.
-            child = subprocess.Popen([sys.executable, "-m", "lab.backends.local.supervisor", str(self.run_dir)],
+            child = subprocess.Popen([sys.executable, "-m", SUPERVISOR_MODULE, str(self.run_dir)],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=Path(__file__).resolve().parents[3])
         self.pid_file.write_text(str(child.pid))
@@ -69,7 +73,7 @@ class Processes:
     def stop_supervisor(self) -> None:
         """SIGTERM the supervisor (it stops its children), then clean up anything left by pid."""
         pid = self.supervisor_pid()
-        if pid_alive(pid):
+        if self.supervisor_alive():
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + SUPERVISOR_STOP_TIMEOUT
             while pid_alive(pid) and time.monotonic() < deadline:
@@ -99,7 +103,7 @@ class Processes:
         generation = (read_json(self.desired_file, default={}) or {}).get("generation", 0) + 1
         write_json(self.desired_file, {"generation": generation, "processes": processes})
         pid = self.supervisor_pid()
-        if not pid_alive(pid):
+        if not self.supervisor_alive():
             raise LabError("the local lab's supervisor is not running", "run `invoke up` to restart the lab")
         os.kill(pid, signal.SIGHUP)
         self._wait_generation(generation)
@@ -162,3 +166,11 @@ def _runs(pid: int, argv0: str) -> bool:
     except OSError:
         return False
     return bool(argv0) and cmdline == argv0
+
+
+def _runs_supervisor(pid: int, run_dir: Path) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    return SUPERVISOR_MODULE in argv and str(run_dir) in argv
