@@ -3,11 +3,11 @@
 import sys
 
 from lab import ui
-from lab.backends.select import choose_provider, current_backend, make_backend
+from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
 from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
 from lab.errors import LabError, NotUp
 from lab.manifests import Ref, load_manifest_file, parse_manifests
-from lab.state import Progress, load_state
+from lab.state import Progress
 
 SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
 SAMPLE_HOST = "canary.lab.local"
@@ -15,7 +15,7 @@ SAMPLE_HOST = "canary.lab.local"
 
 def up(provider: str = "auto", port: int | None = None, addons: str = "") -> None:
     paths = lab_paths()
-    state = load_state(paths)
+    state = lab_state(paths)
     if state is not None and provider not in ("auto", state.provider):
         raise LabError(f"a {state.provider} lab is already up",
                        f"run `invoke down` first to switch to {provider}")
@@ -50,7 +50,7 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
 
 def down() -> None:
     paths = lab_paths()
-    state = load_state(paths)
+    state = lab_state(paths)
     if state is None:
         ui.info("Nothing is up; nothing to do.")
         return
@@ -62,7 +62,7 @@ def down() -> None:
 
 def status() -> None:
     paths = lab_paths()
-    state = load_state(paths)
+    state = lab_state(paths)
     progress = Progress(paths)
     if state is None:
         ui.info("No lab is up. Start one with `invoke up`.")
@@ -162,7 +162,7 @@ def parse_header(text: str) -> tuple[str, str]:
 
 
 def require_up():
-    state = load_state(lab_paths())
+    state = lab_state(lab_paths())
     if state is None:
         raise NotUp()
     return state

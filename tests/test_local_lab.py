@@ -5,6 +5,7 @@ the last assertion of the journey is that nothing it started is left.
 """
 
 import socket
+import subprocess
 import urllib.request
 
 import pytest
@@ -85,6 +86,35 @@ def test_a_dead_app_shows_in_status_and_up_restarts_it(lab):
     repaired = lab.invoke("up", "--provider", "local")
     assert "nothing changed" not in repaired.stdout
     assert lab.invoke("status").stdout.count("running") == 3
+
+
+def test_a_lab_whose_state_file_was_deleted_is_found_again_and_down_stops_it(lab):
+    lab.invoke("up", "--provider", "local")
+    pids = [lab.supervisor_pid(), *lab.child_pids()]
+    state_file = lab.root / ".lab" / "state.json"
+    state_file.unlink()
+    status = lab.invoke("status").stdout
+    assert "rebuilt it from its run folder" in status and f"gateway: {lab.url}" in status
+    state_file.unlink()
+    lab.invoke("down")
+    assert not any(pid_alive(p) for p in pids)
+    assert port_free(lab.port) and not state_file.exists()
+
+
+def test_down_never_signals_a_process_that_took_over_a_stale_supervisor_pid(lab):
+    # After a reboot .lab/run may still name a pid that now belongs to somebody else.
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        run = lab.root / ".lab" / "run"
+        run.mkdir(parents=True)
+        (run / "supervisor.pid").write_text(str(stranger.pid))
+        (lab.root / ".lab" / "state.json").write_text(f'{{"provider": "local", "gateway_port": {lab.port}}}')
+        lab.invoke("down")
+        assert stranger.poll() is None, "down ended a process the lab did not start"
+        assert not run.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])

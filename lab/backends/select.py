@@ -3,11 +3,12 @@
 import shutil
 import subprocess
 
+from lab import ui
 from lab.backends.base import Backend
-from lab.backends.local.backend import LocalBackend
+from lab.backends.local.backend import LocalBackend, recover_state
 from lab.config import PROVIDERS, Paths, gateway_port
 from lab.errors import LabError, NotUp
-from lab.state import load_state
+from lab.state import LabState, load_state
 
 
 def docker_answers() -> bool:
@@ -41,9 +42,20 @@ def make_backend(paths: Paths, provider: str, port: int | None = None) -> Backen
     return ClusterBackend(paths, provider, gateway_port(port))
 
 
+def lab_state(paths: Paths) -> LabState | None:
+    """What is up, from state.json; None when nothing is. A local lab still running after its
+    state.json was deleted gets it back from its run folder, rather than being left orphaned."""
+    state = load_state(paths)
+    if state is None:
+        state = recover_state(paths)
+        if state is not None:
+            ui.info(f"(the local lab was running without {paths.state_file.name}; rebuilt it from its run folder)")
+    return state
+
+
 def current_backend(paths: Paths) -> Backend:
     """The backend of the lab that is up; NotUp when there is none."""
-    state = load_state(paths)
+    state = lab_state(paths)
     if state is None:
         raise NotUp()
     return make_backend(paths, state.provider, state.gateway_port)

@@ -238,3 +238,17 @@ def _read_resources(path) -> list[dict]:
 
 def _remove_tree(path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def recover_state(paths: Paths) -> LabState | None:
+    """state.json gone (deleted by hand, say) while a local lab still runs: the lab is still ours and
+    its run folder says how it was started, so write the state back instead of orphaning it."""
+    if not Processes(paths.run_dir).supervisor_alive():
+        return None
+    try:
+        port, admin_port = envoy.bootstrap_ports(read_json(paths.run_dir / "envoy.json"))
+    except (TypeError, KeyError, ValueError):
+        return None
+    state = LabState("local", port, {"admin_port": admin_port})
+    save_state(paths, state)
+    return state

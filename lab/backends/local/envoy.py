@@ -70,6 +70,13 @@ def bootstrap(xds_dir: Path, gateway_port: int, admin_port: int, tls_port: int, 
     }
 
 
+def bootstrap_ports(config: dict) -> tuple[int, int]:
+    """(gateway HTTP port, admin port) of a bootstrap made by `bootstrap`."""
+    [http] = [listener for listener in config["static_resources"]["listeners"] if listener["name"] == "gateway"]
+    return (http["address"]["socket_address"]["port_value"],
+            config["admin"]["address"]["socket_address"]["port_value"])
+
+
 def gateway_argv(bootstrap_file: Path) -> list[str]:
     # No hot restart: several labs (and tests) may run side by side without --base-id juggling.
     return [envoy_binary(), "-c", str(bootstrap_file), "--disable-hot-restart", "-l", "warning"]
