@@ -128,14 +128,14 @@ class Walkthrough:
         return not step.backends or self.backend.name in step.backends
 
     def run_step(self, step: Step) -> None:
+        if step.text:   # a step this lab cannot do is still worth reading: it says what a cluster does
+            ui.markdown(step.text)
         if not self._runs_here(step):
             why = " (it has no pods, sidecars or autoscalers)" if self.backend.name == "local" else ""
             ui.info(f"[yellow]skipped:[/] this step needs {' or '.join(step.backends)}; "
                     f"the {self.backend.name} lab cannot do it{why}.")
             self.progress.mark_skipped(self.exercise.name, step.name)
             return
-        if step.text:
-            ui.markdown(step.text)
         handler = {"explain": self.explain, "apply": self.apply, "helm": self.apply_chart, "check": self.check,
                    "task": self.task}[step.kind]
         handler(step)
