@@ -8,7 +8,7 @@ import pytest
 
 from lab.backends.local.schema import check_supported
 from lab.backends.select import current_backend
-from lab.config import lab_paths
+from lab.config import gateway_tls_port, lab_paths
 from lab.exercises.catalogue import exercise_names, load_exercise
 from lab.exercises.checks import run_check
 from lab.exercises.walkthrough import Walkthrough
@@ -75,6 +75,11 @@ def test_every_solution_passes_its_check_on_the_local_lab(lab, name):
     cluster_only = [s for s in steps if s.backends and "local" not in s.backends]
     shown = " ".join(played.stdout.split())
     assert shown.count("skipped: this step needs k3d or minikube; the local lab cannot do it") == len(cluster_only)
+    # Step texts name this lab's gateway (its port is not 8080 here), never a raw {{placeholder}}.
+    assert "{{" not in shown
+    if name == "canary":
+        assert f"curl -H 'Host: canary.lab.local' {lab.url}/" in shown
+        assert f"https://canary.lab.local:{gateway_tls_port(lab.port)}/" in shown
     for step in cluster_only:   # still shown, so the learner reads what a cluster would do
         heading = step.text.splitlines()[0].lstrip("# ").strip()
         assert heading in shown, step.name

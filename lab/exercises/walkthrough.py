@@ -7,6 +7,7 @@ step name after each step, so quitting and coming back resumes.
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lab import ui
 from lab.backends.base import Backend
@@ -35,6 +36,20 @@ class Walkthrough:
         self.progress = Progress(paths)
         self.failed: list[str] = []
         self.hints_shown: dict[str, int] = {}
+
+    def fill_in(self, text: str) -> str:
+        """Step texts name this lab's own gateway and files, so a command in them can be pasted as is:
+        {{gateway_url}} (http://127.0.0.1:PORT), {{https_port}}, {{ca_file}}."""
+        values = {
+            "gateway_url": self.backend.gateway_url,
+            "https_port": lambda: urlsplit(self.backend.gateway_tls_url()).port,
+            "ca_file": lambda: _shown_path(self.paths.run_dir / "tls" / "ca.crt"),
+        }
+        for name, value in values.items():
+            token = "{{" + name + "}}"
+            if token in text:
+                text = text.replace(token, str(value()))
+        return text
 
     # -- where to start ---------------------------------------------------------------
 
@@ -129,7 +144,7 @@ class Walkthrough:
 
     def run_step(self, step: Step) -> None:
         if step.text:   # a step this lab cannot do is still worth reading: it says what a cluster does
-            ui.markdown(step.text)
+            ui.markdown(self.fill_in(step.text))
         if not self._runs_here(step):
             why = " (it has no pods, sidecars or autoscalers)" if self.backend.name == "local" else ""
             ui.info(f"[yellow]skipped:[/] this step needs {' or '.join(step.backends)}; "
