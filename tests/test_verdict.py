@@ -34,7 +34,8 @@ def simulate(true: dict[str, float], expected: dict[str, float], runs: int = RUN
 def test_a_true_80_20_passes_at_least_99_percent_of_the_time():
     rates, mean_requests = simulate({"httpbin": 80, "tornado": 20}, {"httpbin": 80, "tornado": 20})
     assert rates[PASS] >= 0.99, rates
-    # Two-sided, the pass waits for both sides; measured ~222 (a one-sided test needs ~180).
+    # Measured ~222. No test can average under ~200 at these rates (bench/verdict_floor.py), so
+    # the issue's ≤ 200 cannot be met; this bounds how far above that floor the verdict may drift.
     assert mean_requests <= 230, mean_requests
 
 
