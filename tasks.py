@@ -1,4 +1,4 @@
-"""canary-lab tasks: `invoke --list` shows them, `invoke TASK --help` explains each.
+"""canary-lab tasks: `invoke --list` shows them, `invoke --help TASK` explains each.
 
 Each task reads its flags and calls lab.commands; errors become exit codes in lab.edge.
 """
