@@ -159,18 +159,20 @@ def _answers(port: int, path: str) -> bool:
         return False
 
 
+def _argv(pid: int) -> list[str]:
+    """The command line `pid` runs now ([] once it is gone): how the lab tells its own processes
+    from others that reused a pid."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
 def _runs(pid: int, argv0: str) -> bool:
     """Guard against pid reuse: only kill a pid that still runs the program we started."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-    except OSError:
-        return False
-    return bool(argv0) and cmdline == argv0
+    return bool(argv0) and _argv(pid)[:1] == [argv0]
 
 
 def _runs_supervisor(pid: int, run_dir: Path) -> bool:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return False
+    argv = _argv(pid)
     return SUPERVISOR_MODULE in argv and str(run_dir) in argv
