@@ -45,6 +45,16 @@ class Paths:
         return self.home / "run"
 
     @property
+    def tls_dir(self) -> Path:
+        """The lab CA and the local gateway's certificate (lab/certs.py writes them here)."""
+        return self.run_dir / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        """The lab CA's certificate: made by the local lab, saved from cert-manager's secret on a cluster."""
+        return self.tls_dir / "ca.crt"
+
+    @property
     def logs_dir(self) -> Path:
         return self.home / "logs"
 

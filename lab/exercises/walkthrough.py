@@ -43,7 +43,7 @@ class Walkthrough:
         values = {
             "gateway_url": self.backend.gateway_url,
             "https_port": lambda: urlsplit(self.backend.gateway_tls_url()).port,
-            "ca_file": lambda: _shown_path(self.paths.run_dir / "tls" / "ca.crt"),
+            "ca_file": lambda: _shown_path(self.paths.ca_file),
         }
         for name, value in values.items():
             token = "{{" + name + "}}"

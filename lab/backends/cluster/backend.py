@@ -201,7 +201,7 @@ class ClusterBackend(Backend):
         if not secret or "ca.crt" not in (secret.get("data") or {}):
             raise LabError("the lab CA's secret cert-manager/canary-lab-ca is not there yet",
                            "wait a few seconds for cert-manager, or run `invoke up` again")
-        path = self.paths.run_dir / "tls" / "ca.crt"     # where the local lab keeps its CA too
+        path = self.paths.ca_file     # where the local lab keeps its CA too
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(secret["data"]["ca.crt"]))
         return path

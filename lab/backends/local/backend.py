@@ -74,7 +74,7 @@ class LocalBackend(Backend):
             self.run_dir.mkdir(parents=True, exist_ok=True)
             envoy.write_initial(self.xds_dir)
             from lab.certs import make_gateway_tls   # here, not at the top: cryptography takes ~40 ms
-            tls = make_gateway_tls(self.run_dir / "tls")  # to import, and only `up` needs it
+            tls = make_gateway_tls(self.paths.tls_dir)  # to import, and only `up` needs it
             bootstrap_file = self.run_dir / "envoy.json"
             write_json(bootstrap_file, envoy.bootstrap(self.xds_dir, self.port, admin_port, self.tls_port, tls))
             gateway = {"argv": envoy.gateway_argv(bootstrap_file), "port": admin_port, "ready_path": "/ready"}
@@ -186,7 +186,7 @@ class LocalBackend(Backend):
 
     def ca_bundle(self) -> Path:
         self._require_up()
-        return self.run_dir / "tls" / "ca.crt"
+        return self.paths.ca_file
 
     def _admin(self) -> EnvoyAdmin:
         state = load_state(self.paths)
