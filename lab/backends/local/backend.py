@@ -28,6 +28,7 @@ from lab.state import LabState, clear_state, load_state, save_state
 from lab.validate import validate
 
 GATEWAY = "gateway"
+BOOTSTRAP_FILE = "envoy.json"   # in the run folder: what `up` started Envoy with, read back by recover_state
 KIND_NAMES = {
     "Namespace": "namespace", "Deployment": "deployment.apps", "Service": "service",
     "Gateway": "gateway.networking.istio.io", "VirtualService": "virtualservice.networking.istio.io",
@@ -75,7 +76,7 @@ class LocalBackend(Backend):
             envoy.write_initial(self.xds_dir)
             from lab.certs import make_gateway_tls   # here, not at the top: cryptography takes ~40 ms
             tls = make_gateway_tls(self.paths.tls_dir)  # to import, and only `up` needs it
-            bootstrap_file = self.run_dir / "envoy.json"
+            bootstrap_file = self.run_dir / BOOTSTRAP_FILE
             write_json(bootstrap_file, envoy.bootstrap(self.xds_dir, self.port, admin_port, self.tls_port, tls))
             gateway = {"argv": envoy.gateway_argv(bootstrap_file), "port": admin_port, "ready_path": "/ready"}
             save_state(self.paths, LabState("local", self.port, {"admin_port": admin_port}))
@@ -246,7 +247,7 @@ def recover_state(paths: Paths) -> LabState | None:
     if not Processes(paths.run_dir).supervisor_alive():
         return None
     try:
-        port, admin_port = envoy.bootstrap_ports(read_json(paths.run_dir / "envoy.json"))
+        port, admin_port = envoy.bootstrap_ports(read_json(paths.run_dir / BOOTSTRAP_FILE))
     except (TypeError, KeyError, ValueError):
         return None
     state = LabState("local", port, {"admin_port": admin_port})
