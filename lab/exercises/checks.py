@@ -14,7 +14,7 @@ from lab.config import check_alpha, check_beta
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.traffic.classify import Classifier
-from lab.traffic.sampler import RequestSpec, run_verdict, verdict_in_batches
+from lab.traffic.sampler import Answer, RequestSpec, run_verdict, verdict_in_batches
 from lab.traffic.verdict import PASS, Expectation
 from lab.traffic.websocket import echo_check
 
@@ -98,7 +98,7 @@ def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResu
                             if routes else f"The gateway has no route for host {request.host}: "
                                            "is the Gateway and VirtualService applied?"))
         if examples:
-            details.append(Text("Examples of unexpected answers:\n" + "\n".join(f"  {a.detail}" for a in examples)))
+            details.append(_examples_text(examples))
     reason = f"{with_headers.strip()}: {verdict.reason}" if with_headers else verdict.reason
     return CheckResult(verdict.decision == PASS, reason, [Group(*details)])
 
@@ -120,11 +120,15 @@ def _mesh_traffic_check(spec: dict, request: RequestSpec, classifier: Classifier
     details: list[RenderableType] = [Text(f"From a client pod inside the mesh, to {url}:"),
                                      verdict_chart(verdict, expectation)]
     if examples:
-        details.append(Text("Examples of unexpected answers:\n" + "\n".join(f"  {a.detail}" for a in examples)))
+        details.append(_examples_text(examples))
     if verdict.decision != PASS:
         details.append(Text("Inside the mesh, sidecars route by the VirtualServices bound to `mesh` and naming "
                             "the Service's host: is yours bound there?"))
     return CheckResult(verdict.decision == PASS, "inside the mesh: " + verdict.reason, [Group(*details)])
+
+
+def _examples_text(examples: list[Answer]) -> Text:
+    return Text("Examples of unexpected answers:\n" + "\n".join(f"  {a.detail}" for a in examples))
 
 
 def mtls_check(spec: dict, backend: Backend) -> CheckResult:
