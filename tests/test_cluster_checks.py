@@ -3,7 +3,6 @@ splits, STRICT mTLS) and autoscaling under load. Kubernetes calls go over HTTP t
 emulator; `kubectl exec` runs its command here for real (sh, curl, head, base64, tr), against
 a local server standing in for the Service."""
 
-import http.server
 import random
 import threading
 import time
@@ -18,47 +17,37 @@ from lab.exercises.checks import run_check
 from lab.manifests import Ref
 from tests.fake_tools import cluster_backend
 from tests.kube_emulator import Controller, Emulator
+from tests.loopback_http import QuietHandler, serving
 
 SERVICE_URL = "http://app-example.app-example/"
 CLIENTS = [Ref("Deployment", "lab-clients", "mesh-client"), Ref("Deployment", "lab-outside", "outside-client")]
 
 
-class VersionServer:
+class VersionService:
     """Answers like the version app: x-version stable or canary, at random with the given share."""
 
     def __init__(self):
         self.canary_share = 0.5
         self.random = random.Random(7)
-        server = self
+        self.url = ""
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+    def handler(self):
+        service = self
+
+        class Handler(QuietHandler):
             def do_GET(self):
-                version = "canary" if server.random.random() < server.canary_share else "stable"
-                body = f"version {version}\n".encode()
-                self.send_response(200)
-                self.send_header("x-version", version)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                version = "canary" if service.random.random() < service.canary_share else "stable"
+                self.reply(f"version {version}\n".encode(), {"x-version": version})
 
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return Handler
 
 
 @pytest.fixture
 def service():
-    server = VersionServer()
-    yield server
-    server.close()
+    version_service = VersionService()
+    with serving(version_service.handler()) as url:
+        version_service.url = url + "/"
+        yield version_service
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
 """`invoke doctor`: each failure has its line and its fix. Docker is reached through the
 real docker SDK, talking to a small Docker Engine API stand-in on 127.0.0.1."""
 
-import http.server
 import json
 import socket
-import threading
+from contextlib import ExitStack
 
 import docker
 import pytest
@@ -14,11 +13,12 @@ from lab.backends.local.pods import free_port
 from lab.config import lab_paths
 from lab.doctor import FAIL, OK, WARN, docker_checks, port_checks, tool_checks
 from tests.lab_process import new_lab
+from tests.loopback_http import QuietHandler, serving
 
 
 def engine(info: dict):
     """A Docker Engine API stand-in: /_ping, /version and /info, as the SDK asks for them."""
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):
             path = self.path.split("?")[0]
             if path.endswith("/_ping"):
@@ -30,32 +30,19 @@ def engine(info: dict):
             else:
                 self.send_error(404)
                 return
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(body, {"Content-Type": kind})
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return Handler
 
 
 @pytest.fixture
 def docker_with():
-    servers = []
+    with ExitStack() as servers:
+        def start(info):
+            url = servers.enter_context(serving(engine(info)))
+            return lambda: docker.DockerClient(base_url=url.replace("http://", "tcp://"), version="1.45")
 
-    def start(info):
-        server = engine(info)
-        servers.append(server)
-        return lambda: docker.DockerClient(base_url=f"tcp://127.0.0.1:{server.server_address[1]}", version="1.45")
-
-    yield start
-    for server in servers:
-        server.shutdown()
+        yield start
 
 
 def by_name(checks):

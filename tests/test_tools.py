@@ -6,13 +6,13 @@ import hashlib
 import http.server
 import io
 import tarfile
-import threading
 
 import pytest
 
 from lab.backends.cluster.tools import Release, download, ensure_tool, releases, version_tuple
 from lab.backends.local.pods import free_port
 from lab.errors import LabError
+from tests.loopback_http import serving
 
 BINARY = b"#!/bin/sh\necho 'fake-tool version v9.9.9'\n"
 
@@ -22,14 +22,12 @@ def release_server(tmp_path):
     """Serves tmp_path/release over HTTP on 127.0.0.1, like a release page."""
     root = tmp_path / "release"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(5)
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    with serving(functools.partial(Files, directory=str(root))) as url:
+        yield root, url
 
 
 def sha(data: bytes) -> str:
