@@ -5,6 +5,7 @@ image or env makes new pods (started, made ready, routed to) before the old
 ones stop — a rolling update in miniature.
 """
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -33,9 +34,24 @@ class Pod:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int, taken: frozenset[int] = frozenset()) -> list[int]:
+    """`count` different free loopback ports, none of them in `taken`.
+
+    Every socket stays bound until all are picked: asked one at a time, the kernel hands
+    out a port it just gave about once in 12,000 pairs, and two pods on one port means
+    one of them serves the other's traffic."""
+    with contextlib.ExitStack() as held:
+        ports: list[int] = []
+        while len(ports) < count:
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            if port not in taken:
+                ports.append(port)
+        return ports
 
 
 def template_hash(deployment: dict) -> str:
@@ -47,7 +63,7 @@ def template_hash(deployment: dict) -> str:
 def desired_pods(objects: dict[Ref, dict], runners: list[Runner],
                  current: dict[str, dict]) -> dict[str, Pod]:
     """Pods for every Deployment; pods that already run keep their port."""
-    pods = {}
+    wanted = []
     for ref, deployment in sorted(objects.items()):
         if ref.kind != "Deployment":
             continue
@@ -66,14 +82,18 @@ def desired_pods(objects: dict[Ref, dict], runners: list[Runner],
         _check_selector(ref, spec, labels)
         env = {str(e["name"]): str(e.get("value", "")) for e in container.get("env") or []}
         prefix = f"{ref.namespace}/{ref.name}-{template_hash(deployment)}"
-        for index in range(replicas):
-            name = f"{prefix}-{index}"
-            port = current.get(name, {}).get("port") or free_port()
-            pod_env = {**env, "PORT": str(port), "POD_NAME": name.split("/", 1)[1],
-                       "POD_NAMESPACE": ref.namespace}
-            pods[name] = Pod(name=name, namespace=ref.namespace, deployment=ref.name,
-                             labels=dict(labels), argv=tuple(runner.argv(port)), env=pod_env,
-                             port=port, ready_path=runner.ready_path, cwd=str(runner.app_dir))
+        wanted += [(f"{prefix}-{index}", ref, labels, env, runner) for index in range(replicas)]
+    kept = {name: current[name]["port"] for name, *_ in wanted if current.get(name, {}).get("port")}
+    taken = frozenset(spec["port"] for spec in current.values() if spec.get("port"))
+    new_ports = iter(free_ports(len(wanted) - len(kept), taken))
+    pods = {}
+    for name, ref, labels, env, runner in wanted:
+        port = kept.get(name) or next(new_ports)
+        pod_env = {**env, "PORT": str(port), "POD_NAME": name.split("/", 1)[1],
+                   "POD_NAMESPACE": ref.namespace}
+        pods[name] = Pod(name=name, namespace=ref.namespace, deployment=ref.name,
+                         labels=dict(labels), argv=tuple(runner.argv(port)), env=pod_env,
+                         port=port, ready_path=runner.ready_path, cwd=str(runner.app_dir))
     return pods
 
 

@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass  # not Linux: `down` still stops children by pid
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the apps bind: TIME_WAIT is no conflict
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def log_name(name: str) -> str:
@@ -77,6 +88,13 @@ class Supervisor:
     def start(self, name: str, spec: dict) -> None:
         log = open(self.logs / log_name(name), "ab")
         try:
+            if spec.get("port") and not _port_free(spec["port"]):
+                # Started anyway, it would fail to bind while whatever holds the port
+                # answered its readiness check: it would look ready and serve nothing.
+                log.write(f"canary-lab: port {spec['port']} on 127.0.0.1 is already in use "
+                          f"by another process\n".encode())
+                self.exited[name] = -1
+                return
             self.children[name] = subprocess.Popen(
                 spec["argv"], env={**os.environ, **spec.get("env", {})}, cwd=spec.get("cwd") or None,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
