@@ -4,6 +4,7 @@ Every lab a test starts is stopped by the test (invoke down, then by pid if
 anything is left), so no Envoy or app process outlives the test session.
 """
 
+import json
 import os
 import random
 import signal
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.backends.local.backend import port_in_use
-from lab.backends.local.processes import pid_alive
+from lab.backends.local.processes import runs_program, runs_supervisor
 from lab.config import PROJECT_DIR, gateway_tls_port
 
 CLI_TIMEOUT = 120
@@ -44,27 +45,36 @@ class Lab:
 
     def supervisor_pid(self) -> int | None:
         try:
-            return int((self.root / ".lab" / "run" / "supervisor.pid").read_text())
+            return int((self.run_dir / "supervisor.pid").read_text())
         except (FileNotFoundError, ValueError):
             return None
 
-    def child_pids(self) -> list[int]:
-        import json
+    @property
+    def run_dir(self) -> Path:
+        return self.root / ".lab" / "run"
 
+    def children(self) -> list[tuple[int, str]]:
+        """(pid, program) of each process the supervisor reports running."""
         try:
-            status = json.loads((self.root / ".lab" / "run" / "status.json").read_text())
+            status = json.loads((self.run_dir / "status.json").read_text())
         except (FileNotFoundError, ValueError):
             return []
-        return [p["pid"] for p in status["processes"].values() if p.get("pid")]
+        return [(p["pid"], p.get("argv0", "")) for p in status["processes"].values() if p.get("pid")]
+
+    def child_pids(self) -> list[int]:
+        return [pid for pid, _ in self.children()]
 
     def cleanup(self) -> None:
-        """Down, and if that failed, end what is left by pid (only pids this lab recorded)."""
-        pids = [p for p in [self.supervisor_pid(), *self.child_pids()] if p]
+        """Down, and if that failed, end what is left by pid: only pids this lab recorded that
+        still run what the lab started there (a pid may have been reused since)."""
+        supervisor, children = self.supervisor_pid(), self.children()
         subprocess.run([sys.executable, "-m", "invoke", "down"], cwd=PROJECT_DIR, env=self.env(),
                        capture_output=True, timeout=CLI_TIMEOUT)
-        for pid in pids:
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        leftovers = [pid for pid, program in children if runs_program(pid, program)]
+        if supervisor and runs_supervisor(supervisor, self.run_dir):
+            leftovers.append(supervisor)
+        for pid in leftovers:
+            os.kill(pid, signal.SIGKILL)
 
 
 # Below Linux's ephemeral range (32768+): the gateway's HTTPS port is its HTTP port + 363, and

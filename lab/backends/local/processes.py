@@ -56,7 +56,7 @@ class Processes:
         """Our supervisor runs: the recorded pid is alive and still runs the supervisor of this
         run folder (after a reboot, a stale pid file may name somebody else's process)."""
         pid = self.supervisor_pid()
-        return pid_alive(pid) and _runs_supervisor(pid, self.run_dir)
+        return pid_alive(pid) and runs_supervisor(pid, self.run_dir)
 
     def start_supervisor(self, processes: dict[str, dict]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ class Processes:
         status = read_json(self.status_file, default={}) or {}
         for info in (status.get("processes") or {}).values():
             pid = info.get("pid")
-            if pid_alive(pid) and _runs(pid, info.get("argv0", "")):
+            if pid_alive(pid) and runs_program(pid, info.get("argv0", "")):
                 os.kill(pid, signal.SIGKILL)
 
     # -- what runs -----------------------------------------------------------
@@ -168,11 +168,11 @@ def _argv(pid: int) -> list[str]:
         return []
 
 
-def _runs(pid: int, argv0: str) -> bool:
+def runs_program(pid: int, argv0: str) -> bool:
     """Guard against pid reuse: only kill a pid that still runs the program we started."""
     return bool(argv0) and _argv(pid)[:1] == [argv0]
 
 
-def _runs_supervisor(pid: int, run_dir: Path) -> bool:
+def runs_supervisor(pid: int, run_dir: Path) -> bool:
     argv = _argv(pid)
     return SUPERVISOR_MODULE in argv and str(run_dir) in argv
