@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from lab.config import CA_FILE_NAME
+
 GATEWAY_NAMES = ("canary.lab.local", "*.lab.local", "localhost")
 VALID_DAYS = 90
 
@@ -28,7 +30,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 def make_gateway_tls(folder: Path) -> dict[str, Path]:
-    """Write ca.crt, gateway.crt and gateway.key into `folder`; return their paths."""
+    """Write the CA (CA_FILE_NAME), gateway.crt and gateway.key into `folder`; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -47,7 +49,7 @@ def make_gateway_tls(folder: Path) -> dict[str, Path]:
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in GATEWAY_NAMES]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
-    files = {"ca": folder / "ca.crt", "cert": folder / "gateway.crt", "key": folder / "gateway.key"}
+    files = {"ca": folder / CA_FILE_NAME, "cert": folder / "gateway.crt", "key": folder / "gateway.key"}
     files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     files["key"].write_bytes(_key_pem(key))

@@ -20,6 +20,7 @@ DEFAULT_GATEWAY_PORT = 8080
 # 10 points off is called right. The learner's defaults; the test suite lowers them
 # (CANARY_LAB_ALPHA, CANARY_LAB_BETA) because it plays dozens of checks per run.
 DEFAULT_CHECK_RATE = 0.01
+CA_FILE_NAME = "ca.crt"      # the lab CA in Paths.tls_dir, as cert-manager names it in a secret
 PROVIDERS = ("local", "k3d", "minikube")
 
 
@@ -52,7 +53,7 @@ class Paths:
     @property
     def ca_file(self) -> Path:
         """The lab CA's certificate: made by the local lab, saved from cert-manager's secret on a cluster."""
-        return self.tls_dir / "ca.crt"
+        return self.tls_dir / CA_FILE_NAME
 
     @property
     def logs_dir(self) -> Path:
