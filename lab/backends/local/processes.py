@@ -43,6 +43,7 @@ class Processes:
         self.desired_file = run_dir / "desired.json"
         self.status_file = run_dir / "status.json"
         self.pid_file = run_dir / "supervisor.pid"
+        self._supervisor: subprocess.Popen | None = None
 
     # -- supervisor lifecycle -------------------------------------------------
 
@@ -68,6 +69,9 @@ class Processes:
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=Path(__file__).resolve().parents[3])
         self.pid_file.write_text(str(child.pid))
+        # Kept, not dropped: a Popen collected while its process runs goes through __del__, and
+        # a Ctrl-C landing there is printed and swallowed, so a cancelled `up` carried on.
+        self._supervisor = child
         self._wait_generation(1)
 
     def stop_supervisor(self) -> None:
