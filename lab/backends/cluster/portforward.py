@@ -24,6 +24,7 @@ class PortForward:
         self.pid_file = run_dir / f"port-forward-{name}.pid"
         self.log = run_dir / f"port-forward-{name}.log"
         self.local_port = local_port
+        self._process = None
         # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/
         self.argv = ["kubectl", "port-forward", target, f"{local_port}:{remote_port}", "--namespace", namespace,
                      "--address", "127.0.0.1", "--kubeconfig", str(kubeconfig)]
@@ -44,6 +45,7 @@ class PortForward:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         process = self.runner.start(self.argv, log_path=self.log)
         self.pid_file.write_text(str(process.pid))
+        self._process = process   # kept: a running Popen's __del__ would swallow a Ctrl-C landing there
         deadline = time.monotonic() + timeout
         while not _accepts(self.local_port):
             if process.poll() is not None or time.monotonic() > deadline:
