@@ -4,8 +4,8 @@ import shutil
 from dataclasses import dataclass
 
 from lab.backends.cluster.tools import releases, path_version, version_tuple
-from lab.backends.local.backend import port_in_use
 from lab.config import Paths, gateway_tls_port
+from lab.ports import port_in_use
 
 # What Istio's demo profile, cert-manager and the apps need from Docker (Istio's platform
 # setup pages ask for about 4 CPUs and 8 GiB for the demo profile; it runs in less).

@@ -13,9 +13,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.backends.local.backend import port_in_use
 from lab.backends.local.processes import runs_program, runs_supervisor
 from lab.config import PROJECT_DIR, gateway_tls_port
+from lab.ports import port_in_use
 
 CLI_TIMEOUT = 120
 

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
-from lab.backends.local.pods import free_port
 from lab.backends.local.runners import PLACEHOLDERS, load_runners, runner_for
+from lab.ports import free_port
 from lab.traffic.classify import page_title
 from lab.traffic.websocket import echo_check
 

@@ -10,11 +10,11 @@ import time
 import pytest
 
 from lab.backends.cluster.clients import CURL_LOOP
-from lab.backends.local.pods import free_port
 from lab.config import lab_paths
 from lab.exercises.catalogue import Step, load_exercise
 from lab.exercises.checks import run_check
 from lab.manifests import Ref
+from lab.ports import free_port
 from tests.fake_tools import cluster_backend
 from tests.kube_emulator import Controller, Emulator
 from tests.loopback_http import QuietHandler, serving

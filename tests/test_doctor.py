@@ -9,9 +9,9 @@ import docker
 import pytest
 
 from lab.backends.cluster.tools import releases
-from lab.backends.local.pods import free_port
 from lab.config import lab_paths
 from lab.doctor import FAIL, OK, WARN, docker_checks, port_checks, tool_checks
+from lab.ports import free_port
 from tests.lab_process import new_lab
 from tests.loopback_http import QuietHandler, serving
 

@@ -81,7 +81,7 @@ def test_wait_for_returns_once_the_condition_holds_and_times_out_otherwise(clust
 def test_an_unreachable_api_server_is_one_clear_error():
     from kubernetes import client
 
-    from lab.backends.local.pods import free_port
+    from lab.ports import free_port
 
     configuration = client.Configuration()
     configuration.host = f"http://127.0.0.1:{free_port()}"

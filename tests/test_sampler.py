@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from rich.console import Console
 
-from lab.backends.local.pods import free_port
+from lab.ports import free_port
 from lab.traffic.chart import counts_chart, verdict_chart
 from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier, describe
 from lab.traffic.sampler import RequestSpec, count, run_verdict

@@ -10,8 +10,8 @@ import tarfile
 import pytest
 
 from lab.backends.cluster.tools import Release, download, ensure_tool, releases, version_tuple
-from lab.backends.local.pods import free_port
 from lab.errors import LabError
+from lab.ports import free_port
 from tests.loopback_http import serving
 
 BINARY = b"#!/bin/sh\necho 'fake-tool version v9.9.9'\n"

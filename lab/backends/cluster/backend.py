@@ -18,11 +18,11 @@ from lab.backends.cluster.portforward import PortForward
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
 from lab.backends.cluster.tools import ensure_tool, releases
-from lab.backends.local.pods import free_port
 from lab.config import APPS_DIR, Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
+from lab.ports import free_port
 from lab.routes import wait_until_served
 from lab.state import LabState, clear_state, save_state
 from lab.validate import validate

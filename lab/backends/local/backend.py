@@ -7,14 +7,13 @@ lab keeps serving what it served before and nothing is saved.
 
 import copy
 import shutil
-import socket
 from pathlib import Path
 
 import jsonpatch
 
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
 from lab.backends.local import envoy
-from lab.backends.local.pods import desired_pods, free_port
+from lab.backends.local.pods import desired_pods
 from lab.backends.local.processes import Processes
 from lab.backends.local.runners import load_runners
 from lab.backends.local.schema import check_supported
@@ -24,6 +23,7 @@ from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError, NotUp
 from lab.files import read_json, write_json
 from lab.manifests import Ref, ref_of
+from lab.ports import free_port, port_in_use
 from lab.state import LabState, clear_state, load_state, save_state
 from lab.validate import validate
 
@@ -34,18 +34,6 @@ KIND_NAMES = {
     "Gateway": "gateway.networking.istio.io", "VirtualService": "virtualservice.networking.istio.io",
     "DestinationRule": "destinationrule.networking.istio.io",
 }
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        # SO_REUSEADDR: a port only in TIME_WAIT (a gateway just stopped) is free to listen on.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            s.listen(1)
-        except OSError:
-            return True
-    return False
 
 
 class LocalBackend(Backend):

@@ -5,15 +5,14 @@ image or env makes new pods (started, made ready, routed to) before the old
 ones stop — a rolling update in miniature.
 """
 
-import contextlib
 import hashlib
 import json
-import socket
 from dataclasses import dataclass, field
 
 from lab.backends.local.runners import Runner, runner_for
 from lab.errors import ManifestError
 from lab.manifests import Ref
+from lab.ports import free_ports
 
 
 @dataclass(frozen=True)
@@ -31,27 +30,6 @@ class Pod:
     def process_spec(self) -> dict:
         return {"argv": list(self.argv), "env": self.env, "cwd": self.cwd,
                 "port": self.port, "ready_path": self.ready_path}
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def free_ports(count: int, taken: frozenset[int] = frozenset()) -> list[int]:
-    """`count` different free loopback ports, none of them in `taken`.
-
-    Every socket stays bound until all are picked: asked one at a time, the kernel hands
-    out a port it just gave about once in 12,000 pairs, and two pods on one port means
-    one of them serves the other's traffic."""
-    with contextlib.ExitStack() as held:
-        ports: list[int] = []
-        while len(ports) < count:
-            s = held.enter_context(socket.socket())
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-            if port not in taken:
-                ports.append(port)
-        return ports
 
 
 def template_hash(deployment: dict) -> str:

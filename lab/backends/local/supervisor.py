@@ -13,13 +13,13 @@ import ctypes
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from lab.files import write_json
+from lab.ports import port_in_use
 
 STOP_TIMEOUT = 5.0
 POLL_SECONDS = 0.05
@@ -32,16 +32,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass  # not Linux: `down` still stops children by pid
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the apps bind: TIME_WAIT is no conflict
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def log_name(name: str) -> str:
@@ -88,7 +78,7 @@ class Supervisor:
     def start(self, name: str, spec: dict) -> None:
         log = open(self.logs / log_name(name), "ab")
         try:
-            if spec.get("port") and not _port_free(spec["port"]):
+            if spec.get("port") and port_in_use(spec["port"]):
                 # Started anyway, it would fail to bind while whatever holds the port
                 # answered its readiness check: it would look ready and serve nothing.
                 log.write(f"canary-lab: port {spec['port']} on 127.0.0.1 is already in use "
