@@ -4,7 +4,6 @@ Every lab a test starts is stopped by the test (invoke down, then by pid if
 anything is left), so no Envoy or app process outlives the test session.
 """
 
-import json
 import os
 import random
 import signal
@@ -13,8 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.backends.local.processes import runs_program, runs_supervisor
-from lab.config import PROJECT_DIR, gateway_tls_port
+from lab.backends.local.processes import Processes, runs_program, runs_supervisor
+from lab.config import PROJECT_DIR, Paths, gateway_tls_port
 from lab.ports import port_in_use
 
 CLI_TIMEOUT = 120
@@ -43,23 +42,21 @@ class Lab:
                                  f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
         return result
 
-    def supervisor_pid(self) -> int | None:
-        try:
-            return int((self.run_dir / "supervisor.pid").read_text())
-        except (FileNotFoundError, ValueError):
-            return None
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.root)
 
     @property
-    def run_dir(self) -> Path:
-        return self.root / ".lab" / "run"
+    def processes(self) -> Processes:
+        """What the lab's supervisor records (its pid, what it runs), read as the lab reads it."""
+        return Processes(self.paths.run_dir)
+
+    def supervisor_pid(self) -> int | None:
+        return self.processes.supervisor_pid()
 
     def children(self) -> list[tuple[int, str]]:
         """(pid, program) of each process the supervisor reports running."""
-        try:
-            status = json.loads((self.run_dir / "status.json").read_text())
-        except (FileNotFoundError, ValueError):
-            return []
-        return [(p["pid"], p.get("argv0", "")) for p in status["processes"].values() if p.get("pid")]
+        return [(p["pid"], p.get("argv0", "")) for p in self.processes.status().values() if p.get("pid")]
 
     def child_pids(self) -> list[int]:
         return [pid for pid, _ in self.children()]
@@ -71,7 +68,7 @@ class Lab:
         subprocess.run([sys.executable, "-m", "invoke", "down"], cwd=PROJECT_DIR, env=self.env(),
                        capture_output=True, timeout=CLI_TIMEOUT)
         leftovers = [pid for pid, program in children if runs_program(pid, program)]
-        if supervisor and runs_supervisor(supervisor, self.run_dir):
+        if supervisor and runs_supervisor(supervisor, self.paths.run_dir):
             leftovers.append(supervisor)
         for pid in leftovers:
             os.kill(pid, signal.SIGKILL)
