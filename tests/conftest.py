@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from lab.manifests import parse_manifests
+from lab.manifests import Ref, parse_manifests, ref_of
 from tests.fake_tools import FakeTools
 
 # The suite plays dozens of statistical checks each run (every exercise's solutions and
@@ -20,6 +20,11 @@ os.environ["CANARY_LAB_BETA"] = "0.001"
 
 def objects(text: str) -> list[dict]:
     return parse_manifests(textwrap.dedent(text), "test.yaml")
+
+
+def by_ref(text: str) -> dict[Ref, dict]:
+    """The objects of a YAML snippet keyed by Ref, as a backend stores them."""
+    return {ref_of(o): o for o in objects(text)}
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from lab.backends.local.pods import desired_pods
 from lab.backends.local.processes import Processes
 from lab.backends.local.runners import load_runners
 from lab.errors import LabError
-from lab.manifests import ref_of
-from tests.conftest import objects
+from tests.conftest import by_ref
 
 
 def deployment(name: str, replicas: int) -> str:
@@ -32,9 +31,9 @@ spec:
 def test_new_pods_never_share_a_port_nor_take_a_running_pods_port():
     # Ports picked one at a time repeat like birthdays: 300 draws from the ~14,000 ports
     # Linux hands to bind() share one with probability ~96%, so this fails without the fix.
-    running = desired_pods(_by_ref(deployment("old", 3)), load_runners(), {})
+    running = desired_pods(by_ref(deployment("old", 3)), load_runners(), {})
     current = {name: pod.process_spec() for name, pod in running.items()}
-    pods = desired_pods(_by_ref(deployment("old", 3) + "---" + deployment("new", 300)),
+    pods = desired_pods(by_ref(deployment("old", 3) + "---" + deployment("new", 300)),
                         load_runners(), current)
     new_ports = [p.port for p in pods.values() if p.deployment == "new"]
     assert len(set(new_ports)) == 300
@@ -59,7 +58,3 @@ def test_a_pod_whose_port_is_taken_exits_with_the_reason(tmp_path):
         finally:
             processes.stop_supervisor()
     assert not processes.supervisor_alive()
-
-
-def _by_ref(text: str) -> dict:
-    return {ref_of(o): o for o in objects(text)}

@@ -6,9 +6,8 @@ from lab.backends.local.pods import Pod
 from lab.backends.local.schema import check_supported
 from lab.backends.local.translate import translate
 from lab.errors import ManifestError
-from lab.manifests import ref_of
 from lab.validate import validate
-from tests.conftest import objects
+from tests.conftest import by_ref, objects
 
 BASE = """
 apiVersion: v1
@@ -46,7 +45,7 @@ PODS = {p.name: p for p in [pod("app-v1-abc-0", "v1", 9001), pod("app-v1-abc-1",
 
 
 def store(vs_text: str) -> dict:
-    return {ref_of(o): o for o in objects(BASE + "---" + vs_text)}
+    return by_ref(BASE + "---" + vs_text)
 
 
 VS_SPLIT = """
@@ -178,10 +177,10 @@ def test_https_servers_get_their_own_routes_and_need_the_labs_credential():
         "servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.local]}]",
         "servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: [shop.local],"
         " tls: {mode: SIMPLE, credentialName: canary-lab-gateway-tls}}]")
-    objs = {ref_of(o): o for o in objects(https_gateway + "---" + VS_SPLIT)}
+    objs = by_ref(https_gateway + "---" + VS_SPLIT)
     config = translate(objs, PODS)
     assert config.route_configs["http"]["virtual_hosts"] == []        # no HTTP server: no plain HTTP
     assert [v["domains"][0] for v in config.route_configs["https"]["virtual_hosts"]] == ["shop.local"]
-    wrong = {ref_of(o): o for o in objects(https_gateway.replace("canary-lab-gateway-tls", "my-cert") + "---" + VS_SPLIT)}
+    wrong = by_ref(https_gateway.replace("canary-lab-gateway-tls", "my-cert") + "---" + VS_SPLIT)
     with pytest.raises(ManifestError, match="credentialName canary-lab-gateway-tls on the local lab"):
         translate(wrong, PODS)
