@@ -26,6 +26,8 @@ class CheckResult:
     passed: bool
     message: str
     details: list[RenderableType] = field(default_factory=list)
+    diagnosis: str = ""     # a known failure's code (e.g. "weights-swapped"); "" when none applies
+    hint: str = ""          # the first hint for that failure, shown before the step's own hints
 
 
 def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
