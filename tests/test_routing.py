@@ -217,3 +217,57 @@ def test_https_is_verified_against_the_lab_ca_and_routed_like_http(lab, tmp_path
     # `invoke traffic --https` goes the same way, trusting the lab CA.
     shown = lab.invoke("traffic", "--https", "--host", HOST, "--requests", "50").stdout
     assert f"50 requests to https://{HOST}/" in shown and "version v1" in shown and "error" not in shown
+
+
+def test_the_gateway_balances_like_istio_least_request_so_a_slow_pod_gets_fewer_requests(lab):
+    """Istio's default load balancer is LEAST_REQUEST: with one pod slow, it sends that pod
+    fewer requests. Round robin (Envoy's own default) would give each pod exactly half."""
+    slow = textwrap.dedent("""
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: balanced, namespace: shop}
+        spec:
+          selector: {app: balanced}
+          ports: [{port: 80, targetPort: 8888}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: Gateway
+        metadata: {name: balanced, namespace: shop}
+        spec:
+          selector: {istio: ingressgateway}
+          servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [balanced.lab.local]}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: balanced, namespace: shop}
+        spec:
+          hosts: [balanced.lab.local]
+          gateways: [balanced]
+          http: [{route: [{destination: {host: balanced}}]}]
+        """)
+    for version, latency in (("fast", 0), ("slow", 200)):
+        slow += textwrap.dedent(f"""
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {{name: balanced-{version}, namespace: shop}}
+            spec:
+              replicas: 1
+              selector: {{matchLabels: {{app: balanced, version: {version}}}}}
+              template:
+                metadata: {{labels: {{app: balanced, version: {version}}}}}
+                spec:
+                  containers:
+                    - name: web
+                      image: canary-lab/version-app:1.0
+                      env: [{{name: VERSION, value: {version}}}, {{name: LATENCY_MS, value: "{latency}"}}]
+            """)
+    lab.invoke("apply", "-", input=APP.split("---")[0] + slow)
+    pods = Classifier.from_spec({"fast": {"header": {"x-version": "fast"}}, "slow": {"header": {"x-version": "slow"}}})
+    counts = count(lab.url, RequestSpec(host="balanced.lab.local"), pods, 400, concurrency=8)
+    assert sum(counts.get(v, 0) for v in ("fast", "slow")) == 400, counts
+    # Each pick compares two random pods and takes the one with fewer requests in flight: the
+    # slow pod (always busier) is taken only when both draws hit it, about 1/4 of the time.
+    # 0.4 is > 6 standard deviations above that for 400 requests; round robin gives 0.5.
+    assert counts["slow"] / 400 < 0.4, counts

@@ -2,7 +2,8 @@
 
 Every answer says its version in the body and in `x-version` (how checks tell
 versions apart) and names the replica in `x-instance`. ERROR_RATE makes a
-share of requests fail with 500, to play a bad canary.
+share of requests fail with 500, to play a bad canary; LATENCY_MS makes every
+answer that much slower, to play a slow one.
 """
 
 import argparse
@@ -16,6 +17,7 @@ import tornado.web
 
 VERSION = os.environ.get("VERSION", "v1")
 ERROR_RATE = float(os.environ.get("ERROR_RATE", "0") or 0)
+LATENCY = float(os.environ.get("LATENCY_MS", "0") or 0) / 1000
 
 
 def instance_name() -> str:
@@ -28,7 +30,9 @@ class VersionHandler(tornado.web.RequestHandler):
         self.set_header("x-instance", instance_name())
         self.set_header("content-type", "text/plain; charset=utf-8")
 
-    def get(self, _path: str) -> None:
+    async def get(self, _path: str) -> None:
+        if LATENCY:
+            await asyncio.sleep(LATENCY)
         if random.random() < ERROR_RATE:
             self.set_status(500)
             self.write(f"version {VERSION} failed\n")

@@ -219,5 +219,7 @@ def _cluster(name: str, members: list[Pod]) -> dict:
         "name": name,
         "type": "STATIC",
         "connect_timeout": "1s",
+        # Istio's default (pilot cluster_traffic_policy.go defaultLBAlgorithm), not Envoy's ROUND_ROBIN
+        "lb_policy": "LEAST_REQUEST",
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
     }
