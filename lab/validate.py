@@ -48,9 +48,12 @@ def _check_virtual_service(vs: dict) -> None:
                                     "together they make 100")
             if sum(weights) != 100:
                 shown = " + ".join(str(w) for w in weights)
-                # Istio (1.15+) would split by weight ÷ sum; the lab asks for 100 so weights read as percents.
-                raise ManifestError(f"{ref}: {where} weights add up to {sum(weights)} ({shown})",
-                                    "make the weights add up to 100, so each one is its percent of the traffic")
+                # Istio splits by weight ÷ sum and refuses only a negative weight or a zero total
+                # (istio/api virtual_service.proto; istio pkg/config/validation validateHTTPRouteDestinations).
+                raise ManifestError(f"{ref}: {where} weights add up to {sum(weights)} ({shown}); Istio would "
+                                    f"give each destination its weight ÷ {sum(weights)}, but this lab asks for 100",
+                                    "make them add up to 100 (the lab's convention, not Istio's rule: each "
+                                    "weight then reads as its percent of the traffic)")
 
 
 def route_weights(routes: list[dict]) -> list[int]:

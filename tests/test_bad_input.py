@@ -56,7 +56,7 @@ spec:
     (GOOD_VS.replace("      match:", "      retries: {attempts: 3}\n      match:"),
      ["spec.http[0].retries is not supported by the local lab", "k3d or minikube"]),
     (GOOD_VS.replace("weight: 100", "weight: 80\n        - destination: {host: tornado}\n          weight: 30"),
-     ["add up to 110"]),
+     ["add up to 110", "weight ÷ 110", "the lab's convention, not Istio's rule"]),
 ], ids=["malformed-yaml", "unknown-subset", "negative-weight", "unsupported-field", "weights-not-100"])
 def test_bad_manifest_is_refused_and_the_lab_keeps_serving_the_last_good_config(lab, text, phrases):
     before = lab_snapshot(lab)
