@@ -113,9 +113,14 @@ def patch(c, kind, name, namespace="canary-lab", patch_file="", patch=""):
 
 @task(positional=["chart"], iterable=["values", "set"],
       help={"chart": "the chart's folder", "release": "release name (default traffic-manager)",
-            "namespace": "release namespace (default traffic)", "values": "a values file (repeatable)",
-            "set": "KEY=VALUE (repeatable), like helm --set"})
-def helm(c, chart, release="traffic-manager", namespace="traffic", values=None, set=None):
-    """Render a Helm chart with helm and apply it to the lab, like `helm upgrade --install`."""
+            "namespace": "release namespace (default traffic)",
+            "values": "a values file (repeatable; later files win). Without --reuse-values the release "
+                      "gets the chart's defaults plus these, and nothing from the last upgrade",
+            "set": "KEY=VALUE (repeatable), applied after the values files, like helm --set",
+            "reuse_values": "start from the last upgrade's values and merge --values/--set over them"})
+def helm(c, chart, release="traffic-manager", namespace="traffic", values=None, set=None, reuse_values=False):
+    """Install or upgrade a Helm release, like `helm upgrade --install`: objects the chart no longer
+    renders are deleted. On a cluster this runs helm itself; the local lab renders with `helm template`
+    and keeps the release's values and objects."""
     if not _help_asked("helm", chart):
-        _run(commands.helm, chart, release, namespace, values, set)
+        _run(commands.helm, chart, release, namespace, values, set, reuse_values)

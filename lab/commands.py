@@ -244,13 +244,14 @@ def patch(kind: str, name: str, namespace: str = "default", patch_file: str = ""
 
 
 def helm(chart: str, release: str, namespace: str, values: list[str] | None = None,
-         settings: list[str] | None = None) -> None:
+         settings: list[str] | None = None, reuse_values: bool = False) -> None:
     from pathlib import Path
 
-    from lab.helm import render
+    from lab.helm import upgrade
 
     if not (Path(chart) / "Chart.yaml").is_file():
         raise LabError(f"{chart} is not a Helm chart (no Chart.yaml)", "give the chart's folder")
-    objects = render(Path(chart), release, namespace, [Path(v) for v in values or ()], settings or ())
-    for line in current_backend(lab_paths()).apply(objects):
+    backend = current_backend(lab_paths())
+    for line in upgrade(backend, Path(chart), release, namespace, [Path(v) for v in values or ()],
+                        settings or (), reuse_values):
         ui.info(line)

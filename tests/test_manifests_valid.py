@@ -22,7 +22,7 @@ SHIPPED = sorted(
                       *PROJECT_DIR.glob("exercises/*/solutions/*.yaml"), PROJECT_DIR / "cluster" / "issuers.yaml",
                       PROJECT_DIR / "cluster" / "clients.yaml"]
     if not path.name.startswith(("patch-", "values")))
-CHART_SETTINGS = [[], ["canary.enabled=true"], ["canary.enabled=true", "canary.onlyMatchHeader=true"],
+CHART_SETTINGS = [[], ["canary.enabled=true"], ["canary.enabled=true", "canary.weight=10"],
                   ["mtls.strict=true"]]
 MODELS = {  # apiVersion group → cloudcoil module (the version is the module's last part)
     "networking.istio.io": "cloudcoil.models.istio.networking",

@@ -175,11 +175,17 @@ class Walkthrough:
 
         return render(step.helm.chart, step.helm.release, step.helm.namespace, list(values))
 
+    def upgrade(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[str]:
+        """The step's release upgraded with these values, as `invoke helm` does it."""
+        from lab.helm import upgrade
+
+        return upgrade(self.backend, step.helm.chart, step.helm.release, step.helm.namespace, list(values))
+
     def apply_chart(self, step: Step) -> None:
         for values in step.values:
             ui.yaml_block(values.read_text(), title=values.relative_to(self.exercise.folder).as_posix())
-        with ui.step(f"helm: rendering {step.helm.chart.name} and applying it"):
-            lines = self.backend.apply(self.rendered(step, step.values))
+        with ui.step(f"helm: upgrading release {step.helm.release} with {step.helm.chart.name}"):
+            lines = self.upgrade(step, step.values)
         for line in lines:
             ui.info(f"  {line}")
         self.progress.mark_done(self.exercise.name, step.name)
@@ -259,7 +265,7 @@ class Walkthrough:
             if step.patch:
                 lines = [self.backend.patch(step.patch, load_patch(step.solution))]
             elif step.helm:
-                lines = self.backend.apply(self.rendered(step, [step.solution]))
+                lines = self.upgrade(step, [step.solution])
             else:
                 lines = self.backend.apply(load_manifest_file(step.solution))
         for line in lines:

@@ -139,6 +139,15 @@ class LocalBackend(Backend):
         line = self.apply([patched])[0]
         return line.replace(" configured", " patched").replace(" unchanged", " patched (no change)")
 
+    def delete(self, refs: list[Ref]) -> None:
+        """Delete objects (those already gone are fine); the gateway and pods follow, as after an apply."""
+        self._require_up()
+        current = self._objects()
+        remaining = {ref: obj for ref, obj in current.items() if ref not in set(refs)}
+        if remaining != current:
+            self._converge(remaining)
+            write_json(self.objects_file, {ref.key: obj for ref, obj in remaining.items()})
+
     def _converge(self, objects: dict[Ref, dict]) -> None:
         """Make processes and gateway match `objects`; on failure keep serving the old state."""
         old_processes = self.processes.desired()
