@@ -110,3 +110,29 @@ def test_on_a_cluster_invoke_helm_runs_helm_upgrade_install_with_the_values_flag
                               "--kubeconfig", kubeconfig]
     assert "helm upgrade --install" in lines[0]
 
+
+
+@pytest.mark.slow
+def test_resuming_the_exercise_replays_its_helm_steps_as_a_release(tmp_path, monkeypatch):
+    """After `down` and `up`, the walkthrough restores earlier steps; a chart step must come back
+    as a release (on a cluster, a real helm would otherwise refuse objects it does not own)."""
+    from lab.backends.select import current_backend
+    from lab.config import lab_paths
+    from lab.exercises.catalogue import load_exercise
+    from lab.exercises.walkthrough import Walkthrough
+    from lab.state import Progress
+
+    fresh = new_lab(tmp_path / "resume")
+    try:
+        fresh.invoke("up", "--provider", "local")
+        monkeypatch.setenv("CANARY_LAB_ROOT", str(fresh.root))
+        exercise = load_exercise("cross-namespace")
+        Progress(lab_paths()).mark_done("cross-namespace", "header-only")
+        walkthrough = Walkthrough(exercise, current_backend(lab_paths()), lab_paths(), yes=True)
+        walkthrough.restore(exercise.steps.index(exercise.step("canary-10")))
+        assert served(fresh, TESTER) == {"v2": 200}      # the header-only solution, replayed
+        values = tmp_path / "values.yaml"
+        values.write_text("canary: {enabled: true, weight: 10}\n")
+        assert "upgraded" in helm(fresh, "--values", str(values)).stdout
+    finally:
+        fresh.cleanup()

@@ -6,6 +6,7 @@ step name after each step, so quitting and coming back resumes.
 """
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +26,14 @@ CHECK, HINT, SHOW, SOLVE, SKIP, QUIT, CONTINUE, AGAIN = (
 
 class Quit(Exception):
     """The learner chose quit: progress is saved, the walkthrough ends."""
+
+
+@dataclass
+class _Upgrade:
+    """A helm step replayed by restore: upgraded as a release, not applied as loose objects."""
+    step: Step
+    values: list[Path]
+    objects: list[dict]
 
 
 class Walkthrough:
@@ -87,17 +96,18 @@ class Walkthrough:
                 for manifest in step.manifests:
                     objects += load_manifest_file(manifest)
             elif step.kind == "helm":
-                objects += self.rendered(step, step.values)
+                objects.append(_Upgrade(step, list(step.values), self.rendered(step, step.values)))
             elif step.kind == "task" and step.name in self.progress.done(self.exercise.name):
                 work = self.work_file(step) if step.workfile else None
                 source = work if work and work.exists() else step.solution
                 if step.patch:
                     objects.append((step.patch, load_patch(source)))
                 elif step.helm:
-                    objects += self.rendered(step, [source])
+                    objects.append(_Upgrade(step, [source], self.rendered(step, [source])))
                 else:
                     objects += load_manifest_file(source)
-        if not force and all(self.backend.get(ref_of(o)) is not None for o in objects if isinstance(o, dict)):
+        made = [o for item in objects for o in (item.objects if isinstance(item, _Upgrade) else [item])]
+        if not force and all(self.backend.get(ref_of(o)) is not None for o in made if isinstance(o, dict)):
             return
         if objects:
             with ui.step("restoring the lab to where you left off"):
@@ -109,7 +119,9 @@ class Walkthrough:
                     if batch:
                         self.backend.apply(batch)
                         batch = []
-                    if item is not None:
+                    if isinstance(item, _Upgrade):   # as a release: a cluster's helm must own what it made
+                        self.upgrade(item.step, item.values)
+                    elif item is not None:
                         self.backend.patch(*item)
 
     # -- running ----------------------------------------------------------------------
