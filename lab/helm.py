@@ -160,7 +160,9 @@ def _cluster_upgrade(backend, chart: Path, release: str, namespace: str, values_
     # https://helm.sh/docs/helm/helm_upgrade/ (--install, --reuse-values, --values, --set)
     argv = ["helm", "upgrade", "--install", release, str(chart), "--namespace", namespace,
             *(["--reuse-values"] if reuse_values else []), *value_flags(values_files, settings), *kubeconfig]
-    backend.runner.run(argv, timeout=300)
+    done = backend.runner.run(argv, timeout=300, check=False)
+    if done.returncode != 0:
+        raise _upgrade_failed(release, namespace, done.stderr or done.stdout)
     # https://helm.sh/docs/helm/helm_get_manifest/: what the release holds now, to wait until served
     manifest = backend.runner.run(["helm", "get", "manifest", release, "--namespace", namespace, *kubeconfig],
                                   timeout=60).stdout
@@ -171,3 +173,15 @@ def _cluster_upgrade(backend, chart: Path, release: str, namespace: str, values_
         wait_until_served(bound, backend.live_routes)
     return [f'release "{release}" upgraded in namespace {namespace} (helm upgrade --install)',
             *[f"{ref_of(o).kind.lower()}/{ref_of(o).name}" for o in objects]]
+
+
+def _upgrade_failed(release: str, namespace: str, output: str) -> LabError:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    reason = lines[-1][:300] if lines else "no reason given"
+    if "ownership metadata" in output:   # helm adopts only objects it made (its managed-by label)
+        return LabError(f"helm upgrade --install {release} failed: objects of the same names exist that "
+                        f"helm did not make: {reason}",
+                        f"delete them (e.g. `kubectl delete virtualservice,gateway {release} -n {namespace}`, "
+                        "KUBECONFIG=.lab/kubeconfig), then upgrade again")
+    return LabError(f"helm upgrade --install {release} failed: {reason}",
+                    "fix the values (YAML, and the keys the chart's values.yaml shows)")

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from lab.config import EXERCISES_DIR
+from lab.errors import LabError
 from lab.helm import upgrade
 from lab.traffic.classify import Classifier
 from lab.traffic.sampler import RequestSpec, count
@@ -136,3 +137,14 @@ def test_resuming_the_exercise_replays_its_helm_steps_as_a_release(tmp_path, mon
         assert "upgraded" in helm(fresh, "--values", str(values)).stdout
     finally:
         fresh.cleanup()
+
+
+def test_on_a_cluster_objects_helm_does_not_own_are_named_with_how_to_clear_them(lab_root, tools, cluster):
+    tools.fail["helm upgrade"] = ('Error: UPGRADE FAILED: Unable to continue with update: VirtualService '
+                                  '"traffic-manager" in namespace "traffic" exists and cannot be imported into the '
+                                  'current release: invalid ownership metadata; label validation error: missing key '
+                                  '"app.kubernetes.io/managed-by": must be set to "Helm"')
+    with pytest.raises(LabError) as refused:
+        upgrade(cluster_backend("k3d", tools, cluster), CHART, "traffic-manager", "traffic")
+    assert "helm did not make" in refused.value.message and "invalid ownership metadata" in refused.value.message
+    assert "kubectl delete virtualservice,gateway traffic-manager -n traffic" in refused.value.fix
