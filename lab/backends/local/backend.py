@@ -142,8 +142,8 @@ class LocalBackend(Backend):
     def delete(self, refs: list[Ref]) -> None:
         """Delete objects (those already gone are fine); the gateway and pods follow, as after an apply."""
         self._require_up()
-        current = self._objects()
-        remaining = {ref: obj for ref, obj in current.items() if ref not in set(refs)}
+        current, gone = self._objects(), set(refs)
+        remaining = {ref: obj for ref, obj in current.items() if ref not in gone}
         if remaining != current:
             self._converge(remaining)
             write_json(self.objects_file, {ref.key: obj for ref, obj in remaining.items()})
