@@ -1,0 +1,110 @@
+"""The Gateway API fields the local lab implements (gateway.networking.k8s.io/v1), as schema.py's tree.
+
+Anything else — filters, queryParams, timeouts, other route kinds (GRPCRoute, TCPRoute) — is an
+error naming the field. The value checks below are the ones the CRDs' own schemas and CEL rules
+make the API server refuse (config/crd/standard in kubernetes-sigs/gateway-api v1.4.0), so a
+learner meets them at apply time, as on a cluster.
+"""
+
+from lab.errors import ManifestError
+from lab.manifests import Ref
+
+GROUP = "gateway.networking.k8s.io"
+SCALAR, MAP = "scalar", "map"   # schema.py's leaves
+
+# Set by the lab as by an API server (route precedence needs creationTimestamp); `get` shows them.
+SERVER_METADATA = {"creationTimestamp": SCALAR, "generation": SCALAR}
+_LOCAL_REF = {"group": SCALAR, "kind": SCALAR, "name": SCALAR, "namespace": SCALAR}
+
+SUPPORTED: dict[str, dict] = {
+    "Gateway": {
+        "gatewayClassName": SCALAR,
+        "listeners": [{
+            "name": SCALAR, "hostname": SCALAR, "port": SCALAR, "protocol": SCALAR,
+            "tls": {"mode": SCALAR, "certificateRefs": [_LOCAL_REF]},
+            "allowedRoutes": {"namespaces": {"from": SCALAR, "selector": {"matchLabels": MAP}},
+                              "kinds": [{"group": SCALAR, "kind": SCALAR}]},
+        }],
+    },
+    "HTTPRoute": {
+        "parentRefs": [{**_LOCAL_REF, "sectionName": SCALAR}],
+        "hostnames": [SCALAR],
+        "rules": [{
+            "name": SCALAR,
+            "matches": [{"path": {"type": SCALAR, "value": SCALAR},
+                         "headers": [{"type": SCALAR, "name": SCALAR, "value": SCALAR}],
+                         "method": SCALAR}],
+            "backendRefs": [{**_LOCAL_REF, "port": SCALAR, "weight": SCALAR}],
+        }],
+    },
+    "ReferenceGrant": {
+        "from": [{"group": SCALAR, "kind": SCALAR, "namespace": SCALAR}],
+        "to": [{"group": SCALAR, "kind": SCALAR, "name": SCALAR}],
+    },
+}
+
+PATH_TYPES = ("Exact", "PathPrefix", "RegularExpression")
+HEADER_TYPES = ("Exact", "RegularExpression")
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+PROTOCOLS = ("HTTP", "HTTPS")
+MAX_WEIGHT = 1_000_000
+
+
+def check_values(ref: Ref, kind: str, spec: dict) -> None:
+    """Values the CRDs refuse (enums, required fields, ranges), each error naming its field."""
+    if kind == "Gateway":
+        if not spec.get("gatewayClassName"):
+            _fail(ref, "spec.gatewayClassName", "is required", "set gatewayClassName: istio")
+        for i, listener in enumerate(spec.get("listeners") or []):
+            where = f"spec.listeners[{i}]"
+            for field in ("name", "port", "protocol"):
+                if listener.get(field) in (None, ""):
+                    _fail(ref, f"{where}.{field}", "is required", "give each listener a name, port and protocol")
+            if listener["protocol"] not in PROTOCOLS:
+                _fail(ref, f"{where}.protocol", f"is {listener['protocol']}; the local lab serves HTTP and HTTPS",
+                      "TCP, TLS and UDP listeners need k3d or minikube")
+        if not spec.get("listeners"):
+            _fail(ref, "spec.listeners", "is empty", "add a listener (name, port, protocol)")
+    elif kind == "HTTPRoute":
+        for i, rule in enumerate(spec.get("rules") or []):
+            for j, match in enumerate(rule.get("matches") or []):
+                where = f"spec.rules[{i}].matches[{j}]"
+                path = match.get("path") or {}
+                _enum(ref, f"{where}.path.type", path.get("type", "PathPrefix"), PATH_TYPES)
+                if path.get("type", "PathPrefix") != "RegularExpression" and \
+                        not str(path.get("value", "/")).startswith("/"):
+                    _fail(ref, f"{where}.path.value", "must be an absolute path", "start it with /")
+                for k, header in enumerate(match.get("headers") or []):
+                    _enum(ref, f"{where}.headers[{k}].type", header.get("type", "Exact"), HEADER_TYPES)
+                    if not header.get("name") or header.get("value") is None:
+                        _fail(ref, f"{where}.headers[{k}]", "needs a name and a value", "e.g. {name: x-track, value: canary}")
+                if "method" in match:
+                    _enum(ref, f"{where}.method", match["method"], METHODS)
+            for j, backend in enumerate(rule.get("backendRefs") or []):
+                where = f"spec.rules[{i}].backendRefs[{j}]"
+                if backend.get("group", "") != "" or backend.get("kind", "Service") != "Service":
+                    _fail(ref, f"{where}.kind", f"is {backend.get('group') or 'core'}/{backend.get('kind')}; "
+                          "the local lab routes to Services only", "name a Service (leave group and kind out)")
+                if not backend.get("name"):
+                    _fail(ref, f"{where}.name", "is required", "name the Service")
+                if backend.get("port") is None:
+                    # The CRD's CEL rule: "Must have port for Service reference".
+                    _fail(ref, f"{where}.port", "is required for a Service", "give the Service's port")
+                weight = backend.get("weight", 1)
+                if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= MAX_WEIGHT:
+                    _fail(ref, f"{where}.weight", f"is {weight!r}", f"a whole number from 0 to {MAX_WEIGHT}")
+        for i, parent in enumerate(spec.get("parentRefs") or []):
+            if not parent.get("name"):
+                _fail(ref, f"spec.parentRefs[{i}].name", "is required", "name the Gateway")
+            if parent.get("group", GROUP) != GROUP or parent.get("kind", "Gateway") != "Gateway":
+                _fail(ref, f"spec.parentRefs[{i}].kind", "must be a Gateway of gateway.networking.k8s.io",
+                      "routes for the mesh (a Service as parent) need k3d or minikube")
+
+
+def _enum(ref: Ref, field: str, value, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        _fail(ref, field, f"is {value!r}", f"one of {', '.join(allowed)}")
+
+
+def _fail(ref: Ref, field: str, problem: str, fix: str) -> None:
+    raise ManifestError(f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name}: {field} {problem}", fix)
