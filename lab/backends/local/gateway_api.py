@@ -250,11 +250,12 @@ def check_tls(ref: Ref, gateway: dict) -> None:
     """The local gateway has one certificate, the lab CA's: an HTTPS listener must terminate TLS with it."""
     for i, listener in enumerate((gateway.get("spec") or {}).get("listeners") or []):
         tls = listener.get("tls") or {}
-        certs = [(c.get("kind", "Secret"), c.get("name")) for c in tls.get("certificateRefs") or []]
+        certs = [(c.get("kind", "Secret"), c.get("namespace") or ref.namespace, c.get("name"))
+                 for c in tls.get("certificateRefs") or []]
         if listener.get("protocol") == "HTTPS" and (tls.get("mode", "Terminate") != "Terminate"
-                                                    or certs != [("Secret", LOCAL_CREDENTIAL)]):
+                                                    or certs != [("Secret", ref.namespace, LOCAL_CREDENTIAL)]):
             raise ManifestError(f"{ref}: spec.listeners[{i}].tls must be mode Terminate with certificateRefs "
-                                f"[{{kind: Secret, name: {LOCAL_CREDENTIAL}}}] on the local lab",
+                                f"[{{kind: Secret, name: {LOCAL_CREDENTIAL}}}] in the Gateway's namespace on the local lab",
                                 "the local gateway has only the lab CA's certificate; other TLS setups "
                                 "need k3d or minikube")
 
