@@ -197,3 +197,15 @@ def _statuses(lab, host: str, n: int) -> list[int]:
         except urllib.error.HTTPError as e:
             statuses.append(e.code)
     return statuses
+
+
+def test_a_json_patch_moves_the_weights_and_get_shows_the_gateway_by_its_group(lab):
+    lab.invoke("apply", "-", input=split(100, 0))
+    patched = lab.invoke("patch", "httproute", "web", "--namespace", "shop", "--patch",
+                         '[{"op": "replace", "path": "/spec/rules/1/backendRefs/0/weight", "value": 0},'
+                         ' {"op": "replace", "path": "/spec/rules/1/backendRefs/1/weight", "value": 1}]').stdout
+    assert "httproute.gateway.networking.k8s.io/web patched" in patched
+    assert count(lab.url, RequestSpec(host=HOST), VERSIONS, 50) == {"v2": 50}
+    gateway = yaml.safe_load(lab.invoke("get", "gtw", "shop", "--namespace", "shop").stdout)
+    assert gateway["spec"]["gatewayClassName"] == "istio"
+    assert [c["reason"] for c in gateway["status"]["conditions"]] == ["Accepted", "Programmed"]
