@@ -143,6 +143,11 @@ def test_the_most_specific_rule_wins_across_routes_whatever_the_file_order(lab):
     assert where("/app/v2x") == {"v1": 30}         # not a whole segment of /app/v2
     assert where("/apple") == {"v2": 30}
     assert where("/app") == {"v1": 30}
+    # `invoke status` lists them in the order the gateway tries them, whole-segment prefixes marked.
+    shown = lab.invoke("status").stdout
+    order = [shown.index(f"uri {path}")
+             for path in ("= /app/exact", "/app/v2 or /app/v2/*", "/apple or /apple/*", "/app or /app/*")]
+    assert order == sorted(order), shown
 
 
 def test_a_route_its_listener_refuses_serves_nothing_and_apply_says_why(lab):
