@@ -364,12 +364,23 @@ spec:
      "spec.rules[0].matches[0].path.type"),
     ("{matches: [{method: FETCH}], backendRefs: [{name: web-v1, port: 80}]}", "spec.rules[0].matches[0].method"),
     ("{backendRefs: [{name: web-v1, port: 80, weight: -1}]}", "spec.rules[0].backendRefs[0].weight"),
+    ("{backendRefs: [{name: web-v1, port: 0}]}", "spec.rules[0].backendRefs[0].port"),
 ])
 def test_what_the_local_lab_does_not_do_is_an_error_naming_the_field(rule, field):
     [obj] = objects(route(spec=f"  parentRefs: [{{name: shop}}]\n  rules: [{rule}]"))
     with pytest.raises(ManifestError) as error:
         check_supported(obj)
     assert field in error.value.message
+
+
+@pytest.mark.parametrize("hostname", ["Shop.lab.local", "shop.lab.local:80", "*.*.lab.local", "shop_1.lab"])
+def test_a_hostname_the_crd_refuses_is_refused(hostname):
+    [obj] = objects(route(spec=f"  parentRefs: [{{name: shop}}]\n  hostnames: ['{hostname}']"))
+    with pytest.raises(ManifestError, match=r"spec.hostnames\[0\] is .* not a host name"):
+        check_supported(obj)
+    [gateway] = objects(BASE.split("---")[-1].replace("other.example.com", f"'{hostname}'"))
+    with pytest.raises(ManifestError, match=r"spec.listeners\[1\].hostname"):
+        check_supported(gateway)
 
 
 def test_other_route_kinds_and_listener_protocols_are_refused_by_name():

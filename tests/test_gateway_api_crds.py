@@ -5,7 +5,9 @@ import jsonschema
 import pytest
 
 from lab.backends.local.gateway_api import admit
+from lab.backends.local.schema import check_supported
 from lab.config import PROJECT_DIR
+from lab.errors import ManifestError
 from lab.manifests import load_manifest_file
 from tests.gateway_api_crds import CRD_DIR, GROUP, validate
 from tests.test_manifests_valid import SHIPPED
@@ -44,3 +46,21 @@ def test_what_the_local_lab_stores_is_valid_for_the_crds():
     assert {obj["kind"] for obj in shipped} >= {"Gateway", "HTTPRoute"}
     for obj in shipped:
         validate(admit(obj, None))
+
+
+@pytest.mark.parametrize("hostname", ["shop.lab.local", "*.lab.local", "Shop.lab.local", "shop.lab.local:80",
+                                      "*.*.lab.local", "shop_1.lab", "a-b.c", "-a.lab"])
+def test_the_local_lab_refuses_a_hostname_exactly_when_the_crd_does(hostname):
+    [route] = load_manifest_file(ROUTE)
+    route["spec"]["hostnames"] = [hostname]
+    try:
+        validate(route)
+        crd_accepts = True
+    except jsonschema.ValidationError:
+        crd_accepts = False
+    try:
+        check_supported(route)
+        lab_accepts = True
+    except ManifestError:
+        lab_accepts = False
+    assert lab_accepts == crd_accepts

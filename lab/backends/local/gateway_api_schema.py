@@ -6,6 +6,8 @@ make the API server refuse (config/crd/standard in kubernetes-sigs/gateway-api v
 learner meets them at apply time, as on a cluster.
 """
 
+import re
+
 from lab.errors import ManifestError
 from lab.manifests import Ref
 
@@ -48,6 +50,8 @@ HEADER_TYPES = ("Exact", "RegularExpression")
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 PROTOCOLS = ("HTTP", "HTTPS")
 MAX_WEIGHT = 1_000_000
+# The CRDs' Hostname pattern (a DNS name, lower case, optionally starting with one "*.").
+HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def check_values(ref: Ref, kind: str, spec: dict) -> None:
@@ -60,12 +64,19 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
             for field in ("name", "port", "protocol"):
                 if listener.get(field) in (None, ""):
                     _fail(ref, f"{where}.{field}", "is required", "give each listener a name, port and protocol")
+            _hostname(ref, f"{where}.hostname", listener.get("hostname"))
+            _port(ref, f"{where}.port", listener["port"])
             if listener["protocol"] not in PROTOCOLS:
                 _fail(ref, f"{where}.protocol", f"is {listener['protocol']}; the local lab serves HTTP and HTTPS",
                       "TCP, TLS and UDP listeners need k3d or minikube")
         if not spec.get("listeners"):
             _fail(ref, "spec.listeners", "is empty", "add a listener (name, port, protocol)")
+        names = [listener["name"] for listener in spec["listeners"]]
+        if len(set(names)) != len(names):
+            _fail(ref, "spec.listeners", "has two listeners of one name", "give each listener its own name")
     elif kind == "HTTPRoute":
+        for i, hostname in enumerate(spec.get("hostnames") or []):
+            _hostname(ref, f"spec.hostnames[{i}]", hostname)
         for i, rule in enumerate(spec.get("rules") or []):
             for j, match in enumerate(rule.get("matches") or []):
                 where = f"spec.rules[{i}].matches[{j}]"
@@ -90,6 +101,7 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
                 if backend.get("port") is None:
                     # The CRD's CEL rule: "Must have port for Service reference".
                     _fail(ref, f"{where}.port", "is required for a Service", "give the Service's port")
+                _port(ref, f"{where}.port", backend["port"])
                 weight = backend.get("weight", 1)
                 if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= MAX_WEIGHT:
                     _fail(ref, f"{where}.weight", f"is {weight!r}", f"a whole number from 0 to {MAX_WEIGHT}")
@@ -99,6 +111,16 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
             if parent.get("group", GROUP) != GROUP or parent.get("kind", "Gateway") != "Gateway":
                 _fail(ref, f"spec.parentRefs[{i}].kind", "must be a Gateway of gateway.networking.k8s.io",
                       "routes for the mesh (a Service as parent) need k3d or minikube")
+
+
+def _hostname(ref: Ref, field: str, value) -> None:
+    if value is not None and not HOSTNAME.match(str(value)):
+        _fail(ref, field, f"is {value!r}, not a host name", "lower-case DNS labels, optionally after '*.' (no port)")
+
+
+def _port(ref: Ref, field: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        _fail(ref, field, f"is {value!r}", "a port number from 1 to 65535")
 
 
 def _enum(ref: Ref, field: str, value, allowed: tuple[str, ...]) -> None:
