@@ -53,14 +53,44 @@ def test_what_the_local_lab_stores_is_valid_for_the_crds():
 def test_the_local_lab_refuses_a_hostname_exactly_when_the_crd_does(hostname):
     [route] = load_manifest_file(ROUTE)
     route["spec"]["hostnames"] = [hostname]
-    try:
-        validate(route)
-        crd_accepts = True
-    except jsonschema.ValidationError:
-        crd_accepts = False
-    try:
+    assert accepted_by_lab(route) == accepted_by_crd(route)
+
+
+
+# The HTTPRoute CRD's CEL rules on Exact and PathPrefix values (validate() does not run CEL).
+PATHS_THE_CRD_TAKES = ["/", "/app", "/app/", "/a%20b", "/~user;v=1"]
+PATHS_THE_CRD_REFUSES = ["app", "/a//b", "/a/./b", "/a/../b", "/a%2fb", "/a#b", "/a/..", "/a/.", "/a b"]
+
+
+@pytest.mark.parametrize("path", PATHS_THE_CRD_TAKES + PATHS_THE_CRD_REFUSES)
+def test_the_local_lab_refuses_a_path_exactly_when_the_crd_does(path):
+    [route] = load_manifest_file(ROUTE)
+    route["spec"]["rules"][0]["matches"][0]["path"]["value"] = path
+    if path in PATHS_THE_CRD_TAKES:
         check_supported(route)
-        lab_accepts = True
+    else:
+        with pytest.raises(ManifestError, match=r"spec.rules\[0\].matches\[0\].path.value"):
+            check_supported(route)
+
+
+@pytest.mark.parametrize("name", ["x-track", "X_Track", "x:track", "x track"])
+def test_the_local_lab_refuses_a_header_name_exactly_when_the_crd_does(name):
+    [route] = load_manifest_file(ROUTE)
+    route["spec"]["rules"][0]["matches"][0]["headers"] = [{"name": name, "value": "v"}]
+    assert accepted_by_lab(route) == accepted_by_crd(route)
+
+
+def accepted_by_crd(obj: dict) -> bool:
+    try:
+        validate(obj)
+    except jsonschema.ValidationError:
+        return False
+    return True
+
+
+def accepted_by_lab(obj: dict) -> bool:
+    try:
+        check_supported(obj)
     except ManifestError:
-        lab_accepts = False
-    assert lab_accepts == crd_accepts
+        return False
+    return True

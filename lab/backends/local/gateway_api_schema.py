@@ -50,6 +50,8 @@ HEADER_TYPES = ("Exact", "RegularExpression")
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 PROTOCOLS = ("HTTP", "HTTPS")
 MAX_WEIGHT = 1_000_000
+PATH_CHARACTERS = re.compile(r"^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
 # The CRDs' Hostname pattern (a DNS name, lower case, optionally starting with one "*.").
 HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -82,13 +84,17 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
                 where = f"spec.rules[{i}].matches[{j}]"
                 path = match.get("path") or {}
                 _enum(ref, f"{where}.path.type", path.get("type", "PathPrefix"), PATH_TYPES)
-                if path.get("type", "PathPrefix") != "RegularExpression" and \
-                        not str(path.get("value", "/")).startswith("/"):
-                    _fail(ref, f"{where}.path.value", "must be an absolute path", "start it with /")
+                problem = path.get("type", "PathPrefix") != "RegularExpression" and \
+                    path_problem(str(path.get("value", "/")))
+                if problem:
+                    _fail(ref, f"{where}.path.value", problem, "write a plain absolute path, e.g. /app")
                 for k, header in enumerate(match.get("headers") or []):
                     _enum(ref, f"{where}.headers[{k}].type", header.get("type", "Exact"), HEADER_TYPES)
                     if not header.get("name") or header.get("value") is None:
                         _fail(ref, f"{where}.headers[{k}]", "needs a name and a value", "e.g. {name: x-track, value: canary}")
+                    if not HEADER_NAME.match(str(header["name"])):
+                        _fail(ref, f"{where}.headers[{k}].name", f"is {header['name']!r}, not a header name",
+                              "letters, digits and !#$%&'*+-.^_`|~ only (no colon, no space)")
                 if "method" in match:
                     _enum(ref, f"{where}.method", match["method"], METHODS)
             for j, backend in enumerate(rule.get("backendRefs") or []):
@@ -111,6 +117,21 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
             if parent.get("group", GROUP) != GROUP or parent.get("kind", "Gateway") != "Gateway":
                 _fail(ref, f"spec.parentRefs[{i}].kind", "must be a Gateway of gateway.networking.k8s.io",
                       "routes for the mesh (a Service as parent) need k3d or minikube")
+
+
+def path_problem(value: str) -> str:
+    """What the HTTPRoute CRD's CEL rules say about an Exact or PathPrefix value ("" when it is fine)."""
+    if not value.startswith("/"):
+        return "must be an absolute path and start with '/'"
+    for part in ("//", "/./", "/../", "%2f", "%2F", "#"):
+        if part in value:
+            return f"must not contain '{part}'"
+    for end in ("/..", "/."):
+        if value.endswith(end):
+            return f"must not end with '{end}'"
+    if not PATH_CHARACTERS.match(value):
+        return "must only contain valid path characters (letters, digits, -/._~!$&'()*+,;=:@ and %XX)"
+    return ""
 
 
 def _hostname(ref: Ref, field: str, value) -> None:
