@@ -241,7 +241,7 @@ def test_a_route_its_parent_does_not_accept_reports_why_and_serves_nothing(paren
   rules: [{{backendRefs: [{{name: web-v1, port: 80}}]}}]
 """))
     assert route_status(held)["Accepted"] == ("False", reason)
-    assert f"not Accepted by Gateway" in apply_note(Ref("HTTPRoute", "shop", "web", GROUP), held)
+    assert "not Accepted by Gateway" in apply_note(Ref("HTTPRoute", "shop", "web", GROUP), held)
     assert reason in apply_note(Ref("HTTPRoute", "shop", "web", GROUP), held)
     assert all(not v["name"].endswith("|httproutes") for v in translate(held, PODS).route_configs["http"]["virtual_hosts"])
 

@@ -110,29 +110,29 @@ def test_a_header_match_sends_every_matching_request_to_v2_and_none_of_the_other
 def test_the_most_specific_rule_wins_across_routes_whatever_the_file_order(lab):
     # One file, broad route first (and its name first): the spec still puts /app/exact, then the
     # longer prefix, first. PathPrefix /app matches whole segments: /apple is not under it.
-    lab.invoke("apply", "-", input=textwrap.dedent(f"""
+    lab.invoke("apply", "-", input=textwrap.dedent("""
         apiVersion: gateway.networking.k8s.io/v1
         kind: HTTPRoute
-        metadata: {{name: a-broad, namespace: shop}}
+        metadata: {name: a-broad, namespace: shop}
         spec:
-          parentRefs: [{{name: shop}}]
+          parentRefs: [{name: shop}]
           hostnames: [order.lab.local]
           rules:
-            - backendRefs: [{{name: web-v1, port: 80}}]
-            - matches: [{{path: {{type: PathPrefix, value: /app}}}}]
-              backendRefs: [{{name: web-v1, port: 80}}]
+            - backendRefs: [{name: web-v1, port: 80}]
+            - matches: [{path: {type: PathPrefix, value: /app}}]
+              backendRefs: [{name: web-v1, port: 80}]
         ---
         apiVersion: gateway.networking.k8s.io/v1
         kind: HTTPRoute
-        metadata: {{name: b-specific, namespace: shop}}
+        metadata: {name: b-specific, namespace: shop}
         spec:
-          parentRefs: [{{name: shop}}]
+          parentRefs: [{name: shop}]
           hostnames: [order.lab.local]
           rules:
-            - matches: [{{path: {{type: PathPrefix, value: /app/v2}}}}, {{path: {{type: Exact, value: /app/exact}}}}]
-              backendRefs: [{{name: web-v2, port: 80}}]
-            - matches: [{{path: {{type: PathPrefix, value: /apple}}}}]
-              backendRefs: [{{name: web-v2, port: 80}}]
+            - matches: [{path: {type: PathPrefix, value: /app/v2}}, {path: {type: Exact, value: /app/exact}}]
+              backendRefs: [{name: web-v2, port: 80}]
+            - matches: [{path: {type: PathPrefix, value: /apple}}]
+              backendRefs: [{name: web-v2, port: 80}]
         """))
     def where(path: str) -> dict:
         return count(lab.url, RequestSpec(host="order.lab.local", path=path), VERSIONS, 30)

@@ -66,7 +66,6 @@ def _route_status(obj: dict, result) -> dict:
 
 def _gateway_status(ref: Ref, obj: dict, routes) -> dict:
     spec = obj.get("spec") or {}
-    meta = obj["metadata"]
     if spec.get("gatewayClassName") != CLASS:
         # What the CRD's default status says while no controller has picked the Gateway up.
         pending = {"status": "Unknown", "reason": "Pending", "message": "Waiting for controller",
