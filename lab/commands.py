@@ -6,7 +6,8 @@ from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
 from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
 from lab.errors import LabError, NotUp
-from lab.manifests import Ref, load_manifest_file, parse_manifests
+from lab.kind_names import cli_ref
+from lab.manifests import load_manifest_file, parse_manifests
 from lab.state import Progress
 
 SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
@@ -112,7 +113,7 @@ def get(kind: str, name: str, namespace: str = "default") -> None:
     import yaml
 
     backend = current_backend(lab_paths())
-    ref = Ref(kind, "" if kind == "Namespace" else namespace, name)
+    ref = cli_ref(kind, namespace, name)
     obj = backend.get(ref)
     if obj is None:
         raise LabError(f"{ref} is not applied in the lab", "check the kind, name and --namespace")
@@ -239,7 +240,7 @@ def patch(kind: str, name: str, namespace: str = "default", patch_file: str = ""
                        "e.g. invoke patch VirtualService app-example -n app-example --patch-file patch.yaml")
     operations = load_patch(patch_file) if patch_file else parse_patch(patch_text, "--patch")
     backend = current_backend(lab_paths())
-    ref = Ref(kind, "" if kind == "Namespace" else namespace, name)
+    ref = cli_ref(kind, namespace, name)
     ui.info(backend.patch(ref, operations))
 
 

@@ -64,6 +64,8 @@ def describe_match(match: dict) -> str:
         parts = [f"uri = {match['path']}"]
     elif "safe_regex" in match:
         parts = [f"uri ~ {match['safe_regex'].get('regex')}"]
+    elif "path_separated_prefix" in match:   # a Gateway API PathPrefix: whole segments
+        parts = [f"uri {match['path_separated_prefix']} or {match['path_separated_prefix']}/*"]
     else:
         parts = [f"uri {match.get('prefix', '/')}*"]
     for header in match.get("headers", []):

@@ -19,6 +19,9 @@ class Ref:
     kind: str
     namespace: str  # "" for cluster-scoped kinds (Namespace)
     name: str
+    # Set only for a group whose kinds reuse names of the lab's first kinds (a Gateway API Gateway is
+    # not an Istio Gateway); "" for the rest, so their Refs stay what they always were.
+    group: str = ""
 
     def __str__(self) -> str:
         where = f"{self.namespace}/" if self.namespace else ""
@@ -26,22 +29,27 @@ class Ref:
 
     @property
     def key(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
+        kind = f"{self.kind}.{self.group}" if self.group else self.kind   # kubectl's kind.group
+        return f"{kind}/{self.namespace}/{self.name}"
 
     @classmethod
     def from_key(cls, key: str) -> "Ref":
         kind, namespace, name = key.split("/", 2)
-        return cls(kind, namespace, name)
+        kind, _, group = kind.partition(".")
+        return cls(kind, namespace, name, group)
 
 
 CLUSTER_SCOPED = {"Namespace"}
+# API groups that Refs spell out (see Ref.group).
+NAMED_GROUPS = {"gateway.networking.k8s.io"}
 
 
 def ref_of(obj: dict) -> Ref:
     kind = obj["kind"]
     meta = obj["metadata"]
     namespace = "" if kind in CLUSTER_SCOPED else meta.get("namespace") or DEFAULT_NAMESPACE
-    return Ref(kind, namespace, meta["name"])
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    return Ref(kind, namespace, meta["name"], group if group in NAMED_GROUPS else "")
 
 
 def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:

@@ -13,6 +13,8 @@ import jsonpatch
 
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
 from lab.backends.local import envoy
+from lab.backends.local.gateway_api import admit
+from lab.backends.local.gateway_status import apply_note, with_status
 from lab.backends.local.pods import desired_pods
 from lab.backends.local.processes import Processes
 from lab.backends.local.runners import load_runners
@@ -101,29 +103,33 @@ class LocalBackend(Backend):
 
     def get(self, ref: Ref) -> dict | None:
         self._require_up()
-        obj = self._objects().get(ref)
-        return copy.deepcopy(obj) if obj else None
+        objects = self._objects()
+        obj = objects.get(ref)
+        return copy.deepcopy(with_status(ref, obj, objects)) if obj else None
 
     def apply(self, objects: list[dict]) -> list[str]:
         self._require_up()
         current = self._objects()
         new = dict(current)
-        lines = []
+        lines, refs = [], []
         for obj in objects:
             check_supported(obj)
             validate(obj)
             obj = _with_namespace(obj)
             ref = ref_of(obj)
+            obj = admit(obj, current.get(ref))   # Gateway API: CRD defaults, creationTimestamp
             if ref.namespace and ref.kind != "Namespace" and Ref("Namespace", "", ref.namespace) not in new \
                     and ref.namespace != "default":
                 raise ManifestError(f"{ref}: namespace {ref.namespace} does not exist",
                                     f"apply a Namespace named {ref.namespace} first (or in the same file, above it)")
             verb = "unchanged" if current.get(ref) == obj else ("configured" if ref in current else "created")
             new[ref] = obj
-            lines.append(f"{KIND_NAMES.get(ref.kind, ref.kind.lower())}/{ref.name} {verb}")
+            kind = f"{ref.kind.lower()}.{ref.group}" if ref.group else KIND_NAMES.get(ref.kind, ref.kind.lower())
+            lines.append(f"{kind}/{ref.name} {verb}")
+            refs.append(ref)
         self._converge(new)
         write_json(self.objects_file, {ref.key: obj for ref, obj in new.items()})
-        return lines
+        return [line + apply_note(ref, new) for ref, line in zip(refs, lines)]
 
     def patch(self, ref: Ref, operations: list[dict]) -> str:
         obj = self.get(ref)

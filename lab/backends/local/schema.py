@@ -7,6 +7,7 @@ string map, e.g. labels), [x] (a list of x), {key: x} (an object).
 
 import difflib
 
+from lab.backends.local import gateway_api_schema
 from lab.errors import ManifestError
 from lab.manifests import Ref
 
@@ -67,13 +68,19 @@ CLUSTER_BACKENDS = "k3d or minikube (invoke up --provider k3d)"
 def check_supported(obj: dict) -> None:
     """Raise ManifestError for the first field the local lab does not implement."""
     ref = Ref(obj["kind"], (obj.get("metadata") or {}).get("namespace", ""), obj["metadata"]["name"])
-    if obj["kind"] not in SUPPORTED:
+    kinds, metadata = SUPPORTED, _METADATA
+    if str(obj.get("apiVersion", "")).startswith(gateway_api_schema.GROUP + "/"):
+        # Gateway API kinds: their own tree (a Gateway there is not Istio's), and the metadata the lab sets
+        kinds, metadata = gateway_api_schema.SUPPORTED, {**_METADATA, **gateway_api_schema.SERVER_METADATA}
+    if obj["kind"] not in kinds:
         raise ManifestError(
             f"{obj['kind']} {ref.name}: the local lab does not support kind {obj['kind']}",
-            f"use {CLUSTER_BACKENDS}; locally: {', '.join(SUPPORTED)}")
-    top = {"apiVersion": SCALAR, "kind": SCALAR, "metadata": _METADATA,
-           "spec": SUPPORTED[obj["kind"]], "status": MAP}
+            f"use {CLUSTER_BACKENDS}; locally: {', '.join(kinds)}")
+    top = {"apiVersion": SCALAR, "kind": SCALAR, "metadata": metadata,
+           "spec": kinds[obj["kind"]], "status": MAP}
     _walk(obj, top, "", ref)
+    if kinds is gateway_api_schema.SUPPORTED:
+        gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})
 
 
 def _walk(value, schema, path: str, ref: Ref) -> None:

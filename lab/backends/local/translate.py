@@ -56,6 +56,13 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
             domains = ["*"] if host == "*" else [host, f"{host}:*"]
             virtual_hosts[scheme][host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
                                            "domains": domains, "routes": routes}
+    from lab.backends.local.gateway_api_routes import http_routes   # here: it builds on this module
+    for (scheme, host), routes in http_routes(objects, pods, clusters).items():
+        if (scheme, host) in owners:
+            raise ManifestError(f"host {host} is routed by {owners[scheme, host]} and by HTTPRoutes",
+                                "route a host with one API: a VirtualService or HTTPRoutes")
+        virtual_hosts[scheme][host] = {"name": f"{host}|httproutes", "routes": routes,
+                                       "domains": ["*"] if host == "*" else [host, f"{host}:*"]}
     route_configs = {scheme: {"name": name, "virtual_hosts": list(virtual_hosts[scheme].values())}
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs)

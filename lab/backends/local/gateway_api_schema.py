@@ -1,0 +1,153 @@
+"""The Gateway API fields the local lab implements (gateway.networking.k8s.io/v1), as schema.py's tree.
+
+Anything else — filters, queryParams, timeouts, other route kinds (GRPCRoute, TCPRoute) — is an
+error naming the field. The value checks below are the ones the CRDs' own schemas and CEL rules
+make the API server refuse (config/crd/standard in kubernetes-sigs/gateway-api v1.4.0), so a
+learner meets them at apply time, as on a cluster.
+"""
+
+import re
+
+from lab.errors import ManifestError
+from lab.manifests import Ref
+
+GROUP = "gateway.networking.k8s.io"
+SCALAR, MAP = "scalar", "map"   # schema.py's leaves
+
+# Set by the lab as by an API server (route precedence needs creationTimestamp); `get` shows them.
+SERVER_METADATA = {"creationTimestamp": SCALAR, "generation": SCALAR}
+_LOCAL_REF = {"group": SCALAR, "kind": SCALAR, "name": SCALAR, "namespace": SCALAR}
+
+SUPPORTED: dict[str, dict] = {
+    "Gateway": {
+        "gatewayClassName": SCALAR,
+        "listeners": [{
+            "name": SCALAR, "hostname": SCALAR, "port": SCALAR, "protocol": SCALAR,
+            "tls": {"mode": SCALAR, "certificateRefs": [_LOCAL_REF]},
+            "allowedRoutes": {"namespaces": {"from": SCALAR, "selector": {"matchLabels": MAP}},
+                              "kinds": [{"group": SCALAR, "kind": SCALAR}]},
+        }],
+    },
+    "HTTPRoute": {
+        "parentRefs": [{**_LOCAL_REF, "sectionName": SCALAR}],
+        "hostnames": [SCALAR],
+        "rules": [{
+            "name": SCALAR,
+            "matches": [{"path": {"type": SCALAR, "value": SCALAR},
+                         "headers": [{"type": SCALAR, "name": SCALAR, "value": SCALAR}],
+                         "method": SCALAR}],
+            "backendRefs": [{**_LOCAL_REF, "port": SCALAR, "weight": SCALAR}],
+        }],
+    },
+    "ReferenceGrant": {
+        "from": [{"group": SCALAR, "kind": SCALAR, "namespace": SCALAR}],
+        "to": [{"group": SCALAR, "kind": SCALAR, "name": SCALAR}],
+    },
+}
+
+PATH_TYPES = ("Exact", "PathPrefix", "RegularExpression")
+HEADER_TYPES = ("Exact", "RegularExpression")
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+PROTOCOLS = ("HTTP", "HTTPS")
+MAX_WEIGHT = 1_000_000
+PATH_CHARACTERS = re.compile(r"^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|[%][0-9a-fA-F]{2})+$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")
+# The CRDs' Hostname pattern (a DNS name, lower case, optionally starting with one "*.").
+HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_values(ref: Ref, kind: str, spec: dict) -> None:
+    """Values the CRDs refuse (enums, required fields, ranges), each error naming its field."""
+    if kind == "Gateway":
+        if not spec.get("gatewayClassName"):
+            _fail(ref, "spec.gatewayClassName", "is required", "set gatewayClassName: istio")
+        for i, listener in enumerate(spec.get("listeners") or []):
+            where = f"spec.listeners[{i}]"
+            for field in ("name", "port", "protocol"):
+                if listener.get(field) in (None, ""):
+                    _fail(ref, f"{where}.{field}", "is required", "give each listener a name, port and protocol")
+            _hostname(ref, f"{where}.hostname", listener.get("hostname"))
+            _port(ref, f"{where}.port", listener["port"])
+            if listener["protocol"] not in PROTOCOLS:
+                _fail(ref, f"{where}.protocol", f"is {listener['protocol']}; the local lab serves HTTP and HTTPS",
+                      "TCP, TLS and UDP listeners need k3d or minikube")
+        if not spec.get("listeners"):
+            _fail(ref, "spec.listeners", "is empty", "add a listener (name, port, protocol)")
+        names = [listener["name"] for listener in spec["listeners"]]
+        if len(set(names)) != len(names):
+            _fail(ref, "spec.listeners", "has two listeners of one name", "give each listener its own name")
+    elif kind == "HTTPRoute":
+        for i, hostname in enumerate(spec.get("hostnames") or []):
+            _hostname(ref, f"spec.hostnames[{i}]", hostname)
+        for i, rule in enumerate(spec.get("rules") or []):
+            for j, match in enumerate(rule.get("matches") or []):
+                where = f"spec.rules[{i}].matches[{j}]"
+                path = match.get("path") or {}
+                _enum(ref, f"{where}.path.type", path.get("type", "PathPrefix"), PATH_TYPES)
+                problem = path.get("type", "PathPrefix") != "RegularExpression" and \
+                    path_problem(str(path.get("value", "/")))
+                if problem:
+                    _fail(ref, f"{where}.path.value", problem, "write a plain absolute path, e.g. /app")
+                for k, header in enumerate(match.get("headers") or []):
+                    _enum(ref, f"{where}.headers[{k}].type", header.get("type", "Exact"), HEADER_TYPES)
+                    if not header.get("name") or header.get("value") is None:
+                        _fail(ref, f"{where}.headers[{k}]", "needs a name and a value", "e.g. {name: x-track, value: canary}")
+                    if not HEADER_NAME.match(str(header["name"])):
+                        _fail(ref, f"{where}.headers[{k}].name", f"is {header['name']!r}, not a header name",
+                              "letters, digits and !#$%&'*+-.^_`|~ only (no colon, no space)")
+                if "method" in match:
+                    _enum(ref, f"{where}.method", match["method"], METHODS)
+            for j, backend in enumerate(rule.get("backendRefs") or []):
+                where = f"spec.rules[{i}].backendRefs[{j}]"
+                if backend.get("group", "") != "" or backend.get("kind", "Service") != "Service":
+                    _fail(ref, f"{where}.kind", f"is {backend.get('group') or 'core'}/{backend.get('kind')}; "
+                          "the local lab routes to Services only", "name a Service (leave group and kind out)")
+                if not backend.get("name"):
+                    _fail(ref, f"{where}.name", "is required", "name the Service")
+                if backend.get("port") is None:
+                    # The CRD's CEL rule: "Must have port for Service reference".
+                    _fail(ref, f"{where}.port", "is required for a Service", "give the Service's port")
+                _port(ref, f"{where}.port", backend["port"])
+                weight = backend.get("weight", 1)
+                if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= MAX_WEIGHT:
+                    _fail(ref, f"{where}.weight", f"is {weight!r}", f"a whole number from 0 to {MAX_WEIGHT}")
+        for i, parent in enumerate(spec.get("parentRefs") or []):
+            if not parent.get("name"):
+                _fail(ref, f"spec.parentRefs[{i}].name", "is required", "name the Gateway")
+            if parent.get("group", GROUP) != GROUP or parent.get("kind", "Gateway") != "Gateway":
+                _fail(ref, f"spec.parentRefs[{i}].kind", "must be a Gateway of gateway.networking.k8s.io",
+                      "routes for the mesh (a Service as parent) need k3d or minikube")
+
+
+def path_problem(value: str) -> str:
+    """What the HTTPRoute CRD's CEL rules say about an Exact or PathPrefix value ("" when it is fine)."""
+    if not value.startswith("/"):
+        return "must be an absolute path and start with '/'"
+    for part in ("//", "/./", "/../", "%2f", "%2F", "#"):
+        if part in value:
+            return f"must not contain '{part}'"
+    for end in ("/..", "/."):
+        if value.endswith(end):
+            return f"must not end with '{end}'"
+    if not PATH_CHARACTERS.match(value):
+        return "must only contain valid path characters (letters, digits, -/._~!$&'()*+,;=:@ and %XX)"
+    return ""
+
+
+def _hostname(ref: Ref, field: str, value) -> None:
+    if value is not None and not HOSTNAME.match(str(value)):
+        _fail(ref, field, f"is {value!r}, not a host name", "lower-case DNS labels, optionally after '*.' (no port)")
+
+
+def _port(ref: Ref, field: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
+        _fail(ref, field, f"is {value!r}", "a port number from 1 to 65535")
+
+
+def _enum(ref: Ref, field: str, value, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        _fail(ref, field, f"is {value!r}", f"one of {', '.join(allowed)}")
+
+
+def _fail(ref: Ref, field: str, problem: str, fix: str) -> None:
+    raise ManifestError(f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name}: {field} {problem}", fix)

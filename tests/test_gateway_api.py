@@ -1,0 +1,426 @@
+"""Gateway API (Gateway + HTTPRoute) → the local Envoy's config and the status a cluster writes,
+without processes: attachment, hostnames, rule order, weights, and the errors a learner gets."""
+
+import pytest
+
+from lab.backends.local.gateway_api import admit, intersect
+from lab.backends.local.gateway_status import apply_note, with_status
+from lab.backends.local.pods import Pod
+from lab.backends.local.schema import check_supported
+from lab.backends.local.translate import translate
+from lab.errors import ManifestError
+from lab.kind_names import cli_ref
+from lab.manifests import Ref, ref_of
+from tests.conftest import objects
+
+GROUP = "gateway.networking.k8s.io"
+
+BASE = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-v1, namespace: shop}
+spec: {selector: {app: web, version: v1}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-v2, namespace: shop}
+spec: {selector: {app: web, version: v2}, ports: [{port: 80}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: shop, namespace: shop}
+spec:
+  gatewayClassName: istio
+  listeners:
+    - {name: http, port: 80, protocol: HTTP, hostname: "*.lab.local"}
+    - {name: other, port: 8080, protocol: HTTP, hostname: other.example.com}
+"""
+
+PODS = {p.name: p for p in [
+    Pod(name="shop/web-v1-a-0", namespace="shop", deployment="web-v1", labels={"app": "web", "version": "v1"},
+        port=9001),
+    Pod(name="shop/web-v2-b-0", namespace="shop", deployment="web-v2", labels={"app": "web", "version": "v2"},
+        port=9002)]}
+
+
+def route(name="web", spec="", namespace="shop", created=None) -> str:
+    stamp = f", creationTimestamp: '{created}'" if created else ""
+    return f"""
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}, namespace: {namespace}{stamp}}}
+spec:
+{spec}
+"""
+
+
+SPLIT = """
+  parentRefs: [{name: shop}]
+  hostnames: [shop.lab.local]
+  rules:
+    - backendRefs: [{name: web-v1, port: 80, weight: 80}, {name: web-v2, port: 80, weight: 20}]
+"""
+
+
+def store(text: str) -> dict[Ref, dict]:
+    """Objects as the local backend stores them: checked, then admitted (defaults, timestamps). A
+    creationTimestamp in the text stands for an object created then (admit sets the time of now)."""
+    held = {}
+    for obj in objects(text):
+        check_supported(obj)
+        created = obj["metadata"].get("creationTimestamp")
+        held[ref_of(obj)] = admit(obj, None)
+        if created:
+            held[ref_of(obj)]["metadata"]["creationTimestamp"] = created
+    return held
+
+
+def vhost(held, host="shop.lab.local", scheme="http") -> dict:
+    config = translate(held, PODS)
+    [found] = [v for v in config.route_configs[scheme]["virtual_hosts"] if host in v["domains"]]
+    return found
+
+
+def route_status(held, name="web", namespace="shop") -> dict:
+    ref = Ref("HTTPRoute", namespace, name, GROUP)
+    return {c["type"]: (c["status"], c["reason"])
+            for parent in with_status(ref, held[ref], held)["status"]["parents"] for c in parent["conditions"]}
+
+
+def test_a_weighted_route_becomes_weighted_envoy_clusters_of_one_service_per_version():
+    held = store(BASE + route(spec=SPLIT))
+    [main] = vhost(held)["routes"]
+    assert main["match"] == {"prefix": "/"}
+    assert main["route"]["weighted_clusters"]["clusters"] == [
+        {"name": "outbound|80||web-v1.shop.svc.cluster.local", "weight": 80},
+        {"name": "outbound|80||web-v2.shop.svc.cluster.local", "weight": 20}]
+    clusters = {c["name"]: c for c in translate(held, PODS).clusters}
+    endpoints = clusters["outbound|80||web-v2.shop.svc.cluster.local"]["load_assignment"]["endpoints"]
+    assert [e["endpoint"]["address"]["socket_address"]["port_value"] for e in endpoints[0]["lb_endpoints"]] == [9002]
+
+
+def test_weights_as_istio_computes_them_default_one_zero_dropped_none_left_is_500():
+    held = store(BASE + route(spec="""
+  parentRefs: [{name: shop}]
+  hostnames: [shop.lab.local]
+  rules:
+    - matches: [{path: {type: Exact, value: /even}}]
+      backendRefs: [{name: web-v1, port: 80}, {name: web-v2, port: 80}]
+    - matches: [{path: {type: Exact, value: /one}}]
+      backendRefs: [{name: web-v1, port: 80, weight: 0}, {name: web-v2, port: 80, weight: 3}]
+    - matches: [{path: {type: Exact, value: /none}}]
+      backendRefs: [{name: web-v1, port: 80, weight: 0}]
+"""))
+    routes = {r["match"]["path"]: r for r in vhost(held)["routes"]}
+    assert [c["weight"] for c in routes["/even"]["route"]["weighted_clusters"]["clusters"]] == [1, 1]
+    assert routes["/one"]["route"]["cluster"] == "outbound|80||web-v2.shop.svc.cluster.local"
+    assert routes["/none"]["direct_response"] == {"status": 500} and "route" not in routes["/none"]
+
+
+def test_matches_path_kinds_headers_and_method():
+    held = store(BASE + route(spec="""
+  parentRefs: [{name: shop}]
+  hostnames: [shop.lab.local]
+  rules:
+    - matches:
+        - {path: {type: PathPrefix, value: /app/}}
+        - {path: {type: RegularExpression, value: "/v[0-9]+/.*"}}
+        - headers: [{name: X-Track, value: canary}, {type: RegularExpression, name: x-user, value: "a.*"}]
+          method: POST
+      backendRefs: [{name: web-v2, port: 80}]
+"""))
+    matches = [r["match"] for r in vhost(held)["routes"]]
+    assert {"path_separated_prefix": "/app"} in matches          # whole segments, trailing / ignored
+    assert {"safe_regex": {"regex": "/v[0-9]+/.*"}} in matches
+    assert {"prefix": "/", "headers": [
+        {"name": ":method", "string_match": {"exact": "POST"}},
+        {"name": "x-track", "string_match": {"exact": "canary"}},
+        {"name": "x-user", "string_match": {"safe_regex": {"regex": "a.*"}}}]} in matches
+
+
+def test_rules_are_ordered_by_specificity_across_routes_not_by_file_order():
+    # File order and age put the broad routes first; the spec puts the specific ones first.
+    held = store(BASE + route("a-broad", created="2026-01-01T00:00:00Z", spec="""
+  parentRefs: [{name: shop}]
+  hostnames: [shop.lab.local]
+  rules:
+    - backendRefs: [{name: web-v1, port: 80}]
+    - matches: [{headers: [{name: x-a, value: "1"}]}]
+      backendRefs: [{name: web-v1, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /a}}]
+      backendRefs: [{name: web-v1, port: 80}]
+""") + route("b-specific", created="2026-06-01T00:00:00Z", spec="""
+  parentRefs: [{name: shop}]
+  hostnames: [shop.lab.local]
+  rules:
+    - matches: [{headers: [{name: x-a, value: "1"}, {name: x-b, value: "2"}]}]
+      backendRefs: [{name: web-v2, port: 80}]
+    - matches: [{method: GET}]
+      backendRefs: [{name: web-v2, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /a/b}}]
+      backendRefs: [{name: web-v2, port: 80}]
+    - matches: [{path: {type: Exact, value: /a}}]
+      backendRefs: [{name: web-v2, port: 80}]
+"""))
+    assert [r["name"] for r in vhost(held)["routes"]] == [
+        "shop.b-specific.3",   # exact path
+        "shop.b-specific.2",   # longest prefix /a/b
+        "shop.a-broad.2",      # prefix /a
+        "shop.b-specific.1",   # prefix /, a method
+        "shop.b-specific.0",   # prefix /, two headers
+        "shop.a-broad.1",      # prefix /, one header
+        "shop.a-broad.0"]      # prefix /, nothing else
+
+
+def test_ties_go_to_the_oldest_route_then_namespace_and_name():
+    same = """
+  parentRefs: [{name: shop}]
+  hostnames: [shop.lab.local]
+  rules: [{backendRefs: [{name: web-v1, port: 80}]}]
+"""
+    newer_first = store(BASE + route("a", created="2026-06-01T00:00:00Z", spec=same)
+                        + route("b", created="2026-01-01T00:00:00Z", spec=same))
+    assert [r["name"] for r in vhost(newer_first)["routes"]] == ["shop.b.0", "shop.a.0"]
+    same_age = store(BASE + route("b", created="2026-01-01T00:00:00Z", spec=same)
+                     + route("a", created="2026-01-01T00:00:00Z", spec=same))
+    assert [r["name"] for r in vhost(same_age)["routes"]] == ["shop.a.0", "shop.b.0"]
+
+
+def test_admit_keeps_the_first_creation_time_and_counts_spec_changes():
+    [obj] = objects(route(spec=SPLIT))
+    first = admit(obj, None)
+    again = admit(obj, first)
+    assert again["metadata"]["creationTimestamp"] == first["metadata"]["creationTimestamp"]
+    assert again == first     # re-applying the same file changes nothing ("unchanged")
+    changed = admit({**obj, "spec": {**obj["spec"], "hostnames": ["x.lab.local"]}}, first)
+    assert changed["metadata"]["generation"] == 2
+
+
+@pytest.mark.parametrize("listener, hostnames, served", [
+    (None, [], ["*"]),
+    ("*.lab.local", [], ["*.lab.local"]),
+    ("*.lab.local", ["shop.lab.local", "a.b.lab.local", "lab.local", "shop.other"], ["a.b.lab.local", "shop.lab.local"]),
+    ("shop.lab.local", ["*.lab.local"], ["shop.lab.local"]),
+    ("shop.lab.local", ["other.lab.local"], []),
+])
+def test_hostnames_served_are_where_listener_and_route_intersect(listener, hostnames, served):
+    assert intersect(listener, hostnames) == served
+
+
+def test_accepted_route_reports_accepted_and_resolved_refs_as_istio_writes_them():
+    held = store(BASE + route(spec=SPLIT))
+    ref = Ref("HTTPRoute", "shop", "web", GROUP)
+    [parent] = with_status(ref, held[ref], held)["status"]["parents"]
+    assert parent["controllerName"] == "istio.io/gateway-controller"
+    assert parent["parentRef"] == {"name": "shop", "group": GROUP, "kind": "Gateway"}
+    assert [(c["type"], c["status"], c["reason"], c["message"]) for c in parent["conditions"]] == [
+        ("Accepted", "True", "Accepted", "Route was valid"),
+        ("ResolvedRefs", "True", "ResolvedRefs", "All references resolved")]
+    assert apply_note(ref, held) == ""
+    gateway = with_status(Ref("Gateway", "shop", "shop", GROUP), held[Ref("Gateway", "shop", "shop", GROUP)], held)
+    assert {c["type"]: c["status"] for c in gateway["status"]["conditions"]} == {"Accepted": "True",
+                                                                                 "Programmed": "True"}
+    assert [(l["name"], l["attachedRoutes"]) for l in gateway["status"]["listeners"]] == [("http", 1), ("other", 0)]
+
+
+@pytest.mark.parametrize("parent, hostnames, reason", [
+    ("{name: nope}", "[shop.lab.local]", "NoMatchingParent"),
+    ("{name: shop, sectionName: https}", "[shop.lab.local]", "NoMatchingParent"),
+    ("{name: shop, sectionName: other}", "[shop.lab.local]", "NoMatchingListenerHostname"),
+    ("{name: shop}", "[shop.example.org]", "NoMatchingListenerHostname"),
+])
+def test_a_route_its_parent_does_not_accept_reports_why_and_serves_nothing(parent, hostnames, reason):
+    held = store(BASE + route(spec=f"""
+  parentRefs: [{parent}]
+  hostnames: {hostnames}
+  rules: [{{backendRefs: [{{name: web-v1, port: 80}}]}}]
+"""))
+    assert route_status(held)["Accepted"] == ("False", reason)
+    assert "not Accepted by Gateway" in apply_note(Ref("HTTPRoute", "shop", "web", GROUP), held)
+    assert reason in apply_note(Ref("HTTPRoute", "shop", "web", GROUP), held)
+    assert all(not v["name"].endswith("|httproutes") for v in translate(held, PODS).route_configs["http"]["virtual_hosts"])
+
+
+CROSS = BASE + """
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: front, labels: {team: front}}
+"""
+FRONT_ROUTE = route(namespace="front", spec="""
+  parentRefs: [{name: shop, namespace: shop}]
+  hostnames: [shop.lab.local]
+  rules: [{backendRefs: [{name: web-v1, namespace: shop, port: 80}]}]
+""")
+
+
+def allowing(where: str) -> str:
+    return CROSS.replace('hostname: "*.lab.local"}', f'hostname: "*.lab.local", allowedRoutes: {where}}}')
+
+
+def test_listeners_take_routes_of_their_own_namespace_unless_allowed_routes_say_otherwise():
+    assert route_status(store(CROSS + FRONT_ROUTE), namespace="front")["Accepted"] == \
+        ("False", "NotAllowedByListeners")
+    for allowed in ("{namespaces: {from: All}}", "{namespaces: {from: Selector, selector: {matchLabels: {team: front}}}}"):
+        assert route_status(store(allowing(allowed) + FRONT_ROUTE), namespace="front")["Accepted"] == \
+            ("True", "Accepted"), allowed
+    other_kind = allowing("{namespaces: {from: All}, kinds: [{kind: GRPCRoute}]}")
+    assert route_status(store(other_kind + FRONT_ROUTE), namespace="front")["Accepted"] == \
+        ("False", "NotAllowedByListeners")
+
+
+GRANT = """
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: front-routes, namespace: shop}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: front}]
+  to: [{group: "", kind: Service}]
+"""
+
+
+def test_a_cross_namespace_backend_needs_a_reference_grant_and_answers_500_without_one():
+    held = store(allowing("{namespaces: {from: All}}") + FRONT_ROUTE)
+    assert route_status(held, namespace="front") == {"Accepted": ("True", "Accepted"),
+                                                      "ResolvedRefs": ("False", "RefNotPermitted")}
+    [served] = vhost(held)["routes"]
+    assert served["route"]["cluster_not_found_response_code"] == "INTERNAL_SERVER_ERROR"
+    assert served["route"]["cluster"] not in {c["name"] for c in translate(held, PODS).clusters}
+    granted = store(allowing("{namespaces: {from: All}}") + FRONT_ROUTE + GRANT)
+    assert route_status(granted, namespace="front")["ResolvedRefs"] == ("True", "ResolvedRefs")
+    assert vhost(granted)["routes"][0]["route"]["cluster"] == "outbound|80||web-v1.shop.svc.cluster.local"
+    # A grant for another namespace's routes permits nothing here.
+    elsewhere = store(allowing("{namespaces: {from: All}}") + FRONT_ROUTE + GRANT.replace("namespace: front", "namespace: x"))
+    assert route_status(elsewhere, namespace="front")["ResolvedRefs"] == ("False", "RefNotPermitted")
+
+
+def test_a_missing_service_is_backend_not_found_and_its_share_answers_500():
+    held = store(BASE + route(spec=SPLIT.replace("name: web-v2", "name: web-v3")))
+    assert route_status(held) == {"Accepted": ("True", "Accepted"), "ResolvedRefs": ("False", "BackendNotFound")}
+    assert "BackendNotFound" in apply_note(Ref("HTTPRoute", "shop", "web", GROUP), held)
+    clusters = {c["name"] for c in translate(held, PODS).clusters}
+    assert "outbound|80||web-v3.shop.svc.cluster.local" not in clusters
+
+
+def test_a_gateway_api_gateway_and_an_istio_gateway_of_one_name_are_two_objects():
+    held = store(BASE + """
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [istio.lab.local]}]
+""")
+    assert Ref("Gateway", "shop", "shop") in held and Ref("Gateway", "shop", "shop", GROUP) in held
+    assert Ref.from_key(Ref("Gateway", "shop", "shop", GROUP).key) == Ref("Gateway", "shop", "shop", GROUP)
+    assert Ref.from_key(Ref("Gateway", "shop", "shop").key) == Ref("Gateway", "shop", "shop")
+
+
+def test_get_finds_gateway_api_kinds_by_the_names_kubectl_takes():
+    assert cli_ref("httproute", "shop", "web") == Ref("HTTPRoute", "shop", "web", GROUP)
+    assert cli_ref("HTTPRoute", "shop", "web") == Ref("HTTPRoute", "shop", "web", GROUP)
+    assert cli_ref("gateway.gateway.networking.k8s.io", "shop", "g") == Ref("Gateway", "shop", "g", GROUP)
+    assert cli_ref("Gateway", "shop", "g") == Ref("Gateway", "shop", "g")   # Istio's, as before
+
+
+def test_a_host_routed_by_a_virtual_service_and_an_httproute_is_an_error():
+    held = store(BASE + route(spec=SPLIT) + """
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-gw, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.lab.local]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [shop.lab.local]
+  gateways: [istio-gw]
+  http: [{route: [{destination: {host: web-v1}}]}]
+""")
+    with pytest.raises(ManifestError, match="shop.lab.local is routed by VirtualService shop/web and by HTTPRoutes"):
+        translate(held, PODS)
+
+
+@pytest.mark.parametrize("rule, field", [
+    ("{filters: [{type: RequestHeaderModifier}], backendRefs: [{name: web-v1, port: 80}]}", "spec.rules[0].filters"),
+    ("{matches: [{queryParams: [{name: a, value: b}]}], backendRefs: [{name: web-v1, port: 80}]}",
+     "spec.rules[0].matches[0].queryParams"),
+    ("{backendRefs: [{name: web-v1, port: 80, filters: []}]}", "spec.rules[0].backendRefs[0].filters"),
+    ("{backendRefs: [{kind: ServiceImport, group: multicluster.x-k8s.io, name: web-v1, port: 80}]}",
+     "spec.rules[0].backendRefs[0].kind"),
+    ("{backendRefs: [{name: web-v1}]}", "spec.rules[0].backendRefs[0].port"),
+    ("{matches: [{path: {type: Prefix, value: /}}], backendRefs: [{name: web-v1, port: 80}]}",
+     "spec.rules[0].matches[0].path.type"),
+    ("{matches: [{method: FETCH}], backendRefs: [{name: web-v1, port: 80}]}", "spec.rules[0].matches[0].method"),
+    ("{backendRefs: [{name: web-v1, port: 80, weight: -1}]}", "spec.rules[0].backendRefs[0].weight"),
+    ("{backendRefs: [{name: web-v1, port: 0}]}", "spec.rules[0].backendRefs[0].port"),
+])
+def test_what_the_local_lab_does_not_do_is_an_error_naming_the_field(rule, field):
+    [obj] = objects(route(spec=f"  parentRefs: [{{name: shop}}]\n  rules: [{rule}]"))
+    with pytest.raises(ManifestError) as error:
+        check_supported(obj)
+    assert field in error.value.message
+
+
+@pytest.mark.parametrize("hostname", ["Shop.lab.local", "shop.lab.local:80", "*.*.lab.local", "shop_1.lab"])
+def test_a_hostname_the_crd_refuses_is_refused(hostname):
+    [obj] = objects(route(spec=f"  parentRefs: [{{name: shop}}]\n  hostnames: ['{hostname}']"))
+    with pytest.raises(ManifestError, match=r"spec.hostnames\[0\] is .* not a host name"):
+        check_supported(obj)
+    [gateway] = objects(BASE.split("---")[-1].replace("other.example.com", f"'{hostname}'"))
+    with pytest.raises(ManifestError, match=r"spec.listeners\[1\].hostname"):
+        check_supported(gateway)
+
+
+def test_other_route_kinds_and_listener_protocols_are_refused_by_name():
+    [grpc] = objects(route(spec="  parentRefs: [{name: shop}]").replace("HTTPRoute", "GRPCRoute"))
+    with pytest.raises(ManifestError, match="does not support kind GRPCRoute"):
+        check_supported(grpc)
+    [gateway] = objects(BASE.split("---")[-1].replace("protocol: HTTP, hostname: other.example.com",
+                                                      "protocol: TCP"))
+    with pytest.raises(ManifestError, match=r"spec.listeners\[1\].protocol is TCP"):
+        check_supported(gateway)
+
+
+def test_an_https_listener_must_use_the_lab_certificate():
+    https = BASE + """
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: tls, namespace: shop}
+spec:
+  gatewayClassName: istio
+  listeners:
+    - name: https
+      port: 443
+      protocol: HTTPS
+      hostname: shop.lab.local
+      tls: {mode: Terminate, certificateRefs: [{name: CERT}]}
+"""
+    served = store(https.replace("CERT", "canary-lab-gateway-tls") + route(spec=SPLIT.replace(
+        "[{name: shop}]", "[{name: tls}]")))
+    assert vhost(served, scheme="https")["routes"]
+    with pytest.raises(ManifestError, match=r"spec.listeners\[0\].tls must be mode Terminate"):
+        translate(store(https.replace("CERT", "my-cert")), PODS)
+
+
+def test_a_gateway_of_another_class_is_left_pending_and_its_routes_get_no_status():
+    held = store(BASE.replace("gatewayClassName: istio", "gatewayClassName: nginx") + route(spec=SPLIT))
+    gateway_ref = Ref("Gateway", "shop", "shop", GROUP)
+    assert {c["reason"] for c in with_status(gateway_ref, held[gateway_ref], held)["status"]["conditions"]} == \
+        {"Pending"}
+    assert "gatewayClassName nginx" in apply_note(gateway_ref, held)
+    ref = Ref("HTTPRoute", "shop", "web", GROUP)
+    assert with_status(ref, held[ref], held)["status"] == {"parents": []}
+    assert "serves nothing" in apply_note(ref, held)
