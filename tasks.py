@@ -10,6 +10,7 @@ from invoke import Exit, task
 
 from lab import commands
 from lab.edge import Failed, guarded
+from lab.invoke_positionals import OptionalPositionalsTask
 
 
 def _run(function, *args, **kwargs):
@@ -82,6 +83,18 @@ def exercise_(c, name=None, yes=False, reset=False, step=""):
         _run(commands.exercise, "", True, False, False, "")
     elif not _help_asked("exercise", name):
         _run(commands.exercise, name, False, yes, reset, step)
+
+
+@task(klass=OptionalPositionalsTask, positional=["exercise", "step"],
+      help={"exercise": "the exercise (default: the one you last played or checked)",
+            "step": "the step (default: the first one with a check you have not passed)"})
+def check(c, exercise=None, step=None):
+    """Check a step against the lab as it is now (never asks, never applies); exit 1 unless it passes.
+
+    `invoke check`, `invoke check canary`, `invoke check canary shift-20`. A pass marks the step done.
+    """
+    if not _help_asked("check", exercise) and not _help_asked("check", step):
+        _run(commands.check, exercise or "", step or "")
 
 
 @task(help={"choose": "pick one from a menu and play it"})

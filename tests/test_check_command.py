@@ -1,0 +1,83 @@
+"""`invoke check [EXERCISE [STEP]]` through the real Invoke entry point, on a real local lab."""
+
+import pytest
+
+from lab.exercises.catalogue import load_exercise
+from lab.state import Progress
+from tests.lab_process import new_lab
+
+pytestmark = pytest.mark.slow
+
+CANARY = load_exercise("canary")
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = new_lab(tmp_path_factory.mktemp("check"))
+    lab.invoke("up", "--provider", "local")
+    yield lab
+    lab.cleanup()
+
+
+def done(lab) -> list[str]:
+    return Progress(lab.paths).done("canary")
+
+
+def test_help_in_every_place_invoke_puts_it(lab):
+    for args in (["check", "--help"], ["check", "canary", "--help"], ["--help", "check"]):
+        result = lab.invoke(*args)
+        assert "`invoke check canary shift-20`" in result.stdout, args
+        assert "exercise" in result.stdout and "step" in result.stdout
+
+
+def test_check_passes_fails_and_defaults_from_progress(lab):
+    # Nothing played yet: no exercise to default to.
+    result = lab.invoke("check", check=False)
+    assert result.returncode == 1
+    assert "invoke check canary" in result.stderr and "Traceback" not in result.stderr
+
+    deploy = CANARY.step("deploy")
+    for manifest in deploy.manifests:
+        lab.invoke("apply", str(manifest))
+
+    # A named step that the lab does not do yet: exit 1 with why, progress untouched.
+    result = lab.invoke("check", "canary", "shift-20", check=False)
+    assert result.returncode == 1, result.stdout
+    assert "not yet" in result.stdout and "httpbin got 100%" in one_line(result.stdout)
+    assert "shift-20 of canary does not pass yet" in result.stderr
+    assert "shift-20" not in done(lab)
+
+    # The exercise alone: its first step with a check that is not done (baseline), which passes.
+    result = lab.invoke("check", "canary")
+    assert "canary: baseline" in result.stdout and "passed" in result.stdout
+    assert done(lab) == ["baseline"]
+
+    # The working copy edited but not applied: the check says so.
+    work = lab.root / "work" / "canary" / "virtualservice.yaml"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    solution = CANARY.step("shift-20").solution
+    work.write_text(solution.read_text())
+    result = lab.invoke("check", check=False)
+    assert result.returncode == 1
+    assert "canary: shift-20" in result.stdout          # nothing named: the exercise and step from progress
+    assert "Your working copy differs from what the lab runs" in one_line(result.stdout)
+
+    # Applied: the same bare `invoke check` passes and marks the step done.
+    lab.invoke("apply", str(work))
+    result = lab.invoke("check")
+    assert "passed" in result.stdout and "consistent with 80/20" in one_line(result.stdout)
+    assert done(lab) == ["baseline", "shift-20"]
+
+
+def test_a_step_without_a_check_or_that_does_not_exist_is_one_line(lab):
+    result = lab.invoke("check", "canary", "intro", check=False)
+    assert result.returncode == 1 and "nothing to check" in result.stderr
+    result = lab.invoke("check", "canary", "shift20", check=False)
+    assert result.returncode == 1 and "did you mean 'shift-20'" in result.stderr
+    result = lab.invoke("check", "canary", "shift-20", "extra", check=False)
+    assert result.returncode == 1           # Invoke's own word for a third argument
+    assert "Traceback" not in result.stderr
