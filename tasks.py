@@ -70,10 +70,11 @@ def traffic(c, requests=100, host=commands.SAMPLE_HOST, path="/", header=None, h
     _run(commands.traffic, requests, host, path, header, https)
 
 
-# NAME is positional (`invoke exercise canary`). Invoke cannot make a positional argument
-# optional, so `--list` arrives as NAME (and is honoured), and the menu is `invoke exercises --choose`.
-@task(name="exercise", positional=["name"],
-      help={"name": "the exercise to play (`invoke exercise --list` lists them)",
+# NAME is positional (`invoke exercise canary`) and may be left out (`invoke exercise` asks which).
+# Invoke gives a positional argument the next word, flags included, so `--list` arrives as NAME
+# (and is honoured).
+@task(name="exercise", klass=OptionalPositionalsTask, positional=["name"],
+      help={"name": "the exercise to play (left out: pick one from a menu; `--list` lists them)",
             "yes": "never ask: apply every solution, run every check, exit 1 if one fails",
             "reset": "forget progress (of --step, or the whole exercise) and reset working copies",
             "step": "start at (or with --reset, reset) this step"})
