@@ -81,3 +81,33 @@ def test_a_step_without_a_check_or_that_does_not_exist_is_one_line(lab):
     result = lab.invoke("check", "canary", "shift-20", "extra", check=False)
     assert result.returncode == 1           # Invoke's own word for a third argument
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name, step_name", [("progressive", "canary-50"), ("cross-namespace", "canary-10")])
+def test_a_patch_or_values_file_edited_but_not_applied_is_spotted(lab, name, step_name):
+    exercise = load_exercise(name)
+    for step in exercise.steps[:exercise.steps.index(exercise.step(step_name))]:
+        for manifest in step.manifests:
+            lab.invoke("apply", str(manifest))
+        if step.kind == "helm":
+            lab.invoke("helm", str(step.helm.chart), "--release", step.helm.release, "--namespace",
+                       step.helm.namespace)
+    step = exercise.step(step_name)
+    work = lab.root / "work" / name / step.workfile.name
+    work.parent.mkdir(parents=True, exist_ok=True)
+    work.write_text(step.solution.read_text())          # the right edit, not applied yet
+
+    result = lab.invoke("check", name, step_name, check=False)
+    assert result.returncode == 1
+    shown = one_line(result.stdout)
+    command = "invoke patch" if step.patch else "invoke helm"
+    assert "Your working copy differs from what the lab runs" in shown and f"Did you run `{command}" in shown
+
+    if step.patch:
+        lab.invoke("patch", step.patch.kind, step.patch.name, "--namespace", step.patch.namespace,
+                   "--patch-file", str(work))
+    else:
+        lab.invoke("helm", str(step.helm.chart), "--release", step.helm.release, "--namespace",
+                   step.helm.namespace, "--values", str(work))
+    result = lab.invoke("check", name, step_name)
+    assert "passed" in result.stdout and "differs" not in result.stdout

@@ -7,11 +7,15 @@ Shared by the walkthrough and `invoke check`, so both spot the same slips.
 import difflib
 from pathlib import Path
 
+import jsonpatch
+from rich.markup import escape
+
 from lab.backends.base import Backend
 from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.manifests import load_manifest_file, ref_of
+from lab.patches import load_patch
 
 
 def work_file(paths: Paths, exercise: Exercise, step: Step) -> Path:
@@ -39,19 +43,37 @@ def apply_command(step: Step, work: Path) -> str:
 
 def not_applied(step: Step, work: Path | None, backend: Backend) -> str:
     """A common slip: the working copy was edited but never applied. Returns what to tell the
-    learner ("" when the lab runs what the working copy says, or when that cannot be told)."""
-    if work is None or not work.exists() or step.patch or step.helm:
+    learner ("" when the lab runs what the working copy says, or when that cannot be told).
+    A manifest is compared with the objects the lab holds, a JSON patch by patching the object
+    the lab holds (a patch already applied changes nothing), a values file by rendering the chart."""
+    if work is None or not work.exists():
         return ""
     try:
-        edited = load_manifest_file(work)
+        wanted = _what_the_working_copy_makes(step, work, backend)
     except LabError as e:
-        return f"[yellow]Your working copy does not load:[/] {e}"
-    for obj in edited:
+        return f"[yellow]Your working copy does not load:[/] {escape(str(e))}"
+    for obj in wanted:
         live = backend.get(ref_of(obj))
         if live is None or live.get("spec") != obj.get("spec"):
             return (f"[yellow]Your working copy differs from what the lab runs.[/] "
                     f"Did you run `{apply_command(step, work)}`?")
     return ""
+
+
+def _what_the_working_copy_makes(step: Step, work: Path, backend: Backend) -> list[dict]:
+    if step.patch:
+        live = backend.get(step.patch)
+        if live is None:
+            return []      # nothing to patch: the check's own message says what is missing
+        try:
+            return [jsonpatch.apply_patch(live, load_patch(work))]
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as e:
+            raise LabError(f"the patch does not apply to {step.patch}: {e}", "check each operation's path") from None
+    if step.helm:
+        from lab.exercises.resume import rendered
+
+        return rendered(step, [work])
+    return load_manifest_file(work)
 
 
 def solution_diff(step: Step, work: Path | None) -> str:
