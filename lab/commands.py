@@ -202,12 +202,12 @@ def check(exercise_name: str = "", step_name: str = "") -> None:
     paths = lab_paths()
     progress = Progress(paths)
     chosen = chosen_exercise(progress, exercise_name)
-    step = chosen_step(chosen, progress, step_name)
     check_alpha(), check_beta()
     state = require_up()
     if state.provider not in chosen.backends:
         raise LabError(f"exercise {chosen.name} needs {' or '.join(chosen.backends)}; the lab that is up is "
                        f"{state.provider}", "`invoke down`, then `invoke up --provider` one of those")
+    step = chosen_step(chosen, progress, step_name, state.provider)
     check_step(chosen, step, current_backend(paths), paths)
 
 

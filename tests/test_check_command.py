@@ -111,3 +111,11 @@ def test_a_patch_or_values_file_edited_but_not_applied_is_spotted(lab, name, ste
                    step.helm.namespace, "--values", str(work))
     result = lab.invoke("check", name, step_name)
     assert "passed" in result.stdout and "differs" not in result.stdout
+
+
+def test_a_step_this_lab_cannot_run_is_refused_or_passed_over(lab):
+    result = lab.invoke("check", "autoscale", "v1-scales", check=False)
+    assert result.returncode == 1 and "needs k3d or minikube" in result.stderr
+    Progress(lab.paths).mark_done("autoscale", "split-90-10")
+    result = lab.invoke("check", "autoscale", check=False)     # the next step it can run here
+    assert "autoscale: all-to-v2" in result.stdout

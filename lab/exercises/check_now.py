@@ -28,8 +28,9 @@ def chosen_exercise(progress: Progress, name: str) -> Exercise:
     return load_exercise(name)
 
 
-def chosen_step(exercise: Exercise, progress: Progress, name: str) -> Step:
-    """The named step, else the first one with a check that is neither done nor skipped."""
+def chosen_step(exercise: Exercise, progress: Progress, name: str, backend_name: str) -> Step:
+    """The named step, else the first one with a check that is neither done nor skipped and
+    that this lab can run (the walkthrough skips the others here)."""
     if name:
         step = exercise.step(name)
         if step.kind not in CHECKED_KINDS:
@@ -38,7 +39,7 @@ def chosen_step(exercise: Exercise, progress: Progress, name: str) -> Step:
         return step
     finished = set(progress.done(exercise.name)) | set(progress.skipped(exercise.name))
     for step in _checked(exercise):
-        if step.name not in finished:
+        if step.name not in finished and (not step.backends or backend_name in step.backends):
             return step
     last = _checked(exercise)[-1].name
     raise LabError(f"every step of {exercise.name} is done or skipped",

@@ -33,6 +33,7 @@ CHECK, HINT, SHOW, SOLVE, SKIP, QUIT, CONTINUE, AGAIN = (
     "check", "hint", "show solution", "apply solution for me", "skip", "quit", "continue", "check again")
 WHOLE_FILE, BACK = "show the whole solution file", "back"
 WATCH_EVERY = 1.0   # seconds between looks at what the gateway serves, while a menu waits
+SERVES_NEW = "[cyan]The gateway serves something new: checking it.[/]"
 
 
 class Quit(Exception):
@@ -190,6 +191,8 @@ class Walkthrough:
                 self.failed.append(step.name)
                 return True
             choice = self.ask(step, [AGAIN, SKIP, QUIT], watch=True)
+            if choice == ui.CHANGED:
+                ui.info(SERVES_NEW)
             if choice == SKIP:
                 self.progress.mark_skipped(self.exercise.name, step.name)
                 return False
@@ -211,7 +214,7 @@ class Walkthrough:
         while True:
             choice = self.ask(step, [CHECK, HINT, SHOW, SOLVE, SKIP, QUIT], watch=True)
             if choice == ui.CHANGED:
-                ui.info("[cyan]The gateway serves something new: checking it.[/]")
+                ui.info(SERVES_NEW)
                 choice = CHECK
             if choice == CHECK:
                 if self.report(step, self.verify(step)):
