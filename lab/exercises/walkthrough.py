@@ -18,13 +18,13 @@ from lab import ui
 from lab.backends.base import Backend
 from lab.config import Paths
 from lab.errors import LabError
+from lab.exercises import resume
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.check_now import show_result
 from lab.exercises.checks import CheckResult, run_check
-from lab.exercises.working_copy import apply_command, not_applied, shown_path, solution_diff, work_file
-from lab.exercises import resume
 from lab.exercises.hints import Hints
 from lab.exercises.resume import first_unfinished, rendered
+from lab.exercises.working_copy import apply_command, not_applied, shown_path, solution_diff, work_file
 from lab.manifests import load_manifest_file
 from lab.patches import load_patch
 from lab.state import Progress
@@ -99,10 +99,10 @@ class Walkthrough:
                     "starts it again.")
             return True
         self.progress.mark_current(self.exercise.name)
-        if start > 0:
-            ui.info(f"Resuming at step {start + 1} of {total}: {self.exercise.steps[start].name}")
-            self.restore(start, force=step_name is not None)   # --step: set the lab up for that step
         try:
+            if start > 0:
+                ui.info(f"Resuming at step {start + 1} of {total}: {self.exercise.steps[start].name}")
+                self.restore(start, force=step_name is not None)   # --step: set the lab up for that step
             for index in range(start, total):
                 step = self.exercise.steps[index]
                 ui.console.rule(f"Step {index + 1}/{total}: {step.name}", style="cyan")
