@@ -2,7 +2,11 @@
 
 import pytest
 
+from lab import commands
+from lab.errors import LabError
+from lab.exercises import check_now
 from lab.exercises.catalogue import load_exercise
+from lab.exercises.checks import CheckResult
 from lab.state import Progress
 from tests.lab_process import new_lab
 
@@ -119,3 +123,16 @@ def test_a_step_this_lab_cannot_run_is_refused_or_passed_over(lab):
     Progress(lab.paths).mark_done("autoscale", "split-90-10")
     result = lab.invoke("check", "autoscale", check=False)     # the next step it can run here
     assert "autoscale: all-to-v2" in result.stdout
+
+
+def test_a_failure_with_a_known_cause_shows_its_hint(lab, monkeypatch, capsys):
+    failure = CheckResult(False, "httpbin got 21%, tornado 79%", diagnosis="weights-swapped",
+                          hint="The weights look swapped: the first destination gets the first weight.")
+    monkeypatch.setattr(check_now, "run_check", lambda exercise, step, backend: failure)
+    monkeypatch.setenv("CANARY_LAB_ROOT", str(lab.root))
+    with pytest.raises(LabError, match="rollback of canary does not pass yet"):
+        commands.check("canary", "rollback")
+    out = one_line(capsys.readouterr().out)
+    assert f"✗ not yet: {failure.message}" in out
+    assert f"hint (weights-swapped): {failure.hint}" in out
+    assert "rollback" not in done(lab)
