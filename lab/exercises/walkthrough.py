@@ -18,14 +18,13 @@ from lab import ui
 from lab.backends.base import Backend
 from lab.config import Paths
 from lab.errors import LabError
-from lab.exercises import resume
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.check_now import show_result
 from lab.exercises.checks import CheckResult, run_check
 from lab.exercises.hints import Hints
-from lab.exercises.resume import first_unfinished, rendered
-from lab.exercises.working_copy import apply_command, not_applied, shown_path, solution_diff, work_file
-from lab.manifests import load_manifest_file
+from lab.exercises.working_copy import apply_command, not_applied, solution_diff, work_file
+from lab.exercises.working_copy import shown_path as _shown_path
+from lab.manifests import load_manifest_file, ref_of
 from lab.patches import load_patch
 from lab.state import Progress
 
@@ -57,7 +56,7 @@ class Walkthrough:
         values = {
             "gateway_url": self.backend.gateway_url,
             "https_port": lambda: urlsplit(self.backend.gateway_tls_url()).port,
-            "ca_file": lambda: shown_path(self.paths.ca_file),
+            "ca_file": lambda: _shown_path(self.paths.ca_file),
         }
         for name, value in values.items():
             token = "{{" + name + "}}"
@@ -83,10 +82,48 @@ class Walkthrough:
     def first_step(self, step_name: str | None) -> int:
         if step_name:
             return self.exercise.steps.index(self.exercise.step(step_name))
-        return first_unfinished(self.exercise, self.progress)
+        seen = set(self.progress.done(self.exercise.name)) | set(self.progress.skipped(self.exercise.name))
+        for index, step in enumerate(self.exercise.steps):
+            if step.name not in seen:
+                return index
+        return len(self.exercise.steps)
 
     def restore(self, before: int, force: bool = True) -> None:
-        resume.restore(self.exercise, self.backend, self.paths, before, force)
+        """Bring the lab to where step `before` expects it: replay earlier apply steps and solved tasks.
+        Unless forced, a lab that still holds every object those steps made is left as it is: it may
+        hold what the learner applied for the current step before quitting."""
+        objects = []
+        for step in self.exercise.steps[:before]:
+            if not self._runs_here(step):
+                continue
+            if step.kind == "apply":
+                for manifest in step.manifests:
+                    objects += load_manifest_file(manifest)
+            elif step.kind == "helm":
+                objects += self.rendered(step, step.values)
+            elif step.kind == "task" and step.name in self.progress.done(self.exercise.name):
+                work = self.work_file(step) if step.workfile else None
+                source = work if work and work.exists() else step.solution
+                if step.patch:
+                    objects.append((step.patch, load_patch(source)))
+                elif step.helm:
+                    objects += self.rendered(step, [source])
+                else:
+                    objects += load_manifest_file(source)
+        if not force and all(self.backend.get(ref_of(o)) is not None for o in objects if isinstance(o, dict)):
+            return
+        if objects:
+            with ui.step("restoring the lab to where you left off"):
+                batch: list[dict] = []
+                for item in objects + [None]:  # in step order: a patch needs what was applied before it
+                    if isinstance(item, dict):
+                        batch.append(item)
+                        continue
+                    if batch:
+                        self.backend.apply(batch)
+                        batch = []
+                    if item is not None:
+                        self.backend.patch(*item)
 
     # -- running ----------------------------------------------------------------------
 
@@ -99,10 +136,10 @@ class Walkthrough:
                     "starts it again.")
             return True
         self.progress.mark_current(self.exercise.name)
+        if start > 0:
+            ui.info(f"Resuming at step {start + 1} of {total}: {self.exercise.steps[start].name}")
+            self.restore(start, force=step_name is not None)   # --step: set the lab up for that step
         try:
-            if start > 0:
-                ui.info(f"Resuming at step {start + 1} of {total}: {self.exercise.steps[start].name}")
-                self.restore(start, force=step_name is not None)   # --step: set the lab up for that step
             for index in range(start, total):
                 step = self.exercise.steps[index]
                 ui.console.rule(f"Step {index + 1}/{total}: {step.name}", style="cyan")
@@ -173,11 +210,16 @@ class Walkthrough:
         self.progress.mark_done(self.exercise.name, step.name)
         return True
 
+    def rendered(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[dict]:
+        from lab.helm import render
+
+        return render(step.helm.chart, step.helm.release, step.helm.namespace, list(values))
+
     def apply_chart(self, step: Step) -> bool:
         for values in step.values:
             ui.yaml_block(values.read_text(), title=values.relative_to(self.exercise.folder).as_posix())
         with ui.step(f"helm: rendering {step.helm.chart.name} and applying it"):
-            lines = self.backend.apply(rendered(step, step.values))
+            lines = self.backend.apply(self.rendered(step, step.values))
         for line in lines:
             ui.info(f"  {line}")
         self.progress.mark_done(self.exercise.name, step.name)
@@ -202,7 +244,7 @@ class Walkthrough:
     def task(self, step: Step) -> bool:
         work = self.prepare_work_file(step) if step.workfile else None
         if work:
-            ui.info(f"Your working copy: [bold]{shown_path(work)}[/]\nEdit it, run `{apply_command(step, work)}`, "
+            ui.info(f"Your working copy: [bold]{_shown_path(work)}[/]\nEdit it, run `{self.apply_command(step, work)}`, "
                     f"then choose [bold]check[/] (or just apply it: the lab checks by itself when the gateway "
                     "changes).")
         if self.yes:
@@ -238,6 +280,9 @@ class Walkthrough:
 
     # -- pieces -------------------------------------------------------------------------
 
+    def apply_command(self, step: Step, work: Path) -> str:
+        return apply_command(step, work)
+
     def ask(self, step: Step, choices: list[str], watch: bool = False) -> str:
         """A menu; with `watch`, it closes by itself (ui.CHANGED) once the gateway serves
         something other than at the last check."""
@@ -272,7 +317,7 @@ class Walkthrough:
             if step.patch:
                 lines = [self.backend.patch(step.patch, load_patch(step.solution))]
             elif step.helm:
-                lines = self.backend.apply(rendered(step, [step.solution]))
+                lines = self.backend.apply(self.rendered(step, [step.solution]))
             else:
                 lines = self.backend.apply(load_manifest_file(step.solution))
         for line in lines:
@@ -282,7 +327,7 @@ class Walkthrough:
         """What stands between the working copy and the solution, as a diff; then the whole file if asked."""
         diff = solution_diff(step, work) if work is not None else ""
         if work is not None and not diff:
-            ui.info(f"Your working copy already is the solution; `{apply_command(step, work)}` applies it.")
+            ui.info(f"Your working copy already is the solution; `{self.apply_command(step, work)}` applies it.")
             return
         if diff:
             ui.info("[bold]From your working copy to the solution[/] ([red]-[/] yours, [green]+[/] the solution):")

@@ -70,9 +70,9 @@ def _what_the_working_copy_makes(step: Step, work: Path, backend: Backend) -> li
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as e:
             raise LabError(f"the patch does not apply to {step.patch}: {e}", "check each operation's path") from None
     if step.helm:
-        from lab.exercises.resume import rendered
+        from lab.helm import render
 
-        return rendered(step, [work])
+        return render(step.helm.chart, step.helm.release, step.helm.namespace, [work])
     return load_manifest_file(work)
 
 
