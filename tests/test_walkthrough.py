@@ -138,34 +138,59 @@ def test_unknown_exercise_suggests_the_closest_name(lab):
         commands.exercise("canary", yes=True, step="nope")
 
 
-def test_an_apply_from_another_terminal_is_checked_while_the_menu_waits(lab, answers, capsys):
-    solution = load_exercise("canary").folder / "solutions" / "virtualservice-80-20.yaml"
-    finished, applied = threading.Event(), []
+class AnotherTerminal:
+    """The learner applying a file in a second terminal while the walkthrough's menu waits: a real
+    `invoke apply` process, started once the menu is up. Should the menu never react, this quits
+    it after 30 s, so the test fails instead of hanging."""
 
-    def learner_in_another_terminal(menu):
-        applied.append(lab.invoke("apply", str(solution), check=False).returncode)
-        if not finished.wait(30):      # the menu never noticed: quit it, so the test fails instead of hanging
+    def __init__(self, lab, file):
+        self.lab, self.file = lab, file
+        self.finished, self.exit_codes, self.threads = threading.Event(), [], []
+
+    def __call__(self, menu):
+        self.threads.append(threading.Thread(target=self._apply, args=(menu,)))
+        self.threads[-1].start()
+
+    def _apply(self, menu):
+        self.exit_codes.append(self.lab.invoke("apply", str(self.file), check=False).returncode)
+        if not self.finished.wait(30):
             menu.send_text(QUIT)
 
-    learners: list[threading.Thread] = []
+    def done(self):
+        self.finished.set()
+        for thread in self.threads:
+            thread.join()
+        assert self.exit_codes == [0]
 
-    def while_the_menu_waits(menu):
-        learners.append(threading.Thread(target=learner_in_another_terminal, args=(menu,)))
-        learners[0].start()
 
-    answers += [while_the_menu_waits, STOP]    # no key at the menu; then stop after the step
+def test_an_apply_from_another_terminal_is_checked_while_the_menu_waits(lab, answers, capsys):
+    learner = AnotherTerminal(lab, load_exercise("canary").folder / "solutions" / "virtualservice-80-20.yaml")
+    answers += [learner, STOP]    # no key at the menu; then stop after the step
     try:
         commands.exercise("canary", step="shift-20")
     finally:
-        finished.set()
-        for learner in learners:
-            learner.join()
-    assert applied == [0]
+        learner.done()
     out = capsys.readouterr().out
     assert "The gateway serves something new: checking it" in out
     assert out.count("✓ checking from live traffic") == 1  # once, for the change; never while nothing changed
     assert "passed" in out and "consistent with 80/20" in out
     assert "shift-20" in Progress(lab_paths()).done("canary")
+
+
+def test_after_a_wrong_apply_from_another_terminal_the_menu_is_back(lab, answers, capsys, tmp_path):
+    solution = load_exercise("canary").folder / "solutions" / "virtualservice-80-20.yaml"
+    half = tmp_path / "half.yaml"
+    half.write_text(solution.read_text().replace("weight: 80", "weight: 50").replace("weight: 20", "weight: 50"))
+    learner = AnotherTerminal(lab, half)
+    answers += [learner, HINT, QUIT]      # the check fails by itself; the menu still takes hint and quit
+    try:
+        commands.exercise("canary", step="shift-20")
+    finally:
+        learner.done()
+    out = capsys.readouterr().out
+    assert "The gateway serves something new: checking it" in out and "not yet" in out
+    assert "hint 1/" in out and "Progress saved" in out
+    assert "shift-20" not in Progress(lab_paths()).done("canary")
 
 
 def test_after_a_known_failure_the_first_hint_is_about_it(lab, answers, capsys, monkeypatch):
