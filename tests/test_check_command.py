@@ -136,3 +136,8 @@ def test_a_failure_with_a_known_cause_shows_its_hint(lab, monkeypatch, capsys):
     assert f"✗ not yet: {failure.message}" in out
     assert f"hint (weights-swapped): {failure.hint}" in out
     assert "rollback" not in done(lab)
+
+    failure.hint = ""       # a cause without a hint of its own still names the cause
+    with pytest.raises(LabError):
+        commands.check("canary", "rollback")
+    assert "diagnosis: weights-swapped" in one_line(capsys.readouterr().out)

@@ -3,6 +3,8 @@ script is to a scenario). It never prompts and never applies anything; it marks 
 only when the check passes.
 """
 
+from rich.markup import escape
+
 from lab import ui
 from lab.backends.base import Backend
 from lab.config import Paths
@@ -81,6 +83,10 @@ def show_result(result: CheckResult, with_hint: bool = True) -> None:
         ui.info(f"[green]✓ passed:[/] {result.message}")
         return
     ui.info(f"[red]✗ not yet:[/] {result.message}")
-    if result.hint and with_hint:
+    if not with_hint:
+        return
+    if result.hint:
         label = f" ({result.diagnosis})" if result.diagnosis else ""
-        ui.info(f"[yellow]hint{label}:[/] {result.hint}")
+        ui.info(f"[yellow]hint{escape(label)}:[/] {escape(result.hint)}")
+    elif result.diagnosis:
+        ui.info(f"[yellow]diagnosis:[/] {escape(result.diagnosis)}")
