@@ -10,6 +10,7 @@ from invoke import Exit, task
 
 from lab import commands
 from lab.edge import Failed, guarded
+from lab.invoke_positionals import OptionalPositionalsTask
 
 
 def _run(function, *args, **kwargs):
@@ -69,10 +70,11 @@ def traffic(c, requests=100, host=commands.SAMPLE_HOST, path="/", header=None, h
     _run(commands.traffic, requests, host, path, header, https)
 
 
-# NAME is positional (`invoke exercise canary`). Invoke cannot make a positional argument
-# optional, so `--list` arrives as NAME (and is honoured), and the menu is `invoke exercises --choose`.
-@task(name="exercise", positional=["name"],
-      help={"name": "the exercise to play (`invoke exercise --list` lists them)",
+# NAME is positional (`invoke exercise canary`) and may be left out (`invoke exercise` asks which).
+# Invoke gives a positional argument the next word, flags included, so `--list` arrives as NAME
+# (and is honoured).
+@task(name="exercise", klass=OptionalPositionalsTask, positional=["name"],
+      help={"name": "the exercise to play (left out: pick one from a menu; `--list` lists them)",
             "yes": "never ask: apply every solution, run every check, exit 1 if one fails",
             "reset": "forget progress (of --step, or the whole exercise) and reset working copies",
             "step": "start at (or with --reset, reset) this step"})
@@ -82,6 +84,18 @@ def exercise_(c, name=None, yes=False, reset=False, step=""):
         _run(commands.exercise, "", True, False, False, "")
     elif not _help_asked("exercise", name):
         _run(commands.exercise, name, False, yes, reset, step)
+
+
+@task(klass=OptionalPositionalsTask, positional=["exercise", "step"],
+      help={"exercise": "the exercise (default: the one you last played or checked)",
+            "step": "the step (default: the first one with a check you have not passed)"})
+def check(c, exercise=None, step=None):
+    """Check a step against the lab as it is now (never asks, never applies); exit 1 unless it passes.
+
+    `invoke check`, `invoke check canary`, `invoke check canary shift-20`. A pass marks the step done.
+    """
+    if not _help_asked("check", exercise) and not _help_asked("check", step):
+        _run(commands.check, exercise or "", step or "")
 
 
 @task(help={"choose": "pick one from a menu and play it"})

@@ -196,6 +196,22 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
         raise LabError(f"exercise {name}: some checks failed", "read the reasons above; `invoke status` shows the lab")
 
 
+def check(exercise_name: str = "", step_name: str = "") -> None:
+    """`invoke check [EXERCISE [STEP]]`: the step's check against the lab as it is; exit 1 unless it passes."""
+    from lab.exercises.check_now import check_step, chosen_exercise, chosen_step
+
+    paths = lab_paths()
+    progress = Progress(paths)
+    chosen = chosen_exercise(progress, exercise_name)
+    check_alpha(), check_beta()
+    state = require_up()
+    if state.provider not in chosen.backends:
+        raise LabError(f"exercise {chosen.name} needs {' or '.join(chosen.backends)}; the lab that is up is "
+                       f"{state.provider}", "`invoke down`, then `invoke up --provider` one of those")
+    step = chosen_step(chosen, progress, step_name, state.provider)
+    check_step(chosen, step, current_backend(paths), paths)
+
+
 def list_exercises() -> None:
     from lab.exercises.catalogue import exercise_names, load_exercise
 

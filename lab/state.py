@@ -46,17 +46,29 @@ class Progress:
 
     def __init__(self, paths: Paths):
         self.file = paths.progress_file
+        self.data = self._read()
+
+    def _read(self) -> dict:
         data = read_json(self.file, default={"exercises": {}})
         if not isinstance(data, dict) or not isinstance(data.get("exercises"), dict):
             raise LabError(f"{self.file} is damaged (no 'exercises' map)",
                            "repair or delete that file; the lab will not overwrite it")
-        self.data = data
+        return data
 
     def done(self, exercise: str) -> list[str]:
         return list(self.data["exercises"].get(exercise, {}).get("done", []))
 
     def skipped(self, exercise: str) -> list[str]:
         return list(self.data["exercises"].get(exercise, {}).get("skipped", []))
+
+    def current(self) -> str:
+        """The exercise the learner last played or checked ("" before the first)."""
+        return str(self.data.get("current", ""))
+
+    def mark_current(self, exercise: str) -> None:
+        if self.data.get("current") != exercise:
+            self.data["current"] = exercise
+            write_json(self.file, self.data)
 
     def mark_done(self, exercise: str, step: str) -> None:
         self._mark(exercise, step, "done", "skipped")
@@ -65,6 +77,7 @@ class Progress:
         self._mark(exercise, step, "skipped", "done")
 
     def _mark(self, exercise: str, step: str, into: str, out_of: str) -> None:
+        self.data = self._read()   # `invoke check` in another terminal may have marked a step meanwhile
         entry = self.data["exercises"].setdefault(exercise, {})
         entry[out_of] = [s for s in entry.get(out_of, []) if s != step]
         if step not in entry.setdefault(into, []):

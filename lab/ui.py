@@ -3,10 +3,13 @@
 - `console`: rich output (markdown, YAML, tables, charts).
 - `step(title)`: a long-running step; a spinner on a terminal, plain lines otherwise.
 - `choose(...)`: the one prompt the walkthrough needs, behind a function so tests
-  can drive it with prompt_toolkit's pipe input.
+  can drive it with prompt_toolkit's pipe input; it can close by itself when the lab
+  changes (watch mode).
 """
 
+import asyncio
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -81,18 +84,57 @@ def yaml_block(text: str, title: str = "") -> None:
     console.print(Syntax(text.rstrip(), "yaml", theme="ansi_dark", background_color="default"))
 
 
-def choose(message: str, choices: list[str]) -> str:
-    """Ask the learner to pick one of `choices`; Ctrl-C or Ctrl-D raise KeyboardInterrupt."""
+def diff_block(text: str) -> None:
+    """A unified diff, coloured (+ green, - red)."""
+    from rich.syntax import Syntax
+
+    console.print(Syntax(text.rstrip(), "diff", theme="ansi_dark", background_color="default"))
+
+
+# What choose() answers when `changed` said so before the learner picked anything.
+CHANGED = "(the lab changed)"
+
+
+def choose(message: str, choices: list[str], changed: Callable[[], bool] | None = None,
+           every: float = 1.0) -> str:
+    """Ask the learner to pick one of `choices`; Ctrl-C or Ctrl-D raise KeyboardInterrupt.
+
+    With `changed`, it is called about every `every` seconds (in a thread) while the menu
+    waits; once it says True the menu closes and the answer is CHANGED."""
     import questionary
 
     if not interactive():
         raise LabError("this step needs a terminal to ask you questions",
                        "run it in a terminal, or pass --yes to let the lab do every step")
     io = _prompt_io() if _prompt_io else {}
-    answer = questionary.select(message, choices=choices, **io).unsafe_ask()
+    question = questionary.select(message, choices=choices, **io)
+    if changed is None:
+        answer = question.unsafe_ask()
+    else:
+        answer = asyncio.run(_ask_until_changed(question, changed, every))
     if answer is None:
         raise KeyboardInterrupt
     return answer
+
+
+async def _ask_until_changed(question, changed: Callable[[], bool], every: float):
+    async def ask():
+        try:
+            return await question.unsafe_ask_async()
+        except KeyboardInterrupt:   # a BaseException escaping a task stops the loop before anyone reads it
+            return None
+
+    prompt = asyncio.ensure_future(ask())
+    while True:
+        done, _ = await asyncio.wait({prompt}, timeout=every)
+        if done:
+            return prompt.result()
+        is_changed = await asyncio.to_thread(changed)
+        if prompt.done():        # the learner answered while we looked: their answer wins
+            return prompt.result()
+        if is_changed:
+            question.application.exit(result=CHANGED)
+            return await prompt
 
 
 @contextmanager

@@ -29,6 +29,19 @@ def test_reset_of_one_step_keeps_the_others(lab_root):
     assert Progress(paths).done("canary") == []
 
 
+def test_a_step_marked_elsewhere_meanwhile_is_kept(lab_root):
+    walkthrough = Progress(lab_paths())          # the walkthrough, waiting at its menu
+    Progress(lab_paths()).mark_done("canary", "baseline")   # `invoke check` in another terminal
+    walkthrough.mark_done("canary", "shift-20")
+    assert Progress(lab_paths()).done("canary") == ["baseline", "shift-20"]
+
+
+def test_the_current_exercise_is_remembered(lab_root):
+    assert Progress(lab_paths()).current() == ""
+    Progress(lab_paths()).mark_current("promote")
+    assert Progress(lab_paths()).current() == "promote"
+
+
 def test_damaged_progress_is_one_clear_error_and_the_file_is_kept(lab_root):
     paths = lab_paths()
     paths.home.mkdir()

@@ -1,5 +1,6 @@
 """The walkthrough driven through its real prompts (prompt_toolkit pipe input), on a real lab."""
 
+import threading
 from contextlib import ExitStack
 
 import pytest
@@ -8,8 +9,11 @@ from prompt_toolkit.output import DummyOutput
 
 from lab import commands, ui
 from lab.config import lab_paths
+from lab.edge import EXIT_INTERRUPTED, Failed, guarded
 from lab.errors import LabError
+from lab.exercises import walkthrough
 from lab.exercises.catalogue import load_exercise
+from lab.exercises.checks import CheckResult
 from lab.state import Progress
 from tests.lab_process import new_lab
 
@@ -18,7 +22,10 @@ pytestmark = pytest.mark.slow
 DOWN, ENTER = "\x1b[B", "\r"
 # The learner's menu: check, hint, show solution, apply solution for me, skip, quit.
 CHECK, HINT, SHOW, SOLVE, SKIP, QUIT = (DOWN * n + ENTER for n in range(6))
-CONTINUE = ENTER
+# Two-choice menus: continue or quit (after a step, and an explain step's own), whole file or back.
+CONTINUE, STOP = ENTER, DOWN + ENTER
+WHOLE_FILE = ENTER
+CTRL_C = "\x03"
 
 
 @pytest.fixture
@@ -33,13 +40,17 @@ def lab(tmp_path, monkeypatch):
 @pytest.fixture
 def answers():
     """Queue the keys for each prompt; each prompt gets its own pipe with its keys."""
-    queue: list[str] = []
+    queue: list = []
     with ExitStack() as stack:
         def next_prompt():
             if not queue:
                 raise AssertionError("the walkthrough asked more questions than the test answered")
             pipe = stack.enter_context(create_pipe_input())
-            pipe.send_text(queue.pop(0))
+            keys = queue.pop(0)
+            if callable(keys):   # something to do while this prompt waits, with no key pressed
+                keys(pipe)
+            else:
+                pipe.send_text(keys)
             return {"input": pipe, "output": DummyOutput()}
 
         ui.set_prompt_io(next_prompt)
@@ -48,12 +59,24 @@ def answers():
     assert not queue, f"unused answers: {queue}"
 
 
+def test_it_waits_for_the_learner_after_each_step(lab, answers, capsys):
+    answers += [CONTINUE, STOP]          # read the intro; after the deploy step, stop
+    commands.exercise("canary")
+    out = capsys.readouterr().out
+    assert "canary-gateway created" in out or "created" in out   # deploy ran and showed what it did
+    assert "checking from live traffic" not in out               # the baseline check did not run on
+    assert Progress(lab_paths()).done("canary") == ["intro", "deploy"]
+
+
 def test_hint_solution_quit_then_resume_and_finish(lab, answers, capsys):
-    answers += [CONTINUE, HINT, SHOW, QUIT]
+    # intro, the pauses after deploy and baseline, then the learner's menu at shift-20.
+    answers += [CONTINUE, CONTINUE, CONTINUE, HINT, SHOW, WHOLE_FILE, QUIT]
     commands.exercise("canary")
     out = capsys.readouterr().out
     assert "hint 1/" in out
-    assert "weight: 20" in out            # the solution was shown
+    # The solution comes as a diff from the working copy first, then as the whole file.
+    assert "-          weight: 100" in out and "+          weight: 80" in out
+    assert "# Solution: 80% of the main route" in out
     assert "Progress saved" in out
     assert Progress(lab_paths()).done("canary") == ["intro", "deploy", "baseline"]
     work = lab.root / "work" / "canary" / "virtualservice.yaml"
@@ -63,7 +86,9 @@ def test_hint_solution_quit_then_resume_and_finish(lab, answers, capsys):
     # says why and spots the slip; then the lab applies the solution.
     work.write_text(work.read_text().replace("weight: 100", "weight: 50\n        - destination: {host: tornado}\n"
                                                              "          weight: 50"))
-    answers += [CHECK, SOLVE, SOLVE, CONTINUE]
+    # check (fails), apply the solution; continue after shift-20, websocket, https, split-over-https;
+    # at rollback apply the solution, continue, then the recap's own continue.
+    answers += [CHECK, SOLVE, CONTINUE, CONTINUE, CONTINUE, CONTINUE, SOLVE, CONTINUE, CONTINUE]
     commands.exercise("canary")
     out = capsys.readouterr().out
     assert "Resuming at step 4" in out
@@ -75,12 +100,12 @@ def test_hint_solution_quit_then_resume_and_finish(lab, answers, capsys):
 
 
 def test_resuming_keeps_what_the_learner_applied_before_quitting(lab, answers, capsys):
-    answers += [CONTINUE, QUIT]
+    answers += [CONTINUE, CONTINUE, CONTINUE, QUIT]
     commands.exercise("canary")
     work = lab.root / "work" / "canary" / "virtualservice.yaml"
     work.write_text((load_exercise("canary").folder / "solutions" / "virtualservice-80-20.yaml").read_text())
     lab.invoke("apply", str(work))         # the learner did the step, then quit before choosing check
-    answers += [CHECK, QUIT]               # check passes; quit at the next learner step
+    answers += [CHECK, STOP]               # check passes; stop before the next step
     commands.exercise("canary")
     out = capsys.readouterr().out
     assert "Resuming at step 4" in out and "restoring the lab" not in out
@@ -88,20 +113,21 @@ def test_resuming_keeps_what_the_learner_applied_before_quitting(lab, answers, c
 
 
 def test_reset_gives_a_fresh_working_copy_and_keeps_the_old_one(lab, answers, capsys):
-    answers += [CONTINUE, SOLVE, QUIT]
+    answers += [CONTINUE, CONTINUE, CONTINUE, SOLVE, STOP]
     commands.exercise("canary")
     work = lab.root / "work" / "canary" / "virtualservice.yaml"
     edited = work.read_text()
-    answers += [CONTINUE, QUIT]
+    answers += [CONTINUE, CONTINUE, CONTINUE, QUIT]
     commands.exercise("canary", reset=True)
     assert (work.with_name("virtualservice.yaml.bak")).read_text() == edited
     assert Progress(lab_paths()).done("canary") == ["intro", "deploy", "baseline"]
 
 
 def test_without_a_terminal_and_without_yes_it_says_so(lab):
-    result = lab.invoke("exercise", "canary", check=False)
-    assert result.returncode == 1
-    assert "--yes" in result.stderr and "Traceback" not in result.stderr
+    for args in (["exercise", "canary"], ["exercise"]):    # with no name it would ask which
+        result = lab.invoke(*args, check=False)
+        assert result.returncode == 1
+        assert "--yes" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unknown_exercise_suggests_the_closest_name(lab):
@@ -110,3 +136,81 @@ def test_unknown_exercise_suggests_the_closest_name(lab):
     assert "did you mean 'canary'" in result.stderr
     with pytest.raises(LabError, match="no step"):
         commands.exercise("canary", yes=True, step="nope")
+
+
+class AnotherTerminal:
+    """The learner applying a file in a second terminal while the walkthrough's menu waits: a real
+    `invoke apply` process, started once the menu is up. Should the menu never react, this quits
+    it after 30 s, so the test fails instead of hanging."""
+
+    def __init__(self, lab, file):
+        self.lab, self.file = lab, file
+        self.finished, self.exit_codes, self.threads = threading.Event(), [], []
+
+    def __call__(self, menu):
+        self.threads.append(threading.Thread(target=self._apply, args=(menu,)))
+        self.threads[-1].start()
+
+    def _apply(self, menu):
+        self.exit_codes.append(self.lab.invoke("apply", str(self.file), check=False).returncode)
+        if not self.finished.wait(30):
+            menu.send_text(QUIT)
+
+    def done(self):
+        self.finished.set()
+        for thread in self.threads:
+            thread.join()
+        assert self.exit_codes == [0]
+
+
+def test_an_apply_from_another_terminal_is_checked_while_the_menu_waits(lab, answers, capsys):
+    learner = AnotherTerminal(lab, load_exercise("canary").folder / "solutions" / "virtualservice-80-20.yaml")
+    answers += [learner, STOP]    # no key at the menu; then stop after the step
+    try:
+        commands.exercise("canary", step="shift-20")
+    finally:
+        learner.done()
+    out = capsys.readouterr().out
+    assert "The gateway serves something new: checking it" in out
+    assert out.count("✓ checking from live traffic") == 1  # once, for the change; never while nothing changed
+    assert "passed" in out and "consistent with 80/20" in out
+    assert "shift-20" in Progress(lab_paths()).done("canary")
+
+
+def test_after_a_wrong_apply_from_another_terminal_the_menu_is_back(lab, answers, capsys, tmp_path):
+    solution = load_exercise("canary").folder / "solutions" / "virtualservice-80-20.yaml"
+    half = tmp_path / "half.yaml"
+    half.write_text(solution.read_text().replace("weight: 80", "weight: 50").replace("weight: 20", "weight: 50"))
+    learner = AnotherTerminal(lab, half)
+    answers += [learner, HINT, QUIT]      # the check fails by itself; the menu still takes hint and quit
+    try:
+        commands.exercise("canary", step="shift-20")
+    finally:
+        learner.done()
+    out = capsys.readouterr().out
+    assert "The gateway serves something new: checking it" in out and "not yet" in out
+    assert "hint 1/" in out and "Progress saved" in out
+    assert "shift-20" not in Progress(lab_paths()).done("canary")
+
+
+def test_after_a_known_failure_the_first_hint_is_about_it(lab, answers, capsys, monkeypatch):
+    failure = CheckResult(False, "httpbin got 21%, tornado 79%", diagnosis="weights-swapped",
+                          hint="The weights look swapped: the first destination gets the first weight.")
+    monkeypatch.setattr(walkthrough, "run_check", lambda exercise, step, backend: failure)
+    answers += [CHECK, HINT, HINT, QUIT]
+    commands.exercise("canary", step="shift-20")
+    out = " ".join(capsys.readouterr().out.split())
+    step_hints = load_exercise("canary").step("shift-20").hints
+    assert f"hint 1/{len(step_hints) + 1} (about what the check saw: weights-swapped):" in out
+    assert out.index(failure.hint) < out.index(step_hints[0])    # then the step's own hints
+    assert out.count(failure.hint) == 1                          # not shown before it was asked for
+
+
+def test_ctrl_c_says_progress_is_saved_and_how_to_resume(lab, answers, capsys):
+    answers += [CONTINUE, CONTINUE, CONTINUE, CTRL_C]
+    with pytest.raises(Failed) as exit_:
+        guarded(commands.exercise)("canary")
+    assert exit_.value.code == EXIT_INTERRUPTED
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Progress saved (3 of 9 steps behind you)" in out
+    assert "`invoke exercise canary` resumes at step 4: shift-20" in out

@@ -2,7 +2,12 @@
 
 Interactive by default (questionary menus); with `yes` it never asks: it
 applies every solution, runs every check and reports. Progress is saved by
-step name after each step, so quitting and coming back resumes.
+step name after each step, so quitting (or Ctrl-C) and coming back resumes.
+
+It paces itself: after each step's text and what the step did, it waits for
+"continue". At a learner's step the menu watches the gateway: when what it
+serves changes (the learner applied something in another terminal), the
+check runs by itself and the menu comes back.
 """
 
 import shutil
@@ -15,13 +20,20 @@ from lab.backends.base import Backend
 from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
+from lab.exercises.check_now import show_result
 from lab.exercises.checks import CheckResult, run_check
+from lab.exercises.hints import Hints
+from lab.exercises.working_copy import apply_command, not_applied, solution_diff, work_file
+from lab.exercises.working_copy import shown_path as _shown_path
 from lab.manifests import load_manifest_file, ref_of
 from lab.patches import load_patch
 from lab.state import Progress
 
 CHECK, HINT, SHOW, SOLVE, SKIP, QUIT, CONTINUE, AGAIN = (
     "check", "hint", "show solution", "apply solution for me", "skip", "quit", "continue", "check again")
+WHOLE_FILE, BACK = "show the whole solution file", "back"
+WATCH_EVERY = 1.0   # seconds between looks at what the gateway serves, while a menu waits
+SERVES_NEW = "[cyan]The gateway serves something new: checking it.[/]"
 
 
 class Quit(Exception):
@@ -44,7 +56,8 @@ class Walkthrough:
         self.yes = yes
         self.progress = Progress(paths)
         self.failed: list[str] = []
-        self.hints_shown: dict[str, int] = {}
+        self.hints = Hints()
+        self.served_at_last_check = None                 # the gateway's live routes when last checked
 
     def fill_in(self, text: str) -> str:
         """Step texts name this lab's own gateway and files, so a command in them can be pasted as is:
@@ -63,7 +76,7 @@ class Walkthrough:
     # -- where to start ---------------------------------------------------------------
 
     def work_file(self, step: Step) -> Path:
-        return self.paths.work_dir / self.exercise.name / step.workfile.name
+        return work_file(self.paths, self.exercise, step)
 
     def reset(self, step_name: str | None = None) -> None:
         """Forget progress (of the exercise or one step) and give fresh working copies; old ones kept as .bak."""
@@ -134,6 +147,7 @@ class Walkthrough:
             ui.info(f"You have finished {self.exercise.name}. `invoke exercise {self.exercise.name} --reset` "
                     "starts it again.")
             return True
+        self.progress.mark_current(self.exercise.name)
         if start > 0:
             ui.info(f"Resuming at step {start + 1} of {total}: {self.exercise.steps[start].name}")
             self.restore(start, force=step_name is not None)   # --step: set the lab up for that step
@@ -141,20 +155,44 @@ class Walkthrough:
             for index in range(start, total):
                 step = self.exercise.steps[index]
                 ui.console.rule(f"Step {index + 1}/{total}: {step.name}", style="cyan")
-                self.run_step(step)
+                wait = self.run_step(step)
+                if wait and not self.yes and index + 1 < total:
+                    self.pause(index + 1)
         except Quit:
             ui.info(f"Progress saved. `invoke exercise {self.exercise.name}` resumes where you left off.")
             return True
+        except KeyboardInterrupt:
+            ui.info(f"\n{self.saved_note()}")
+            raise
         if self.failed:
             ui.info(f"[red]{len(self.failed)} check(s) failed:[/] {', '.join(self.failed)}")
             return False
         ui.info(f"[green]Exercise {self.exercise.name} complete.[/]")
         return True
 
+    def saved_note(self) -> str:
+        """Where Ctrl-C left the learner: what is saved and how to come back."""
+        index = self.first_step(None)
+        finished = set(self.progress.done(self.exercise.name)) | set(self.progress.skipped(self.exercise.name))
+        behind = len(finished & {s.name for s in self.exercise.steps})
+        where = (f"resumes at step {index + 1}: {self.exercise.steps[index].name}"
+                 if index < len(self.exercise.steps) else "shows it finished")
+        return (f"Progress saved ({behind} of {len(self.exercise.steps)} steps behind you). "
+                f"`invoke exercise {self.exercise.name}` {where}.")
+
+    def pause(self, next_index: int) -> None:
+        """Wait for the learner before the next step, so what this one showed is read, not scrolled away."""
+        upcoming = self.exercise.steps[next_index]
+        prompt = f"next: step {next_index + 1}/{len(self.exercise.steps)}, {upcoming.name}"
+        if ui.choose(prompt, [CONTINUE, QUIT]) == QUIT:
+            raise Quit
+
     def _runs_here(self, step: Step) -> bool:
         return not step.backends or self.backend.name in step.backends
 
-    def run_step(self, step: Step) -> None:
+    def run_step(self, step: Step) -> bool:
+        """Run one step; True when the walkthrough should wait for the learner before the next
+        (not after an explain step's own "continue", nor after the learner chose skip)."""
         if step.text:   # a step this lab cannot do is still worth reading: it says what a cluster does
             ui.markdown(self.fill_in(step.text))
         if not self._runs_here(step):
@@ -162,17 +200,18 @@ class Walkthrough:
             ui.info(f"[yellow]skipped:[/] this step needs {' or '.join(step.backends)}; "
                     f"the {self.backend.name} lab cannot do it{why}.")
             self.progress.mark_skipped(self.exercise.name, step.name)
-            return
+            return True
         handler = {"explain": self.explain, "apply": self.apply, "helm": self.apply_chart, "check": self.check,
                    "task": self.task}[step.kind]
-        handler(step)
+        return handler(step)
 
-    def explain(self, step: Step) -> None:
+    def explain(self, step: Step) -> bool:
         if not self.yes and self.ask(step, [CONTINUE, QUIT]) == QUIT:
             raise Quit
         self.progress.mark_done(self.exercise.name, step.name)
+        return False
 
-    def apply(self, step: Step) -> None:
+    def apply(self, step: Step) -> bool:
         for manifest in step.manifests:
             ui.yaml_block(manifest.read_text(), title=manifest.relative_to(self.exercise.folder).as_posix())
         objects = [obj for manifest in step.manifests for obj in load_manifest_file(manifest)]
@@ -181,6 +220,7 @@ class Walkthrough:
         for line in lines:
             ui.info(f"  {line}")
         self.progress.mark_done(self.exercise.name, step.name)
+        return True
 
     def rendered(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[dict]:
         from lab.helm import render
@@ -193,7 +233,7 @@ class Walkthrough:
 
         return upgrade(self.backend, step.helm.chart, step.helm.release, step.helm.namespace, list(values))
 
-    def apply_chart(self, step: Step) -> None:
+    def apply_chart(self, step: Step) -> bool:
         for values in step.values:
             ui.yaml_block(values.read_text(), title=values.relative_to(self.exercise.folder).as_posix())
         with ui.step(f"helm: upgrading release {step.helm.release} with {step.helm.chart.name}"):
@@ -201,64 +241,82 @@ class Walkthrough:
         for line in lines:
             ui.info(f"  {line}")
         self.progress.mark_done(self.exercise.name, step.name)
+        return True
 
-    def check(self, step: Step) -> None:
+    def check(self, step: Step) -> bool:
         while True:
-            if self.report(step, self.verify(step)):
-                return
+            if self.report(step, self.verify(step), hint_now=True):
+                return True
             if self.yes:
                 self.failed.append(step.name)
-                return
-            choice = self.ask(step, [AGAIN, SKIP, QUIT])
+                return True
+            choice = self.ask(step, [AGAIN, SKIP, QUIT], watch=True)
+            if choice == ui.CHANGED:
+                ui.info(SERVES_NEW)
             if choice == SKIP:
                 self.progress.mark_skipped(self.exercise.name, step.name)
-                return
+                return False
             if choice == QUIT:
                 raise Quit
 
-    def task(self, step: Step) -> None:
+    def task(self, step: Step) -> bool:
         work = self.prepare_work_file(step) if step.workfile else None
         if work:
             ui.info(f"Your working copy: [bold]{_shown_path(work)}[/]\nEdit it, run `{self.apply_command(step, work)}`, "
-                    f"then choose [bold]check[/].")
+                    f"then choose [bold]check[/] (or just apply it: the lab checks by itself when the gateway "
+                    "changes).")
         if self.yes:
             self.solve(step, work)
             if not self.report(step, self.verify(step)):
                 self.failed.append(step.name)
-            return
+            return True
+        self.served_at_last_check = self.served()
         while True:
-            choice = self.ask(step, [CHECK, HINT, SHOW, SOLVE, SKIP, QUIT])
+            choice = self.ask(step, [CHECK, HINT, SHOW, SOLVE, SKIP, QUIT], watch=True)
+            if choice == ui.CHANGED:
+                ui.info(SERVES_NEW)
+                choice = CHECK
             if choice == CHECK:
                 if self.report(step, self.verify(step)):
-                    return
-                self.warn_if_not_applied(step, work)
-            if choice == HINT:
-                self.hint(step)
+                    return True
+                slip = not_applied(step, work, self.backend)
+                if slip:
+                    ui.info(slip)
+            elif choice == HINT:
+                ui.info(self.hints.next(step))
             elif choice == SHOW:
-                ui.yaml_block(step.solution.read_text(), title="solution")
+                self.show_solution(step, work)
             elif choice == SOLVE:
                 self.solve(step, work)
                 if self.report(step, self.verify(step)):
-                    return
+                    return True
             elif choice == SKIP:
                 self.progress.mark_skipped(self.exercise.name, step.name)
-                return
+                return False
             elif choice == QUIT:
                 raise Quit
 
     # -- pieces -------------------------------------------------------------------------
 
     def apply_command(self, step: Step, work: Path) -> str:
-        if step.patch:
-            ref = step.patch
-            return f"invoke patch {ref.kind} {ref.name} --namespace {ref.namespace} --patch-file {_shown_path(work)}"
-        if step.helm:
-            return (f"invoke helm {_shown_path(step.helm.chart)} --release {step.helm.release} "
-                    f"--namespace {step.helm.namespace} --values {_shown_path(work)}")
-        return f"invoke apply {_shown_path(work)}"
+        return apply_command(step, work)
 
-    def ask(self, step: Step, choices: list[str]) -> str:
-        return ui.choose(f"{step.name}:", choices)
+    def ask(self, step: Step, choices: list[str], watch: bool = False) -> str:
+        """A menu; with `watch`, it closes by itself (ui.CHANGED) once the gateway serves
+        something other than at the last check."""
+        return ui.choose(f"{step.name}:", choices, changed=self.gateway_changed if watch else None,
+                         every=WATCH_EVERY)
+
+    def gateway_changed(self) -> bool:
+        now = self.served()
+        return now is not None and now != self.served_at_last_check
+
+    def served(self):
+        """What the gateway serves now (its live routes), or None if it cannot be read just now."""
+        try:
+            return self.backend.live_routes()
+        except Exception:  # noqa: BLE001 - a lab that hiccups while the menu waits is not the learner's error
+            return None
 
     def prepare_work_file(self, step: Step) -> Path:
         work = self.work_file(step)
@@ -283,55 +341,37 @@ class Walkthrough:
         for line in lines:
             ui.info(f"  {line}")
 
-    def warn_if_not_applied(self, step: Step, work: Path | None) -> None:
-        """A common slip: the working copy was edited but never applied."""
-        if work is None or step.patch or step.helm:
+    def show_solution(self, step: Step, work: Path | None) -> None:
+        """What stands between the working copy and the solution, as a diff; then the whole file if asked."""
+        diff = solution_diff(step, work) if work is not None else ""
+        if work is not None and not diff:
+            ui.info(f"Your working copy already is the solution; `{self.apply_command(step, work)}` applies it.")
             return
-        try:
-            edited = load_manifest_file(work)
-        except LabError as e:
-            ui.info(f"[yellow]Your working copy does not load:[/] {e}")
-            return
-        for obj in edited:
-            live = self.backend.get(ref_of(obj))
-            if live is None or _spec(live) != _spec(obj):
-                ui.info(f"[yellow]Your working copy differs from what the lab runs.[/] "
-                        f"Did you run `{self.apply_command(step, work)}`?")
+        if diff:
+            ui.info("[bold]From your working copy to the solution[/] ([red]-[/] yours, [green]+[/] the solution):")
+            ui.diff_block(diff)
+            if self.ask(step, [WHOLE_FILE, BACK]) != WHOLE_FILE:
                 return
-
-    def hint(self, step: Step) -> None:
-        if not step.hints:
-            ui.info("No hint for this step; `show solution` shows the answer.")
-            return
-        shown = self.hints_shown.get(step.name, 0)
-        ui.info(f"[yellow]hint {shown % len(step.hints) + 1}/{len(step.hints)}:[/] {step.hints[shown % len(step.hints)]}")
-        self.hints_shown[step.name] = shown + 1
+        ui.yaml_block(step.solution.read_text(), title="solution")
 
     def verify(self, step: Step) -> CheckResult:
         with ui.step("checking from live traffic"):
-            return run_check(self.exercise, step, self.backend)
+            result = run_check(self.exercise, step, self.backend)
+        self.served_at_last_check = self.served()
+        return result
 
-    def report(self, step: Step, result: CheckResult) -> bool:
-        for detail in result.details:
-            ui.console.print(detail)
+    def report(self, step: Step, result: CheckResult, hint_now: bool = False) -> bool:
+        """Show the result; a pass marks the step done. A failure's hint waits for `hint`
+        unless `hint_now` (a check step has no hint menu)."""
+        show_result(result, with_hint=hint_now or self.yes)
         if result.passed:
-            ui.info(f"[green]✓ passed:[/] {result.message}")
             self.progress.mark_done(self.exercise.name, step.name)
-        else:
-            ui.info(f"[red]✗ not yet:[/] {result.message}")
-        return result.passed
-
-
-def _spec(obj: dict):
-    return obj.get("spec")
-
-
-def _shown_path(path: Path) -> str:
-    """The path as the learner would type it from where they run invoke."""
-    try:
-        return path.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return str(path)
+            return True
+        self.hints.failed(step, result)
+        if result.hint:
+            if not (hint_now or self.yes):
+                ui.info("[dim]`hint` knows what went wrong here.[/]")
+        return False
 
 
 def require_terminal_or_yes(yes: bool) -> None:

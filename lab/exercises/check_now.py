@@ -1,0 +1,92 @@
+"""`invoke check`: one step's check against the lab as it is now (what Killercoda's verify
+script is to a scenario). It never prompts and never applies anything; it marks progress
+only when the check passes.
+"""
+
+from rich.markup import escape
+
+from lab import ui
+from lab.backends.base import Backend
+from lab.config import Paths
+from lab.errors import LabError
+from lab.exercises.catalogue import Exercise, Step, exercise_names, load_exercise
+from lab.exercises.checks import CheckResult, run_check
+from lab.exercises.working_copy import not_applied, work_file
+from lab.state import Progress
+
+CHECKED_KINDS = ("task", "check")
+
+
+def chosen_exercise(progress: Progress, name: str) -> Exercise:
+    """The named exercise, else the one the learner last played or checked."""
+    if not name:
+        name = progress.current()
+        started = [n for n in exercise_names() if progress.done(n) or progress.skipped(n)]
+        if not name and len(started) == 1:
+            name = started[0]
+        if not name:
+            raise LabError("no exercise is under way, so there is no step to check",
+                           "name one, e.g. `invoke check canary`, or start it with `invoke exercise canary`")
+    return load_exercise(name)
+
+
+def chosen_step(exercise: Exercise, progress: Progress, name: str, backend_name: str) -> Step:
+    """The named step, else the first one with a check that is neither done nor skipped and
+    that this lab can run (the walkthrough skips the others here)."""
+    if name:
+        step = exercise.step(name)
+        if step.kind not in CHECKED_KINDS:
+            raise LabError(f"step {name} of {exercise.name} has nothing to check (it is a {step.kind} step)",
+                           f"steps with a check: {', '.join(s.name for s in _checked(exercise))}")
+        return step
+    finished = set(progress.done(exercise.name)) | set(progress.skipped(exercise.name))
+    for step in _checked(exercise):
+        if step.name not in finished and (not step.backends or backend_name in step.backends):
+            return step
+    last = _checked(exercise)[-1].name
+    raise LabError(f"every step of {exercise.name} is done or skipped",
+                   f"name the step to check it again, e.g. `invoke check {exercise.name} {last}`")
+
+
+def _checked(exercise: Exercise) -> list[Step]:
+    return [s for s in exercise.steps if s.kind in CHECKED_KINDS]
+
+
+def check_step(exercise: Exercise, step: Step, backend: Backend, paths: Paths) -> CheckResult:
+    """Run the check, show it, and mark the step done if it passed; a failure is a LabError
+    (exit 1) after the result, its diagnosis and, if so, the slip of an unapplied working copy."""
+    progress = Progress(paths)
+    progress.mark_current(exercise.name)
+    if step.backends and backend.name not in step.backends:
+        raise LabError(f"step {step.name} needs {' or '.join(step.backends)}; the {backend.name} lab cannot check it",
+                       f"`invoke exercise {exercise.name}` skips it for you")
+    ui.console.rule(f"{exercise.name}: {step.name}", style="cyan")
+    with ui.step("checking from live traffic"):
+        result = run_check(exercise, step, backend)
+    show_result(result)
+    if result.passed:
+        progress.mark_done(exercise.name, step.name)
+        return result
+    slip = not_applied(step, work_file(paths, exercise, step) if step.workfile else None, backend)
+    if slip:
+        ui.info(slip)
+    raise LabError(f"step {step.name} of {exercise.name} does not pass yet",
+                   f"fix it and run `invoke check` again; `invoke exercise {exercise.name}` has hints "
+                   "and the solution")
+
+
+def show_result(result: CheckResult, with_hint: bool = True) -> None:
+    """The details, the verdict and, after a failure with a known cause, the hint for it."""
+    for detail in result.details:
+        ui.console.print(detail)
+    if result.passed:
+        ui.info(f"[green]✓ passed:[/] {result.message}")
+        return
+    ui.info(f"[red]✗ not yet:[/] {result.message}")
+    if not with_hint:
+        return
+    if result.hint:
+        label = f" ({result.diagnosis})" if result.diagnosis else ""
+        ui.info(f"[yellow]hint{escape(label)}:[/] {escape(result.hint)}")
+    elif result.diagnosis:
+        ui.info(f"[yellow]diagnosis:[/] {escape(result.diagnosis)}")
