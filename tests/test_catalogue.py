@@ -43,9 +43,8 @@ def test_exercise_loads_and_its_files_are_ones_the_lab_accepts(name):
         if step.helm:
             for values in [step.values] + [[f] for f in (step.solution, step.workfile) if f]:
                 objects += render(step.helm.chart, step.helm.release, step.helm.namespace, list(values))
-        checks = step.check if isinstance(step.check, list) else [step.check] if step.check else []
-        objects += [obj for check in checks for spec in check.values() if isinstance(spec, dict) and "load" in spec
-                    for obj in load_manifest_file(exercise.folder / spec["load"])]
+        objects += [obj for check in step.check if getattr(check.spec, "load", None)
+                    for obj in load_manifest_file(exercise.folder / check.spec.load)]
         local = not step.backends or "local" in step.backends
         for obj in objects:
             if local:
@@ -84,15 +83,13 @@ def test_every_solution_passes_its_check_on_the_local_lab(lab, name):
         heading = step.text.splitlines()[0].lstrip("# ").strip()
         assert heading in shown, step.name
     # Checks of their own that need a cluster (in-mesh ones) are skipped, and the result says so.
-    with_cluster_checks = [s for s in steps if s not in cluster_only and isinstance(s.check, list)
-                           and any("k3d" in (next(iter(c.values())).get("backends") or []) for c in s.check)]
+    with_cluster_checks = [s for s in steps if s not in cluster_only and any("k3d" in c.spec.backends for c in s.check)]
     assert shown.count("more check(s) need k3d or minikube; skipped on the local lab") == len(with_cluster_checks)
     # A check that sends a header names it, beside its chart and in its result.
-    gateway_checks = [c["traffic"] for s in steps if s not in cluster_only
-                      for c in (s.check if isinstance(s.check, list) else [s.check])
-                      if isinstance(c, dict) and "traffic" in c and c["traffic"].get("from") != "mesh"]
+    gateway_checks = [c.traffic for s in steps if s not in cluster_only for c in s.check
+                      if c.traffic and c.traffic.from_ != "mesh"]
     for check in gateway_checks:
-        sent = ", ".join(f"{k}: {v}" for k, v in (check.get("request") or {}).get("headers", {}).items())
+        sent = ", ".join(f"{k}: {v}" for k, v in ((check.request and check.request.headers) or {}).items())
         assert not sent or shown.count(f"with {sent}:") >= 2, sent
 
 
