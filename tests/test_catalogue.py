@@ -3,12 +3,14 @@ exist, its manifests and patches are ones the lab accepts, and on the local lab 
 solution passes its check and every unsolved learner step fails it."""
 
 import os
+import shutil
 
 import pytest
 
 from lab.backends.local.schema import check_supported
 from lab.backends.select import current_backend
-from lab.config import gateway_tls_port, lab_paths
+from lab.config import EXERCISES_DIR, gateway_tls_port, lab_paths
+from lab.errors import LabError
 from lab.exercises.catalogue import exercise_names, load_exercise
 from lab.exercises.checks import run_check
 from lab.exercises.walkthrough import Walkthrough
@@ -109,3 +111,38 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name):
         walkthrough.restore(index)     # the lab as the learner finds it at this step
         result = run_check(exercise, step, backend)
         assert not result.passed, f"{name}/{step.name} passes without the learner doing anything"
+
+
+def test_exercises_come_in_learning_order_and_every_folder_is_listed():
+    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace"]
+    folders = sorted(p.parent.name for p in EXERCISES_DIR.glob("*/exercise.yaml"))
+    assert sorted(NAMES) == folders
+
+
+@pytest.mark.parametrize("change, complaint", [
+    (("{httpbin: 80, tornado: 20}", "{httpbin: 80, tornado: 10}"),
+     "steps[3] (shift-20).check[0].traffic.expect: expected shares add up to 90, not 100"),
+    (("{traffic: {expect: {httpbin: 80, tornado: 20}}}", "{trafic: {expect: {httpbin: 80, tornado: 20}}}"),
+     "steps[3] (shift-20).check[0].trafic: unknown key"),
+    (("{traffic: {expect: {httpbin: 80, tornado: 20}}}", "{traffic: {expect: {httpbin: 80, tornado: 20}, tolerence: 5}}"),
+     "steps[3] (shift-20).check[0].traffic.tolerence: unknown key"),
+    (("{traffic: {expect: {httpbin: 80, tornado: 20}}}", "{traffic: {expect: {httpbin: 80, tomcat: 20}}}"),
+     "step shift-20: check names tomcat, not a destination (httpbin, tornado)"),
+    (("{websocket: {path: /websocket, connections: 10, messages: 3}}", "{websocket: {connections: many}}"),
+     "steps[4] (websocket).check[0].websocket.connections: Input should be a valid integer"),
+    (("format: 1\n", "format: 2\n"), "format: Input should be 1"),
+    ((", service: tornado.canary-lab}", "}"), "destinations.tornado.service: Field required"),
+    (("kind: task", "kind: tusk"), "steps[3] (shift-20).kind: Input should be"),
+])
+def test_a_wrong_exercise_file_fails_at_load_in_one_line_naming_file_and_field(tmp_path, change, complaint):
+    shutil.copytree(EXERCISES_DIR / "canary", tmp_path / "canary")
+    shutil.copyfile(EXERCISES_DIR / "catalogue.yaml", tmp_path / "catalogue.yaml")
+    spec = tmp_path / "canary" / "exercise.yaml"
+    old, new = change
+    assert old in spec.read_text()
+    spec.write_text(spec.read_text().replace(old, new, 1))
+    with pytest.raises(LabError) as raised:
+        load_exercise("canary", tmp_path)
+    message = str(raised.value.message)
+    assert "canary/exercise.yaml: " in message and complaint in message, message
+    assert "\n" not in message

@@ -180,3 +180,14 @@ def test_the_cases_cover_every_diagnosis_the_checks_can_find():
     found = {c.diagnosis for c in CASES if c.diagnosis}
     assert len([c for c in CASES if c.diagnosis]) >= 12
     assert set(BY_CODE) - {"not-applied"} <= found, set(BY_CODE) - found   # not-applied: the walkthrough's
+
+
+def test_the_gateways_own_endpoint_counts_agree_with_the_local_lab(backend, tmp_path):
+    """A cluster's backend reads ready endpoints from its gateway's /clusters; the same reader, on the
+    local gateway's Envoy, agrees with what the local lab counts from its pods."""
+    typo = Case("rollback", "shift-10", "no-endpoints",
+                shop_subsets({"version": "v1"}, {"version": "v3-typo"}) + shop(90, "v3", 10))
+    set_up(backend, typo, tmp_path)
+    from_envoy, local = backend._admin().ready_endpoints(), backend.ready_endpoints()
+    assert from_envoy[("shop.shop", "v3")] == local[("shop.shop", "v3")] == 0
+    assert from_envoy[("shop.shop", "v1")] == local[("shop.shop", "v1")] > 0

@@ -197,7 +197,7 @@ def _first_error(error: ValidationError, data) -> str:
     message = detail["msg"].removeprefix("Value error, ")
     if detail["type"] == "extra_forbidden":
         message = f"unknown key{_suggest(str(detail['loc'][-1]), _known_keys(detail['loc']))}"
-    return f"{'.'.join(parts) or 'the file'}: {message}"
+    return f"{'.'.join(parts)}: {message}" if parts else message
 
 
 def _known_keys(loc: tuple) -> list[str]:

@@ -21,7 +21,7 @@ from lab.exercises.served import Target, host_routes
 from lab.manifests import Ref, load_manifest_file
 from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier
 from lab.traffic.sampler import Answer, RequestSpec, run_verdict, verdict_in_batches
-from lab.traffic.verdict import PASS, Expectation, Verdict, rates_in_words
+from lab.traffic.verdict import INCONCLUSIVE, PASS, Expectation, Verdict, rates_in_words
 from lab.traffic.websocket import echo_check
 
 
@@ -138,6 +138,9 @@ def _why_traffic_disagrees(situation: Situation, verdict: Verdict, examples: lis
                            expectation: Expectation) -> Finding:
     """The likeliest reason live traffic does not follow a config that is right."""
     served = situation.served.describe(list(expectation.shares))
+    if verdict.decision == INCONCLUSIVE:
+        return traffic_disagrees(served, "the split sits between right and off by the tolerance, so the verdict "
+                                         "could not decide", "run the check again")
     stray = [n for n, count in verdict.counts.items() if count and n not in (ERROR, UNCLASSIFIED)
              and not expectation.shares.get(n)]
     no_upstream = [a for a in examples if a.status == 503 and "no healthy upstream" in a.detail]
