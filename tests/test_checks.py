@@ -96,6 +96,7 @@ def test_a_route_to_the_whole_service_splits_by_ready_endpoints():
     served = served_shares(route(("", 100)), TARGETS, endpoints)
     assert served.shares == {"v1": 60.0, "v2": 20.0}
     assert served.others == [("other pods of sentences.sentences", 20.0)]   # a fifth pod is neither version
+    assert served.pods == {"v1": 3, "v2": 1}
 
 
 def test_a_weighted_subset_without_ready_endpoints_is_named():

@@ -89,14 +89,17 @@ class Case:
     values: str = ""            # or: the exercise's chart, rendered with these values
     held_only: bool = False     # stored as applied, but never pushed to the gateway
     traffic: bool = False       # the config is right: the verdict runs on live traffic
+    says: str = ""              # a part of the message: what is served and what was expected
 
     def __str__(self):
         return f"{self.exercise}/{self.step}/{self.diagnosis or 'passes'}"
 
 
 CASES = [
-    Case("canary", "rollback", "destination-extra", canary(apps(99, 1))),
-    Case("canary", "shift-20", "weights-swapped", canary(apps(20, 80))),
+    Case("canary", "rollback", "destination-extra", canary(apps(99, 1)),
+         says="serves httpbin 99 / tornado 1, the step expects httpbin 100"),
+    Case("canary", "shift-20", "weights-swapped", canary(apps(20, 80)),
+         says="serves httpbin 20 / tornado 80, the step expects httpbin 80 / tornado 20"),
     Case("canary", "shift-20", "wrong-weights", canary(apps(70, 30))),
     Case("canary", "shift-20", "destination-missing"),                     # the step as the learner finds it
     Case("canary", "shift-20", "not-served", canary(apps(80, 20)), held_only=True),
@@ -104,7 +107,8 @@ CASES = [
     Case("canary", "shift-20", "", canary(apps(80, 20)), traffic=True),
     Case("progressive", "canary-50", "wrong-weights", vs("app-example", "app-example", "app.lab.local", "app-gateway", [
         {"route": [to("app-example", 60, "stable"), to("app-example", 40, "canary")]}])),
-    Case("promote", "replica-split", "wrong-weights", objects(SENTENCES_V2_TWICE)),   # 3 and 2 pods: 60/40
+    Case("promote", "replica-split", "wrong-weights", objects(SENTENCES_V2_TWICE),   # 3 and 2 pods: 60/40
+         says="serves v1 60 / v2 40 (plain load balancing over ready pods: v1 3, v2 2), the step expects v1 75 / v2 25"),
     Case("promote", "replica-split", "", traffic=True),                               # 3 and 1 pods: 75/25
     Case("autoscale", "all-to-v2", "weights-swapped", shop(100, "v2", 0)),
     Case("rollback", "shift-10", "no-endpoints",
@@ -112,7 +116,8 @@ CASES = [
     Case("rollback", "roll-back", "destination-extra", shop(90, "v3", 10)),
     Case("rollback", "baseline", "traffic-disagrees",                      # subset v1 picks v3's pods too
          shop_subsets({"app": "shop"}, {"version": "v3"}), traffic=True),
-    Case("cross-namespace", "canary-10", "wrong-weights", values="canary: {enabled: true, weight: 3}\n"),
+    Case("cross-namespace", "canary-10", "wrong-weights", values="canary: {enabled: true, weight: 3}\n",
+         says="serves v1 97 / v2 3, the step expects v1 90 / v2 10"),
     Case("cross-namespace", "header-only", "header-mismatch",
          values="canary: {enabled: true, onlyMatchHeader: true, header: {name: x-track, value: Canary}}\n"),
     Case("cross-namespace", "header-only", "route-shadowed", traffic_manager(STABLE, BY_HEADER)),
@@ -168,6 +173,7 @@ def test_each_wrong_config_fails_with_its_diagnosis_and_each_right_one_passes(ba
     sent = requests_served(backend) - before
     assert result.diagnosis == case.diagnosis, result.message
     assert result.passed == (not case.diagnosis), result.message
+    assert case.says in result.message
     if case.diagnosis:
         known = BY_CODE.get(case.diagnosis)
         assert result.hint and (known is None or result.hint == known.hint)

@@ -65,7 +65,9 @@ def _same(served: Served, expected: dict[str, float]) -> bool:
 
 
 def _facts(s: Situation, **more) -> dict:
-    return {"request": s.request, "host": s.host, "expected": s.split(s.expected),
+    pods = s.served.pods if s.served else {}
+    how = f" (plain load balancing over ready pods: {', '.join(f'{n} {p}' for n, p in pods.items())})" if pods else ""
+    return {"request": s.request, "host": s.host, "expected": s.split(s.expected), "how": how,
             "served": s.served.describe(list(s.expected)) if s.served else "nothing", **more}
 
 
@@ -202,8 +204,8 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "add the missing destination (host, and subset if the step uses subsets) with its weight",
               "Each version that should get traffic needs a destination of its own in the route.",
               _needs_route(_missing)),
-    Diagnosis("wrong-weights", "the gateway serves {served}, the step expects {expected}",
-              "set the weights to what the step asks (they add up to 100)",
+    Diagnosis("wrong-weights", "the gateway serves {served}{how}, the step expects {expected}",
+              "set the weights to what the step asks (they add up to 100); a split by pods follows replicas",
               "Read the step's numbers again and put each on its destination's weight.", _needs_route(_wrong_weights)),
     Diagnosis("no-endpoints", "the route sends traffic to {empty}, which has no ready pod: those requests get 503 "
                               "(Envoy's UH)",

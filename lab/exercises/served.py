@@ -26,6 +26,7 @@ class Served:
     shares: dict[str, float]                              # exercise destination → percent of requests
     others: list[tuple[str, float]] = field(default_factory=list)   # (what the route names, percent)
     empty: list[RouteDestination] = field(default_factory=list)     # weighted, with no ready endpoint
+    pods: dict[str, int] = field(default_factory=dict)   # destination → ready pods, when the split follows them
 
     def describe(self, names: list[str]) -> str:
         """"httpbin 99 / tornado 1", in the order of `names`, then anything else the route names."""
@@ -137,7 +138,8 @@ def served_shares(route: LiveRoute, targets: dict[str, Target],
         elif subsets and not destination.subset and endpoints.get((destination.service, ""), 0) > 0:
             total = endpoints[destination.service, ""]
             for name in subsets:
-                shares[name] += weight * endpoints.get((destination.service, targets[name].subset), 0) / total
+                served.pods[name] = endpoints.get((destination.service, targets[name].subset), 0)
+                shares[name] += weight * served.pods[name] / total
             rest = weight - sum(weight * endpoints.get((destination.service, targets[n].subset), 0) / total
                                 for n in subsets)
             if rest > 0.05:
