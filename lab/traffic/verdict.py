@@ -19,7 +19,11 @@ may come; roughly, errors under half the tolerance pass.
 - Errors (no answer, 5xx) are not samples; more than `max_error_rate` of
   requests (and at least 3) fails the check. An error from a destination
   expected at 0% (a failing canary that should be rolled back) fails at once.
-- Past `max_requests` without a decision: inconclusive.
+- Past `max_requests` without a decision: inconclusive (which a check does not count as a pass).
+
+Reasons read true: the observed share with its 1 − α interval, and for a FAIL the two shares
+the test weighed and the side the answers fell on (an SPRT accepts the alternative only when
+the answers lie on its side of the line between the two), so a FAIL never contradicts its numbers.
 """
 
 import math
