@@ -131,3 +131,9 @@ def test_the_virtual_host_is_picked_by_the_most_specific_domain():
     assert host_routes([anything], "other.example", "http") == [anything]
     assert host_routes([exact], "other.example", "http") == []
     assert host_routes([exact], HOST, "https") == []      # the HTTPS listener has routes of its own
+
+
+def test_a_route_to_a_service_with_no_ready_pod_is_diagnosed_as_such_with_no_traffic(verdict):
+    endpoints = {("sentences.sentences", ""): 0, ("sentences.sentences", "v1"): 0, ("sentences.sentences", "v2"): 0}
+    result = run_check(PROMOTE, step({"v1": 75, "v2": 25}), Gateway(route(("", 100)), endpoints=endpoints))
+    assert result.diagnosis == "no-endpoints" and "503" in result.message and verdict["runs"] == 0

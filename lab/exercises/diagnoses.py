@@ -191,6 +191,11 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "put the specific route (with the match) above the catch-all",
               "Routes are tried from top to bottom; the first that matches wins: put the one with the match first.",
               _needs_route(_shadowed)),
+    Diagnosis("no-endpoints", "the route sends traffic to {empty}, which has no ready pod: those requests get 503 "
+                              "(Envoy's UH)",
+              "check the subset's labels against the pods' labels, and that the Deployment has replicas",
+              "A subset picks pods by labels: do the DestinationRule's labels match the Deployment's template?",
+              _needs_route(_no_endpoints)),
     Diagnosis("weights-swapped", "the weights look swapped: the gateway serves {served}, the step expects {expected}",
               "give each destination the other's weight",
               "Each weight belongs to the destination it sits under: check which destination got which number.",
@@ -207,11 +212,6 @@ CATALOGUE: tuple[Diagnosis, ...] = (
     Diagnosis("wrong-weights", "the gateway serves {served}{how}, the step expects {expected}",
               "set the weights to what the step asks (they add up to 100); a split by pods follows replicas",
               "Read the step's numbers again and put each on its destination's weight.", _needs_route(_wrong_weights)),
-    Diagnosis("no-endpoints", "the route sends traffic to {empty}, which has no ready pod: those requests get 503 "
-                              "(Envoy's UH)",
-              "check the subset's labels against the pods' labels, and that the Deployment has replicas",
-              "A subset picks pods by labels: do the DestinationRule's labels match the Deployment's template?",
-              _needs_route(_no_endpoints)),
 )
 BY_CODE = {d.code: d for d in CATALOGUE}
 

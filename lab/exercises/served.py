@@ -135,8 +135,8 @@ def served_shares(route: LiveRoute, targets: dict[str, Target],
             served.empty.append(destination)
         if exact or whole:
             shares[(exact or whole)[0]] += weight
-        elif subsets and not destination.subset and endpoints.get((destination.service, ""), 0) > 0:
-            total = endpoints[destination.service, ""]
+        elif subsets and not destination.subset and (destination.service, "") in endpoints:
+            total = endpoints[destination.service, ""] or 1   # none ready: no share, and `empty` says why
             for name in subsets:
                 served.pods[name] = endpoints.get((destination.service, targets[name].subset), 0)
                 shares[name] += weight * served.pods[name] / total
