@@ -137,3 +137,14 @@ def test_a_route_to_a_service_with_no_ready_pod_is_diagnosed_as_such_with_no_tra
     endpoints = {("sentences.sentences", ""): 0, ("sentences.sentences", "v1"): 0, ("sentences.sentences", "v2"): 0}
     result = run_check(PROMOTE, step({"v1": 75, "v2": 25}), Gateway(route(("", 100)), endpoints=endpoints))
     assert result.diagnosis == "no-endpoints" and "503" in result.message and verdict["runs"] == 0
+
+
+def test_a_traffic_result_says_once_what_alpha_and_beta_mean(verdict):
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    for detail in run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN)).details:
+        console.print(detail)
+    shown = console.export_text()
+    assert shown.count("a right split fails this check at most 1 time in") == 1
+    assert "config: the route serves v1 90 / v2 10, as the step expects" in shown

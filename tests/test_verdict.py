@@ -169,3 +169,35 @@ def test_checks_use_one_percent_error_rates_unless_the_settings_say_otherwise(mo
     monkeypatch.setenv("CANARY_LAB_BETA", "2")
     with pytest.raises(LabError, match="CANARY_LAB_BETA=2 is not a false-pass rate"):
         check_beta()
+
+
+def test_a_fail_never_contradicts_its_own_numbers():
+    # A true 73/27 checked as 80/20 sits where the old message read "7 points off, tolerance 10: FAIL".
+    # Now a FAIL names the two shares the test weighed; its answers must lie on the wrong one's side
+    # of the line between them (where the two explain the answers equally well).
+    p0, p1 = 0.8, 0.7
+    line = math.log((1 - p1) / (1 - p0)) / (math.log((1 - p1) / (1 - p0)) - math.log(p1 / p0))
+    rng, fails = random.Random(SEED), 0
+    for _ in range(300):
+        verdict = SequentialVerdict(Expectation(shares={"httpbin": 80, "tornado": 20}))
+        while verdict.add("httpbin" if rng.random() < 0.73 else "tornado") is None:
+            pass
+        if verdict.decision == FAIL:
+            fails += 1
+            assert "weighs 80% (right) against 70% (10 points off)" in verdict.reason, verdict.reason
+            assert "interval" in verdict.reason and "tolerance" not in verdict.reason
+            assert verdict.counts["httpbin"] / verdict.verdict.classified < line
+    assert fails > 100   # the case was exercised
+
+
+def test_reasons_say_1_request_and_an_80_20():
+    from lab.traffic.verdict import an, plural, rates_in_words
+
+    assert plural(1, "request") == "1 request" and plural(2, "request") == "2 requests"
+    assert an("80/20") == "an 80/20" and an("90/10") == "a 90/10" and an("18/82") == "an 18/82"
+    assert rates_in_words(0.01, 0.01, 10) == ("α = 0.01: a right split fails this check at most 1 time in 100; "
+                                              "β = 0.01: a split 10 points off passes it at most 1 time in 100")
+    verdict = SequentialVerdict(Expectation(shares={"a": 80, "b": 20}))
+    for _ in range(300):
+        verdict.add("a" if verdict.requests % 5 else "b")
+    assert verdict.decision == PASS and "consistent with an 80/20 split" in verdict.reason
