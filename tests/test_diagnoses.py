@@ -120,6 +120,9 @@ CASES = [
          says="serves v1 97 / v2 3, the step expects v1 90 / v2 10"),
     Case("cross-namespace", "header-only", "header-mismatch",
          values="canary: {enabled: true, onlyMatchHeader: true, header: {name: x-track, value: Canary}}\n"),
+    Case("cross-namespace", "header-only", "header-mismatch",
+         values="canary: {enabled: true, onlyMatchHeader: true, header: {name: x-trak, value: canary}}\n",
+         says="route canary-by-header matches x-trak = canary, but the step sends X-Track: canary"),
     Case("cross-namespace", "header-only", "route-shadowed", traffic_manager(STABLE, BY_HEADER)),
     Case("cross-namespace", "header-only", "no-route", traffic_manager(BY_HEADER),
          traffic=True),                          # the step's first check (with the header) is right and runs
