@@ -15,12 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lab.config import EXERCISES_DIR
 from lab.errors import LabError
-from lab.exercises.check_specs import Check, Destination, ErrorsCheck, Request, TrafficCheck
+from lab.exercises.check_specs import (CHECK_KINDS, Check, Destination, ErrorsCheck, MtlsCheck, Request, ScaleCheck,
+                                       TrafficCheck, WebsocketCheck)
 from lab.manifests import Ref
 
 FORMAT = 1
 CATALOGUE_FILE = "catalogue.yaml"
 STEP_KINDS = ("explain", "apply", "helm", "task", "check")
+CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck)   # in CHECK_KINDS' order
 STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",)}
 
 
@@ -201,9 +203,13 @@ def _first_error(error: ValidationError, data) -> str:
 
 
 def _known_keys(loc: tuple) -> list[str]:
-    inside = [k for k in loc[:-1] if isinstance(k, str)]
-    model = {"steps": StepFile}.get(inside[-1] if inside else "", ExerciseFile)
-    return sorted(model.model_fields)
+    """The keys the model at this place of the file knows (for "did you mean")."""
+    models = {"steps": StepFile, "destinations": Destination, "request": Request, "patch": PatchTarget,
+              "helm": HelmSpec, "check": Check, **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
+    model = ExerciseFile
+    for key in loc[:-1]:
+        model = models.get(key, model) if isinstance(key, str) else model
+    return sorted(field.alias or name for name, field in model.model_fields.items())
 
 
 def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
