@@ -47,11 +47,34 @@ class EnvoyAdmin:
             # Istio names its HTTPS route configs "https.443...", the local lab "https-gateway".
             scheme = "https" if config.get("name", "").startswith("https") else "http"
             for vhost in config.get("virtual_hosts", []):
-                host = _host_of(vhost)
+                host, domains = _host_of(vhost), tuple(vhost.get("domains", []))
                 for route in vhost.get("routes", []):
                     routes.append(LiveRoute(host=host, match=describe_match(route.get("match", {})),
-                                            destinations=_destinations(route.get("route", {})), scheme=scheme))
+                                            destinations=_destinations(route.get("route", {})), scheme=scheme,
+                                            domains=domains, conditions=route.get("match", {}),
+                                            name=route.get("name", ""),
+                                            status=int((route.get("direct_response") or {}).get("status", 0))))
         return routes
+
+    def ready_endpoints(self) -> dict[tuple[str, str], int]:
+        """Healthy endpoints per (Service name.namespace, subset) from /clusters, for Istio-named clusters
+        (`outbound|port|subset|fqdn`); the most over the Service's ports."""
+        counts: dict[tuple[str, str], int] = {}
+        for cluster in json.loads(self._get("/clusters?format=json")).get("cluster_statuses", []):
+            if len(cluster.get("name", "").split("|")) != 4:
+                continue   # not a Service's cluster (Envoy's own, or an admin one)
+            destination = _destination(cluster["name"], 0)
+            healthy = sum(1 for host in cluster.get("host_statuses", [])
+                          if (host.get("health_status") or {}).get("eds_health_status", "HEALTHY") == "HEALTHY"
+                          and not _failed_health_check(host.get("health_status") or {}))
+            key = (destination.service, destination.subset)
+            counts[key] = max(counts.get(key, 0), healthy)
+        return counts
+
+
+def _failed_health_check(status: dict) -> bool:
+    return any(status.get(flag) for flag in ("failed_active_health_check", "failed_outlier_check",
+                                             "failed_active_degraded_check", "pending_dynamic_removal"))
 
 
 def _host_of(vhost: dict) -> str:

@@ -3,12 +3,14 @@ exist, its manifests and patches are ones the lab accepts, and on the local lab 
 solution passes its check and every unsolved learner step fails it."""
 
 import os
+import shutil
 
 import pytest
 
 from lab.backends.local.schema import check_supported
 from lab.backends.select import current_backend
-from lab.config import gateway_tls_port, lab_paths
+from lab.config import EXERCISES_DIR, gateway_tls_port, lab_paths
+from lab.errors import LabError
 from lab.exercises.catalogue import exercise_names, load_exercise
 from lab.exercises.checks import run_check
 from lab.exercises.walkthrough import Walkthrough
@@ -43,9 +45,8 @@ def test_exercise_loads_and_its_files_are_ones_the_lab_accepts(name):
         if step.helm:
             for values in [step.values] + [[f] for f in (step.solution, step.workfile) if f]:
                 objects += render(step.helm.chart, step.helm.release, step.helm.namespace, list(values))
-        checks = step.check if isinstance(step.check, list) else [step.check] if step.check else []
-        objects += [obj for check in checks for spec in check.values() if isinstance(spec, dict) and "load" in spec
-                    for obj in load_manifest_file(exercise.folder / spec["load"])]
+        objects += [obj for check in step.check if getattr(check.spec, "load", None)
+                    for obj in load_manifest_file(exercise.folder / check.spec.load)]
         local = not step.backends or "local" in step.backends
         for obj in objects:
             if local:
@@ -84,15 +85,13 @@ def test_every_solution_passes_its_check_on_the_local_lab(lab, name):
         heading = step.text.splitlines()[0].lstrip("# ").strip()
         assert heading in shown, step.name
     # Checks of their own that need a cluster (in-mesh ones) are skipped, and the result says so.
-    with_cluster_checks = [s for s in steps if s not in cluster_only and isinstance(s.check, list)
-                           and any("k3d" in (next(iter(c.values())).get("backends") or []) for c in s.check)]
+    with_cluster_checks = [s for s in steps if s not in cluster_only and any("k3d" in c.spec.backends for c in s.check)]
     assert shown.count("more check(s) need k3d or minikube; skipped on the local lab") == len(with_cluster_checks)
     # A check that sends a header names it, beside its chart and in its result.
-    gateway_checks = [c["traffic"] for s in steps if s not in cluster_only
-                      for c in (s.check if isinstance(s.check, list) else [s.check])
-                      if isinstance(c, dict) and "traffic" in c and c["traffic"].get("from") != "mesh"]
+    gateway_checks = [c.traffic for s in steps if s not in cluster_only for c in s.check
+                      if c.traffic and c.traffic.from_ != "mesh"]
     for check in gateway_checks:
-        sent = ", ".join(f"{k}: {v}" for k, v in (check.get("request") or {}).get("headers", {}).items())
+        sent = ", ".join(f"{k}: {v}" for k, v in ((check.request and check.request.headers) or {}).items())
         assert not sent or shown.count(f"with {sent}:") >= 2, sent
 
 
@@ -112,3 +111,38 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name):
         walkthrough.restore(index)     # the lab as the learner finds it at this step
         result = run_check(exercise, step, backend)
         assert not result.passed, f"{name}/{step.name} passes without the learner doing anything"
+
+
+def test_exercises_come_in_learning_order_and_every_folder_is_listed():
+    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace"]
+    folders = sorted(p.parent.name for p in EXERCISES_DIR.glob("*/exercise.yaml"))
+    assert sorted(NAMES) == folders
+
+
+@pytest.mark.parametrize("change, complaint", [
+    (("{httpbin: 80, tornado: 20}", "{httpbin: 80, tornado: 10}"),
+     "steps[3] (shift-20).check[0].traffic.expect: expected shares add up to 90, not 100"),
+    (("{traffic: {expect: {httpbin: 80, tornado: 20}}}", "{trafic: {expect: {httpbin: 80, tornado: 20}}}"),
+     "steps[3] (shift-20).check[0].trafic: unknown key; did you mean 'traffic'?"),
+    (("{traffic: {expect: {httpbin: 80, tornado: 20}}}", "{traffic: {expect: {httpbin: 80, tornado: 20}, tolerence: 5}}"),
+     "steps[3] (shift-20).check[0].traffic.tolerence: unknown key; did you mean 'tolerance'?"),
+    (("{traffic: {expect: {httpbin: 80, tornado: 20}}}", "{traffic: {expect: {httpbin: 80, tomcat: 20}}}"),
+     "step shift-20: check names tomcat, not a destination (httpbin, tornado)"),
+    (("{websocket: {path: /websocket, connections: 10, messages: 3}}", "{websocket: {connections: many}}"),
+     "steps[4] (websocket).check[0].websocket.connections: Input should be a valid integer"),
+    (("format: 1\n", "format: 2\n"), "format: Input should be 1"),
+    ((", service: tornado.canary-lab}", "}"), "destinations.tornado.service: Field required"),
+    (("kind: task", "kind: tusk"), "steps[3] (shift-20).kind: Input should be"),
+])
+def test_a_wrong_exercise_file_fails_at_load_in_one_line_naming_file_and_field(tmp_path, change, complaint):
+    shutil.copytree(EXERCISES_DIR / "canary", tmp_path / "canary")
+    shutil.copyfile(EXERCISES_DIR / "catalogue.yaml", tmp_path / "catalogue.yaml")
+    spec = tmp_path / "canary" / "exercise.yaml"
+    old, new = change
+    assert old in spec.read_text()
+    spec.write_text(spec.read_text().replace(old, new, 1))
+    with pytest.raises(LabError) as raised:
+        load_exercise("canary", tmp_path)
+    message = str(raised.value.message)
+    assert "canary/exercise.yaml: " in message and complaint in message, message
+    assert "\n" not in message

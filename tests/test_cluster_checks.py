@@ -109,7 +109,7 @@ def test_strict_mtls_passes_only_when_the_plaintext_client_is_refused(tools, clu
 
 def autoscale_check(name: str, timeout: float) -> dict:
     autoscale = load_exercise("autoscale")
-    spec = dict(autoscale.step(name).check["scale"])
+    spec = autoscale.step(name).check[-1].scale.model_dump()
     return {"scale": {**spec, "timeout": timeout, "interval": 0.1}}
 
 

@@ -2,10 +2,14 @@
 
 Stated rates (α = β = 0.01, tolerance 10 points): a right split fails ≤ 1%, a split 10
 points off passes ≤ 1%. Each case below draws answers from a true split until the
-verdict decides, RUNS times, and measures the rates and the mean requests. With 4,000
-runs the standard error of a 99% rate is 0.16 points.
+verdict decides, RUNS times, and measures the rates and the requests. The verdict's
+realized rates sit close to the stated ones (that is what keeps it near the floor of
+requests), so a bound is the stated rate less three standard errors of the simulation:
+it holds on any seed (checked over seeds 0–19), and a verdict a point worse fails it.
 """
 
+import math
+import os
 import random
 
 import pytest
@@ -15,53 +19,69 @@ from lab.traffic.classify import ERROR, UNCLASSIFIED
 from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Expectation, SequentialVerdict
 
 RUNS = 4000
+SEED = int(os.environ.get("CANARY_LAB_VERDICT_SEED", "7"))   # to try the bounds on other seeds
 
 
-def simulate(true: dict[str, float], expected: dict[str, float], runs: int = RUNS, seed: int = 7):
+def simulate(true: dict[str, float], expected: dict[str, float], runs: int = RUNS, seed: int = SEED):
     rng = random.Random(seed)
     names, weights = list(true), list(true.values())
     decisions = {PASS: 0, FAIL: 0, INCONCLUSIVE: 0}
-    requests = 0
+    requests = []
     for _ in range(runs):
         verdict = SequentialVerdict(Expectation(shares=expected))
         while verdict.add(rng.choices(names, weights)[0]) is None:
             pass
         decisions[verdict.decision] += 1
-        requests += verdict.requests
-    return {k: v / runs for k, v in decisions.items()}, requests / runs
+        requests.append(verdict.requests)
+    return {k: v / runs for k, v in decisions.items()}, Requests(requests)
+
+
+class Requests(list):
+    @property
+    def mean(self) -> float:
+        return sum(self) / len(self)
+
+    def quantile(self, q: float) -> int:
+        return sorted(self)[int(q * (len(self) - 1))]
+
+
+def at_least(rate: float, stated: float, runs: int) -> bool:
+    """The observed rate is consistent with a true rate of at least `stated` (three standard errors)."""
+    return rate >= stated - 3 * math.sqrt(stated * (1 - stated) / runs)
 
 
 def test_a_true_80_20_passes_at_least_99_percent_of_the_time():
-    rates, mean_requests = simulate({"httpbin": 80, "tornado": 20}, {"httpbin": 80, "tornado": 20})
-    assert rates[PASS] >= 0.99, rates
-    # Measured ~222. No test can average under ~200 at these rates (bench/verdict_floor.py), so
-    # the issue's ≤ 200 cannot be met; this bounds how far above that floor the verdict may drift.
-    assert mean_requests <= 230, mean_requests
+    rates, requests = simulate({"httpbin": 80, "tornado": 20}, {"httpbin": 80, "tornado": 20})
+    assert at_least(rates[PASS], 0.99, RUNS), rates
+    # Measured 220–226 on mean over seeds 0–19, p95 ~420 (the README's numbers). No test can average
+    # under ~200 at these rates (bench/verdict_floor.py); this bounds how far above that floor it drifts.
+    assert requests.mean <= 235, requests.mean
+    assert requests.quantile(0.95) <= 470, requests.quantile(0.95)
 
 
 def test_a_true_70_30_checked_as_80_20_fails_at_least_99_percent_of_the_time():
-    rates, mean_requests = simulate({"httpbin": 70, "tornado": 30}, {"httpbin": 80, "tornado": 20})
-    assert rates[FAIL] >= 0.99, rates
-    assert mean_requests <= 200, mean_requests
+    rates, requests = simulate({"httpbin": 70, "tornado": 30}, {"httpbin": 80, "tornado": 20})
+    assert at_least(rates[FAIL], 0.99, RUNS), rates
+    assert requests.mean <= 215, requests.mean   # measured 194–203 over seeds 0–19
 
 
 def test_a_true_90_10_checked_as_80_20_fails_at_least_99_percent_of_the_time():
     rates, _ = simulate({"httpbin": 90, "tornado": 10}, {"httpbin": 80, "tornado": 20})
-    assert rates[FAIL] >= 0.99, rates
+    assert at_least(rates[FAIL], 0.99, RUNS), rates
 
 
 def test_a_true_50_50_passes_as_50_50_and_fails_as_80_20():
     rates, _ = simulate({"a": 50, "b": 50}, {"a": 50, "b": 50}, runs=1000)
-    assert rates[PASS] >= 0.985, rates
+    assert at_least(rates[PASS], 0.99, 1000), rates
     rates, _ = simulate({"a": 50, "b": 50}, {"a": 80, "b": 20}, runs=1000)
-    assert rates[FAIL] >= 0.999, rates
+    assert at_least(rates[FAIL], 0.999, 1000), rates
 
 
 def test_a_three_way_split_passes_and_a_shifted_one_fails():
     rates, _ = simulate({"a": 60, "b": 30, "c": 10}, {"a": 60, "b": 30, "c": 10}, runs=500)
-    assert rates[PASS] >= 0.99, rates
+    assert at_least(rates[PASS], 0.99, 500), rates
     rates, _ = simulate({"a": 50, "b": 30, "c": 20}, {"a": 60, "b": 30, "c": 10}, runs=500)
-    assert rates[FAIL] >= 0.98, rates
+    assert at_least(rates[FAIL], 0.99, 500), rates
 
 
 def test_100_percent_passes_after_44_right_answers_and_one_stray_answer_fails():
@@ -132,9 +152,9 @@ def test_bad_expectations_are_refused(shares):
 def test_a_split_at_the_edge_is_caught_too():
     # Expected 90/10: a true 100/0 is 10 points off, on the side where the alternative is the edge.
     rates, _ = simulate({"v1": 100, "v2": 0}, {"v1": 90, "v2": 10}, runs=1000)
-    assert rates[FAIL] >= 0.99, rates
+    assert at_least(rates[FAIL], 0.99, 1000), rates
     rates, _ = simulate({"v1": 90, "v2": 10}, {"v1": 90, "v2": 10}, runs=2000)
-    assert rates[PASS] >= 0.99, rates
+    assert at_least(rates[PASS], 0.99, 2000), rates
 
 
 def test_checks_use_one_percent_error_rates_unless_the_settings_say_otherwise(monkeypatch):
@@ -149,3 +169,35 @@ def test_checks_use_one_percent_error_rates_unless_the_settings_say_otherwise(mo
     monkeypatch.setenv("CANARY_LAB_BETA", "2")
     with pytest.raises(LabError, match="CANARY_LAB_BETA=2 is not a false-pass rate"):
         check_beta()
+
+
+def test_a_fail_never_contradicts_its_own_numbers():
+    # A true 73/27 checked as 80/20 sits where the old message read "7 points off, tolerance 10: FAIL".
+    # Now a FAIL names the two shares the test weighed; its answers must lie on the wrong one's side
+    # of the line between them (where the two explain the answers equally well).
+    p0, p1 = 0.8, 0.7
+    line = math.log((1 - p1) / (1 - p0)) / (math.log((1 - p1) / (1 - p0)) - math.log(p1 / p0))
+    rng, fails = random.Random(SEED), 0
+    for _ in range(300):
+        verdict = SequentialVerdict(Expectation(shares={"httpbin": 80, "tornado": 20}))
+        while verdict.add("httpbin" if rng.random() < 0.73 else "tornado") is None:
+            pass
+        if verdict.decision == FAIL:
+            fails += 1
+            assert "weighs 80% (right) against 70% (10 points off)" in verdict.reason, verdict.reason
+            assert "interval" in verdict.reason and "tolerance" not in verdict.reason
+            assert verdict.counts["httpbin"] / verdict.verdict.classified < line
+    assert fails > 100   # the case was exercised
+
+
+def test_reasons_say_1_request_and_an_80_20():
+    from lab.traffic.verdict import an, plural, rates_in_words
+
+    assert plural(1, "request") == "1 request" and plural(2, "request") == "2 requests"
+    assert an("80/20") == "an 80/20" and an("90/10") == "a 90/10" and an("18/82") == "an 18/82"
+    assert rates_in_words(0.01, 0.01, 10) == ("α = 0.01: a right split fails this check at most 1 time in 100; "
+                                              "β = 0.01: a split 10 points off passes it at most 1 time in 100")
+    verdict = SequentialVerdict(Expectation(shares={"a": 80, "b": 20}))
+    for _ in range(300):
+        verdict.add("a" if verdict.requests % 5 else "b")
+    assert verdict.decision == PASS and "consistent with an 80/20 split" in verdict.reason

@@ -35,6 +35,10 @@ class LiveRoute:
     match: str                      # e.g. "prefix /", "header x-track=canary"
     destinations: list[RouteDestination] = field(default_factory=list)
     scheme: str = "http"            # the listener: http, or https
+    domains: tuple[str, ...] = ()   # the virtual host's domains, as Envoy picks a host by them
+    conditions: dict = field(default_factory=dict)   # Envoy's route match, to pick the route a request takes
+    name: str = ""                  # the route's name (the VirtualService's http[].name), if any
+    status: int = 0                 # a direct response (no destinations): its HTTP status
 
 
 @dataclass
@@ -99,6 +103,11 @@ class Backend(ABC):
     @abstractmethod
     def ca_bundle(self) -> Path:
         """The lab CA's certificate (PEM), to verify the gateway's HTTPS certificate."""
+
+    def ready_endpoints(self) -> dict[tuple[str, str], int]:
+        """Ready endpoints per (Service as name.namespace, subset; "" for the whole Service): what a
+        split by replica counts follows, and what a route to a subset with none turns into (503 UH)."""
+        return {}
 
     def gateway_endpoint(self, scheme: str) -> tuple[str, str | None]:
         """Where to send requests of this scheme, and the CA file to trust (None for plain HTTP)."""

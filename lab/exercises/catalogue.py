@@ -1,28 +1,115 @@
 """The exercise catalogue: one folder per exercise under exercises/, read as data.
 
-An exercise is exercise.yaml (title, backends, how to tell apps apart, ordered
-named steps) plus the Markdown, manifests and solutions it names. No Python
-per exercise: adding one is adding a folder.
+exercises/catalogue.yaml lists the exercises in learning order; each folder has exercise.yaml
+(title, backends, the destinations and how to tell and route them, ordered named steps) plus
+the Markdown, manifests and solutions it names. Both files are typed models validated at load:
+a wrong field fails in one line naming the file and the field. No Python per exercise.
 """
 
 import difflib
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lab.config import EXERCISES_DIR
 from lab.errors import LabError
+from lab.exercises.check_specs import (CHECK_KINDS, Check, Destination, ErrorsCheck, MtlsCheck, Request, ScaleCheck,
+                                       TrafficCheck, WebsocketCheck)
 from lab.manifests import Ref
 
+FORMAT = 1
+CATALOGUE_FILE = "catalogue.yaml"
 STEP_KINDS = ("explain", "apply", "helm", "task", "check")
-STEP_KEYS = {"name", "kind", "text", "manifests", "workfile", "hints", "solution", "check", "backends", "patch",
-             "helm", "values"}
-EXERCISE_KEYS = {"title", "summary", "backends", "request", "destinations", "steps", "apps"}
+CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck)   # in CHECK_KINDS' order
+STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",)}
 
 
-@dataclass(frozen=True)
-class Step:
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CatalogueFile(_File):
+    format: Literal[1]
+    exercises: list[str] = Field(min_length=1)
+
+
+class PatchTarget(_File):
+    kind: str
+    name: str
+    namespace: str = "default"
+
+
+class HelmSpec(_File):
+    chart: str
+    release: str | None = None
+    namespace: str = "default"
+
+
+class StepFile(_File):
+    name: str = Field(min_length=1)
+    kind: Literal["explain", "apply", "helm", "task", "check"]
+    text: str | None = None
+    manifests: list[str] = Field(default_factory=list)
+    workfile: str | None = None
+    hints: list[str] = Field(default_factory=list)
+    solution: str | None = None
+    check: list[Check] = Field(default_factory=list)
+    backends: list[str] = Field(default_factory=list)
+    patch: PatchTarget | None = None
+    helm: HelmSpec | None = None
+    values: list[str] = Field(default_factory=list)
+
+    @field_validator("check", mode="before")
+    @classmethod
+    def _one_or_a_list(cls, value):
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _has_what_its_kind_needs(self):
+        missing = [key for key in STEP_NEEDS.get(self.kind, ()) if not getattr(self, key)]
+        if missing:
+            raise ValueError(f"a {self.kind} step needs {', '.join(missing)}")
+        return self
+
+
+class ExerciseFile(_File):
+    format: Literal[1]
+    title: str
+    summary: str
+    backends: list[str] = Field(default_factory=lambda: ["local"])
+    request: Request = Field(default_factory=Request)
+    destinations: dict[str, Destination] = Field(min_length=1)
+    steps: list[StepFile] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_hold_together(self):
+        names = [s.name for s in self.steps]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"step names repeat: {', '.join(duplicates)}")
+        for step in self.steps:
+            for check in step.check:
+                spec = check.spec
+                named = list(spec.expect) if isinstance(spec, TrafficCheck) else \
+                    [spec.canary, spec.stable] if isinstance(spec, ErrorsCheck) else []
+                unknown = [n for n in named if n not in self.destinations]
+                if unknown:
+                    raise ValueError(f"step {step.name}: check names {', '.join(unknown)}, not a destination "
+                                     f"({', '.join(self.destinations)})")
+        return self
+
+
+class HelmRelease(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    chart: Path
+    release: str
+    namespace: str
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
     name: str
     kind: str
     text: str = ""                           # Markdown, already read
@@ -30,29 +117,27 @@ class Step:
     workfile: Path | None = None             # kind task: the file the learner edits (a copy of this)
     hints: tuple[str, ...] = ()
     solution: Path | None = None
-    check: dict | list = field(default_factory=dict, hash=False)   # one check, or a list that must all pass
+    check: tuple[Check, ...] = ()            # every one must pass
     backends: tuple[str, ...] = ()           # empty: every backend of the exercise
     patch: Ref | None = None                 # kind task: the solution is a JSON patch of this object
-    helm: "HelmRelease | None" = None        # kind helm, or a task whose solution is a values file
+    helm: HelmRelease | None = None          # kind helm, or a task whose solution is a values file
     values: tuple[Path, ...] = ()            # kind helm: values files
 
-
-@dataclass(frozen=True)
-class HelmRelease:
-    chart: Path
-    release: str
-    namespace: str
+    @field_validator("check", mode="before")
+    @classmethod
+    def _one_or_a_list(cls, value):
+        return (value,) if isinstance(value, dict) else value
 
 
-@dataclass(frozen=True)
-class Exercise:
+class Exercise(BaseModel):
+    model_config = ConfigDict(frozen=True)
     name: str
     title: str
     summary: str
     folder: Path
     backends: tuple[str, ...]
-    request: dict = field(hash=False)
-    destinations: dict = field(hash=False)
+    request: Request
+    destinations: dict[str, Destination]
     steps: tuple[Step, ...] = ()
 
     def step(self, name: str) -> Step:
@@ -65,92 +150,105 @@ class Exercise:
 
 
 def exercise_names(root: Path = EXERCISES_DIR) -> list[str]:
-    return sorted(p.parent.name for p in root.glob("*/exercise.yaml"))
+    """The exercises in learning order, as catalogue.yaml lists them."""
+    return list(_read(root / CATALOGUE_FILE, CatalogueFile).exercises)
 
 
 def load_exercise(name: str, root: Path = EXERCISES_DIR) -> Exercise:
     folder = root / name
     spec_file = folder / "exercise.yaml"
-    if not spec_file.is_file():
-        names = exercise_names(root)
+    names = exercise_names(root)
+    if name not in names or not spec_file.is_file():
         raise LabError(f"no exercise named {name!r}{_suggest(name, names).replace(';', ' —')}",
                        f"`invoke exercise --list` shows them all: {', '.join(names)}")
+    spec = _read(spec_file, ExerciseFile)
+    steps = tuple(_step(folder, raw, spec_file) for raw in spec.steps)
+    return Exercise(name=name, title=spec.title, summary=spec.summary, folder=folder, backends=tuple(spec.backends),
+                    request=spec.request, destinations=spec.destinations, steps=steps)
+
+
+def _read(path: Path, model: type[_File]):
+    where = _shown(path)
     try:
-        spec = yaml.safe_load(spec_file.read_text()) or {}
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError:
+        raise LabError(f"{where} is missing", "restore it from the repository") from None
     except yaml.YAMLError as e:
-        raise LabError(f"{spec_file} is malformed YAML: {str(e).splitlines()[0]}", "fix the file") from None
-    _no_unknown_keys(spec, EXERCISE_KEYS, spec_file.name)
-    steps = tuple(_load_step(folder, raw, i) for i, raw in enumerate(spec.get("steps") or []))
-    names = [s.name for s in steps]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise LabError(f"{spec_file}: step names repeat: {', '.join(duplicates)}", "give each step its own name")
-    if not steps:
-        raise LabError(f"{spec_file}: no steps", "add at least one step")
-    return Exercise(name=name, title=spec.get("title", name), summary=spec.get("summary", ""),
-                    folder=folder, backends=tuple(spec.get("backends") or ("local",)),
-                    request=dict(spec.get("request") or {}), destinations=dict(spec.get("destinations") or {}),
-                    steps=steps)
+        raise LabError(f"{where} is malformed YAML: {str(e).splitlines()[0]}", "fix the file") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise LabError(f"{where}: {_first_error(e, data)}", f"fix that field of {path.name}") from None
 
 
-def _load_step(folder: Path, raw: dict, index: int) -> Step:
-    where = f"{folder.name}/exercise.yaml step {index + 1}"
-    if not isinstance(raw, dict) or not raw.get("name"):
-        raise LabError(f"{where} has no name", "every step needs a unique name")
-    _no_unknown_keys(raw, STEP_KEYS, f"{where} ({raw['name']})")
-    kind = raw.get("kind")
-    if kind not in STEP_KINDS:
-        raise LabError(f"{where} ({raw['name']}): kind {kind!r} is unknown", f"use one of {', '.join(STEP_KINDS)}")
+def _first_error(error: ValidationError, data) -> str:
+    """`steps[3] (shift-20).check[0].traffic.expect: expected shares add up to 90, not 100`."""
+    detail = error.errors()[0]
+    parts, node = [], data
+    for key in detail["loc"]:
+        if isinstance(key, int):
+            name = node[key].get("name") if isinstance(node, list) and key < len(node) and \
+                isinstance(node[key], dict) else None
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{key}]" + (f" ({name})" if name else "")]
+        else:
+            parts.append(str(key))
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    message = detail["msg"].removeprefix("Value error, ")
+    if detail["type"] == "extra_forbidden":
+        message = f"unknown key{_suggest(str(detail['loc'][-1]), _known_keys(detail['loc']))}"
+    return f"{'.'.join(parts)}: {message}" if parts else message
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    """The keys the model at this place of the file knows (for "did you mean")."""
+    models = {"steps": StepFile, "destinations": Destination, "request": Request, "patch": PatchTarget,
+              "helm": HelmSpec, "check": Check, **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
+    model = ExerciseFile
+    for key in loc[:-1]:
+        model = models.get(key, model) if isinstance(key, str) else model
+    return sorted(field.alias or name for name, field in model.model_fields.items())
+
+
+def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
+    where = f"{_shown(spec_file)}: step {raw.name}"
 
     def path(relative: str | None) -> Path | None:
         if relative is None:
             return None
         resolved = folder / relative
         if not resolved.is_file():
-            raise LabError(f"{where} ({raw['name']}): {relative} does not exist", "fix the path")
+            raise LabError(f"{where}: {relative} does not exist", "fix the path")
         return resolved
 
-    text_file = path(raw.get("text"))
-    step = Step(name=raw["name"], kind=kind, text=text_file.read_text() if text_file else "",
-                manifests=tuple(path(m) for m in raw.get("manifests") or ()),
-                workfile=path(raw.get("workfile")), hints=tuple(raw.get("hints") or ()),
-                solution=path(raw.get("solution")), check=raw.get("check") or {},
-                backends=tuple(raw.get("backends") or ()), patch=_patch_target(raw, where),
-                helm=_helm_release(folder, raw, where), values=tuple(path(v) for v in raw.get("values") or ()))
-    needs = {"apply": ["manifests"], "helm": ["helm"], "task": ["solution", "check"],
-             "check": ["check"]}.get(kind, [])
-    missing = [key for key in needs if not raw.get(key)]
-    if missing:
-        raise LabError(f"{where} ({raw['name']}): a {kind} step needs {', '.join(missing)}", "add it")
-    return step
+    for check in raw.check:
+        load = getattr(check.spec, "load", None)
+        if load:
+            path(load)
+    text_file = path(raw.text)
+    return Step(name=raw.name, kind=raw.kind, text=text_file.read_text() if text_file else "",
+                manifests=tuple(path(m) for m in raw.manifests), workfile=path(raw.workfile),
+                hints=tuple(raw.hints), solution=path(raw.solution), check=tuple(raw.check),
+                backends=tuple(raw.backends), values=tuple(path(v) for v in raw.values),
+                patch=Ref(raw.patch.kind, raw.patch.namespace, raw.patch.name) if raw.patch else None,
+                helm=_helm_release(folder, raw.helm, where))
 
 
-def _helm_release(folder: Path, raw: dict, where: str) -> HelmRelease | None:
-    spec = raw.get("helm")
+def _helm_release(folder: Path, spec: HelmSpec | None, where: str) -> HelmRelease | None:
     if spec is None:
         return None
-    chart = folder / str((spec or {}).get("chart", ""))
-    if not isinstance(spec, dict) or not (chart / "Chart.yaml").is_file():
-        raise LabError(f"{where} ({raw['name']}): helm.chart must name a chart folder of the exercise",
+    chart = folder / spec.chart
+    if not (chart / "Chart.yaml").is_file():
+        raise LabError(f"{where}: helm.chart must name a chart folder of the exercise",
                        "e.g. helm: {chart: chart/traffic-manager, release: traffic-manager, namespace: traffic}")
-    return HelmRelease(chart, spec.get("release", chart.name), spec.get("namespace", "default"))
+    return HelmRelease(chart=chart, release=spec.release or chart.name, namespace=spec.namespace)
 
 
-def _patch_target(raw: dict, where: str) -> Ref | None:
-    target = raw.get("patch")
-    if target is None:
-        return None
-    if not isinstance(target, dict) or not {"kind", "name"} <= set(target):
-        raise LabError(f"{where} ({raw['name']}): patch needs kind, name (and namespace)",
-                       "e.g. patch: {kind: VirtualService, namespace: app-example, name: app-example}")
-    return Ref(target["kind"], target.get("namespace", "default"), target["name"])
-
-
-def _no_unknown_keys(spec: dict, known: set[str], where: str) -> None:
-    for key in spec:
-        if key not in known:
-            raise LabError(f"{where}: unknown key {key!r}{_suggest(key, sorted(known))}",
-                           f"known keys: {', '.join(sorted(known))}")
+def _shown(path: Path) -> str:
+    """exercises/canary/exercise.yaml, whatever the checkout's location."""
+    return "/".join(path.parts[-3:]) if path.name == "exercise.yaml" else "/".join(path.parts[-2:])
 
 
 def _suggest(word: str, choices: list[str]) -> str:

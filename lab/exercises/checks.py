@@ -1,4 +1,5 @@
-"""Checks: did the step work, judged from live traffic through the gateway.
+"""Checks: did the step work? Config first (what the gateway serves, read from its Envoy), then
+live traffic through the gateway, and a diagnosis when either is wrong.
 
 A check returns a CheckResult (passed or not, and why). An exception means
 broken infrastructure (the lab is down), not a wrong answer.
@@ -13,12 +14,15 @@ from lab.backends.base import Backend, LiveRoute
 from lab.config import check_alpha, check_beta
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
-from lab.traffic.classify import Classifier
+from lab.exercises.check_specs import (Check, ErrorsCheck, MtlsCheck, RequestOverride, TrafficCheck,
+                                       WebsocketCheck)
+from lab.exercises.diagnoses import Finding, Situation, diagnose, traffic_disagrees
+from lab.exercises.served import Target, host_routes
+from lab.manifests import Ref, load_manifest_file
+from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier
 from lab.traffic.sampler import Answer, RequestSpec, run_verdict, verdict_in_batches
-from lab.traffic.verdict import PASS, Expectation
+from lab.traffic.verdict import INCONCLUSIVE, PASS, Expectation, Verdict, rates_in_words
 from lab.traffic.websocket import echo_check
-
-CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale")
 
 
 @dataclass
@@ -31,95 +35,156 @@ class CheckResult:
 
 
 def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
-    """A step's check, or all of its checks (a list); it passes when every one does. A check with
-    `backends:` runs only there; elsewhere it is skipped, and the message says so."""
-    checks = step.check if isinstance(step.check, list) else [step.check]
-    here = [c for c in checks if backend.name in _check_backends(c, exercise)]
-    skipped = sorted({b for c in checks if c not in here for b in _check_backends(c, exercise)})
-    results = [_one_check(exercise, step, check, backend) for check in here]
-    failed = [r for r in results if not r.passed]
-    message = "; ".join(r.message for r in (failed or results))
+    """A step's checks, in order; it passes when every one does, and stops at the first that fails (a
+    wrong config sends no traffic). A check with `backends:` runs only there; elsewhere it is skipped,
+    and the message says so."""
+    here = [c for c in step.check if backend.name in _check_backends(c, exercise)]
+    skipped = sorted({b for c in step.check if c not in here for b in _check_backends(c, exercise)})
+    results = []
+    for check in here:
+        results.append(_one_check(exercise, step, check, backend))
+        if not results[-1].passed:
+            break
+    failed = next((r for r in results if not r.passed), None)
+    message = failed.message if failed else "; ".join(r.message for r in results)
     if skipped:
-        message += (f" ({len(checks) - len(here)} more check(s) need {' or '.join(skipped)}; "
+        message += (f" ({len(step.check) - len(here)} more check(s) need {' or '.join(skipped)}; "
                     f"skipped on the {backend.name} lab)")
-    return CheckResult(not failed, message, [d for r in results for d in r.details])
+    return CheckResult(failed is None, message, [d for r in results for d in r.details],
+                       diagnosis=failed.diagnosis if failed else "", hint=failed.hint if failed else "")
 
 
-def _check_backends(check: dict, exercise: Exercise) -> tuple[str, ...]:
-    spec = next(iter(check.values()), None) if isinstance(check, dict) else None
-    backends = spec.get("backends") if isinstance(spec, dict) else None
-    return tuple(backends or exercise.backends)
+def _check_backends(check: Check, exercise: Exercise) -> tuple[str, ...]:
+    return tuple(check.spec.backends or exercise.backends)
 
 
-def _one_check(exercise: Exercise, step: Step, check: dict, backend: Backend) -> CheckResult:
-    if not isinstance(check, dict) or len(check) != 1 or next(iter(check)) not in CHECK_KINDS:
-        raise LabError(f"exercise {exercise.name}, step {step.name}: a check is one of "
-                       f"{', '.join(CHECK_KINDS)}", "fix exercise.yaml")
-    kind, spec = next(iter(check.items()))
-    if kind == "traffic":
+def _one_check(exercise: Exercise, step: Step, check: Check, backend: Backend) -> CheckResult:
+    spec = check.spec
+    if isinstance(spec, TrafficCheck):
         return traffic_check(exercise, spec, backend)
-    if kind == "errors":
+    if isinstance(spec, ErrorsCheck):
         return errors_check(exercise, spec, backend)
-    if kind == "mtls":
+    if isinstance(spec, MtlsCheck):
         return mtls_check(spec, backend)
-    if kind == "scale":
-        from lab.exercises.scale_check import scale_check
+    if isinstance(spec, WebsocketCheck):
+        return websocket_check(exercise, spec, backend)
+    from lab.exercises.scale_check import scale_check
 
-        return scale_check(exercise, spec, backend)
-    return websocket_check(exercise, spec, backend)
-
-
-def request_spec(exercise: Exercise, spec: dict) -> RequestSpec:
-    request = {**exercise.request, **(spec.get("request") or {})}
-    return RequestSpec(host=request.get("host", "*"), path=request.get("path", "/"),
-                       headers=tuple((str(k), str(v)) for k, v in (request.get("headers") or {}).items()),
-                       scheme=request.get("scheme", "http"))
+    return scale_check(exercise, spec.model_dump(), backend)
 
 
-def traffic_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult:
+def request_spec(exercise: Exercise, override: RequestOverride | None) -> RequestSpec:
+    request = exercise.request.model_copy(update=(override.model_dump(exclude_none=True) if override else {}))
+    return RequestSpec(host=request.host, path=request.path, headers=tuple(request.headers.items()),
+                       scheme=request.scheme)
+
+
+def classifier_of(exercise: Exercise) -> Classifier:
+    return Classifier.from_spec({name: d.fingerprint() for name, d in exercise.destinations.items()})
+
+
+def expectation_of(spec: TrafficCheck) -> Expectation:
+    return Expectation(shares=dict(spec.expect), tolerance=spec.tolerance, alpha=check_alpha(), beta=check_beta(),
+                       count_failed_answers=spec.count_failed_answers)
+
+
+def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend) -> CheckResult:
     from lab.traffic.chart import verdict_chart
 
-    request = request_spec(exercise, spec)
-    expectation = Expectation(shares={k: float(v) for k, v in spec["expect"].items()},
-                              tolerance=float(spec.get("tolerance", 10)), alpha=check_alpha(),
-                              beta=check_beta())
-    classifier = Classifier.from_spec(exercise.destinations)
-    if spec.get("from") == "mesh":
+    request = request_spec(exercise, spec.request)
+    expectation = expectation_of(spec)
+    classifier = classifier_of(exercise)
+    if spec.from_ == "mesh":
         return _mesh_traffic_check(spec, request, classifier, expectation, backend)
-    # Config first: what the gateway serves for this host, shown beside the traffic.
-    routes = [r for r in backend.live_routes() if _serves(r, request.host) and r.scheme == request.scheme]
+    with_headers = f" with {', '.join(f'{k}: {v}' for k, v in request.headers)}" if request.headers else ""
+    where = f"{request.scheme}://{request.host}{request.path}{with_headers}"
+    # Config first: the route Envoy picks for this request, its destinations against the step's.
+    routes = host_routes(backend.live_routes(), request.host, request.scheme)
+    situation = Situation(host=request.host, path=request.path, headers=dict(request.headers),
+                          expected=dict(spec.expect), routes=routes, endpoints=backend.ready_endpoints(),
+                          targets={n: Target(d.service, d.subset) for n, d in exercise.destinations.items()},
+                          applied=applied_virtualservices(exercise, request.host, backend))
+    finding = diagnose(situation)
+    served = Text(f"The gateway's routes for {request.host}:\n{_routes_text(routes)}" if routes
+                  else f"The gateway has no route for host {request.host}.")
+    if finding:
+        return _failed(finding, with_headers, [Group(Text(f"Through the gateway, to {where}: the config is wrong, so no traffic was sent."), served)])
+    # Then traffic: the sequential verdict on live answers.
     base, ca_file = backend.gateway_endpoint(request.scheme)
     verdict, examples = run_verdict(base, request, classifier, expectation, ca_file)
-    # Say what was sent: a step may check the same host with and without a header.
-    with_headers = f" with {', '.join(f'{k}: {v}' for k, v in request.headers)}" if request.headers else ""
-    details: list[RenderableType] = [Text(f"Through the gateway, to {request.scheme}://{request.host}"
-                                          f"{request.path}{with_headers}:"),
-                                     verdict_chart(verdict, expectation)]
+    details: list[RenderableType] = [Text(f"Through the gateway, to {where}:"),
+                                     Text(f"config: the route serves {situation.served.describe(list(spec.expect))}, "
+                                          "as the step expects; live traffic:"),
+                                     verdict_chart(verdict, expectation),
+                                     Text(rates_in_words(expectation.alpha, expectation.beta, expectation.tolerance),
+                                          style="dim")]
     if verdict.decision != PASS:
-        details.append(Text("The gateway's live routes for " + request.host + ":\n" + _routes_text(routes)
-                            if routes else f"The gateway has no route for host {request.host}: "
-                                           "is the Gateway and VirtualService applied?"))
+        details.append(served)
         if examples:
             details.append(_examples_text(examples))
+        finding = _why_traffic_disagrees(situation, verdict, examples, expectation)
+        return _failed(finding, with_headers, [Group(*details)], verdict.reason)
     reason = f"{with_headers.strip()}: {verdict.reason}" if with_headers else verdict.reason
-    return CheckResult(verdict.decision == PASS, reason, [Group(*details)])
+    return CheckResult(True, reason, [Group(*details)])
 
 
-def _mesh_traffic_check(spec: dict, request: RequestSpec, classifier: Classifier, expectation: Expectation,
+def _failed(finding: Finding, with_headers: str, details: list, verdict_reason: str = "") -> CheckResult:
+    said = f"{with_headers.strip()}: " if with_headers else ""
+    message = f"{said}{verdict_reason + ' — ' if verdict_reason else ''}{finding.message}\n  fix: {finding.fix}"
+    return CheckResult(False, message, details, diagnosis=finding.code, hint=finding.hint)
+
+
+def _why_traffic_disagrees(situation: Situation, verdict: Verdict, examples: list[Answer],
+                           expectation: Expectation) -> Finding:
+    """The likeliest reason live traffic does not follow a config that is right."""
+    served = situation.served.describe(list(expectation.shares))
+    if verdict.decision == INCONCLUSIVE:
+        return traffic_disagrees(served, "the split sits between right and off by the tolerance, so the verdict "
+                                         "could not decide", "run the check again")
+    stray = [n for n, count in verdict.counts.items() if count and n not in (ERROR, UNCLASSIFIED)
+             and not expectation.shares.get(n)]
+    no_upstream = [a for a in examples if a.status == 503 and "no healthy upstream" in a.detail]
+    if no_upstream or (verdict.counts.get(ERROR) and situation.served.empty):
+        return traffic_disagrees(served, "Envoy answers 503 (no healthy upstream): pods behind the route are not "
+                                         "ready", "wait for the pods (`invoke status`), or `invoke up` to restart them")
+    if stray or verdict.counts.get(UNCLASSIFIED):
+        who = ", ".join(stray) or "an app none of the destinations matches"
+        return traffic_disagrees(served, f"answers come from {who}, which the route does not send to: a subset's "
+                                         "or Service's labels pick pods of another version (or old pods still "
+                                         "answer)", "make each subset's labels pick only its own version's pods")
+    failing = sorted({a.source for a in examples if a.outcome == ERROR and a.source})
+    if verdict.counts.get(ERROR):
+        who = f" from {', '.join(failing)}" if failing else ""
+        return traffic_disagrees(served, f"answers fail{who}", "look at that version's pods (`invoke status`)")
+    return traffic_disagrees(served, "the split is off although the weights are right (requests on a kept-alive "
+                                     "connection, a WebSocket path, stay where they went)",
+                             "run the check again; if it stays off, look at the pods (`invoke status`)")
+
+
+def applied_virtualservices(exercise: Exercise, host: str, backend: Backend) -> list[dict]:
+    """The VirtualServices the lab holds that name this host, among those the exercise's files make."""
+    refs: set[Ref] = set()
+    for path in sorted(exercise.folder.glob("*/*.yaml")):
+        try:
+            refs |= {Ref("VirtualService", (o.get("metadata") or {}).get("namespace", "default"),
+                         o["metadata"]["name"]) for o in load_manifest_file(path) if o.get("kind") == "VirtualService"}
+        except (LabError, KeyError, TypeError, AttributeError):
+            continue   # a patch or values file, not a manifest
+    refs |= {Ref("VirtualService", s.helm.namespace, s.helm.release) for s in exercise.steps if s.helm}
+    held = [backend.get(ref) for ref in sorted(refs, key=str)]
+    return [vs for vs in held if vs and host in ((vs.get("spec") or {}).get("hosts") or [])]
+
+
+def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Classifier, expectation: Expectation,
                         backend: Backend) -> CheckResult:
     """The split as another service sees it: curl from a client pod with a sidecar, to the Service's URL."""
     from lab.traffic.chart import verdict_chart
 
-    url = spec.get("url")
-    if not url:
-        raise LabError("a traffic check from the mesh needs the url to call, e.g. http://app.namespace/",
-                       "add url to the check in exercise.yaml")
-
     def ask(n: int):
-        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", url, dict(request.headers), n)]
+        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", spec.url, dict(request.headers), n)]
 
     verdict, examples = verdict_in_batches(ask, classifier, expectation)
-    details: list[RenderableType] = [Text(f"From a client pod inside the mesh, to {url}:"),
+    details: list[RenderableType] = [Text(f"From a client pod inside the mesh, to {spec.url}:"),
                                      verdict_chart(verdict, expectation)]
     if examples:
         details.append(_examples_text(examples))
@@ -133,12 +198,9 @@ def _examples_text(examples: list[Answer]) -> Text:
     return Text("Examples of unexpected answers:\n" + "\n".join(f"  {a.detail}" for a in examples))
 
 
-def mtls_check(spec: dict, backend: Backend) -> CheckResult:
+def mtls_check(spec: MtlsCheck, backend: Backend) -> CheckResult:
     """STRICT mutual TLS: the mesh client gets answers, a plaintext client outside the mesh is refused."""
-    url, n = spec.get("url"), int(spec.get("requests", 5))
-    if not url:
-        raise LabError("an mtls check needs the url of the Service to call, e.g. http://search.services-v1/",
-                       "add url to the check in exercise.yaml")
+    url, n = spec.url, spec.requests
     inside = sum(r.status > 0 for r in backend.send_from_pod("mesh", url, {}, n))
     outside = [r for r in backend.send_from_pod("outside", url, {}, n) if r.status > 0]
     if inside < n:
@@ -151,10 +213,9 @@ def mtls_check(spec: dict, backend: Backend) -> CheckResult:
                              f"outside the mesh {n} of {n} times: STRICT mTLS holds")
 
 
-def websocket_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult:
-    request = request_spec(exercise, spec)
-    result = echo_check(backend.gateway_url(), request.host, spec.get("path", "/websocket"),
-                        int(spec.get("connections", 10)), int(spec.get("messages", 3)))
+def websocket_check(exercise: Exercise, spec: WebsocketCheck, backend: Backend) -> CheckResult:
+    request = request_spec(exercise, spec.request)
+    result = echo_check(backend.gateway_url(), request.host, spec.path, spec.connections, spec.messages)
     if result.passed:
         where = ", ".join(f"{name} ({n})" for name, n in sorted(result.instances.items()))
         return CheckResult(True, f"{result.echoed} of {result.connections} WebSocket connections echoed every "
@@ -164,14 +225,14 @@ def websocket_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckRe
                               f"connections failed", [Text(lines)])
 
 
-def errors_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult:
+def errors_check(exercise: Exercise, spec: ErrorsCheck, backend: Backend) -> CheckResult:
     """Sample, then compare the error rate of `canary` with that of `stable` (99% intervals)."""
     from lab.traffic.error_rates import Rate, measurably_worse, rates_by_source
     from lab.traffic.sampler import collect
 
-    canary, stable = spec["canary"], spec["stable"]
-    answers = collect(backend.gateway_url(), request_spec(exercise, spec),
-                      Classifier.from_spec(exercise.destinations), int(spec.get("requests", 1000)))
+    canary, stable = spec.canary, spec.stable
+    answers = collect(backend.gateway_url(), request_spec(exercise, spec.request), classifier_of(exercise),
+                      spec.requests)
     rates = rates_by_source(answers)
     table = "\n".join(f"  {name}: errors {rate}" for name, rate in sorted(rates.items()))
     details = [Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
@@ -185,9 +246,6 @@ def errors_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResul
                               "send it traffic, or sample more", details)
 
 
-def _serves(route: LiveRoute, host: str) -> bool:
-    return host in [h.strip() for h in route.host.split(",")] or route.host == "*"
-
-
 def _routes_text(routes: list[LiveRoute]) -> str:
-    return "\n".join(f"  {r.match} → " + ", ".join(str(d) for d in r.destinations) for r in routes)
+    return "\n".join(f"  {r.match} → " + (", ".join(str(d) for d in r.destinations) or f"HTTP {r.status}")
+                     for r in routes)

@@ -19,7 +19,11 @@ may come; roughly, errors under half the tolerance pass.
 - Errors (no answer, 5xx) are not samples; more than `max_error_rate` of
   requests (and at least 3) fails the check. An error from a destination
   expected at 0% (a failing canary that should be rolled back) fails at once.
-- Past `max_requests` without a decision: inconclusive.
+- Past `max_requests` without a decision: inconclusive (which a check does not count as a pass).
+
+Reasons read true: the observed share with its 1 − α interval, and for a FAIL the two shares
+the test weighed and the side the answers fell on (an SPRT accepts the alternative only when
+the answers lie on its side of the line between the two), so a FAIL never contradicts its numbers.
 """
 
 import math
@@ -45,6 +49,7 @@ class Expectation:
     beta: float = 0.01
     max_requests: int = 2000
     max_error_rate: float = 0.01
+    count_failed_answers: bool = False   # a failed answer that names its sender counts for it (the split is routing)
 
     def __post_init__(self):
         if not self.shares or any(not 0 <= p <= 100 for p in self.shares.values()):
@@ -152,7 +157,8 @@ class SequentialVerdict:
         still says who sent it (a 500 with x-version), its source."""
         if self.decision:
             return self.decision
-        if outcome == ERROR and source not in ("", ERROR, UNCLASSIFIED) and not self.expectation.shares.get(source):
+        if outcome == ERROR and source not in ("", ERROR, UNCLASSIFIED) and \
+                (not self.expectation.shares.get(source) or self.expectation.count_failed_answers):
             outcome = source   # an answer from a destination that should get nothing is wrong, failed or not
         self.requests += 1
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
@@ -160,7 +166,7 @@ class SequentialVerdict:
         if outcome == ERROR:
             errors = self.counts[ERROR]
             if errors >= MIN_ERRORS_TO_FAIL and errors / self.requests > e.max_error_rate:
-                self._decide(FAIL, f"{errors} of {self.requests} requests failed "
+                self._decide(FAIL, f"{errors} of {plural(self.requests, 'request')} failed "
                                    f"({100 * errors / self.requests:.0f}%, more than {100 * e.max_error_rate:g}% allowed)")
         elif e.shares.get(outcome, 0) == 0:
             what = "an answer matched none of the expected apps" if outcome == UNCLASSIFIED else \
@@ -176,7 +182,7 @@ class SequentialVerdict:
                     side.add(outcome == name)
             self._judge_sides()
         if not self.decision and self.requests >= e.max_requests:
-            self._decide(INCONCLUSIVE, f"after {self.requests} requests the split ({self._observed()}) is neither "
+            self._decide(INCONCLUSIVE, f"after {plural(self.requests, 'request')} the split ({self._observed()}) is neither "
                                        f"clearly within nor clearly outside {e.tolerance:g} points of "
                                        f"{self._expected()}; run the check again")
         return self.decision
@@ -184,21 +190,29 @@ class SequentialVerdict:
     def _judge_sides(self) -> None:
         e = self.expectation
         for name, sides in self.sides.items():
-            if any(side.outcome == "h1" for side in sides):
-                verdict = self.verdict
-                self._decide(FAIL, f"{name} got {verdict.share(name):.0f}% of {verdict.classified} answers, "
-                                   f"expected {e.shares[name]:g}%: too far off for a {self._expected()} split "
-                                   f"(tolerance ± {e.tolerance:g} points)")
+            crossed = next((side for side in sides if side.outcome == "h1"), None)
+            if crossed:
+                self._decide(FAIL, f"{name} got {self._share_with_interval(name)}; expected "
+                                   f"{e.shares[name]:g}%. The test weighs {100 * crossed.p0:g}% (right) against "
+                                   f"{100 * crossed.p1:g}% ({e.tolerance:g} points off), and these answers sit on "
+                                   f"the {100 * crossed.p1:g}% side of the line between them")
                 return
         if all(side.outcome == "h0" for sides in self.sides.values() for side in sides):
-            self._decide(PASS, f"{self._observed()} over {self.verdict.classified} answers: consistent with "
-                               f"{self._expected()} (α = {e.alpha:g}, β = {e.beta:g}, ± {e.tolerance:g} points)")
+            tested = ", ".join(f"{name} {self._share_with_interval(name)}" for name in self.sides)
+            self._decide(PASS, f"{tested}: consistent with {an(self._expected())} split — it is nearer "
+                               f"{self._expected()} than anything {e.tolerance:g} points off")
+
+    def _share_with_interval(self, name: str) -> str:
+        verdict = self.verdict
+        low, high = verdict.interval(name)
+        return (f"{verdict.share(name):.0f}% of {plural(verdict.classified, 'answer')} "
+                f"({100 * (1 - self.expectation.alpha):g}% interval {low:.0f}–{high:.0f}%)")
 
     def _all_reason(self) -> str:
         e = self.expectation
         [name] = [n for n, p in e.shares.items() if p == 100]
-        return (f"all {self.streak} answers came from {name}; had {e.tolerance:g}% or more gone elsewhere, "
-                f"{self.streak} answers would show it with probability ≥ {100 * (1 - e.beta):g}%")
+        return (f"all {plural(self.streak, 'answer')} came from {name}; had {e.tolerance:g}% or more gone elsewhere, "
+                f"{plural(self.streak, 'answer')} would show it with probability ≥ {100 * (1 - e.beta):g}%")
 
     def _observed(self) -> str:
         verdict = self.verdict
@@ -214,3 +228,23 @@ class SequentialVerdict:
     @property
     def verdict(self) -> Verdict:
         return Verdict(self.decision, self.requests, dict(self.counts), self.reason, self.expectation.alpha)
+
+
+def plural(n: int, word: str) -> str:
+    """"1 request", "2 requests"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def an(split: str) -> str:
+    """"an 80/20", "a 90/10": by how the number is said."""
+    return ("an " if split[:1] == "8" or split.startswith(("11/", "18/")) else "a ") + split
+
+
+def rates_in_words(alpha: float, beta: float, tolerance: float) -> str:
+    """What α and β mean, said once in plain words."""
+    return (f"α = {alpha:g}: a right split fails this check at most {_one_in(alpha)}; β = {beta:g}: a split "
+            f"{tolerance:g} points off passes it at most {_one_in(beta)}")
+
+
+def _one_in(rate: float) -> str:
+    return f"1 time in {round(1 / rate):,}" if rate > 0 else "never"

@@ -211,6 +211,12 @@ class ClusterBackend(Backend):
         forward.ensure()
         return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").live_routes()
 
+    def ready_endpoints(self) -> dict[tuple[str, str], int]:
+        """From the ingress gateway's own Envoy (/clusters): what it would send traffic to."""
+        forward = self.admin_forward()
+        forward.ensure()
+        return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").ready_endpoints()
+
     def status(self) -> LabStatus:
         if not self.provider.exists():
             return LabStatus(provider=self.name, up=False, notes=["the cluster does not exist: `invoke up`"])

@@ -202,6 +202,13 @@ class LocalBackend(Backend):
         self._require_up()
         return self._admin().live_routes()
 
+    def ready_endpoints(self) -> dict[tuple[str, str], int]:
+        from lab.backends.local.endpoints import ready_endpoints
+
+        self._require_up()
+        running = {name for name, info in self.processes.status().items() if info.get("state") == "running"}
+        return ready_endpoints(self._objects(), running)
+
     def status(self) -> LabStatus:
         if not self.processes.supervisor_alive():
             notes = ["the lab's supervisor is not running: `invoke up` restarts the lab"] \

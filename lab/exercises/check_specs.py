@@ -1,0 +1,143 @@
+"""The check specs of exercise.yaml, typed: a wrong one fails when the catalogue loads, naming
+the file and the field, not when a learner reaches the step."""
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMES = Literal["http", "https"]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Request(Spec):
+    """The request a check sends (and reads the gateway's config for)."""
+    host: str = "*"
+    path: str = "/"
+    headers: dict[str, str] = Field(default_factory=dict)
+    scheme: SCHEMES = "http"
+
+
+class RequestOverride(Spec):
+    host: str | None = None
+    path: str | None = None
+    headers: dict[str, str] | None = None
+    scheme: SCHEMES | None = None
+
+
+class Destination(Spec):
+    """One app: how to recognise its answers (exactly one of title, header, body) and what routes it
+    (a Service as name.namespace, and a subset when the Service's versions are subsets)."""
+    title: str | None = None
+    header: dict[str, str] | None = None
+    body: str | None = None
+    service: str
+    subset: str = ""
+
+    @model_validator(mode="after")
+    def _one_fingerprint(self):
+        given = [k for k in ("title", "header", "body") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of title, header or body")
+        if self.header is not None and len(self.header) != 1:
+            raise ValueError("header names exactly one header and its value")
+        if self.body is not None:
+            try:
+                re.compile(self.body)
+            except re.error as e:
+                raise ValueError(f"body {self.body!r} is not a regex ({e})") from None
+        if "." not in self.service:
+            raise ValueError(f"service {self.service!r} must be name.namespace")
+        return self
+
+    def fingerprint(self) -> dict:
+        kind = next(k for k in ("title", "header", "body") if getattr(self, k) is not None)
+        return {kind: getattr(self, kind)}
+
+
+class CheckSpec(Spec):
+    backends: tuple[str, ...] = ()
+
+
+class TrafficCheck(CheckSpec):
+    expect: dict[str, float]
+    tolerance: float = Field(10, gt=0, lt=100)
+    request: RequestOverride | None = None
+    from_: Literal["gateway", "mesh"] = Field("gateway", alias="from")
+    url: str | None = None
+    # Answers that failed but say who sent them (a 500 with x-version) count for their sender: the
+    # split is about where requests go. For a step whose canary is meant to fail.
+    count_failed_answers: bool = False
+
+    @field_validator("expect")
+    @classmethod
+    def _adds_up(cls, expect: dict[str, float]) -> dict[str, float]:
+        if not expect or any(not 0 <= p <= 100 for p in expect.values()):
+            raise ValueError("each expected share is 0 to 100")
+        if abs(sum(expect.values()) - 100) > 0.01:
+            raise ValueError(f"expected shares add up to {sum(expect.values()):g}, not 100")
+        return expect
+
+    @model_validator(mode="after")
+    def _mesh_needs_url(self):
+        if self.from_ == "mesh" and not self.url:
+            raise ValueError("a traffic check from the mesh needs the url to call, e.g. http://app.namespace/")
+        return self
+
+
+class WebsocketCheck(CheckSpec):
+    path: str = "/websocket"
+    connections: int = Field(10, gt=0)
+    messages: int = Field(3, gt=0)
+    request: RequestOverride | None = None
+
+
+class ErrorsCheck(CheckSpec):
+    canary: str
+    stable: str
+    requests: int = Field(1000, gt=0)
+    request: RequestOverride | None = None
+
+
+class MtlsCheck(CheckSpec):
+    url: str
+    requests: int = Field(5, gt=0)
+
+
+class ScaleCheck(CheckSpec):
+    namespace: str
+    deployment: str
+    watch: list[str] = Field(default_factory=list)
+    min_replicas: int = Field(2, gt=0)
+    load: str
+    timeout: float = Field(300, gt=0)
+    interval: float = Field(10, gt=0)
+
+
+class Check(Spec):
+    """One check: exactly one of its kinds, e.g. {traffic: {expect: {v1: 90, v2: 10}}}."""
+    traffic: TrafficCheck | None = None
+    websocket: WebsocketCheck | None = None
+    errors: ErrorsCheck | None = None
+    mtls: MtlsCheck | None = None
+    scale: ScaleCheck | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if len([k for k in CHECK_KINDS if getattr(self, k) is not None]) != 1:
+            raise ValueError(f"a check is exactly one of {', '.join(CHECK_KINDS)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in CHECK_KINDS if getattr(self, k) is not None)
+
+    @property
+    def spec(self) -> CheckSpec:
+        return getattr(self, self.kind)
+
+
+CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale")

@@ -1,0 +1,259 @@
+"""Known failures as data: a code, a message, the fix and the first hint (istioctl analyze's codes
+are the model). A rule is a small function that finds its facts in what the gateway serves; the
+first rule that finds any decides. Adding a diagnosis is adding one entry here.
+"""
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lab.backends.base import LiveRoute
+from lab.exercises.served import Served, Target, header_matches, picked_route, route_matches, served_shares
+
+
+@dataclass
+class Situation:
+    """Everything the rules look at: the request, what the step expects, what the gateway serves."""
+    host: str
+    path: str
+    headers: dict[str, str]
+    expected: dict[str, float]                 # destination → percent
+    targets: dict[str, Target]
+    routes: list[LiveRoute]                    # the routes of the virtual host Envoy picks, in order
+    endpoints: dict[tuple[str, str], int]
+    applied: list[dict] = field(default_factory=list)   # VirtualServices the lab holds for this host
+    served: Served | None = None
+
+    def __post_init__(self):
+        route = picked_route(self.routes, self.path, self.headers)
+        if route is not None and route.destinations:
+            self.served = served_shares(route, self.targets, self.endpoints)
+
+    def right(self, served: Served | None) -> bool:
+        return served is not None and _same(served, self.expected)
+
+    @property
+    def request(self) -> str:
+        sent = "".join(f", {k}: {v}" for k, v in self.headers.items())
+        return f"{self.host}{self.path}{sent}"
+
+    def split(self, shares: dict[str, float]) -> str:
+        return " / ".join(f"{name} {shares.get(name, 0):g}" for name in self.expected)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    code: str
+    message: str          # str.format with the rule's facts
+    fix: str
+    hint: str
+    finds: Callable[[Situation], dict | None]
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    fix: str
+    hint: str
+
+
+def _same(served: Served, expected: dict[str, float]) -> bool:
+    names = set(served.shares) | set(expected)
+    return all(abs(served.shares.get(n, 0) - expected.get(n, 0)) < 0.5 for n in names) and \
+        not any(share for _, share in served.others)
+
+
+def _facts(s: Situation, **more) -> dict:
+    pods = s.served.pods if s.served else {}
+    how = f" (plain load balancing over ready pods: {', '.join(f'{n} {p}' for n, p in pods.items())})" if pods else ""
+    return {"request": s.request, "host": s.host, "expected": s.split(s.expected), "how": how,
+            "served": s.served.describe(list(s.expected)) if s.served else "nothing", **more}
+
+
+# -- the rules, in the order they are tried ----------------------------------------------------
+
+def _not_served(s: Situation) -> dict | None:
+    """The lab holds a VirtualService for the host whose routes the gateway does not serve."""
+    for vs in s.applied:
+        wanted = applied_destinations(vs)
+        live = [sorted((d.service, d.subset, d.weight) for d in r.destinations if d.weight) for r in s.routes]
+        bound = [g for g in (vs.get("spec") or {}).get("gateways") or [] if g != "mesh"]
+        if bound and wanted != live:
+            meta = vs.get("metadata") or {}
+            return _facts(s, name=f"{meta.get('namespace', 'default')}/{meta.get('name')}")
+    return None
+
+
+def _host_not_served(s: Situation) -> dict | None:
+    if s.routes:
+        return None
+    mesh_only = [vs for vs in s.applied if not [g for g in (vs.get("spec") or {}).get("gateways") or [] if g != "mesh"]]
+    why = (f"; VirtualService {mesh_only[0]['metadata'].get('name')} names it but is bound only to `mesh`"
+           if mesh_only else "")
+    return _facts(s, why=why)
+
+
+def _header_mismatch(s: Situation) -> dict | None:
+    if not s.headers or s.right(s.served):
+        return None
+    for route in s.routes:
+        for condition in route.conditions.get("headers", []):
+            if header_matches(condition, s.headers):
+                continue
+            name = condition.get("name", "")
+            wanted = (condition.get("string_match") or {}).get("exact", "")
+            for sent, value in s.headers.items():
+                close_name = difflib.SequenceMatcher(None, sent.lower(), name.lower()).ratio() >= 0.75
+                if sent.lower() == name.lower() or close_name:
+                    return _facts(s, route=route.name or route.match, condition=f"{name} = {wanted}" if wanted
+                                  else route.match, sent=f"{sent}: {value}")
+    return None
+
+
+def _no_route(s: Situation) -> dict | None:
+    route = picked_route(s.routes, s.path, s.headers)
+    if route is not None and route.destinations:
+        return None
+    return _facts(s, status=f"HTTP {route.status}" if route is not None else "404 (Envoy's NR)")
+
+
+def _shadowed(s: Situation) -> dict | None:
+    if s.right(s.served):
+        return None
+    first = s.served.route
+    later = s.routes[s.routes.index(first) + 1:]
+    for route in later:
+        if route_matches(route.conditions, s.path, s.headers) and s.right(served_shares(route, s.targets, s.endpoints)):
+            return _facts(s, first=first.name or first.match, route=route.name or route.match)
+    return None
+
+
+def _swapped(s: Situation) -> dict | None:
+    if s.right(s.served) or len(s.expected) != 2 or any(share for _, share in s.served.others):
+        return None
+    a, b = s.expected
+    if abs(s.served.shares.get(a, 0) - s.expected[b]) < 0.5 and abs(s.served.shares.get(b, 0) - s.expected[a]) < 0.5:
+        return _facts(s)
+    return None
+
+
+def _extra(s: Situation) -> dict | None:
+    extra = [(n, p) for n, p in s.served.shares.items() if p and not s.expected.get(n)] + \
+        [(label, p) for label, p in s.served.others if p]
+    if not extra:
+        return None
+    return _facts(s, extra=", ".join(f"{p:g}% to {n}" for n, p in extra))
+
+
+def _missing(s: Situation) -> dict | None:
+    missing = [n for n, p in s.expected.items() if p and not s.served.shares.get(n)]
+    return _facts(s, missing=", ".join(missing)) if missing else None
+
+
+def _wrong_weights(s: Situation) -> dict | None:
+    return None if s.right(s.served) else _facts(s)
+
+
+def _no_endpoints(s: Situation) -> dict | None:
+    if not s.served.empty:
+        return None
+    return _facts(s, empty=", ".join(d.service + (f" (subset {d.subset})" if d.subset else "") for d in s.served.empty))
+
+
+def _needs_route(rule: Callable[[Situation], dict | None]) -> Callable[[Situation], dict | None]:
+    return lambda s: rule(s) if s.served is not None else None
+
+
+CATALOGUE: tuple[Diagnosis, ...] = (
+    Diagnosis("not-applied", "your working copy differs from what the lab runs",
+              "apply it with the command shown above", "Did you run the apply command after saving the file?",
+              lambda s: None),   # found by the walkthrough, which knows the working copy
+    Diagnosis("not-served", "the lab holds VirtualService {name}, but the gateway does not serve its routes "
+                            "(yet): it serves {served} for {request}",
+              "wait a moment and check again; if it stays, the gateway rejected it: `invoke status` shows what "
+              "is live", "Run the check again in a few seconds: a gateway takes a moment to serve a change.",
+              _not_served),
+    Diagnosis("host-not-served", "no route of the gateway serves host {host}: a request gets 404 (Envoy's NR){why}",
+              "bind the VirtualService to the Gateway (spec.gateways) and list the host in both",
+              "Compare spec.hosts and spec.gateways of your VirtualService with the Gateway's servers[].hosts.",
+              _host_not_served),
+    Diagnosis("header-mismatch", "route {route} matches {condition}, but the step sends {sent}: the request does "
+                                 "not take it (header values compare exactly, case included), so it gets {served}",
+              "make the match's header name and value exactly what the step sends",
+              "Header names ignore case, values do not: `canary` and `Canary` are different values.",
+              _header_mismatch),
+    Diagnosis("no-route", "host {host} is served, but no route matches {request}: it gets {status}",
+              "add a route without a match (a catch-all) last, or a match this request meets",
+              "Every request needs a route: a last http entry without `match` catches the rest.", _no_route),
+    Diagnosis("route-shadowed", "route {first} comes before route {route} and matches {request} too, so {route} "
+                                "never gets it: it gets {served}, expected {expected}",
+              "put the specific route (with the match) above the catch-all",
+              "Routes are tried from top to bottom; the first that matches wins: put the one with the match first.",
+              _needs_route(_shadowed)),
+    Diagnosis("no-endpoints", "the route sends traffic to {empty}, which has no ready pod: those requests get 503 "
+                              "(Envoy's UH)",
+              "check the subset's labels against the pods' labels, and that the Deployment has replicas",
+              "A subset picks pods by labels: do the DestinationRule's labels match the Deployment's template?",
+              _needs_route(_no_endpoints)),
+    Diagnosis("weights-swapped", "the weights look swapped: the gateway serves {served}, the step expects {expected}",
+              "give each destination the other's weight",
+              "Each weight belongs to the destination it sits under: check which destination got which number.",
+              _needs_route(_swapped)),
+    Diagnosis("destination-extra", "the gateway sends {extra}, which should get none: it serves {served}, "
+                                   "the step expects {expected}",
+              "remove that destination from the route, or give it weight 0",
+              "A destination that should get nothing can go, or stay with weight 0.", _needs_route(_extra)),
+    Diagnosis("destination-missing", "no destination of the route reaches {missing}: the gateway serves {served}, "
+                                     "the step expects {expected}",
+              "add the missing destination (host, and subset if the step uses subsets) with its weight",
+              "Each version that should get traffic needs a destination of its own in the route.",
+              _needs_route(_missing)),
+    Diagnosis("wrong-weights", "the gateway serves {served}{how}, the step expects {expected}",
+              "set the weights to what the step asks (they add up to 100); a split by pods follows replicas",
+              "Read the step's numbers again and put each on its destination's weight.", _needs_route(_wrong_weights)),
+)
+BY_CODE = {d.code: d for d in CATALOGUE}
+
+TRAFFIC_DISAGREES = Diagnosis(
+    "traffic-disagrees", "the gateway's config is right ({served}), but live traffic does not follow it: {reason}",
+    "{fix}", "The routes are right; look at the pods behind them (`invoke status`).", lambda s: None)
+
+
+def diagnose(situation: Situation) -> Finding | None:
+    """The first known failure whose rule finds its facts; None when the config is what the step expects."""
+    for diagnosis in CATALOGUE:
+        facts = diagnosis.finds(situation)
+        if facts is not None:
+            return Finding(diagnosis.code, diagnosis.message.format(**facts), diagnosis.fix, diagnosis.hint)
+    return None
+
+
+def traffic_disagrees(served: str, reason: str, fix: str) -> Finding:
+    d = TRAFFIC_DISAGREES
+    return Finding(d.code, d.message.format(served=served, reason=reason), d.fix.format(fix=fix), d.hint)
+
+
+def applied_destinations(vs: dict) -> list[list[tuple[str, str, int]]]:
+    """A VirtualService's http routes as the gateway would serve them: one entry per match, each the
+    sorted (Service name.namespace, subset, weight) of its destinations."""
+    from lab.errors import ManifestError
+    from lab.validate import route_weights
+
+    namespace = (vs.get("metadata") or {}).get("namespace", "default")
+    result = []
+    for http in (vs.get("spec") or {}).get("http") or []:
+        routes = http.get("route") or []
+        try:
+            weights = route_weights(routes)
+        except ManifestError:   # weights the lab refuses never reach the gateway anyway
+            weights = [0] * len(routes)
+        destinations = []
+        for route, weight in zip(routes, weights):
+            destination = route.get("destination") or {}
+            host = str(destination.get("host", "")).split(".")
+            service = f"{host[0]}.{host[1] if len(host) > 1 else namespace}"
+            if weight:   # Istio leaves a weight-0 destination out of what the gateway serves
+                destinations.append((service, str(destination.get("subset") or ""), int(weight)))
+        result += [sorted(destinations)] * max(1, len(http.get("match") or []))
+    return result

@@ -1,0 +1,150 @@
+"""The rules of a step's check, against a gateway whose config the test states: an inconclusive
+verdict is not a pass, every check of a step's list decides, and what is served is read the way
+Envoy picks a route."""
+
+import pytest
+
+from lab.backends.base import LiveRoute, RouteDestination
+from lab.exercises import checks
+from lab.exercises.catalogue import Step, load_exercise
+from lab.exercises.checks import run_check
+from lab.exercises.served import Target, host_routes, picked_route, served_shares
+from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Verdict
+
+PROMOTE = load_exercise("promote")
+HOST = "sentences.lab.local"
+
+
+def route(*destinations: tuple[str, int], conditions: dict | None = None, host: str = HOST,
+          name: str = "") -> LiveRoute:
+    return LiveRoute(host=host, match="", domains=(host, f"{host}:*"), conditions=conditions or {"prefix": "/"},
+                     destinations=[RouteDestination("sentences.sentences", s, w) for s, w in destinations], name=name)
+
+
+class Gateway:
+    """A backend whose gateway serves the given routes; traffic never reaches it (the verdict is the test's)."""
+    name = "local"
+
+    def __init__(self, *routes: LiveRoute, endpoints: dict | None = None):
+        self.routes, self.endpoints = list(routes), endpoints or {}
+
+    def live_routes(self):
+        return self.routes
+
+    def ready_endpoints(self):
+        return self.endpoints
+
+    def get(self, ref):
+        return None
+
+    def gateway_endpoint(self, scheme):
+        return "http://127.0.0.1:9", None
+
+
+@pytest.fixture
+def verdict(monkeypatch):
+    """The traffic verdict the check gets, as the test says; counts how often traffic was sampled."""
+    state = {"decision": PASS, "runs": 0}
+
+    def fake_run_verdict(base, request, classifier, expectation, ca_file=None):
+        state["runs"] += 1
+        return Verdict(state["decision"], 100, dict.fromkeys(expectation.shares, 50), f"{state['decision']} (test)"), []
+
+    monkeypatch.setattr(checks, "run_verdict", fake_run_verdict)
+    return state
+
+
+def step(*expects: dict) -> Step:
+    return Step(name="s", kind="check", check=[{"traffic": {"expect": e}} for e in expects])
+
+
+NINETY_TEN = route(("v1", 90), ("v2", 10))
+
+
+def test_an_inconclusive_verdict_is_not_a_pass(verdict):
+    verdict["decision"] = INCONCLUSIVE
+    result = run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN))
+    assert not result.passed and result.diagnosis == "traffic-disagrees"
+    assert "could not decide" in result.message and "run the check again" in result.message
+    verdict["decision"] = FAIL
+    assert not run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN)).passed
+    verdict["decision"] = PASS
+    assert run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN)).passed
+
+
+@pytest.mark.parametrize("order", ["wrong first", "wrong last"])
+def test_every_check_of_a_step_decides(verdict, order):
+    right, wrong = {"v1": 90, "v2": 10}, {"v1": 10, "v2": 90}
+    expects = [wrong, right] if order == "wrong first" else [right, wrong]
+    result = run_check(PROMOTE, step(*expects), Gateway(NINETY_TEN))
+    assert not result.passed and result.diagnosis == "weights-swapped", result.message
+    assert verdict["runs"] == (0 if order == "wrong first" else 1)   # after a failure, nothing more is sent
+    assert run_check(PROMOTE, step(right, right), Gateway(NINETY_TEN)).passed
+
+
+def test_a_step_whose_traffic_fails_reports_the_check_that_failed(verdict):
+    verdict["decision"] = FAIL
+    result = run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN))
+    assert not result.passed and result.diagnosis == "traffic-disagrees" and result.hint
+
+
+TARGETS = {"v1": Target("sentences.sentences", "v1"), "v2": Target("sentences.sentences", "v2")}
+
+
+def test_a_route_to_the_whole_service_splits_by_ready_endpoints():
+    endpoints = {("sentences.sentences", ""): 5, ("sentences.sentences", "v1"): 3, ("sentences.sentences", "v2"): 1}
+    served = served_shares(route(("", 100)), TARGETS, endpoints)
+    assert served.shares == {"v1": 60.0, "v2": 20.0}
+    assert served.others == [("other pods of sentences.sentences", 20.0)]   # a fifth pod is neither version
+    assert served.pods == {"v1": 3, "v2": 1}
+
+
+def test_a_weighted_subset_without_ready_endpoints_is_named():
+    served = served_shares(NINETY_TEN, TARGETS, {("sentences.sentences", "v2"): 0})
+    assert [d.subset for d in served.empty] == ["v2"] and served.shares == {"v1": 90, "v2": 10}
+
+
+@pytest.mark.parametrize("conditions, path, headers, matches", [
+    ({"prefix": "/"}, "/anything", {}, True),
+    ({"prefix": "/websocket"}, "/", {}, False),
+    ({"path": "/exact"}, "/exact?q=1", {}, True),
+    ({"path": "/exact"}, "/exact/more", {}, False),
+    ({"safe_regex": {"regex": "/v[0-9]+"}}, "/v12", {}, True),
+    ({"safe_regex": {"regex": "/v[0-9]+"}}, "/v12/x", {}, False),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"exact": "canary"}}]}, "/", {"X-Track": "canary"}, True),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"exact": "canary"}}]}, "/", {"X-Track": "Canary"}, False),
+    ({"prefix": "/", "headers": [{"name": "x-track", "present_match": True}]}, "/", {"x-track": "any"}, True),
+    ({"prefix": "/", "headers": [{"name": "x-track", "present_match": True}]}, "/", {}, False),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"prefix": "can"}}]}, "/", {"x-track": "canary"}, True),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"exact": "a"}}, ]}, "/", {"x-other": "a"}, False),
+])
+def test_a_route_matches_as_envoy_matches_it(conditions, path, headers, matches):
+    first = route(("v2", 100), conditions=conditions)
+    fallback = route(("v1", 100))
+    assert (picked_route([first, fallback], path, headers) is first) == matches
+
+
+def test_the_virtual_host_is_picked_by_the_most_specific_domain():
+    exact, suffix, anything = route(host=HOST), route(host="*.lab.local"), route(host="*")
+    assert host_routes([anything, suffix, exact], HOST, "http") == [exact]
+    assert host_routes([anything, suffix], HOST, "http") == [suffix]
+    assert host_routes([anything], "other.example", "http") == [anything]
+    assert host_routes([exact], "other.example", "http") == []
+    assert host_routes([exact], HOST, "https") == []      # the HTTPS listener has routes of its own
+
+
+def test_a_route_to_a_service_with_no_ready_pod_is_diagnosed_as_such_with_no_traffic(verdict):
+    endpoints = {("sentences.sentences", ""): 0, ("sentences.sentences", "v1"): 0, ("sentences.sentences", "v2"): 0}
+    result = run_check(PROMOTE, step({"v1": 75, "v2": 25}), Gateway(route(("", 100)), endpoints=endpoints))
+    assert result.diagnosis == "no-endpoints" and "503" in result.message and verdict["runs"] == 0
+
+
+def test_a_traffic_result_says_once_what_alpha_and_beta_mean(verdict):
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    for detail in run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN)).details:
+        console.print(detail)
+    shown = console.export_text()
+    assert shown.count("a right split fails this check at most 1 time in") == 1
+    assert "config: the route serves v1 90 / v2 10, as the step expects" in shown

@@ -1,0 +1,202 @@
+"""Wrong configurations across the exercises, each through the real Envoy of a local lab: each
+fails with its diagnosis code (and, when the config is wrong, with no traffic sent); each right
+configuration passes."""
+
+import os
+from dataclasses import dataclass, field
+
+import pytest
+
+from lab.backends.select import current_backend
+from lab.config import lab_paths
+from lab.exercises.catalogue import load_exercise
+from lab.exercises.checks import run_check
+from lab.exercises.diagnoses import BY_CODE
+from lab.exercises.walkthrough import Walkthrough
+from lab.files import write_json
+from lab.helm import render
+from lab.manifests import ref_of
+from tests.conftest import objects
+from tests.lab_process import new_lab
+
+pytestmark = pytest.mark.slow
+
+
+def vs(namespace: str, name: str, host: str, gateway: str, http: list[dict]) -> list[dict]:
+    return [{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+             "metadata": {"name": name, "namespace": namespace},
+             "spec": {"hosts": [host], "gateways": [gateway], "http": http}}]
+
+
+def to(host: str, weight: int | None = None, subset: str = "", port: int = 0) -> dict:
+    destination = {"host": host, **({"subset": subset} if subset else {}), **({"port": {"number": port}} if port else {})}
+    return {"destination": destination, **({"weight": weight} if weight is not None else {})}
+
+
+def canary(route: list[dict], gateway: str = "canary-gateway") -> list[dict]:
+    return vs("canary-lab", "canary", "canary.lab.local", gateway, [
+        {"name": "websocket", "match": [{"uri": {"prefix": "/websocket"}}], "route": [to("tornado", port=8888)]},
+        {"name": "main", "route": route}])
+
+
+def apps(httpbin: int, tornado: int) -> list[dict]:
+    return [to("httpbin", httpbin, port=8000), to("tornado", tornado, port=8888)]
+
+
+def shop(v1: int, other: str, weight: int) -> list[dict]:
+    return vs("shop", "shop", "shop.lab.local", "shop-gateway",
+              [{"route": [to("shop", v1, "v1"), to("shop", weight, other)]}])
+
+
+def traffic_manager(*http: dict) -> list[dict]:
+    return vs("traffic", "traffic-manager", "search.lab.local", "traffic-manager", list(http))
+
+
+STABLE = {"name": "stable", "route": [to("search.services-v1.svc.cluster.local")]}
+BY_HEADER = {"name": "canary-by-header", "match": [{"headers": {"x-track": {"exact": "canary"}}}],
+             "route": [to("search.services-v2.svc.cluster.local")]}
+SENTENCES_V2_TWICE = """\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: sentences-v2, namespace: sentences}
+    spec:
+      replicas: 2
+      selector: {matchLabels: {app: sentences, version: v2}}
+      template:
+        metadata: {labels: {app: sentences, version: v2}}
+        spec:
+          containers:
+            - name: sentences
+              image: canary-lab/version-app:1.0
+              env: [{name: VERSION, value: v2}]
+              ports: [{containerPort: 8888}]
+    """
+
+
+def shop_subsets(v1_labels: dict, v3_labels: dict) -> list[dict]:
+    return [{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+             "metadata": {"name": "shop", "namespace": "shop"},
+             "spec": {"host": "shop", "subsets": [{"name": "v1", "labels": v1_labels},
+                                                  {"name": "v3", "labels": v3_labels}]}}]
+
+
+@dataclass
+class Case:
+    exercise: str
+    step: str
+    diagnosis: str              # "" for a right configuration: it passes
+    objects: list[dict] = field(default_factory=list)   # applied over the lab as the step finds it
+    values: str = ""            # or: the exercise's chart, rendered with these values
+    held_only: bool = False     # stored as applied, but never pushed to the gateway
+    traffic: bool = False       # the config is right: the verdict runs on live traffic
+    says: str = ""              # a part of the message: what is served and what was expected
+
+    def __str__(self):
+        return f"{self.exercise}/{self.step}/{self.diagnosis or 'passes'}"
+
+
+CASES = [
+    Case("canary", "rollback", "destination-extra", canary(apps(99, 1)),
+         says="serves httpbin 99 / tornado 1, the step expects httpbin 100"),
+    Case("canary", "shift-20", "weights-swapped", canary(apps(20, 80)),
+         says="serves httpbin 20 / tornado 80, the step expects httpbin 80 / tornado 20"),
+    Case("canary", "shift-20", "wrong-weights", canary(apps(70, 30))),
+    Case("canary", "shift-20", "destination-missing"),                     # the step as the learner finds it
+    Case("canary", "shift-20", "not-served", canary(apps(80, 20)), held_only=True),
+    Case("canary", "baseline", "host-not-served", canary([to("httpbin", port=8000)], gateway="mesh")),
+    Case("canary", "shift-20", "", canary(apps(80, 20)), traffic=True),
+    Case("progressive", "canary-50", "wrong-weights", vs("app-example", "app-example", "app.lab.local", "app-gateway", [
+        {"route": [to("app-example", 60, "stable"), to("app-example", 40, "canary")]}])),
+    Case("promote", "replica-split", "wrong-weights", objects(SENTENCES_V2_TWICE),   # 3 and 2 pods: 60/40
+         says="serves v1 60 / v2 40 (plain load balancing over ready pods: v1 3, v2 2), the step expects v1 75 / v2 25"),
+    Case("promote", "replica-split", "", traffic=True),                               # 3 and 1 pods: 75/25
+    Case("autoscale", "all-to-v2", "weights-swapped", shop(100, "v2", 0)),
+    Case("rollback", "shift-10", "no-endpoints",
+         shop_subsets({"version": "v1"}, {"version": "v3-typo"}) + shop(90, "v3", 10)),
+    Case("rollback", "roll-back", "destination-extra", shop(90, "v3", 10)),
+    Case("rollback", "baseline", "traffic-disagrees",                      # subset v1 picks v3's pods too
+         shop_subsets({"app": "shop"}, {"version": "v3"}), traffic=True),
+    Case("cross-namespace", "canary-10", "wrong-weights", values="canary: {enabled: true, weight: 3}\n",
+         says="serves v1 97 / v2 3, the step expects v1 90 / v2 10"),
+    Case("cross-namespace", "header-only", "header-mismatch",
+         values="canary: {enabled: true, onlyMatchHeader: true, header: {name: x-track, value: Canary}}\n"),
+    Case("cross-namespace", "header-only", "header-mismatch",
+         values="canary: {enabled: true, onlyMatchHeader: true, header: {name: x-trak, value: canary}}\n",
+         says="route canary-by-header matches x-trak = canary, but the step sends X-Track: canary"),
+    Case("cross-namespace", "header-only", "route-shadowed", traffic_manager(STABLE, BY_HEADER)),
+    Case("cross-namespace", "header-only", "no-route", traffic_manager(BY_HEADER),
+         traffic=True),                          # the step's first check (with the header) is right and runs
+    Case("cross-namespace", "header-only", "", traffic_manager(BY_HEADER, STABLE), traffic=True),
+]
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    lab = new_lab(tmp_path_factory.mktemp("diagnoses"))
+    lab.invoke("up", "--provider", "local")
+    os.environ["CANARY_LAB_ROOT"] = str(lab.root)
+    yield current_backend(lab_paths())
+    del os.environ["CANARY_LAB_ROOT"]
+    lab.cleanup()
+
+
+def requests_served(backend) -> int:
+    stats = backend._admin().stats("downstream_rq_total")
+    return sum(int(v) for k, v in stats.items() if k.startswith("http.") and not k.startswith("http.admin.") and k.endswith("downstream_rq_total"))
+
+
+def set_up(backend, case: Case, tmp_path):
+    exercise = load_exercise(case.exercise)
+    paths = lab_paths()
+    walkthrough = Walkthrough(exercise, backend, paths, yes=True)
+    index = [s.name for s in exercise.steps].index(case.step)
+    walkthrough.reset()
+    for earlier in exercise.steps[:index]:
+        walkthrough.progress.mark_done(exercise.name, earlier.name)
+    walkthrough.restore(index)                       # the lab as the learner finds the step
+    objects = case.objects
+    if case.values:
+        step = exercise.step(case.step)
+        values = tmp_path / "values.yaml"
+        values.write_text(case.values)
+        objects = render(step.helm.chart, step.helm.release, step.helm.namespace, [values])
+    if case.held_only:   # the lab holds it (as a cluster's API server would) but the gateway never got it
+        held = backend._objects() | {ref_of(o): {**o, "metadata": {**o["metadata"]}} for o in objects}
+        write_json(backend.objects_file, {ref.key: obj for ref, obj in held.items()})
+    elif objects:
+        backend.apply(objects)
+    return exercise
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_each_wrong_config_fails_with_its_diagnosis_and_each_right_one_passes(backend, case, tmp_path):
+    exercise = set_up(backend, case, tmp_path)
+    before = requests_served(backend)
+    result = run_check(exercise, exercise.step(case.step), backend)
+    sent = requests_served(backend) - before
+    assert result.diagnosis == case.diagnosis, result.message
+    assert result.passed == (not case.diagnosis), result.message
+    assert case.says in result.message
+    if case.diagnosis:
+        known = BY_CODE.get(case.diagnosis)
+        assert result.hint and (known is None or result.hint == known.hint)
+        assert "fix:" in result.message
+    # A wrong config fails at once, with no traffic; a right one still gets the traffic verdict.
+    assert (sent > 0) == case.traffic, f"{sent} requests sent"
+
+
+def test_the_cases_cover_every_diagnosis_the_checks_can_find():
+    found = {c.diagnosis for c in CASES if c.diagnosis}
+    assert len([c for c in CASES if c.diagnosis]) >= 12
+    assert set(BY_CODE) - {"not-applied"} <= found, set(BY_CODE) - found   # not-applied: the walkthrough's
+
+
+def test_the_gateways_own_endpoint_counts_agree_with_the_local_lab(backend, tmp_path):
+    """A cluster's backend reads ready endpoints from its gateway's /clusters; the same reader, on the
+    local gateway's Envoy, agrees with what the local lab counts from its pods."""
+    typo = Case("rollback", "shift-10", "no-endpoints",
+                shop_subsets({"version": "v1"}, {"version": "v3-typo"}) + shop(90, "v3", 10))
+    set_up(backend, typo, tmp_path)
+    from_envoy, local = backend._admin().ready_endpoints(), backend.ready_endpoints()
+    assert from_envoy[("shop.shop", "v3")] == local[("shop.shop", "v3")] == 0
+    assert from_envoy[("shop.shop", "v1")] == local[("shop.shop", "v1")] > 0
