@@ -51,7 +51,7 @@ def test_check_passes_fails_and_defaults_from_progress(lab):
     # A named step that the lab does not do yet: exit 1 with why, progress untouched.
     result = lab.invoke("check", "canary", "shift-20", check=False)
     assert result.returncode == 1, result.stdout
-    assert "not yet" in result.stdout and "httpbin got 100%" in one_line(result.stdout)
+    assert "not yet" in result.stdout and "serves httpbin 100" in one_line(result.stdout)
     assert "shift-20 of canary does not pass yet" in result.stderr
     assert "shift-20" not in done(lab)
 
@@ -73,7 +73,7 @@ def test_check_passes_fails_and_defaults_from_progress(lab):
     # Applied: the same bare `invoke check` passes and marks the step done.
     lab.invoke("apply", str(work))
     result = lab.invoke("check")
-    assert "passed" in result.stdout and "consistent with 80/20" in one_line(result.stdout)
+    assert "passed" in result.stdout and "consistent with an 80/20" in one_line(result.stdout)
     assert done(lab) == ["baseline", "shift-20"]
 
 

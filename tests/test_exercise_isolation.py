@@ -20,9 +20,8 @@ def owned(name: str) -> tuple[set[str], set[str]]:
         if step.helm:
             for values in [list(step.values)] + [[step.solution]] * bool(step.solution):
                 objects += render(step.helm.chart, step.helm.release, step.helm.namespace, values)
-        checks = step.check if isinstance(step.check, list) else [step.check] if step.check else []
-        objects += [obj for check in checks for spec in check.values() if isinstance(spec, dict) and "load" in spec
-                    for obj in load_manifest_file(exercise.folder / spec["load"])]
+        objects += [obj for check in step.check if getattr(check.spec, "load", None)
+                    for obj in load_manifest_file(exercise.folder / check.spec.load)]
     namespaces = {ref_of(o).namespace or o["metadata"]["name"] for o in objects} - {"", LAB_NAMESPACE}
     hosts = {host for o in objects if o["kind"] == "Gateway"
              for server in o["spec"].get("servers", []) for host in server.get("hosts", [])}
