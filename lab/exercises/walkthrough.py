@@ -15,12 +15,14 @@ from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.checks import CheckResult, run_check
+from lab.helm import helm_source
 from lab.manifests import load_manifest_file, ref_of
 from lab.patches import load_patch
 from lab.state import Progress
 
 CHECK, HINT, SHOW, SOLVE, SKIP, QUIT, CONTINUE, AGAIN = (
     "check", "hint", "show solution", "apply solution for me", "skip", "quit", "continue", "check again")
+TRY_AGAIN = "try again"
 
 
 class Quit(Exception):
@@ -39,11 +41,13 @@ class Walkthrough:
 
     def fill_in(self, text: str) -> str:
         """Step texts name this lab's own gateway and files, so a command in them can be pasted as is:
-        {{gateway_url}} (http://127.0.0.1:PORT), {{https_port}}, {{ca_file}}."""
+        {{gateway_url}} (http://127.0.0.1:PORT), {{https_port}}, {{ca_file}}, and {{helm_source}}
+        (where helm comes from, for an exercise that renders a chart)."""
         values = {
             "gateway_url": self.backend.gateway_url,
             "https_port": lambda: urlsplit(self.backend.gateway_tls_url()).port,
             "ca_file": lambda: _shown_path(self.paths.ca_file),
+            "helm_source": lambda: helm_source()[1],
         }
         for name, value in values.items():
             token = "{{" + name + "}}"
@@ -153,7 +157,26 @@ class Walkthrough:
             return
         handler = {"explain": self.explain, "apply": self.apply, "helm": self.apply_chart, "check": self.check,
                    "task": self.task}[step.kind]
-        handler(step)
+        self.stay_on_failure(step, handler)
+
+    def stay_on_failure(self, step: Step, handler) -> None:
+        """A step the lab cannot do (helm out of reach, say) shows why and the fix, then offers to try
+        again, skip or quit, instead of dropping the learner to the shell. --yes fails as before."""
+        while True:
+            try:
+                return handler(step)
+            except LabError as e:
+                if self.yes:
+                    raise
+                ui.info(f"[red]✗ {step.name} could not be done:[/] {e.message}")
+                if e.fix:
+                    ui.info(f"  fix: {e.fix}")
+                choice = self.ask(step, [TRY_AGAIN, SKIP, QUIT])
+                if choice == SKIP:
+                    self.progress.mark_skipped(self.exercise.name, step.name)
+                    return
+                if choice == QUIT:
+                    raise Quit from None
 
     def explain(self, step: Step) -> None:
         if not self.yes and self.ask(step, [CONTINUE, QUIT]) == QUIT:
