@@ -10,6 +10,7 @@ from invoke import Exit, task
 
 from lab import commands
 from lab.edge import Failed, guarded
+from lab.optional_positionals import optional
 
 
 def _run(function, *args, **kwargs):
@@ -54,10 +55,40 @@ def apply(c, file):
         _run(commands.apply, file)
 
 
-@task(help={"kind": "e.g. VirtualService", "name": "object name", "namespace": "default: canary-lab"})
-def get(c, kind, name, namespace="canary-lab"):
-    """Show one object as the lab holds it."""
-    _run(commands.get, kind, name, namespace)
+optional("get", "name")
+
+
+# `namespace` comes before `name` so that Invoke gives it -n, as kubectl does.
+@task(positional=["kind", "name"],
+      help={"kind": "vs, virtualservice, VirtualService, dr, gw, svc, deploy, ns (any case, plurals too)",
+            "name": "the object's name; leave it out to list them all",
+            "namespace": "only this namespace (default: canary-lab for one object, all for a list)",
+            "output": "yaml or json (default: YAML for one object, a table for a list)"})
+def get(c, kind, namespace="", name=None, output=""):
+    """Show one object as the lab holds it, or list a kind (`invoke get vs`), like kubectl get."""
+    if not (_help_asked("get", kind) or _help_asked("get", name)):
+        _run(commands.get, kind, name, namespace, output)
+
+
+optional("delete", "kind", "name")
+
+
+@task(positional=["kind", "name"],
+      help={"kind": "as for get: vs, dr, gw, svc, deploy, ns …", "name": "the object's name",
+            "namespace": "its namespace (default canary-lab)", "file": "delete the objects in this YAML file"})
+def delete(c, kind=None, namespace="", name=None, file=""):
+    """Delete objects like kubectl delete: `invoke delete vs NAME -n NS` or `invoke delete -f FILE`."""
+    if not (_help_asked("delete", kind) or _help_asked("delete", name)):
+        _run(commands.delete, kind, name, namespace, file)
+
+
+@task(positional=["name"],
+      help={"name": "gateway, a pod, or a Deployment (all its pods)", "follow": "keep showing new lines (Ctrl-C stops)",
+            "tail": "only the last N lines"})
+def logs(c, name, follow=False, tail=0):
+    """Show a pod's or the gateway's log, like kubectl logs [-f] [--tail N]."""
+    if not _help_asked("logs", name):
+        _run(commands.logs, name, follow, tail)
 
 
 @task(iterable=["header"],
@@ -104,12 +135,18 @@ def dashboard(c, name=None):
         _run(commands.dashboard, name)
 
 
+optional("patch", "name")   # so that `invoke patch --help` reaches the task
+
+
+# `namespace` comes before `name` so that Invoke gives it -n, as kubectl does.
 @task(positional=["kind", "name"],
-      help={"kind": "e.g. VirtualService", "name": "object name", "namespace": "default: canary-lab",
-            "patch_file": "a JSON patch (YAML or JSON list of operations)", "patch": "the JSON patch inline"})
-def patch(c, kind, name, namespace="canary-lab", patch_file="", patch=""):
+      help={"kind": "as for get: vs, dr, gw, svc, deploy, ns …", "name": "object name",
+            "namespace": "default: canary-lab", "patch_file": "a JSON patch (YAML or JSON list of operations)",
+            "patch": "the JSON patch inline"})
+def patch(c, kind, namespace="canary-lab", name=None, patch_file="", patch=""):
     """Apply a JSON patch to one object, like `kubectl patch --type json`."""
-    _run(commands.patch, kind, name, namespace, patch_file, patch)
+    if not (_help_asked("patch", kind) or _help_asked("patch", name)):
+        _run(commands.patch, kind, name, namespace, patch_file, patch)
 
 
 @task(positional=["chart"], iterable=["values", "set"],

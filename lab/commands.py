@@ -108,15 +108,22 @@ def apply(file: str) -> None:
         ui.info(line)
 
 
-def get(kind: str, name: str, namespace: str = "default") -> None:
-    import yaml
+def get(kind: str, name: str = "", namespace: str = "", output: str = "") -> None:
+    from lab import object_commands
 
-    backend = current_backend(lab_paths())
-    ref = Ref(kind, "" if kind == "Namespace" else namespace, name)
-    obj = backend.get(ref)
-    if obj is None:
-        raise LabError(f"{ref} is not applied in the lab", "check the kind, name and --namespace")
-    ui.yaml_block(yaml.safe_dump(obj, sort_keys=False))
+    object_commands.get(kind, name, namespace, output)
+
+
+def delete(kind: str = "", name: str = "", namespace: str = "", file: str = "") -> None:
+    from lab import object_commands
+
+    object_commands.delete(kind, name, namespace, file)
+
+
+def logs(name: str, follow: bool = False, tail: int = 0) -> None:
+    from lab import object_commands
+
+    object_commands.logs(name, follow, tail)
 
 
 def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", headers: list[str] | None = None,
@@ -255,8 +262,13 @@ def patch(kind: str, name: str, namespace: str = "default", patch_file: str = ""
         raise LabError("give the patch once: --patch-file FILE or --patch '[...]'",
                        "e.g. invoke patch VirtualService app-example -n app-example --patch-file patch.yaml")
     operations = load_patch(patch_file) if patch_file else parse_patch(patch_text, "--patch")
+    from lab.kinds import namespaced, resolve_kind
+
+    if not name:
+        raise LabError(f"patch {kind} needs a NAME", "e.g. invoke patch vs app-example -n app-example --patch-file F")
+    kind = resolve_kind(kind)
     backend = current_backend(lab_paths())
-    ref = Ref(kind, "" if kind == "Namespace" else namespace, name)
+    ref = Ref(kind, namespace if namespaced(kind) else "", name)
     ui.info(backend.patch(ref, operations))
 
 
