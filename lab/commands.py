@@ -138,12 +138,14 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
     spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
                        scheme="https" if https else "http")
     base, ca_file = backend.gateway_endpoint(spec.scheme)
-    target = f"{'https://' if https else ''}{host}{path}"
+    sent = ", ".join(f"{name}: {value}" for name, value in spec.headers)
+    target = f"{'https://' if https else ''}{host}{path}" + (f" with {sent}" if sent else "")
     counts: dict[str, int] = {}
+    others = []
     try:
         with ui.progress(f"requests to {target}", requests) as advance:
             count(base, spec, Classifier.from_spec(KNOWN_APPS), requests, ca_file=ca_file,
-                  counts=counts, on_count=advance)
+                  counts=counts, on_count=advance, others=others)
     except KeyboardInterrupt:
         if counts:   # what came back before Ctrl-C is worth showing
             answered = sum(counts.values())
@@ -151,6 +153,15 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
                                                         "(interrupted)"))
         raise
     ui.console.print(counts_chart(counts, title=f"{requests} requests to {target}"))
+    show_other_answers(others)
+
+
+def show_other_answers(others) -> None:
+    """Status codes that were no app's answer, each with what it means and what to look at."""
+    from lab.traffic.status_reasons import summary_lines
+
+    for line in summary_lines(others):
+        ui.info(f"[red]{line}[/]" if line[0] in "5×n" else f"[yellow]{line}[/]")
 
 
 # How `invoke traffic` tells the sample apps apart.

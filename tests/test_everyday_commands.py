@@ -133,3 +133,18 @@ def test_logs_follow_shows_new_lines_until_ctrl_c(lab):
         follow.send_signal(signal.SIGINT)
         out, err = follow.communicate(timeout=20)
     assert follow.returncode == 130 and "Traceback" not in err
+
+
+def test_traffic_explains_status_codes_that_are_no_apps_answer_and_names_its_headers(lab):
+    shown = " ".join(lab.invoke("traffic", "--requests", "12", "--host", "nowhere.lab.local").stdout.split())
+    assert "404 ×12 — no route for this host and path (NR): is the Host header right?" in shown
+    shown = " ".join(lab.invoke("traffic", "--requests", "10", "--header", "x-track: canary").stdout.split())
+    assert "10 requests to canary.lab.local/ with x-track: canary" in shown and "×" not in shown.split("share")[-1]
+    lab.invoke("delete", "deploy", "httpbin")          # the route stays, nothing runs behind it
+    try:
+        shown = " ".join(lab.invoke("traffic", "--requests", "40").stdout.split())
+        assert "no healthy upstream (UH): is the app up? `invoke status`" in shown
+        assert "503 ×" in shown and "tornado" in shown
+    finally:
+        lab.invoke("apply", str(PROJECT_DIR / "apps" / "sample-apps.yaml"))
+    assert status_of(lab) == 200
