@@ -45,7 +45,10 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         ui.info(f"The {name} lab is already up; nothing changed.")
     ui.info(f"\nGateway: [bold]{backend.gateway_url()}[/]  "
             f"(try: curl -H 'Host: {SAMPLE_HOST}' {backend.gateway_url()}/ once an exercise routes it)")
-    ui.info("Next: [bold]invoke exercise canary[/]  ·  `invoke status` shows the lab  ·  `invoke down` removes it")
+    from lab.exercises.standing import suggestion
+
+    ui.info(f"Next: [bold]{suggestion(Progress(paths), name)}[/]  ·  `invoke status` shows the lab  ·  "
+            "`invoke down` removes it")
 
 
 def down() -> None:
@@ -77,10 +80,13 @@ def status() -> None:
         show_routes(report.routes)
         for note in report.notes:
             ui.info(f"[yellow]note:[/] {note}")
-    done = progress.data["exercises"]
-    if done:
-        ui.info("progress: " + ", ".join(f"{name} ({len(v.get('done', []))} steps done)"
-                                         for name, v in sorted(done.items())))
+    from lab.exercises.standing import all_standings, suggestion
+
+    started = [s for s in all_standings(progress) if s.seen]
+    if started:
+        ui.info("progress: " + ", ".join(f"{s.exercise.name} ({s.shown()})" for s in started))
+    if state is not None:
+        ui.info(f"next: {suggestion(progress, state.provider)}")
 
 
 def show_routes(routes) -> None:

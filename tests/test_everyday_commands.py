@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from lab.config import EXERCISES_DIR, PROJECT_DIR
+from lab.exercises.catalogue import exercise_names, load_exercise
 from tests.lab_process import new_lab
 
 pytestmark = pytest.mark.slow
@@ -148,3 +149,18 @@ def test_traffic_explains_status_codes_that_are_no_apps_answer_and_names_its_hea
     finally:
         lab.invoke("apply", str(PROJECT_DIR / "apps" / "sample-apps.yaml"))
     assert status_of(lab) == 200
+
+
+def test_up_and_status_say_where_the_learner_stands_and_what_to_play_next(lab):
+    steps = [s.name for s in load_exercise("canary").steps]
+    progress = lab.root / ".lab" / "progress.json"
+    progress.write_text(json.dumps({"exercises": {"canary": {"done": steps[:3]}}}))
+    status = " ".join(lab.invoke("status").stdout.split())
+    assert f"canary (3/{len(steps)} steps)" in status
+    up = " ".join(lab.invoke("up").stdout.split())
+    assert f"Next: invoke exercise canary (resumes at step 4/{len(steps)}: {steps[3]})" in up
+    progress.write_text(json.dumps({"exercises": {"canary": {"done": steps}}}))
+    following = next(n for n in exercise_names() if n != "canary")
+    assert "canary (complete)" in " ".join(lab.invoke("status").stdout.split())
+    assert f"Next: invoke exercise {following} " in " ".join(lab.invoke("up").stdout.split()) + " "
+    progress.unlink()
