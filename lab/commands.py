@@ -213,8 +213,9 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
                        "`invoke down`, then `invoke up --provider` one of those")
     walkthrough = Walkthrough(chosen, current_backend(paths), paths, yes=yes)
     if reset:
-        walkthrough.reset(step or None)
-        ui.info(f"Progress of {name}{' step ' + step if step else ''} reset.")
+        kept = walkthrough.reset(step or None)
+        ui.info(f"Progress of {name}{' step ' + step if step else ''} reset."
+                + (f" Your working copies are kept in {kept.relative_to(paths.root)}/." if kept else ""))
     if not walkthrough.run(step or None):
         raise LabError(f"exercise {name}: some checks failed", "read the reasons above; `invoke status` shows the lab")
 

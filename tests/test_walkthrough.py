@@ -94,7 +94,9 @@ def test_reset_gives_a_fresh_working_copy_and_keeps_the_old_one(lab, answers, ca
     edited = work.read_text()
     answers += [CONTINUE, QUIT]
     commands.exercise("canary", reset=True)
-    assert (work.with_name("virtualservice.yaml.bak")).read_text() == edited
+    [kept] = (lab.root / "work" / "canary").glob("before-reset-*")
+    assert (kept / "virtualservice.yaml").read_text() == edited
+    assert f"Your working copies are kept in work/canary/{kept.name}/" in " ".join(capsys.readouterr().out.split())
     assert Progress(lab_paths()).done("canary") == ["intro", "deploy", "baseline"]
 
 
@@ -110,3 +112,12 @@ def test_unknown_exercise_suggests_the_closest_name(lab):
     assert "did you mean 'canary'" in result.stderr
     with pytest.raises(LabError, match="no step"):
         commands.exercise("canary", yes=True, step="nope")
+
+
+def test_step_says_what_it_will_apply_before_it_does(lab, answers, capsys):
+    answers += [QUIT]
+    commands.exercise("canary", step="shift-20")
+    out = " ".join(capsys.readouterr().out.split())
+    said = out.index("the lab first applies again what the steps before it made")
+    assert "manifests/gateway.yaml" in out[said:]
+    assert said < out.index("restoring the lab")

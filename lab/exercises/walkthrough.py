@@ -60,15 +60,21 @@ class Walkthrough:
     def work_file(self, step: Step) -> Path:
         return self.paths.work_dir / self.exercise.name / step.workfile.name
 
-    def reset(self, step_name: str | None = None) -> None:
-        """Forget progress (of the exercise or one step) and give fresh working copies; old ones kept as .bak."""
+    def reset(self, step_name: str | None = None) -> Path | None:
+        """Forget progress (of the exercise or one step) and give fresh working copies. The learner's
+        copies are moved, not lost, into work/<exercise>/before-reset-<time>/; returns that folder."""
+        import time
+
         steps = [self.exercise.step(step_name)] if step_name else self.exercise.steps
         self.progress.reset(self.exercise.name, step_name)
-        for step in steps:
-            if step.workfile and self.work_file(step).exists():
-                target = self.work_file(step)
-                shutil.copyfile(target, target.with_name(target.name + ".bak"))
-                target.unlink()
+        works = sorted({self.work_file(step) for step in steps if step.workfile and self.work_file(step).exists()})
+        if not works:
+            return None
+        kept = self.paths.work_dir / self.exercise.name / time.strftime("before-reset-%Y%m%d-%H%M%S")
+        kept.mkdir(parents=True, exist_ok=True)
+        for work in works:
+            shutil.move(work, kept / work.name)
+        return kept
 
     def first_step(self, step_name: str | None) -> int:
         if step_name:
@@ -116,6 +122,25 @@ class Walkthrough:
                     if item is not None:
                         self.backend.patch(*item)
 
+    def say_what_restore_changes(self, before: int) -> None:
+        """What restore(before) will apply, as the learner would name it, before it does."""
+        changes = []
+        for step in self.exercise.steps[:before]:
+            if not self._runs_here(step):
+                continue
+            solved = step.kind == "task" and step.name in self.progress.done(self.exercise.name)
+            if step.kind == "apply":
+                changes += [manifest.relative_to(self.exercise.folder).as_posix() for manifest in step.manifests]
+            elif step.kind == "helm":
+                changes.append(f"helm release {step.helm.release} ({step.helm.chart.name})")
+            elif solved:
+                work = self.work_file(step) if step.workfile else None
+                source = _shown_path(work) if work and work.exists() else "its solution"
+                changes.append(f"step {step.name}: {source}")
+        if changes:
+            ui.info(f"To start at step {before + 1}, the lab first applies again what the steps before it "
+                    f"made, replacing what it holds of those objects: {'; '.join(changes)}")
+
     # -- running ----------------------------------------------------------------------
 
     def run(self, step_name: str | None = None) -> bool:
@@ -128,7 +153,9 @@ class Walkthrough:
             return True
         if start > 0:
             ui.info(f"Resuming at step {start + 1} of {total}: {self.exercise.steps[start].name}")
-            self.restore(start, force=step_name is not None)   # --step: set the lab up for that step
+            if step_name:   # --step sets the lab up for that step: say what that changes first
+                self.say_what_restore_changes(start)
+            self.restore(start, force=step_name is not None)
         try:
             for index in range(start, total):
                 step = self.exercise.steps[index]
@@ -224,8 +251,8 @@ class Walkthrough:
     def task(self, step: Step) -> None:
         work = self.prepare_work_file(step) if step.workfile else None
         if work:
-            ui.info(f"Your working copy: [bold]{_shown_path(work)}[/]\nEdit it, run `{self.apply_command(step, work)}`, "
-                    f"then choose [bold]check[/].")
+            ui.info(f"Your working copy: [bold]{_shown_path(work)}[/]\nEdit it, run this, then choose [bold]check[/]:")
+            ui.command(self.apply_command(step, work))
         if self.yes:
             self.solve(step, work)
             if not self.report(step, self.verify(step)):
