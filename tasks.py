@@ -100,6 +100,16 @@ def traffic(c, requests=100, host=commands.SAMPLE_HOST, path="/", header=None, h
     _run(commands.traffic, requests, host, path, header, https)
 
 
+@task(help={"interval": "seconds between refreshes (default 1)",
+            "window": "seconds of traffic the shares and error rates are over (default 10)",
+            "traffic": "send a light steady load (20 requests/s) to --host while watching",
+            "host": "Host header of --traffic (default canary.lab.local)", "path": "request path of --traffic",
+            "count": "stop after this many refreshes (default 0: until Ctrl-C)"})
+def watch(c, interval=1.0, window=10.0, traffic=False, host=commands.SAMPLE_HOST, path="/", count=0):
+    """A live view: traffic share and errors per destination, live routes, pods; Ctrl-C stops."""
+    _run(commands.watch, float(interval), float(window), traffic, host, path, int(count))
+
+
 # NAME is positional (`invoke exercise canary`). Invoke cannot make a positional argument
 # optional, so `--list` arrives as NAME (and is honoured), and the menu is `invoke exercises --choose`.
 @task(name="exercise", positional=["name"],

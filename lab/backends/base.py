@@ -94,6 +94,10 @@ class Backend(ABC):
         """Routes read from the gateway's Envoy admin API (what is served, not what was asked)."""
 
     @abstractmethod
+    def upstream_counts(self) -> dict[str, tuple[int, int]]:
+        """The gateway's own per-cluster counters: (requests, errors) since it started (Envoy /stats)."""
+
+    @abstractmethod
     def gateway_tls_url(self) -> str:
         """Base URL of the gateway's HTTPS port, e.g. https://127.0.0.1:8443."""
 

@@ -233,6 +233,11 @@ class ClusterBackend(Backend):
         forward.ensure()
         return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").live_routes()
 
+    def upstream_counts(self) -> dict[str, tuple[int, int]]:
+        forward = self.admin_forward()
+        forward.ensure()
+        return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").upstream_counts()
+
     def status(self) -> LabStatus:
         if not self.provider.exists():
             return LabStatus(provider=self.name, up=False, notes=["the cluster does not exist: `invoke up`"])

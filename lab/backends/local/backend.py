@@ -214,6 +214,10 @@ class LocalBackend(Backend):
         self._require_up()
         return self._admin().live_routes()
 
+    def upstream_counts(self) -> dict[str, tuple[int, int]]:
+        self._require_up()
+        return self._admin().upstream_counts()
+
     def status(self) -> LabStatus:
         if not self.processes.supervisor_alive():
             notes = ["the lab's supervisor is not running: `invoke up` restarts the lab"] \
