@@ -228,7 +228,7 @@ def require_up():
 
 
 def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool = False, step: str = "") -> None:
-    from lab.exercises.catalogue import exercise_names, load_exercise
+    from lab.exercises.catalogue import load_exercise
     from lab.exercises.walkthrough import Walkthrough, require_terminal_or_yes
 
     paths = lab_paths()
@@ -238,7 +238,7 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
         require_terminal_or_yes(yes)
         if yes:
             raise LabError("--yes needs an exercise name", "e.g. `invoke exercise canary --yes`")
-        name = ui.choose("Which exercise?", exercise_names())
+        name = choose_exercise(paths)
     chosen = load_exercise(name)
     require_terminal_or_yes(yes)
     check_alpha(), check_beta()   # a bad CANARY_LAB_ALPHA or _BETA is refused before any step runs
@@ -253,6 +253,15 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
                 + (f" Your working copies are kept in {kept.relative_to(paths.root)}/." if kept else ""))
     if not walkthrough.run(step or None):
         raise LabError(f"exercise {name}: some checks failed", "read the reasons above; `invoke status` shows the lab")
+
+
+def choose_exercise(paths) -> str:
+    """The menu of `invoke exercises --choose`, each exercise with where the learner stands in it."""
+    from lab.exercises.standing import all_standings
+
+    labelled = {f"{s.exercise.name}  ({s.shown() if s.seen else 'not started'})": s.exercise.name
+                for s in all_standings(Progress(paths))}
+    return labelled[ui.choose("Which exercise?", list(labelled))]
 
 
 def list_exercises() -> None:

@@ -121,3 +121,24 @@ def test_step_says_what_it_will_apply_before_it_does(lab, answers, capsys):
     said = out.index("the lab first applies again what the steps before it made")
     assert "manifests/gateway.yaml" in out[said:]
     assert said < out.index("restoring the lab")
+
+
+def test_choose_shows_where_the_learner_stands_in_each_exercise(lab, monkeypatch, capsys):
+    from lab.state import Progress as SavedProgress
+
+    steps = [s.name for s in load_exercise("canary").steps]
+    for name in steps[:3]:
+        SavedProgress(lab_paths()).mark_done("canary", name)
+    offered = []
+
+    def choose(message, choices):
+        offered.extend(choices)
+        if message == "Which exercise?":
+            return next(c for c in choices if c.startswith("canary "))
+        return "quit"
+
+    monkeypatch.setattr(ui, "choose", choose)
+    monkeypatch.setattr(ui, "interactive", lambda: True)
+    commands.exercise("")
+    assert f"canary  (3/{len(steps)} steps)" in offered and "progressive  (not started)" in offered
+    assert "Resuming at step 4" in capsys.readouterr().out
