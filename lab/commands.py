@@ -172,37 +172,12 @@ def show_other_answers(others) -> None:
 
 def watch(interval: float = 1.0, window: float = 10.0, traffic: bool = False, host: str = SAMPLE_HOST,
           path: str = "/", count: int = 0) -> None:
-    import time
-    from contextlib import nullcontext
-
-    from rich.live import Live
-
-    from lab.watch import SteadyTraffic, Window, frame
+    from lab.watch import run_watch
 
     if not 0.1 <= interval <= 60 or window < interval or count < 0:
         raise LabError(f"--interval {interval:g} --window {window:g} --count {count} do not fit together",
                        "an interval of 0.1-60 s, a window at least as long, and a count of 0 (until Ctrl-C) or more")
-    backend = current_backend(lab_paths())
-    readings = Window(window)
-    readings.add(backend.upstream_counts())   # the window's start: the first frame shows one interval
-    load = SteadyTraffic(backend.gateway_url(), host, path) if traffic else nullcontext()
-    shown = 0
-    try:
-        with load:
-            if ui.console.is_terminal:   # redrawn in place
-                with Live(console=ui.console, auto_refresh=False) as live:
-                    while not count or shown < count:
-                        time.sleep(interval)
-                        shown += 1
-                        live.update(frame(backend, readings, shown), refresh=True)
-            else:                        # piped or in a test: one frame after another
-                while not count or shown < count:
-                    time.sleep(interval)
-                    shown += 1
-                    ui.console.print(frame(backend, readings, shown))
-                    ui.console.rule(style="dim")
-    except KeyboardInterrupt:
-        ui.info("watch stopped.")
+    run_watch(current_backend(lab_paths()), interval, window, traffic, host, path, count)
 
 
 # How `invoke traffic` tells the sample apps apart.

