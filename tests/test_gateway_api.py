@@ -9,7 +9,7 @@ from lab.backends.local.pods import Pod
 from lab.backends.local.schema import check_supported
 from lab.backends.local.translate import translate
 from lab.errors import ManifestError
-from lab.kind_names import cli_ref
+from lab.kinds import resolve_kind
 from lab.manifests import Ref, ref_of
 from tests.conftest import objects
 
@@ -324,10 +324,12 @@ spec:
 
 
 def test_get_finds_gateway_api_kinds_by_the_names_kubectl_takes():
-    assert cli_ref("httproute", "shop", "web") == Ref("HTTPRoute", "shop", "web", GROUP)
-    assert cli_ref("HTTPRoute", "shop", "web") == Ref("HTTPRoute", "shop", "web", GROUP)
-    assert cli_ref("gateway.gateway.networking.k8s.io", "shop", "g") == Ref("Gateway", "shop", "g", GROUP)
-    assert cli_ref("Gateway", "shop", "g") == Ref("Gateway", "shop", "g")   # Istio's, as before
+    assert resolve_kind("httproute").ref("shop", "web") == Ref("HTTPRoute", "shop", "web", GROUP)
+    assert resolve_kind("HTTPRoute").ref("shop", "web") == Ref("HTTPRoute", "shop", "web", GROUP)
+    assert resolve_kind("gateway.gateway.networking.k8s.io").ref("shop", "g") == Ref("Gateway", "shop", "g", GROUP)
+    assert resolve_kind("gtw").ref("shop", "g") == Ref("Gateway", "shop", "g", GROUP)
+    assert resolve_kind("Gateway").ref("shop", "g") == Ref("Gateway", "shop", "g")   # Istio's, as before
+    assert resolve_kind("gw").ref("shop", "g") == Ref("Gateway", "shop", "g")
 
 
 def test_a_host_routed_by_a_virtual_service_and_an_httproute_is_an_error():

@@ -16,6 +16,7 @@ from lab.exercises.catalogue import load_exercise
 from lab.exercises.checks import CheckResult
 from lab.state import Progress
 from tests.lab_process import new_lab
+from tests.helm_setup import cut_off_helm
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +120,9 @@ def test_reset_gives_a_fresh_working_copy_and_keeps_the_old_one(lab, answers, ca
     edited = work.read_text()
     answers += [CONTINUE, CONTINUE, CONTINUE, QUIT]
     commands.exercise("canary", reset=True)
-    assert (work.with_name("virtualservice.yaml.bak")).read_text() == edited
+    [kept] = (lab.root / "work" / "canary").glob("before-reset-*")
+    assert (kept / "virtualservice.yaml").read_text() == edited
+    assert f"Your working copies are kept in work/canary/{kept.name}/" in " ".join(capsys.readouterr().out.split())
     assert Progress(lab_paths()).done("canary") == ["intro", "deploy", "baseline"]
 
 
@@ -215,3 +218,47 @@ def test_ctrl_c_says_progress_is_saved_and_how_to_resume(lab, answers, capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "Progress saved (3 of 9 steps behind you)" in out
     assert "`invoke exercise canary` resumes at step 4: shift-20" in out
+
+
+def test_step_says_what_it_will_apply_before_it_does(lab, answers, capsys):
+    answers += [QUIT]
+    commands.exercise("canary", step="shift-20")
+    out = " ".join(capsys.readouterr().out.split())
+    said = out.index("the lab first applies again what the steps before it made")
+    assert "manifests/gateway.yaml" in out[said:]
+    assert said < out.index("restoring the lab")
+
+
+def test_choose_shows_where_the_learner_stands_in_each_exercise(lab, monkeypatch, capsys):
+    from lab.state import Progress as SavedProgress
+
+    steps = [s.name for s in load_exercise("canary").steps]
+    for name in steps[:3]:
+        SavedProgress(lab_paths()).mark_done("canary", name)
+    offered = []
+
+    def choose(message, choices, **_):
+        offered.extend(choices)
+        if message == "Which exercise?":
+            return next(c for c in choices if c.startswith("canary "))
+        return "quit"
+
+    monkeypatch.setattr(ui, "choose", choose)
+    monkeypatch.setattr(ui, "interactive", lambda: True)
+    commands.exercise("")
+    assert f"canary  (3/{len(steps)} steps)" in offered and "progressive  (not started)" in offered
+    assert "Resuming at step 4" in capsys.readouterr().out
+
+
+def test_cross_namespace_says_it_needs_helm_and_stays_in_the_walkthrough_when_helm_cannot_be_had(
+        lab, answers, capsys, monkeypatch):
+    cut_off_helm(monkeypatch, pypi_too=True)
+    answers += [CONTINUE, CONTINUE, DOWN * 2 + ENTER]   # the intro, after deploy; the chart step fails: quit
+    commands.exercise("cross-namespace")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "This exercise needs helm" in out and "not on PATH: the lab downloads helm" in out
+    assert "install-chart could not be done: helm is not on PATH" in out
+    assert "fix: install helm onto PATH (https://helm.sh/docs/intro/install/)" in out
+    assert "Progress saved" in out                # quit from the menu, not dropped to the shell
+    assert Progress(lab_paths()).done("cross-namespace") == ["intro", "deploy"]
+    assert not (lab.root / ".lab" / "bin").exists()

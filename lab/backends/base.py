@@ -3,6 +3,7 @@
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +98,10 @@ class Backend(ABC):
         """Routes read from the gateway's Envoy admin API (what is served, not what was asked)."""
 
     @abstractmethod
+    def upstream_counts(self) -> dict[str, tuple[int, int]]:
+        """The gateway's own per-cluster counters: (requests, errors) since it started (Envoy /stats)."""
+
+    @abstractmethod
     def gateway_tls_url(self) -> str:
         """Base URL of the gateway's HTTPS port, e.g. https://127.0.0.1:8443."""
 
@@ -120,9 +125,18 @@ class Backend(ABC):
         raise LabError(f"requests from inside the mesh need a cluster; the {self.name} lab has no pods",
                        "run this step on k3d or minikube")
 
+    @abstractmethod
     def delete(self, refs: list[Ref]) -> None:
-        """Delete objects (those that are gone already are fine)."""
-        raise LabError(f"the {self.name} lab cannot delete objects", "run this step on k3d or minikube")
+        """Delete objects (those that are gone already are fine); the gateway stops serving them."""
+
+    @abstractmethod
+    def list_objects(self, kind: str) -> list[dict]:
+        """Every object of one kind the lab holds, in every namespace."""
+
+    @abstractmethod
+    def logs(self, name: str, tail: int = 0, follow: bool = False) -> Iterator[str]:
+        """Lines of a log: "gateway", a pod, or a Deployment's pods; `tail` last lines (0: all);
+        `follow` keeps yielding new lines until Ctrl-C."""
 
     def install_addons(self, names: list[str]) -> None:
         """Observability addons (Kiali, Prometheus): only a cluster has them."""

@@ -140,6 +140,11 @@ class Exercise(BaseModel):
     destinations: dict[str, Destination]
     steps: tuple[Step, ...] = ()
 
+    @property
+    def needs_helm(self) -> bool:
+        """It renders a Helm chart (a helm step, or a task whose working copy is a values file)."""
+        return any(step.helm for step in self.steps)
+
     def step(self, name: str) -> Step:
         for step in self.steps:
             if step.name == name:

@@ -25,6 +25,7 @@ from lab.exercises.checks import CheckResult, run_check
 from lab.exercises.hints import Hints
 from lab.exercises.working_copy import apply_command, not_applied, solution_diff, work_file
 from lab.exercises.working_copy import shown_path as _shown_path
+from lab.helm import helm_source
 from lab.manifests import load_manifest_file, ref_of
 from lab.patches import load_patch
 from lab.state import Progress
@@ -34,6 +35,7 @@ CHECK, HINT, SHOW, SOLVE, SKIP, QUIT, CONTINUE, AGAIN = (
 WHOLE_FILE, BACK = "show the whole solution file", "back"
 WATCH_EVERY = 1.0   # seconds between looks at what the gateway serves, while a menu waits
 SERVES_NEW = "[cyan]The gateway serves something new: checking it.[/]"
+TRY_AGAIN = "try again"
 
 
 class Quit(Exception):
@@ -61,11 +63,13 @@ class Walkthrough:
 
     def fill_in(self, text: str) -> str:
         """Step texts name this lab's own gateway and files, so a command in them can be pasted as is:
-        {{gateway_url}} (http://127.0.0.1:PORT), {{https_port}}, {{ca_file}}."""
+        {{gateway_url}} (http://127.0.0.1:PORT), {{https_port}}, {{ca_file}}, and {{helm_source}}
+        (where helm comes from, for an exercise that renders a chart)."""
         values = {
             "gateway_url": self.backend.gateway_url,
             "https_port": lambda: urlsplit(self.backend.gateway_tls_url()).port,
             "ca_file": lambda: _shown_path(self.paths.ca_file),
+            "helm_source": lambda: helm_source()[1],
         }
         for name, value in values.items():
             token = "{{" + name + "}}"
@@ -78,15 +82,21 @@ class Walkthrough:
     def work_file(self, step: Step) -> Path:
         return work_file(self.paths, self.exercise, step)
 
-    def reset(self, step_name: str | None = None) -> None:
-        """Forget progress (of the exercise or one step) and give fresh working copies; old ones kept as .bak."""
+    def reset(self, step_name: str | None = None) -> Path | None:
+        """Forget progress (of the exercise or one step) and give fresh working copies. The learner's
+        copies are moved, not lost, into work/<exercise>/before-reset-<time>/; returns that folder."""
+        import time
+
         steps = [self.exercise.step(step_name)] if step_name else self.exercise.steps
         self.progress.reset(self.exercise.name, step_name)
-        for step in steps:
-            if step.workfile and self.work_file(step).exists():
-                target = self.work_file(step)
-                shutil.copyfile(target, target.with_name(target.name + ".bak"))
-                target.unlink()
+        works = sorted({self.work_file(step) for step in steps if step.workfile and self.work_file(step).exists()})
+        if not works:
+            return None
+        kept = self.paths.work_dir / self.exercise.name / time.strftime("before-reset-%Y%m%d-%H%M%S")
+        kept.mkdir(parents=True, exist_ok=True)
+        for work in works:
+            shutil.move(work, kept / work.name)
+        return kept
 
     def first_step(self, step_name: str | None) -> int:
         if step_name:
@@ -137,6 +147,25 @@ class Walkthrough:
                     elif item is not None:
                         self.backend.patch(*item)
 
+    def say_what_restore_changes(self, before: int) -> None:
+        """What restore(before) will apply, as the learner would name it, before it does."""
+        changes = []
+        for step in self.exercise.steps[:before]:
+            if not self._runs_here(step):
+                continue
+            solved = step.kind == "task" and step.name in self.progress.done(self.exercise.name)
+            if step.kind == "apply":
+                changes += [manifest.relative_to(self.exercise.folder).as_posix() for manifest in step.manifests]
+            elif step.kind == "helm":
+                changes.append(f"helm release {step.helm.release} ({step.helm.chart.name})")
+            elif solved:
+                work = self.work_file(step) if step.workfile else None
+                source = _shown_path(work) if work and work.exists() else "its solution"
+                changes.append(f"step {step.name}: {source}")
+        if changes:
+            ui.info(f"To start at step {before + 1}, the lab first applies again what the steps before it "
+                    f"made, replacing what it holds of those objects: {'; '.join(changes)}")
+
     # -- running ----------------------------------------------------------------------
 
     def run(self, step_name: str | None = None) -> bool:
@@ -150,7 +179,9 @@ class Walkthrough:
         self.progress.mark_current(self.exercise.name)
         if start > 0:
             ui.info(f"Resuming at step {start + 1} of {total}: {self.exercise.steps[start].name}")
-            self.restore(start, force=step_name is not None)   # --step: set the lab up for that step
+            if step_name:   # --step sets the lab up for that step: say what that changes first
+                self.say_what_restore_changes(start)
+            self.restore(start, force=step_name is not None)
         try:
             for index in range(start, total):
                 step = self.exercise.steps[index]
@@ -203,7 +234,26 @@ class Walkthrough:
             return True
         handler = {"explain": self.explain, "apply": self.apply, "helm": self.apply_chart, "check": self.check,
                    "task": self.task}[step.kind]
-        return handler(step)
+        return self.stay_on_failure(step, handler)
+
+    def stay_on_failure(self, step: Step, handler) -> bool:
+        """A step the lab cannot do (helm out of reach, say) shows why and the fix, then offers to try
+        again, skip or quit, instead of dropping the learner to the shell. --yes fails as before."""
+        while True:
+            try:
+                return handler(step)
+            except LabError as e:
+                if self.yes:
+                    raise
+                ui.info(f"[red]✗ {step.name} could not be done:[/] {e.message}")
+                if e.fix:
+                    ui.info(f"  fix: {e.fix}")
+                choice = self.ask(step, [TRY_AGAIN, SKIP, QUIT])
+                if choice == SKIP:
+                    self.progress.mark_skipped(self.exercise.name, step.name)
+                    return False
+                if choice == QUIT:
+                    raise Quit from None
 
     def explain(self, step: Step) -> bool:
         if not self.yes and self.ask(step, [CONTINUE, QUIT]) == QUIT:
@@ -262,9 +312,9 @@ class Walkthrough:
     def task(self, step: Step) -> bool:
         work = self.prepare_work_file(step) if step.workfile else None
         if work:
-            ui.info(f"Your working copy: [bold]{_shown_path(work)}[/]\nEdit it, run `{self.apply_command(step, work)}`, "
-                    f"then choose [bold]check[/] (or just apply it: the lab checks by itself when the gateway "
-                    "changes).")
+            ui.info(f"Your working copy: [bold]{_shown_path(work)}[/]\nEdit it, run this, then choose [bold]check[/] "
+                    "(or just apply it: the lab checks by itself when the gateway changes):")
+            ui.command(self.apply_command(step, work))
         if self.yes:
             self.solve(step, work)
             if not self.report(step, self.verify(step)):

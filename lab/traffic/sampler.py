@@ -107,13 +107,16 @@ def _judge(expectation: Expectation) -> tuple[SequentialVerdict, list[Answer], C
 
 def count(gateway_url: str, spec: RequestSpec, classifier: Classifier, requests: int,
           concurrency: int = 8, ca_file: str | None = None, counts: dict[str, int] | None = None,
-          on_count: Callable[[], None] = lambda: None) -> dict[str, int]:
+          on_count: Callable[[], None] = lambda: None, others: list[Answer] | None = None) -> dict[str, int]:
     """Counts per outcome (app name, error, unclassified) for `requests` requests. Pass your own
-    `counts` to keep what came back if Ctrl-C stops it; `on_count` runs after each answer."""
+    `counts` to keep what came back if Ctrl-C stops it; `on_count` runs after each answer;
+    `others` collects the answers that were no destination's (to explain them)."""
     counts = {} if counts is None else counts
 
     def on_answer(answer: Answer) -> bool:
         counts[answer.outcome] = counts.get(answer.outcome, 0) + 1
+        if others is not None and answer.outcome not in classifier.rules:
+            others.append(answer)
         on_count()
         return False
 

@@ -178,6 +178,28 @@ class ClusterBackend(Backend):
         for ref in refs:
             self.kube.delete(ref)
 
+    def list_objects(self, kind: str, group: str = "") -> list[dict]:
+        return self.kube.list_all(kind)
+
+    def logs(self, name: str, tail: int = 0, follow: bool = False):
+        """`kubectl logs` of the ingress gateway ("gateway"), a Deployment (one of its pods, as
+        kubectl picks) or a pod in canary-lab; NAMESPACE/NAME names another namespace."""
+        namespace, _, pod_or_deployment = name.rpartition("/")
+        if name == "gateway":
+            namespace, target = "istio-system", "deployment/istio-ingressgateway"
+        else:
+            owners = [d["metadata"].get("namespace", "") for d in self.list_objects("Deployment")
+                      if d["metadata"]["name"] == pod_or_deployment and (not namespace or
+                                                                         d["metadata"].get("namespace") == namespace)]
+            namespace = owners[0] if owners else namespace or "canary-lab"
+            target = f"deployment/{pod_or_deployment}" if owners else pod_or_deployment
+        # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_logs/ (--tail, --follow)
+        argv = ["kubectl", "logs", target, "--namespace", namespace, f"--tail={tail or -1}",
+                "--kubeconfig", str(self.kubeconfig)] + (["--follow"] if follow else [])
+        if follow:
+            return self.runner.lines(argv)
+        return iter(self.runner.run(argv).stdout.splitlines())
+
     def send_from_pod(self, client: str, url: str, headers: dict[str, str], count: int) -> list[Reply]:
         if not self._clients_ready:
             clients.ensure_clients(self.kube)
@@ -216,6 +238,11 @@ class ClusterBackend(Backend):
         forward = self.admin_forward()
         forward.ensure()
         return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").ready_endpoints()
+
+    def upstream_counts(self) -> dict[str, tuple[int, int]]:
+        forward = self.admin_forward()
+        forward.ensure()
+        return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").upstream_counts()
 
     def status(self) -> LabStatus:
         if not self.provider.exists():

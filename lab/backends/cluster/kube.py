@@ -109,6 +109,12 @@ class Kube:
     def get(self, ref: Ref) -> dict | None:
         return self._call("GET", kind_of(ref.kind).path(ref.namespace, ref.name))
 
+    def list_all(self, kind: str) -> list[dict]:
+        """Every object of a kind, in every namespace (each item with its apiVersion and kind, as
+        `kubectl get -o yaml` shows them)."""
+        found = self._call("GET", kind_of(kind).path()) or {}
+        return [{"apiVersion": kind_of(kind).group_version, "kind": kind, **item} for item in found.get("items") or []]
+
     def delete(self, ref: Ref) -> None:
         self._call("DELETE", kind_of(ref.kind).path(ref.namespace, ref.name))
 

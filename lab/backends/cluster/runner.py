@@ -45,6 +45,21 @@ class Runner:
             raise tool_failed(argv, result)
         return result
 
+    def lines(self, argv: list[str], *, env: dict | None = None):
+        """A command's output line by line as it comes (`kubectl logs --follow`), until it ends or
+        the caller stops reading (Ctrl-C): then the command is stopped too."""
+        try:
+            process = subprocess.Popen(argv, env=self._env(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True)
+        except FileNotFoundError:
+            raise LabError(f"{argv[0]} is not installed", "run `invoke doctor` to see what is missing") from None
+        try:
+            for line in process.stdout:
+                yield line.rstrip("\n")
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
     def start(self, argv: list[str], *, env: dict | None = None, log_path=None) -> subprocess.Popen:
         """A long-running helper (a port-forward, a tunnel) the lab tracks by pid and stops on `down`."""
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL

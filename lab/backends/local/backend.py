@@ -146,13 +146,32 @@ class LocalBackend(Backend):
         return line.replace(" configured", " patched").replace(" unchanged", " patched (no change)")
 
     def delete(self, refs: list[Ref]) -> None:
-        """Delete objects (those already gone are fine); the gateway and pods follow, as after an apply."""
+        """Remove the objects (a Namespace takes what is in it), their pods and their routes, all or
+        nothing: if what is left cannot be served, nothing is deleted."""
         self._require_up()
-        current, gone = self._objects(), set(refs)
-        remaining = {ref: obj for ref, obj in current.items() if ref not in gone}
-        if remaining != current:
-            self._converge(remaining)
-            write_json(self.objects_file, {ref.key: obj for ref, obj in remaining.items()})
+        current = self._objects()
+        namespaces = {ref.name for ref in refs if ref.kind == "Namespace"}
+        left = {ref: obj for ref, obj in current.items() if ref not in refs and ref.namespace not in namespaces}
+        if left == current:
+            return
+        try:
+            self._converge(left)
+        except ManifestError as e:
+            raise LabError(f"not deleted: what is left would not be served ({e.message})",
+                           "delete or change that object too (a cluster would take it and answer 503)") from None
+        write_json(self.objects_file, {ref.key: obj for ref, obj in left.items()})
+
+    def list_objects(self, kind: str, group: str = "") -> list[dict]:
+        self._require_up()
+        return [copy.deepcopy(obj) for ref, obj in sorted(self._objects().items())
+                if (ref.kind, ref.group) == (kind, group)]
+
+    def logs(self, name: str, tail: int = 0, follow: bool = False):
+        from lab.backends.local.logs import matching_processes, read_lines
+
+        self._require_up()
+        chosen = matching_processes(name, list(self.processes.desired()))
+        return read_lines({p: self.processes.log_file(p) for p in chosen}, tail, follow)
 
     def _converge(self, objects: dict[Ref, dict]) -> None:
         """Make processes and gateway match `objects`; on failure keep serving the old state."""
@@ -208,6 +227,10 @@ class LocalBackend(Backend):
         self._require_up()
         running = {name for name, info in self.processes.status().items() if info.get("state") == "running"}
         return ready_endpoints(self._objects(), running)
+
+    def upstream_counts(self) -> dict[str, tuple[int, int]]:
+        self._require_up()
+        return self._admin().upstream_counts()
 
     def status(self) -> LabStatus:
         if not self.processes.supervisor_alive():

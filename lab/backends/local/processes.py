@@ -112,13 +112,19 @@ class Processes:
         os.kill(pid, signal.SIGHUP)
         self._wait_generation(generation)
 
+    def _supervisor_still_starting(self) -> bool:
+        """The supervisor this process started still runs. Its /proc cmdline can read empty for a
+        moment after Popen returns (the kernel sets a new program's arguments after it closes the
+        exec pipe Popen waits on), so supervisor_alive() alone failed `up` on a loaded machine."""
+        return self._supervisor is not None and self._supervisor.poll() is None
+
     def _wait_generation(self, generation: int, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = read_json(self.status_file, default={}) or {}
             if status.get("generation", 0) >= generation:
                 return
-            if not self.supervisor_alive():
+            if not self._supervisor_still_starting() and not self.supervisor_alive():
                 break
             time.sleep(0.02)
         raise LabError("the local lab's supervisor did not answer",

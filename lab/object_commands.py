@@ -1,0 +1,119 @@
+"""`invoke get`, `invoke delete` and `invoke logs`, with kubectl's habits: kinds in any
+spelling (lab/kinds.py), `get KIND` lists, `-o yaml|json`, `-n NAMESPACE`, `delete -f FILE`,
+`logs NAME [-f] [--tail N]`; a name that is not there suggests the closest one."""
+
+import difflib
+import json
+
+import yaml
+
+from lab import ui
+from lab.backends.select import current_backend
+from lab.config import lab_paths
+from lab.errors import LabError
+from lab.kinds import Kind, kind_of, resolve_kind
+from lab.manifests import Ref, load_manifest_file, ref_of
+
+OUTPUTS = ("", "yaml", "json")
+DEFAULT_NAMESPACE = "canary-lab"   # the sample apps' namespace: where `get KIND NAME` looks without -n
+
+
+def get(kind: str, name: str = "", namespace: str = "", output: str = "") -> None:
+    if output not in OUTPUTS:
+        raise LabError(f"-o {output} is not an output the lab shows", "use -o yaml or -o json (or leave it out)")
+    kind = resolve_kind(kind)
+    backend = current_backend(lab_paths())
+    if not name:
+        found = [o for o in backend.list_objects(kind.name, kind.group) if not namespace or _namespace(o) == namespace]
+        return _show_list(kind, found, namespace, output)
+    ref = kind.ref(namespace or DEFAULT_NAMESPACE, name)
+    obj = backend.get(ref)
+    if obj is None:
+        raise LabError(f"{ref} is not in the lab", _closest(backend.list_objects(kind.name, kind.group), ref))
+    _show(obj, output or "yaml")
+
+
+def delete(kind: str = "", name: str = "", namespace: str = "", file: str = "") -> None:
+    if bool(file) == bool(kind):
+        raise LabError("say what to delete once: KIND NAME, or -f FILE",
+                       "e.g. `invoke delete vs app-example -n app-example` or `invoke delete -f FILE`")
+    if file:
+        refs = [ref_of(obj) for obj in load_manifest_file(file)]
+    else:
+        if not name:
+            raise LabError(f"delete {kind} needs a NAME", "e.g. invoke delete vs app-example -n app-example")
+        refs = [resolve_kind(kind).ref(namespace or DEFAULT_NAMESPACE, name)]
+    backend = current_backend(lab_paths())
+    missing = [ref for ref in refs if backend.get(ref) is None]
+    if missing:
+        closest = _closest(backend.list_objects(missing[0].kind, missing[0].group), missing[0])
+        raise LabError(f"{', '.join(map(str, missing))} not in the lab; nothing was deleted", closest)
+    backend.delete(refs)
+    for ref in refs:
+        ui.info(f"{ref.kind.lower()}/{ref.name} deleted" + (f" (namespace {ref.namespace})" if ref.namespace else ""))
+
+
+def logs(name: str, follow: bool = False, tail: int = 0) -> None:
+    if tail < 0:
+        raise LabError(f"--tail {tail} is negative", "give how many of the last lines to show, or leave it out")
+    for line in current_backend(lab_paths()).logs(name, tail=tail, follow=follow):
+        ui.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _namespace(obj: dict) -> str:
+    return (obj.get("metadata") or {}).get("namespace", "")
+
+
+def _closest(objects: list[dict], ref: Ref) -> str:
+    """'did you mean NAME in namespace NS?', from what the lab holds of that kind."""
+    held = {(o["metadata"]["name"], _namespace(o)) for o in objects}
+    if not held:
+        return f"the lab holds no {ref.kind} yet (`invoke get {ref.kind.lower()}` lists them)"
+    if any(name == ref.name for name, _ in held):   # right name, other namespace
+        name, where = next((n, ns) for n, ns in sorted(held) if n == ref.name)
+    else:
+        close = difflib.get_close_matches(ref.name, sorted(n for n, _ in held), n=1, cutoff=0.4)
+        if not close:
+            return f"`invoke get {ref.kind.lower()}` lists the {kind_of(ref).plural} the lab holds"
+        name, where = next((n, ns) for n, ns in sorted(held) if n == close[0])
+    return f"did you mean {name}" + (f" in namespace {where}? (-n {where})" if where else "?")
+
+
+def _show(obj, output: str) -> None:
+    if output == "json":
+        ui.console.print_json(json.dumps(obj))
+    else:
+        ui.yaml_block(yaml.safe_dump(obj, sort_keys=False))
+
+
+def _show_list(kind: Kind, found: list[dict], namespace: str, output: str) -> None:
+    if output:
+        return _show({"apiVersion": "v1", "kind": "List", "items": found}, output)
+    where = f" in namespace {namespace}" if namespace else ""
+    if not found:
+        ui.info(f"No {kind.plural}{where} in the lab.")
+        return
+    table = ui.table(*(["namespace"] if kind.namespaced else []), "name", "summary",
+                     title=f"{kind.plural}{where}", title_justify="left")
+    for obj in found:
+        table.add_row(*([_namespace(obj)] if kind.namespaced else []), obj["metadata"]["name"], _summary(obj))
+    ui.console.print(table)
+
+
+def _summary(obj: dict) -> str:
+    """A kubectl-like column or two per kind: hosts, gateways, replicas, selectors, subsets."""
+    spec = obj.get("spec") or {}
+    kind = obj["kind"]
+    if kind == "VirtualService":
+        return f"hosts {', '.join(spec.get('hosts') or [])}; gateways {', '.join(spec.get('gateways') or ['mesh'])}"
+    if kind == "Gateway":
+        return "hosts " + ", ".join(h for server in spec.get("servers") or [] for h in server.get("hosts") or [])
+    if kind == "DestinationRule":
+        subsets = ", ".join(s.get("name", "?") for s in spec.get("subsets") or [])
+        return f"host {spec.get('host', '?')}" + (f"; subsets {subsets}" if subsets else "")
+    if kind == "Deployment":
+        return f"replicas {spec.get('replicas', 1)}"
+    if kind == "Service":
+        selector = ", ".join(f"{k}={v}" for k, v in (spec.get("selector") or {}).items())
+        return f"selector {selector}" if selector else ""
+    return ""
