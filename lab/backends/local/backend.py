@@ -198,7 +198,7 @@ class LocalBackend(Backend):
             info = states.get(name, {})
             state = info.get("state", "starting")
             detail = f"pid {info['pid']}" if state == "running" else \
-                f"exit code {info.get('returncode')}: {self.processes.last_log_line(name)}" if state == "exited" else ""
+                f"exit code {info.get('returncode')}: {self.processes.why_exited(name, info)}" if state == "exited" else ""
             processes.append(ProcessStatus(name=name, state=state, detail=detail))
         routes, notes = [], []
         try:

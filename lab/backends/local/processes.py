@@ -13,28 +13,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from lab.backends.local import pids
+from lab.backends.local.pids import pid_alive, runs_program  # noqa: F401 - the names tests and down use
 from lab.backends.local.supervisor import log_name
 from lab.errors import LabError
 from lab.files import read_json, write_json
 
 SUPERVISOR_STOP_TIMEOUT = 10.0
 SUPERVISOR_MODULE = "lab.backends.local.supervisor"
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie has exited; only its parent has not reaped it yet.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 class Processes:
@@ -87,12 +73,12 @@ class Processes:
         self._kill_leftovers()
 
     def _kill_leftovers(self) -> None:
-        """Children the supervisor could not stop (it was killed): end them by pid, if they are still ours."""
-        status = read_json(self.status_file, default={}) or {}
-        for info in (status.get("processes") or {}).values():
-            pid = info.get("pid")
-            if pid_alive(pid) and runs_program(pid, info.get("argv0", "")):
-                os.kill(pid, signal.SIGKILL)
+        """What the supervisor could not stop (it was killed, or the run folder and its pid files
+        were deleted): every process that names this run folder or carries its marker."""
+        pids.kill_all(self.leftovers())
+
+    def leftovers(self) -> list:
+        return pids.lab_processes(self.run_dir)
 
     # -- what runs -----------------------------------------------------------
 
@@ -132,7 +118,7 @@ class Processes:
             status = self.status()
             for name, spec in list(pending.items()):
                 if status.get(name, {}).get("state") == "exited":
-                    raise LabError(f"{name} exited while starting: {self.last_log_line(name)}",
+                    raise LabError(f"{name} exited while starting: {self.why_exited(name, status[name])}",
                                    f"see {self.log_file(name)}")
                 if _answers(spec["port"], spec.get("ready_path", "/")):
                     del pending[name]
@@ -145,10 +131,14 @@ class Processes:
     def log_file(self, name: str) -> Path:
         return self.run_dir / "logs" / log_name(name)
 
+    def why_exited(self, name: str, info: dict) -> str:
+        """The supervisor's reason when it refused to start the process, else its log's last line."""
+        return info.get("reason") or self.last_log_line(name)
+
     def last_log_line(self, name: str) -> str:
         try:
             lines = [ln for ln in self.log_file(name).read_text(errors="replace").splitlines() if ln.strip()]
-        except FileNotFoundError:
+        except OSError:
             return "no output"
         return lines[-1][:200] if lines else "no output"
 
@@ -163,20 +153,5 @@ def _answers(port: int, path: str) -> bool:
         return False
 
 
-def _argv(pid: int) -> list[str]:
-    """The command line `pid` runs now ([] once it is gone): how the lab tells its own processes
-    from others that reused a pid."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
-def runs_program(pid: int, argv0: str) -> bool:
-    """Guard against pid reuse: only kill a pid that still runs the program we started."""
-    return bool(argv0) and _argv(pid)[:1] == [argv0]
-
-
 def runs_supervisor(pid: int, run_dir: Path) -> bool:
-    argv = _argv(pid)
-    return SUPERVISOR_MODULE in argv and str(run_dir) in argv
+    return pids.runs_supervisor(pid, run_dir, SUPERVISOR_MODULE)
