@@ -5,7 +5,10 @@
 - Anything else: a short message, the traceback in .lab/logs/, exit 1.
 """
 
+import contextlib
 import functools
+import signal
+import threading
 import time
 import traceback
 
@@ -50,3 +53,20 @@ def _save_traceback() -> str:
         return str(path)
     except OSError:
         return "no log: .lab/logs is not writable"
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred():
+    """Hold a Ctrl-C until the block is done: for the few steps that must happen all together
+    (routes pushed and objects saved), so an interrupt never leaves one without the other."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt

@@ -2,13 +2,39 @@
 
 - state.json: which provider is up and its settings (gone after `down`).
 - progress.json: the learner's progress, by exercise and step name (kept by `down`).
+- lock: held by the one command that changes the lab (up, down, apply, patch) or its progress,
+  so what is stored is always what is served and no write is lost.
 """
 
+import contextlib
+import os
 from dataclasses import dataclass, field
+
+from filelock import FileLock, Timeout
 
 from lab.config import Paths
 from lab.errors import LabError
 from lab.files import read_json, write_json
+
+LOCK_FILE = "lock"
+LOCK_WAIT_SECONDS = 30.0   # an apply that starts pods takes a few seconds; ten in a row still fit
+
+
+@contextlib.contextmanager
+def lab_lock(paths: Paths):
+    """Hold the lab's lock (reentrant within a process); wait briefly for another command, then say so."""
+    paths.home.mkdir(parents=True, exist_ok=True)
+    wait = float(os.environ.get("CANARY_LAB_LOCK_WAIT", LOCK_WAIT_SECONDS))
+    lock = FileLock(paths.home / LOCK_FILE, timeout=wait, is_singleton=True, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LabError(f"another lab command is still running (it has held {paths.home / LOCK_FILE} "
+                       f"for over {wait:.0f}s)", "wait for it to finish, then run this again") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass
@@ -45,12 +71,16 @@ class Progress:
     """Completed steps per exercise, saved by step name so reordering is safe."""
 
     def __init__(self, paths: Paths):
+        self.paths = paths
         self.file = paths.progress_file
+        self.data = self._read()
+
+    def _read(self) -> dict:
         data = read_json(self.file, default={"exercises": {}})
         if not isinstance(data, dict) or not isinstance(data.get("exercises"), dict):
             raise LabError(f"{self.file} is damaged (no 'exercises' map)",
                            "repair or delete that file; the lab will not overwrite it")
-        self.data = data
+        return data
 
     def done(self, exercise: str) -> list[str]:
         return list(self.data["exercises"].get(exercise, {}).get("done", []))
@@ -65,19 +95,28 @@ class Progress:
         self._mark(exercise, step, "skipped", "done")
 
     def _mark(self, exercise: str, step: str, into: str, out_of: str) -> None:
-        entry = self.data["exercises"].setdefault(exercise, {})
-        entry[out_of] = [s for s in entry.get(out_of, []) if s != step]
-        if step not in entry.setdefault(into, []):
-            entry[into].append(step)
-        write_json(self.file, self.data)
+        with self._changing():
+            entry = self.data["exercises"].setdefault(exercise, {})
+            entry[out_of] = [s for s in entry.get(out_of, []) if s != step]
+            if step not in entry.setdefault(into, []):
+                entry[into].append(step)
 
     def reset(self, exercise: str, step: str | None = None) -> None:
-        entry = self.data["exercises"].get(exercise)
-        if not entry:
-            return
-        if step is None:
-            del self.data["exercises"][exercise]
-        else:
-            for key in ("done", "skipped"):
-                entry[key] = [s for s in entry.get(key, []) if s != step]
-        write_json(self.file, self.data)
+        with self._changing():
+            entry = self.data["exercises"].get(exercise)
+            if not entry:
+                return
+            if step is None:
+                del self.data["exercises"][exercise]
+            else:
+                for key in ("done", "skipped"):
+                    entry[key] = [s for s in entry.get(key, []) if s != step]
+
+    @contextlib.contextmanager
+    def _changing(self):
+        """Read-modify-write under the lab's lock, from the file as it is now (another command
+        may have saved progress since this one read it)."""
+        with lab_lock(self.paths):
+            self.data = self._read()
+            yield
+            write_json(self.file, self.data)

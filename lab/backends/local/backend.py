@@ -19,12 +19,13 @@ from lab.backends.local.runners import load_runners
 from lab.backends.local.schema import check_supported
 from lab.backends.local.translate import translate
 from lab.config import Paths, gateway_tls_port
+from lab.edge import ctrl_c_deferred
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError, NotUp
 from lab.files import read_json, write_json
 from lab.manifests import Ref, ref_of
 from lab.ports import free_port, port_in_use
-from lab.state import LabState, clear_state, load_state, save_state
+from lab.state import LabState, clear_state, lab_lock, load_state, save_state
 from lab.validate import validate
 
 GATEWAY = "gateway"
@@ -51,6 +52,10 @@ class LocalBackend(Backend):
     # -- lifecycle ----------------------------------------------------------------
 
     def up(self) -> bool:
+        with lab_lock(self.paths):
+            return self._up()
+
+    def _up(self) -> bool:
         if self.processes.supervisor_alive():
             return self._repair()
         for what, port in (("HTTP", self.port), ("HTTPS", self.tls_port)):
@@ -71,7 +76,7 @@ class LocalBackend(Backend):
             self.processes.start_supervisor({GATEWAY: gateway})
             self.processes.wait_ready({GATEWAY: gateway}, timeout=20)
         except BaseException:
-            self.down()  # half-started (an error or Ctrl-C): leave nothing behind
+            self._down()  # half-started (an error or Ctrl-C): leave nothing behind
             raise
         return True
 
@@ -87,6 +92,10 @@ class LocalBackend(Backend):
         return True
 
     def down(self) -> bool:
+        with lab_lock(self.paths):
+            return self._down()
+
+    def _down(self) -> bool:
         was_up = self.processes.supervisor_alive() or self.paths.state_file.exists() or self.run_dir.exists()
         self.processes.stop_supervisor()
         _remove_tree(self.run_dir)
@@ -105,6 +114,10 @@ class LocalBackend(Backend):
         return copy.deepcopy(obj) if obj else None
 
     def apply(self, objects: list[dict]) -> list[str]:
+        with lab_lock(self.paths):
+            return self._apply(objects)
+
+    def _apply(self, objects: list[dict]) -> list[str]:
         self._require_up()
         current = self._objects()
         new = dict(current)
@@ -121,11 +134,14 @@ class LocalBackend(Backend):
             verb = "unchanged" if current.get(ref) == obj else ("configured" if ref in current else "created")
             new[ref] = obj
             lines.append(f"{KIND_NAMES.get(ref.kind, ref.kind.lower())}/{ref.name} {verb}")
-        self._converge(new)
-        write_json(self.objects_file, {ref.key: obj for ref, obj in new.items()})
+        self._converge(new, save=lambda: write_json(self.objects_file, {ref.key: obj for ref, obj in new.items()}))
         return lines
 
     def patch(self, ref: Ref, operations: list[dict]) -> str:
+        with lab_lock(self.paths):   # read and apply as one step: no other apply lands in between
+            return self._patch(ref, operations)
+
+    def _patch(self, ref: Ref, operations: list[dict]) -> str:
         obj = self.get(ref)
         if obj is None:
             raise LabError(f"{ref} is not applied in the lab", "check the kind, namespace and name (`invoke status`)")
@@ -136,34 +152,49 @@ class LocalBackend(Backend):
                                 "check each operation's path against the object (`invoke get`)") from None
         if ref_of(patched) != ref:
             raise ManifestError(f"the patch renames {ref}", "a patch may not change kind, name or namespace")
-        line = self.apply([patched])[0]
+        line = self._apply([patched])[0]
         return line.replace(" configured", " patched").replace(" unchanged", " patched (no change)")
 
-    def _converge(self, objects: dict[Ref, dict]) -> None:
-        """Make processes and gateway match `objects`; on failure keep serving the old state."""
+    def _converge(self, objects: dict[Ref, dict], save) -> None:
+        """Make processes and gateway match `objects`, then `save` them — all of it or none:
+        on any failure, Ctrl-C included, the old config keeps serving and nothing is saved."""
         old_processes = self.processes.desired()
         pods = desired_pods(objects, load_runners(), old_processes)
         config = translate(objects, pods)
+        self._require_gateway()
         new_processes = {GATEWAY: old_processes[GATEWAY], **{n: p.process_spec() for n, p in pods.items()}}
         starting = {n: s for n, s in new_processes.items() if n not in old_processes}
         pusher = envoy.XdsPusher(self.xds_dir, self._admin())
         old_clusters = _read_resources(self.xds_dir / "cds.json")
+        old_routes = {scheme: _read_resources(self.xds_dir / name)[0] for scheme, name in envoy.RDS_FILES.items()}
         try:
             if starting:
                 self.processes.set_desired({**old_processes, **new_processes})
                 self.processes.wait_ready(starting)
-            # Clusters first (old and new), then routes, then drop the old clusters:
-            # a route never names a cluster Envoy does not have yet.
-            merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
-            pusher.push_clusters(list(merged.values()))
-            pusher.push_routes(config.route_configs)
-            pusher.push_clusters(config.clusters)
+            with ctrl_c_deferred():   # from the first push to the save, one step
+                try:
+                    # Clusters first (old and new), then routes, then drop the old clusters:
+                    # a route never names a cluster Envoy does not have yet.
+                    merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
+                    pusher.push_clusters(list(merged.values()))
+                    pusher.push_routes(config.route_configs)
+                    pusher.push_clusters(config.clusters)
+                    save()
+                except BaseException:
+                    _restore(pusher, old_clusters, config.clusters, old_routes)
+                    raise
+                if set(new_processes) != set(old_processes):
+                    self.processes.set_desired(new_processes)
         except BaseException:
             if starting:
-                self.processes.set_desired(old_processes)
+                _quietly(lambda: self.processes.set_desired(old_processes))
             raise
-        if set(new_processes) != set(old_processes):
-            self.processes.set_desired(new_processes)
+
+    def _require_gateway(self) -> None:
+        info = self.processes.status().get(GATEWAY, {})
+        if info.get("state") != "running":
+            raise LabError(f"the gateway (Envoy) is not running ({self.processes.why_exited(GATEWAY, info)}); "
+                           "nothing was applied", "run `invoke up` to restart it, then apply again")
 
     # -- reading --------------------------------------------------------------------
 
@@ -219,6 +250,21 @@ def _with_namespace(obj: dict) -> dict:
         obj["metadata"].setdefault("namespace", "default")
     obj.pop("status", None)
     return obj
+
+
+def _restore(pusher, old_clusters: list[dict], new_clusters: list[dict], old_routes: dict) -> None:
+    """Put the old config back after a push half-happened (best effort: the gateway may be gone)."""
+    merged = {c["name"]: c for c in new_clusters} | {c["name"]: c for c in old_clusters}
+    _quietly(lambda: pusher.push_clusters(list(merged.values())))
+    _quietly(lambda: pusher.push_routes(old_routes))
+    _quietly(lambda: pusher.push_clusters(old_clusters))
+
+
+def _quietly(action) -> None:
+    try:
+        action()
+    except (LabError, OSError):
+        pass
 
 
 def _read_resources(path) -> list[dict]:

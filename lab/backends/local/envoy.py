@@ -112,15 +112,22 @@ class XdsPusher:
         for scheme, route_config in route_configs.items():
             self._push(RDS_FILES[scheme], RDS_STATS[scheme], *_document(ROUTE_TYPE, [route_config]))
 
+    def _stats(self, prefix: str) -> dict[str, str]:
+        try:
+            return self.admin.stats(prefix)
+        except OSError as e:
+            raise LabError(f"the gateway (Envoy) does not answer on its admin port ({e})",
+                           "`invoke status` shows whether it runs; `invoke up` restarts it") from None
+
     def _push(self, file_name: str, stats_prefix: str, version: str, text: str) -> None:
-        before = self.admin.stats(stats_prefix)
+        before = self._stats(stats_prefix)
         if before.get(f"{stats_prefix}.version_text") == version:
             return
         rejected_before = int(before.get(f"{stats_prefix}.update_rejected", 0))
         write_atomic(self.xds_dir / file_name, text)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            now = self.admin.stats(stats_prefix)
+            now = self._stats(stats_prefix)
             if now.get(f"{stats_prefix}.version_text") == version:
                 return
             if int(now.get(f"{stats_prefix}.update_rejected", 0)) > rejected_before:
