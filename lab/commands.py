@@ -6,7 +6,7 @@ from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
 from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
 from lab.errors import LabError, NotUp
-from lab.manifests import Ref, load_manifest_file, parse_manifests
+from lab.manifests import Ref, load_manifest_file, parse_manifests, ref_of
 from lab.state import Progress
 
 SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
@@ -24,6 +24,9 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         ui.info(f"provider: [bold]{name}[/] ({why})")
     else:
         name = state.provider
+        if port and port != state.gateway_port:
+            raise LabError(f"the {name} lab is already up on port {state.gateway_port}, not {port}",
+                           f"use port {state.gateway_port}, or `invoke down` first to move it to {port}")
         port = state.gateway_port
     if addons and name == "local":
         raise LabError(f"addons ({addons}) need a cluster; the local lab has none",
@@ -33,7 +36,10 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         with ui.step(f"gateway on {backend.gateway_url()}"):
             changed = backend.up()
         with ui.step("sample apps (httpbin, tornado)"):
-            lines = backend.apply(load_manifest_file(SAMPLE_APPS))
+            sample = load_manifest_file(SAMPLE_APPS)
+            if state is not None:   # a lab that is up keeps what the learner applied: only what is missing
+                sample = [obj for obj in sample if backend.get(ref_of(obj)) is None]
+            lines = backend.apply(sample) if sample else []
         if addons:
             backend.install_addons([a.strip() for a in addons.split(",") if a.strip()])
     except BaseException:

@@ -14,7 +14,7 @@ import jsonpatch
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
 from lab.backends.local import envoy
 from lab.backends.local.pods import desired_pods
-from lab.backends.local.processes import Processes
+from lab.backends.local.processes import Processes, pid_alive
 from lab.backends.local.runners import load_runners
 from lab.backends.local.schema import check_supported
 from lab.backends.local.translate import translate
@@ -58,6 +58,9 @@ class LocalBackend(Backend):
     def _up(self) -> bool:
         if self.processes.supervisor_alive():
             return self._repair()
+        # The lab's processes still run but its run folder (pid files and all) is gone: nothing can
+        # talk to them any more, so end them and start afresh rather than fail on our own ports.
+        self.processes.stop_supervisor()
         for what, port in (("HTTP", self.port), ("HTTPS", self.tls_port)):
             if port_in_use(port):
                 raise LabError(f"port {port} on 127.0.0.1 is already in use, so the gateway cannot serve {what} "
@@ -78,13 +81,18 @@ class LocalBackend(Backend):
         except BaseException:
             self._down()  # half-started (an error or Ctrl-C): leave nothing behind
             raise
+        stored = self._objects()
+        if stored:   # the supervisor had died with the lab up: serve again what is stored (kept if that fails)
+            self._converge(stored, save=lambda: None)
         return True
 
     def _repair(self) -> bool:
         """`up` on a running lab: restart what exited, change nothing else."""
         status = self.processes.status()
         desired = self.processes.desired()
-        missing = {n: s for n, s in desired.items() if status.get(n, {}).get("state") != "running"}
+        # "running" with a pid that has died is missing too: the supervisor has not reaped it yet.
+        missing = {n: s for n, s in desired.items() if status.get(n, {}).get("state") != "running"
+                   or not pid_alive(status[n].get("pid"))}
         if not missing:
             return False
         self.processes.set_desired(desired)

@@ -1,0 +1,127 @@
+"""Faults the local lab must survive, through the real CLI: a killed app, gateway or supervisor,
+a deleted run folder, a second `up` — each leaves a lab that `status` describes truly, that
+`up` heals, and that `down` leaves with no process running."""
+
+import os
+import shutil
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from lab.backends.local.pids import lab_processes, pid_alive
+from lab.config import PROJECT_DIR
+from tests.lab_process import new_lab
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = (PROJECT_DIR / "apps" / "sample-apps.yaml").read_text()
+HTTPBIN = "canary-lab/httpbin"
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = new_lab(tmp_path)
+    try:
+        lab.invoke("up", "--provider", "local")
+        yield lab
+    finally:
+        lab.cleanup()
+        assert not lab_processes(lab.paths.run_dir), "a process of the lab outlived it"
+
+
+def pods(lab, prefix: str = HTTPBIN) -> dict[str, dict]:
+    return {n: s for n, s in lab.processes.status().items() if n.startswith(prefix)}
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def httpbin_answers(lab) -> bool:
+    [spec] = [s for n, s in lab.processes.desired().items() if n.startswith(HTTPBIN)]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{spec['port']}/get", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_up_on_a_running_lab_keeps_what_the_learner_applied(lab):
+    lab.invoke("apply", "-", input=SAMPLE.replace("replicas: 1", "replicas: 2", 1))
+    assert len(pods(lab)) == 2
+    again = lab.invoke("up", "--provider", "local")
+    assert "nothing changed" in again.stdout
+    assert len(pods(lab)) == 2
+
+
+def test_up_with_another_port_says_the_lab_is_up_on_its_own(lab):
+    other = lab.port + 1
+    result = lab.invoke("up", "--port", str(other), check=False)
+    assert result.returncode == 1
+    assert f"already up on port {lab.port}, not {other}" in result.stderr
+
+
+def test_up_heals_a_killed_gunicorn_master_whose_workers_hold_its_port(lab):
+    [(name, info)] = pods(lab).items()
+    os.kill(info["pid"], signal.SIGKILL)
+    healed = lab.invoke("up")           # at once: the workers may still hold the port
+    assert "nothing changed" not in healed.stdout
+    assert pods(lab)[name]["state"] == "running" and pods(lab)[name]["pid"] != info["pid"]
+    assert httpbin_answers(lab)
+
+
+def test_a_killed_gateway_shows_in_status_apply_says_so_and_up_heals_it(lab):
+    gateway = lab.processes.status()["gateway"]["pid"]
+    os.kill(gateway, signal.SIGKILL)
+    assert wait_until(lambda: lab.processes.status()["gateway"]["state"] == "exited")
+    status = lab.invoke("status").stdout
+    assert "gateway" in status and "exited" in status
+    refused = lab.invoke("apply", str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml"),
+                         check=False)
+    assert refused.returncode == 1 and "gateway (Envoy) is not running" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    lab.invoke("up")
+    assert lab.processes.status()["gateway"]["state"] == "running"
+    lab.invoke("apply", str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml"))
+
+
+def test_a_killed_supervisor_is_healed_by_up_with_what_was_applied(lab):
+    lab.invoke("apply", "-", input=SAMPLE.replace("replicas: 1", "replicas: 2", 1))
+    os.kill(lab.supervisor_pid(), signal.SIGKILL)
+    assert wait_until(lambda: not lab.processes.supervisor_alive())
+    assert "supervisor is not running" in lab.invoke("status").stdout
+    lab.invoke("up")
+    assert len(pods(lab)) == 2 and all(p["state"] == "running" for p in pods(lab).values())
+
+
+def test_down_after_the_run_folder_was_deleted_stops_every_process(lab):
+    found = lab_processes(lab.paths.run_dir)
+    assert len(found) >= 4     # supervisor, gateway, httpbin (and its workers), tornado
+    shutil.rmtree(lab.paths.run_dir)
+    lab.invoke("down")
+    assert not any(pid_alive(p.pid) for p in found)
+    assert not lab_processes(lab.paths.run_dir)
+
+
+def test_up_after_the_run_folder_was_deleted_starts_a_fresh_lab(lab):
+    found = lab_processes(lab.paths.run_dir)
+    shutil.rmtree(lab.paths.run_dir)
+    lab.invoke("up")
+    assert not any(pid_alive(p.pid) for p in found)
+    assert all(s["state"] == "running" for s in lab.processes.status().values())
+    assert httpbin_answers(lab)
+
+
+def test_gunicorn_makes_no_control_socket_outside_the_lab(lab):
+    [name] = pods(lab)
+    log = lab.processes.log_file(name)
+    assert wait_until(lambda: "Booting worker" in log.read_text())
+    assert "Control socket" not in log.read_text()
+    assert lab.processes.desired()[name]["argv"].count("--no-control-socket") == 1
