@@ -6,8 +6,8 @@ from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
 from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
 from lab.errors import LabError, NotUp
-from lab.manifests import Ref, load_manifest_file, parse_manifests, ref_of
-from lab.state import Progress
+from lab.manifests import Ref, load_manifest_file, load_manifest_stream, ref_of
+from lab.state import DamagedState, Progress
 
 SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
 SAMPLE_HOST = "canary.lab.local"
@@ -56,7 +56,15 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
 
 def down() -> None:
     paths = lab_paths()
-    state = lab_state(paths)
+    try:
+        state = lab_state(paths)
+    except DamagedState as damaged:
+        # Not a dead end: a local lab is found by its processes, so stop it; a cluster needs the file.
+        if make_backend(paths, "local").stop_processes():
+            ui.info("The local lab's processes are stopped.")
+        raise LabError(f"{damaged.message}; a local lab is stopped, a cluster lab (if any) is left as it is",
+                       "delete the file, then `invoke up --provider k3d` (or minikube) finds a cluster again") \
+            from None
     if state is None:
         ui.info("Nothing is up; nothing to do.")
         return
@@ -103,7 +111,7 @@ def show_routes(routes) -> None:
 
 def read_objects(file: str) -> list[dict]:
     if file == "-":
-        return parse_manifests(sys.stdin.read(), "<stdin>")
+        return load_manifest_stream(sys.stdin.buffer)
     return load_manifest_file(file)
 
 
@@ -131,8 +139,13 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
     from lab.traffic.classify import Classifier
     from lab.traffic.sampler import RequestSpec, count
 
+    asked = requests
+    try:
+        requests = int(requests)
+    except ValueError:
+        requests = 0
     if requests < 1 or requests > 100_000:
-        raise LabError(f"--requests {requests} is out of range", "send between 1 and 100000 requests")
+        raise LabError(f"--requests {asked} is not a number from 1 to 100000", "e.g. --requests 200")
     backend = current_backend(lab_paths())
     spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
                        scheme="https" if https else "http")
@@ -162,6 +175,8 @@ KNOWN_APPS = {
 
 def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
+    if any(c in text for c in "\r\n\0"):
+        raise LabError(f"--header {text!r} holds a line break", "give one header per --header, on one line")
     if not sep or not name.strip():
         raise LabError(f"--header {text!r} is not NAME:VALUE", "write it like --header 'x-track: canary'")
     return name.strip(), value.strip()

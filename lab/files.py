@@ -13,7 +13,8 @@ def write_atomic(path: Path, text: str) -> None:
     """Replace `path` in one step, so a reader (or Envoy) never sees half a file.
 
     Envoy's file-based xDS only notices a change made by rename, so this is
-    also how the gateway's config is swapped in.
+    also how the gateway's config is swapped in. The file is 0600 from its
+    first byte (mkstemp's mode): state, config and keys are the learner's alone.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -43,3 +44,9 @@ def read_json(path: Path, default: Any = None) -> Any:
             f"{path} is damaged (line {e.lineno}: {e.msg})",
             f"repair or delete that file; the lab will not overwrite it",
         ) from None
+
+
+def open_private_log(path: Path):
+    """A log opened for appending, readable by its owner only (it may hold paths, env and config)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")

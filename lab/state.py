@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from filelock import FileLock, Timeout
 
-from lab.config import Paths
+from lab.config import PROVIDERS, Paths
 from lab.errors import LabError
 from lab.files import read_json, write_json
 
@@ -49,12 +49,19 @@ def load_state(paths: Paths) -> LabState | None:
     if data is None:
         return None
     try:
-        return LabState(data["provider"], int(data["gateway_port"]), dict(data.get("settings", {})))
+        state = LabState(data["provider"], int(data["gateway_port"]), dict(data.get("settings") or {}))
     except (KeyError, TypeError, ValueError):
-        raise LabError(
-            f"{paths.state_file} is damaged (missing provider or gateway_port)",
-            "repair or delete that file; the lab will not overwrite it",
-        ) from None
+        raise DamagedState(f"{paths.state_file} is damaged (missing provider or gateway_port)",
+                           "repair or delete that file (`invoke down` stops a local lab even so)") from None
+    if state.provider not in PROVIDERS:
+        raise DamagedState(f"{paths.state_file} is damaged (unknown provider {state.provider!r})",
+                           f"set provider to one of {', '.join(PROVIDERS)}, or delete the file "
+                           "(`invoke down` stops a local lab even so)")
+    return state
+
+
+class DamagedState(LabError):
+    """state.json cannot say which lab is up."""
 
 
 def save_state(paths: Paths, state: LabState) -> None:

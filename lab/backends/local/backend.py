@@ -17,7 +17,7 @@ from lab.backends.local.pods import desired_pods
 from lab.backends.local.processes import Processes, pid_alive
 from lab.backends.local.runners import load_runners
 from lab.backends.local.schema import check_supported
-from lab.backends.local.translate import translate
+from lab.backends.local.translate import EnvoyConfig, translate
 from lab.config import Paths, gateway_tls_port
 from lab.edge import ctrl_c_deferred
 from lab.envoy_admin import EnvoyAdmin
@@ -26,7 +26,7 @@ from lab.files import read_json, write_json
 from lab.manifests import Ref, ref_of
 from lab.ports import free_port, port_in_use
 from lab.state import LabState, clear_state, lab_lock, load_state, save_state
-from lab.validate import validate
+from lab.validate import validate, validate_identity
 
 GATEWAY = "gateway"
 BOOTSTRAP_FILE = "envoy.json"   # in the run folder: what `up` started Envoy with, read back by recover_state
@@ -99,6 +99,13 @@ class LocalBackend(Backend):
         self.processes.wait_ready(missing)
         return True
 
+    def stop_processes(self) -> bool:
+        """End every process of this lab (found by marker, whatever its files say); keep every file."""
+        with lab_lock(self.paths):
+            found = bool(self.processes.leftovers())
+            self.processes.stop_supervisor()
+            return found
+
     def down(self) -> bool:
         with lab_lock(self.paths):
             return self._down()
@@ -131,6 +138,7 @@ class LocalBackend(Backend):
         new = dict(current)
         lines = []
         for obj in objects:
+            validate_identity(obj)
             check_supported(obj)
             validate(obj)
             obj = _with_namespace(obj)
@@ -142,8 +150,10 @@ class LocalBackend(Backend):
             verb = "unchanged" if current.get(ref) == obj else ("configured" if ref in current else "created")
             new[ref] = obj
             lines.append(f"{KIND_NAMES.get(ref.kind, ref.kind.lower())}/{ref.name} {verb}")
-        self._converge(new, save=lambda: write_json(self.objects_file, {ref.key: obj for ref, obj in new.items()}))
-        return lines
+        config = self._converge(new, save=lambda: write_json(self.objects_file,
+                                                             {ref.key: obj for ref, obj in new.items()}))
+        applied = {ref_of(_with_namespace(obj)) for obj in objects}
+        return lines + [f"note: {text}" for ref, text in config.notes if ref in applied]
 
     def patch(self, ref: Ref, operations: list[dict]) -> str:
         with lab_lock(self.paths):   # read and apply as one step: no other apply lands in between
@@ -160,10 +170,10 @@ class LocalBackend(Backend):
                                 "check each operation's path against the object (`invoke get`)") from None
         if ref_of(patched) != ref:
             raise ManifestError(f"the patch renames {ref}", "a patch may not change kind, name or namespace")
-        line = self._apply([patched])[0]
+        line = self._apply([patched])[0]   # (notes, if any, follow it)
         return line.replace(" configured", " patched").replace(" unchanged", " patched (no change)")
 
-    def _converge(self, objects: dict[Ref, dict], save) -> None:
+    def _converge(self, objects: dict[Ref, dict], save) -> EnvoyConfig:
         """Make processes and gateway match `objects`, then `save` them — all of it or none:
         on any failure, Ctrl-C included, the old config keeps serving and nothing is saved."""
         old_processes = self.processes.desired()
@@ -197,6 +207,7 @@ class LocalBackend(Backend):
             if starting:
                 _quietly(lambda: self.processes.set_desired(old_processes))
             raise
+        return config
 
     def _require_gateway(self) -> None:
         info = self.processes.status().get(GATEWAY, {})

@@ -17,7 +17,7 @@ from lab.backends.local import pids
 from lab.backends.local.pids import pid_alive, runs_program  # noqa: F401 - the names tests and down use
 from lab.backends.local.supervisor import log_name
 from lab.errors import LabError
-from lab.files import read_json, write_json
+from lab.files import open_private_log, read_json, write_json
 
 SUPERVISOR_STOP_TIMEOUT = 10.0
 SUPERVISOR_MODULE = "lab.backends.local.supervisor"
@@ -48,7 +48,7 @@ class Processes:
     def start_supervisor(self, processes: dict[str, dict]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.desired_file, {"generation": 1, "processes": processes})
-        log = open(self.run_dir / "supervisor.log", "ab")
+        log = open_private_log(self.run_dir / "supervisor.log")
         with log:
             # A new session: Ctrl-C in the learner's terminal must not reach the lab.
             child = subprocess.Popen([sys.executable, "-m", SUPERVISOR_MODULE, str(self.run_dir)],

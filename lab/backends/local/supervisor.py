@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from lab.backends.local.pids import POD_MARKER, RUN_DIR_MARKER, create_time, kill_all, lab_processes
-from lab.files import write_json
+from lab.files import open_private_log, write_json
 from lab.ports import port_in_use
 
 STOP_TIMEOUT = 5.0
@@ -119,7 +119,7 @@ class Supervisor:
             self._failed(name, f"port {port} on 127.0.0.1 is already in use by another process")
             return
         env = child_env(self.run_dir, name, {str(k): str(v) for k, v in (spec.get("env") or {}).items()})
-        with open(self.logs / log_name(name), "ab") as log:
+        with open_private_log(self.logs / log_name(name)) as log:
             child = subprocess.Popen(
                 spec["argv"], env=env, cwd=spec.get("cwd") or None,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -147,7 +147,7 @@ class Supervisor:
         self.exited[name] = -1
         self.reasons[name] = reason
         try:
-            with open(self.logs / log_name(name), "ab") as log:
+            with open_private_log(self.logs / log_name(name)) as log:
                 log.write(f"canary-lab: {reason}\n".encode(errors="replace"))
         except OSError:
             pass  # a full disk: the reason still reaches status.json (or memory until it can)
