@@ -4,6 +4,7 @@ Every lab a test starts is stopped by the test (invoke down, then by pid if
 anything is left), so no Envoy or app process outlives the test session.
 """
 
+import contextlib
 import os
 import random
 import signal
@@ -88,5 +89,30 @@ def gateway_port() -> int:
     raise RuntimeError("no free pair of gateway ports between 20000 and 32000")
 
 
+_STARTED: list[Lab] = []   # every lab a test made: the session's last fixture takes them all down
+
+
 def new_lab(root: Path) -> Lab:
-    return Lab(root=root, port=gateway_port())
+    lab = Lab(root=root, port=gateway_port())
+    _STARTED.append(lab)
+    return lab
+
+
+@contextlib.contextmanager
+def running_lab(root: Path, *setup: tuple[str, ...] | tuple[str, str, str]):
+    """A lab that is up, with `setup` commands applied (("apply", "-", text) reads text from stdin);
+    taken down afterwards, also when a setup command fails."""
+    lab = new_lab(root)
+    try:
+        lab.invoke("up", "--provider", "local")
+        for command in setup:
+            args, text = (command[:2], command[2]) if command[:2] == ("apply", "-") else (command, None)
+            lab.invoke(*args, input=text)
+        yield lab
+    finally:
+        lab.cleanup()
+
+
+def cleanup_all() -> None:
+    while _STARTED:
+        _STARTED.pop().cleanup()

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -125,3 +126,27 @@ def test_gunicorn_makes_no_control_socket_outside_the_lab(lab):
     assert wait_until(lambda: "Booting worker" in log.read_text())
     assert "Control socket" not in log.read_text()
     assert lab.processes.desired()[name]["argv"].count("--no-control-socket") == 1
+
+
+def test_a_gateway_that_selects_no_gateway_serves_404_and_the_apply_says_why(lab):
+    wrong = (PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml").read_text() \
+        .replace("istio: ingressgateway", "istio: ingress")
+    vs = (PROJECT_DIR / "exercises" / "canary" / "manifests" / "virtualservice.yaml").read_text()
+    applied = lab.invoke("apply", "-", input=wrong + "---\n" + vs)
+    assert "note: Gateway canary-lab/canary-gateway selects no gateway" in applied.stdout
+    request = urllib.request.Request(lab.url + "/get", headers={"Host": "canary.lab.local"})
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=5)
+    assert answer.value.code == 404
+
+
+def test_a_fixture_that_fails_after_up_still_takes_its_lab_down(tmp_path):
+    from tests.lab_process import running_lab
+
+    started = []
+    with pytest.raises(AssertionError, match="invoke apply"):
+        with running_lab(tmp_path, ("apply", "no-such-file.yaml")) as never:
+            started.append(never)
+    assert not started
+    assert not lab_processes(tmp_path / ".lab" / "run")
+    assert not (tmp_path / ".lab" / "state.json").exists()

@@ -7,13 +7,13 @@ by reading that version back from the admin API.
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 from lab.backends.local.translate import ROUTE_CONFIGS
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
 from lab.files import write_atomic
+from lab.polling import poll
 
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
@@ -125,14 +125,15 @@ class XdsPusher:
             return
         rejected_before = int(before.get(f"{stats_prefix}.update_rejected", 0))
         write_atomic(self.xds_dir / file_name, text)
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
+
+        def loaded() -> bool:
             now = self._stats(stats_prefix)
-            if now.get(f"{stats_prefix}.version_text") == version:
-                return
             if int(now.get(f"{stats_prefix}.update_rejected", 0)) > rejected_before:
                 raise LabError("the gateway (Envoy) rejected the new config; the last good config keeps serving",
                                "see .lab/run/logs/gateway.log for Envoy's reason")
-            time.sleep(0.01)
+            return now.get(f"{stats_prefix}.version_text") == version
+
+        if poll(loaded, self.timeout, interval=0.01):
+            return
         raise LabError(f"the gateway did not load the new config within {self.timeout:.0f}s",
                        "see .lab/run/logs/gateway.log; `invoke status` shows whether the gateway runs")

@@ -8,16 +8,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from lab.backends.local import pids
-from lab.backends.local.pids import pid_alive, runs_program  # noqa: F401 - the names tests and down use
+from lab.backends.local.pids import pid_alive, runs_program  # noqa: F401 - runs_program: for the tests
 from lab.backends.local.supervisor import log_name
 from lab.errors import LabError
 from lab.files import open_private_log, read_json, write_json
+from lab.polling import poll
 
 SUPERVISOR_STOP_TIMEOUT = 10.0
 SUPERVISOR_MODULE = "lab.backends.local.supervisor"
@@ -65,10 +65,7 @@ class Processes:
         pid = self.supervisor_pid()
         if self.supervisor_alive():
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + SUPERVISOR_STOP_TIMEOUT
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if pid_alive(pid):
+            if not poll(lambda: not pid_alive(pid), SUPERVISOR_STOP_TIMEOUT):
                 os.kill(pid, signal.SIGKILL)
         self._kill_leftovers()
 
@@ -99,22 +96,26 @@ class Processes:
         self._wait_generation(generation)
 
     def _wait_generation(self, generation: int, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answered() -> bool:
             status = read_json(self.status_file, default={}) or {}
             if status.get("generation", 0) >= generation:
-                return
+                return True
             if not self.supervisor_alive():
-                break
-            time.sleep(0.02)
-        raise LabError("the local lab's supervisor did not answer",
-                       f"see {self.run_dir / 'supervisor.log'}; `invoke down` then `invoke up` resets the lab")
+                raise self._no_answer()
+            return False
+
+        if not poll(answered, timeout, interval=0.02):
+            raise self._no_answer()
+
+    def _no_answer(self) -> LabError:
+        return LabError("the local lab's supervisor did not answer",
+                        f"see {self.run_dir / 'supervisor.log'}; `invoke down` then `invoke up` resets the lab")
 
     def wait_ready(self, names: dict[str, dict], timeout: float = 30.0) -> None:
         """Wait until each named process answers HTTP on its port (or fail with its log's last line)."""
-        deadline = time.monotonic() + timeout
         pending = dict(names)
-        while pending:
+
+        def all_ready() -> bool:
             status = self.status()
             for name, spec in list(pending.items()):
                 if status.get(name, {}).get("state") == "exited":
@@ -122,11 +123,11 @@ class Processes:
                                    f"see {self.log_file(name)}")
                 if _answers(spec["port"], spec.get("ready_path", "/")):
                     del pending[name]
-            if pending and time.monotonic() > deadline:
-                raise LabError(f"{', '.join(pending)} did not become ready in {timeout:.0f}s",
-                               f"see the logs in {self.run_dir / 'logs'}")
-            if pending:
-                time.sleep(0.05)
+            return not pending
+
+        if not poll(all_ready, timeout):
+            raise LabError(f"{', '.join(pending)} did not become ready in {timeout:.0f}s",
+                           f"see the logs in {self.run_dir / 'logs'}")
 
     def log_file(self, name: str) -> Path:
         return self.run_dir / "logs" / log_name(name)

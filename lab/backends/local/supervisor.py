@@ -25,6 +25,7 @@ from pathlib import Path
 
 from lab.backends.local.pids import POD_MARKER, RUN_DIR_MARKER, create_time, kill_all, lab_processes
 from lab.files import open_private_log, write_json
+from lab.polling import poll
 from lab.ports import port_in_use
 
 STOP_TIMEOUT = 5.0
@@ -136,12 +137,7 @@ class Supervisor:
         leftovers = [p for p in lab_processes(self.run_dir, pod=name)
                      if p.pid not in {c.pid for c in self.children.values()}]
         kill_all(leftovers, timeout=1.0)
-        deadline = time.monotonic() + PORT_FREE_WAIT
-        while port_in_use(port):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        return bool(poll(lambda: not port_in_use(port), PORT_FREE_WAIT))
 
     def _failed(self, name: str, reason: str) -> None:
         self.exited[name] = -1
