@@ -104,3 +104,11 @@ def test_pods_of_another_namespace_are_never_a_services_endpoints():
     stranger = type(stranger)(**{**stranger.__dict__, "name": "other/app-v1-zzz-0", "namespace": "other"})
     objects = by_ref(BASE + "---" + vs())
     assert 9999 not in sum(endpoints(objects, {**PODS, stranger.name: stranger}).values(), [])
+
+
+def test_every_gateway_route_retries_like_istios_default():
+    [route] = served(by_ref(BASE + "---" + vs()))["shop.local"]
+    policy = route["route"]["retry_policy"]
+    assert policy["num_retries"] == 2
+    assert {"connect-failure", "refused-stream", "reset"} <= set(policy["retry_on"].split(","))
+    assert "5xx" not in policy["retry_on"]    # an app's own errors are answers, not retried

@@ -7,6 +7,7 @@ lab keeps serving what it served before and nothing is saved.
 
 import copy
 import shutil
+import time
 from pathlib import Path
 
 import jsonpatch
@@ -29,6 +30,7 @@ from lab.state import LabState, clear_state, lab_lock, load_state, save_state
 from lab.validate import validate, validate_identity
 
 GATEWAY = "gateway"
+DRAIN_SECONDS = 0.2   # longer than any sample app's answer
 BOOTSTRAP_FILE = "envoy.json"   # in the run folder: what `up` started Envoy with, read back by recover_state
 KIND_NAMES = {
     "Namespace": "namespace", "Deployment": "deployment.apps", "Service": "service",
@@ -196,6 +198,8 @@ class LocalBackend(Backend):
                     merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
                     pusher.push_clusters(list(merged.values()))
                     pusher.push_routes(config.route_configs)
+                    if len(merged) > len(config.clusters):
+                        time.sleep(DRAIN_SECONDS)   # requests already sent to a cluster about to go finish first
                     pusher.push_clusters(config.clusters)
                     save()
                 except BaseException:

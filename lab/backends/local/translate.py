@@ -23,6 +23,16 @@ CLUSTER_DOMAIN = "svc.cluster.local"
 # The labels of the one gateway the local lab has: those of Istio's default ingress gateway pods.
 LOCAL_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 SERVED_PROTOCOLS = ("HTTP", "HTTPS")
+# Istio's default retry policy on every route of its gateways: 2 retries on a failed or reset
+# connection, to another host. Without it an app closing an idle keep-alive connection as a request
+# arrives (gunicorn does) turns into a rare 503. Not on 5xx answers: those are the app's own.
+RETRY_POLICY = {
+    "retry_on": "connect-failure,refused-stream,unavailable,cancelled,reset",
+    "num_retries": 2,
+    "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
+    "host_selection_retry_max_attempts": 5,
+}
 
 
 @dataclass
@@ -208,8 +218,8 @@ def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dic
         weighted.append({"name": name, "weight": weight})
     # timeout 0: no route timeout, as on an Istio gateway; WebSockets stay open.
     if len(weighted) == 1:
-        return {"cluster": weighted[0]["name"], "timeout": "0s"}
-    return {"weighted_clusters": {"clusters": weighted}, "timeout": "0s"}
+        return {"cluster": weighted[0]["name"], "timeout": "0s", "retry_policy": RETRY_POLICY}
+    return {"weighted_clusters": {"clusters": weighted}, "timeout": "0s", "retry_policy": RETRY_POLICY}
 
 
 def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:
