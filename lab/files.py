@@ -1,5 +1,6 @@
 """Small, safe file helpers: atomic writes and JSON that fails with a clear line."""
 
+import errno
 import json
 import os
 import tempfile
@@ -16,15 +17,27 @@ def write_atomic(path: Path, text: str) -> None:
     also how the gateway's config is swapped in. The file is 0600 from its
     first byte (mkstemp's mode): state, config and keys are the learner's alone.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as e:
+        raise _write_error(path, e) from None
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _write_error(path, e) from None
         raise
+
+
+def _write_error(path: Path, e: OSError) -> LabError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return LabError(f"no space left on the disk to write {path.name} (the old file is kept)",
+                        "free some disk space, then run the command again")
+    return LabError(f"cannot write {path}: {e.strerror or e}", "check the folder's permissions and free space")
 
 
 def write_json(path: Path, data: Any) -> None:

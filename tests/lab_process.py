@@ -55,12 +55,13 @@ class Lab:
     def supervisor_pid(self) -> int | None:
         return self.processes.supervisor_pid()
 
-    def children(self) -> list[tuple[int, str]]:
-        """(pid, program) of each process the supervisor reports running."""
-        return [(p["pid"], p.get("argv0", "")) for p in self.processes.status().values() if p.get("pid")]
+    def children(self) -> list[tuple[int, str, float | None]]:
+        """(pid, program, create time) of each process the supervisor reports running."""
+        return [(p["pid"], p.get("argv0", ""), p.get("created")) for p in self.processes.status().values()
+                if p.get("pid")]
 
     def child_pids(self) -> list[int]:
-        return [pid for pid, _ in self.children()]
+        return [pid for pid, *_ in self.children()]
 
     def cleanup(self) -> None:
         """Down, and if that failed, end what is left by pid: only pids this lab recorded that
@@ -68,7 +69,7 @@ class Lab:
         supervisor, children = self.supervisor_pid(), self.children()
         subprocess.run([sys.executable, "-m", "invoke", "down"], cwd=PROJECT_DIR, env=self.env(),
                        capture_output=True, timeout=CLI_TIMEOUT)
-        leftovers = [pid for pid, program in children if runs_program(pid, program)]
+        leftovers = [pid for pid, program, created in children if runs_program(pid, program, created)]
         if supervisor and runs_supervisor(supervisor, self.paths.run_dir):
             leftovers.append(supervisor)
         for pid in leftovers:

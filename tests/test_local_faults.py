@@ -150,3 +150,61 @@ def test_a_fixture_that_fails_after_up_still_takes_its_lab_down(tmp_path):
     assert not started
     assert not lab_processes(tmp_path / ".lab" / "run")
     assert not (tmp_path / ".lab" / "state.json").exists()
+
+
+def test_a_damaged_state_file_is_one_line_and_down_still_stops_the_lab(lab):
+    lab.paths.state_file.write_text('{"provider": "kind", "gateway_port": 1}')
+    status = lab.invoke("status", check=False)
+    assert status.returncode == 1 and "unknown provider 'kind'" in status.stderr and "Traceback" not in status.stderr
+    found = lab_processes(lab.paths.run_dir)
+    down = lab.invoke("down", check=False)
+    assert down.returncode == 1 and "a local lab is stopped" in down.stderr
+    assert not any(pid_alive(p.pid) for p in found)
+    assert lab.paths.state_file.read_text() == '{"provider": "kind", "gateway_port": 1}'   # kept, never overwritten
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MB tmpfs where the machine allows mounting one (root on Linux), else the test is skipped."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root on Linux)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(folder) -> None:
+    with open(folder / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_during_an_apply_is_one_line_and_the_lab_keeps_serving(small_disk):
+    from tests.lab_process import running_lab
+
+    gateway = str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml")
+    vs = str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "virtualservice.yaml")
+    with running_lab(small_disk, ("apply", gateway), ("apply", vs)) as lab:
+        stored = (lab.paths.run_dir / "objects.json").read_text()
+        fill(small_disk)
+        result = lab.invoke("apply", "-", input=SAMPLE.replace("replicas: 1", "replicas: 2", 1), check=False)
+        assert result.returncode == 1 and "no space left" in result.stderr, result.stderr
+        assert len([ln for ln in result.stderr.splitlines() if ln.strip()]) == 1
+        assert (lab.paths.run_dir / "objects.json").read_text() == stored
+        assert lab.processes.supervisor_alive()
+        request = urllib.request.Request(lab.url + "/get", headers={"Host": "canary.lab.local"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+        (small_disk / "filler").unlink()
+        lab.invoke("apply", "-", input=SAMPLE.replace("replicas: 1", "replicas: 2", 1))
+        assert len(pods(lab)) == 2

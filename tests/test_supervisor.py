@@ -179,3 +179,15 @@ def test_a_stranger_is_never_one_of_the_labs_processes(processes):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_reused_pid_is_told_apart_by_its_create_time(processes):
+    from lab.backends.local.pids import runs_program
+
+    [port] = free_ports(1)
+    pod = server(port)
+    processes.start_supervisor({"shop/web-0": pod})
+    info = processes.status()["shop/web-0"]
+    assert runs_program(info["pid"], sys.executable, info["created"])
+    assert not runs_program(info["pid"], sys.executable, info["created"] - 3600)   # same pid, another process
+    assert not runs_program(info["pid"], "/bin/other-program")

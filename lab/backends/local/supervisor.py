@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from lab.backends.local.pids import POD_MARKER, RUN_DIR_MARKER, create_time, kill_all, lab_processes
+from lab.errors import LabError
 from lab.files import open_private_log, write_json
 from lab.polling import poll
 from lab.ports import port_in_use
@@ -192,7 +193,7 @@ class Supervisor:
         try:
             write_json(self.run_dir / "status.json", status)
             self.status_unsaved = False
-        except OSError as e:   # a full disk: try again on the next tick, keep supervising
+        except (OSError, LabError) as e:   # a full disk: try again on the next tick, keep supervising
             if not self.status_unsaved:
                 self._note(f"could not write status.json: {e}")
             self.status_unsaved = True
