@@ -208,3 +208,37 @@ def test_a_full_disk_during_an_apply_is_one_line_and_the_lab_keeps_serving(small
         (small_disk / "filler").unlink()
         lab.invoke("apply", "-", input=SAMPLE.replace("replicas: 1", "replicas: 2", 1))
         assert len(pods(lab)) == 2
+
+
+def test_nothing_the_lab_writes_is_readable_by_others(lab):
+    lab.invoke("apply", str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml"))
+    files = [p for p in lab.paths.home.rglob("*") if p.is_file()]
+    assert any(p.name == "gateway.key" for p in files) and any(p.suffix == ".log" for p in files)
+    readable = [str(p.relative_to(lab.root)) for p in files if p.stat().st_mode & 0o077]
+    assert not readable
+
+
+@pytest.mark.parametrize("delay", [0.4, 0.7, 1.0, 1.5, 2.5])
+def test_ctrl_c_at_any_point_of_up_leaves_a_lab_that_up_heals_and_down_ends(tmp_path, delay):
+    import subprocess
+    import sys
+
+    lab = new_lab(tmp_path)
+    try:
+        up = subprocess.Popen([sys.executable, "-m", "invoke", "up", "--provider", "local"], cwd=PROJECT_DIR,
+                              env=lab.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        up.send_signal(signal.SIGINT)
+        up.communicate(timeout=60)
+        if lab.paths.state_file.exists():       # interrupted after the lab was up: it is up, whole
+            assert "provider: local" in lab.invoke("status").stdout
+        else:                                    # interrupted before: nothing is left running
+            assert wait_until(lambda: not lab_processes(lab.paths.run_dir), timeout=10)
+        second = lab.invoke("up", "--provider", "local", check=False)
+        assert second.returncode == 0, (up.returncode, second.stdout, second.stderr)
+        assert all(s["state"] == "running" for s in lab.processes.status().values())
+        assert len(lab.processes.status()) == 3
+        lab.invoke("down")
+        assert not lab_processes(lab.paths.run_dir)
+    finally:
+        lab.cleanup()

@@ -16,7 +16,7 @@ from lab.backends.local import pids
 from lab.backends.local.pids import pid_alive, runs_program  # noqa: F401 - runs_program: for the tests
 from lab.backends.local.supervisor import log_name
 from lab.errors import LabError
-from lab.files import open_private_log, read_json, write_json
+from lab.files import open_private_log, read_json, write_atomic, write_json
 from lab.polling import poll
 
 SUPERVISOR_STOP_TIMEOUT = 10.0
@@ -54,7 +54,7 @@ class Processes:
             child = subprocess.Popen([sys.executable, "-m", SUPERVISOR_MODULE, str(self.run_dir)],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=Path(__file__).resolve().parents[3])
-        self.pid_file.write_text(str(child.pid))
+        write_atomic(self.pid_file, str(child.pid))
         # Kept, not dropped: a Popen collected while its process runs goes through __del__, and
         # a Ctrl-C landing there is printed and swallowed, so a cancelled `up` carried on.
         self._supervisor = child
@@ -100,7 +100,9 @@ class Processes:
             status = read_json(self.status_file, default={}) or {}
             if status.get("generation", 0) >= generation:
                 return True
-            if not self.supervisor_alive():
+            # The one this command started is known by its Popen (no reading of its command line).
+            alive = self._supervisor.poll() is None if self._supervisor else self.supervisor_alive()
+            if not alive:
                 raise self._no_answer()
             return False
 
