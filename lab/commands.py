@@ -66,7 +66,11 @@ def down() -> None:
                        "delete the file, then `invoke up --provider k3d` (or minikube) finds a cluster again") \
             from None
     if state is None:
-        ui.info("Nothing is up; nothing to do.")
+        # No state and no run folder, yet a local lab's processes may still run: they carry its marker.
+        if make_backend(paths, "local").stop_processes():
+            ui.info("The local lab's processes were still running without its files; they are stopped.")
+        else:
+            ui.info("Nothing is up; nothing to do.")
         return
     backend = make_backend(paths, state.provider, state.gateway_port)
     with ui.step(f"stopping the {state.provider} lab"):

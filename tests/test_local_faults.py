@@ -242,3 +242,12 @@ def test_ctrl_c_at_any_point_of_up_leaves_a_lab_that_up_heals_and_down_ends(tmp_
         assert not lab_processes(lab.paths.run_dir)
     finally:
         lab.cleanup()
+
+
+def test_down_with_the_whole_lab_folder_gone_still_stops_every_process(lab):
+    found = lab_processes(lab.paths.run_dir)
+    shutil.rmtree(lab.paths.home)      # state.json, run folder, pid files: all gone
+    down = lab.invoke("down")
+    assert "were still running without its files; they are stopped" in down.stdout
+    assert not any(pid_alive(p.pid) for p in found)
+    assert "Nothing is up" in lab.invoke("down").stdout
