@@ -95,7 +95,7 @@ def logs(c, name, follow=False, tail=0):
       help={"requests": "how many requests (default 100)", "host": "Host header (default canary.lab.local)",
             "path": "request path (default /)", "header": "extra header NAME:VALUE (repeatable)",
             "https": "through the gateway's HTTPS port, trusting only the lab CA"})
-def traffic(c, requests=100, host=commands.SAMPLE_HOST, path="/", header=None, https=False):
+def traffic(c, requests="100", host=commands.SAMPLE_HOST, path="/", header=None, https=False):
     """Send traffic through the gateway and chart which app answered."""
     _run(commands.traffic, requests, host, path, header, https)
 

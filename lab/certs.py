@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lab.config import CA_FILE_NAME
+from lab.files import write_atomic
 
 GATEWAY_NAMES = ("canary.lab.local", "*.lab.local", "localhost")
 VALID_DAYS = 90
@@ -50,8 +51,8 @@ def make_gateway_tls(folder: Path) -> dict[str, Path]:
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     files = {"ca": folder / CA_FILE_NAME, "cert": folder / "gateway.crt", "key": folder / "gateway.key"}
-    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files["key"].write_bytes(_key_pem(key))
-    files["key"].chmod(0o600)
+    # write_atomic: each file is 0600 from its first byte (the key is never readable by others, even briefly).
+    write_atomic(files["ca"], ca.public_bytes(serialization.Encoding.PEM).decode())
+    write_atomic(files["cert"], cert.public_bytes(serialization.Encoding.PEM).decode())
+    write_atomic(files["key"], _key_pem(key).decode())
     return files

@@ -6,8 +6,8 @@ from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
 from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
 from lab.errors import LabError, NotUp
-from lab.manifests import load_manifest_file, parse_manifests
-from lab.state import Progress
+from lab.manifests import Ref, load_manifest_file, load_manifest_stream, parse_manifests, ref_of
+from lab.state import DamagedState, Progress
 
 SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
 SAMPLE_HOST = "canary.lab.local"
@@ -24,6 +24,9 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         ui.info(f"provider: [bold]{name}[/] ({why})")
     else:
         name = state.provider
+        if port and port != state.gateway_port:
+            raise LabError(f"the {name} lab is already up on port {state.gateway_port}, not {port}",
+                           f"use port {state.gateway_port}, or `invoke down` first to move it to {port}")
         port = state.gateway_port
     if addons and name == "local":
         raise LabError(f"addons ({addons}) need a cluster; the local lab has none",
@@ -33,7 +36,10 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         with ui.step(f"gateway on {backend.gateway_url()}"):
             changed = backend.up()
         with ui.step("sample apps (httpbin, tornado)"):
-            lines = backend.apply(load_manifest_file(SAMPLE_APPS))
+            sample = load_manifest_file(SAMPLE_APPS)
+            if state is not None:   # a lab that is up keeps what the learner applied: only what is missing
+                sample = [obj for obj in sample if backend.get(ref_of(obj)) is None]
+            lines = backend.apply(sample) if sample else []
         if addons:
             backend.install_addons([a.strip() for a in addons.split(",") if a.strip()])
     except BaseException:
@@ -53,9 +59,21 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
 
 def down() -> None:
     paths = lab_paths()
-    state = lab_state(paths)
+    try:
+        state = lab_state(paths)
+    except DamagedState as damaged:
+        # Not a dead end: a local lab is found by its processes, so stop it; a cluster needs the file.
+        if make_backend(paths, "local").stop_processes():
+            ui.info("The local lab's processes are stopped.")
+        raise LabError(f"{damaged.message}; a local lab is stopped, a cluster lab (if any) is left as it is",
+                       "delete the file, then `invoke up --provider k3d` (or minikube) finds a cluster again") \
+            from None
     if state is None:
-        ui.info("Nothing is up; nothing to do.")
+        # No state and no run folder, yet a local lab's processes may still run: they carry its marker.
+        if make_backend(paths, "local").stop_processes():
+            ui.info("The local lab's processes were still running without its files; they are stopped.")
+        else:
+            ui.info("Nothing is up; nothing to do.")
         return
     backend = make_backend(paths, state.provider, state.gateway_port)
     with ui.step(f"stopping the {state.provider} lab"):
@@ -103,7 +121,7 @@ def show_routes(routes) -> None:
 
 def read_objects(file: str) -> list[dict]:
     if file == "-":
-        return parse_manifests(sys.stdin.read(), "<stdin>")
+        return load_manifest_stream(sys.stdin.buffer)
     return load_manifest_file(file)
 
 
@@ -138,8 +156,13 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
     from lab.traffic.classify import Classifier
     from lab.traffic.sampler import RequestSpec, count
 
+    asked = requests
+    try:
+        requests = int(requests)
+    except ValueError:
+        requests = 0
     if requests < 1 or requests > 100_000:
-        raise LabError(f"--requests {requests} is out of range", "send between 1 and 100000 requests")
+        raise LabError(f"--requests {asked} is not a number from 1 to 100000", "e.g. --requests 200")
     backend = current_backend(lab_paths())
     spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
                        scheme="https" if https else "http")
@@ -190,6 +213,8 @@ KNOWN_APPS = {
 
 def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
+    if any(c in text for c in "\r\n\0"):
+        raise LabError(f"--header {text!r} holds a line break", "give one header per --header, on one line")
     if not sep or not name.strip():
         raise LabError(f"--header {text!r} is not NAME:VALUE", "write it like --header 'x-track: canary'")
     return name.strip(), value.strip()

@@ -2,10 +2,17 @@
 
 - LabError: one red line with the fix, exit 1.
 - Ctrl-C: exit 130 (whatever was half-started has cleaned up on the way out).
-- Anything else: a short message, the traceback in .lab/logs/, exit 1.
+- Anything else: a short message, the traceback in .lab/logs/ (with the lab's version, Python and
+  platform), exit 3 — a bug of the lab, not a learner's mistake (pre-commit's convention).
 """
 
+import contextlib
 import functools
+import os
+import platform
+import signal
+import sys
+import threading
 import time
 import traceback
 
@@ -14,6 +21,7 @@ from lab.config import lab_paths
 from lab.errors import LabError
 
 EXIT_ERROR = 1
+EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -36,8 +44,9 @@ def guarded(function):
             raise
         except Exception as e:  # noqa: BLE001 - the edge: nothing unexpected may escape as a traceback
             log = _save_traceback()
-            ui.error(f"unexpected {type(e).__name__}: {e} (details in {log})")
-            raise Failed(EXIT_ERROR) from None
+            ui.error(f"unexpected {type(e).__name__}: {str(e)[:200]} — a bug in canary-lab, not your doing; "
+                     f"details in {log}")
+            raise Failed(EXIT_UNEXPECTED) from None
     return wrapper
 
 
@@ -45,8 +54,38 @@ def _save_traceback() -> str:
     logs = lab_paths().logs_dir
     try:
         logs.mkdir(parents=True, exist_ok=True)
-        path = logs / f"error-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        path.write_text(traceback.format_exc())
+        path = logs / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)   # logs may hold paths and config
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{_versions()}\n\n{traceback.format_exc()}")
         return str(path)
     except OSError:
         return "no log: .lab/logs is not writable"
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        lab = version("canary-lab")
+    except PackageNotFoundError:
+        lab = "unknown (not installed)"
+    return (f"canary-lab {lab}; Python {platform.python_version()} ({sys.executable}); "
+            f"{platform.platform()} {platform.machine()}; argv {sys.argv[1:]}")
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred():
+    """Hold a Ctrl-C until the block is done: for the few steps that must happen all together
+    (routes pushed and objects saved), so an interrupt never leaves one without the other."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt

@@ -2,6 +2,11 @@
 
 Empty documents are skipped, `kind: List` is flattened, and every object must
 have apiVersion, kind and metadata.name. Objects are plain dicts; a Ref names one.
+
+Limits, each refused with the reason: the lab stores and re-reads every object
+on each apply, so a huge file, an alias bomb (a few lines that expand to
+millions of values) or an endless stream (stdin, /dev/zero) would make every
+later command slow, or never return.
 """
 
 from dataclasses import dataclass
@@ -12,6 +17,9 @@ import yaml
 from lab.errors import ManifestError
 
 DEFAULT_NAMESPACE = "default"
+MAX_APPLY_BYTES = 1024 * 1024     # the largest exercise file is ~3 KB; Kubernetes caps an object at ~1.5 MB
+MAX_VALUES = 20_000               # after YAML aliases are expanded
+MAX_DEPTH = 40                    # the deepest field the lab knows is ~10 levels down
 
 
 @dataclass(frozen=True, order=True)
@@ -56,12 +64,15 @@ def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:
     """Parse YAML text into objects; a syntax error names the file and line."""
     try:
         docs = list(yaml.safe_load_all(text))
+    except RecursionError:
+        raise ManifestError(f"{source}: nested too deeply to read", _limits_fix()) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{source}, line {mark.line + 1}" if mark else source
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ManifestError(f"{where}: malformed YAML ({problem})",
                             "fix the indentation or syntax there and apply again") from None
+    _check_size(docs, source)
     objects = []
     for index, doc in enumerate(docs):
         if doc is None:
@@ -81,12 +92,54 @@ def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:
 def load_manifest_file(path: str | Path) -> list[dict]:
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            data = f.read(MAX_APPLY_BYTES + 1)
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such file", "check the path") from None
     except IsADirectoryError:
         raise ManifestError(f"{path} is a folder", "apply the YAML files in it one by one") from None
-    return parse_manifests(text, str(path))
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot be read ({e.strerror or e})", "check the path and its permissions") \
+            from None
+    return parse_manifests(decode_text(data, str(path)), str(path))
+
+
+def load_manifest_stream(stream, source: str = "<stdin>") -> list[dict]:
+    """Objects from a binary stream (stdin), read no further than the size limit."""
+    return parse_manifests(decode_text(stream.read(MAX_APPLY_BYTES + 1), source), source)
+
+
+def decode_text(data: bytes, source: str) -> str:
+    if len(data) > MAX_APPLY_BYTES:
+        raise ManifestError(f"{source}: more than {MAX_APPLY_BYTES // 1024} KB, the most one apply takes",
+                            f"split it into smaller files; {_limits_fix()}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{source}: not UTF-8 text (byte {e.start})",
+                            "apply a YAML file saved as UTF-8 (is it a binary or another encoding?)") from None
+
+
+def _limits_fix() -> str:
+    return (f"the lab takes at most {MAX_APPLY_BYTES // 1024} KB, {MAX_VALUES} values (aliases expanded) and "
+            f"{MAX_DEPTH} levels of nesting per apply, so every later command stays fast")
+
+
+def _check_size(docs: list, source: str) -> None:
+    """Count values as the store would write them (an alias counts each time it is used)."""
+    count, stack = 0, [(doc, 1) for doc in docs]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ManifestError(f"{source}: more than {MAX_VALUES} values once YAML aliases are expanded",
+                                _limits_fix())
+        if depth > MAX_DEPTH:
+            raise ManifestError(f"{source}: nested more than {MAX_DEPTH} levels deep", _limits_fix())
+        if isinstance(value, dict):
+            stack += [(v, depth + 1) for v in value.values()] + [(k, depth + 1) for k in value]
+        elif isinstance(value, list):
+            stack += [(v, depth + 1) for v in value]
 
 
 def _checked(obj, source: str) -> dict:

@@ -5,6 +5,7 @@ from pathlib import Path
 import yaml
 
 from lab.errors import ManifestError
+from lab.manifests import MAX_APPLY_BYTES, decode_text
 
 OPS = {"add", "remove", "replace", "move", "copy", "test"}
 
@@ -29,6 +30,12 @@ def parse_patch(text: str, source: str) -> list[dict]:
 def load_patch(path: str | Path) -> list[dict]:
     path = Path(path)
     try:
-        return parse_patch(path.read_text(), str(path))
+        with path.open("rb") as f:
+            text = decode_text(f.read(MAX_APPLY_BYTES + 1), str(path))
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such file", "check the path") from None
+    except IsADirectoryError:
+        raise ManifestError(f"{path} is a folder, not a patch file", "give the patch file itself") from None
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot be read ({e.strerror or e})", "check the path") from None
+    return parse_patch(text, str(path))

@@ -2,13 +2,39 @@
 
 - state.json: which provider is up and its settings (gone after `down`).
 - progress.json: the learner's progress, by exercise and step name (kept by `down`).
+- lock: held by the one command that changes the lab (up, down, apply, patch) or its progress,
+  so what is stored is always what is served and no write is lost.
 """
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 
-from lab.config import Paths
+from filelock import FileLock, Timeout
+
+from lab.config import PROVIDERS, Paths
 from lab.errors import LabError
 from lab.files import read_json, write_json
+
+LOCK_FILE = "lock"
+LOCK_WAIT_SECONDS = 30.0   # an apply that starts pods takes a few seconds; ten in a row still fit
+
+
+@contextlib.contextmanager
+def lab_lock(paths: Paths):
+    """Hold the lab's lock (reentrant within a process); wait briefly for another command, then say so."""
+    paths.home.mkdir(parents=True, exist_ok=True)
+    wait = float(os.environ.get("CANARY_LAB_LOCK_WAIT", LOCK_WAIT_SECONDS))
+    lock = FileLock(paths.home / LOCK_FILE, timeout=wait, is_singleton=True, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LabError(f"another lab command is still running (it has held {paths.home / LOCK_FILE} "
+                       f"for over {wait:.0f}s)", "wait for it to finish, then run this again") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @dataclass
@@ -23,12 +49,19 @@ def load_state(paths: Paths) -> LabState | None:
     if data is None:
         return None
     try:
-        return LabState(data["provider"], int(data["gateway_port"]), dict(data.get("settings", {})))
+        state = LabState(data["provider"], int(data["gateway_port"]), dict(data.get("settings") or {}))
     except (KeyError, TypeError, ValueError):
-        raise LabError(
-            f"{paths.state_file} is damaged (missing provider or gateway_port)",
-            "repair or delete that file; the lab will not overwrite it",
-        ) from None
+        raise DamagedState(f"{paths.state_file} is damaged (missing provider or gateway_port)",
+                           "repair or delete that file (`invoke down` stops a local lab even so)") from None
+    if state.provider not in PROVIDERS:
+        raise DamagedState(f"{paths.state_file} is damaged (unknown provider {state.provider!r})",
+                           f"set provider to one of {', '.join(PROVIDERS)}, or delete the file "
+                           "(`invoke down` stops a local lab even so)")
+    return state
+
+
+class DamagedState(LabError):
+    """state.json cannot say which lab is up."""
 
 
 def save_state(paths: Paths, state: LabState) -> None:
@@ -45,6 +78,7 @@ class Progress:
     """Completed steps per exercise, saved by step name so reordering is safe."""
 
     def __init__(self, paths: Paths):
+        self.paths = paths
         self.file = paths.progress_file
         self.data = self._read()
 
@@ -77,20 +111,28 @@ class Progress:
         self._mark(exercise, step, "skipped", "done")
 
     def _mark(self, exercise: str, step: str, into: str, out_of: str) -> None:
-        self.data = self._read()   # `invoke check` in another terminal may have marked a step meanwhile
-        entry = self.data["exercises"].setdefault(exercise, {})
-        entry[out_of] = [s for s in entry.get(out_of, []) if s != step]
-        if step not in entry.setdefault(into, []):
-            entry[into].append(step)
-        write_json(self.file, self.data)
+        with self._changing():
+            entry = self.data["exercises"].setdefault(exercise, {})
+            entry[out_of] = [s for s in entry.get(out_of, []) if s != step]
+            if step not in entry.setdefault(into, []):
+                entry[into].append(step)
 
     def reset(self, exercise: str, step: str | None = None) -> None:
-        entry = self.data["exercises"].get(exercise)
-        if not entry:
-            return
-        if step is None:
-            del self.data["exercises"][exercise]
-        else:
-            for key in ("done", "skipped"):
-                entry[key] = [s for s in entry.get(key, []) if s != step]
-        write_json(self.file, self.data)
+        with self._changing():
+            entry = self.data["exercises"].get(exercise)
+            if not entry:
+                return
+            if step is None:
+                del self.data["exercises"][exercise]
+            else:
+                for key in ("done", "skipped"):
+                    entry[key] = [s for s in entry.get(key, []) if s != step]
+
+    @contextlib.contextmanager
+    def _changing(self):
+        """Read-modify-write under the lab's lock, from the file as it is now (another command
+        may have saved progress since this one read it)."""
+        with lab_lock(self.paths):
+            self.data = self._read()
+            yield
+            write_json(self.file, self.data)

@@ -1,18 +1,137 @@
-"""Checks on Istio objects that hold on every backend.
+"""Checks that hold on every backend: what the Kubernetes API server and Istio would refuse.
 
-Istio itself would accept some of these and then serve errors, or a split
-nobody meant (weights that do not add up to 100 are read as shares of their
-sum); the lab says so up front, because a learner's typo should cost seconds,
-not an evening.
+The local lab must not teach what a cluster would refuse, so the rules are the
+API server's (apiVersion per kind, DNS-1123 names, whole-number replicas and
+ports) and Istio's (one match type per string match, unique subset names).
+Istio itself would accept some more and then serve errors, or a split nobody
+meant (weights that do not add up to 100 are read as shares of their sum); the
+lab says so up front, because a learner's typo should cost seconds, not an evening.
 """
+
+import re
 
 from lab.errors import ManifestError
 from lab.manifests import ref_of
 
+ISTIO_NETWORKING = tuple(f"networking.istio.io/{v}" for v in ("v1", "v1beta1", "v1alpha3"))
+# What the API server serves for each kind the lab knows (other kinds are the backend's to refuse).
+API_VERSIONS = {
+    "Namespace": ("v1",), "Service": ("v1",), "Deployment": ("apps/v1",),
+    "Gateway": ISTIO_NETWORKING, "VirtualService": ISTIO_NETWORKING, "DestinationRule": ISTIO_NETWORKING,
+}
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?\Z")
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")   # an HTTP token (RFC 9110)
+STRING_MATCH_TYPES = ("exact", "prefix", "regex")
+
+
+def validate_identity(obj: dict) -> None:
+    """apiVersion, kind and names: before anything reads the object's spec."""
+    _check_api_version(obj)
+    _check_names(obj)
+
 
 def validate(obj: dict) -> None:
-    if obj.get("kind") == "VirtualService":
-        _check_virtual_service(obj)
+    validate_identity(obj)
+    if is_gateway_api(obj):   # its fields and values: lab/backends/local/gateway_api_schema.py
+        return
+    check = {"VirtualService": _check_virtual_service, "DestinationRule": _check_destination_rule,
+             "Gateway": _check_gateway, "Service": _check_service, "Deployment": _check_deployment}.get(obj["kind"])
+    if check:
+        check(obj)
+
+
+def is_gateway_api(obj: dict) -> bool:
+    return str(obj.get("apiVersion", "")).startswith(GATEWAY_API_GROUP + "/")
+
+
+def whole_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_api_version(obj: dict) -> None:
+    kind, api_version = obj["kind"], obj.get("apiVersion")
+    name = (obj.get("metadata") or {}).get("name")
+    if is_gateway_api(obj):   # a kind of its own (Ref.group), whose versions the Gateway API schema checks
+        return
+    served = API_VERSIONS.get(kind)
+    if served and api_version not in served:
+        raise ManifestError(f"{kind} {name}: apiVersion {api_version!r} does not serve kind {kind}",
+                            f"use apiVersion {' or '.join(served)}")
+
+
+def _check_names(obj: dict) -> None:
+    kind, meta = obj["kind"], obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise ManifestError(f"{kind}: metadata must be a mapping", "give it a name: metadata: {name: my-app}")
+    rule, what = (DNS1123_LABEL, "a DNS-1123 label") if kind == "Namespace" else \
+        (DNS1035_LABEL, "a DNS-1035 label") if kind == "Service" else (DNS1123_SUBDOMAIN, "a DNS-1123 subdomain")
+    _check_name(f"{kind} metadata.name", meta.get("name"), rule, 63 if kind in ("Namespace", "Service") else 253,
+                what)
+    if "namespace" in meta and kind != "Namespace":
+        _check_name(f"{kind} {meta.get('name')}: metadata.namespace", meta["namespace"], DNS1123_LABEL, 63,
+                    "a DNS-1123 label")
+
+
+def _check_name(where: str, value, rule: re.Pattern, limit: int, what: str) -> None:
+    if not isinstance(value, str):
+        raise ManifestError(f"{where} is {value!r}, not a string",
+                            f"quote it (name: \"{value}\") or use a name of lowercase letters, digits and '-'")
+    if len(value) > limit or not rule.match(value):
+        raise ManifestError(f"{where} {value!r} is not {what} (as Kubernetes requires)",
+                            f"use lowercase letters, digits and '-', starting and ending with a letter or digit, "
+                            f"at most {limit} characters")
+
+
+def _check_deployment(deployment: dict) -> None:
+    ref, spec = ref_of(deployment), deployment.get("spec") or {}
+    replicas = spec.get("replicas", 1)
+    if not whole_number(replicas) or replicas < 0:
+        raise ManifestError(f"{ref}: spec.replicas is {replicas!r}",
+                            "replicas is a whole number, 0 or more, written without quotes (e.g. replicas: 2)")
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    for i, container in enumerate(containers):
+        for j, port in enumerate(container.get("ports") or []):
+            _check_port(ref, f"containers[{i}].ports[{j}].containerPort", port.get("containerPort"))
+
+
+def _check_service(service: dict) -> None:
+    ref = ref_of(service)
+    for i, port in enumerate((service.get("spec") or {}).get("ports") or []):
+        _check_port(ref, f"spec.ports[{i}].port", port.get("port"))
+        target = port.get("targetPort")
+        if target is not None and not isinstance(target, str):
+            _check_port(ref, f"spec.ports[{i}].targetPort", target)
+
+
+def _check_port(ref, where: str, value) -> None:
+    if not whole_number(value) or not 1 <= value <= 65535:
+        raise ManifestError(f"{ref}: {where} is {value!r}",
+                            "a port is a whole number from 1 to 65535, written without quotes")
+
+
+def _check_gateway(gateway: dict) -> None:
+    ref = ref_of(gateway)
+    for i, server in enumerate((gateway.get("spec") or {}).get("servers") or []):
+        _check_port(ref, f"spec.servers[{i}].port.number", (server.get("port") or {}).get("number"))
+        if not server.get("hosts"):
+            raise ManifestError(f"{ref}: spec.servers[{i}].hosts is empty", "list the host names this server accepts")
+
+
+def _check_destination_rule(rule: dict) -> None:
+    ref, spec = ref_of(rule), rule.get("spec") or {}
+    if not spec.get("host"):
+        raise ManifestError(f"{ref}: spec.host is missing", "name the Service whose subsets this rule defines")
+    seen = set()
+    for i, subset in enumerate(spec.get("subsets") or []):
+        name = subset.get("name")
+        if not name:
+            raise ManifestError(f"{ref}: spec.subsets[{i}] has no name", "give each subset a name")
+        if name in seen:   # Istio's validation refuses it too
+            raise ManifestError(f"{ref}: subset name {name} appears twice", "give each subset its own name")
+        seen.add(name)
 
 
 def _check_virtual_service(vs: dict) -> None:
@@ -21,39 +140,72 @@ def _check_virtual_service(vs: dict) -> None:
     if not spec.get("hosts"):
         raise ManifestError(f"{ref}: spec.hosts is empty", "list the host names this VirtualService routes")
     for i, http in enumerate(spec.get("http") or []):
-        routes = http.get("route") or []
-        where = f"spec.http[{i}].route"
-        if not routes:
-            raise ManifestError(f"{ref}: {where} is empty", "give the route at least one destination")
-        weights = []
-        for j, route in enumerate(routes):
-            if not (route.get("destination") or {}).get("host"):
-                raise ManifestError(f"{ref}: {where}[{j}].destination.host is missing",
-                                    "name the Service to send traffic to")
-            weight = route.get("weight")
-            if weight is None:
-                weights.append(None)
-                continue
-            if not isinstance(weight, int) or isinstance(weight, bool):
-                raise ManifestError(f"{ref}: {where}[{j}].weight is {weight!r}",
-                                    "weights are whole numbers from 0 to 100")
-            if weight < 0 or weight > 100:
-                raise ManifestError(f"{ref}: {where}[{j}].weight is {weight}",
-                                    "weights are whole numbers from 0 to 100")
-            weights.append(weight)
-        if len(routes) > 1:
-            if None in weights:
-                raise ManifestError(f"{ref}: {where} has {len(routes)} destinations but not every one has a weight",
-                                    "give each destination a weight (Istio reads a missing one as 0); "
-                                    "together they make 100")
-            if sum(weights) != 100:
-                shown = " + ".join(str(w) for w in weights)
-                # Istio splits by weight ÷ sum and refuses only a negative weight or a zero total
-                # (istio/api virtual_service.proto; istio pkg/config/validation validateHTTPRouteDestinations).
-                raise ManifestError(f"{ref}: {where} weights add up to {sum(weights)} ({shown}); Istio would "
-                                    f"give each destination its weight ÷ {sum(weights)}, but this lab asks for 100",
-                                    "make them add up to 100 (the lab's convention, not Istio's rule: each "
-                                    "weight then reads as its percent of the traffic)")
+        for j, match in enumerate(http.get("match") or []):
+            _check_match(ref, f"spec.http[{i}].match[{j}]", match or {})
+        _check_routes(ref, f"spec.http[{i}].route", http.get("route") or [])
+
+
+def _check_match(ref, where: str, match: dict) -> None:
+    if "uri" in match:
+        _check_string_match(ref, f"{where}.uri", match["uri"], presence_allowed=False)
+    for name, condition in (match.get("headers") or {}).items():
+        if not HEADER_NAME.match(str(name)):
+            raise ManifestError(f"{ref}: {where}.headers names {name!r}, which is not an HTTP header name",
+                                "use letters, digits and '-' (no spaces, colons or line breaks)")
+        # `{}` matches when the header is present, whatever its value (Istio's rule).
+        _check_string_match(ref, f"{where}.headers.{name}", condition, presence_allowed=True)
+
+
+def _check_string_match(ref, where: str, condition, presence_allowed: bool) -> None:
+    if condition is None and presence_allowed:
+        return
+    if not isinstance(condition, dict):
+        raise ManifestError(f"{ref}: {where} must be a mapping", "e.g. {exact: canary} or {prefix: /api}")
+    kinds = [k for k in STRING_MATCH_TYPES if k in condition]
+    if len(kinds) > 1:
+        raise ManifestError(f"{ref}: {where} has {' and '.join(kinds)}; Istio takes one match type",
+                            "keep one of exact, prefix or regex (use two match entries to OR them)")
+    if not kinds and not presence_allowed:
+        raise ManifestError(f"{ref}: {where} is empty", "give it exact, prefix or regex")
+    for kind in kinds:
+        value = condition[kind]
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool) or re.search(r"[\r\n\0]", str(value)):
+            raise ManifestError(f"{ref}: {where}.{kind} is {value!r}",
+                                "a match value is one line of text (quote it)")
+
+
+def _check_routes(ref, where: str, routes: list) -> None:
+    if not routes:
+        raise ManifestError(f"{ref}: {where} is empty", "give the route at least one destination")
+    weights = []
+    for j, route in enumerate(routes):
+        destination = route.get("destination") or {}
+        if not destination.get("host"):
+            raise ManifestError(f"{ref}: {where}[{j}].destination.host is missing",
+                                "name the Service to send traffic to")
+        if "port" in destination:
+            _check_port(ref, f"{where}[{j}].destination.port.number", (destination["port"] or {}).get("number"))
+        weight = route.get("weight")
+        if weight is None:
+            weights.append(None)
+            continue
+        if not whole_number(weight) or weight < 0 or weight > 100:
+            raise ManifestError(f"{ref}: {where}[{j}].weight is {weight!r}",
+                                "weights are whole numbers from 0 to 100")
+        weights.append(weight)
+    if len(routes) > 1:
+        if None in weights:
+            raise ManifestError(f"{ref}: {where} has {len(routes)} destinations but not every one has a weight",
+                                "give each destination a weight (Istio reads a missing one as 0); "
+                                "together they make 100")
+        if sum(weights) != 100:
+            shown = " + ".join(str(w) for w in weights)
+            # Istio splits by weight ÷ sum and refuses only a negative weight or a zero total
+            # (istio/api virtual_service.proto; istio pkg/config/validation validateHTTPRouteDestinations).
+            raise ManifestError(f"{ref}: {where} weights add up to {sum(weights)} ({shown}); Istio would "
+                                f"give each destination its weight ÷ {sum(weights)}, but this lab asks for 100",
+                                "make them add up to 100 (the lab's convention, not Istio's rule: each "
+                                "weight then reads as its percent of the traffic)")
 
 
 def route_weights(routes: list[dict]) -> list[int]:

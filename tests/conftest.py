@@ -8,6 +8,7 @@ import pytest
 from lab.manifests import Ref, parse_manifests, ref_of
 from tests import helm_setup
 from tests.fake_tools import FakeTools
+from tests.lab_process import cleanup_all
 
 # The suite plays dozens of statistical checks each run (every exercise's solutions and
 # unsolved steps, the routing tests). At the learner's α = β = 1% some run would fail by
@@ -58,3 +59,10 @@ def tools(cluster):
     fake = FakeTools(cluster.kube)
     yield fake
     fake.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_lab_outlives_the_session():
+    """A fixture that failed half-way (after `up`, before its own cleanup) still has its lab taken down."""
+    yield
+    cleanup_all()

@@ -4,6 +4,7 @@ Every lab a test starts is stopped by the test (invoke down, then by pid if
 anything is left), so no Envoy or app process outlives the test session.
 """
 
+import contextlib
 import os
 import random
 import signal
@@ -54,12 +55,13 @@ class Lab:
     def supervisor_pid(self) -> int | None:
         return self.processes.supervisor_pid()
 
-    def children(self) -> list[tuple[int, str]]:
-        """(pid, program) of each process the supervisor reports running."""
-        return [(p["pid"], p.get("argv0", "")) for p in self.processes.status().values() if p.get("pid")]
+    def children(self) -> list[tuple[int, str, float | None]]:
+        """(pid, program, create time) of each process the supervisor reports running."""
+        return [(p["pid"], p.get("argv0", ""), p.get("created")) for p in self.processes.status().values()
+                if p.get("pid")]
 
     def child_pids(self) -> list[int]:
-        return [pid for pid, _ in self.children()]
+        return [pid for pid, *_ in self.children()]
 
     def cleanup(self) -> None:
         """Down, and if that failed, end what is left by pid: only pids this lab recorded that
@@ -67,7 +69,7 @@ class Lab:
         supervisor, children = self.supervisor_pid(), self.children()
         subprocess.run([sys.executable, "-m", "invoke", "down"], cwd=PROJECT_DIR, env=self.env(),
                        capture_output=True, timeout=CLI_TIMEOUT)
-        leftovers = [pid for pid, program in children if runs_program(pid, program)]
+        leftovers = [pid for pid, program, created in children if runs_program(pid, program, created)]
         if supervisor and runs_supervisor(supervisor, self.paths.run_dir):
             leftovers.append(supervisor)
         for pid in leftovers:
@@ -88,5 +90,30 @@ def gateway_port() -> int:
     raise RuntimeError("no free pair of gateway ports between 20000 and 32000")
 
 
+_STARTED: list[Lab] = []   # every lab a test made: the session's last fixture takes them all down
+
+
 def new_lab(root: Path) -> Lab:
-    return Lab(root=root, port=gateway_port())
+    lab = Lab(root=root, port=gateway_port())
+    _STARTED.append(lab)
+    return lab
+
+
+@contextlib.contextmanager
+def running_lab(root: Path, *setup: tuple[str, ...] | tuple[str, str, str]):
+    """A lab that is up, with `setup` commands applied (("apply", "-", text) reads text from stdin);
+    taken down afterwards, also when a setup command fails."""
+    lab = new_lab(root)
+    try:
+        lab.invoke("up", "--provider", "local")
+        for command in setup:
+            args, text = (command[:2], command[2]) if command[:2] == ("apply", "-") else (command, None)
+            lab.invoke(*args, input=text)
+        yield lab
+    finally:
+        lab.cleanup()
+
+
+def cleanup_all() -> None:
+    while _STARTED:
+        _STARTED.pop().cleanup()

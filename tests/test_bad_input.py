@@ -3,7 +3,7 @@
 import pytest
 
 from lab.config import EXERCISES_DIR
-from tests.lab_process import new_lab
+from tests.lab_process import new_lab, running_lab
 
 pytestmark = pytest.mark.slow
 
@@ -13,12 +13,9 @@ GOOD_VS = (MANIFESTS / "virtualservice.yaml").read_text()
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    lab = new_lab(tmp_path_factory.mktemp("bad-input"))
-    lab.invoke("up", "--provider", "local")
-    lab.invoke("apply", str(MANIFESTS / "gateway.yaml"))
-    lab.invoke("apply", str(MANIFESTS / "virtualservice.yaml"))
-    yield lab
-    lab.cleanup()
+    with running_lab(tmp_path_factory.mktemp("bad-input"), ("apply", str(MANIFESTS / "gateway.yaml")),
+                     ("apply", str(MANIFESTS / "virtualservice.yaml"))) as lab:
+        yield lab
 
 
 def lab_snapshot(lab) -> tuple[str, str]:

@@ -7,6 +7,7 @@ lab keeps serving what it served before and nothing is saved.
 
 import copy
 import shutil
+import time
 from pathlib import Path
 
 import jsonpatch
@@ -16,20 +17,22 @@ from lab.backends.local import envoy
 from lab.backends.local.gateway_api import admit
 from lab.backends.local.gateway_status import apply_note, with_status
 from lab.backends.local.pods import desired_pods
-from lab.backends.local.processes import Processes
+from lab.backends.local.processes import Processes, pid_alive
 from lab.backends.local.runners import load_runners
 from lab.backends.local.schema import check_supported
-from lab.backends.local.translate import translate
+from lab.backends.local.translate import EnvoyConfig, translate
 from lab.config import Paths, gateway_tls_port
+from lab.edge import ctrl_c_deferred
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError, NotUp
 from lab.files import read_json, write_json
 from lab.manifests import Ref, ref_of
 from lab.ports import free_port, port_in_use
-from lab.state import LabState, clear_state, load_state, save_state
-from lab.validate import validate
+from lab.state import LabState, clear_state, lab_lock, load_state, save_state
+from lab.validate import validate, validate_identity
 
 GATEWAY = "gateway"
+DRAIN_SECONDS = 0.2   # longer than any sample app's answer
 BOOTSTRAP_FILE = "envoy.json"   # in the run folder: what `up` started Envoy with, read back by recover_state
 KIND_NAMES = {
     "Namespace": "namespace", "Deployment": "deployment.apps", "Service": "service",
@@ -53,8 +56,15 @@ class LocalBackend(Backend):
     # -- lifecycle ----------------------------------------------------------------
 
     def up(self) -> bool:
+        with lab_lock(self.paths):
+            return self._up()
+
+    def _up(self) -> bool:
         if self.processes.supervisor_alive():
             return self._repair()
+        # The lab's processes still run but its run folder (pid files and all) is gone: nothing can
+        # talk to them any more, so end them and start afresh rather than fail on our own ports.
+        self.processes.stop_supervisor()
         for what, port in (("HTTP", self.port), ("HTTPS", self.tls_port)):
             if port_in_use(port):
                 raise LabError(f"port {port} on 127.0.0.1 is already in use, so the gateway cannot serve {what} "
@@ -73,22 +83,38 @@ class LocalBackend(Backend):
             self.processes.start_supervisor({GATEWAY: gateway})
             self.processes.wait_ready({GATEWAY: gateway}, timeout=20)
         except BaseException:
-            self.down()  # half-started (an error or Ctrl-C): leave nothing behind
+            self._down()  # half-started (an error or Ctrl-C): leave nothing behind
             raise
+        stored = self._objects()
+        if stored:   # the supervisor had died with the lab up: serve again what is stored (kept if that fails)
+            self._converge(stored, save=lambda: None)
         return True
 
     def _repair(self) -> bool:
         """`up` on a running lab: restart what exited, change nothing else."""
         status = self.processes.status()
         desired = self.processes.desired()
-        missing = {n: s for n, s in desired.items() if status.get(n, {}).get("state") != "running"}
+        # "running" with a pid that has died is missing too: the supervisor has not reaped it yet.
+        missing = {n: s for n, s in desired.items() if status.get(n, {}).get("state") != "running"
+                   or not pid_alive(status[n].get("pid"))}
         if not missing:
             return False
         self.processes.set_desired(desired)
         self.processes.wait_ready(missing)
         return True
 
+    def stop_processes(self) -> bool:
+        """End every process of this lab (found by marker, whatever its files say); keep every file."""
+        with lab_lock(self.paths):
+            found = bool(self.processes.leftovers())
+            self.processes.stop_supervisor()
+            return found
+
     def down(self) -> bool:
+        with lab_lock(self.paths):
+            return self._down()
+
+    def _down(self) -> bool:
         was_up = self.processes.supervisor_alive() or self.paths.state_file.exists() or self.run_dir.exists()
         self.processes.stop_supervisor()
         _remove_tree(self.run_dir)
@@ -108,11 +134,16 @@ class LocalBackend(Backend):
         return copy.deepcopy(with_status(ref, obj, objects)) if obj else None
 
     def apply(self, objects: list[dict]) -> list[str]:
+        with lab_lock(self.paths):
+            return self._apply(objects)
+
+    def _apply(self, objects: list[dict]) -> list[str]:
         self._require_up()
         current = self._objects()
         new = dict(current)
         lines, refs = [], []
         for obj in objects:
+            validate_identity(obj)
             check_supported(obj)
             validate(obj)
             obj = _with_namespace(obj)
@@ -127,11 +158,17 @@ class LocalBackend(Backend):
             kind = f"{ref.kind.lower()}.{ref.group}" if ref.group else KIND_NAMES.get(ref.kind, ref.kind.lower())
             lines.append(f"{kind}/{ref.name} {verb}")
             refs.append(ref)
-        self._converge(new)
-        write_json(self.objects_file, {ref.key: obj for ref, obj in new.items()})
-        return [line + apply_note(ref, new) for ref, line in zip(refs, lines)]
+        config = self._converge(new, save=lambda: write_json(self.objects_file,
+                                                             {ref.key: obj for ref, obj in new.items()}))
+        applied = {ref_of(_with_namespace(obj)) for obj in objects}
+        return ([line + apply_note(ref, new) for ref, line in zip(refs, lines)]
+                + [f"note: {text}" for ref, text in config.notes if ref in applied])
 
     def patch(self, ref: Ref, operations: list[dict]) -> str:
+        with lab_lock(self.paths):   # read and apply as one step: no other apply lands in between
+            return self._patch(ref, operations)
+
+    def _patch(self, ref: Ref, operations: list[dict]) -> str:
         obj = self.get(ref)
         if obj is None:
             raise LabError(f"{ref} is not applied in the lab", "check the kind, namespace and name (`invoke status`)")
@@ -142,10 +179,14 @@ class LocalBackend(Backend):
                                 "check each operation's path against the object (`invoke get`)") from None
         if ref_of(patched) != ref:
             raise ManifestError(f"the patch renames {ref}", "a patch may not change kind, name or namespace")
-        line = self.apply([patched])[0]
+        line = self._apply([patched])[0]   # (notes, if any, follow it)
         return line.replace(" configured", " patched").replace(" unchanged", " patched (no change)")
 
     def delete(self, refs: list[Ref]) -> None:
+        with lab_lock(self.paths):
+            self._delete(refs)
+
+    def _delete(self, refs: list[Ref]) -> None:
         """Remove the objects (a Namespace takes what is in it), their pods and their routes, all or
         nothing: if what is left cannot be served, nothing is deleted."""
         self._require_up()
@@ -155,11 +196,11 @@ class LocalBackend(Backend):
         if left == current:
             return
         try:
-            self._converge(left)
+            self._converge(left, save=lambda: write_json(self.objects_file,
+                                                         {ref.key: obj for ref, obj in left.items()}))
         except ManifestError as e:
             raise LabError(f"not deleted: what is left would not be served ({e.message})",
                            "delete or change that object too (a cluster would take it and answer 503)") from None
-        write_json(self.objects_file, {ref.key: obj for ref, obj in left.items()})
 
     def list_objects(self, kind: str, group: str = "") -> list[dict]:
         self._require_up()
@@ -173,31 +214,49 @@ class LocalBackend(Backend):
         chosen = matching_processes(name, list(self.processes.desired()))
         return read_lines({p: self.processes.log_file(p) for p in chosen}, tail, follow)
 
-    def _converge(self, objects: dict[Ref, dict]) -> None:
-        """Make processes and gateway match `objects`; on failure keep serving the old state."""
+    def _converge(self, objects: dict[Ref, dict], save) -> EnvoyConfig:
+        """Make processes and gateway match `objects`, then `save` them — all of it or none:
+        on any failure, Ctrl-C included, the old config keeps serving and nothing is saved."""
         old_processes = self.processes.desired()
         pods = desired_pods(objects, load_runners(), old_processes)
         config = translate(objects, pods)
+        self._require_gateway()
         new_processes = {GATEWAY: old_processes[GATEWAY], **{n: p.process_spec() for n, p in pods.items()}}
         starting = {n: s for n, s in new_processes.items() if n not in old_processes}
         pusher = envoy.XdsPusher(self.xds_dir, self._admin())
         old_clusters = _read_resources(self.xds_dir / "cds.json")
+        old_routes = {scheme: _read_resources(self.xds_dir / name)[0] for scheme, name in envoy.RDS_FILES.items()}
         try:
             if starting:
                 self.processes.set_desired({**old_processes, **new_processes})
                 self.processes.wait_ready(starting)
-            # Clusters first (old and new), then routes, then drop the old clusters:
-            # a route never names a cluster Envoy does not have yet.
-            merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
-            pusher.push_clusters(list(merged.values()))
-            pusher.push_routes(config.route_configs)
-            pusher.push_clusters(config.clusters)
+            with ctrl_c_deferred():   # from the first push to the save, one step
+                try:
+                    # Clusters first (old and new), then routes, then drop the old clusters:
+                    # a route never names a cluster Envoy does not have yet.
+                    merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
+                    pusher.push_clusters(list(merged.values()))
+                    pusher.push_routes(config.route_configs)
+                    if len(merged) > len(config.clusters):
+                        time.sleep(DRAIN_SECONDS)   # requests already sent to a cluster about to go finish first
+                    pusher.push_clusters(config.clusters)
+                    save()
+                except BaseException:
+                    _restore(pusher, old_clusters, config.clusters, old_routes)
+                    raise
+                if set(new_processes) != set(old_processes):
+                    self.processes.set_desired(new_processes)
         except BaseException:
             if starting:
-                self.processes.set_desired(old_processes)
+                _quietly(lambda: self.processes.set_desired(old_processes))
             raise
-        if set(new_processes) != set(old_processes):
-            self.processes.set_desired(new_processes)
+        return config
+
+    def _require_gateway(self) -> None:
+        info = self.processes.status().get(GATEWAY, {})
+        if info.get("state") != "running":
+            raise LabError(f"the gateway (Envoy) is not running ({self.processes.why_exited(GATEWAY, info)}); "
+                           "nothing was applied", "run `invoke up` to restart it, then apply again")
 
     # -- reading --------------------------------------------------------------------
 
@@ -243,7 +302,7 @@ class LocalBackend(Backend):
             info = states.get(name, {})
             state = info.get("state", "starting")
             detail = f"pid {info['pid']}" if state == "running" else \
-                f"exit code {info.get('returncode')}: {self.processes.last_log_line(name)}" if state == "exited" else ""
+                f"exit code {info.get('returncode')}: {self.processes.why_exited(name, info)}" if state == "exited" else ""
             processes.append(ProcessStatus(name=name, state=state, detail=detail))
         routes, notes = [], []
         try:
@@ -264,6 +323,21 @@ def _with_namespace(obj: dict) -> dict:
         obj["metadata"].setdefault("namespace", "default")
     obj.pop("status", None)
     return obj
+
+
+def _restore(pusher, old_clusters: list[dict], new_clusters: list[dict], old_routes: dict) -> None:
+    """Put the old config back after a push half-happened (best effort: the gateway may be gone)."""
+    merged = {c["name"]: c for c in new_clusters} | {c["name"]: c for c in old_clusters}
+    _quietly(lambda: pusher.push_clusters(list(merged.values())))
+    _quietly(lambda: pusher.push_routes(old_routes))
+    _quietly(lambda: pusher.push_clusters(old_clusters))
+
+
+def _quietly(action) -> None:
+    try:
+        action()
+    except (LabError, OSError):
+        pass
 
 
 def _read_resources(path) -> list[dict]:

@@ -7,13 +7,13 @@ by reading that version back from the admin API.
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 from lab.backends.local.translate import ROUTE_CONFIGS
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
 from lab.files import write_atomic
+from lab.polling import poll
 
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
@@ -112,20 +112,28 @@ class XdsPusher:
         for scheme, route_config in route_configs.items():
             self._push(RDS_FILES[scheme], RDS_STATS[scheme], *_document(ROUTE_TYPE, [route_config]))
 
+    def _stats(self, prefix: str) -> dict[str, str]:
+        try:
+            return self.admin.stats(prefix)
+        except OSError as e:
+            raise LabError(f"the gateway (Envoy) does not answer on its admin port ({e})",
+                           "`invoke status` shows whether it runs; `invoke up` restarts it") from None
+
     def _push(self, file_name: str, stats_prefix: str, version: str, text: str) -> None:
-        before = self.admin.stats(stats_prefix)
+        before = self._stats(stats_prefix)
         if before.get(f"{stats_prefix}.version_text") == version:
             return
         rejected_before = int(before.get(f"{stats_prefix}.update_rejected", 0))
         write_atomic(self.xds_dir / file_name, text)
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            now = self.admin.stats(stats_prefix)
-            if now.get(f"{stats_prefix}.version_text") == version:
-                return
+
+        def loaded() -> bool:
+            now = self._stats(stats_prefix)
             if int(now.get(f"{stats_prefix}.update_rejected", 0)) > rejected_before:
                 raise LabError("the gateway (Envoy) rejected the new config; the last good config keeps serving",
                                "see .lab/run/logs/gateway.log for Envoy's reason")
-            time.sleep(0.01)
+            return now.get(f"{stats_prefix}.version_text") == version
+
+        if poll(loaded, self.timeout, interval=0.01):
+            return
         raise LabError(f"the gateway did not load the new config within {self.timeout:.0f}s",
                        "see .lab/run/logs/gateway.log; `invoke status` shows whether the gateway runs")

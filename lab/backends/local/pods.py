@@ -7,12 +7,27 @@ ones stop — a rolling update in miniature.
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 from lab.backends.local.runners import Runner, runner_for
 from lab.errors import ManifestError
 from lab.manifests import Ref
 from lab.ports import free_ports
+
+# Each replica is a process on the learner's machine, not a container on a node.
+MAX_REPLICAS = 10
+# Kubernetes' rule for env names (IsEnvVarName).
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
+# On a cluster these stay inside a container; locally they would change how the learner's own
+# interpreter, loader or server starts (PYTHONPATH runs a sitecustomize.py, LD_PRELOAD a library).
+HOST_ENV_PREFIXES = ("PYTHON", "LD_", "DYLD_", "GUNICORN", "MALLOC_", "PERL5", "RUBY", "NODE_", "JAVA_TOOL",
+                     "_JAVA")
+HOST_ENV_NAMES = {"PATH", "HOME", "TMPDIR", "SHELL", "ENV", "BASH_ENV", "IFS", "GLIBC_TUNABLES",
+                  "SSL_CERT_FILE", "SSL_CERT_DIR", "TZDIR", "GCONV_PATH", "LOCPATH", "HOSTALIASES",
+                  "RESOLV_HOST_CONF", "WSGI_APP", "SERVER_SOFTWARE", "FORWARDED_ALLOW_IPS"}
+# Set by the lab for every pod (the port it listens on, its identity).
+LAB_ENV_NAMES = {"PORT", "POD_NAME", "POD_NAMESPACE", "CANARY_LAB_RUN_DIR", "CANARY_LAB_POD"}
 
 
 @dataclass(frozen=True)
@@ -53,12 +68,10 @@ def desired_pods(objects: dict[Ref, dict], runners: list[Runner],
                                 "use one container, or k3d/minikube for more")
         container = containers[0]
         runner = runner_for(str(container.get("image", "")), runners)
-        replicas = int(spec.get("replicas", 1))
-        if replicas < 0:
-            raise ManifestError(f"{ref}: spec.replicas is {replicas}", "replicas must be 0 or more")
+        replicas = _replicas(ref, spec)
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         _check_selector(ref, spec, labels)
-        env = {str(e["name"]): str(e.get("value", "")) for e in container.get("env") or []}
+        env = container_env(ref, container)
         prefix = f"{ref.namespace}/{ref.name}-{template_hash(deployment)}"
         wanted += [(f"{prefix}-{index}", ref, labels, env, runner) for index in range(replicas)]
     kept = {name: current[name]["port"] for name, *_ in wanted if current.get(name, {}).get("port")}
@@ -67,12 +80,51 @@ def desired_pods(objects: dict[Ref, dict], runners: list[Runner],
     pods = {}
     for name, ref, labels, env, runner in wanted:
         port = kept.get(name) or next(new_ports)
-        pod_env = {**env, "PORT": str(port), "POD_NAME": name.split("/", 1)[1],
+        pod_env = {**dict(runner.env), **env, "PORT": str(port), "POD_NAME": name.split("/", 1)[1],
                    "POD_NAMESPACE": ref.namespace}
         pods[name] = Pod(name=name, namespace=ref.namespace, deployment=ref.name,
                          labels=dict(labels), argv=tuple(runner.argv(port)), env=pod_env,
                          port=port, ready_path=runner.ready_path, cwd=str(runner.app_dir))
     return pods
+
+
+def _replicas(ref: Ref, spec: dict) -> int:
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise ManifestError(f"{ref}: spec.replicas is {replicas!r}",
+                            "replicas is a whole number, 0 or more, written without quotes (e.g. replicas: 2)")
+    if replicas > MAX_REPLICAS:
+        raise ManifestError(f"{ref}: spec.replicas is {replicas}; the local lab runs at most {MAX_REPLICAS} "
+                            "per Deployment, each one a process on this machine",
+                            f"use {MAX_REPLICAS} or fewer here; k3d or minikube schedule more")
+    return replicas
+
+
+def container_env(ref: Ref, container: dict) -> dict[str, str]:
+    """The container's env as the pod's process gets it: Kubernetes' rules, plus the host's safety."""
+    env = {}
+    for index, entry in enumerate(container.get("env") or []):
+        where = f"{ref}: env[{index}]"
+        name = entry.get("name")
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            raise ManifestError(f"{where}.name {name!r} is not a valid environment variable name",
+                                "use letters, digits, '_', '-' and '.', not starting with a digit (no '=')")
+        value = entry.get("value", "")
+        if not isinstance(value, str):
+            raise ManifestError(f"{where} ({name}): value {value!r} is not a string",
+                                f"quote it, as Kubernetes requires: value: \"{value}\"")
+        if "\0" in value:
+            raise ManifestError(f"{where} ({name}): the value holds a NUL byte", "remove it: no process can take it")
+        upper = name.upper()
+        if upper in LAB_ENV_NAMES:
+            raise ManifestError(f"{where}: {name} is set by the local lab for every pod",
+                                "remove it from the manifest")
+        if upper.startswith(HOST_ENV_PREFIXES) or upper in HOST_ENV_NAMES:
+            raise ManifestError(f"{where}: the local lab refuses {name}: it changes how an interpreter, loader or "
+                                "server starts, and a local pod runs on your own account, not in a container",
+                                "remove it; k3d or minikube keep it inside the container")
+        env[name] = value
+    return env
 
 
 def _check_selector(ref: Ref, spec: dict, labels: dict) -> None:

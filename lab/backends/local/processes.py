@@ -8,33 +8,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from lab.backends.local import pids
+from lab.backends.local.pids import pid_alive, runs_program  # noqa: F401 - runs_program: for the tests
 from lab.backends.local.supervisor import log_name
 from lab.errors import LabError
-from lab.files import read_json, write_json
+from lab.files import open_private_log, read_json, write_atomic, write_json
+from lab.polling import poll
 
 SUPERVISOR_STOP_TIMEOUT = 10.0
 SUPERVISOR_MODULE = "lab.backends.local.supervisor"
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie has exited; only its parent has not reaped it yet.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 class Processes:
@@ -62,13 +48,13 @@ class Processes:
     def start_supervisor(self, processes: dict[str, dict]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_json(self.desired_file, {"generation": 1, "processes": processes})
-        log = open(self.run_dir / "supervisor.log", "ab")
+        log = open_private_log(self.run_dir / "supervisor.log")
         with log:
             # A new session: Ctrl-C in the learner's terminal must not reach the lab.
             child = subprocess.Popen([sys.executable, "-m", SUPERVISOR_MODULE, str(self.run_dir)],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=Path(__file__).resolve().parents[3])
-        self.pid_file.write_text(str(child.pid))
+        write_atomic(self.pid_file, str(child.pid))
         # Kept, not dropped: a Popen collected while its process runs goes through __del__, and
         # a Ctrl-C landing there is printed and swallowed, so a cancelled `up` carried on.
         self._supervisor = child
@@ -79,20 +65,17 @@ class Processes:
         pid = self.supervisor_pid()
         if self.supervisor_alive():
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + SUPERVISOR_STOP_TIMEOUT
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if pid_alive(pid):
+            if not poll(lambda: not pid_alive(pid), SUPERVISOR_STOP_TIMEOUT):
                 os.kill(pid, signal.SIGKILL)
         self._kill_leftovers()
 
     def _kill_leftovers(self) -> None:
-        """Children the supervisor could not stop (it was killed): end them by pid, if they are still ours."""
-        status = read_json(self.status_file, default={}) or {}
-        for info in (status.get("processes") or {}).values():
-            pid = info.get("pid")
-            if pid_alive(pid) and runs_program(pid, info.get("argv0", "")):
-                os.kill(pid, signal.SIGKILL)
+        """What the supervisor could not stop (it was killed, or the run folder and its pid files
+        were deleted): every process that names this run folder or carries its marker."""
+        pids.kill_all(self.leftovers())
+
+    def leftovers(self) -> list:
+        return pids.lab_processes(self.run_dir)
 
     # -- what runs -----------------------------------------------------------
 
@@ -112,49 +95,53 @@ class Processes:
         os.kill(pid, signal.SIGHUP)
         self._wait_generation(generation)
 
-    def _supervisor_still_starting(self) -> bool:
-        """The supervisor this process started still runs. Its /proc cmdline can read empty for a
-        moment after Popen returns (the kernel sets a new program's arguments after it closes the
-        exec pipe Popen waits on), so supervisor_alive() alone failed `up` on a loaded machine."""
-        return self._supervisor is not None and self._supervisor.poll() is None
-
     def _wait_generation(self, generation: int, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answered() -> bool:
             status = read_json(self.status_file, default={}) or {}
             if status.get("generation", 0) >= generation:
-                return
-            if not self._supervisor_still_starting() and not self.supervisor_alive():
-                break
-            time.sleep(0.02)
-        raise LabError("the local lab's supervisor did not answer",
-                       f"see {self.run_dir / 'supervisor.log'}; `invoke down` then `invoke up` resets the lab")
+                return True
+            # The one this command started is known by its Popen (no reading of its command line).
+            alive = self._supervisor.poll() is None if self._supervisor else self.supervisor_alive()
+            if not alive:
+                raise self._no_answer()
+            return False
+
+        if not poll(answered, timeout, interval=0.02):
+            raise self._no_answer()
+
+    def _no_answer(self) -> LabError:
+        return LabError("the local lab's supervisor did not answer",
+                        f"see {self.run_dir / 'supervisor.log'}; `invoke down` then `invoke up` resets the lab")
 
     def wait_ready(self, names: dict[str, dict], timeout: float = 30.0) -> None:
         """Wait until each named process answers HTTP on its port (or fail with its log's last line)."""
-        deadline = time.monotonic() + timeout
         pending = dict(names)
-        while pending:
+
+        def all_ready() -> bool:
             status = self.status()
             for name, spec in list(pending.items()):
                 if status.get(name, {}).get("state") == "exited":
-                    raise LabError(f"{name} exited while starting: {self.last_log_line(name)}",
+                    raise LabError(f"{name} exited while starting: {self.why_exited(name, status[name])}",
                                    f"see {self.log_file(name)}")
                 if _answers(spec["port"], spec.get("ready_path", "/")):
                     del pending[name]
-            if pending and time.monotonic() > deadline:
-                raise LabError(f"{', '.join(pending)} did not become ready in {timeout:.0f}s",
-                               f"see the logs in {self.run_dir / 'logs'}")
-            if pending:
-                time.sleep(0.05)
+            return not pending
+
+        if not poll(all_ready, timeout):
+            raise LabError(f"{', '.join(pending)} did not become ready in {timeout:.0f}s",
+                           f"see the logs in {self.run_dir / 'logs'}")
 
     def log_file(self, name: str) -> Path:
         return self.run_dir / "logs" / log_name(name)
 
+    def why_exited(self, name: str, info: dict) -> str:
+        """The supervisor's reason when it refused to start the process, else its log's last line."""
+        return info.get("reason") or self.last_log_line(name)
+
     def last_log_line(self, name: str) -> str:
         try:
             lines = [ln for ln in self.log_file(name).read_text(errors="replace").splitlines() if ln.strip()]
-        except FileNotFoundError:
+        except OSError:
             return "no output"
         return lines[-1][:200] if lines else "no output"
 
@@ -169,20 +156,5 @@ def _answers(port: int, path: str) -> bool:
         return False
 
 
-def _argv(pid: int) -> list[str]:
-    """The command line `pid` runs now ([] once it is gone): how the lab tells its own processes
-    from others that reused a pid."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
-def runs_program(pid: int, argv0: str) -> bool:
-    """Guard against pid reuse: only kill a pid that still runs the program we started."""
-    return bool(argv0) and _argv(pid)[:1] == [argv0]
-
-
 def runs_supervisor(pid: int, run_dir: Path) -> bool:
-    argv = _argv(pid)
-    return SUPERVISOR_MODULE in argv and str(run_dir) in argv
+    return pids.runs_supervisor(pid, run_dir, SUPERVISOR_MODULE)

@@ -22,6 +22,7 @@ class Runner:
     command: tuple[str, ...]
     ready_path: str
     app_dir: Path
+    env: tuple[tuple[str, str], ...] = ()   # what the app needs besides the manifest's env
 
     def argv(self, port: int) -> list[str]:
         values = {"python": sys.executable, "port": str(port), "app_dir": str(self.app_dir)}
@@ -47,6 +48,7 @@ def load_runners(apps_dir: Path = APPS_DIR) -> list[Runner]:
             command=tuple(spec["command"]),
             ready_path=spec.get("ready_path", "/"),
             app_dir=spec_file.parent,
+            env=tuple((str(k), str(v)) for k, v in (spec.get("env") or {}).items()),
         ))
     return runners
 

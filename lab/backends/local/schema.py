@@ -72,6 +72,7 @@ def check_supported(obj: dict) -> None:
     if str(obj.get("apiVersion", "")).startswith(gateway_api_schema.GROUP + "/"):
         # Gateway API kinds: their own tree (a Gateway there is not Istio's), and the metadata the lab sets
         kinds, metadata = gateway_api_schema.SUPPORTED, {**_METADATA, **gateway_api_schema.SERVER_METADATA}
+        _refuse_istio_gateway_fields(obj, ref)
     if obj["kind"] not in kinds:
         raise ManifestError(
             f"{obj['kind']} {ref.name}: the local lab does not support kind {obj['kind']}",
@@ -81,6 +82,17 @@ def check_supported(obj: dict) -> None:
     _walk(obj, top, "", ref)
     if kinds is gateway_api_schema.SUPPORTED:
         gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})
+
+
+def _refuse_istio_gateway_fields(obj: dict, ref: Ref) -> None:
+    """Istio's Gateway under the Gateway API's apiVersion: a common mix-up, refused by a cluster too."""
+    istio_fields = [f for f in ("selector", "servers") if f in (obj.get("spec") or {})]
+    if obj["kind"] == "Gateway" and istio_fields:
+        raise ManifestError(
+            f"{ref}: spec.{' and spec.'.join(istio_fields)} belong to Istio's Gateway (networking.istio.io/v1), "
+            f"not to the Kubernetes Gateway API's ({obj['apiVersion']}); a cluster refuses them too",
+            "use apiVersion networking.istio.io/v1 for selector/servers, or write the Gateway API's "
+            "gatewayClassName: istio and listeners")
 
 
 def _walk(value, schema, path: str, ref: Ref) -> None:

@@ -7,7 +7,7 @@ names follow Istio's `outbound|port|subset|fqdn`, so the same reader shows
 live routes on both backends.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lab.backends.local.pods import Pod
 from lab.errors import ManifestError
@@ -20,28 +20,53 @@ ROUTE_CONFIGS = {"http": "http-gateway", "https": "https-gateway"}
 # cert-manager Certificate gives its secret (cluster/issuers.yaml).
 LOCAL_CREDENTIAL = "canary-lab-gateway-tls"
 CLUSTER_DOMAIN = "svc.cluster.local"
+# The labels of the one gateway the local lab has: those of Istio's default ingress gateway pods.
+LOCAL_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
+SERVED_PROTOCOLS = ("HTTP", "HTTPS")
+# Istio's default retry policy on every route of its gateways: 2 retries on a failed or reset
+# connection, to another host. Without it an app closing an idle keep-alive connection as a request
+# arrives (gunicorn does) turns into a rare 503. Not on 5xx answers: those are the app's own.
+RETRY_POLICY = {
+    "retry_on": "connect-failure,refused-stream,unavailable,cancelled,reset",
+    "num_retries": 2,
+    "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
+    "host_selection_retry_max_attempts": 5,
+}
 
 
 @dataclass
 class EnvoyConfig:
     clusters: list[dict]
     route_configs: dict[str, dict]   # scheme → RouteConfiguration
+    notes: list[tuple[Ref, str]] = field(default_factory=list)   # accepted, but served unlike the learner may think
 
 
 def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
     clusters: dict[str, dict] = {}
     virtual_hosts: dict[str, dict[str, dict]] = {scheme: {} for scheme in ROUTE_CONFIGS}
     owners: dict[tuple[str, str], Ref] = {}
-    for ref, gateway in objects.items():
+    notes: list[tuple[Ref, str]] = []
+    for ref, gateway in sorted(objects.items()):
         if ref.kind == "Gateway":
             check_gateway(ref, gateway)
+            if not selects_local_gateway(gateway):
+                notes.append((ref, _unselected_note(ref, gateway)))
     for ref, vs in sorted(objects.items()):
         if ref.kind != "VirtualService":
             continue
         spec = vs.get("spec") or {}
         served = _gateway_hosts(ref, spec, objects)
         if not served:
-            continue  # mesh-only: there is no mesh locally, so nothing to serve at the gateway
+            # Mesh-only (or bound only to Gateways that select no gateway): nothing to serve here, but
+            # its references are checked as istioctl analyze would (IST0101), since a cluster's
+            # sidecars would send traffic by them.
+            for i, http in enumerate(spec.get("http") or []):
+                _route_action(ref, i, http, objects, pods, {})
+            if _mesh_only(spec):
+                notes.append((ref, f"{ref} is bound only to the mesh: its routes are checked, but the local lab "
+                                   "carries no mesh traffic (no sidecars), so only a cluster serves them"))
+            continue
         routes = []
         for i, http in enumerate(spec.get("http") or []):
             action = _route_action(ref, i, http, objects, pods, clusters)
@@ -50,8 +75,9 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                                **({"name": http["name"]} if http.get("name") else {})})
         for scheme, host in served:
             if (scheme, host) in owners:
-                raise ManifestError(f"{ref}: host {host} is already routed by {owners[scheme, host]}",
-                                    "merge the two VirtualServices into one, or use another host")
+                raise ManifestError(f"{ref}: host {host} is already routed by {owners[scheme, host]}; a cluster's "
+                                    "Istio would merge the two (in an order you do not choose), the local lab "
+                                    "does not", "merge the two VirtualServices into one, or use another host")
             owners[scheme, host] = ref
             domains = ["*"] if host == "*" else [host, f"{host}:*"]
             virtual_hosts[scheme][host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
@@ -65,12 +91,35 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                                        "domains": ["*"] if host == "*" else [host, f"{host}:*"]}
     route_configs = {scheme: {"name": name, "virtual_hosts": list(virtual_hosts[scheme].values())}
                      for scheme, name in ROUTE_CONFIGS.items()}
-    return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs)
+    return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
+                       notes=notes)
+
+
+def selects_local_gateway(gateway: dict) -> bool:
+    """Istio applies a Gateway to the gateway pods its selector matches; an empty selector matches all."""
+    selector = (gateway.get("spec") or {}).get("selector") or {}
+    return all(LOCAL_GATEWAY_LABELS.get(k) == v for k, v in selector.items())
+
+
+def _unselected_note(ref: Ref, gateway: dict) -> str:
+    selector = (gateway.get("spec") or {}).get("selector") or {}
+    shown = ", ".join(f"{k}: {v}" for k, v in selector.items())
+    return (f"{ref} selects no gateway ({shown}; the ingress gateway's labels are istio: ingressgateway), "
+            "so as on a cluster it is ignored and requests for its hosts get 404")
+
+
+def _mesh_only(spec: dict) -> bool:
+    return all(g == "mesh" for g in spec.get("gateways") or ["mesh"])
 
 
 def check_gateway(ref: Ref, gateway: dict) -> None:
     for index, server in enumerate((gateway.get("spec") or {}).get("servers") or []):
         tls = server.get("tls") or {}
+        protocol = str((server.get("port") or {}).get("protocol", "HTTP")).upper()
+        if protocol not in SERVED_PROTOCOLS:
+            raise ManifestError(f"{ref}: spec.servers[{index}].port.protocol is {protocol}; the local gateway serves "
+                                "only HTTP and HTTPS (TCP, TLS passthrough and others need a cluster)",
+                                "use protocol HTTP or HTTPS, or k3d or minikube")
         if _is_https(server):
             if tls.get("mode", "SIMPLE") != "SIMPLE" or tls.get("credentialName") != LOCAL_CREDENTIAL:
                 raise ManifestError(f"{ref}: spec.servers[{index}].tls must be mode SIMPLE with credentialName "
@@ -91,13 +140,15 @@ def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple
         if gateway is None:
             raise ManifestError(f"{ref}: spec.gateways names {name}, but no such Gateway is applied",
                                 f"apply the Gateway {gw_ref.namespace}/{gw_ref.name} first, or fix the name")
+        if not selects_local_gateway(gateway):
+            continue   # Istio ignores a Gateway that selects no gateway pod: its hosts get 404
         for server in (gateway.get("spec") or {}).get("servers") or []:
             scheme = "https" if _is_https(server) else "http"
             patterns += [(scheme, h.rpartition("/")[2]) for h in server.get("hosts") or []]
     if not patterns:
         return []
-    served = sorted({(scheme, host) for host in spec.get("hosts") or [] for scheme, pattern in patterns
-                     if _host_matches(pattern, host)})
+    served = sorted({(scheme, str(host)) for host in spec.get("hosts") or [] for scheme, pattern in patterns
+                     if _host_matches(pattern, str(host))})
     if not served:
         raise ManifestError(f"{ref}: none of its hosts ({', '.join(spec.get('hosts') or [])}) is one its "
                             f"Gateways serve ({', '.join(sorted({p for _, p in patterns}))})",
@@ -110,6 +161,7 @@ def _is_https(server: dict) -> bool:
 
 
 def _host_matches(pattern: str, host: str) -> bool:
+    """Istio's host matching: `*.x.local` matches `a.x.local` (the dot included), never `evilx.local`."""
     if pattern == "*":
         return True
     if pattern.startswith("*."):
@@ -123,8 +175,7 @@ def _matches(http: dict) -> list[dict]:
     result = []
     for entry in entries:
         match = _string_match_path(entry.get("uri"))
-        headers = [{"name": name.lower(), "string_match": _string_match(cond)}
-                   for name, cond in sorted((entry.get("headers") or {}).items())]
+        headers = [_header_match(str(name), cond) for name, cond in sorted((entry.get("headers") or {}).items())]
         if headers:
             match["headers"] = headers
         result.append(match)
@@ -139,6 +190,12 @@ def _string_match_path(uri: dict | None) -> dict:
     if "prefix" in uri:
         return {"prefix": str(uri["prefix"])}
     return {"safe_regex": {"regex": str(uri["regex"])}}
+
+
+def _header_match(name: str, cond: dict | None) -> dict:
+    if not cond:   # `{}`: the header is present, whatever its value (as Istio reads it)
+        return {"name": name.lower(), "present_match": True}
+    return {"name": name.lower(), "string_match": _string_match(cond)}
 
 
 def _string_match(cond: dict) -> dict:
@@ -168,8 +225,8 @@ def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dic
         weighted.append({"name": name, "weight": weight})
     # timeout 0: no route timeout, as on an Istio gateway; WebSockets stay open.
     if len(weighted) == 1:
-        return {"cluster": weighted[0]["name"], "timeout": "0s"}
-    return {"weighted_clusters": {"clusters": weighted}, "timeout": "0s"}
+        return {"cluster": weighted[0]["name"], "timeout": "0s", "retry_policy": RETRY_POLICY}
+    return {"weighted_clusters": {"clusters": weighted}, "timeout": "0s", "retry_policy": RETRY_POLICY}
 
 
 def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:

@@ -1,0 +1,244 @@
+"""A table of bad inputs through the real `invoke` entry point. Each must end as one line with the
+fix, exit 1, no traceback; stored objects, served routes and progress unchanged; the gateway
+still serving."""
+
+import copy
+import json
+import urllib.request
+
+import pytest
+import yaml
+
+from lab.config import EXERCISES_DIR, PROJECT_DIR
+from lab.envoy_admin import EnvoyAdmin
+from lab.state import load_state
+from tests.lab_process import new_lab
+
+pytestmark = pytest.mark.slow
+
+MANIFESTS = EXERCISES_DIR / "canary" / "manifests"
+GATEWAY = yaml.safe_load((MANIFESTS / "gateway.yaml").read_text())
+VS = yaml.safe_load((MANIFESTS / "virtualservice.yaml").read_text())
+SAMPLE = list(yaml.safe_load_all((PROJECT_DIR / "apps" / "sample-apps.yaml").read_text()))
+DEPLOYMENT, SERVICE = SAMPLE[1], SAMPLE[2]
+RULE = {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+        "metadata": {"name": "httpbin", "namespace": "canary-lab"},
+        "spec": {"host": "httpbin", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}}
+
+
+def changed(obj: dict, edit) -> str:
+    """`obj` with `edit` applied to a deep copy, as YAML."""
+    obj = copy.deepcopy(obj)
+    edit(obj)
+    return yaml.safe_dump(obj)
+
+
+def setting(path: str, value):
+    """An edit that sets a dotted path ('spec.http.1.route.0.weight') to `value`."""
+    def edit(obj):
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        for part in parents:
+            obj = obj[part]
+        obj[last] = value
+    return edit
+
+
+def env(*entries) -> str:
+    return changed(DEPLOYMENT, setting("spec.template.spec.containers.0.env", list(entries)))
+
+
+def main_route(*destinations) -> str:
+    return changed(VS, setting("spec.http.1.route", list(destinations)))
+
+
+def to(host, weight=None, **more) -> dict:
+    return {"destination": {"host": host, **more}, **({"weight": weight} if weight is not None else {})}
+
+
+MESH_ONLY = changed(VS, lambda vs: (vs["metadata"].update(name="mesh-routes"), vs["spec"].update(
+    hosts=["httpbin.canary-lab.svc.cluster.local"], gateways=["mesh"])))
+SECOND_VS = changed(VS, setting("metadata.name", "another"))
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+    for p, n in zip("abcdef", "bcdefg")) + "apiVersion: v1\nkind: Namespace\nmetadata: {name: bomb}\n"
+
+# (id, stdin YAML, phrases the one line must hold)
+APPLY_CASES = [
+    ("malformed-yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: x\n  spec: [\n", ["malformed YAML", "line"]),
+    ("not-a-mapping", "- a\n- b\n", ["is not a mapping"]),
+    ("no-objects", "---\n", ["no objects found"]),
+    ("no-kind", "apiVersion: v1\nmetadata: {name: x}\n", ["has no kind"]),
+    ("no-name", "apiVersion: v1\nkind: Namespace\nmetadata: {}\n", ["metadata.name"]),
+    ("deep-nesting", "a: " + "[" * 3000 + "]" * 3000 + "\n", ["nested"]),
+    ("nesting-past-limit", "a: " + "{b: " * 60 + "1" + "}" * 60 + "\n", ["nested more than"]),
+    ("alias-bomb", ALIAS_BOMB, ["aliases are expanded", "every later command"]),
+    ("name-a-number", changed(VS, setting("metadata.name", 12345)), ["12345, not a string", "quote it"]),
+    ("name-uppercase", changed(VS, setting("metadata.name", "Canary")), ["'Canary' is not a DNS-1123"]),
+    ("name-slash", changed(VS, setting("metadata.name", "a/b")), ["'a/b' is not a DNS-1123"]),
+    ("service-name-dots", changed(SERVICE, setting("metadata.name", "a..b")), ["not a DNS-1035 label"]),
+    ("namespace-slash", changed(VS, setting("metadata.namespace", "x/y")), ["metadata.namespace 'x/y'"]),
+    ("namespace-too-long", changed(VS, setting("metadata.namespace", "n" * 64)), ["at most 63"]),
+    ("api-version-bogus", changed(VS, setting("apiVersion", "bogus")), ["apiVersion 'bogus'", "networking.istio.io/v1"]),
+    ("api-version-apps-on-vs", changed(VS, setting("apiVersion", "apps/v1")), ["apiVersion 'apps/v1'"]),
+    ("api-version-v1-on-deployment", changed(DEPLOYMENT, setting("apiVersion", "v1")), ["use apiVersion apps/v1"]),
+    ("gateway-api-gateway", changed(GATEWAY, setting("apiVersion", "gateway.networking.k8s.io/v1")),
+     ["belong to Istio's Gateway", "a cluster refuses them too", "gatewayClassName"]),
+    ("unsupported-kind", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: canary-lab}\n",
+     ["does not support kind ConfigMap"]),
+    ("unsupported-field", changed(VS, setting("spec.http.1.retries", {"attempts": 3})),
+     ["spec.http[1].retries is not supported", "k3d or minikube"]),
+    ("misspelt-field", changed(VS, lambda vs: vs["spec"]["http"][1].update(rout=vs["spec"]["http"][1].pop("route"))),
+     ["did you mean 'route'"]),
+    ("weight-negative", changed(VS, setting("spec.http.1.route.0.weight", -5)), ["weight is -5", "0 to 100"]),
+    ("weight-past-100", changed(VS, setting("spec.http.1.route.0.weight", 101)), ["weight is 101"]),
+    ("weight-string", main_route(to("httpbin", "50"), to("tornado", 50)), ["weight is '50'"]),
+    ("weight-fraction", main_route(to("httpbin", 2.5), to("tornado", 97.5)), ["weight is 2.5"]),
+    ("weights-110", main_route(to("httpbin", 80), to("tornado", 30)), ["add up to 110"]),
+    ("weight-missing", main_route(to("httpbin", 80), to("tornado")), ["not every one has a weight"]),
+    ("host-missing", main_route({"destination": {"port": {"number": 8000}}}), ["destination.host is missing"]),
+    ("host-unknown", main_route(to("nothing")), ["destination host nothing matches no Service"]),
+    ("subset-unknown", main_route(to("httpbin", subset="v9")), ["subset v9", "no DestinationRule defines it"]),
+    ("port-not-a-number", main_route(to("httpbin", port={"number": "http"})), ["port.number is 'http'"]),
+    ("port-not-the-services", main_route(to("httpbin", port={"number": 9999})), ["9999 is not a port of Service"]),
+    ("uri-two-match-types", changed(VS, setting("spec.http.0.match.0.uri", {"prefix": "/a", "exact": "/b"})),
+     ["exact and prefix", "one match type"]),
+    ("uri-empty", changed(VS, setting("spec.http.0.match.0.uri", {})), ["uri is empty"]),
+    ("header-name-space", changed(VS, setting("spec.http.0.match.0.headers", {"x track": {"exact": "a"}})),
+     ["not an HTTP header name"]),
+    ("header-value-crlf", changed(VS, setting("spec.http.0.match.0.headers", {"x-track": {"exact": "a\r\nb"}})),
+     ["one line of text"]),
+    ("hosts-empty", changed(VS, setting("spec.hosts", [])), ["spec.hosts is empty"]),
+    ("route-empty", changed(VS, setting("spec.http.1.route", [])), ["spec.http[1].route is empty"]),
+    ("gateway-unknown", changed(VS, setting("spec.gateways", ["nope"])), ["no such Gateway is applied"]),
+    ("host-not-on-gateway", changed(VS, setting("spec.hosts", ["other.lab.local"])), ["none of its hosts"]),
+    ("two-vs-one-host", SECOND_VS, ["already routed by", "would merge the two"]),
+    ("gateway-tcp", changed(GATEWAY, setting("spec.servers.0.port.protocol", "TCP")), ["only HTTP and HTTPS"]),
+    ("gateway-tls-passthrough", changed(GATEWAY, setting("spec.servers.0", {
+        "port": {"number": 443, "name": "tls", "protocol": "TLS"}, "hosts": ["canary.lab.local"],
+        "tls": {"mode": "PASSTHROUGH"}})), ["protocol is TLS", "passthrough"]),
+    ("gateway-other-credential", changed(GATEWAY, setting("spec.servers.0", {
+        "port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["canary.lab.local"],
+        "tls": {"mode": "SIMPLE", "credentialName": "mine"}})), ["credentialName canary-lab-gateway-tls"]),
+    ("gateway-port-word", changed(GATEWAY, setting("spec.servers.0.port.number", "eighty")),
+     ["port.number is 'eighty'"]),
+    ("gateway-hosts-empty", changed(GATEWAY, setting("spec.servers.0.hosts", [])), ["hosts is empty"]),
+    ("rule-duplicate-subsets", changed(RULE, setting("spec.subsets", [{"name": "v1"}, {"name": "v1"}])),
+     ["subset name v1 appears twice"]),
+    ("rule-no-host", changed(RULE, lambda r: r["spec"].pop("host")), ["spec.host is missing"]),
+    ("service-named-port", changed(SERVICE, setting("spec.ports.0.port", "http")), ["spec.ports[0].port is 'http'"]),
+    ("service-port-too-big", changed(SERVICE, setting("spec.ports.0.port", 70000)), ["1 to 65535"]),
+    ("container-port-string", changed(DEPLOYMENT, setting("spec.template.spec.containers.0.ports.0.containerPort",
+                                                          "80")), ["containerPort is '80'"]),
+    ("replicas-fraction", changed(DEPLOYMENT, setting("spec.replicas", 2.7)), ["spec.replicas is 2.7"]),
+    ("replicas-string", changed(DEPLOYMENT, setting("spec.replicas", "3")), ["spec.replicas is '3'"]),
+    ("replicas-word", changed(DEPLOYMENT, setting("spec.replicas", "two")), ["spec.replicas is 'two'"]),
+    ("replicas-negative", changed(DEPLOYMENT, setting("spec.replicas", -1)), ["spec.replicas is -1"]),
+    ("replicas-past-cap", changed(DEPLOYMENT, setting("spec.replicas", 1000)), ["at most 10", "process"]),
+    ("env-name-equals", env({"name": "BAD=NAME", "value": "x"}), ["'BAD=NAME' is not a valid environment"]),
+    ("env-value-nul", env({"name": "OK", "value": "a\0b"}), ["NUL byte"]),
+    ("env-pythonpath", env({"name": "PYTHONPATH", "value": "/tmp"}), ["refuses PYTHONPATH", "your own account"]),
+    ("env-ld-preload", env({"name": "LD_PRELOAD", "value": "/tmp/x.so"}), ["refuses LD_PRELOAD"]),
+    ("env-dyld", env({"name": "DYLD_INSERT_LIBRARIES", "value": "/tmp/x"}), ["refuses DYLD_INSERT_LIBRARIES"]),
+    ("env-gunicorn-args", env({"name": "GUNICORN_CMD_ARGS", "value": "--log-file /tmp/x"}),
+     ["refuses GUNICORN_CMD_ARGS"]),
+    ("env-port", env({"name": "PORT", "value": "1"}), ["PORT is set by the local lab"]),
+    ("env-value-number", env({"name": "ERROR_RATE", "value": 0.3}), ["is not a string", "quote it"]),
+    ("image-without-runner", changed(DEPLOYMENT, setting("spec.template.spec.containers.0.image", "nginx:1.27")),
+     ["image nginx:1.27 has no local runner"]),
+    ("two-containers", changed(DEPLOYMENT, lambda d: d["spec"]["template"]["spec"]["containers"].append(
+        {"name": "second", "image": "nginx"})), ["exactly one container"]),
+    ("selector-not-template", changed(DEPLOYMENT, setting("spec.selector.matchLabels", {"app": "other"})),
+     ["does not match the pod template"]),
+    ("namespace-missing", changed(VS, setting("metadata.namespace", "nowhere")), ["namespace nowhere does not exist"]),
+    ("mesh-only-bogus-host", changed(yaml.safe_load(MESH_ONLY), setting("spec.http.1.route.0.destination.host",
+                                                                      "bogus")), ["destination host bogus"]),
+    ("mesh-only-bogus-subset", changed(yaml.safe_load(MESH_ONLY), setting("spec.http.1.route.0.destination.subset",
+                                                                        "v7")), ["subset v7"]),
+    ("mesh-only-bogus-port", changed(yaml.safe_load(MESH_ONLY), setting("spec.http.1.route.0.destination.port",
+                                                                      {"number": 1})), ["1 is not a port"]),
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = new_lab(tmp_path_factory.mktemp("bad-input-table"))
+    try:
+        lab.invoke("up", "--provider", "local")
+        lab.invoke("apply", "-", input=yaml.safe_dump_all([GATEWAY, VS, RULE]))
+        progress = lab.paths.progress_file
+        progress.write_text(json.dumps({"exercises": {"canary": {"done": ["intro"]}}}))
+        yield lab
+    finally:
+        lab.cleanup()
+
+
+def snapshot(lab) -> tuple:
+    admin = EnvoyAdmin(f"http://127.0.0.1:{load_state(lab.paths).settings['admin_port']}")
+    return ((lab.paths.run_dir / "objects.json").read_text(), admin.live_routes(),
+            lab.paths.progress_file.read_text(), sorted(lab.processes.desired()))
+
+
+def gateway_serves(lab) -> bool:
+    request = urllib.request.Request(lab.url + "/get", headers={"Host": "canary.lab.local"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status == 200
+
+
+def assert_refused(result, phrases):
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in output and "unexpected" not in output
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+
+
+def check_refused(lab, args, phrases, input=None):
+    before = snapshot(lab)
+    assert_refused(lab.invoke(*args, input=input, check=False), phrases)
+    assert snapshot(lab) == before
+    assert gateway_serves(lab)
+
+
+@pytest.mark.parametrize("text, phrases", [c[1:] for c in APPLY_CASES], ids=[c[0] for c in APPLY_CASES])
+def test_bad_manifest_on_stdin(lab, text, phrases):
+    check_refused(lab, ["apply", "-"], phrases, input=text)
+
+
+FILE_CASES = [
+    ("binary", b"\x7fELF\x02\x01\x01\x00\x00\xff\xfe", ["not UTF-8 text"]),
+    ("latin-1", "metadata: {name: caf\xe9}\n".encode("latin-1"), ["not UTF-8 text"]),
+    ("too-big", b"# padding\n" * 110_000, ["more than 1024 KB"]),
+]
+
+
+@pytest.mark.parametrize("data, phrases", [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
+def test_bad_manifest_file(lab, tmp_path, data, phrases):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(data)
+    check_refused(lab, ["apply", str(path)], phrases)
+
+
+def test_endless_file_is_read_no_further_than_the_limit(lab):
+    check_refused(lab, ["apply", "/dev/zero"], ["more than 1024 KB"])
+
+
+def test_a_folder_is_not_a_manifest(lab, tmp_path):
+    check_refused(lab, ["apply", str(tmp_path)], ["is a folder"])
+
+
+def test_a_patch_file_that_is_a_folder(lab, tmp_path):
+    check_refused(lab, ["patch", "VirtualService", "canary", "--patch-file", str(tmp_path)], ["is a folder"])
+
+
+def test_requests_that_is_not_a_number(lab):
+    check_refused(lab, ["traffic", "--requests", "abc"], ["--requests abc is not a number"])
+
+
+def test_a_header_with_a_line_break(lab):
+    check_refused(lab, ["traffic", "--header", "x-track: a\r\nx-evil: b"], ["holds a line break"])
+
+
+def test_up_on_another_port(lab):
+    check_refused(lab, ["up", "--port", str(lab.port + 2)], [f"already up on port {lab.port}"])

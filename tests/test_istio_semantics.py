@@ -1,0 +1,114 @@
+"""What Istio and Kubernetes mean, pinned one rule at a time: the local gateway must serve what a
+cluster would serve and nothing else (each test fails if its one line of translate.py is wrong)."""
+
+import pytest
+
+from lab.backends.local.translate import translate
+from lab.errors import ManifestError
+from lab.validate import validate
+from tests.conftest import by_ref
+from tests.test_translate import BASE, PODS, pod
+
+
+def vs(hosts="[shop.local]", gateways="[gw]", match="", route="[{destination: {host: app}}]", name="app",
+       api="networking.istio.io/v1") -> str:
+    return f"""
+apiVersion: {api}
+kind: VirtualService
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  hosts: {hosts}
+  gateways: {gateways}
+  http:
+    - {match}route: {route}
+"""
+
+
+def served(objects, pods=PODS, scheme="http") -> dict[str, list]:
+    config = translate(objects, pods)
+    return {vh["name"].split("|")[0]: vh["routes"] for vh in config.route_configs[scheme]["virtual_hosts"]}
+
+
+def endpoints(objects, pods=PODS) -> dict[str, list[int]]:
+    config = translate(objects, pods)
+    return {c["name"]: [e["endpoint"]["address"]["socket_address"]["port_value"]
+                        for e in c["load_assignment"]["endpoints"][0]["lb_endpoints"]] for c in config.clusters}
+
+
+WILDCARD_GATEWAY = BASE.replace("hosts: [shop.local]", "hosts: ['*.x.local']")
+
+
+@pytest.mark.parametrize("host, matches", [("a.x.local", True), ("evilx.local", False), ("x.local", False)])
+def test_a_wildcard_gateway_host_matches_subdomains_only(host, matches):
+    objects = by_ref(WILDCARD_GATEWAY + "---" + vs(hosts=f"[{host}]"))
+    if matches:
+        assert host in served(objects)
+    else:
+        with pytest.raises(ManifestError, match="none of its hosts"):
+            translate(objects, PODS)
+
+
+def test_a_service_without_a_selector_selects_no_pods():
+    objects = by_ref(BASE.replace("  selector: {app: app}\n", "", 1) + "---" + vs())
+    assert list(endpoints(objects).values()) == [[]]
+
+
+def test_destination_rule_subsets_resolve_in_their_own_namespace_only():
+    elsewhere = BASE.replace("kind: DestinationRule\nmetadata: {name: app, namespace: shop}",
+                             "kind: DestinationRule\nmetadata: {name: app, namespace: other}")
+    with pytest.raises(ManifestError, match="subset v2 of app, but no DestinationRule defines it"):
+        translate(by_ref(elsewhere + "---" + vs(route="[{destination: {host: app, subset: v2}}]")), PODS)
+    ok = by_ref(BASE + "---" + vs(route="[{destination: {host: app, subset: v2}}]"))
+    assert list(endpoints(ok).values()) == [[9003]]
+
+
+def test_a_header_match_of_empty_braces_means_present():
+    objects = by_ref(BASE + "---" + vs(match="match: [{headers: {x-track: {}}}]\n      "))
+    [validate(o) for o in objects.values()]
+    [route] = served(objects)["shop.local"]
+    assert route["match"]["headers"] == [{"name": "x-track", "present_match": True}]
+
+
+def test_a_gateway_whose_selector_matches_no_gateway_is_ignored_and_says_why():
+    objects = by_ref(BASE.replace("istio: ingressgateway", "istio: ingress") + "---" + vs())
+    config = translate(objects, PODS)
+    assert config.route_configs["http"]["virtual_hosts"] == []       # 404 for its hosts, as on a cluster
+    [(ref, note)] = config.notes
+    assert ref.name == "gw" and "selects no gateway" in note and "404" in note
+
+
+def test_an_empty_gateway_selector_selects_the_gateway():
+    objects = by_ref(BASE.replace("  selector: {istio: ingressgateway}\n", "", 1) + "---" + vs())
+    assert "shop.local" in served(objects)
+
+
+def test_mesh_only_routes_are_checked_and_say_the_lab_carries_no_mesh_traffic():
+    good = by_ref(BASE + "---" + vs(hosts="[app]", gateways="[mesh]"))
+    config = translate(good, PODS)
+    assert config.route_configs["http"]["virtual_hosts"] == []
+    assert any("carries no mesh traffic" in note for _, note in config.notes)
+    bogus = by_ref(BASE + "---" + vs(hosts="[app]", gateways="[mesh]", route="[{destination: {host: nope}}]"))
+    with pytest.raises(ManifestError, match="destination host nope matches no Service"):
+        translate(bogus, PODS)
+
+
+@pytest.mark.parametrize("api", ["networking.istio.io/v1", "networking.istio.io/v1beta1",
+                                 "networking.istio.io/v1alpha3"])
+def test_every_networking_version_istio_serves_is_accepted(api):
+    for obj in by_ref(BASE.replace("networking.istio.io/v1", api) + "---" + vs(api=api)).values():
+        validate(obj)
+
+
+def test_pods_of_another_namespace_are_never_a_services_endpoints():
+    stranger = pod("app-v1-zzz-0", "v1", 9999)
+    stranger = type(stranger)(**{**stranger.__dict__, "name": "other/app-v1-zzz-0", "namespace": "other"})
+    objects = by_ref(BASE + "---" + vs())
+    assert 9999 not in sum(endpoints(objects, {**PODS, stranger.name: stranger}).values(), [])
+
+
+def test_every_gateway_route_retries_like_istios_default():
+    [route] = served(by_ref(BASE + "---" + vs()))["shop.local"]
+    policy = route["route"]["retry_policy"]
+    assert policy["num_retries"] == 2
+    assert {"connect-failure", "refused-stream", "reset"} <= set(policy["retry_on"].split(","))
+    assert "5xx" not in policy["retry_on"]    # an app's own errors are answers, not retried

@@ -1,0 +1,253 @@
+"""Faults the local lab must survive, through the real CLI: a killed app, gateway or supervisor,
+a deleted run folder, a second `up` — each leaves a lab that `status` describes truly, that
+`up` heals, and that `down` leaves with no process running."""
+
+import os
+import shutil
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from lab.backends.local.pids import lab_processes, pid_alive
+from lab.config import PROJECT_DIR
+from tests.lab_process import new_lab
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = (PROJECT_DIR / "apps" / "sample-apps.yaml").read_text()
+HTTPBIN = "canary-lab/httpbin"
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = new_lab(tmp_path)
+    try:
+        lab.invoke("up", "--provider", "local")
+        yield lab
+    finally:
+        lab.cleanup()
+        assert not lab_processes(lab.paths.run_dir), "a process of the lab outlived it"
+
+
+def pods(lab, prefix: str = HTTPBIN) -> dict[str, dict]:
+    return {n: s for n, s in lab.processes.status().items() if n.startswith(prefix)}
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def httpbin_answers(lab) -> bool:
+    [spec] = [s for n, s in lab.processes.desired().items() if n.startswith(HTTPBIN)]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{spec['port']}/get", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_up_on_a_running_lab_keeps_what_the_learner_applied(lab):
+    lab.invoke("apply", "-", input=SAMPLE.replace("replicas: 1", "replicas: 2", 1))
+    assert len(pods(lab)) == 2
+    again = lab.invoke("up", "--provider", "local")
+    assert "nothing changed" in again.stdout
+    assert len(pods(lab)) == 2
+
+
+def test_up_with_another_port_says_the_lab_is_up_on_its_own(lab):
+    other = lab.port + 1
+    result = lab.invoke("up", "--port", str(other), check=False)
+    assert result.returncode == 1
+    assert f"already up on port {lab.port}, not {other}" in result.stderr
+
+
+def test_up_heals_a_killed_gunicorn_master_whose_workers_hold_its_port(lab):
+    [(name, info)] = pods(lab).items()
+    os.kill(info["pid"], signal.SIGKILL)
+    healed = lab.invoke("up")           # at once: the workers may still hold the port
+    assert "nothing changed" not in healed.stdout
+    assert pods(lab)[name]["state"] == "running" and pods(lab)[name]["pid"] != info["pid"]
+    assert httpbin_answers(lab)
+
+
+def test_a_killed_gateway_shows_in_status_apply_says_so_and_up_heals_it(lab):
+    gateway = lab.processes.status()["gateway"]["pid"]
+    os.kill(gateway, signal.SIGKILL)
+    assert wait_until(lambda: lab.processes.status()["gateway"]["state"] == "exited")
+    status = lab.invoke("status").stdout
+    assert "gateway" in status and "exited" in status
+    refused = lab.invoke("apply", str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml"),
+                         check=False)
+    assert refused.returncode == 1 and "gateway (Envoy) is not running" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    lab.invoke("up")
+    assert lab.processes.status()["gateway"]["state"] == "running"
+    lab.invoke("apply", str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml"))
+
+
+def test_a_killed_supervisor_is_healed_by_up_with_what_was_applied(lab):
+    lab.invoke("apply", "-", input=SAMPLE.replace("replicas: 1", "replicas: 2", 1))
+    os.kill(lab.supervisor_pid(), signal.SIGKILL)
+    assert wait_until(lambda: not lab.processes.supervisor_alive())
+    assert "supervisor is not running" in lab.invoke("status").stdout
+    lab.invoke("up")
+    assert len(pods(lab)) == 2 and all(p["state"] == "running" for p in pods(lab).values())
+
+
+def test_down_after_the_run_folder_was_deleted_stops_every_process(lab):
+    found = lab_processes(lab.paths.run_dir)
+    assert len(found) >= 4     # supervisor, gateway, httpbin (and its workers), tornado
+    shutil.rmtree(lab.paths.run_dir)
+    lab.invoke("down")
+    assert not any(pid_alive(p.pid) for p in found)
+    assert not lab_processes(lab.paths.run_dir)
+
+
+def test_up_after_the_run_folder_was_deleted_starts_a_fresh_lab(lab):
+    found = lab_processes(lab.paths.run_dir)
+    shutil.rmtree(lab.paths.run_dir)
+    lab.invoke("up")
+    assert not any(pid_alive(p.pid) for p in found)
+    assert all(s["state"] == "running" for s in lab.processes.status().values())
+    assert httpbin_answers(lab)
+
+
+def test_gunicorn_makes_no_control_socket_outside_the_lab(lab):
+    [name] = pods(lab)
+    log = lab.processes.log_file(name)
+    assert wait_until(lambda: "Booting worker" in log.read_text())
+    assert "Control socket" not in log.read_text()
+    assert lab.processes.desired()[name]["argv"].count("--no-control-socket") == 1
+
+
+def test_a_gateway_that_selects_no_gateway_serves_404_and_the_apply_says_why(lab):
+    wrong = (PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml").read_text() \
+        .replace("istio: ingressgateway", "istio: ingress")
+    vs = (PROJECT_DIR / "exercises" / "canary" / "manifests" / "virtualservice.yaml").read_text()
+    applied = lab.invoke("apply", "-", input=wrong + "---\n" + vs)
+    assert "note: Gateway canary-lab/canary-gateway selects no gateway" in applied.stdout
+    request = urllib.request.Request(lab.url + "/get", headers={"Host": "canary.lab.local"})
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=5)
+    assert answer.value.code == 404
+
+
+def test_a_fixture_that_fails_after_up_still_takes_its_lab_down(tmp_path):
+    from tests.lab_process import running_lab
+
+    started = []
+    with pytest.raises(AssertionError, match="invoke apply"):
+        with running_lab(tmp_path, ("apply", "no-such-file.yaml")) as never:
+            started.append(never)
+    assert not started
+    assert not lab_processes(tmp_path / ".lab" / "run")
+    assert not (tmp_path / ".lab" / "state.json").exists()
+
+
+def test_a_damaged_state_file_is_one_line_and_down_still_stops_the_lab(lab):
+    lab.paths.state_file.write_text('{"provider": "kind", "gateway_port": 1}')
+    status = lab.invoke("status", check=False)
+    assert status.returncode == 1 and "unknown provider 'kind'" in status.stderr and "Traceback" not in status.stderr
+    found = lab_processes(lab.paths.run_dir)
+    down = lab.invoke("down", check=False)
+    assert down.returncode == 1 and "a local lab is stopped" in down.stderr
+    assert not any(pid_alive(p.pid) for p in found)
+    assert lab.paths.state_file.read_text() == '{"provider": "kind", "gateway_port": 1}'   # kept, never overwritten
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MB tmpfs where the machine allows mounting one (root on Linux), else the test is skipped."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root on Linux)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(folder) -> None:
+    with open(folder / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_during_an_apply_is_one_line_and_the_lab_keeps_serving(small_disk):
+    from tests.lab_process import running_lab
+
+    gateway = str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml")
+    vs = str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "virtualservice.yaml")
+    with running_lab(small_disk, ("apply", gateway), ("apply", vs)) as lab:
+        stored = (lab.paths.run_dir / "objects.json").read_text()
+        fill(small_disk)
+        result = lab.invoke("apply", "-", input=SAMPLE.replace("replicas: 1", "replicas: 2", 1), check=False)
+        assert result.returncode == 1 and "no space left" in result.stderr, result.stderr
+        assert len([ln for ln in result.stderr.splitlines() if ln.strip()]) == 1
+        assert (lab.paths.run_dir / "objects.json").read_text() == stored
+        assert lab.processes.supervisor_alive()
+        request = urllib.request.Request(lab.url + "/get", headers={"Host": "canary.lab.local"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
+        (small_disk / "filler").unlink()
+        lab.invoke("apply", "-", input=SAMPLE.replace("replicas: 1", "replicas: 2", 1))
+        assert len(pods(lab)) == 2
+
+
+def test_nothing_the_lab_writes_is_readable_by_others(lab):
+    lab.invoke("apply", str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml"))
+    files = [p for p in lab.paths.home.rglob("*") if p.is_file()]
+    assert any(p.name == "gateway.key" for p in files) and any(p.suffix == ".log" for p in files)
+    readable = [str(p.relative_to(lab.root)) for p in files if p.stat().st_mode & 0o077]
+    assert not readable
+
+
+@pytest.mark.parametrize("delay", [0.4, 0.7, 1.0, 1.5, 2.5])
+def test_ctrl_c_at_any_point_of_up_leaves_a_lab_that_up_heals_and_down_ends(tmp_path, delay):
+    import subprocess
+    import sys
+
+    lab = new_lab(tmp_path)
+    try:
+        up = subprocess.Popen([sys.executable, "-m", "invoke", "up", "--provider", "local"], cwd=PROJECT_DIR,
+                              env=lab.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        up.send_signal(signal.SIGINT)
+        up.communicate(timeout=60)
+        if lab.paths.state_file.exists():       # interrupted after the lab was up: it is up, whole
+            assert "provider: local" in lab.invoke("status").stdout
+        else:                                    # interrupted before: nothing is left running
+            assert wait_until(lambda: not lab_processes(lab.paths.run_dir), timeout=10)
+        second = lab.invoke("up", "--provider", "local", check=False)
+        assert second.returncode == 0, (up.returncode, second.stdout, second.stderr)
+        assert all(s["state"] == "running" for s in lab.processes.status().values())
+        assert len(lab.processes.status()) == 3
+        lab.invoke("down")
+        assert not lab_processes(lab.paths.run_dir)
+    finally:
+        lab.cleanup()
+
+
+def test_down_with_the_whole_lab_folder_gone_still_stops_every_process(lab):
+    found = lab_processes(lab.paths.run_dir)
+    shutil.rmtree(lab.paths.home)      # state.json, run folder, pid files: all gone
+    down = lab.invoke("down")
+    assert "were still running without its files; they are stopped" in down.stdout
+    assert not any(pid_alive(p.pid) for p in found)
+    assert "Nothing is up" in lab.invoke("down").stdout
