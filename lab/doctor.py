@@ -3,7 +3,7 @@
 import shutil
 from dataclasses import dataclass
 
-from lab.backends.cluster.tools import releases, path_version, version_tuple
+from lab.backends.cluster.tools import acceptable, path_version, releases
 from lab.config import Paths, gateway_tls_port
 from lab.ports import port_in_use
 
@@ -61,24 +61,23 @@ def port_checks(port: int) -> list[Check]:
 
 
 def tool_checks(provider: str, paths: Paths, version_of=path_version) -> list[Check]:
+    """Which copy of each tool `up` will use, by the same rule (tools.acceptable)."""
     checks = []
     for name in (provider, "kubectl", "istioctl", "helm"):
         release = releases()[name]
         found = version_of(release)
-        wanted = version_tuple(release.version)
-        if (paths.home / "bin" / name).exists():
+        if found is not None and acceptable(release, found)[0]:
+            checks.append(Check(name, OK, f"{'.'.join(map(str, found))} on PATH ({acceptable(release, found)[1]})"))
+        elif (paths.home / "bin" / name).exists():
             checks.append(Check(name, OK, f"the lab's own copy, {release.version}"))
         elif found is None:
             where = "not on PATH" if not shutil.which(name) else "on PATH, version unknown"
             checks.append(Check(name, WARN, f"{where}; `invoke up` downloads {release.version}",
-                                f"or install {name} {release.version} or newer yourself"))
-        elif found < wanted:
-            shown = ".".join(map(str, found))
-            checks.append(Check(name, WARN, f"{shown} on PATH is older than {release.version}; "
-                                            f"`invoke up` downloads {release.version} for the lab",
-                                f"or upgrade {name}"))
+                                f"or install {name} {release.version} yourself"))
         else:
-            checks.append(Check(name, OK, f"{'.'.join(map(str, found))} on PATH"))
+            checks.append(Check(name, WARN, f"PATH has {acceptable(release, found)[1]}; "
+                                            f"`invoke up` downloads {release.version} for the lab",
+                                f"nothing to do (your {name} stays as it is)"))
     return checks
 
 

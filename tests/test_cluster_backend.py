@@ -6,6 +6,7 @@ import base64
 import pytest
 import yaml
 
+from lab.backends.cluster import versions
 from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
 from lab.manifests import Ref
@@ -40,7 +41,7 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
         ["kubectl", "rollout", "status", "deployment/istio-ingressgateway", "--namespace", "istio-system",
          "--timeout=300s", "--kubeconfig", kubeconfig],
         ["helm", "upgrade", "--install", "cert-manager", "cert-manager", "--repo", "https://charts.jetstack.io",
-         "--version", "v1.16.3", "--namespace", "cert-manager", "--create-namespace", "--set",
+         "--version", versions.CERT_MANAGER, "--namespace", "cert-manager", "--create-namespace", "--set",
          "crds.enabled=true", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig],
         ["docker", "build", "--tag", "canary-lab/tornado-websocket:1.0", str(APPS_DIR / "tornado")],
         ["docker", "build", "--tag", "canary-lab/version-app:1.0", str(APPS_DIR / "version")],
@@ -62,6 +63,7 @@ def test_k3d_config_publishes_the_gateway_on_loopback_at_the_chosen_port(lab_roo
     rendered = yaml.safe_load((lab_root / ".lab" / "run" / "k3d.yaml").read_text())
     assert [p["port"] for p in rendered["ports"]] == ["127.0.0.1:9080:80", "127.0.0.1:9443:443"]
     assert rendered["options"]["kubeconfig"] == {"updateDefaultKubeconfig": False, "switchCurrentContext": False}
+    assert rendered["image"] == versions.K3S_IMAGE == "rancher/k3s:v1.35.5-k3s1"
     assert {"arg": "--disable=traefik", "nodeFilters": ["server:*"]} in rendered["options"]["k3s"]["extraArgs"]
 
 
@@ -105,8 +107,9 @@ def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_roo
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     assert tools.installed == [["minikube", "kubectl", "istioctl", "helm"]]
     # https://minikube.sigs.k8s.io/docs/commands/start/
-    assert ["minikube", "start", "--profile", "canary-lab", "--driver=docker", "--cpus=4", "--memory=8192",
-            "--kubernetes-version=v1.31.5", "--addons=metrics-server"] in tools.calls
+    assert ["minikube", "start", "--profile", "canary-lab", f"--kubernetes-version={versions.MINIKUBE_KUBERNETES}",
+            "--driver=docker", "--cpus=4", "--memory=8192",
+            "--addons=metrics-server"] in tools.calls
     assert ["minikube", "update-context", "--profile", "canary-lab"] in tools.calls
     assert ["minikube", "image", "load", "canary-lab/version-app:1.0", "--profile", "canary-lab"] in tools.calls
     # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/
@@ -163,7 +166,7 @@ def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(
     lab.install_addons(["kiali"])
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     assert tools.calls[0] == ["kubectl", "apply", "-f",
-                              "https://raw.githubusercontent.com/istio/istio/release-1.24/samples/addons/kiali.yaml",
+                              "https://raw.githubusercontent.com/istio/istio/release-1.30/samples/addons/kiali.yaml",
                               "--kubeconfig", kubeconfig]
     lab.dashboard("kiali")
     assert tools.calls[-1] == ["istioctl", "dashboard", "kiali", "--address", "127.0.0.1",

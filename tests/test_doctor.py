@@ -80,12 +80,14 @@ def test_a_taken_port_fails_with_another_port_to_use():
     assert f"--port {port + 1}" in checks[0].fix
 
 
-def test_missing_and_old_tools_warn_that_up_downloads_the_pinned_version(lab_root):
-    versions = {"k3d": None, "kubectl": (1, 20, 0), "istioctl": (1, 24, 2), "helm": (3, 17, 0)}
+def test_missing_and_unusable_tools_warn_that_up_downloads_the_pinned_version(lab_root):
+    versions = {"k3d": None, "kubectl": (1, 20, 0), "istioctl": (1, 31, 0), "helm": (4, 9, 0)}
     checks = by_name(tool_checks("k3d", lab_paths(), version_of=lambda release: versions[release.tool]))
     assert checks["k3d"].result == WARN and f"downloads {releases()['k3d'].version}" in checks["k3d"].detail
-    assert checks["kubectl"].result == WARN and "older than" in checks["kubectl"].detail
-    assert checks["istioctl"].result == OK and checks["helm"].result == OK
+    assert checks["kubectl"].result == WARN and "skew policy" in checks["kubectl"].detail
+    # a newer istioctl is not "recent enough": it would install another Istio
+    assert checks["istioctl"].result == WARN and "would install Istio 1.31" in checks["istioctl"].detail
+    assert checks["helm"].result == OK
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from lab.backends.cluster.kube import Kube, deployment_available, kind_of
 from lab.backends.cluster.portforward import PortForward
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
-from lab.backends.cluster.tools import ensure_tool, releases
+from lab.backends.cluster.tools import choose_tool, releases
 from lab.config import APPS_DIR, Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
@@ -80,7 +80,7 @@ class ClusterBackend(Backend):
     def _install_tools(self, names: list[str]) -> None:
         found = releases()
         for name in names:
-            ensure_tool(found[name], self.bin_dir)
+            ui.info(choose_tool(found[name], self.bin_dir).line(found[name]))
 
     def up(self) -> bool:
         with ui.step("tools: " + ", ".join(self.needed_tools())):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from lab.backends.cluster import versions
 from lab.backends.cluster.runner import Runner
 from lab.config import PROJECT_DIR, gateway_tls_port
 from lab.files import write_atomic
@@ -69,8 +70,10 @@ class K3d(Provider):
         return self.settings["metadata"]["name"]
 
     def rendered_config(self) -> Path:
-        """cluster/k3d.yaml with the host side of the gateway ports set to the lab's ports."""
+        """cluster/k3d.yaml with the pinned k3s image, and the host side of the gateway ports set to
+        the lab's ports."""
         settings = yaml.safe_load((CLUSTER_DIR / "k3d.yaml").read_text())
+        settings["image"] = versions.K3S_IMAGE
         host_ports = {"80": self.gateway_port, "443": gateway_tls_port(self.gateway_port)}
         for entry in settings["ports"]:
             address, _, container = entry["port"].rpartition(":")
@@ -121,7 +124,8 @@ class Minikube(Provider):
         return {"KUBECONFIG": str(self.kubeconfig)}
 
     def start_argv(self) -> list[str]:
-        argv = ["minikube", "start", "--profile", self.cluster_name]
+        argv = ["minikube", "start", "--profile", self.cluster_name,
+                f"--kubernetes-version={versions.MINIKUBE_KUBERNETES}"]
         for key, value in self.settings.items():
             if key == "profile":
                 continue
