@@ -37,7 +37,8 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         if addons:
             backend.install_addons([a.strip() for a in addons.split(",") if a.strip()])
     except BaseException:
-        if state is None:  # this call started the lab: an error or Ctrl-C leaves nothing half-up
+        # Only `down` deletes a cluster: the next `up` finishes what this one started.
+        if state is None and not backend.keeps_a_failed_first_up:
             backend.down()
         raise
     changed = changed or any(not line.endswith(" unchanged") for line in lines)

@@ -28,6 +28,8 @@ class FakeTools:
         self.started: list[subprocess.Popen] = []
         self.clusters: set[str] = set()
         self.fail: dict[str, str] = {}   # argv prefix → stderr, to play a failing tool
+        self.interrupt = ""              # argv prefix where the user presses Ctrl-C
+        self.stopped: set[str] = set()   # clusters that exist but are stopped (a reboot, `k3d cluster stop`)
         self.installed: list[list[str]] = []
         # What a Service URL reaches from each client pod: {deployment: {url: local url}}. A URL
         # that leads nowhere (a closed port) plays a connection the server refuses.
@@ -40,6 +42,8 @@ class FakeTools:
 
     def run(self, argv, *, env=None, input=None, timeout=600, check=True) -> Result:
         self.calls.append(list(argv))
+        if self.interrupt and " ".join(argv).startswith(self.interrupt):
+            raise KeyboardInterrupt
         for prefix, stderr in self.fail.items():
             if " ".join(argv).startswith(prefix):
                 result = Result(1, "", stderr)
@@ -86,17 +90,24 @@ class FakeTools:
     def _answer(self, argv, env) -> str:
         tool, *args = argv
         if argv[:4] == ["k3d", "cluster", "list", "-o"]:
-            return json.dumps([{"name": name} for name in sorted(self.clusters)])
+            # k3d cmd/cluster/clusterList.go: the cluster, plus serversRunning/serversCount
+            return json.dumps([{"name": name, "serversCount": 1, "serversRunning": int(name not in self.stopped)}
+                               for name in sorted(self.clusters)])
         if argv[:3] == ["k3d", "cluster", "create"]:
             self.clusters.add("canary-lab")
+        if argv[:3] == ["k3d", "cluster", "start"]:
+            self.stopped.discard(argv[3])
         if argv[:3] == ["k3d", "cluster", "delete"]:
             self.clusters.discard(argv[3])
         if argv[:3] == ["k3d", "kubeconfig", "get"]:
             return "apiVersion: v1\nkind: Config\nclusters: []\n"
         if argv[:4] == ["minikube", "profile", "list", "-o"]:
-            return json.dumps({"valid": [{"Name": n} for n in sorted(self.clusters)], "invalid": []})
+            # minikube cmd/minikube/cmd/config/profile_list.go: Status "OK" when up, "Stopped" when not
+            return json.dumps({"valid": [{"Name": n, "Status": "Stopped" if n in self.stopped else "OK"}
+                                         for n in sorted(self.clusters)], "invalid": []})
         if argv[:2] == ["minikube", "start"]:
             self.clusters.add(argv[argv.index("--profile") + 1])
+            self.stopped.discard(argv[argv.index("--profile") + 1])
         if argv[:2] == ["minikube", "delete"]:
             self.clusters.discard(argv[argv.index("--profile") + 1])
         if tool == "istioctl" and self.kube:

@@ -6,6 +6,7 @@ import base64
 import pytest
 import yaml
 
+from lab import commands
 from lab.backends.cluster import versions
 from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
@@ -13,7 +14,7 @@ from lab.manifests import Ref
 from lab.state import load_state
 from tests.conftest import objects
 from tests.fake_tools import cluster_backend
-from tests.kube_emulator import Emulator
+from tests.kube_emulator import Controller, Emulator
 from tests.lab_process import gateway_port
 
 
@@ -86,6 +87,69 @@ def test_up_after_an_interrupted_one_finishes_the_job(lab_root, tools, cluster):
     assert lab.up() is True
     assert "k3d cluster create" not in tools.commands() and "istioctl install -f" not in tools.commands()
     assert "helm upgrade --install" in tools.commands()
+
+
+SAMPLE_DEPLOYMENTS = [Ref("Deployment", "canary-lab", "httpbin"), Ref("Deployment", "canary-lab", "tornado")]
+
+
+@pytest.fixture
+def commands_on(monkeypatch, tools, cluster):
+    """lab.commands with its backend made on the fake tools and the emulator (a controller makes
+    the sample apps' Deployments ready)."""
+    made = {}
+
+    def make_backend(paths, name, port=None):
+        made.setdefault(name, cluster_backend(name, tools, cluster))
+        return made[name]
+
+    monkeypatch.setattr(commands, "make_backend", make_backend)
+    with Controller(cluster.kube).watch(*SAMPLE_DEPLOYMENTS):
+        yield commands
+
+
+@pytest.mark.parametrize("provider", ["k3d", "minikube"])
+@pytest.mark.parametrize("how", ["fails", "ctrl-c"])
+def test_a_first_up_that_fails_or_is_interrupted_keeps_the_cluster_and_the_next_up_finishes(
+        lab_root, tools, cluster, commands_on, provider, how):
+    if how == "fails":
+        tools.fail["helm upgrade"] = "Error: context deadline exceeded"
+        with pytest.raises(LabError, match="context deadline exceeded"):
+            commands_on.up(provider=provider)
+    else:
+        tools.interrupt = "helm upgrade"
+        with pytest.raises(KeyboardInterrupt):
+            commands_on.up(provider=provider)
+    assert not any(c[:3] in (["k3d", "cluster", "delete"], ["minikube", "delete", "--profile"]) for c in tools.calls)
+    assert tools.clusters == {"canary-lab"} and load_state(lab_paths()).provider == provider
+    tools.fail.clear()
+    tools.interrupt = ""
+    tools.calls.clear()
+    commands_on.up()                   # the lab in state.json: finishes the job
+    assert "helm upgrade --install" in tools.commands()
+    assert "k3d cluster create" not in tools.commands() and "istioctl install -f" not in tools.commands()
+    assert all(cluster.kube.get(ref) is not None for ref in SAMPLE_DEPLOYMENTS)
+
+
+def test_a_stopped_k3d_cluster_is_started_not_skipped(lab_root, tools, cluster):
+    lab = cluster_backend("k3d", tools, cluster)
+    lab.up()
+    tools.stopped.add("canary-lab")    # a reboot, or `k3d cluster stop canary-lab`
+    tools.calls.clear()
+    assert lab.up() is True
+    # k3d cmd/cluster/clusterStart.go: --wait for the servers, --timeout
+    assert ["k3d", "cluster", "start", "canary-lab", "--wait", "--timeout", "300s"] in tools.calls
+    assert "k3d cluster create" not in tools.commands() and not tools.stopped
+
+
+def test_a_stopped_minikube_profile_is_started_again(lab_root, tools, cluster):
+    lab = cluster_backend("minikube", tools, cluster, port=gateway_port())
+    lab.up()
+    tools.stopped.add("canary-lab")
+    tools.calls.clear()
+    assert lab.up() is True
+    assert [c for c in tools.calls if c[:2] == ["minikube", "start"]] == [lab.provider.start_argv()]
+    assert not tools.stopped
+    lab.down()
 
 
 def test_down_deletes_the_cluster_and_with_nothing_up_exits_quietly(lab_root, tools, cluster):

@@ -34,6 +34,7 @@ ENVOY_ADMIN_PORT = 15000
 
 
 class ClusterBackend(Backend):
+    keeps_a_failed_first_up = True   # only `down` deletes the cluster
     def __init__(self, paths: Paths, provider: str, gateway_port: int, runner: Runner | None = None,
                  kube: Kube | None = None, install_tools=None):
         self.name = provider
@@ -89,9 +90,14 @@ class ClusterBackend(Backend):
         # Saved first, so `down` can clean up after a failure or a Ctrl-C half-way.
         save_state(self.paths, LabState(self.name, self.port, {"admin_port": free_port(), **self._state_settings()}))
         changed = False
-        if not self.provider.exists():
+        cluster_state = self.provider.state()
+        if cluster_state == "missing":
             with ui.step(f"creating the {self.name} cluster {self.provider.cluster_name}"):
                 self.provider.create()
+            changed = True
+        elif cluster_state == "stopped":
+            with ui.step(f"starting the stopped {self.name} cluster {self.provider.cluster_name}"):
+                self.provider.start()
             changed = True
         self.provider.write_kubeconfig()
         if self.kube.get(Ref("Deployment", "istio-system", "istiod")) is None:

@@ -32,8 +32,15 @@ class Provider(ABC):
         """The cluster's (or profile's) name."""
 
     @abstractmethod
+    def state(self) -> str:
+        """"missing", "stopped" (it exists: a reboot or `k3d cluster stop` stops it) or "running"."""
+
     def exists(self) -> bool:
-        """Whether the cluster has been created."""
+        return self.state() != "missing"
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the stopped cluster, keeping everything in it."""
 
     @abstractmethod
     def create(self) -> None:
@@ -83,10 +90,21 @@ class K3d(Provider):
         write_atomic(path, yaml.safe_dump(settings, sort_keys=False))
         return path
 
-    def exists(self) -> bool:
-        # https://k3d.io/stable/usage/commands/k3d_cluster_list/ (-o json)
+    def _listed(self) -> dict | None:
+        # k3d cmd/cluster/clusterList.go: -o json prints each cluster with serversRunning/serversCount
         listed = json.loads(self.runner.run(["k3d", "cluster", "list", "-o", "json"]).stdout or "[]")
-        return any(cluster.get("name") == self.cluster_name for cluster in listed)
+        return next((cluster for cluster in listed if cluster.get("name") == self.cluster_name), None)
+
+    def state(self) -> str:
+        listed = self._listed()
+        if listed is None:
+            return "missing"
+        running = listed.get("serversCount", 0) > 0 and listed.get("serversRunning") == listed.get("serversCount")
+        return "running" if running else "stopped"
+
+    def start(self) -> None:
+        # k3d cmd/cluster/clusterStart.go: --wait (for the servers and load balancer), --timeout
+        self.runner.run(["k3d", "cluster", "start", self.cluster_name, "--wait", "--timeout", "300s"], timeout=600)
 
     def create(self) -> None:
         self.runner.run(["k3d", "cluster", "create", "--config", str(self.rendered_config()),
@@ -135,14 +153,26 @@ class Minikube(Provider):
                 argv += [f"--{key}={value}"]
         return argv
 
-    def exists(self) -> bool:
+    def _listed(self) -> dict | None:
         # https://minikube.sigs.k8s.io/docs/commands/profile/ (profile list -o json: {"valid": [...], "invalid": [...]})
         result = self.runner.run(["minikube", "profile", "list", "-o", "json"], check=False)
         try:
             listed = json.loads(result.stdout or "{}")
         except json.JSONDecodeError:
-            return False
-        return any(p.get("Name") == self.cluster_name for p in listed.get("valid", []) + listed.get("invalid", []))
+            return None
+        return next((p for p in listed.get("valid", []) + listed.get("invalid", []) if p.get("Name") == self.cluster_name),
+                    None)
+
+    def state(self) -> str:
+        listed = self._listed()
+        if listed is None:
+            return "missing"
+        # minikube cmd/minikube/cmd/config/profile_list.go: Status "OK"/"Running" when up, "Stopped"/"Paused" not
+        return "running" if listed.get("Status") in ("OK", "Running") else "stopped"
+
+    def start(self) -> None:
+        # `minikube start` on an existing profile starts it again with what is in it
+        self.runner.run(self.start_argv(), env=self.env, timeout=900)
 
     def create(self) -> None:
         self.runner.run(self.start_argv(), env=self.env, timeout=900)
