@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from lab.backends.cluster.backend import ClusterBackend
 from lab.backends.cluster.runner import Result, tool_failed
 from lab.config import lab_paths
+from lab.manifests import Ref
 
 POD_APPLETS = ("sh", "head", "base64", "tr", "sleep")
 
@@ -95,6 +97,7 @@ class FakeTools:
                                for name in sorted(self.clusters)])
         if argv[:3] == ["k3d", "cluster", "create"]:
             self.clusters.add("canary-lab")
+            self._new_cluster()
         if argv[:3] == ["k3d", "cluster", "start"]:
             self.stopped.discard(argv[3])
         if argv[:3] == ["k3d", "cluster", "delete"]:
@@ -106,6 +109,8 @@ class FakeTools:
             return json.dumps({"valid": [{"Name": n, "Status": "Stopped" if n in self.stopped else "OK"}
                                          for n in sorted(self.clusters)], "invalid": []})
         if argv[:2] == ["minikube", "start"]:
+            if argv[argv.index("--profile") + 1] not in self.clusters:
+                self._new_cluster()
             self.clusters.add(argv[argv.index("--profile") + 1])
             self.stopped.discard(argv[argv.index("--profile") + 1])
         if argv[:2] == ["minikube", "delete"]:
@@ -118,6 +123,13 @@ class FakeTools:
         if tool == "helm" and "cert-manager" in argv and self.kube:
             self._deployment("cert-manager", "cert-manager-webhook")
         return ""
+
+    def _new_cluster(self) -> None:
+        """A new cluster has a kube-system Namespace with a uid of its own."""
+        if self.kube:
+            self.kube.delete(Ref("Namespace", "", "kube-system"))
+            self.kube.apply({"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": {"name": "kube-system", "uid": str(uuid.uuid4())}})
 
     def _deployment(self, namespace: str, name: str) -> None:
         self.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",

@@ -152,6 +152,39 @@ def test_a_stopped_minikube_profile_is_started_again(lab_root, tools, cluster):
     lab.down()
 
 
+def image_loads(tools):
+    return [c for c in tools.calls if c[:3] == ["k3d", "image", "import"]]
+
+
+def test_images_are_loaded_again_into_a_cluster_made_outside_the_lab(lab_root, tools, cluster):
+    lab = cluster_backend("k3d", tools, cluster)
+    lab.up()
+    tools.calls.clear()
+    tools._new_cluster()      # `k3d cluster delete canary-lab && k3d cluster create ...` by hand
+    lab.up()
+    assert image_loads(tools) and "docker build --tag" in tools.commands()
+
+
+def test_an_edit_in_an_app_rebuilds_its_images_and_nothing_else_does(lab_root, tools, cluster, monkeypatch, tmp_path):
+    import shutil
+
+    from lab.backends.cluster import backend as cluster_backend_module
+
+    apps = tmp_path / "apps-copy"
+    copies = {image: shutil.copytree(context, apps / context.name)
+              for image, context in cluster_backend_module.LAB_IMAGES.items()}
+    monkeypatch.setattr(cluster_backend_module, "LAB_IMAGES", copies)
+    lab = cluster_backend("k3d", tools, cluster)
+    lab.up()
+    tools.calls.clear()
+    lab.up()
+    assert not image_loads(tools)
+    app = apps / "version" / "app.py"
+    app.write_text(app.read_text() + "\n# an edit\n")
+    lab.up()
+    assert image_loads(tools)
+
+
 def test_down_deletes_the_cluster_and_with_nothing_up_exits_quietly(lab_root, tools, cluster):
     lab = cluster_backend("k3d", tools, cluster)
     lab.up()

@@ -7,6 +7,8 @@ changes the user's current context.
 """
 
 import base64
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -130,15 +132,28 @@ class ClusterBackend(Backend):
             raise LabError(f"{name} is not installed in the lab", f"run `invoke up --addons {name}`")
         self.runner.run(addons.dashboard_argv(name, self.kubeconfig), timeout=24 * 3600)
 
+    def _images_key(self) -> str:
+        """What the loaded images were built for: this cluster (its kube-system Namespace's uid, new
+        with every cluster, also one made outside the lab) and the content of the apps' folders."""
+        digest = hashlib.sha256()
+        for image, context in sorted(LAB_IMAGES.items()):
+            digest.update(image.encode())
+            for path in sorted(p for p in Path(context).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+                digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
+        namespace = self.kube.get(Ref("Namespace", "", "kube-system")) or {}
+        return json.dumps({"cluster": (namespace.get("metadata") or {}).get("uid", ""),
+                           "apps": digest.hexdigest()}, sort_keys=True)
+
     def _load_images(self) -> bool:
         marker = self.paths.run_dir / "images-loaded"
-        if marker.exists():
+        key = self._images_key()
+        if marker.exists() and marker.read_text() == key:
             return False
         with ui.step("building and loading the lab's app images"):
             for image, context in LAB_IMAGES.items():
                 self.runner.run(["docker", "build", "--tag", image, str(context)], timeout=900)
             self.provider.load_images(list(LAB_IMAGES))
-        marker.write_text("\n".join(LAB_IMAGES) + "\n")
+        marker.write_text(key)
         return True
 
     def down(self) -> bool:
