@@ -80,12 +80,14 @@ class FakeTools:
         return self.userland
 
     def start(self, argv, *, env=None, log_path=None):
-        """Plays `kubectl port-forward LOCAL:REMOTE`: a process listening on 127.0.0.1:LOCAL."""
+        """Plays `kubectl port-forward LOCAL:REMOTE`: a process on 127.0.0.1:LOCAL that answers HTTP
+        (as the gateway behind it would: 501 to anything), for a minute."""
         self.calls.append(list(argv))
         local = next(a for a in argv if ":" in a and a.split(":")[0].isdigit()).split(":")[0]
-        listener = ("import socket, time; s = socket.socket(); "
-                    f"s.bind(('127.0.0.1', {local})); s.listen(8); time.sleep(60)")
-        process = subprocess.Popen([sys.executable, "-c", listener])
+        listener = ("import http.server, threading; "
+                    f"s = http.server.HTTPServer(('127.0.0.1', {local}), http.server.BaseHTTPRequestHandler); "
+                    "threading.Timer(60, s.shutdown).start(); s.serve_forever()")
+        process = subprocess.Popen([sys.executable, "-c", listener], stderr=subprocess.DEVNULL)
         self.started.append(process)
         return process
 

@@ -220,6 +220,29 @@ def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_roo
     assert not any(f.running() for f in forwards)   # down stops what the lab started
 
 
+def test_a_dead_or_wedged_minikube_port_forward_is_restarted_before_traffic(lab_root, tools, cluster):
+    import os
+    import signal
+
+    from lab.backends.cluster.portforward import answers_http
+
+    lab = cluster_backend("minikube", tools, cluster, port=gateway_port())
+    lab.up()
+    forward = lab.gateway_forward()
+    try:
+        os.kill(forward.pid(), signal.SIGKILL)           # it died
+        base, _ = lab.gateway_endpoint("http")
+        assert base == lab.gateway_url() and forward.running() and answers_http(lab.port)
+        wedged = forward.pid()
+        os.kill(wedged, signal.SIGSTOP)                  # it runs and accepts, but never answers
+        assert forward.running() and not answers_http(lab.port)
+        lab.gateway_endpoint("http")
+        assert forward.pid() != wedged and answers_http(lab.port)
+        assert lab.ensure_gateway_forwards() is False    # a working forward is left alone
+    finally:
+        lab.down()
+
+
 def test_the_https_check_trusts_the_ca_cert_manager_made(lab_root, tools, cluster):
     lab = cluster_backend("k3d", tools, cluster)
     lab.up()

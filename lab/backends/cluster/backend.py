@@ -16,7 +16,7 @@ from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
 from lab.backends.cluster import addons, clients
 from lab.backends.cluster.kube import Kube, deployment_available, kind_of
-from lab.backends.cluster.portforward import PortForward
+from lab.backends.cluster.portforward import PortForward, answers_http
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
 from lab.backends.cluster.tools import choose_tool, releases
@@ -114,11 +114,20 @@ class ClusterBackend(Backend):
             addons.wait_for_webhook(self.kube)
             addons.apply_issuers(self.kube)
         changed = self._load_images() or changed
-        if self.provider.needs_port_forward:
-            for forward in (self.gateway_forward(), self.gateway_tls_forward()):
-                changed = forward.ensure() or changed
+        changed = self.ensure_gateway_forwards() or changed
         ui.info(f"kubectl for this lab: export KUBECONFIG={self.kubeconfig}")
         return changed
+
+    def ensure_gateway_forwards(self) -> bool:
+        """minikube's gateway is reached through port-forwards: each is checked by a request and
+        restarted when it died or wedged (the HTTPS one with the HTTP one: both go to one pod)."""
+        if not self.provider.needs_port_forward:
+            return False
+        restarted = self.gateway_forward().ensure(probe=answers_http)
+        tls = self.gateway_tls_forward()
+        if restarted:
+            tls.stop()
+        return tls.ensure() or restarted
 
     def install_addons(self, names: list[str]) -> None:
         for name in names:
@@ -213,6 +222,10 @@ class ClusterBackend(Backend):
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def gateway_endpoint(self, scheme: str) -> tuple[str, str | None]:
+        self.ensure_gateway_forwards()   # every check and `invoke traffic` come through here
+        return super().gateway_endpoint(scheme)
+
     def gateway_tls_url(self) -> str:
         return f"https://127.0.0.1:{gateway_tls_port(self.port)}"
 
@@ -229,7 +242,7 @@ class ClusterBackend(Backend):
 
     def live_routes(self) -> list[LiveRoute]:
         forward = self.admin_forward()
-        forward.ensure()
+        forward.ensure(probe=answers_http)
         return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").live_routes()
 
     def status(self) -> LabStatus:
