@@ -277,6 +277,61 @@ def test_apply_validates_first_then_server_side_applies(lab_root, tools, cluster
         "virtualservice/canary patched"
 
 
+LOAD = """
+    apiVersion: v1
+    kind: Namespace
+    metadata: {name: shop-load}
+    ---
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: load, namespace: shop-load}
+    spec:
+      replicas: 1
+      selector: {matchLabels: {app: load}}
+      template:
+        metadata: {labels: {app: load}}
+        spec: {containers: [{name: load, image: curlimages/curl:8.11.1}]}
+    """
+LOAD_REF = Ref("Deployment", "shop-load", "load")
+
+
+def test_the_emulator_keeps_a_deleted_namespace_terminating_and_refuses_new_content(lab_root, tools, cluster):
+    [namespace, deployment] = objects(LOAD)
+    cluster.kube.apply(namespace)
+    cluster.kube.delete(Ref("Namespace", "", "shop-load"))
+    assert cluster.kube.get(Ref("Namespace", "", "shop-load"))["status"]["phase"] == "Terminating"
+    with pytest.raises(LabError, match="because it is being terminated"):
+        cluster.kube.apply(deployment)
+    cluster.kube.wait_until_not_terminating("shop-load", timeout=10)
+    assert cluster.kube.get(Ref("Namespace", "", "shop-load")) is None
+
+
+def test_apply_right_after_a_namespace_is_deleted_waits_until_it_is_gone(lab_root, tools, cluster):
+    lab = cluster_backend("k3d", tools, cluster)
+    with Controller(cluster.kube).watch(LOAD_REF):
+        lab.apply(objects(LOAD))
+        lab.delete([LOAD_REF, Ref("Namespace", "", "shop-load")])     # the autoscale check's clean-up
+        assert lab.apply(objects(LOAD)) == ["namespace/shop-load created", "deployment/load created"]
+    assert cluster.kube.get(Ref("Namespace", "", "shop-load"))["metadata"].get("deletionTimestamp") is None
+
+
+def test_apply_of_a_template_change_returns_once_every_replica_runs_it(lab_root, tools, cluster):
+    lab = cluster_backend("k3d", tools, cluster)
+    [namespace, deployment] = objects(LOAD)
+    deployment["spec"]["replicas"] = 3
+    with Controller(cluster.kube).watch(LOAD_REF):
+        lab.apply([namespace, deployment])
+        first = cluster.kube.get(LOAD_REF)
+        assert first["status"]["availableReplicas"] == 3
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "curlimages/curl:8.12.0"
+        lab.apply([namespace, deployment])
+        # old pods are still available right after the change: done only when the new template runs
+        done = cluster.kube.get(LOAD_REF)
+    assert done["metadata"]["generation"] == first["metadata"]["generation"] + 1
+    assert done["status"]["observedGeneration"] == done["metadata"]["generation"]
+    assert done["status"]["updatedReplicas"] == 3 == done["status"]["availableReplicas"]
+
+
 def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(lab_root, tools, cluster):
     lab = cluster_backend("k3d", tools, cluster)
     lab.up()

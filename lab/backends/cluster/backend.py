@@ -15,7 +15,7 @@ from pathlib import Path
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
 from lab.backends.cluster import addons, clients
-from lab.backends.cluster.kube import Kube, deployment_available, kind_of
+from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out, kind_of
 from lab.backends.cluster.portforward import PortForward, answers_http
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
@@ -183,6 +183,9 @@ class ClusterBackend(Backend):
         for obj in objects:
             validate(obj)
             kind_of(obj["kind"])  # refuse kinds the lab does not manage before changing anything
+        for namespace in sorted({ref_of(o).name if o["kind"] == "Namespace" else ref_of(o).namespace
+                                 for o in objects} - {""}):
+            self.kube.wait_until_not_terminating(namespace)
         lines = []
         for obj in objects:
             ref = ref_of(obj)
@@ -193,7 +196,7 @@ class ClusterBackend(Backend):
             lines.append(f"{ref.kind.lower()}/{ref.name} {verb}")
         for obj in objects:
             if obj["kind"] == "Deployment":
-                self.kube.wait_for(ref_of(obj), deployment_available, "available")
+                self.kube.wait_for(ref_of(obj), deployment_rolled_out, "rolled out", interval=0.5)
         bound = [o for o in objects if o["kind"] == "VirtualService"
                  and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
         if bound:

@@ -11,7 +11,7 @@ import base64
 from pathlib import Path
 
 from lab.backends.base import Reply
-from lab.backends.cluster.kube import Kube, deployment_available
+from lab.backends.cluster.kube import Kube, deployment_rolled_out
 from lab.backends.cluster.runner import Runner
 from lab.config import PROJECT_DIR
 from lab.manifests import Ref, load_manifest_file, ref_of
@@ -33,7 +33,8 @@ def ensure_clients(kube: Kube) -> None:
         if kube.get(ref) is None:
             kube.apply(obj)
     for namespace, name in CLIENTS.values():
-        kube.wait_for(Ref("Deployment", namespace, name), deployment_available, "available", timeout=180)
+        kube.wait_for(Ref("Deployment", namespace, name), deployment_rolled_out, "rolled out", timeout=180,
+                      interval=0.5)
 
 
 def exec_argv(client: str, kubeconfig: Path, url: str, headers: dict[str, str], count: int) -> list[str]:

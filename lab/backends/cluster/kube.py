@@ -112,6 +112,18 @@ class Kube:
     def delete(self, ref: Ref) -> None:
         self._call("DELETE", kind_of(ref.kind).path(ref.namespace, ref.name))
 
+    def wait_until_not_terminating(self, namespace: str, timeout: float = 180, interval: float = 0.5) -> None:
+        """A Namespace being deleted must be gone before it is made again (the API server answers
+        403 "being terminated" to anything created in it meanwhile)."""
+        ref = Ref("Namespace", "", namespace)
+        deadline = time.monotonic() + timeout
+        while terminating(self.get(ref)):
+            if time.monotonic() >= deadline:
+                raise LabError(f"namespace {namespace} is still being deleted after {timeout:.0f}s",
+                               f"see `kubectl --kubeconfig .lab/kubeconfig get namespace {namespace} -o yaml` "
+                               "(a finalizer may hold it)")
+            time.sleep(interval)
+
     def wait_for(self, ref: Ref, ready, what: str, timeout: float = 300, interval: float = 1.0) -> dict:
         """Poll until ready(obj) is true; a LabError naming `what` after the timeout."""
         deadline = time.monotonic() + timeout
@@ -123,6 +135,24 @@ class Kube:
                 raise LabError(f"{ref} did not become {what} within {timeout:.0f}s",
                                "see `kubectl --kubeconfig .lab/kubeconfig describe` for why")
             time.sleep(interval)
+
+
+def deployment_rolled_out(obj: dict) -> bool:
+    """Done as `kubectl rollout status` means it (kubectl pkg/polymorphichelpers/rollout_status.go):
+    the controller has seen this generation, every replica runs the new template, no old replica is
+    left, and the new ones are available. Before that, traffic reaches old and new pods alike."""
+    wanted = (obj.get("spec") or {}).get("replicas", 1)
+    status = obj.get("status") or {}
+    if status.get("observedGeneration", 0) < (obj.get("metadata") or {}).get("generation", 0):
+        return False
+    updated = status.get("updatedReplicas", 0)
+    return updated >= wanted and status.get("replicas", 0) <= updated and status.get("availableReplicas", 0) >= updated
+
+
+def terminating(obj: dict | None) -> bool:
+    """A Namespace being deleted: it refuses new objects until it is gone."""
+    return bool(obj) and ((obj.get("status") or {}).get("phase") == "Terminating"
+                          or bool((obj.get("metadata") or {}).get("deletionTimestamp")))
 
 
 def deployment_available(obj: dict) -> bool:
