@@ -8,6 +8,7 @@ import yaml
 
 from lab import commands
 from lab.backends.cluster import versions
+from lab.backends.cluster.tools import platform_names
 from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
 from lab.manifests import Ref
@@ -27,6 +28,7 @@ def cluster():
 def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
     lab = cluster_backend("k3d", tools, cluster)
     assert lab.up() is True
+    registry = load_state(lab_paths()).settings["registry_port"]
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     rendered = str(lab_root / ".lab" / "run" / "k3d.yaml")
     assert tools.calls == [
@@ -44,11 +46,13 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
         ["helm", "upgrade", "--install", "cert-manager", "cert-manager", "--repo", "https://charts.jetstack.io",
          "--version", versions.CERT_MANAGER, "--namespace", "cert-manager", "--create-namespace", "--set",
          "crds.enabled=true", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig],
-        ["docker", "build", "--tag", "canary-lab/tornado-websocket:1.0", str(APPS_DIR / "tornado")],
-        ["docker", "build", "--tag", "canary-lab/version-app:1.0", str(APPS_DIR / "version")],
-        # https://k3d.io/stable/usage/commands/k3d_image_import/ (-c/--cluster)
-        ["k3d", "image", "import", "canary-lab/tornado-websocket:1.0", "canary-lab/version-app:1.0",
-         "--cluster", "canary-lab"],
+        # built for this machine's architecture and pushed to the registry k3d made with the cluster
+        *[argv for image, app in (("canary-lab/httpbin:1.0", "httpbin"),
+                                  ("canary-lab/tornado-websocket:1.0", "tornado"),
+                                  ("canary-lab/version-app:1.0", "version"))
+          for argv in (["docker", "build", "--platform", f"linux/{platform_names()[1]}", "--tag",
+                        f"127.0.0.1:{registry}/{image}", str(APPS_DIR / app)],
+                       ["docker", "push", f"127.0.0.1:{registry}/{image}"])],
     ]
     # The lab's kubeconfig is its own: the user's is never named.
     assert all("--kubeconfig" not in c or kubeconfig in c for c in tools.calls)
@@ -65,6 +69,13 @@ def test_k3d_config_publishes_the_gateway_on_loopback_at_the_chosen_port(lab_roo
     assert [p["port"] for p in rendered["ports"]] == ["127.0.0.1:9080:80", "127.0.0.1:9443:443"]
     assert rendered["options"]["kubeconfig"] == {"updateDefaultKubeconfig": False, "switchCurrentContext": False}
     assert rendered["image"] == versions.K3S_IMAGE == "rancher/k3s:v1.35.5-k3s1"
+    # k3d docs usage/registries.md: a registry made with the cluster, on the host's loopback, and
+    # the nodes' docker.io pulls go through it first (k3s falls back to Docker Hub)
+    registry = load_state(lab_paths()).settings["registry_port"]
+    assert rendered["registries"]["create"] == {"name": "canary-lab-registry", "host": "127.0.0.1",
+                                                "hostPort": str(registry)}
+    assert yaml.safe_load(rendered["registries"]["config"]) == \
+        {"mirrors": {"docker.io": {"endpoint": ["http://canary-lab-registry:5000"]}}}
     assert {"arg": "--disable=traefik", "nodeFilters": ["server:*"]} in rendered["options"]["k3s"]["extraArgs"]
 
 
@@ -153,7 +164,7 @@ def test_a_stopped_minikube_profile_is_started_again(lab_root, tools, cluster):
 
 
 def image_loads(tools):
-    return [c for c in tools.calls if c[:3] == ["k3d", "image", "import"]]
+    return [c for c in tools.calls if c[:2] == ["docker", "push"]]
 
 
 def test_images_are_loaded_again_into_a_cluster_made_outside_the_lab(lab_root, tools, cluster):
@@ -162,7 +173,7 @@ def test_images_are_loaded_again_into_a_cluster_made_outside_the_lab(lab_root, t
     tools.calls.clear()
     tools._new_cluster()      # `k3d cluster delete canary-lab && k3d cluster create ...` by hand
     lab.up()
-    assert image_loads(tools) and "docker build --tag" in tools.commands()
+    assert image_loads(tools) and "docker build --platform" in tools.commands()
 
 
 def test_an_edit_in_an_app_rebuilds_its_images_and_nothing_else_does(lab_root, tools, cluster, monkeypatch, tmp_path):
@@ -208,7 +219,11 @@ def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_roo
             "--driver=docker", "--cpus=4", "--memory=8192",
             "--addons=metrics-server"] in tools.calls
     assert ["minikube", "update-context", "--profile", "canary-lab"] in tools.calls
-    assert ["minikube", "image", "load", "canary-lab/version-app:1.0", "--profile", "canary-lab"] in tools.calls
+    # built inside the node (minikube cmd/minikube/cmd/image.go: image build PATH --tag): no docker save
+    assert ["minikube", "image", "build", str(APPS_DIR / "httpbin"), "--tag", "canary-lab/httpbin:1.0",
+            "--profile", "canary-lab"] in tools.calls
+    assert not any(c[:2] in (["docker", "save"], ["minikube", "image"]) and c[2] in ("load", "save")
+                   for c in tools.calls if len(c) > 2)
     # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/
     assert ["kubectl", "port-forward", "service/istio-ingressgateway", f"{port}:80", "--namespace", "istio-system",
             "--address", "127.0.0.1", "--kubeconfig", kubeconfig] in tools.calls

@@ -29,8 +29,9 @@ from lab.routes import wait_until_served
 from lab.state import LabState, clear_state, save_state
 from lab.validate import validate
 
-# Images the lab builds from apps/ and loads into the cluster (httpbin is pulled from its registry).
-LAB_IMAGES = {"canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
+# Images the lab builds from apps/ into the cluster (providers.py says how, per provider).
+LAB_IMAGES = {"canary-lab/httpbin:1.0": APPS_DIR / "httpbin",
+              "canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
               "canary-lab/version-app:1.0": APPS_DIR / "version"}
 ENVOY_ADMIN_PORT = 15000
 
@@ -90,7 +91,9 @@ class ClusterBackend(Backend):
             self.install_tools(self.needed_tools())
         self.paths.run_dir.mkdir(parents=True, exist_ok=True)
         # Saved first, so `down` can clean up after a failure or a Ctrl-C half-way.
-        save_state(self.paths, LabState(self.name, self.port, {"admin_port": free_port(), **self._state_settings()}))
+        settings = {"admin_port": free_port(), "registry_port": free_port(), **self._state_settings()}
+        save_state(self.paths, LabState(self.name, self.port, settings))
+        self.provider.registry_port = settings["registry_port"]
         changed = False
         cluster_state = self.provider.state()
         if cluster_state == "missing":
@@ -158,10 +161,8 @@ class ClusterBackend(Backend):
         key = self._images_key()
         if marker.exists() and marker.read_text() == key:
             return False
-        with ui.step("building and loading the lab's app images"):
-            for image, context in LAB_IMAGES.items():
-                self.runner.run(["docker", "build", "--tag", image, str(context)], timeout=900)
-            self.provider.load_images(list(LAB_IMAGES))
+        with ui.step("building the lab's app images into the cluster"):
+            self.provider.build_images(dict(LAB_IMAGES))
         marker.write_text(key)
         return True
 

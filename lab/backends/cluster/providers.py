@@ -20,11 +20,12 @@ class Provider(ABC):
     name: str
     tool: str
 
-    def __init__(self, runner: Runner, run_dir: Path, kubeconfig: Path, gateway_port: int):
+    def __init__(self, runner: Runner, run_dir: Path, kubeconfig: Path, gateway_port: int, registry_port: int = 0):
         self.runner = runner
         self.run_dir = run_dir
         self.kubeconfig = kubeconfig
         self.gateway_port = gateway_port
+        self.registry_port = registry_port   # the host side of a registry the lab makes (k3d)
 
     @property
     @abstractmethod
@@ -55,8 +56,10 @@ class Provider(ABC):
         """Write the cluster's kubeconfig to the lab's own file, never the user's."""
 
     @abstractmethod
-    def load_images(self, images: list[str]) -> None:
-        """Make locally built images available to the cluster's nodes."""
+    def build_images(self, images: dict[str, Path]) -> None:
+        """Build the lab's images (name → build folder) for the nodes' architecture and make them
+        pullable in the cluster under those names — never through `docker save`, which fails on
+        Docker's containerd image store (k3d-io/k3d#1538)."""
 
     @property
     def needs_port_forward(self) -> bool:
@@ -81,6 +84,7 @@ class K3d(Provider):
         the lab's ports."""
         settings = yaml.safe_load((CLUSTER_DIR / "k3d.yaml").read_text())
         settings["image"] = versions.K3S_IMAGE
+        settings["registries"]["create"]["hostPort"] = str(self.registry_port)
         host_ports = {"80": self.gateway_port, "443": gateway_tls_port(self.gateway_port)}
         for entry in settings["ports"]:
             address, _, container = entry["port"].rpartition(":")
@@ -119,9 +123,23 @@ class K3d(Provider):
         write_atomic(self.kubeconfig, text)
         self.kubeconfig.chmod(0o600)
 
-    def load_images(self, images: list[str]) -> None:
-        if images:
-            self.runner.run(["k3d", "image", "import", *images, "--cluster", self.cluster_name], timeout=600)
+    @property
+    def registry_name(self) -> str:
+        return self.settings["registries"]["create"]["name"]
+
+    def build_images(self, images: dict[str, Path]) -> None:
+        """Built for this machine's architecture and pushed to the registry k3d made with the
+        cluster (its docs, usage/registries.md: push through the host port; only the repository
+        path matters when the cluster pulls it)."""
+        from lab.backends.cluster.tools import platform_names
+
+        arch = platform_names()[1]
+        for image, context in images.items():
+            pushed = f"127.0.0.1:{self.registry_port}/{image}"
+            # https://docs.docker.com/reference/cli/docker/buildx/build/ (--platform, --tag)
+            self.runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", pushed, str(context)],
+                            timeout=900)
+            self.runner.run(["docker", "push", pushed], timeout=600)
 
 
 class Minikube(Provider):
@@ -183,9 +201,12 @@ class Minikube(Provider):
     def write_kubeconfig(self) -> None:
         self.runner.run(["minikube", "update-context", "--profile", self.cluster_name], env=self.env)
 
-    def load_images(self, images: list[str]) -> None:
-        for image in images:
-            self.runner.run(["minikube", "image", "load", image, "--profile", self.cluster_name], timeout=600)
+    def build_images(self, images: dict[str, Path]) -> None:
+        """Built inside the node by its own container runtime (minikube cmd/minikube/cmd/image.go:
+        `image build PATH -t TAG`), so the host's image store is never involved."""
+        for image, context in images.items():
+            self.runner.run(["minikube", "image", "build", str(context), "--tag", image, "--profile", self.cluster_name],
+                            env=self.env, timeout=900)
 
     @property
     def needs_port_forward(self) -> bool:
