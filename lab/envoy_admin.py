@@ -42,16 +42,22 @@ class EnvoyAdmin:
         return [entry["route_config"] for entry in dump.get("configs", []) if "route_config" in entry]
 
     def live_routes(self) -> list[LiveRoute]:
-        routes = []
-        for config in self.route_configs():
-            # Istio names its HTTPS route configs "https.443...", the local lab "https-gateway".
-            scheme = "https" if config.get("name", "").startswith("https") else "http"
-            for vhost in config.get("virtual_hosts", []):
-                host = _host_of(vhost)
-                for route in vhost.get("routes", []):
-                    routes.append(LiveRoute(host=host, match=describe_match(route.get("match", {})),
-                                            destinations=_destinations(route.get("route", {})), scheme=scheme))
-        return routes
+        return routes_of(self.route_configs())
+
+
+def routes_of(route_configs: list[dict]) -> list[LiveRoute]:
+    """Envoy RouteConfigurations as routes a learner would write (also used on configs the lab
+    builds itself, to know what a gateway will show)."""
+    routes = []
+    for config in route_configs:
+        # Istio names its HTTPS route configs "https.443...", the local lab "https-gateway".
+        scheme = "https" if config.get("name", "").startswith("https") else "http"
+        for vhost in config.get("virtual_hosts", []):
+            host = _host_of(vhost)
+            for route in vhost.get("routes", []):
+                routes.append(LiveRoute(host=host, match=describe_match(route.get("match", {})),
+                                        destinations=_destinations(route.get("route", {})), scheme=scheme))
+    return routes
 
 
 def _host_of(vhost: dict) -> str:

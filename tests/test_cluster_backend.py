@@ -9,6 +9,7 @@ import yaml
 from lab import commands
 from lab.backends.cluster import versions
 from lab.backends.cluster.tools import platform_names
+from lab.backends.base import LiveRoute, RouteDestination
 from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
 from lab.manifests import Ref
@@ -345,6 +346,67 @@ def test_apply_of_a_template_change_returns_once_every_replica_runs_it(lab_root,
     assert done["metadata"]["generation"] == first["metadata"]["generation"] + 1
     assert done["status"]["observedGeneration"] == done["metadata"]["generation"]
     assert done["status"]["updatedReplicas"] == 3 == done["status"]["availableReplicas"]
+
+
+def scripted_routes(*reads):
+    """The gateway's live routes, read after read (the last one stays): what istiod pushes, late."""
+    pending = list(reads)
+
+    def read():
+        return pending.pop(0) if len(pending) > 1 else pending[0]
+
+    read.pending = pending
+    return read
+
+
+def test_patch_returns_only_once_the_gateway_serves_the_change(lab_root, tools, cluster):
+    from tests.test_routes_wait import CONTEXT, live, virtual_service
+
+    lab = cluster_backend("k3d", tools, cluster)
+    for obj in [*CONTEXT, virtual_service("[{destination: {host: httpbin}, weight: 100}]")]:
+        cluster.kube.apply(obj)
+    old = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)])
+    new = live([("tornado", 100)], [("tornado", 100)], [("tornado", 100)])
+    lab.live_routes = scripted_routes(old, old, new)
+    # 100% httpbin → 100% tornado: the same weights, another destination
+    lab.patch(Ref("VirtualService", "canary-lab", "canary"),
+              [{"op": "replace", "path": "/spec/http/1/route/0/destination/host", "value": "tornado"}])
+    assert lab.live_routes.pending == [new]
+
+
+def test_apply_of_a_weight_0_destination_returns_once_istiod_serves_it_without_it(lab_root, tools, cluster):
+    from tests.test_routes_wait import CONTEXT, live, virtual_service
+
+    lab = cluster_backend("k3d", tools, cluster)
+    for obj in CONTEXT:
+        cluster.kube.apply(obj)
+    # istiod serves httpbin alone (pilot/pkg/networking/core/route/route.go drops weight 0)
+    lab.live_routes = scripted_routes(live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)]))
+    vs = virtual_service("[{destination: {host: httpbin}, weight: 100}, {destination: {host: tornado}, weight: 0}]")
+    assert lab.apply([vs]) == ["virtualservice/canary created"]
+
+
+def test_the_progressive_exercise_waits_for_its_apply_and_each_patch_as_istiod_serves_them(lab_root, tools, cluster):
+    from lab.manifests import load_manifest_file
+    from lab.patches import load_patch
+
+    exercise = PROJECT_DIR / "exercises" / "progressive"
+    manifests = [o for name in ("app.yaml", "gateway.yaml", "virtualservice.yaml")
+                 for o in load_manifest_file(exercise / "manifests" / name)]
+
+    def gateway(*weights):   # app.lab.local only: `app-example` is a mesh-only host; weight 0 is dropped
+        return [LiveRoute("app.lab.local", "uri /*", [RouteDestination("app-example.app-example", subset, w)
+                                                      for subset, w in zip(("stable", "canary"), weights) if w])]
+
+    lab = cluster_backend("k3d", tools, cluster)
+    deployments = [Ref("Deployment", "app-example", o["metadata"]["name"]) for o in manifests if o["kind"] == "Deployment"]
+    with Controller(cluster.kube).watch(*deployments):
+        lab.live_routes = scripted_routes(gateway(100, 0))
+        lab.apply(manifests)
+        lab.live_routes = scripted_routes(gateway(100, 0), gateway(50, 50))
+        lab.patch(Ref("VirtualService", "app-example", "app-example"),
+                  load_patch(exercise / "solutions" / "patch-canary-50.yaml"))
+        assert lab.live_routes.pending == [gateway(50, 50)]
 
 
 def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(lab_root, tools, cluster):

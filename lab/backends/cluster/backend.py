@@ -25,7 +25,7 @@ from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
 from lab.ports import free_port
-from lab.routes import wait_until_served
+from lab.routes import expected_routes, referenced, wait_until_served
 from lab.state import LabState, clear_state, save_state
 from lab.validate import validate
 
@@ -198,14 +198,31 @@ class ClusterBackend(Backend):
         for obj in objects:
             if obj["kind"] == "Deployment":
                 self.kube.wait_for(ref_of(obj), deployment_rolled_out, "rolled out", interval=0.5)
-        bound = [o for o in objects if o["kind"] == "VirtualService"
-                 and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
-        if bound:
-            wait_until_served(bound, self.live_routes)
+        self._wait_until_served(objects)
         return lines
 
+    def _wait_until_served(self, objects: list[dict]) -> None:
+        """Until the gateway serves what istiod will make of the VirtualServices bound to it."""
+        bound = [o for o in objects if o["kind"] == "VirtualService"
+                 and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
+        if not bound:
+            return
+        context = {ref_of(o): o for o in objects}
+        for ref in (r for vs in bound for r in referenced(vs)):
+            if ref not in context and (found := self.kube.get(ref)) is not None:
+                context[ref] = found
+        for namespace in sorted({r.namespace for r in context if r.kind == "Service"}):
+            for rule in self.kube.list("DestinationRule", namespace):
+                context.setdefault(ref_of(rule), rule)
+        model = [o for r, o in context.items() if r.kind in ("Gateway", "Service", "DestinationRule")]
+        wait_until_served(expected_routes(bound, model), self.live_routes)
+
     def patch(self, ref: Ref, operations: list[dict]) -> str:
-        self.kube.json_patch(ref, operations)
+        """A JSON patch; returns, like apply, once it is served (or rolled out)."""
+        patched = self.kube.json_patch(ref, operations)
+        if ref.kind == "Deployment":
+            self.kube.wait_for(ref, deployment_rolled_out, "rolled out", interval=0.5)
+        self._wait_until_served([{**patched, "kind": ref.kind}])
         return f"{ref.kind.lower()}/{ref.name} patched"
 
     def delete(self, refs: list[Ref]) -> None:

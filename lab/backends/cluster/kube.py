@@ -109,6 +109,11 @@ class Kube:
     def get(self, ref: Ref) -> dict | None:
         return self._call("GET", kind_of(ref.kind).path(ref.namespace, ref.name))
 
+    def list(self, kind: str, namespace: str) -> list[dict]:
+        """The objects of a kind in a namespace (a list's items carry no kind: it is put back)."""
+        found = self._call("GET", kind_of(kind).path(namespace)) or {}
+        return [{**item, "kind": kind} for item in found.get("items") or []]
+
     def delete(self, ref: Ref) -> None:
         self._call("DELETE", kind_of(ref.kind).path(ref.namespace, ref.name))
 
