@@ -8,6 +8,7 @@ import time
 import aiohttp.web
 import kmock
 from kmock._internal import k8s, parsing
+from kmock._internal.references import ResourceInfo
 from kubernetes import client
 
 from lab.backends.cluster.kube import Kube
@@ -28,6 +29,22 @@ def _parse_path(path: str) -> parsing.ParsedPath:
 parsing.parse_path = _parse_path
 
 
+VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
+SERVED = {
+    "v1/namespaces": ("Namespace", False), "v1/services": ("Service", True), "v1/secrets": ("Secret", True),
+    "v1/pods": ("Pod", True), "apps/v1/deployments": ("Deployment", True),
+    "autoscaling/v2/horizontalpodautoscalers": ("HorizontalPodAutoscaler", True),
+    "networking.istio.io/v1/gateways": ("Gateway", True),
+    "networking.istio.io/v1/virtualservices": ("VirtualService", True),
+    "networking.istio.io/v1/destinationrules": ("DestinationRule", True),
+    "security.istio.io/v1/peerauthentications": ("PeerAuthentication", True),
+    "cert-manager.io/v1/certificates": ("Certificate", True), "cert-manager.io/v1/issuers": ("Issuer", True),
+    "cert-manager.io/v1/clusterissuers": ("ClusterIssuer", False),
+    # The Gateway API has a Gateway too: a kind named without its group must still mean Istio's.
+    "gateway.networking.k8s.io/v1/gateways": ("Gateway", True),
+}
+
+
 class LabEmulator(kmock.KubernetesEmulator):
     """kmock's emulator taught two behaviours of a real API server the lab must wait for:
 
@@ -43,6 +60,17 @@ class LabEmulator(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.terminating: dict[str, float] = {}   # namespace → when it is gone
+        # What discovery shows: the kinds a cluster with Istio and cert-manager serves.
+        for key, (kind, namespaced) in SERVED.items():
+            self.resources[key] = ResourceInfo(kind=kind, namespaced=namespaced, verbs=VERBS)
+
+    async def _serve_list(self, request):
+        """A list names its kind (KIND + "List") and apiVersion, as a real API server's does."""
+        listed = await super()._serve_list(request)
+        resource = request.resource
+        kind = next((info.kind for key, info in self.resources.items() if key == resource and info.kind), None)
+        api_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
+        return {"apiVersion": api_version, "kind": f"{kind or resource.plural.capitalize()}List", **listed}
 
     def _collect_terminated(self) -> None:
         for name, gone_at in list(self.terminating.items()):

@@ -15,7 +15,7 @@ from pathlib import Path
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
 from lab.backends.cluster import addons, clients
-from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out, kind_of
+from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
 from lab.backends.cluster.portforward import PortForward, answers_http
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
@@ -183,7 +183,7 @@ class ClusterBackend(Backend):
     def apply(self, objects: list[dict]) -> list[str]:
         for obj in objects:
             validate(obj)
-            kind_of(obj["kind"])  # refuse kinds the lab does not manage before changing anything
+            self.kube.resource(obj["kind"], obj.get("apiVersion"))  # a kind the cluster lacks: before any change
         for namespace in sorted({ref_of(o).name if o["kind"] == "Namespace" else ref_of(o).namespace
                                  for o in objects} - {""}):
             self.kube.wait_until_not_terminating(namespace)
