@@ -3,8 +3,10 @@
 import shutil
 from dataclasses import dataclass
 
+import yaml
+
 from lab.backends.cluster.tools import acceptable, path_version, releases
-from lab.config import Paths, gateway_tls_port
+from lab.config import PROJECT_DIR, Paths, gateway_tls_port
 from lab.ports import port_in_use
 
 # What Istio's demo profile, cert-manager and the apps need from Docker (Istio's platform
@@ -22,7 +24,18 @@ class Check:
     fix: str = ""
 
 
-def docker_checks(client_factory=None) -> list[Check]:
+def needs_of(provider: str) -> tuple[float, float, str]:
+    """(CPUs, GiB) Docker must give the provider at least, and why. minikube exits when Docker has
+    fewer CPUs or less memory than its --cpus/--memory (cluster/minikube.yaml); k3d and kind
+    share Docker's, so Istio's demo profile sets the floor."""
+    if provider == "minikube":
+        settings = yaml.safe_load((PROJECT_DIR / "cluster" / "minikube.yaml").read_text())
+        return (float(settings["cpus"]), float(settings["memory"]) / 1024,
+                "minikube exits when Docker has less than its --cpus/--memory (cluster/minikube.yaml): at least")
+    return MIN_CPUS, MIN_MEMORY_GIB, "Istio's demo profile needs at least"
+
+
+def docker_checks(client_factory=None, provider: str = "k3d") -> list[Check]:
     import docker
 
     try:
@@ -34,16 +47,21 @@ def docker_checks(client_factory=None) -> list[Check]:
                       "start Docker (or Docker Desktop), or use `invoke up --provider local`")]
     checks = [Check("Docker daemon", OK, f"Docker {info.get('ServerVersion', '?')} answers")]
     cpus, memory = int(info.get("NCPU", 0)), int(info.get("MemTotal", 0)) / 2**30
-    checks.append(_resource("CPUs for Docker", cpus, MIN_CPUS, GOOD_CPUS, f"{cpus}",
-                            "give Docker more CPUs (Docker Desktop: Settings → Resources)"))
-    checks.append(_resource("memory for Docker", memory, MIN_MEMORY_GIB, GOOD_MEMORY_GIB, f"{memory:.1f} GiB",
-                            "give Docker more memory (Docker Desktop: Settings → Resources)"))
+    min_cpus, min_memory, why = needs_of(provider)
+    also = " or lower cpus/memory in cluster/minikube.yaml" if provider == "minikube" else ""
+    checks.append(_resource("CPUs for Docker", cpus, min_cpus, max(GOOD_CPUS, min_cpus), f"{cpus}",
+                            f"give Docker more CPUs (Docker Desktop: Settings → Resources; Colima: "
+                            f"colima start --cpu 4){also}", why))
+    checks.append(_resource("memory for Docker", memory, min_memory, max(GOOD_MEMORY_GIB, min_memory),
+                            f"{memory:.1f} GiB", f"give Docker more memory (Docker Desktop: Settings → Resources; "
+                            f"Colima: colima start --memory 8){also}", why))
     return checks
 
 
-def _resource(name: str, have: float, minimum: float, good: float, shown: str, fix: str) -> Check:
+def _resource(name: str, have: float, minimum: float, good: float, shown: str, fix: str,
+              why: str = "Istio's demo profile needs at least") -> Check:
     if have < minimum:
-        return Check(name, FAIL, f"{shown}; Istio's demo profile needs at least {minimum:g}", fix)
+        return Check(name, FAIL, f"{shown}; {why} {minimum:g}", fix)
     if have < good:
         return Check(name, WARN, f"{shown}; {good:g} recommended, it may be slow", fix)
     return Check(name, OK, shown)
@@ -82,4 +100,4 @@ def tool_checks(provider: str, paths: Paths, version_of=path_version) -> list[Ch
 
 
 def run_checks(provider: str, port: int, paths: Paths, client_factory=None, version_of=path_version) -> list[Check]:
-    return [*docker_checks(client_factory), *port_checks(port), *tool_checks(provider, paths, version_of)]
+    return [*docker_checks(client_factory, provider), *port_checks(port), *tool_checks(provider, paths, version_of)]

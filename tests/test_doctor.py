@@ -63,6 +63,17 @@ def test_too_little_memory_fails_with_the_fix_and_few_cpus_warn(docker_with):
     assert checks["CPUs for Docker"].result == WARN
 
 
+def test_minikube_is_checked_against_its_own_cpus_and_memory(docker_with):
+    # Colima's default VM: 2 CPUs, 2 GiB. Enough to pass k3d's floor on CPUs, not minikube's --cpus=4.
+    colima = docker_with({"ServerVersion": "27.0.0", "NCPU": 2, "MemTotal": 6 * 2**30})
+    k3d = by_name(docker_checks(colima, "k3d"))
+    minikube = by_name(docker_checks(colima, "minikube"))
+    assert k3d["CPUs for Docker"].result == WARN and k3d["memory for Docker"].result == WARN
+    assert minikube["CPUs for Docker"].result == FAIL and "--cpus/--memory" in minikube["CPUs for Docker"].detail
+    assert minikube["memory for Docker"].result == FAIL and "at least 8" in minikube["memory for Docker"].detail
+    assert "cluster/minikube.yaml" in minikube["CPUs for Docker"].fix and "colima" in minikube["CPUs for Docker"].fix
+
+
 def test_no_docker_is_one_line_with_a_way_out():
     closed = free_port()
     [check] = docker_checks(lambda: docker.DockerClient(base_url=f"tcp://127.0.0.1:{closed}", version="1.45"))
