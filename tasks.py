@@ -27,7 +27,7 @@ def _help_asked(task_name: str, positional) -> bool:
     return True
 
 
-@task(help={"provider": "auto (default), local, k3d or minikube",
+@task(help={"provider": "auto (default), local, k3d, minikube or kind",
             "port": "gateway port on 127.0.0.1 (default 8080, or $CANARY_LAB_PORT)",
             "addons": "cluster only: comma-separated, from prometheus, kiali"})
 def up(c, provider="auto", port=0, addons=""):
@@ -90,7 +90,7 @@ def exercises(c, choose=False):
     _run(commands.exercise, "", not choose, False, False, "")
 
 
-@task(help={"provider": "k3d (default) or minikube", "port": "gateway port to check (default 8080)"})
+@task(help={"provider": "k3d (default), minikube or kind", "port": "gateway port to check (default 8080)"})
 def doctor(c, provider="k3d", port=0):
     """Check what a cluster lab needs: Docker and its resources, free ports, tools; each with a fix."""
     _run(commands.doctor, provider, port or None)

@@ -4,7 +4,7 @@ import sys
 
 from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
-from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
+from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths, runs_on
 from lab.errors import LabError, NotUp
 from lab.manifests import Ref, load_manifest_file, parse_manifests
 from lab.state import Progress
@@ -185,7 +185,7 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
     require_terminal_or_yes(yes)
     check_alpha(), check_beta()   # a bad CANARY_LAB_ALPHA or _BETA is refused before any step runs
     state = require_up()
-    if state.provider not in chosen.backends:
+    if not runs_on(state.provider, chosen.backends):
         raise LabError(f"exercise {name} needs {' or '.join(chosen.backends)}; the lab that is up is {state.provider}",
                        "`invoke down`, then `invoke up --provider` one of those")
     walkthrough = Walkthrough(chosen, current_backend(paths), paths, yes=yes)
@@ -213,8 +213,8 @@ def doctor(provider: str = "k3d", port: int | None = None) -> None:
     from lab.config import gateway_port
     from lab.doctor import FAIL, run_checks
 
-    if provider not in ("k3d", "minikube"):
-        raise LabError(f"doctor checks the cluster providers, not {provider!r}", "use --provider k3d or minikube")
+    if provider not in ("k3d", "minikube", "kind"):
+        raise LabError(f"doctor checks the cluster providers, not {provider!r}", "use --provider k3d, minikube or kind")
     checks = run_checks(provider, gateway_port(port), lab_paths())
     table = ui.table("check", "result", "detail", "fix", title=f"preflight for {provider}", title_justify="left")
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}

@@ -32,6 +32,8 @@ class FakeTools:
         self.fail: dict[str, str] = {}   # argv prefix → stderr, to play a failing tool
         self.interrupt = ""              # argv prefix where the user presses Ctrl-C
         self.stopped: set[str] = set()   # clusters that exist but are stopped (a reboot, `k3d cluster stop`)
+        self.containers: set[str] = set()   # containers `docker run` started (kind's registry)
+        self.inputs: dict[str, str] = {}    # argv joined → what it got on stdin
         self.installed: list[list[str]] = []
         # What a Service URL reaches from each client pod: {deployment: {url: local url}}. A URL
         # that leads nowhere (a closed port) plays a connection the server refuses.
@@ -44,6 +46,8 @@ class FakeTools:
 
     def run(self, argv, *, env=None, input=None, timeout=600, check=True) -> Result:
         self.calls.append(list(argv))
+        if input is not None:
+            self.inputs[" ".join(argv)] = input
         if self.interrupt and " ".join(argv).startswith(self.interrupt):
             raise KeyboardInterrupt
         for prefix, stderr in self.fail.items():
@@ -117,6 +121,29 @@ class FakeTools:
             self.stopped.discard(argv[argv.index("--profile") + 1])
         if argv[:2] == ["minikube", "delete"]:
             self.clusters.discard(argv[argv.index("--profile") + 1])
+        if argv[:3] == ["kind", "get", "clusters"]:
+            return "".join(f"{name}\n" for name in sorted(self.clusters))
+        if argv[:3] == ["kind", "create", "cluster"]:
+            self._new_cluster()
+            self.clusters.add(argv[argv.index("--name") + 1])
+        if argv[:3] == ["kind", "delete", "cluster"]:
+            self.clusters.discard(argv[argv.index("--name") + 1])
+        if argv[:3] == ["kind", "get", "nodes"]:
+            return f"{argv[argv.index('--name') + 1]}-control-plane\n"
+        if argv[:3] == ["kind", "get", "kubeconfig"]:
+            return "apiVersion: v1\nkind: Config\nclusters: []\n"
+        if argv[:4] == ["docker", "inspect", "-f", "{{.State.Running}}"]:
+            # a kind node runs while its cluster exists and is not stopped; the registry once run
+            name = argv[4]
+            cluster = name.removesuffix("-control-plane")
+            if name.endswith("-control-plane"):
+                return "true\n" if cluster in self.clusters and cluster not in self.stopped else "false\n"
+            return "true\n" if name in self.containers else "false\n"
+        if argv[:2] == ["docker", "run"]:
+            self.containers.add(argv[argv.index("--name") + 1])
+        if argv[:2] == ["docker", "start"]:
+            for name in argv[2:]:
+                self.stopped.discard(name.removesuffix("-control-plane"))
         if tool == "istioctl" and self.kube:
             self._deployment("istio-system", "istiod")
             self._deployment("istio-system", "istio-ingressgateway")

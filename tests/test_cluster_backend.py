@@ -259,6 +259,46 @@ def test_a_dead_or_wedged_minikube_port_forward_is_restarted_before_traffic(lab_
         lab.down()
 
 
+def test_kind_creates_its_registry_then_the_cluster_and_mirrors_docker_io_through_it(lab_root, tools, cluster):
+    port = gateway_port()
+    lab = cluster_backend("kind", tools, cluster, port=port)
+    lab.up()
+    kubeconfig = str(lab_root / ".lab" / "kubeconfig")
+    registry = load_state(lab_paths()).settings["registry_port"]
+    assert tools.installed == [["kind", "kubectl", "istioctl", "helm"]]
+    run = [c for c in tools.calls if c[0] in ("kind", "docker") and c[:2] != ["docker", "build"]
+           and c[:2] != ["docker", "push"]]
+    assert run[:8] == [
+        ["kind", "get", "clusters"],
+        # kind site/static/examples/kind-with-registry.sh: the registry on the host's loopback
+        ["docker", "inspect", "-f", "{{.State.Running}}", "canary-lab-registry"],
+        ["docker", "rm", "-f", "canary-lab-registry"],
+        ["docker", "run", "-d", "--restart=always", "-p", f"127.0.0.1:{registry}:5000", "--network", "bridge",
+         "--name", "canary-lab-registry", "registry:3"],
+        # kind pkg/cmd/kind/create/cluster/createcluster.go: --name --image --config --kubeconfig --wait
+        ["kind", "create", "cluster", "--name", "canary-lab", "--image", versions.KIND_NODE_IMAGE,
+         "--config", str(PROJECT_DIR / "cluster" / "kind.yaml"), "--kubeconfig", kubeconfig, "--wait", "300s"],
+        ["kind", "get", "nodes", "--name", "canary-lab"],
+        ["docker", "exec", "-i", "canary-lab-control-plane", "sh", "-c",
+         "mkdir -p /etc/containerd/certs.d/docker.io && cat > /etc/containerd/certs.d/docker.io/hosts.toml"],
+        ["docker", "network", "connect", "kind", "canary-lab-registry"],
+    ]
+    hosts = next(v for k, v in tools.inputs.items() if k.startswith("docker exec -i canary-lab-control-plane"))
+    assert 'server = "https://registry-1.docker.io"' in hosts and '[host."http://canary-lab-registry:5000"]' in hosts
+    assert ["docker", "push", f"127.0.0.1:{registry}/canary-lab/httpbin:1.0"] in tools.calls
+    config = yaml.safe_load((PROJECT_DIR / "cluster" / "kind.yaml").read_text())
+    assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]
+    assert lab.gateway_forward().running()             # no LoadBalancer in kind: forwarded
+    tools.stopped.add("canary-lab")                    # a reboot stops the node container
+    tools.calls.clear()
+    assert lab.up() is True
+    assert ["docker", "start", "canary-lab-registry", "canary-lab-control-plane"] in tools.calls
+    lab.down()
+    assert ["kind", "delete", "cluster", "--name", "canary-lab", "--kubeconfig", kubeconfig] in tools.calls
+    assert ["docker", "rm", "-f", "canary-lab-registry"] in tools.calls[-3:]
+    assert not lab.gateway_forward().running()
+
+
 def test_the_https_check_trusts_the_ca_cert_manager_made(lab_root, tools, cluster):
     lab = cluster_backend("k3d", tools, cluster)
     lab.up()
@@ -425,3 +465,10 @@ def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(
                                "--kubeconfig", kubeconfig]
     with pytest.raises(LabError, match="unknown addon 'grafana'"):
         lab.install_addons(["grafana"])
+
+
+def test_what_an_exercise_says_of_k3d_or_minikube_holds_on_every_cluster_provider():
+    from lab.config import runs_on
+
+    assert runs_on("kind", ("k3d", "minikube")) and runs_on("existing", ("local", "k3d", "minikube"))
+    assert not runs_on("local", ("k3d", "minikube")) and not runs_on("kind", ("local",))

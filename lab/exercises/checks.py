@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from lab.backends.base import Backend, LiveRoute
-from lab.config import check_alpha, check_beta
+from lab.config import check_alpha, check_beta, runs_on
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.traffic.classify import Classifier
@@ -34,7 +34,7 @@ def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
     """A step's check, or all of its checks (a list); it passes when every one does. A check with
     `backends:` runs only there; elsewhere it is skipped, and the message says so."""
     checks = step.check if isinstance(step.check, list) else [step.check]
-    here = [c for c in checks if backend.name in _check_backends(c, exercise)]
+    here = [c for c in checks if runs_on(backend.name, _check_backends(c, exercise))]
     skipped = sorted({b for c in checks if c not in here for b in _check_backends(c, exercise)})
     results = [_one_check(exercise, step, check, backend) for check in here]
     failed = [r for r in results if not r.passed]

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from lab import ui
 from lab.backends.base import Backend
-from lab.config import Paths
+from lab.config import Paths, runs_on
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.checks import CheckResult, run_check
@@ -140,7 +140,7 @@ class Walkthrough:
         return True
 
     def _runs_here(self, step: Step) -> bool:
-        return not step.backends or self.backend.name in step.backends
+        return not step.backends or runs_on(self.backend.name, step.backends)
 
     def run_step(self, step: Step) -> None:
         if step.text:   # a step this lab cannot do is still worth reading: it says what a cluster does

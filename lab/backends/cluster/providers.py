@@ -67,6 +67,19 @@ class Provider(ABC):
         return False
 
 
+def push_to_registry(runner: Runner, port: int, images: dict[str, Path]) -> None:
+    """Each image built for this machine's architecture and pushed to the lab's registry on
+    127.0.0.1:PORT (Docker allows plain HTTP to loopback registries), where the nodes pull it."""
+    from lab.backends.cluster.tools import platform_names
+
+    arch = platform_names()[1]
+    for image, context in images.items():
+        pushed = f"127.0.0.1:{port}/{image}"
+        # https://docs.docker.com/reference/cli/docker/buildx/build/ (--platform, --tag)
+        runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", pushed, str(context)], timeout=900)
+        runner.run(["docker", "push", pushed], timeout=600)
+
+
 class K3d(Provider):
     name = "k3d"
     tool = "k3d"
@@ -128,18 +141,9 @@ class K3d(Provider):
         return self.settings["registries"]["create"]["name"]
 
     def build_images(self, images: dict[str, Path]) -> None:
-        """Built for this machine's architecture and pushed to the registry k3d made with the
-        cluster (its docs, usage/registries.md: push through the host port; only the repository
-        path matters when the cluster pulls it)."""
-        from lab.backends.cluster.tools import platform_names
-
-        arch = platform_names()[1]
-        for image, context in images.items():
-            pushed = f"127.0.0.1:{self.registry_port}/{image}"
-            # https://docs.docker.com/reference/cli/docker/buildx/build/ (--platform, --tag)
-            self.runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", pushed, str(context)],
-                            timeout=900)
-            self.runner.run(["docker", "push", pushed], timeout=600)
+        """Pushed to the registry k3d made with the cluster (its docs, usage/registries.md: push
+        through the host port; only the repository path matters when the cluster pulls it)."""
+        push_to_registry(self.runner, self.registry_port, images)
 
 
 class Minikube(Provider):
@@ -213,4 +217,69 @@ class Minikube(Provider):
         return True
 
 
-PROVIDERS = {"k3d": K3d, "minikube": Minikube}
+class Kind(Provider):
+    name = "kind"
+    tool = "kind"
+    registry = "canary-lab-registry"
+    # containerd's hosts.toml: try the lab's registry first, then Docker Hub (`server`).
+    HOSTS_TOML = ('server = "https://registry-1.docker.io"\n\n'
+                  '[host."http://canary-lab-registry:5000"]\n  capabilities = ["pull", "resolve"]\n')
+
+    @property
+    def cluster_name(self) -> str:
+        return "canary-lab"
+
+    @property
+    def node(self) -> str:
+        return f"{self.cluster_name}-control-plane"   # kind names its one node CLUSTER-control-plane
+
+    def _running(self, container: str) -> bool:
+        # https://docs.docker.com/reference/cli/docker/inspect/ (-f with a Go template)
+        done = self.runner.run(["docker", "inspect", "-f", "{{.State.Running}}", container], check=False)
+        return done.returncode == 0 and done.stdout.strip() == "true"
+
+    def state(self) -> str:
+        # kind pkg/cmd/kind/get/clusters: one name a line
+        listed = self.runner.run(["kind", "get", "clusters"], check=False).stdout.split()
+        if self.cluster_name not in listed:
+            return "missing"
+        return "running" if self._running(self.node) else "stopped"
+
+    def create(self) -> None:
+        # The registry first, as kind's site/static/examples/kind-with-registry.sh does.
+        if not self._running(self.registry):
+            self.runner.run(["docker", "rm", "-f", self.registry], check=False)
+            self.runner.run(["docker", "run", "-d", "--restart=always", "-p", f"127.0.0.1:{self.registry_port}:5000",
+                             "--network", "bridge", "--name", self.registry, "registry:3"], timeout=300)
+        # kind pkg/cmd/kind/create/cluster/createcluster.go: --name, --image, --config, --kubeconfig, --wait
+        self.runner.run(["kind", "create", "cluster", "--name", self.cluster_name, "--image", versions.KIND_NODE_IMAGE,
+                         "--config", str(CLUSTER_DIR / "kind.yaml"), "--kubeconfig", str(self.kubeconfig),
+                         "--wait", "300s"], timeout=900)
+        for node in self.runner.run(["kind", "get", "nodes", "--name", self.cluster_name]).stdout.split():
+            self.runner.run(["docker", "exec", "-i", node, "sh", "-c",
+                             "mkdir -p /etc/containerd/certs.d/docker.io && "
+                             "cat > /etc/containerd/certs.d/docker.io/hosts.toml"], input=self.HOSTS_TOML)
+        self.runner.run(["docker", "network", "connect", "kind", self.registry], check=False)
+
+    def start(self) -> None:
+        self.runner.run(["docker", "start", self.registry, self.node], timeout=300)
+
+    def delete(self) -> None:
+        # kind pkg/cmd/kind/delete/cluster: --name, --kubeconfig (only its entry is removed there)
+        self.runner.run(["kind", "delete", "cluster", "--name", self.cluster_name, "--kubeconfig", str(self.kubeconfig)])
+        self.runner.run(["docker", "rm", "-f", self.registry], check=False)
+
+    def write_kubeconfig(self) -> None:
+        text = self.runner.run(["kind", "get", "kubeconfig", "--name", self.cluster_name]).stdout
+        write_atomic(self.kubeconfig, text)
+        self.kubeconfig.chmod(0o600)
+
+    def build_images(self, images: dict[str, Path]) -> None:
+        push_to_registry(self.runner, self.registry_port, images)
+
+    @property
+    def needs_port_forward(self) -> bool:
+        return True   # kind has no LoadBalancer: the gateway is port-forwarded, as on minikube
+
+
+PROVIDERS = {"k3d": K3d, "minikube": Minikube, "kind": Kind}
