@@ -27,12 +27,13 @@ def _help_asked(task_name: str, positional) -> bool:
     return True
 
 
-@task(help={"provider": "auto (default), local, k3d, minikube or kind",
+@task(help={"provider": "auto (default), local, k3d, minikube, kind, or existing (your current kubeconfig context)",
             "port": "gateway port on 127.0.0.1 (default 8080, or $CANARY_LAB_PORT)",
-            "addons": "cluster only: comma-separated, from prometheus, kiali"})
-def up(c, provider="auto", port=0, addons=""):
+            "addons": "cluster only: comma-separated, from prometheus, kiali",
+            "install-istio": "--provider existing: install Istio there if it has none (down removes it)"})
+def up(c, provider="auto", port=0, addons="", install_istio=False):
     """Start the lab (or repair it): gateway, sample apps. A second `up` changes nothing."""
-    _run(commands.up, provider, port or None, addons)
+    _run(commands.up, provider, port or None, addons, install_istio)
 
 
 @task
@@ -90,7 +91,7 @@ def exercises(c, choose=False):
     _run(commands.exercise, "", not choose, False, False, "")
 
 
-@task(help={"provider": "k3d (default), minikube or kind", "port": "gateway port to check (default 8080)"})
+@task(help={"provider": "k3d (default), minikube, kind or existing", "port": "gateway port to check (default 8080)"})
 def doctor(c, provider="k3d", port=0):
     """Check what a cluster lab needs: Docker and its resources, free ports, tools; each with a fix."""
     _run(commands.doctor, provider, port or None)

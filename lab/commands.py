@@ -13,7 +13,7 @@ SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
 SAMPLE_HOST = "canary.lab.local"
 
 
-def up(provider: str = "auto", port: int | None = None, addons: str = "") -> None:
+def up(provider: str = "auto", port: int | None = None, addons: str = "", install_istio: bool = False) -> None:
     paths = lab_paths()
     state = lab_state(paths)
     if state is not None and provider not in ("auto", state.provider):
@@ -29,6 +29,8 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         raise LabError(f"addons ({addons}) need a cluster; the local lab has none",
                        "use `invoke up --provider k3d --addons kiali` where Docker runs")
     backend = make_backend(paths, name, port)
+    if install_istio:
+        backend.may_install_istio = True   # --provider existing: the learner's explicit yes to Istio
     try:
         with ui.step(f"gateway on {backend.gateway_url()}"):
             changed = backend.up()
@@ -213,8 +215,9 @@ def doctor(provider: str = "k3d", port: int | None = None) -> None:
     from lab.config import gateway_port
     from lab.doctor import FAIL, run_checks
 
-    if provider not in ("k3d", "minikube", "kind"):
-        raise LabError(f"doctor checks the cluster providers, not {provider!r}", "use --provider k3d, minikube or kind")
+    if provider not in ("k3d", "minikube", "kind", "existing"):
+        raise LabError(f"doctor checks the cluster providers, not {provider!r}",
+                       "use --provider k3d, minikube, kind or existing")
     checks = run_checks(provider, gateway_port(port), lab_paths())
     table = ui.table("check", "result", "detail", "fix", title=f"preflight for {provider}", title_justify="left")
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}

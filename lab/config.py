@@ -21,7 +21,7 @@ DEFAULT_GATEWAY_PORT = 8080
 # (CANARY_LAB_ALPHA, CANARY_LAB_BETA) because it plays dozens of checks per run.
 DEFAULT_CHECK_RATE = 0.01
 CA_FILE_NAME = "ca.crt"      # the lab CA in Paths.tls_dir, as cert-manager names it in a secret
-PROVIDERS = ("local", "k3d", "minikube", "kind")
+PROVIDERS = ("local", "k3d", "minikube", "kind", "existing")
 # Every cluster provider runs the same Istio and cert-manager: what an exercise says of k3d or
 # minikube holds for all of them.
 CLUSTER_PROVIDERS = ("k3d", "minikube", "kind", "existing")

@@ -81,7 +81,7 @@ def port_checks(port: int) -> list[Check]:
 def tool_checks(provider: str, paths: Paths, version_of=path_version) -> list[Check]:
     """Which copy of each tool `up` will use, by the same rule (tools.acceptable)."""
     checks = []
-    for name in (provider, "kubectl", "istioctl", "helm"):
+    for name in dict.fromkeys([*([provider] if provider in releases() else []), "kubectl", "istioctl", "helm"]):
         release = releases()[name]
         found = version_of(release)
         if found is not None and acceptable(release, found)[0]:
@@ -99,5 +99,29 @@ def tool_checks(provider: str, paths: Paths, version_of=path_version) -> list[Ch
     return checks
 
 
+def context_checks(run=None) -> list[Check]:
+    """--provider existing: the current kubeconfig context, and whether its cluster answers."""
+    import subprocess
+
+    run = run or (lambda argv: subprocess.run(argv, capture_output=True, text=True, timeout=20))
+    try:
+        context = run(["kubectl", "config", "current-context"])
+        answers = run(["kubectl", "version", "--request-timeout=10s"]) if context.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return [Check("kubeconfig context", FAIL, f"kubectl could not tell ({type(e).__name__})",
+                      "install kubectl, then pick a context with `kubectl config use-context NAME`")]
+    if context.returncode != 0 or not context.stdout.strip():
+        return [Check("kubeconfig context", FAIL, "no current context",
+                      "pick one with `kubectl config use-context NAME`")]
+    name = context.stdout.strip()
+    if answers.returncode != 0:
+        return [Check("kubeconfig context", FAIL, f"{name}: its cluster does not answer",
+                      "check it with `kubectl get nodes`; the lab never starts or creates it")]
+    return [Check("kubeconfig context", OK, f"{name} answers; the lab installs only what it lacks there "
+                                           "(Istio only with --install-istio)")]
+
+
 def run_checks(provider: str, port: int, paths: Paths, client_factory=None, version_of=path_version) -> list[Check]:
+    if provider == "existing":
+        return [*context_checks(), *port_checks(port), *tool_checks(provider, paths, version_of)]
     return [*docker_checks(client_factory, provider), *port_checks(port), *tool_checks(provider, paths, version_of)]

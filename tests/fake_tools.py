@@ -33,6 +33,7 @@ class FakeTools:
         self.interrupt = ""              # argv prefix where the user presses Ctrl-C
         self.stopped: set[str] = set()   # clusters that exist but are stopped (a reboot, `k3d cluster stop`)
         self.containers: set[str] = set()   # containers `docker run` started (kind's registry)
+        self.context = "docker-desktop"     # the current kubeconfig context (--provider existing)
         self.inputs: dict[str, str] = {}    # argv joined → what it got on stdin
         self.installed: list[list[str]] = []
         # What a Service URL reaches from each client pod: {deployment: {url: local url}}. A URL
@@ -121,6 +122,18 @@ class FakeTools:
             self.stopped.discard(argv[argv.index("--profile") + 1])
         if argv[:2] == ["minikube", "delete"]:
             self.clusters.discard(argv[argv.index("--profile") + 1])
+        if argv[:3] == ["kubectl", "config", "current-context"]:
+            return self.context + "\n"
+        if argv[:3] == ["kubectl", "config", "view"]:
+            return (f"apiVersion: v1\nkind: Config\ncurrent-context: {self.context}\n"
+                    f"contexts: [{{name: {self.context}, context: {{cluster: {self.context}, user: {self.context}}}}}]\n")
+        if argv[:3] == ["istioctl", "uninstall", "--purge"] and self.kube:
+            for name in ("istiod", "istio-ingressgateway"):
+                self.kube.delete(Ref("Deployment", "istio-system", name))
+            return ""
+        if argv[:2] == ["helm", "uninstall"] and self.kube:
+            self.kube.delete(Ref("Deployment", "cert-manager", "cert-manager-webhook"))
+            return ""
         if argv[:3] == ["kind", "get", "clusters"]:
             return "".join(f"{name}\n" for name in sorted(self.clusters))
         if argv[:3] == ["kind", "create", "cluster"]:

@@ -14,6 +14,7 @@ from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
 from lab.manifests import Ref
 from lab.state import load_state
+from lab.backends.cluster.kube import terminating
 from tests.conftest import objects
 from tests.fake_tools import cluster_backend
 from tests.kube_emulator import Controller, Emulator
@@ -472,3 +473,48 @@ def test_what_an_exercise_says_of_k3d_or_minikube_holds_on_every_cluster_provide
 
     assert runs_on("kind", ("k3d", "minikube")) and runs_on("existing", ("local", "k3d", "minikube"))
     assert not runs_on("local", ("k3d", "minikube")) and not runs_on("kind", ("local",))
+
+
+def test_existing_uses_the_current_context_installs_only_what_is_missing_and_asks_before_istio(
+        lab_root, tools, cluster, commands_on):
+    tools.context = "docker-desktop"
+    tools._deployment("cert-manager", "cert-manager-webhook")     # the cluster has cert-manager already
+    with pytest.raises(LabError, match="Istio is not installed in context docker-desktop") as refused:
+        commands_on.up(provider="existing")
+    assert "--install-istio" in refused.value.fix
+    assert not any(c[0] == "istioctl" for c in tools.calls)
+    kubeconfig = str(lab_root / ".lab" / "kubeconfig")
+    # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_config/kubectl_config_view/
+    assert ["kubectl", "config", "view", "--minify", "--flatten", "--raw"] in tools.calls
+    assert yaml.safe_load((lab_root / ".lab" / "kubeconfig").read_text())["current-context"] == "docker-desktop"
+    tools.calls.clear()
+    tools.context = "some-other-context"                          # the user switches: the lab keeps its own
+    commands_on.up(install_istio=True)
+    assert ["istioctl", "install", "-f", str(PROJECT_DIR / "cluster" / "istio-operator.yaml"),
+            "--skip-confirmation", "--kubeconfig", kubeconfig] in tools.calls
+    assert not any(c[:2] == ["helm", "upgrade"] for c in tools.calls)        # cert-manager was there
+    assert not any(c[:3] in (["kind", "create", "cluster"], ["k3d", "cluster", "create"]) for c in tools.calls)
+    settings = load_state(lab_paths()).settings
+    assert settings["installed"] == ["istio"]
+    assert "Namespace//canary-lab" in settings["created"]
+
+
+def test_existing_down_removes_only_what_the_lab_made(lab_root, tools, cluster, commands_on):
+    theirs = Ref("Namespace", "", "their-team")
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "their-team"}})
+    tools._deployment("istio-system", "istiod")                   # their Istio
+    tools._deployment("istio-system", "istio-ingressgateway")
+    commands_on.up(provider="existing")                           # nothing to ask: Istio is there
+    assert load_state(lab_paths()).settings["installed"] == ["cert-manager"]
+    kubeconfig = str(lab_root / ".lab" / "kubeconfig")
+    tools.calls.clear()
+    commands_on.down()
+    assert ["helm", "uninstall", "cert-manager", "--namespace", "cert-manager", "--wait",
+            "--kubeconfig", kubeconfig] in tools.calls
+    assert not any(c[0] == "istioctl" for c in tools.calls)      # never an Istio it did not install
+    assert not any("delete" in c and c[0] in ("k3d", "kind", "minikube") for c in tools.calls)
+    assert terminating(cluster.kube.get(Ref("Namespace", "", "canary-lab")))    # the lab's namespace goes
+    assert cluster.kube.get(Ref("ClusterIssuer", "", "canary-lab-ca")) is None
+    assert cluster.kube.get(theirs) is not None and not terminating(cluster.kube.get(theirs))
+    assert cluster.kube.get(Ref("Deployment", "istio-system", "istiod")) is not None
+    assert load_state(lab_paths()) is None and not (lab_root / ".lab" / "kubeconfig").exists()

@@ -108,3 +108,23 @@ def test_doctor_through_the_cli_exits_1_when_something_fails(tmp_path):
     assert result.returncode == 1
     assert "Docker daemon" in result.stdout and "--provider local" in result.stdout
     assert "check(s) failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_existing_checks_the_current_context_not_docker():
+    from types import SimpleNamespace
+
+    from lab.doctor import context_checks
+
+    def kubectl(context, answers):
+        def run(argv):
+            if argv[:3] == ["kubectl", "config", "current-context"]:
+                return SimpleNamespace(returncode=0 if context else 1, stdout=context + "\n")
+            return SimpleNamespace(returncode=0 if answers else 1, stdout="")
+        return run
+
+    [none] = context_checks(kubectl("", False))
+    assert none.result == FAIL and "use-context" in none.fix
+    [silent] = context_checks(kubectl("prod-eu", False))
+    assert silent.result == FAIL and "prod-eu: its cluster does not answer" in silent.detail
+    [fine] = context_checks(kubectl("docker-desktop", True))
+    assert fine.result == OK and "--install-istio" in fine.detail

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
-from lab.backends.cluster import addons, clients
+from lab.backends.cluster import addons, clients, versions
 from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
 from lab.backends.cluster.portforward import PortForward, answers_http
 from lab.backends.cluster.providers import PROVIDERS
@@ -26,7 +26,7 @@ from lab.errors import LabError
 from lab.manifests import Ref, ref_of
 from lab.ports import free_port
 from lab.routes import expected_routes, referenced, wait_until_served
-from lab.state import LabState, clear_state, save_state
+from lab.state import LabState, clear_state, load_state, save_state
 from lab.validate import validate
 
 # Images the lab builds from apps/ into the cluster (providers.py says how, per provider).
@@ -49,6 +49,7 @@ class ClusterBackend(Backend):
         self.kubeconfig = paths.home / "kubeconfig"
         self.provider = PROVIDERS[provider](self.runner, paths.run_dir, self.kubeconfig, gateway_port)
         self._kube = kube
+        self.may_install_istio = False   # on a cluster the lab did not make: only when asked (--install-istio)
         self._clients_ready = False   # client pods checked this run: a check sends many batches
 
     @property
@@ -79,7 +80,7 @@ class ClusterBackend(Backend):
     # -- lifecycle -------------------------------------------------------------------------
 
     def needed_tools(self) -> list[str]:
-        return [self.provider.tool, "kubectl", "istioctl", "helm"]
+        return list(dict.fromkeys([self.provider.tool, "kubectl", "istioctl", "helm"]))
 
     def _install_tools(self, names: list[str]) -> None:
         found = releases()
@@ -106,20 +107,47 @@ class ClusterBackend(Backend):
             changed = True
         self.provider.write_kubeconfig()
         if self.kube.get(Ref("Deployment", "istio-system", "istiod")) is None:
+            self._confirm_istio_install()
             with ui.step("installing Istio (demo profile)"):
                 addons.install_istio(self.runner, self.kubeconfig)
+            self._record("installed", "istio")
             changed = True
         if self.kube.get(Ref("Deployment", "cert-manager", "cert-manager-webhook")) is None:
             with ui.step("installing cert-manager"):
                 addons.install_cert_manager(self.runner, self.kubeconfig)
+            self._record("installed", "cert-manager")
             changed = True
         with ui.step("waiting for cert-manager's webhook, then the lab's CA"):
             addons.wait_for_webhook(self.kube)
-            addons.apply_issuers(self.kube)
+            self._record("created", *addons.apply_issuers(self.kube))
         changed = self._load_images() or changed
         changed = self.ensure_gateway_forwards() or changed
         ui.info(f"kubectl for this lab: export KUBECONFIG={self.kubeconfig}")
         return changed
+
+    def _confirm_istio_install(self) -> None:
+        """On a cluster the lab did not make, Istio is installed only when the learner says so."""
+        if not self.provider.keeps_cluster or self.may_install_istio:
+            return
+        context = self.provider.cluster_name
+        question = (f"Istio is not installed in context {context}. Install Istio {versions.ISTIO} (demo profile)? "
+                    "`invoke down` removes it again.")
+        if ui.interactive() and ui.choose(question, ["no, stop here", "yes, install Istio"]).startswith("yes"):
+            return
+        raise LabError(f"Istio is not installed in context {context}, and the lab installs it there only when asked",
+                       "run `invoke up --provider existing --install-istio`, or install Istio yourself")
+
+    def _record(self, what: str, *items: str) -> None:
+        """What the lab made in a cluster it did not make (state settings), so `down` removes
+        exactly that."""
+        if not self.provider.keeps_cluster or not items:
+            return
+        state = load_state(self.paths)
+        if state is None:
+            return
+        known = state.settings.setdefault(what, [])
+        known += [item for item in items if item not in known]
+        save_state(self.paths, state)
 
     def ensure_gateway_forwards(self) -> bool:
         """minikube's gateway is reached through port-forwards: each is checked by a request and
@@ -170,13 +198,38 @@ class ClusterBackend(Backend):
         was_up = self.paths.state_file.exists()
         for forward in (self.gateway_forward(), self.gateway_tls_forward(), self.admin_forward()):
             forward.stop()
-        existed = self.provider.exists()
-        if existed:
-            self.provider.delete()
+        if self.provider.keeps_cluster:
+            existed = was_up and self.kubeconfig.exists()
+            if existed:
+                self._remove_what_the_lab_made()
+        else:
+            existed = self.provider.exists()
+            if existed:
+                self.provider.delete()
         shutil.rmtree(self.paths.run_dir, ignore_errors=True)
         self.kubeconfig.unlink(missing_ok=True)
         clear_state(self.paths)
         return was_up or existed
+
+    def _remove_what_the_lab_made(self) -> None:
+        """Objects the lab created (namespaces last: they take what is in them), then cert-manager
+        and Istio only if the lab installed them. Never the cluster, never what was there before."""
+        settings = self._state_settings()
+        created = [Ref.from_key(key) for key in settings.get("created", [])]
+        with ui.step(f"removing what the lab made in context {self.provider.cluster_name}"):
+            for ref in sorted(created, key=lambda r: r.kind == "Namespace"):
+                self.kube.delete(ref)
+            installed = settings.get("installed", [])
+            if "cert-manager" in installed:
+                # https://helm.sh/docs/helm/helm_uninstall/
+                self.runner.run(["helm", "uninstall", "cert-manager", "--namespace", "cert-manager", "--wait",
+                                 "--kubeconfig", str(self.kubeconfig)], timeout=600)
+                self.kube.delete(Ref("Namespace", "", "cert-manager"))
+            if "istio" in installed:
+                # https://istio.io/latest/docs/setup/install/istioctl/#uninstall-istio
+                self.runner.run(["istioctl", "uninstall", "--purge", "--skip-confirmation",
+                                 "--kubeconfig", str(self.kubeconfig)], timeout=600)
+                self.kube.delete(Ref("Namespace", "", "istio-system"))
 
     # -- objects ---------------------------------------------------------------------------
 
@@ -195,6 +248,8 @@ class ClusterBackend(Backend):
             verb = "created" if before is None else (
                 "unchanged" if before.get("spec") == after.get("spec") else "configured")
             lines.append(f"{ref.kind.lower()}/{ref.name} {verb}")
+            if before is None:
+                self._record("created", ref.key)
         for obj in objects:
             if obj["kind"] == "Deployment":
                 self.kube.wait_for(ref_of(obj), deployment_rolled_out, "rolled out", interval=0.5)
@@ -231,7 +286,7 @@ class ClusterBackend(Backend):
 
     def send_from_pod(self, client: str, url: str, headers: dict[str, str], count: int) -> list[Reply]:
         if not self._clients_ready:
-            clients.ensure_clients(self.kube)
+            self._record("created", *clients.ensure_clients(self.kube))
             self._clients_ready = True
         return clients.send(self.runner, client, self.kubeconfig, url, headers, count)
 

@@ -11,6 +11,7 @@ import yaml
 from lab.backends.cluster import versions
 from lab.backends.cluster.runner import Runner
 from lab.config import PROJECT_DIR, gateway_tls_port
+from lab.errors import LabError
 from lab.files import write_atomic
 
 CLUSTER_DIR = PROJECT_DIR / "cluster"
@@ -65,6 +66,9 @@ class Provider(ABC):
     def needs_port_forward(self) -> bool:
         """True when the gateway is reached through a port-forward the lab runs."""
         return False
+
+    # A cluster the lab did not make: `down` removes only what the lab made in it.
+    keeps_cluster = False
 
 
 def push_to_registry(runner: Runner, port: int, images: dict[str, Path]) -> None:
@@ -282,4 +286,68 @@ class Kind(Provider):
         return True   # kind has no LoadBalancer: the gateway is port-forwarded, as on minikube
 
 
-PROVIDERS = {"k3d": K3d, "minikube": Minikube, "kind": Kind}
+class Existing(Provider):
+    """The cluster of the current kubeconfig context (Docker Desktop's, a cloud one, an
+    instructor's): never created, started or deleted by the lab; the lab copies that one context
+    into its own kubeconfig at the first `up` and keeps using it."""
+    name = "existing"
+    tool = "kubectl"
+    keeps_cluster = True
+
+    @property
+    def cluster_name(self) -> str:
+        if self.kubeconfig.exists():
+            found = yaml.safe_load(self.kubeconfig.read_text()) or {}
+            if found.get("current-context"):
+                return found["current-context"]
+        # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_config/kubectl_config_current-context/
+        done = self.runner.run(["kubectl", "config", "current-context"], check=False)
+        if done.returncode != 0 or not done.stdout.strip():
+            raise LabError("there is no current kubeconfig context for --provider existing",
+                           "pick one with `kubectl config use-context NAME`, or use --provider k3d")
+        return done.stdout.strip()
+
+    def state(self) -> str:
+        # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_version/ (asks the server too)
+        argv = ["kubectl", "version", "--request-timeout=10s"]
+        if self.kubeconfig.exists():
+            argv += ["--kubeconfig", str(self.kubeconfig)]
+        done = self.runner.run(argv, check=False)
+        if done.returncode != 0:
+            raise LabError(f"the cluster of context {self.cluster_name} does not answer",
+                           "check it with `kubectl get nodes`; the lab never starts or creates it")
+        return "running"
+
+    def create(self) -> None:
+        raise LabError("--provider existing never creates a cluster", "use --provider k3d, minikube or kind")
+
+    def start(self) -> None:
+        self.create()
+
+    def delete(self) -> None:
+        """Nothing: the cluster is not the lab's (`down` removes what the lab made in it)."""
+
+    def write_kubeconfig(self) -> None:
+        if self.kubeconfig.exists():
+            return   # the context copied at the first `up` stays the lab's, whatever is current now
+        # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_config/kubectl_config_view/
+        # (--minify: the current context only; --flatten --raw: credentials inline, usable alone)
+        text = self.runner.run(["kubectl", "config", "view", "--minify", "--flatten", "--raw"]).stdout
+        write_atomic(self.kubeconfig, text)
+        self.kubeconfig.chmod(0o600)
+
+    def build_images(self, images: dict[str, Path]) -> None:
+        """Built into the local Docker's image store, which Docker Desktop's Kubernetes runs from.
+        A remote cluster cannot see them: the lab's own apps need a registry it can pull from."""
+        from lab.backends.cluster.tools import platform_names
+
+        for image, context in images.items():
+            self.runner.run(["docker", "build", "--platform", f"linux/{platform_names()[1]}", "--tag", image,
+                             str(context)], timeout=900)
+
+    @property
+    def needs_port_forward(self) -> bool:
+        return True
+
+
+PROVIDERS = {"k3d": K3d, "minikube": Minikube, "kind": Kind, "existing": Existing}
