@@ -33,7 +33,7 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
     registry = load_state(lab_paths()).settings["registry_port"]
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     rendered = str(lab_root / ".lab" / "run" / "k3d.yaml")
-    assert tools.calls == [
+    expected = [
         ["k3d", "cluster", "list", "-o", "json"],
         # https://k3d.io/stable/usage/commands/k3d_cluster_create/ (--config, --wait, --timeout)
         ["k3d", "cluster", "create", "--config", rendered, "--wait", "--timeout", "300s"],
@@ -56,6 +56,11 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
                         f"127.0.0.1:{registry}/{image}", str(APPS_DIR / app)],
                        ["docker", "push", f"127.0.0.1:{registry}/{image}"])],
     ]
+    # Istio (with its rollouts) and cert-manager install at once: between them any interleaving.
+    istio, helm = expected[3:6], expected[6]
+    assert tools.calls[:3] == expected[:3] and tools.calls[7:] == expected[7:]
+    assert sorted(map(tuple, tools.calls[3:7])) == sorted(map(tuple, expected[3:7]))
+    assert [c for c in tools.calls[3:7] if c != helm] == istio
     # The lab's kubeconfig is its own: the user's is never named.
     assert all("--kubeconfig" not in c or kubeconfig in c for c in tools.calls)
     assert load_state(lab_paths()).provider == "k3d"
@@ -79,6 +84,15 @@ def test_k3d_config_publishes_the_gateway_on_loopback_at_the_chosen_port(lab_roo
     assert yaml.safe_load(rendered["registries"]["config"]) == \
         {"mirrors": {"docker.io": {"endpoint": ["http://canary-lab-registry:5000"]}}}
     assert {"arg": "--disable=traefik", "nodeFilters": ["server:*"]} in rendered["options"]["k3s"]["extraArgs"]
+
+
+def test_istio_and_cert_manager_install_at_the_same_time(lab_root, tools, cluster):
+    import threading
+
+    together = threading.Barrier(2, timeout=10)   # each install waits until the other has started
+    tools.meet = {"istioctl install": together, "helm upgrade --install cert-manager": together}
+    assert cluster_backend("k3d", tools, cluster).up() is True
+    assert not together.broken
 
 
 def test_second_up_changes_nothing_and_runs_nothing_that_creates(lab_root, tools, cluster):

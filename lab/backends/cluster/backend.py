@@ -10,6 +10,8 @@ import base64
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab import ui
@@ -34,6 +36,14 @@ LAB_IMAGES = {"canary-lab/httpbin:1.0": APPS_DIR / "httpbin",
               "canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
               "canary-lab/version-app:1.0": APPS_DIR / "version"}
 ENVOY_ADMIN_PORT = 15000
+
+
+def run_together(jobs: dict[str, Callable[[], None]]) -> None:
+    """Run independent steps in threads (each mostly waits on a tool); the first error wins."""
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="lab-step") as pool:
+        futures = [pool.submit(job) for job in jobs.values()]
+        for future in futures:
+            future.result()
 
 
 class ClusterBackend(Backend):
@@ -106,16 +116,17 @@ class ClusterBackend(Backend):
                 self.provider.start()
             changed = True
         self.provider.write_kubeconfig()
+        installs = {}
         if self.kube.get(Ref("Deployment", "istio-system", "istiod")) is None:
             self._confirm_istio_install()
-            with ui.step("installing Istio (demo profile)"):
-                addons.install_istio(self.runner, self.kubeconfig)
-            self._record("installed", "istio")
-            changed = True
+            installs["istio"] = lambda: addons.install_istio(self.runner, self.kubeconfig)
         if self.kube.get(Ref("Deployment", "cert-manager", "cert-manager-webhook")) is None:
-            with ui.step("installing cert-manager"):
-                addons.install_cert_manager(self.runner, self.kubeconfig)
-            self._record("installed", "cert-manager")
+            installs["cert-manager"] = lambda: addons.install_cert_manager(self.runner, self.kubeconfig)
+        if installs:
+            # Independent of each other (10-53 s and about a minute): both at once.
+            with ui.step(f"installing {' and '.join(installs)}{' together' if len(installs) > 1 else ''}"):
+                run_together(installs)
+            self._record("installed", *installs)
             changed = True
         with ui.step("waiting for cert-manager's webhook, then the lab's CA"):
             addons.wait_for_webhook(self.kube)
