@@ -35,7 +35,7 @@ class FakeTools:
         self.stopped: set[str] = set()   # clusters that exist but are stopped (a reboot, `k3d cluster stop`)
         self.containers: set[str] = set()   # containers `docker run` started (kind's registry)
         self.context = "docker-desktop"     # the current kubeconfig context (--provider existing)
-        self.meet: dict[str, threading.Barrier] = {}   # argv prefix → a barrier those calls wait at
+        self.meet: dict[str, threading.Barrier] = {}   # argv prefix → a barrier its first call waits at
         self.inputs: dict[str, str] = {}    # argv joined → what it got on stdin
         self.installed: list[list[str]] = []
         # What a Service URL reaches from each client pod: {deployment: {url: local url}}. A URL
@@ -51,9 +51,10 @@ class FakeTools:
         self.calls.append(list(argv))
         if input is not None:
             self.inputs[" ".join(argv)] = input
-        for prefix, barrier in self.meet.items():
+        for prefix, barrier in list(self.meet.items()):
             if " ".join(argv).startswith(prefix):
-                barrier.wait()    # raises BrokenBarrierError when the other call never comes alongside
+                del self.meet[prefix]   # once: the first such call waits for the other one
+                barrier.wait()          # BrokenBarrierError when the other never comes alongside
         if self.interrupt and " ".join(argv).startswith(self.interrupt):
             raise KeyboardInterrupt
         for prefix, stderr in self.fail.items():

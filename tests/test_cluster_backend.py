@@ -33,34 +33,39 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
     registry = load_state(lab_paths()).settings["registry_port"]
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     rendered = str(lab_root / ".lab" / "run" / "k3d.yaml")
-    expected = [
-        ["k3d", "cluster", "list", "-o", "json"],
-        # https://k3d.io/stable/usage/commands/k3d_cluster_create/ (--config, --wait, --timeout)
-        ["k3d", "cluster", "create", "--config", rendered, "--wait", "--timeout", "300s"],
-        ["k3d", "kubeconfig", "get", "canary-lab"],
-        # https://istio.io/latest/docs/reference/commands/istioctl/#istioctl-install
-        ["istioctl", "install", "-f", str(PROJECT_DIR / "cluster" / "istio-operator.yaml"), "--skip-confirmation",
-         "--kubeconfig", kubeconfig],
-        ["kubectl", "rollout", "status", "deployment/istiod", "--namespace", "istio-system",
-         "--timeout=300s", "--kubeconfig", kubeconfig],
-        ["kubectl", "rollout", "status", "deployment/istio-ingressgateway", "--namespace", "istio-system",
-         "--timeout=300s", "--kubeconfig", kubeconfig],
-        ["helm", "upgrade", "--install", "cert-manager", "cert-manager", "--repo", "https://charts.jetstack.io",
-         "--version", versions.CERT_MANAGER, "--namespace", "cert-manager", "--create-namespace", "--set",
-         "crds.enabled=true", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig],
-        # built for this machine's architecture and pushed to the registry k3d made with the cluster
-        *[argv for image, app in (("canary-lab/httpbin:1.0", "httpbin"),
-                                  ("canary-lab/tornado-websocket:1.0", "tornado"),
-                                  ("canary-lab/version-app:1.0", "version"))
-          for argv in (["docker", "build", "--platform", f"linux/{platform_names()[1]}", "--tag",
-                        f"127.0.0.1:{registry}/{image}", str(APPS_DIR / app)],
-                       ["docker", "push", f"127.0.0.1:{registry}/{image}"])],
+    builds = [["docker", "build", "--platform", f"linux/{platform_names()[1]}", "--tag",
+               f"127.0.0.1:{registry}/{image}", str(APPS_DIR / app)]
+              for image, app in (("canary-lab/httpbin:1.0", "httpbin"), ("canary-lab/tornado-websocket:1.0", "tornado"),
+                                 ("canary-lab/version-app:1.0", "version"))]
+    # Each segment's calls run at once with the others of it: compared as interleavings.
+    segments = [
+        [["k3d", "cluster", "list", "-o", "json"]],
+        # https://k3d.io/stable/usage/commands/k3d_cluster_create/ (--config, --wait, --timeout);
+        # the images build meanwhile (their build does not need the cluster)
+        [["k3d", "cluster", "create", "--config", rendered, "--wait", "--timeout", "300s"]] + builds,
+        [["k3d", "kubeconfig", "get", "canary-lab"]],
+        # https://istio.io/latest/docs/reference/commands/istioctl/#istioctl-install, with cert-manager
+        [["istioctl", "install", "-f", str(PROJECT_DIR / "cluster" / "istio-operator.yaml"), "--skip-confirmation",
+          "--kubeconfig", kubeconfig],
+         ["kubectl", "rollout", "status", "deployment/istiod", "--namespace", "istio-system",
+          "--timeout=300s", "--kubeconfig", kubeconfig],
+         ["kubectl", "rollout", "status", "deployment/istio-ingressgateway", "--namespace", "istio-system",
+          "--timeout=300s", "--kubeconfig", kubeconfig],
+         ["helm", "upgrade", "--install", "cert-manager", "cert-manager", "--repo", "https://charts.jetstack.io",
+          "--version", versions.CERT_MANAGER, "--namespace", "cert-manager", "--create-namespace", "--set",
+          "crds.enabled=true", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig]],
+        # built again (from Docker's cache) and pushed to the registry k3d made with the cluster
+        [argv for build in builds for argv in (build, ["docker", "push", build[5]])],
     ]
-    # Istio (with its rollouts) and cert-manager install at once: between them any interleaving.
-    istio, helm = expected[3:6], expected[6]
-    assert tools.calls[:3] == expected[:3] and tools.calls[7:] == expected[7:]
-    assert sorted(map(tuple, tools.calls[3:7])) == sorted(map(tuple, expected[3:7]))
-    assert [c for c in tools.calls[3:7] if c != helm] == istio
+    at = 0
+    for segment in segments:
+        got = tools.calls[at:at + len(segment)]
+        assert sorted(map(tuple, got)) == sorted(map(tuple, segment))
+        first = segment[0]       # within a segment, each thread's own calls keep their order
+        mine = [c for c in segment if c[0] == first[0] or first[0] == "istioctl" and c[0] == "kubectl"]
+        assert [c for c in got if c in mine] == mine
+        at += len(segment)
+    assert at == len(tools.calls)
     # The lab's kubeconfig is its own: the user's is never named.
     assert all("--kubeconfig" not in c or kubeconfig in c for c in tools.calls)
     assert load_state(lab_paths()).provider == "k3d"
@@ -92,6 +97,20 @@ def test_istio_and_cert_manager_install_at_the_same_time(lab_root, tools, cluste
     together = threading.Barrier(2, timeout=10)   # each install waits until the other has started
     tools.meet = {"istioctl install": together, "helm upgrade --install cert-manager": together}
     assert cluster_backend("k3d", tools, cluster).up() is True
+    assert not together.broken
+
+
+@pytest.mark.parametrize("provider, create", [("k3d", "k3d cluster create"), ("kind", "kind create cluster")])
+def test_images_build_while_the_cluster_is_created(lab_root, tools, cluster, provider, create):
+    import threading
+
+    together = threading.Barrier(2, timeout=10)
+    tools.meet = {create: together, "docker build": together}
+    lab = cluster_backend(provider, tools, cluster, port=gateway_port())
+    try:
+        assert lab.up() is True
+    finally:
+        lab.down()
     assert not together.broken
 
 

@@ -108,8 +108,10 @@ class ClusterBackend(Backend):
         changed = False
         cluster_state = self.provider.state()
         if cluster_state == "missing":
-            with ui.step(f"creating the {self.name} cluster {self.provider.cluster_name}"):
-                self.provider.create()
+            # A new cluster needs the images: they build while it is made (k3d, kind).
+            with ui.step(f"creating the {self.name} cluster {self.provider.cluster_name} (images build meanwhile)"):
+                run_together({"cluster": self.provider.create,
+                              "images": lambda: self.provider.prebuild(dict(LAB_IMAGES))})
             changed = True
         elif cluster_state == "stopped":
             with ui.step(f"starting the stopped {self.name} cluster {self.provider.cluster_name}"):

@@ -44,6 +44,10 @@ class Provider(ABC):
     def start(self) -> None:
         """Start the stopped cluster, keeping everything in it."""
 
+    def prebuild(self, images: dict[str, Path]) -> None:
+        """Build what `build_images` will need, while the cluster is being created (when the
+        build does not need the cluster)."""
+
     @abstractmethod
     def create(self) -> None:
         """Create the cluster (only called when it does not exist)."""
@@ -71,9 +75,10 @@ class Provider(ABC):
     keeps_cluster = False
 
 
-def push_to_registry(runner: Runner, port: int, images: dict[str, Path]) -> None:
+def build_for_registry(runner: Runner, port: int, images: dict[str, Path], push: bool = True) -> None:
     """Each image built for this machine's architecture and pushed to the lab's registry on
-    127.0.0.1:PORT (Docker allows plain HTTP to loopback registries), where the nodes pull it."""
+    127.0.0.1:PORT (Docker allows plain HTTP to loopback registries), where the nodes pull it.
+    Built again after a build without push, it comes from Docker's build cache in a moment."""
     from lab.backends.cluster.tools import platform_names
 
     arch = platform_names()[1]
@@ -81,7 +86,8 @@ def push_to_registry(runner: Runner, port: int, images: dict[str, Path]) -> None
         pushed = f"127.0.0.1:{port}/{image}"
         # https://docs.docker.com/reference/cli/docker/buildx/build/ (--platform, --tag)
         runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", pushed, str(context)], timeout=900)
-        runner.run(["docker", "push", pushed], timeout=600)
+        if push:
+            runner.run(["docker", "push", pushed], timeout=600)
 
 
 class K3d(Provider):
@@ -147,7 +153,10 @@ class K3d(Provider):
     def build_images(self, images: dict[str, Path]) -> None:
         """Pushed to the registry k3d made with the cluster (its docs, usage/registries.md: push
         through the host port; only the repository path matters when the cluster pulls it)."""
-        push_to_registry(self.runner, self.registry_port, images)
+        build_for_registry(self.runner, self.registry_port, images)
+
+    def prebuild(self, images: dict[str, Path]) -> None:
+        build_for_registry(self.runner, self.registry_port, images, push=False)
 
 
 class Minikube(Provider):
@@ -279,7 +288,10 @@ class Kind(Provider):
         self.kubeconfig.chmod(0o600)
 
     def build_images(self, images: dict[str, Path]) -> None:
-        push_to_registry(self.runner, self.registry_port, images)
+        build_for_registry(self.runner, self.registry_port, images)
+
+    def prebuild(self, images: dict[str, Path]) -> None:
+        build_for_registry(self.runner, self.registry_port, images, push=False)
 
     @property
     def needs_port_forward(self) -> bool:
