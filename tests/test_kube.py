@@ -118,3 +118,24 @@ def test_an_object_goes_to_its_own_group_and_a_bare_kind_means_istios(cluster):
     assert cluster.kube.get(Ref("Gateway", "canary-lab", "gw"))["spec"] == {"servers": []}
     paths = [str(r.url.path) for r in cluster.requests()]
     assert "/apis/gateway.networking.k8s.io/v1/namespaces/canary-lab/gateways/gw" in paths
+
+
+def test_discovery_is_kept_in_the_labs_run_folder_across_commands(cluster, tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(f"""
+apiVersion: v1
+kind: Config
+clusters: [{{name: emulator, cluster: {{server: "http://127.0.0.1:{cluster.port}"}}}}]
+users: [{{name: lab, user: {{token: x}}}}]
+contexts: [{{name: lab, context: {{cluster: emulator, user: lab}}}}]
+current-context: lab
+""")
+    cache = tmp_path / "run" / "discovery.json"
+    cache.parent.mkdir()
+    Kube.from_kubeconfig(kubeconfig, cache).get(REF)                     # one command
+    assert cache.exists()
+    asked = len(cluster.requests())
+    assert Kube.from_kubeconfig(kubeconfig, cache).get(REF) is None        # the next command
+    discovery = [r for r in cluster.requests()[asked:] if str(r.url.path).startswith(("/api", "/apis"))
+                 and "/namespaces/" not in str(r.url.path)]
+    assert discovery == []

@@ -65,7 +65,7 @@ class ClusterBackend(Backend):
     @property
     def kube(self) -> Kube:
         if self._kube is None:
-            self._kube = Kube.from_kubeconfig(self.kubeconfig)
+            self._kube = Kube.from_kubeconfig(self.kubeconfig, self.paths.run_dir / "discovery.json")
         return self._kube
 
     def _forward(self, name: str, target: str, local: int, remote: int) -> PortForward:

@@ -48,8 +48,10 @@ class Kube:
         self.discovery_cache = discovery_cache
 
     @classmethod
-    def from_kubeconfig(cls, path) -> "Kube":
-        return cls(kube_config.new_client_from_config(config_file=str(path)))
+    def from_kubeconfig(cls, path, discovery_cache: Path | None = None) -> "Kube":
+        """Kept across `invoke` commands in `discovery_cache`, discovery costs one round of
+        requests per lab, not one per command (a kind it lacks is looked up again anyway)."""
+        return cls(kube_config.new_client_from_config(config_file=str(path)), discovery_cache)
 
     @property
     def dynamic(self) -> DynamicClient:
