@@ -492,7 +492,7 @@ def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(
     lab.install_addons(["kiali"])
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     assert tools.calls[0] == ["kubectl", "apply", "-f",
-                              "https://raw.githubusercontent.com/istio/istio/release-1.30/samples/addons/kiali.yaml",
+                              "https://raw.githubusercontent.com/istio/istio/release-1.31/samples/addons/kiali.yaml",
                               "--kubeconfig", kubeconfig]
     lab.dashboard("kiali")
     assert tools.calls[-1] == ["istioctl", "dashboard", "kiali", "--address", "127.0.0.1",

@@ -92,12 +92,12 @@ def test_a_taken_port_fails_with_another_port_to_use():
 
 
 def test_missing_and_unusable_tools_warn_that_up_downloads_the_pinned_version(lab_root):
-    versions = {"k3d": None, "kubectl": (1, 20, 0), "istioctl": (1, 31, 0), "helm": (4, 9, 0)}
+    versions = {"k3d": None, "kubectl": (1, 20, 0), "istioctl": (1, 32, 0), "helm": (4, 9, 0)}
     checks = by_name(tool_checks("k3d", lab_paths(), version_of=lambda release: versions[release.tool]))
     assert checks["k3d"].result == WARN and f"downloads {releases()['k3d'].version}" in checks["k3d"].detail
     assert checks["kubectl"].result == WARN and "skew policy" in checks["kubectl"].detail
     # a newer istioctl is not "recent enough": it would install another Istio
-    assert checks["istioctl"].result == WARN and "would install Istio 1.31" in checks["istioctl"].detail
+    assert checks["istioctl"].result == WARN and "would install Istio 1.32" in checks["istioctl"].detail
     assert checks["helm"].result == OK
 
 

@@ -144,8 +144,8 @@ def fake_executable(folder, name, says):
 
 @pytest.mark.parametrize("tool,on_path,used", [
     ("istioctl", f"{ISTIO.rsplit('.', 1)[0]}.99", True),   # same minor as the pinned Istio
-    ("istioctl", "1.31.0", False),                          # a newer istioctl installs a newer Istio
-    ("istioctl", "1.29.9", False),
+    ("istioctl", "1.32.0", False),                          # a newer istioctl installs a newer Istio
+    ("istioctl", "1.30.5", False),
     ("kubectl", "Client Version: v1.36.2", True),           # within one minor of Kubernetes 1.35
     ("kubectl", "Client Version: v1.34.0", True),
     ("kubectl", "Client Version: v1.37.0", False),          # two minors away: outside the skew policy

@@ -1,7 +1,7 @@
 """Pinned versions of everything the cluster lab installs. Change them here only.
 
 Chosen on 2026-12-01 from each project's support page (the README's "Versions" table has the
-end-of-life dates): Istio 1.30 supports Kubernetes 1.32-1.36, cert-manager 1.21 supports
+end-of-life dates): Istio 1.31 supports Kubernetes 1.32-1.36, cert-manager 1.21 supports
 1.33-1.36, so the clusters run Kubernetes 1.35 (kubernetes.io/releases: end of life 2027-02-28).
 """
 
@@ -14,14 +14,15 @@ MINIKUBE_KUBERNETES = "v1.35.1"
 KIND_NODE_IMAGE = ("kindest/node:v1.35.8@sha256:"
                    "07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0")
 
-# https://istio.io/latest/news/releases/1.30.x/announcing-1.30.5/ (supportStatus.yml: k8s 1.32-1.36)
-ISTIO = "1.30.5"
+# https://istio.io/latest/news/releases/1.31.x/announcing-1.31.1/ (the newest patch confirmed;
+# supportStatus.yml: Kubernetes 1.32-1.36)
+ISTIO = "1.31.1"
 # cert-manager tag v1.21.1 (2026-07-29); docs/releases: 1.21 supports Kubernetes 1.33-1.36.
 CERT_MANAGER = "v1.21.1"
 CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io"
-# Istio 1.30's go.mod: sigs.k8s.io/gateway-api v1.5.1 — the Gateway API CRDs it is built against
+# Istio 1.31's go.mod: sigs.k8s.io/gateway-api v1.6.0 — the Gateway API CRDs it is built against
 # (installed by another change; pinned here so both use one version).
-GATEWAY_API = "v1.5.1"
+GATEWAY_API = "v1.6.0"
 
 # Tools the lab downloads when PATH has none it can use (lab/backends/cluster/tools.py says when).
 TOOLS = {
