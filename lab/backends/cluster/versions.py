@@ -29,7 +29,7 @@ TOOLS = {
     "k3d": "5.9.0",         # github.com/k3d-io/k3d tag v5.9.0 (2026-06-02)
     "kind": "0.33.0",       # github.com/kubernetes-sigs/kind releases/tag/v0.33.0
     "minikube": "1.38.1",   # github.com/kubernetes/minikube tag v1.38.1 (2026-02-19)
-    "kubectl": "1.35.5",    # same minor as the clusters (kubectl's skew policy: within one minor)
+    "kubectl": "1.35.9",    # kubernetes.io/releases/1.35: newest patch; the clusters' minor (skew: within one)
     "istioctl": ISTIO,      # the istioctl IS the Istio it installs: always the pinned one's minor
     "helm": "4.2.4",        # github.com/helm/helm tag v4.2.4 (2026-08-13)
 }
