@@ -28,12 +28,13 @@ def _help_asked(task_name: str, positional) -> bool:
     return True
 
 
-@task(help={"provider": "auto (default), local, k3d or minikube",
+@task(help={"provider": "auto (default), local, k3d, minikube, kind, or existing (your current kubeconfig context)",
             "port": "gateway port on 127.0.0.1 (default 8080, or $CANARY_LAB_PORT)",
-            "addons": "cluster only: comma-separated, from prometheus, kiali"})
-def up(c, provider="auto", port=0, addons=""):
+            "addons": "cluster only: comma-separated, from prometheus, kiali",
+            "install-istio": "--provider existing: install Istio there if it has none (down removes it)"})
+def up(c, provider="auto", port=0, addons="", install_istio=False):
     """Start the lab (or repair it): gateway, sample apps. A second `up` changes nothing."""
-    _run(commands.up, provider, port or None, addons)
+    _run(commands.up, provider, port or None, addons, install_istio)
 
 
 @task
@@ -150,7 +151,7 @@ def exercises(c, choose=False):
     _run(commands.exercise, "", not choose, False, False, "")
 
 
-@task(help={"provider": "local, k3d or minikube (default: the lab that is up, else the one `up` picks)",
+@task(help={"provider": "local, k3d, minikube, kind or existing (default: the lab that is up, else the one `up` picks)",
             "port": "gateway port to check (default: the lab's, else 8080)"})
 def doctor(c, provider="auto", port=0):
     """Check what a lab needs (local: Envoy, ports, helm; cluster: Docker, ports, tools), each with a fix."""

@@ -4,7 +4,7 @@ import sys
 
 from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
-from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
+from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths, runs_on
 from lab.errors import LabError, NotUp
 from lab.manifests import Ref, load_manifest_file, load_manifest_stream, parse_manifests, ref_of
 from lab.state import DamagedState, Progress
@@ -13,7 +13,7 @@ SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
 SAMPLE_HOST = "canary.lab.local"
 
 
-def up(provider: str = "auto", port: int | None = None, addons: str = "") -> None:
+def up(provider: str = "auto", port: int | None = None, addons: str = "", install_istio: bool = False) -> None:
     paths = lab_paths()
     state = lab_state(paths)
     if state is not None and provider not in ("auto", state.provider):
@@ -32,6 +32,8 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         raise LabError(f"addons ({addons}) need a cluster; the local lab has none",
                        "use `invoke up --provider k3d --addons kiali` where Docker runs")
     backend = make_backend(paths, name, port)
+    if install_istio:
+        backend.may_install_istio = True   # --provider existing: the learner's explicit yes to Istio
     try:
         with ui.step(f"gateway on {backend.gateway_url()}"):
             changed = backend.up()
@@ -43,7 +45,8 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "") -> Non
         if addons:
             backend.install_addons([a.strip() for a in addons.split(",") if a.strip()])
     except BaseException:
-        if state is None:  # this call started the lab: an error or Ctrl-C leaves nothing half-up
+        # Only `down` deletes a cluster: the next `up` finishes what this one started.
+        if state is None and not backend.keeps_a_failed_first_up:
             backend.down()
         raise
     changed = changed or any(not line.endswith(" unchanged") for line in lines)
@@ -243,7 +246,7 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
     require_terminal_or_yes(yes)
     check_alpha(), check_beta()   # a bad CANARY_LAB_ALPHA or _BETA is refused before any step runs
     state = require_up()
-    if state.provider not in chosen.backends:
+    if not runs_on(state.provider, chosen.backends):
         raise LabError(f"exercise {name} needs {' or '.join(chosen.backends)}; the lab that is up is {state.provider}",
                        "`invoke down`, then `invoke up --provider` one of those")
     walkthrough = Walkthrough(chosen, current_backend(paths), paths, yes=yes)
@@ -311,9 +314,9 @@ def doctor(provider: str = "auto", port: int | None = None) -> None:
     state = lab_state(paths)
     if provider == "auto":   # the lab that is up, else the one `up` would pick
         provider = state.provider if state else choose_provider("auto")[0]
-    elif provider not in ("local", "k3d", "minikube"):
-        raise LabError(f"doctor checks a provider's lab: local, k3d or minikube, not {provider!r}",
-                       "use --provider local, k3d or minikube")
+    elif provider not in ("local", "k3d", "minikube", "kind", "existing"):
+        raise LabError(f"doctor checks a provider's lab: local, k3d, minikube, kind or existing, not {provider!r}",
+                       "use --provider local, k3d, minikube, kind or existing")
     port = gateway_port(port if port else state.gateway_port if state else None)
     lab_ports = frozenset({state.gateway_port, gateway_tls_port(state.gateway_port)}) if state else frozenset()
     checks = run_checks(provider, port, paths, lab_ports=lab_ports)

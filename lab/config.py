@@ -21,7 +21,16 @@ DEFAULT_GATEWAY_PORT = 8080
 # (CANARY_LAB_ALPHA, CANARY_LAB_BETA) because it plays dozens of checks per run.
 DEFAULT_CHECK_RATE = 0.01
 CA_FILE_NAME = "ca.crt"      # the lab CA in Paths.tls_dir, as cert-manager names it in a secret
-PROVIDERS = ("local", "k3d", "minikube")
+PROVIDERS = ("local", "k3d", "minikube", "kind", "existing")
+# Every cluster provider runs the same Istio and cert-manager: what an exercise says of k3d or
+# minikube holds for all of them.
+CLUSTER_PROVIDERS = ("k3d", "minikube", "kind", "existing")
+
+
+def runs_on(provider: str, backends) -> bool:
+    """Whether an exercise, step or check for `backends` runs on this provider (naming one
+    cluster provider names them all)."""
+    return provider in backends or (provider in CLUSTER_PROVIDERS and any(b in CLUSTER_PROVIDERS for b in backends))
 
 
 @dataclass(frozen=True)

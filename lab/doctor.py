@@ -5,8 +5,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from lab.backends.cluster.tools import releases, path_version, version_tuple
-from lab.config import Paths, gateway_tls_port
+import yaml
+
+from lab.backends.cluster.tools import acceptable, path_version, releases, version_tuple
+from lab.config import PROJECT_DIR, Paths, gateway_tls_port
 from lab.helm import helm_source
 from lab.ports import port_in_use
 
@@ -25,7 +27,18 @@ class Check:
     fix: str = ""
 
 
-def docker_checks(client_factory=None) -> list[Check]:
+def needs_of(provider: str) -> tuple[float, float, str]:
+    """(CPUs, GiB) Docker must give the provider at least, and why. minikube exits when Docker has
+    fewer CPUs or less memory than its --cpus/--memory (cluster/minikube.yaml); k3d and kind
+    share Docker's, so Istio's demo profile sets the floor."""
+    if provider == "minikube":
+        settings = yaml.safe_load((PROJECT_DIR / "cluster" / "minikube.yaml").read_text())
+        return (float(settings["cpus"]), float(settings["memory"]) / 1024,
+                "minikube exits when Docker has less than its --cpus/--memory (cluster/minikube.yaml): at least")
+    return MIN_CPUS, MIN_MEMORY_GIB, "Istio's demo profile needs at least"
+
+
+def docker_checks(client_factory=None, provider: str = "k3d") -> list[Check]:
     import docker
 
     try:
@@ -37,16 +50,21 @@ def docker_checks(client_factory=None) -> list[Check]:
                       "start Docker (or Docker Desktop), or use `invoke up --provider local`")]
     checks = [Check("Docker daemon", OK, f"Docker {info.get('ServerVersion', '?')} answers")]
     cpus, memory = int(info.get("NCPU", 0)), int(info.get("MemTotal", 0)) / 2**30
-    checks.append(_resource("CPUs for Docker", cpus, MIN_CPUS, GOOD_CPUS, f"{cpus}",
-                            "give Docker more CPUs (Docker Desktop: Settings → Resources)"))
-    checks.append(_resource("memory for Docker", memory, MIN_MEMORY_GIB, GOOD_MEMORY_GIB, f"{memory:.1f} GiB",
-                            "give Docker more memory (Docker Desktop: Settings → Resources)"))
+    min_cpus, min_memory, why = needs_of(provider)
+    also = " or lower cpus/memory in cluster/minikube.yaml" if provider == "minikube" else ""
+    checks.append(_resource("CPUs for Docker", cpus, min_cpus, max(GOOD_CPUS, min_cpus), f"{cpus}",
+                            f"give Docker more CPUs (Docker Desktop: Settings → Resources; Colima: "
+                            f"colima start --cpu 4){also}", why))
+    checks.append(_resource("memory for Docker", memory, min_memory, max(GOOD_MEMORY_GIB, min_memory),
+                            f"{memory:.1f} GiB", f"give Docker more memory (Docker Desktop: Settings → Resources; "
+                            f"Colima: colima start --memory 8){also}", why))
     return checks
 
 
-def _resource(name: str, have: float, minimum: float, good: float, shown: str, fix: str) -> Check:
+def _resource(name: str, have: float, minimum: float, good: float, shown: str, fix: str,
+              why: str = "Istio's demo profile needs at least") -> Check:
     if have < minimum:
-        return Check(name, FAIL, f"{shown}; Istio's demo profile needs at least {minimum:g}", fix)
+        return Check(name, FAIL, f"{shown}; {why} {minimum:g}", fix)
     if have < good:
         return Check(name, WARN, f"{shown}; {good:g} recommended, it may be slow", fix)
     return Check(name, OK, shown)
@@ -67,24 +85,23 @@ def port_checks(port: int, lab_ports: frozenset[int] = frozenset()) -> list[Chec
 
 
 def tool_checks(provider: str, paths: Paths, version_of=path_version) -> list[Check]:
+    """Which copy of each tool `up` will use, by the same rule (tools.acceptable)."""
     checks = []
-    for name in (provider, "kubectl", "istioctl", "helm"):
+    for name in dict.fromkeys([*([provider] if provider in releases() else []), "kubectl", "istioctl", "helm"]):
         release = releases()[name]
         found = version_of(release)
-        wanted = version_tuple(release.version)
-        if (paths.home / "bin" / name).exists():
+        if found is not None and acceptable(release, found)[0]:
+            checks.append(Check(name, OK, f"{'.'.join(map(str, found))} on PATH ({acceptable(release, found)[1]})"))
+        elif (paths.home / "bin" / name).exists():
             checks.append(Check(name, OK, f"the lab's own copy, {release.version}"))
         elif found is None:
             where = "not on PATH" if not shutil.which(name) else "on PATH, version unknown"
             checks.append(Check(name, WARN, f"{where}; `invoke up` downloads {release.version}",
-                                f"or install {name} {release.version} or newer yourself"))
-        elif found < wanted:
-            shown = ".".join(map(str, found))
-            checks.append(Check(name, WARN, f"{shown} on PATH is older than {release.version}; "
-                                            f"`invoke up` downloads {release.version} for the lab",
-                                f"or upgrade {name}"))
+                                f"or install {name} {release.version} yourself"))
         else:
-            checks.append(Check(name, OK, f"{'.'.join(map(str, found))} on PATH"))
+            checks.append(Check(name, WARN, f"PATH has {acceptable(release, found)[1]}; "
+                                            f"`invoke up` downloads {release.version} for the lab",
+                                f"nothing to do (your {name} stays as it is)"))
     return checks
 
 
@@ -113,8 +130,32 @@ def helm_check() -> Check:
                  "or install helm onto PATH (https://helm.sh/docs/intro/install/)")
 
 
+def context_checks(run=None) -> list[Check]:
+    """--provider existing: the current kubeconfig context, and whether its cluster answers."""
+
+    run = run or (lambda argv: subprocess.run(argv, capture_output=True, text=True, timeout=20))
+    try:
+        context = run(["kubectl", "config", "current-context"])
+        answers = run(["kubectl", "version", "--request-timeout=10s"]) if context.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return [Check("kubeconfig context", FAIL, f"kubectl could not tell ({type(e).__name__})",
+                      "install kubectl, then pick a context with `kubectl config use-context NAME`")]
+    if context.returncode != 0 or not context.stdout.strip():
+        return [Check("kubeconfig context", FAIL, "no current context",
+                      "pick one with `kubectl config use-context NAME`")]
+    name = context.stdout.strip()
+    if answers.returncode != 0:
+        return [Check("kubeconfig context", FAIL, f"{name}: its cluster does not answer",
+                      "check it with `kubectl get nodes`; the lab never starts or creates it")]
+    return [Check("kubeconfig context", OK, f"{name} answers; the lab installs only what it lacks there "
+                                           "(Istio only with --install-istio)")]
+
+
 def run_checks(provider: str, port: int, paths: Paths, client_factory=None, version_of=path_version,
                lab_ports: frozenset[int] = frozenset()) -> list[Check]:
     if provider == "local":
         return [envoy_check(), *port_checks(port, lab_ports), helm_check()]
-    return [*docker_checks(client_factory), *port_checks(port, lab_ports), *tool_checks(provider, paths, version_of)]
+    if provider == "existing":
+        return [*context_checks(), *port_checks(port, lab_ports), *tool_checks(provider, paths, version_of)]
+    return [*docker_checks(client_factory, provider), *port_checks(port, lab_ports),
+            *tool_checks(provider, paths, version_of)]

@@ -58,19 +58,7 @@ class EnvoyAdmin:
         return [entry["route_config"] for entry in dump.get("configs", []) if "route_config" in entry]
 
     def live_routes(self) -> list[LiveRoute]:
-        routes = []
-        for config in self.route_configs():
-            # Istio names its HTTPS route configs "https.443...", the local lab "https-gateway".
-            scheme = "https" if config.get("name", "").startswith("https") else "http"
-            for vhost in config.get("virtual_hosts", []):
-                host, domains = _host_of(vhost), tuple(vhost.get("domains", []))
-                for route in vhost.get("routes", []):
-                    routes.append(LiveRoute(host=host, match=describe_match(route.get("match", {})),
-                                            destinations=_destinations(route.get("route", {})), scheme=scheme,
-                                            domains=domains, conditions=route.get("match", {}),
-                                            name=route.get("name", ""),
-                                            status=int((route.get("direct_response") or {}).get("status", 0))))
-        return routes
+        return routes_of(self.route_configs())
 
     def ready_endpoints(self) -> dict[tuple[str, str], int]:
         """Healthy endpoints per (Service name.namespace, subset) from /clusters, for Istio-named clusters
@@ -92,6 +80,23 @@ def _failed_health_check(status: dict) -> bool:
     return any(status.get(flag) for flag in ("failed_active_health_check", "failed_outlier_check",
                                              "failed_active_degraded_check", "pending_dynamic_removal"))
 
+
+def routes_of(route_configs: list[dict]) -> list[LiveRoute]:
+    """Envoy RouteConfigurations as routes a learner would write (also used on configs the lab
+    builds itself, to know what a gateway will show)."""
+    routes = []
+    for config in route_configs:
+        # Istio names its HTTPS route configs "https.443...", the local lab "https-gateway".
+        scheme = "https" if config.get("name", "").startswith("https") else "http"
+        for vhost in config.get("virtual_hosts", []):
+            host, domains = _host_of(vhost), tuple(vhost.get("domains", []))
+            for route in vhost.get("routes", []):
+                routes.append(LiveRoute(host=host, match=describe_match(route.get("match", {})),
+                                        destinations=_destinations(route.get("route", {})), scheme=scheme,
+                                        domains=domains, conditions=route.get("match", {}),
+                                        name=route.get("name", ""),
+                                        status=int((route.get("direct_response") or {}).get("status", 0))))
+    return routes
 
 def _host_of(vhost: dict) -> str:
     domains = [d for d in vhost.get("domains", []) if not d.endswith(":*")]

@@ -1,42 +1,87 @@
-"""Waiting until a gateway serves what was applied: routes read back from Envoy, compared
-with the VirtualServices' weights. A cluster's istiod pushes config within seconds; the
-lab waits for that instead of letting a check sample the old routes."""
+"""Waiting until a cluster's gateway serves what was applied.
 
+What istiod will serve is modelled by the lab's own translator (lab/backends/local/translate.py,
+the one model of istiod the lab has), then compared with the routes read back from the ingress
+gateway's Envoy: per host and listener, each route's destinations — Service, subset and weight.
+Two rules of istiod on top: a weight-0 destination is dropped when a route has others
+(pilot/pkg/networking/core/route/route.go: "Ignore 0 weighted clusters"), and only the hosts a
+Gateway serves are on the gateway (a mesh-only host never is).
+"""
+
+import copy
 import time
 
 from lab.backends.base import LiveRoute
+from lab.backends.local.translate import LOCAL_CREDENTIAL, ROUTE_CONFIGS, translate
+from lab.envoy_admin import routes_of
 from lab.errors import LabError
-from lab.validate import route_weights
+from lab.manifests import Ref, ref_of
+
+Served = dict[tuple[str, str], list[list[tuple[str, str, int]]]]   # (scheme, host) → routes' destinations
 
 
-def expected_weights(virtual_service: dict) -> dict[str, list[list[int]]]:
-    """host → the weights of each http route, in order, as Envoy will show them."""
-    spec = virtual_service.get("spec") or {}
-    weights = [sorted(route_weights(http.get("route") or [])) for http in spec.get("http") or []]
-    return {host: weights for host in spec.get("hosts") or []}
+def _as_modelled(obj: dict) -> dict:
+    """A Gateway as the translator takes it: every HTTPS server on the one certificate it knows
+    (the model needs only which hosts each listener serves; the cluster has the real TLS)."""
+    if obj.get("kind") != "Gateway":
+        return obj
+    obj = copy.deepcopy(obj)
+    for server in (obj.get("spec") or {}).get("servers") or []:
+        if server.get("tls") or str((server.get("port") or {}).get("protocol", "")).upper() == "HTTPS":
+            server["tls"] = {"mode": "SIMPLE", "credentialName": LOCAL_CREDENTIAL}
+    return obj
 
 
-def served(expected: dict[str, list[list[int]]], routes: list[LiveRoute]) -> bool:
-    for host, wanted in expected.items():
-        live = [sorted(d.weight for d in r.destinations) for r in routes
-                if r.scheme == "http" and host in [h.strip() for h in r.host.split(",")]]
-        # One http route may become several Envoy routes (one per match entry): compare distinct runs.
-        collapsed = [w for i, w in enumerate(live) if i == 0 or live[i - 1] != w]
-        wanted_collapsed = [w for i, w in enumerate(wanted) if i == 0 or wanted[i - 1] != w]
-        if collapsed != wanted_collapsed:
-            return False
-    return True
+def _runs(routes: list[list[tuple[str, str, int]]]) -> list[list[tuple[str, str, int]]]:
+    """One http route may become several Envoy routes (one per match entry): compare distinct runs."""
+    return [r for i, r in enumerate(routes) if i == 0 or routes[i - 1] != r]
 
 
-def wait_until_served(virtual_services: list[dict], read_routes, timeout: float = 30.0,
-                      interval: float = 0.5) -> None:
-    expected: dict[str, list[list[int]]] = {}
-    for vs in virtual_services:
-        expected.update(expected_weights(vs))
+def _by_host(routes: list[LiveRoute]) -> Served:
+    served: Served = {}
+    for route in routes:
+        destinations = sorted((d.service, d.subset, d.weight) for d in route.destinations if d.weight > 0)
+        for host in (h.strip() for h in route.host.split(",")):
+            served.setdefault((route.scheme, host), []).append(destinations)
+    return {key: _runs(value) for key, value in served.items()}
+
+
+def expected_routes(virtual_services: list[dict], objects: list[dict]) -> Served:
+    """What istiod will serve for these VirtualServices, given the Gateways, Services and
+    DestinationRules they use (`objects`)."""
+    model = {ref_of(o): _as_modelled(o) for o in objects}
+    model.update({ref_of(vs): vs for vs in virtual_services})
+    config = translate(model, pods={})
+    return _by_host(routes_of([config.route_configs[scheme] for scheme in ROUTE_CONFIGS]))
+
+
+def served(expected: Served, routes: list[LiveRoute]) -> bool:
+    live = _by_host(routes)
+    return all(live.get(key, []) == wanted for key, wanted in expected.items())
+
+
+def wait_until_served(expected: Served, read_routes, timeout: float = 30.0, interval: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while not served(expected, read_routes()):
         if time.monotonic() >= deadline:
-            raise LabError(f"the gateway does not serve the new routes for {', '.join(expected)} after "
-                           f"{timeout:.0f}s", "`invoke status` shows what it serves; is the VirtualService "
-                                              "bound to the ingress gateway?")
+            hosts = ", ".join(sorted({host for _, host in expected}))
+            raise LabError(f"the gateway does not serve the new routes for {hosts} after {timeout:.0f}s",
+                           "`invoke status` shows what it serves; is the VirtualService bound to the "
+                           "ingress gateway?")
         time.sleep(interval)
+
+
+def referenced(virtual_service: dict) -> list[Ref]:
+    """The Gateways and Services a VirtualService names (DestinationRules are found by listing)."""
+    ref = ref_of(virtual_service)
+    spec = virtual_service.get("spec") or {}
+    refs = []
+    for name in spec.get("gateways") or []:
+        if name != "mesh":
+            namespace, _, gateway = name.rpartition("/")
+            refs.append(Ref("Gateway", namespace or ref.namespace, gateway))
+    for http in spec.get("http") or []:
+        for route in http.get("route") or []:
+            parts = str((route.get("destination") or {}).get("host", "")).split(".")
+            refs.append(Ref("Service", parts[1] if len(parts) > 1 else ref.namespace, parts[0]))
+    return refs

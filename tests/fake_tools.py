@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ import pytest
 from lab.backends.cluster.backend import ClusterBackend
 from lab.backends.cluster.runner import Result, tool_failed
 from lab.config import lab_paths
+from lab.manifests import Ref
 
 POD_APPLETS = ("sh", "head", "base64", "tr", "sleep")
 
@@ -28,6 +31,12 @@ class FakeTools:
         self.started: list[subprocess.Popen] = []
         self.clusters: set[str] = set()
         self.fail: dict[str, str] = {}   # argv prefix → stderr, to play a failing tool
+        self.interrupt = ""              # argv prefix where the user presses Ctrl-C
+        self.stopped: set[str] = set()   # clusters that exist but are stopped (a reboot, `k3d cluster stop`)
+        self.containers: set[str] = set()   # containers `docker run` started (kind's registry)
+        self.context = "docker-desktop"     # the current kubeconfig context (--provider existing)
+        self.meet: dict[str, threading.Barrier] = {}   # argv prefix → a barrier its first call waits at
+        self.inputs: dict[str, str] = {}    # argv joined → what it got on stdin
         self.installed: list[list[str]] = []
         # What a Service URL reaches from each client pod: {deployment: {url: local url}}. A URL
         # that leads nowhere (a closed port) plays a connection the server refuses.
@@ -40,6 +49,14 @@ class FakeTools:
 
     def run(self, argv, *, env=None, input=None, timeout=600, check=True) -> Result:
         self.calls.append(list(argv))
+        if input is not None:
+            self.inputs[" ".join(argv)] = input
+        for prefix, barrier in list(self.meet.items()):
+            if " ".join(argv).startswith(prefix):
+                del self.meet[prefix]   # once: the first such call waits for the other one
+                barrier.wait()          # BrokenBarrierError when the other never comes alongside
+        if self.interrupt and " ".join(argv).startswith(self.interrupt):
+            raise KeyboardInterrupt
         for prefix, stderr in self.fail.items():
             if " ".join(argv).startswith(prefix):
                 result = Result(1, "", stderr)
@@ -74,31 +91,78 @@ class FakeTools:
         return self.userland
 
     def start(self, argv, *, env=None, log_path=None):
-        """Plays `kubectl port-forward LOCAL:REMOTE`: a process listening on 127.0.0.1:LOCAL."""
+        """Plays `kubectl port-forward LOCAL:REMOTE`: a process on 127.0.0.1:LOCAL that answers HTTP
+        (as the gateway behind it would: 501 to anything), for a minute."""
         self.calls.append(list(argv))
         local = next(a for a in argv if ":" in a and a.split(":")[0].isdigit()).split(":")[0]
-        listener = ("import socket, time; s = socket.socket(); "
-                    f"s.bind(('127.0.0.1', {local})); s.listen(8); time.sleep(60)")
-        process = subprocess.Popen([sys.executable, "-c", listener])
+        listener = ("import http.server, threading; "
+                    f"s = http.server.HTTPServer(('127.0.0.1', {local}), http.server.BaseHTTPRequestHandler); "
+                    "threading.Timer(60, s.shutdown).start(); s.serve_forever()")
+        process = subprocess.Popen([sys.executable, "-c", listener], stderr=subprocess.DEVNULL)
         self.started.append(process)
         return process
 
     def _answer(self, argv, env) -> str:
         tool, *args = argv
         if argv[:4] == ["k3d", "cluster", "list", "-o"]:
-            return json.dumps([{"name": name} for name in sorted(self.clusters)])
+            # k3d cmd/cluster/clusterList.go: the cluster, plus serversRunning/serversCount
+            return json.dumps([{"name": name, "serversCount": 1, "serversRunning": int(name not in self.stopped)}
+                               for name in sorted(self.clusters)])
         if argv[:3] == ["k3d", "cluster", "create"]:
             self.clusters.add("canary-lab")
+            self._new_cluster()
+        if argv[:3] == ["k3d", "cluster", "start"]:
+            self.stopped.discard(argv[3])
         if argv[:3] == ["k3d", "cluster", "delete"]:
             self.clusters.discard(argv[3])
         if argv[:3] == ["k3d", "kubeconfig", "get"]:
             return "apiVersion: v1\nkind: Config\nclusters: []\n"
         if argv[:4] == ["minikube", "profile", "list", "-o"]:
-            return json.dumps({"valid": [{"Name": n} for n in sorted(self.clusters)], "invalid": []})
+            # minikube cmd/minikube/cmd/config/profile_list.go: Status "OK" when up, "Stopped" when not
+            return json.dumps({"valid": [{"Name": n, "Status": "Stopped" if n in self.stopped else "OK"}
+                                         for n in sorted(self.clusters)], "invalid": []})
         if argv[:2] == ["minikube", "start"]:
+            if argv[argv.index("--profile") + 1] not in self.clusters:
+                self._new_cluster()
             self.clusters.add(argv[argv.index("--profile") + 1])
+            self.stopped.discard(argv[argv.index("--profile") + 1])
         if argv[:2] == ["minikube", "delete"]:
             self.clusters.discard(argv[argv.index("--profile") + 1])
+        if argv[:3] == ["kubectl", "config", "current-context"]:
+            return self.context + "\n"
+        if argv[:3] == ["kubectl", "config", "view"]:
+            return (f"apiVersion: v1\nkind: Config\ncurrent-context: {self.context}\n"
+                    f"contexts: [{{name: {self.context}, context: {{cluster: {self.context}, user: {self.context}}}}}]\n")
+        if argv[:3] == ["istioctl", "uninstall", "--purge"] and self.kube:
+            for name in ("istiod", "istio-ingressgateway"):
+                self.kube.delete(Ref("Deployment", "istio-system", name))
+            return ""
+        if argv[:2] == ["helm", "uninstall"] and self.kube:
+            self.kube.delete(Ref("Deployment", "cert-manager", "cert-manager-webhook"))
+            return ""
+        if argv[:3] == ["kind", "get", "clusters"]:
+            return "".join(f"{name}\n" for name in sorted(self.clusters))
+        if argv[:3] == ["kind", "create", "cluster"]:
+            self._new_cluster()
+            self.clusters.add(argv[argv.index("--name") + 1])
+        if argv[:3] == ["kind", "delete", "cluster"]:
+            self.clusters.discard(argv[argv.index("--name") + 1])
+        if argv[:3] == ["kind", "get", "nodes"]:
+            return f"{argv[argv.index('--name') + 1]}-control-plane\n"
+        if argv[:3] == ["kind", "get", "kubeconfig"]:
+            return "apiVersion: v1\nkind: Config\nclusters: []\n"
+        if argv[:4] == ["docker", "inspect", "-f", "{{.State.Running}}"]:
+            # a kind node runs while its cluster exists and is not stopped; the registry once run
+            name = argv[4]
+            cluster = name.removesuffix("-control-plane")
+            if name.endswith("-control-plane"):
+                return "true\n" if cluster in self.clusters and cluster not in self.stopped else "false\n"
+            return "true\n" if name in self.containers else "false\n"
+        if argv[:2] == ["docker", "run"]:
+            self.containers.add(argv[argv.index("--name") + 1])
+        if argv[:2] == ["docker", "start"]:
+            for name in argv[2:]:
+                self.stopped.discard(name.removesuffix("-control-plane"))
         if tool == "istioctl" and self.kube:
             self._deployment("istio-system", "istiod")
             self._deployment("istio-system", "istio-ingressgateway")
@@ -107,6 +171,13 @@ class FakeTools:
         if tool == "helm" and "cert-manager" in argv and self.kube:
             self._deployment("cert-manager", "cert-manager-webhook")
         return ""
+
+    def _new_cluster(self) -> None:
+        """A new cluster has a kube-system Namespace with a uid of its own."""
+        if self.kube:
+            self.kube.delete(Ref("Namespace", "", "kube-system"))
+            self.kube.apply({"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": {"name": "kube-system", "uid": str(uuid.uuid4())}})
 
     def _deployment(self, namespace: str, name: str) -> None:
         self.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",

@@ -1,10 +1,14 @@
 """A Kubernetes API emulator on 127.0.0.1 (kmock) for the cluster path's real HTTP calls."""
 
 import asyncio
+import datetime
 import threading
+import time
 
+import aiohttp.web
 import kmock
-from kmock._internal import parsing
+from kmock._internal import k8s, parsing
+from kmock._internal.references import ResourceInfo
 from kubernetes import client
 
 from lab.backends.cluster.kube import Kube
@@ -25,15 +29,109 @@ def _parse_path(path: str) -> parsing.ParsedPath:
 parsing.parse_path = _parse_path
 
 
+VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
+SERVED = {
+    "v1/namespaces": ("Namespace", False), "v1/services": ("Service", True), "v1/secrets": ("Secret", True),
+    "v1/pods": ("Pod", True), "apps/v1/deployments": ("Deployment", True),
+    "autoscaling/v2/horizontalpodautoscalers": ("HorizontalPodAutoscaler", True),
+    "networking.istio.io/v1/gateways": ("Gateway", True),
+    "networking.istio.io/v1/virtualservices": ("VirtualService", True),
+    "networking.istio.io/v1/destinationrules": ("DestinationRule", True),
+    "security.istio.io/v1/peerauthentications": ("PeerAuthentication", True),
+    "cert-manager.io/v1/certificates": ("Certificate", True), "cert-manager.io/v1/issuers": ("Issuer", True),
+    "cert-manager.io/v1/clusterissuers": ("ClusterIssuer", False),
+    # The Gateway API has a Gateway too: a kind named without its group must still mean Istio's.
+    "gateway.networking.k8s.io/v1/gateways": ("Gateway", True),
+}
+
+
+class LabEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator taught two behaviours of a real API server the lab must wait for:
+
+    - a deleted Namespace is Terminating (status.phase, deletionTimestamp) for a while before it
+      and its objects are gone; creating anything in it meanwhile is 403 "being terminated", and
+      creating it again is 409 (kube-apiserver's NamespaceLifecycle admission plugin);
+    - a Deployment's metadata.generation starts at 1 and grows with each change of its spec (the
+      Deployment controller reports the generation it has seen in status.observedGeneration).
+    """
+
+    termination_seconds = 1.0
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.terminating: dict[str, float] = {}   # namespace → when it is gone
+        # What discovery shows: the kinds a cluster with Istio and cert-manager serves.
+        for key, (kind, namespaced) in SERVED.items():
+            self.resources[key] = ResourceInfo(kind=kind, namespaced=namespaced, verbs=VERBS)
+
+    async def _serve_list(self, request):
+        """A list names its kind (KIND + "List") and apiVersion, as a real API server's does."""
+        listed = await super()._serve_list(request)
+        resource = request.resource
+        kind = next((info.kind for key, info in self.resources.items() if key == resource and info.kind), None)
+        api_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
+        return {"apiVersion": api_version, "kind": f"{kind or resource.plural.capitalize()}List", **listed}
+
+    def _collect_terminated(self) -> None:
+        for name, gone_at in list(self.terminating.items()):
+            if time.monotonic() >= gone_at:
+                del self.terminating[name]
+                for (resource, namespace, obj_name), obj in list(self._objects.items()):
+                    in_it = namespace == name or (resource.plural == "namespaces" and obj_name == name)
+                    if in_it and not obj.deleted:
+                        obj.delete()
+
+    async def _refuse(self, status: int, reason: str, message: str):
+        return await self._render_error(k8s.KubernetesError(status=status, reason=reason, message=message))
+
+    async def _handle(self, request):
+        resource = request.resource
+        if resource is None:
+            return await super()._handle(request)
+        self._collect_terminated()
+        data = request.data if isinstance(request.data, dict) else {}
+        metadata = data.get("metadata") or {}
+        namespace = request.namespace or metadata.get("namespace")
+        name = request.name or metadata.get("name")
+        key = (resource, namespace, name)
+        stored = self._objects[key] if key in self._objects and not self._objects[key].deleted else None
+        if resource.plural == "namespaces":
+            if request.action == kmock.action.DELETE and stored is not None:
+                if name not in self.terminating:
+                    self.terminating[name] = time.monotonic() + self.termination_seconds
+                    stored.patch({"metadata": {"deletionTimestamp": datetime.datetime.now(datetime.UTC).isoformat()},
+                                  "status": {"phase": "Terminating"}})
+                return aiohttp.web.json_response(stored.raw)
+            if request.action == kmock.action.CREATE and name in self.terminating:
+                return await self._refuse(409, "AlreadyExists",
+                                          f'object is being deleted: namespaces "{name}" already exists')
+        elif namespace in self.terminating and request.action in (kmock.action.CREATE, kmock.action.UPDATE) \
+                and (request.action == kmock.action.CREATE or stored is None):
+            return await self._refuse(403, "Forbidden",
+                                      f'{resource.plural} "{name}" is forbidden: unable to create new content in '
+                                      f"namespace {namespace} because it is being terminated")
+        spec_before = (stored.raw.get("spec") if stored is not None else None)
+        response = await super()._handle(request)
+        if resource.plural == "deployments" and request.action in (kmock.action.CREATE, kmock.action.UPDATE) \
+                and key in self._objects and not self._objects[key].deleted:
+            obj = self._objects[key]
+            generation = (obj.raw.get("metadata") or {}).get("generation") or 0
+            if stored is None or generation == 0:
+                obj.patch({"metadata": {"generation": 1}})
+            elif obj.raw.get("spec") != spec_before:
+                obj.patch({"metadata": {"generation": generation + 1}})
+        return response
+
+
 class Emulator:
-    """Runs kmock's KubernetesEmulator in a thread of its own; `.kube` talks to it over HTTP."""
+    """Runs the lab's emulator in a thread of its own; `.kube` talks to it over HTTP."""
 
     def __init__(self):
         self.ready = threading.Event()
         self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
 
     async def _serve(self):
-        async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
+        async with LabEmulator() as emulator, kmock.Server(emulator) as server:
             self.emulator, self.port = emulator, server.port
             self.loop, self.stop = asyncio.get_running_loop(), asyncio.Event()
             self.ready.set()
@@ -57,11 +155,14 @@ class Emulator:
 
 
 class Controller:
-    """Plays the cluster's controllers for Deployments: once one exists, its replicas become ready
-    (`scale` sets how many a Deployment has, as an autoscaler would)."""
+    """Plays the cluster's Deployment controller: a Deployment rolls out over a few polls, as a real
+    one does — first it observes the new generation, then one replica at a time is updated, and
+    only then is the new generation available (`scale` sets how many replicas a Deployment has, as
+    an autoscaler would)."""
 
-    def __init__(self, kube: Kube):
+    def __init__(self, kube: Kube, interval: float = 0.1):
         self.kube = kube
+        self.interval = interval
         self.scaled: dict[Ref, int] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -83,12 +184,22 @@ class Controller:
         self.thread.join(5)
 
     def _run(self):
-        while not self.stop.wait(0.2):
+        while not self.stop.wait(self.interval):
             for ref, scaled in list(self.scaled.items()):
                 obj = self.kube.get(ref)
-                if obj is None:
-                    continue
-                replicas = scaled or (obj.get("spec") or {}).get("replicas", 1)
-                status = {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}
-                if obj.get("status") != status:
-                    self.kube.json_patch(ref, [{"op": "add", "path": "/status", "value": status}])
+                if obj is not None:
+                    self._step(ref, obj, scaled)
+
+    def _step(self, ref: Ref, obj: dict, scaled: int) -> None:
+        replicas = scaled or (obj.get("spec") or {}).get("replicas", 1)
+        generation = (obj.get("metadata") or {}).get("generation", 1)
+        status = dict(obj.get("status") or {})
+        if status.get("observedGeneration") != generation:    # a new template: start its rollout
+            status.update(observedGeneration=generation, updatedReplicas=0)
+        elif status.get("updatedReplicas", 0) < replicas:      # one more pod of the new template
+            status["updatedReplicas"] = status.get("updatedReplicas", 0) + 1
+        else:                                                   # all updated: available
+            status.update(updatedReplicas=replicas, readyReplicas=replicas, availableReplicas=replicas)
+        status["replicas"] = replicas
+        if status != obj.get("status"):
+            self.kube.json_patch(ref, [{"op": "add", "path": "/status", "value": status}])

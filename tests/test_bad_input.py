@@ -73,7 +73,7 @@ def test_apply_when_no_lab_is_up_says_to_run_up(tmp_path):
 
 def test_unknown_provider_is_refused(tmp_path):
     idle = new_lab(tmp_path)
-    assert_refused(idle, idle.invoke("up", "--provider", "kind", check=False), "unknown provider", "local")
+    assert_refused(idle, idle.invoke("up", "--provider", "kubeadm", check=False), "unknown provider", "local")
 
 
 def test_damaged_progress_file_is_one_line_and_kept(tmp_path):

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from lab.backends.cluster.clients import CURL_LOOP
+from lab.backends.cluster.kube import terminating
 from lab.config import lab_paths
 from lab.exercises.catalogue import Step, load_exercise
 from lab.exercises.checks import run_check
@@ -132,7 +133,9 @@ def test_scale_check_runs_the_load_watches_replicas_and_always_stops_the_load(to
     result = run_check(autoscale, check_step(autoscale_check("v1-scales", timeout=20)), lab)
     assert result.passed, result.message
     assert "shop-v1 scaled to 3 ready replicas" in result.message
-    assert cluster.kube.get(load) is None and cluster.kube.get(Ref("Namespace", "", "shop-load")) is None
+    # deleted: the namespace is gone or being terminated (the next apply of the load waits for it)
+    assert cluster.kube.get(load) is None and (terminating(cluster.kube.get(Ref("Namespace", "", "shop-load")))
+                                               or cluster.kube.get(Ref("Namespace", "", "shop-load")) is None)
 
     cluster.controller.scale(v1, 1)
     time.sleep(0.2)

@@ -63,6 +63,17 @@ def test_too_little_memory_fails_with_the_fix_and_few_cpus_warn(docker_with):
     assert checks["CPUs for Docker"].result == WARN
 
 
+def test_minikube_is_checked_against_its_own_cpus_and_memory(docker_with):
+    # Colima's default VM: 2 CPUs, 2 GiB. Enough to pass k3d's floor on CPUs, not minikube's --cpus=4.
+    colima = docker_with({"ServerVersion": "27.0.0", "NCPU": 2, "MemTotal": 6 * 2**30})
+    k3d = by_name(docker_checks(colima, "k3d"))
+    minikube = by_name(docker_checks(colima, "minikube"))
+    assert k3d["CPUs for Docker"].result == WARN and k3d["memory for Docker"].result == WARN
+    assert minikube["CPUs for Docker"].result == FAIL and "--cpus/--memory" in minikube["CPUs for Docker"].detail
+    assert minikube["memory for Docker"].result == FAIL and "at least 8" in minikube["memory for Docker"].detail
+    assert "cluster/minikube.yaml" in minikube["CPUs for Docker"].fix and "colima" in minikube["CPUs for Docker"].fix
+
+
 def test_no_docker_is_one_line_with_a_way_out():
     closed = free_port()
     [check] = docker_checks(lambda: docker.DockerClient(base_url=f"tcp://127.0.0.1:{closed}", version="1.45"))
@@ -80,12 +91,14 @@ def test_a_taken_port_fails_with_another_port_to_use():
     assert f"--port {port + 1}" in checks[0].fix
 
 
-def test_missing_and_old_tools_warn_that_up_downloads_the_pinned_version(lab_root):
-    versions = {"k3d": None, "kubectl": (1, 20, 0), "istioctl": (1, 24, 2), "helm": (3, 17, 0)}
+def test_missing_and_unusable_tools_warn_that_up_downloads_the_pinned_version(lab_root):
+    versions = {"k3d": None, "kubectl": (1, 20, 0), "istioctl": (1, 32, 0), "helm": (4, 9, 0)}
     checks = by_name(tool_checks("k3d", lab_paths(), version_of=lambda release: versions[release.tool]))
     assert checks["k3d"].result == WARN and f"downloads {releases()['k3d'].version}" in checks["k3d"].detail
-    assert checks["kubectl"].result == WARN and "older than" in checks["kubectl"].detail
-    assert checks["istioctl"].result == OK and checks["helm"].result == OK
+    assert checks["kubectl"].result == WARN and "skew policy" in checks["kubectl"].detail
+    # a newer istioctl is not "recent enough": it would install another Istio
+    assert checks["istioctl"].result == WARN and "would install Istio 1.32" in checks["istioctl"].detail
+    assert checks["helm"].result == OK
 
 
 @pytest.mark.slow
@@ -115,6 +128,26 @@ def test_doctor_for_the_local_lab_knows_its_own_ports_and_says_where_helm_comes_
 
 
 def test_doctor_refuses_an_unknown_provider_in_one_line(tmp_path):
-    result = new_lab(tmp_path).invoke("doctor", "--provider", "kind", check=False)
-    assert result.returncode == 1 and "local, k3d or minikube" in result.stderr
+    result = new_lab(tmp_path).invoke("doctor", "--provider", "kubeadm", check=False)
+    assert result.returncode == 1 and "local, k3d, minikube, kind or existing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_existing_checks_the_current_context_not_docker():
+    from types import SimpleNamespace
+
+    from lab.doctor import context_checks
+
+    def kubectl(context, answers):
+        def run(argv):
+            if argv[:3] == ["kubectl", "config", "current-context"]:
+                return SimpleNamespace(returncode=0 if context else 1, stdout=context + "\n")
+            return SimpleNamespace(returncode=0 if answers else 1, stdout="")
+        return run
+
+    [none] = context_checks(kubectl("", False))
+    assert none.result == FAIL and "use-context" in none.fix
+    [silent] = context_checks(kubectl("prod-eu", False))
+    assert silent.result == FAIL and "prod-eu: its cluster does not answer" in silent.detail
+    [fine] = context_checks(kubectl("docker-desktop", True))
+    assert fine.result == OK and "--install-istio" in fine.detail

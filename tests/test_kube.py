@@ -90,6 +90,52 @@ def test_an_unreachable_api_server_is_one_clear_error():
         Kube(client.ApiClient(configuration)).get(REF)
 
 
-def test_kinds_the_lab_does_not_manage_are_refused(cluster):
-    with pytest.raises(LabError, match="does not manage kind CronJob"):
+def test_a_kind_the_cluster_does_not_serve_is_one_clear_line(cluster):
+    with pytest.raises(LabError, match="the cluster has no kind CronJob"):
         cluster.kube.get(Ref("CronJob", "x", "y"))
+
+
+def test_kinds_are_discovered_also_when_their_crd_comes_after_the_first_call(cluster):
+    from kmock._internal.references import ResourceInfo
+
+    assert cluster.kube.get(REF) is None            # discovery has run
+    cluster.emulator.resources["gateway.networking.k8s.io/v1/httproutes"] = ResourceInfo(
+        kind="HTTPRoute", namespaced=True, verbs={"get", "list", "create", "patch", "delete"})
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": "canary", "namespace": "canary-lab"}, "spec": {"hostnames": ["canary.lab.local"]}}
+    cluster.kube.apply(route)                        # a CRD installed since: found on a second look
+    assert cluster.kube.get(Ref("HTTPRoute", "canary-lab", "canary"))["spec"]["hostnames"] == ["canary.lab.local"]
+
+
+def test_an_object_goes_to_its_own_group_and_a_bare_kind_means_istios(cluster):
+    istio = {"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+             "metadata": {"name": "gw", "namespace": "canary-lab"}, "spec": {"servers": []}}
+    gateway_api = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                   "metadata": {"name": "gw", "namespace": "canary-lab"}, "spec": {"gatewayClassName": "istio"}}
+    cluster.kube.apply(gateway_api)
+    assert cluster.kube.get(Ref("Gateway", "canary-lab", "gw")) is None    # not Istio's Gateway
+    cluster.kube.apply(istio)
+    assert cluster.kube.get(Ref("Gateway", "canary-lab", "gw"))["spec"] == {"servers": []}
+    paths = [str(r.url.path) for r in cluster.requests()]
+    assert "/apis/gateway.networking.k8s.io/v1/namespaces/canary-lab/gateways/gw" in paths
+
+
+def test_discovery_is_kept_in_the_labs_run_folder_across_commands(cluster, tmp_path):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(f"""
+apiVersion: v1
+kind: Config
+clusters: [{{name: emulator, cluster: {{server: "http://127.0.0.1:{cluster.port}"}}}}]
+users: [{{name: lab, user: {{token: x}}}}]
+contexts: [{{name: lab, context: {{cluster: emulator, user: lab}}}}]
+current-context: lab
+""")
+    cache = tmp_path / "run" / "discovery.json"
+    cache.parent.mkdir()
+    Kube.from_kubeconfig(kubeconfig, cache).get(REF)                     # one command
+    assert cache.exists()
+    asked = len(cluster.requests())
+    assert Kube.from_kubeconfig(kubeconfig, cache).get(REF) is None        # the next command
+    discovery = [r for r in cluster.requests()[asked:] if str(r.url.path).startswith(("/api", "/apis"))
+                 and "/namespaces/" not in str(r.url.path)]
+    assert discovery == []

@@ -10,12 +10,13 @@ import importlib
 import kubernetes_validate
 import pytest
 
+from lab.backends.cluster.versions import KUBERNETES_MINOR
 from lab.config import PROJECT_DIR
 from lab.helm import render
 from lab.manifests import load_manifest_file
 from tests import gateway_api_crds, helm_setup
 
-KUBERNETES_VERSION = "1.31"
+KUBERNETES_VERSION = ".".join(map(str, KUBERNETES_MINOR))   # the clusters' Kubernetes
 # JSON patches (patch-*.yaml) and Helm values (values*.yaml) are not objects; the catalogue
 # self-test checks them. Charts are checked by what they render.
 SHIPPED = sorted(

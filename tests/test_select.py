@@ -44,5 +44,6 @@ def test_neither_picks_the_local_lab_and_says_why(path):
 def test_an_explicit_provider_is_taken_as_asked_and_an_unknown_one_is_refused(path):
     path("docker", exit_code=0)
     assert choose_provider("local") == ("local", "asked for with --provider")
-    with pytest.raises(LabError, match="unknown provider 'kind'"):
-        choose_provider("kind")
+    assert choose_provider("kind") == ("kind", "asked for with --provider")
+    with pytest.raises(LabError, match="unknown provider 'kubeadm'"):
+        choose_provider("kubeadm")

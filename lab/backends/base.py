@@ -64,6 +64,9 @@ class Backend(ABC):
     """One lab. `up` is apply, not create: a second call changes nothing."""
 
     name: str
+    # What a failed or interrupted first `up` leaves: the local lab's processes start again in a
+    # second, so it stops them; a cluster is minutes of work, kept for the next `up` to finish.
+    keeps_a_failed_first_up = False
 
     @abstractmethod
     def up(self) -> bool:

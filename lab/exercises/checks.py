@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from lab.backends.base import Backend, LiveRoute
-from lab.config import check_alpha, check_beta
+from lab.config import check_alpha, check_beta, runs_on
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.check_specs import (Check, ErrorsCheck, MtlsCheck, RequestOverride, TrafficCheck,
@@ -38,7 +38,7 @@ def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
     """A step's checks, in order; it passes when every one does, and stops at the first that fails (a
     wrong config sends no traffic). A check with `backends:` runs only there; elsewhere it is skipped,
     and the message says so."""
-    here = [c for c in step.check if backend.name in _check_backends(c, exercise)]
+    here = [c for c in step.check if runs_on(backend.name, _check_backends(c, exercise))]
     skipped = sorted({b for c in step.check if c not in here for b in _check_backends(c, exercise)})
     results = []
     for check in here:

@@ -12,7 +12,7 @@ from lab.backends.cluster import versions
 from lab.backends.cluster.kube import Kube
 from lab.backends.cluster.runner import Runner
 from lab.errors import LabError
-from lab.manifests import load_manifest_file
+from lab.manifests import load_manifest_file, ref_of
 
 CLUSTER_DIR = Path(__file__).resolve().parents[3] / "cluster"
 ISTIO_OPERATOR = CLUSTER_DIR / "istio-operator.yaml"
@@ -59,9 +59,14 @@ def wait_for_webhook(kube: Kube, timeout: float = 120, interval: float = 2.0) ->
             time.sleep(interval)
 
 
-def apply_issuers(kube: Kube) -> None:
+def apply_issuers(kube: Kube) -> list[str]:
+    """Apply the lab's CA and certificates; the keys of those that were not there before."""
+    created = []
     for obj in load_manifest_file(ISSUERS):
+        if kube.get(ref_of(obj)) is None:
+            created.append(ref_of(obj).key)
         kube.apply(obj)
+    return created
 
 
 # Optional observability addons, from the Istio release's samples/addons (the installation the

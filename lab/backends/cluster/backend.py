@@ -7,33 +7,47 @@ changes the user's current context.
 """
 
 import base64
+import hashlib
+import json
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
-from lab.backends.cluster import addons, clients
-from lab.backends.cluster.kube import Kube, deployment_available, kind_of
-from lab.backends.cluster.portforward import PortForward
+from lab.backends.cluster import addons, clients, versions
+from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
+from lab.backends.cluster.portforward import PortForward, answers_http
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
-from lab.backends.cluster.tools import ensure_tool, releases
+from lab.backends.cluster.tools import choose_tool, releases
 from lab.config import APPS_DIR, Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
 from lab.ports import free_port
-from lab.routes import wait_until_served
-from lab.state import LabState, clear_state, save_state
+from lab.routes import expected_routes, referenced, wait_until_served
+from lab.state import LabState, clear_state, load_state, save_state
 from lab.validate import validate
 
-# Images the lab builds from apps/ and loads into the cluster (httpbin is pulled from its registry).
-LAB_IMAGES = {"canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
+# Images the lab builds from apps/ into the cluster (providers.py says how, per provider).
+LAB_IMAGES = {"canary-lab/httpbin:1.0": APPS_DIR / "httpbin",
+              "canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
               "canary-lab/version-app:1.0": APPS_DIR / "version"}
 ENVOY_ADMIN_PORT = 15000
 
 
+def run_together(jobs: dict[str, Callable[[], None]]) -> None:
+    """Run independent steps in threads (each mostly waits on a tool); the first error wins."""
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="lab-step") as pool:
+        futures = [pool.submit(job) for job in jobs.values()]
+        for future in futures:
+            future.result()
+
+
 class ClusterBackend(Backend):
+    keeps_a_failed_first_up = True   # only `down` deletes the cluster
     def __init__(self, paths: Paths, provider: str, gateway_port: int, runner: Runner | None = None,
                  kube: Kube | None = None, install_tools=None):
         self.name = provider
@@ -45,12 +59,13 @@ class ClusterBackend(Backend):
         self.kubeconfig = paths.home / "kubeconfig"
         self.provider = PROVIDERS[provider](self.runner, paths.run_dir, self.kubeconfig, gateway_port)
         self._kube = kube
+        self.may_install_istio = False   # on a cluster the lab did not make: only when asked (--install-istio)
         self._clients_ready = False   # client pods checked this run: a check sends many batches
 
     @property
     def kube(self) -> Kube:
         if self._kube is None:
-            self._kube = Kube.from_kubeconfig(self.kubeconfig)
+            self._kube = Kube.from_kubeconfig(self.kubeconfig, self.paths.run_dir / "discovery.json")
         return self._kube
 
     def _forward(self, name: str, target: str, local: int, remote: int) -> PortForward:
@@ -75,42 +90,88 @@ class ClusterBackend(Backend):
     # -- lifecycle -------------------------------------------------------------------------
 
     def needed_tools(self) -> list[str]:
-        return [self.provider.tool, "kubectl", "istioctl", "helm"]
+        return list(dict.fromkeys([self.provider.tool, "kubectl", "istioctl", "helm"]))
 
     def _install_tools(self, names: list[str]) -> None:
         found = releases()
         for name in names:
-            ensure_tool(found[name], self.bin_dir)
+            ui.info(choose_tool(found[name], self.bin_dir).line(found[name]))
 
     def up(self) -> bool:
         with ui.step("tools: " + ", ".join(self.needed_tools())):
             self.install_tools(self.needed_tools())
         self.paths.run_dir.mkdir(parents=True, exist_ok=True)
         # Saved first, so `down` can clean up after a failure or a Ctrl-C half-way.
-        save_state(self.paths, LabState(self.name, self.port, {"admin_port": free_port(), **self._state_settings()}))
+        settings = {"admin_port": free_port(), "registry_port": free_port(), **self._state_settings()}
+        save_state(self.paths, LabState(self.name, self.port, settings))
+        self.provider.registry_port = settings["registry_port"]
         changed = False
-        if not self.provider.exists():
-            with ui.step(f"creating the {self.name} cluster {self.provider.cluster_name}"):
-                self.provider.create()
+        cluster_state = self.provider.state()
+        if cluster_state == "missing":
+            # A new cluster needs the images: they build while it is made (k3d, kind).
+            with ui.step(f"creating the {self.name} cluster {self.provider.cluster_name} (images build meanwhile)"):
+                run_together({"cluster": self.provider.create,
+                              "images": lambda: self.provider.prebuild(dict(LAB_IMAGES))})
+            changed = True
+        elif cluster_state == "stopped":
+            with ui.step(f"starting the stopped {self.name} cluster {self.provider.cluster_name}"):
+                self.provider.start()
             changed = True
         self.provider.write_kubeconfig()
+        installs = {}
         if self.kube.get(Ref("Deployment", "istio-system", "istiod")) is None:
-            with ui.step("installing Istio (demo profile)"):
-                addons.install_istio(self.runner, self.kubeconfig)
-            changed = True
+            self._confirm_istio_install()
+            installs["istio"] = lambda: addons.install_istio(self.runner, self.kubeconfig)
         if self.kube.get(Ref("Deployment", "cert-manager", "cert-manager-webhook")) is None:
-            with ui.step("installing cert-manager"):
-                addons.install_cert_manager(self.runner, self.kubeconfig)
+            installs["cert-manager"] = lambda: addons.install_cert_manager(self.runner, self.kubeconfig)
+        if installs:
+            # Independent of each other (10-53 s and about a minute): both at once.
+            with ui.step(f"installing {' and '.join(installs)}{' together' if len(installs) > 1 else ''}"):
+                run_together(installs)
+            self._record("installed", *installs)
             changed = True
         with ui.step("waiting for cert-manager's webhook, then the lab's CA"):
             addons.wait_for_webhook(self.kube)
-            addons.apply_issuers(self.kube)
+            self._record("created", *addons.apply_issuers(self.kube))
         changed = self._load_images() or changed
-        if self.provider.needs_port_forward:
-            for forward in (self.gateway_forward(), self.gateway_tls_forward()):
-                changed = forward.ensure() or changed
+        changed = self.ensure_gateway_forwards() or changed
         ui.info(f"kubectl for this lab: export KUBECONFIG={self.kubeconfig}")
         return changed
+
+    def _confirm_istio_install(self) -> None:
+        """On a cluster the lab did not make, Istio is installed only when the learner says so."""
+        if not self.provider.keeps_cluster or self.may_install_istio:
+            return
+        context = self.provider.cluster_name
+        question = (f"Istio is not installed in context {context}. Install Istio {versions.ISTIO} (demo profile)? "
+                    "`invoke down` removes it again.")
+        if ui.interactive() and ui.choose(question, ["no, stop here", "yes, install Istio"]).startswith("yes"):
+            return
+        raise LabError(f"Istio is not installed in context {context}, and the lab installs it there only when asked",
+                       "run `invoke up --provider existing --install-istio`, or install Istio yourself")
+
+    def _record(self, what: str, *items: str) -> None:
+        """What the lab made in a cluster it did not make (state settings), so `down` removes
+        exactly that."""
+        if not self.provider.keeps_cluster or not items:
+            return
+        state = load_state(self.paths)
+        if state is None:
+            return
+        known = state.settings.setdefault(what, [])
+        known += [item for item in items if item not in known]
+        save_state(self.paths, state)
+
+    def ensure_gateway_forwards(self) -> bool:
+        """minikube's gateway is reached through port-forwards: each is checked by a request and
+        restarted when it died or wedged (the HTTPS one with the HTTP one: both go to one pod)."""
+        if not self.provider.needs_port_forward:
+            return False
+        restarted = self.gateway_forward().ensure(probe=answers_http)
+        tls = self.gateway_tls_forward()
+        if restarted:
+            tls.stop()
+        return tls.ensure() or restarted
 
     def install_addons(self, names: list[str]) -> None:
         for name in names:
@@ -124,35 +185,74 @@ class ClusterBackend(Backend):
             raise LabError(f"{name} is not installed in the lab", f"run `invoke up --addons {name}`")
         self.runner.run(addons.dashboard_argv(name, self.kubeconfig), timeout=24 * 3600)
 
+    def _images_key(self) -> str:
+        """What the loaded images were built for: this cluster (its kube-system Namespace's uid, new
+        with every cluster, also one made outside the lab) and the content of the apps' folders."""
+        digest = hashlib.sha256()
+        for image, context in sorted(LAB_IMAGES.items()):
+            digest.update(image.encode())
+            for path in sorted(p for p in Path(context).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+                digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
+        namespace = self.kube.get(Ref("Namespace", "", "kube-system")) or {}
+        return json.dumps({"cluster": (namespace.get("metadata") or {}).get("uid", ""),
+                           "apps": digest.hexdigest()}, sort_keys=True)
+
     def _load_images(self) -> bool:
         marker = self.paths.run_dir / "images-loaded"
-        if marker.exists():
+        key = self._images_key()
+        if marker.exists() and marker.read_text() == key:
             return False
-        with ui.step("building and loading the lab's app images"):
-            for image, context in LAB_IMAGES.items():
-                self.runner.run(["docker", "build", "--tag", image, str(context)], timeout=900)
-            self.provider.load_images(list(LAB_IMAGES))
-        marker.write_text("\n".join(LAB_IMAGES) + "\n")
+        with ui.step("building the lab's app images into the cluster"):
+            self.provider.build_images(dict(LAB_IMAGES))
+        marker.write_text(key)
         return True
 
     def down(self) -> bool:
         was_up = self.paths.state_file.exists()
         for forward in (self.gateway_forward(), self.gateway_tls_forward(), self.admin_forward()):
             forward.stop()
-        existed = self.provider.exists()
-        if existed:
-            self.provider.delete()
+        if self.provider.keeps_cluster:
+            existed = was_up and self.kubeconfig.exists()
+            if existed:
+                self._remove_what_the_lab_made()
+        else:
+            existed = self.provider.exists()
+            if existed:
+                self.provider.delete()
         shutil.rmtree(self.paths.run_dir, ignore_errors=True)
         self.kubeconfig.unlink(missing_ok=True)
         clear_state(self.paths)
         return was_up or existed
+
+    def _remove_what_the_lab_made(self) -> None:
+        """Objects the lab created (namespaces last: they take what is in them), then cert-manager
+        and Istio only if the lab installed them. Never the cluster, never what was there before."""
+        settings = self._state_settings()
+        created = [Ref.from_key(key) for key in settings.get("created", [])]
+        with ui.step(f"removing what the lab made in context {self.provider.cluster_name}"):
+            for ref in sorted(created, key=lambda r: r.kind == "Namespace"):
+                self.kube.delete(ref)
+            installed = settings.get("installed", [])
+            if "cert-manager" in installed:
+                # https://helm.sh/docs/helm/helm_uninstall/
+                self.runner.run(["helm", "uninstall", "cert-manager", "--namespace", "cert-manager", "--wait",
+                                 "--kubeconfig", str(self.kubeconfig)], timeout=600)
+                self.kube.delete(Ref("Namespace", "", "cert-manager"))
+            if "istio" in installed:
+                # https://istio.io/latest/docs/setup/install/istioctl/#uninstall-istio
+                self.runner.run(["istioctl", "uninstall", "--purge", "--skip-confirmation",
+                                 "--kubeconfig", str(self.kubeconfig)], timeout=600)
+                self.kube.delete(Ref("Namespace", "", "istio-system"))
 
     # -- objects ---------------------------------------------------------------------------
 
     def apply(self, objects: list[dict]) -> list[str]:
         for obj in objects:
             validate(obj)
-            kind_of(obj["kind"])  # refuse kinds the lab does not manage before changing anything
+            self.kube.resource(obj["kind"], obj.get("apiVersion"))  # a kind the cluster lacks: before any change
+        for namespace in sorted({ref_of(o).name if o["kind"] == "Namespace" else ref_of(o).namespace
+                                 for o in objects} - {""}):
+            self.kube.wait_until_not_terminating(namespace)
         lines = []
         for obj in objects:
             ref = ref_of(obj)
@@ -161,17 +261,36 @@ class ClusterBackend(Backend):
             verb = "created" if before is None else (
                 "unchanged" if before.get("spec") == after.get("spec") else "configured")
             lines.append(f"{ref.kind.lower()}/{ref.name} {verb}")
+            if before is None:
+                self._record("created", ref.key)
         for obj in objects:
             if obj["kind"] == "Deployment":
-                self.kube.wait_for(ref_of(obj), deployment_available, "available")
-        bound = [o for o in objects if o["kind"] == "VirtualService"
-                 and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
-        if bound:
-            wait_until_served(bound, self.live_routes)
+                self.kube.wait_for(ref_of(obj), deployment_rolled_out, "rolled out", interval=0.5)
+        self._wait_until_served(objects)
         return lines
 
+    def _wait_until_served(self, objects: list[dict]) -> None:
+        """Until the gateway serves what istiod will make of the VirtualServices bound to it."""
+        bound = [o for o in objects if o["kind"] == "VirtualService"
+                 and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
+        if not bound:
+            return
+        context = {ref_of(o): o for o in objects}
+        for ref in (r for vs in bound for r in referenced(vs)):
+            if ref not in context and (found := self.kube.get(ref)) is not None:
+                context[ref] = found
+        for namespace in sorted({r.namespace for r in context if r.kind == "Service"}):
+            for rule in self.kube.list("DestinationRule", namespace):
+                context.setdefault(ref_of(rule), rule)
+        model = [o for r, o in context.items() if r.kind in ("Gateway", "Service", "DestinationRule")]
+        wait_until_served(expected_routes(bound, model), self.live_routes)
+
     def patch(self, ref: Ref, operations: list[dict]) -> str:
-        self.kube.json_patch(ref, operations)
+        """A JSON patch; returns, like apply, once it is served (or rolled out)."""
+        patched = self.kube.json_patch(ref, operations)
+        if ref.kind == "Deployment":
+            self.kube.wait_for(ref, deployment_rolled_out, "rolled out", interval=0.5)
+        self._wait_until_served([{**patched, "kind": ref.kind}])
         return f"{ref.kind.lower()}/{ref.name} patched"
 
     def delete(self, refs: list[Ref]) -> None:
@@ -202,7 +321,7 @@ class ClusterBackend(Backend):
 
     def send_from_pod(self, client: str, url: str, headers: dict[str, str], count: int) -> list[Reply]:
         if not self._clients_ready:
-            clients.ensure_clients(self.kube)
+            self._record("created", *clients.ensure_clients(self.kube))
             self._clients_ready = True
         return clients.send(self.runner, client, self.kubeconfig, url, headers, count)
 
@@ -213,6 +332,10 @@ class ClusterBackend(Backend):
 
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def gateway_endpoint(self, scheme: str) -> tuple[str, str | None]:
+        self.ensure_gateway_forwards()   # every check and `invoke traffic` come through here
+        return super().gateway_endpoint(scheme)
 
     def gateway_tls_url(self) -> str:
         return f"https://127.0.0.1:{gateway_tls_port(self.port)}"
@@ -230,7 +353,7 @@ class ClusterBackend(Backend):
 
     def live_routes(self) -> list[LiveRoute]:
         forward = self.admin_forward()
-        forward.ensure()
+        forward.ensure(probe=answers_http)
         return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").live_routes()
 
     def ready_endpoints(self) -> dict[tuple[str, str], int]:

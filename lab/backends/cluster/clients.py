@@ -11,7 +11,7 @@ import base64
 from pathlib import Path
 
 from lab.backends.base import Reply
-from lab.backends.cluster.kube import Kube, deployment_available
+from lab.backends.cluster.kube import Kube, deployment_rolled_out
 from lab.backends.cluster.runner import Runner
 from lab.config import PROJECT_DIR
 from lab.manifests import Ref, load_manifest_file, ref_of
@@ -26,14 +26,19 @@ CURL_LOOP = ('n=$1; url=$2; shift 2; i=0; while [ "$i" -lt "$n" ]; do '
              'i=$((i + 1)); done')
 
 
-def ensure_clients(kube: Kube) -> None:
-    """Apply the client pods once and wait until they run (a no-op when they already do)."""
+def ensure_clients(kube: Kube) -> list[str]:
+    """Apply the client pods once and wait until they run (a no-op when they already do); the
+    keys of the objects made now."""
+    created = []
     for obj in load_manifest_file(CLIENTS_MANIFEST):
         ref = ref_of(obj)
         if kube.get(ref) is None:
             kube.apply(obj)
+            created.append(ref.key)
     for namespace, name in CLIENTS.values():
-        kube.wait_for(Ref("Deployment", namespace, name), deployment_available, "available", timeout=180)
+        kube.wait_for(Ref("Deployment", namespace, name), deployment_rolled_out, "rolled out", timeout=180,
+                      interval=0.5)
+    return created
 
 
 def exec_argv(client: str, kubeconfig: Path, url: str, headers: dict[str, str], count: int) -> list[str]:

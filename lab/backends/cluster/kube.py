@@ -1,113 +1,148 @@
-"""The few Kubernetes calls the lab makes, over HTTP with the `kubernetes` client.
+"""The few Kubernetes calls the lab makes, through the `kubernetes` client's public dynamic
+client: kinds are found by discovery (CRDs such as Istio's, cert-manager's and the Gateway
+API's included), objects are server-side applied with a field manager (created when the server
+has nothing to apply to), JSON-patched, read, listed, deleted and waited for with a timeout.
 
-Server-side apply with a field manager (create when the server has no object
-to apply to), JSON patch, get, delete, and waits with a timeout. Kinds map to
-API paths through a small table: the lab only handles the kinds it ships.
+The dynamic client (kubernetes.dynamic, with server_side_apply since client 19.15) is the
+client's stable surface; ApiClient.param_serialize/call_api change shape between releases.
 """
 
 import json
+import tempfile
 import time
-from dataclasses import dataclass
+from pathlib import Path
 
-from kubernetes import client, config as kube_config
+import urllib3
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
-from urllib3.exceptions import MaxRetryError
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import (ApiException as DynamicApiException, NotFoundError,
+                                           ResourceNotFoundError, ResourceNotUniqueError)
 
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
 
 FIELD_MANAGER = "canary-lab"
+# A kind named without its group (a Ref, `invoke get KIND`) means the group the lab's content
+# uses when a cluster has several: Istio's Gateway, not the Gateway API's.
+PREFERRED_GROUPS = ("", "apps", "autoscaling", "networking.istio.io", "security.istio.io", "cert-manager.io")
+UNREACHABLE = (ApiException, DynamicApiException, OSError, urllib3.exceptions.HTTPError)
 
 
-@dataclass(frozen=True)
-class Kind:
-    group_version: str   # "v1", "apps/v1", "networking.istio.io/v1"
-    plural: str
-    namespaced: bool = True
-
-    def path(self, namespace: str = "", name: str = "") -> str:
-        base = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
-        where = f"/namespaces/{namespace}" if self.namespaced and namespace else ""
-        return f"{base}{where}/{self.plural}" + (f"/{name}" if name else "")
-
-
-KINDS = {
-    "Namespace": Kind("v1", "namespaces", namespaced=False),
-    "Service": Kind("v1", "services"),
-    "Secret": Kind("v1", "secrets"),
-    "Deployment": Kind("apps/v1", "deployments"),
-    "HorizontalPodAutoscaler": Kind("autoscaling/v2", "horizontalpodautoscalers"),
-    "Gateway": Kind("networking.istio.io/v1", "gateways"),
-    "VirtualService": Kind("networking.istio.io/v1", "virtualservices"),
-    "DestinationRule": Kind("networking.istio.io/v1", "destinationrules"),
-    "PeerAuthentication": Kind("security.istio.io/v1", "peerauthentications"),
-    "Certificate": Kind("cert-manager.io/v1", "certificates"),
-    "Issuer": Kind("cert-manager.io/v1", "issuers"),
-    "ClusterIssuer": Kind("cert-manager.io/v1", "clusterissuers", namespaced=False),
-}
-
-
-def kind_of(name: str) -> Kind:
-    if name not in KINDS:
-        raise LabError(f"the lab does not manage kind {name} on a cluster",
-                       f"use kubectl for it; the lab handles {', '.join(KINDS)}")
-    return KINDS[name]
+def _unreachable(error: Exception) -> LabError:
+    return LabError(f"cannot reach the cluster's API server ({type(error).__name__})",
+                    "is the cluster running? `invoke status`, then `invoke up`")
 
 
 class Kube:
-    def __init__(self, api_client: client.ApiClient):
+    def __init__(self, api_client: ApiClient, discovery_cache: Path | None = None):
         self.api = api_client
+        self._dynamic: DynamicClient | None = None
+        # The dynamic client caches discovery in a file (by default a shared one in the temp
+        # folder, keyed by the server's address): one of the lab's own, so no other cluster's
+        # answers are ever read back.
+        if discovery_cache is None:
+            self._cache_dir = tempfile.TemporaryDirectory(prefix="canary-lab-discovery-")
+            discovery_cache = Path(self._cache_dir.name) / "discovery.json"
+        self.discovery_cache = discovery_cache
 
     @classmethod
-    def from_kubeconfig(cls, path) -> "Kube":
-        return cls(kube_config.new_client_from_config(config_file=str(path)))
+    def from_kubeconfig(cls, path, discovery_cache: Path | None = None) -> "Kube":
+        """Kept across `invoke` commands in `discovery_cache`, discovery costs one round of
+        requests per lab, not one per command (a kind it lacks is looked up again anyway)."""
+        return cls(kube_config.new_client_from_config(config_file=str(path)), discovery_cache)
 
-    def _call(self, method: str, path: str, *, body=None, content_type: str = "application/json",
-              query: list | None = None):
-        """One request; the decoded answer, or None for 404."""
-        method, url, headers, body, _ = self.api.param_serialize(
-            method=method, resource_path=path, query_params=query or [], body=body,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            auth_settings=["BearerToken"])
+    @property
+    def dynamic(self) -> DynamicClient:
+        if self._dynamic is None:   # discovery starts on creation: only once the lab needs the cluster
+            try:
+                self._dynamic = DynamicClient(self.api, cache_file=str(self.discovery_cache))
+            except UNREACHABLE as e:
+                raise _unreachable(e) from None
+        return self._dynamic
+
+    def resource(self, kind: str, api_version: str | None = None):
+        """The API resource of a kind, by discovery; asked again once when the cluster may have
+        just learned it (a CRD installed since the last discovery)."""
+        for attempt in (1, 2):
+            try:
+                if api_version:
+                    return self.dynamic.resources.get(api_version=api_version, kind=kind)
+                found = [r for r in self.dynamic.resources.search(kind=kind) if "/" not in r.name]
+                found.sort(key=lambda r: PREFERRED_GROUPS.index(r.group) if r.group in PREFERRED_GROUPS else 99)
+                if found:
+                    return found[0]
+                raise ResourceNotFoundError(kind)
+            except (ResourceNotFoundError, ResourceNotUniqueError):
+                if attempt == 1:
+                    self.dynamic.resources.invalidate_cache()
+                    continue
+                where = f" in {api_version}" if api_version else ""
+                raise LabError(f"the cluster has no kind {kind}{where}",
+                               "check apiVersion and kind; a custom kind needs its CRD installed first") from None
+            except UNREACHABLE as e:
+                raise _unreachable(e) from None
+
+    def _resource_of(self, obj: dict):
+        return self.resource(obj["kind"], obj.get("apiVersion"))
+
+    def _request(self, call, *args, **kwargs):
+        """One call; the answer as a dict, None for 404, a LabError naming what the server said."""
         try:
-            response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=30)
-            response.read()
-        except (ApiException, OSError, MaxRetryError) as e:
-            raise LabError(f"cannot reach the cluster's API server ({e})",
-                           "is the cluster running? `invoke status`, then `invoke up`") from None
-        if response.status == 404:
+            answer = call(*args, _request_timeout=30, **kwargs)
+        except NotFoundError:
             return None
-        if response.status >= 400:
-            raise LabError(f"the cluster refused {method} {path}: {_reason(response.data)}",
-                           "fix the object, or see `invoke status`")
-        return json.loads(response.data) if response.data else {}
+        except DynamicApiException as e:
+            if getattr(e, "status", None) is None:
+                raise _unreachable(e) from None
+            raise LabError(f"the cluster refused it: {_reason(e)}", "fix the object, or see `invoke status`") from None
+        except UNREACHABLE as e:
+            raise _unreachable(e) from None
+        return answer.to_dict() if hasattr(answer, "to_dict") else (answer or {})
+
+    @staticmethod
+    def _namespace(resource, namespace: str) -> str | None:
+        return (namespace or "default") if resource.namespaced else None
 
     def apply(self, obj: dict) -> dict:
         """Server-side apply; objects the server does not have yet are created."""
-        ref = ref_of(obj)
-        kind = kind_of(ref.kind)
-        applied = self._call("PATCH", kind.path(ref.namespace, ref.name), body=json.dumps(obj),
-                             content_type="application/apply-patch+yaml",
-                             query=[("fieldManager", FIELD_MANAGER), ("force", "true")])
+        resource, ref = self._resource_of(obj), ref_of(obj)
+        namespace = self._namespace(resource, ref.namespace)
+        body = json.loads(json.dumps(obj))   # plain JSON types only
+        if resource.namespaced:
+            body.setdefault("metadata", {})["namespace"] = namespace
+        applied = self._request(self.dynamic.server_side_apply, resource, body=body, name=ref.name,
+                                namespace=namespace, field_manager=FIELD_MANAGER, force_conflicts=True)
         if applied is None:
-            applied = self._call("POST", kind.path(ref.namespace), body=obj,
-                                 query=[("fieldManager", FIELD_MANAGER)])
+            applied = self._request(self.dynamic.create, resource, body=body, namespace=namespace,
+                                    field_manager=FIELD_MANAGER)
         return applied
 
     def dry_run_create(self, obj: dict) -> None:
-        ref = ref_of(obj)
-        self._call("POST", kind_of(ref.kind).path(ref.namespace), body=obj, query=[("dryRun", "All")])
+        resource, ref = self._resource_of(obj), ref_of(obj)
+        self._request(self.dynamic.create, resource, body=obj, namespace=self._namespace(resource, ref.namespace),
+                      dry_run="All")
 
     def json_patch(self, ref: Ref, operations: list[dict]) -> dict:
-        patched = self._call("PATCH", kind_of(ref.kind).path(ref.namespace, ref.name), body=operations,
-                             content_type="application/json-patch+json",
-                             query=[("fieldManager", FIELD_MANAGER)])
+        resource = self.resource(ref.kind)
+        patched = self._request(self.dynamic.patch, resource, body=operations, name=ref.name,
+                                namespace=self._namespace(resource, ref.namespace),
+                                content_type="application/json-patch+json", field_manager=FIELD_MANAGER)
         if patched is None:
             raise LabError(f"{ref} does not exist on the cluster", "apply it first")
         return patched
 
     def get(self, ref: Ref) -> dict | None:
-        return self._call("GET", kind_of(ref.kind).path(ref.namespace, ref.name))
+        resource = self.resource(ref.kind)
+        return self._request(self.dynamic.get, resource, name=ref.name,
+                             namespace=self._namespace(resource, ref.namespace))
+
+    def list(self, kind: str, namespace: str) -> list[dict]:
+        """The objects of a kind in a namespace (a list's items carry no kind: it is put back)."""
+        resource = self.resource(kind)
+        found = self._request(self.dynamic.get, resource, namespace=self._namespace(resource, namespace)) or {}
+        return [{**item, "kind": kind} for item in found.get("items") or []]
 
     def list_all(self, kind: str) -> list[dict]:
         """Every object of a kind, in every namespace (each item with its apiVersion and kind, as
@@ -116,7 +151,20 @@ class Kube:
         return [{"apiVersion": kind_of(kind).group_version, "kind": kind, **item} for item in found.get("items") or []]
 
     def delete(self, ref: Ref) -> None:
-        self._call("DELETE", kind_of(ref.kind).path(ref.namespace, ref.name))
+        resource = self.resource(ref.kind)
+        self._request(self.dynamic.delete, resource, name=ref.name, namespace=self._namespace(resource, ref.namespace))
+
+    def wait_until_not_terminating(self, namespace: str, timeout: float = 180, interval: float = 0.5) -> None:
+        """A Namespace being deleted must be gone before it is made again (the API server answers
+        403 "being terminated" to anything created in it meanwhile)."""
+        ref = Ref("Namespace", "", namespace)
+        deadline = time.monotonic() + timeout
+        while terminating(self.get(ref)):
+            if time.monotonic() >= deadline:
+                raise LabError(f"namespace {namespace} is still being deleted after {timeout:.0f}s",
+                               f"see `kubectl --kubeconfig .lab/kubeconfig get namespace {namespace} -o yaml` "
+                               "(a finalizer may hold it)")
+            time.sleep(interval)
 
     def wait_for(self, ref: Ref, ready, what: str, timeout: float = 300, interval: float = 1.0) -> dict:
         """Poll until ready(obj) is true; a LabError naming `what` after the timeout."""
@@ -131,13 +179,32 @@ class Kube:
             time.sleep(interval)
 
 
+def deployment_rolled_out(obj: dict) -> bool:
+    """Done as `kubectl rollout status` means it (kubectl pkg/polymorphichelpers/rollout_status.go):
+    the controller has seen this generation, every replica runs the new template, no old replica is
+    left, and the new ones are available. Before that, traffic reaches old and new pods alike."""
+    wanted = (obj.get("spec") or {}).get("replicas", 1)
+    status = obj.get("status") or {}
+    if status.get("observedGeneration", 0) < (obj.get("metadata") or {}).get("generation", 0):
+        return False
+    updated = status.get("updatedReplicas", 0)
+    return updated >= wanted and status.get("replicas", 0) <= updated and status.get("availableReplicas", 0) >= updated
+
+
+def terminating(obj: dict | None) -> bool:
+    """A Namespace being deleted: it refuses new objects until it is gone."""
+    return bool(obj) and ((obj.get("status") or {}).get("phase") == "Terminating"
+                          or bool((obj.get("metadata") or {}).get("deletionTimestamp")))
+
+
 def deployment_available(obj: dict) -> bool:
     wanted = (obj.get("spec") or {}).get("replicas", 1)
     return (obj.get("status") or {}).get("availableReplicas", 0) >= wanted
 
 
-def _reason(data: bytes) -> str:
+def _reason(error: Exception) -> str:
+    body = getattr(error, "body", None) or getattr(error, "summary", lambda: "")()
     try:
-        return json.loads(data).get("message") or data.decode()[:200]
+        return json.loads(body).get("message") or str(body)[:200]
     except (TypeError, ValueError, AttributeError):
-        return str(data)[:200]
+        return str(body or error)[:200]

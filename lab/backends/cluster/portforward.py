@@ -17,6 +17,19 @@ def _accepts(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def answers_http(port: int, timeout: float = 2.0) -> bool:
+    """Whether an HTTP request through the forward gets any HTTP answer. A wedged `kubectl
+    port-forward` (it is, after the pod behind it restarts) still accepts connections, then
+    resets them or says nothing: only a request tells."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: canary-lab-probe\r\nConnection: close\r\n\r\n")
+            return s.recv(16).startswith(b"HTTP/")
+    except OSError:
+        return False
+
+
 class PortForward:
     def __init__(self, runner: Runner, run_dir: Path, kubeconfig: Path, name: str,
                  target: str, local_port: int, remote_port: int, namespace: str = "istio-system"):
@@ -38,16 +51,19 @@ class PortForward:
     def running(self) -> bool:
         return pid_alive(self.pid())
 
-    def ensure(self, timeout: float = 15.0) -> bool:
-        """Start it unless it runs, and wait until it accepts connections; True when started now."""
+    def ensure(self, timeout: float = 15.0, probe=None) -> bool:
+        """Start it unless it runs and `probe(port)` says it works (a process alone can be wedged),
+        and wait until it accepts connections; True when (re)started now."""
         if self.running():
-            return False
+            if probe is None or probe(self.local_port):
+                return False
+            self.stop()
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         process = self.runner.start(self.argv, log_path=self.log)
         self.pid_file.write_text(str(process.pid))
         self._process = process   # kept: a running Popen's __del__ would swallow a Ctrl-C landing there
         deadline = time.monotonic() + timeout
-        while not _accepts(self.local_port):
+        while not (probe or _accepts)(self.local_port):
             if process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise LabError(f"`kubectl port-forward` to {self.argv[2]} did not come up",

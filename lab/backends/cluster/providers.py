@@ -8,8 +8,10 @@ from pathlib import Path
 
 import yaml
 
+from lab.backends.cluster import versions
 from lab.backends.cluster.runner import Runner
 from lab.config import PROJECT_DIR, gateway_tls_port
+from lab.errors import LabError
 from lab.files import write_atomic
 
 CLUSTER_DIR = PROJECT_DIR / "cluster"
@@ -19,11 +21,12 @@ class Provider(ABC):
     name: str
     tool: str
 
-    def __init__(self, runner: Runner, run_dir: Path, kubeconfig: Path, gateway_port: int):
+    def __init__(self, runner: Runner, run_dir: Path, kubeconfig: Path, gateway_port: int, registry_port: int = 0):
         self.runner = runner
         self.run_dir = run_dir
         self.kubeconfig = kubeconfig
         self.gateway_port = gateway_port
+        self.registry_port = registry_port   # the host side of a registry the lab makes (k3d)
 
     @property
     @abstractmethod
@@ -31,8 +34,19 @@ class Provider(ABC):
         """The cluster's (or profile's) name."""
 
     @abstractmethod
+    def state(self) -> str:
+        """"missing", "stopped" (it exists: a reboot or `k3d cluster stop` stops it) or "running"."""
+
     def exists(self) -> bool:
-        """Whether the cluster has been created."""
+        return self.state() != "missing"
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the stopped cluster, keeping everything in it."""
+
+    def prebuild(self, images: dict[str, Path]) -> None:
+        """Build what `build_images` will need, while the cluster is being created (when the
+        build does not need the cluster)."""
 
     @abstractmethod
     def create(self) -> None:
@@ -47,13 +61,33 @@ class Provider(ABC):
         """Write the cluster's kubeconfig to the lab's own file, never the user's."""
 
     @abstractmethod
-    def load_images(self, images: list[str]) -> None:
-        """Make locally built images available to the cluster's nodes."""
+    def build_images(self, images: dict[str, Path]) -> None:
+        """Build the lab's images (name → build folder) for the nodes' architecture and make them
+        pullable in the cluster under those names — never through `docker save`, which fails on
+        Docker's containerd image store (k3d-io/k3d#1538)."""
 
     @property
     def needs_port_forward(self) -> bool:
         """True when the gateway is reached through a port-forward the lab runs."""
         return False
+
+    # A cluster the lab did not make: `down` removes only what the lab made in it.
+    keeps_cluster = False
+
+
+def build_for_registry(runner: Runner, port: int, images: dict[str, Path], push: bool = True) -> None:
+    """Each image built for this machine's architecture and pushed to the lab's registry on
+    127.0.0.1:PORT (Docker allows plain HTTP to loopback registries), where the nodes pull it.
+    Built again after a build without push, it comes from Docker's build cache in a moment."""
+    from lab.backends.cluster.tools import platform_names
+
+    arch = platform_names()[1]
+    for image, context in images.items():
+        pushed = f"127.0.0.1:{port}/{image}"
+        # https://docs.docker.com/reference/cli/docker/buildx/build/ (--platform, --tag)
+        runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", pushed, str(context)], timeout=900)
+        if push:
+            runner.run(["docker", "push", pushed], timeout=600)
 
 
 class K3d(Provider):
@@ -69,8 +103,11 @@ class K3d(Provider):
         return self.settings["metadata"]["name"]
 
     def rendered_config(self) -> Path:
-        """cluster/k3d.yaml with the host side of the gateway ports set to the lab's ports."""
+        """cluster/k3d.yaml with the pinned k3s image, and the host side of the gateway ports set to
+        the lab's ports."""
         settings = yaml.safe_load((CLUSTER_DIR / "k3d.yaml").read_text())
+        settings["image"] = versions.K3S_IMAGE
+        settings["registries"]["create"]["hostPort"] = str(self.registry_port)
         host_ports = {"80": self.gateway_port, "443": gateway_tls_port(self.gateway_port)}
         for entry in settings["ports"]:
             address, _, container = entry["port"].rpartition(":")
@@ -80,10 +117,21 @@ class K3d(Provider):
         write_atomic(path, yaml.safe_dump(settings, sort_keys=False))
         return path
 
-    def exists(self) -> bool:
-        # https://k3d.io/stable/usage/commands/k3d_cluster_list/ (-o json)
+    def _listed(self) -> dict | None:
+        # k3d cmd/cluster/clusterList.go: -o json prints each cluster with serversRunning/serversCount
         listed = json.loads(self.runner.run(["k3d", "cluster", "list", "-o", "json"]).stdout or "[]")
-        return any(cluster.get("name") == self.cluster_name for cluster in listed)
+        return next((cluster for cluster in listed if cluster.get("name") == self.cluster_name), None)
+
+    def state(self) -> str:
+        listed = self._listed()
+        if listed is None:
+            return "missing"
+        running = listed.get("serversCount", 0) > 0 and listed.get("serversRunning") == listed.get("serversCount")
+        return "running" if running else "stopped"
+
+    def start(self) -> None:
+        # k3d cmd/cluster/clusterStart.go: --wait (for the servers and load balancer), --timeout
+        self.runner.run(["k3d", "cluster", "start", self.cluster_name, "--wait", "--timeout", "300s"], timeout=600)
 
     def create(self) -> None:
         self.runner.run(["k3d", "cluster", "create", "--config", str(self.rendered_config()),
@@ -98,9 +146,17 @@ class K3d(Provider):
         write_atomic(self.kubeconfig, text)
         self.kubeconfig.chmod(0o600)
 
-    def load_images(self, images: list[str]) -> None:
-        if images:
-            self.runner.run(["k3d", "image", "import", *images, "--cluster", self.cluster_name], timeout=600)
+    @property
+    def registry_name(self) -> str:
+        return self.settings["registries"]["create"]["name"]
+
+    def build_images(self, images: dict[str, Path]) -> None:
+        """Pushed to the registry k3d made with the cluster (its docs, usage/registries.md: push
+        through the host port; only the repository path matters when the cluster pulls it)."""
+        build_for_registry(self.runner, self.registry_port, images)
+
+    def prebuild(self, images: dict[str, Path]) -> None:
+        build_for_registry(self.runner, self.registry_port, images, push=False)
 
 
 class Minikube(Provider):
@@ -121,7 +177,8 @@ class Minikube(Provider):
         return {"KUBECONFIG": str(self.kubeconfig)}
 
     def start_argv(self) -> list[str]:
-        argv = ["minikube", "start", "--profile", self.cluster_name]
+        argv = ["minikube", "start", "--profile", self.cluster_name,
+                f"--kubernetes-version={versions.MINIKUBE_KUBERNETES}"]
         for key, value in self.settings.items():
             if key == "profile":
                 continue
@@ -131,14 +188,26 @@ class Minikube(Provider):
                 argv += [f"--{key}={value}"]
         return argv
 
-    def exists(self) -> bool:
+    def _listed(self) -> dict | None:
         # https://minikube.sigs.k8s.io/docs/commands/profile/ (profile list -o json: {"valid": [...], "invalid": [...]})
         result = self.runner.run(["minikube", "profile", "list", "-o", "json"], check=False)
         try:
             listed = json.loads(result.stdout or "{}")
         except json.JSONDecodeError:
-            return False
-        return any(p.get("Name") == self.cluster_name for p in listed.get("valid", []) + listed.get("invalid", []))
+            return None
+        return next((p for p in listed.get("valid", []) + listed.get("invalid", []) if p.get("Name") == self.cluster_name),
+                    None)
+
+    def state(self) -> str:
+        listed = self._listed()
+        if listed is None:
+            return "missing"
+        # minikube cmd/minikube/cmd/config/profile_list.go: Status "OK"/"Running" when up, "Stopped"/"Paused" not
+        return "running" if listed.get("Status") in ("OK", "Running") else "stopped"
+
+    def start(self) -> None:
+        # `minikube start` on an existing profile starts it again with what is in it
+        self.runner.run(self.start_argv(), env=self.env, timeout=900)
 
     def create(self) -> None:
         self.runner.run(self.start_argv(), env=self.env, timeout=900)
@@ -149,13 +218,148 @@ class Minikube(Provider):
     def write_kubeconfig(self) -> None:
         self.runner.run(["minikube", "update-context", "--profile", self.cluster_name], env=self.env)
 
-    def load_images(self, images: list[str]) -> None:
-        for image in images:
-            self.runner.run(["minikube", "image", "load", image, "--profile", self.cluster_name], timeout=600)
+    def build_images(self, images: dict[str, Path]) -> None:
+        """Built inside the node by its own container runtime (minikube cmd/minikube/cmd/image.go:
+        `image build PATH -t TAG`), so the host's image store is never involved."""
+        for image, context in images.items():
+            self.runner.run(["minikube", "image", "build", str(context), "--tag", image, "--profile", self.cluster_name],
+                            env=self.env, timeout=900)
 
     @property
     def needs_port_forward(self) -> bool:
         return True
 
 
-PROVIDERS = {"k3d": K3d, "minikube": Minikube}
+class Kind(Provider):
+    name = "kind"
+    tool = "kind"
+    registry = "canary-lab-registry"
+    # containerd's hosts.toml: try the lab's registry first, then Docker Hub (`server`).
+    HOSTS_TOML = ('server = "https://registry-1.docker.io"\n\n'
+                  '[host."http://canary-lab-registry:5000"]\n  capabilities = ["pull", "resolve"]\n')
+
+    @property
+    def cluster_name(self) -> str:
+        return "canary-lab"
+
+    @property
+    def node(self) -> str:
+        return f"{self.cluster_name}-control-plane"   # kind names its one node CLUSTER-control-plane
+
+    def _running(self, container: str) -> bool:
+        # https://docs.docker.com/reference/cli/docker/inspect/ (-f with a Go template)
+        done = self.runner.run(["docker", "inspect", "-f", "{{.State.Running}}", container], check=False)
+        return done.returncode == 0 and done.stdout.strip() == "true"
+
+    def state(self) -> str:
+        # kind pkg/cmd/kind/get/clusters: one name a line
+        listed = self.runner.run(["kind", "get", "clusters"], check=False).stdout.split()
+        if self.cluster_name not in listed:
+            return "missing"
+        return "running" if self._running(self.node) else "stopped"
+
+    def create(self) -> None:
+        # The registry first, as kind's site/static/examples/kind-with-registry.sh does.
+        if not self._running(self.registry):
+            self.runner.run(["docker", "rm", "-f", self.registry], check=False)
+            self.runner.run(["docker", "run", "-d", "--restart=always", "-p", f"127.0.0.1:{self.registry_port}:5000",
+                             "--network", "bridge", "--name", self.registry, "registry:3"], timeout=300)
+        # kind pkg/cmd/kind/create/cluster/createcluster.go: --name, --image, --config, --kubeconfig, --wait
+        self.runner.run(["kind", "create", "cluster", "--name", self.cluster_name, "--image", versions.KIND_NODE_IMAGE,
+                         "--config", str(CLUSTER_DIR / "kind.yaml"), "--kubeconfig", str(self.kubeconfig),
+                         "--wait", "300s"], timeout=900)
+        for node in self.runner.run(["kind", "get", "nodes", "--name", self.cluster_name]).stdout.split():
+            self.runner.run(["docker", "exec", "-i", node, "sh", "-c",
+                             "mkdir -p /etc/containerd/certs.d/docker.io && "
+                             "cat > /etc/containerd/certs.d/docker.io/hosts.toml"], input=self.HOSTS_TOML)
+        self.runner.run(["docker", "network", "connect", "kind", self.registry], check=False)
+
+    def start(self) -> None:
+        self.runner.run(["docker", "start", self.registry, self.node], timeout=300)
+
+    def delete(self) -> None:
+        # kind pkg/cmd/kind/delete/cluster: --name, --kubeconfig (only its entry is removed there)
+        self.runner.run(["kind", "delete", "cluster", "--name", self.cluster_name, "--kubeconfig", str(self.kubeconfig)])
+        self.runner.run(["docker", "rm", "-f", self.registry], check=False)
+
+    def write_kubeconfig(self) -> None:
+        text = self.runner.run(["kind", "get", "kubeconfig", "--name", self.cluster_name]).stdout
+        write_atomic(self.kubeconfig, text)
+        self.kubeconfig.chmod(0o600)
+
+    def build_images(self, images: dict[str, Path]) -> None:
+        build_for_registry(self.runner, self.registry_port, images)
+
+    def prebuild(self, images: dict[str, Path]) -> None:
+        build_for_registry(self.runner, self.registry_port, images, push=False)
+
+    @property
+    def needs_port_forward(self) -> bool:
+        return True   # kind has no LoadBalancer: the gateway is port-forwarded, as on minikube
+
+
+class Existing(Provider):
+    """The cluster of the current kubeconfig context (Docker Desktop's, a cloud one, an
+    instructor's): never created, started or deleted by the lab; the lab copies that one context
+    into its own kubeconfig at the first `up` and keeps using it."""
+    name = "existing"
+    tool = "kubectl"
+    keeps_cluster = True
+
+    @property
+    def cluster_name(self) -> str:
+        if self.kubeconfig.exists():
+            found = yaml.safe_load(self.kubeconfig.read_text()) or {}
+            if found.get("current-context"):
+                return found["current-context"]
+        # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_config/kubectl_config_current-context/
+        done = self.runner.run(["kubectl", "config", "current-context"], check=False)
+        if done.returncode != 0 or not done.stdout.strip():
+            raise LabError("there is no current kubeconfig context for --provider existing",
+                           "pick one with `kubectl config use-context NAME`, or use --provider k3d")
+        return done.stdout.strip()
+
+    def state(self) -> str:
+        # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_version/ (asks the server too)
+        argv = ["kubectl", "version", "--request-timeout=10s"]
+        if self.kubeconfig.exists():
+            argv += ["--kubeconfig", str(self.kubeconfig)]
+        done = self.runner.run(argv, check=False)
+        if done.returncode != 0:
+            raise LabError(f"the cluster of context {self.cluster_name} does not answer",
+                           "check it with `kubectl get nodes`; the lab never starts or creates it")
+        return "running"
+
+    def create(self) -> None:
+        raise LabError("--provider existing never creates a cluster", "use --provider k3d, minikube or kind")
+
+    def start(self) -> None:
+        self.create()
+
+    def delete(self) -> None:
+        """Nothing: the cluster is not the lab's (`down` removes what the lab made in it)."""
+
+    def write_kubeconfig(self) -> None:
+        if self.kubeconfig.exists():
+            return   # the context copied at the first `up` stays the lab's, whatever is current now
+        # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_config/kubectl_config_view/
+        # (--minify: the current context only; --flatten --raw: credentials inline, usable alone)
+        text = self.runner.run(["kubectl", "config", "view", "--minify", "--flatten", "--raw"]).stdout
+        write_atomic(self.kubeconfig, text)
+        self.kubeconfig.chmod(0o600)
+
+    def build_images(self, images: dict[str, Path]) -> None:
+        """Built into the local Docker's image store, which Docker Desktop's Kubernetes runs from.
+        A remote cluster cannot see them: the lab's own apps need a registry it can pull from."""
+        from lab.backends.cluster.tools import platform_names
+
+        for image, context in images.items():
+            self.runner.run(["docker", "build", "--platform", f"linux/{platform_names()[1]}", "--tag", image,
+                             str(context)], timeout=900)
+
+    @property
+    def needs_port_forward(self) -> bool:
+        return True
+
+
+PROVIDERS = {"k3d": K3d, "minikube": Minikube, "kind": Kind, "existing": Existing}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab import ui
-from lab.backends.cluster.versions import TOOLS
+from lab.backends.cluster.versions import KUBERNETES_MINOR, TOOLS
 from lab.errors import LabError
 
 CHUNK = 64 * 1024
@@ -37,45 +37,54 @@ class Release:
     version_argv: tuple[str, ...] = ()
 
 
+# The platforms the README claims, as (os, arch) in Go's names.
+PLATFORMS = (("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darwin", "arm64"))
+
+
 def platform_names() -> tuple[str, str]:
     system = platform.system().lower()
-    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(),
-                                                                            platform.machine().lower())
+    machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine().lower())
     return system, machine
 
 
-def releases() -> dict[str, Release]:
-    """The official release locations for this OS/arch (each tool's install docs)."""
-    os_name, arch = platform_names()
+def releases(os_name: str | None = None, arch: str | None = None) -> dict[str, Release]:
+    """Each tool's official release asset and checksum file for one OS/arch (this one by default),
+    named as the tool's own install script or release build names them."""
+    if os_name is None or arch is None:
+        os_name, arch = platform_names()
     v = TOOLS
     gh = "https://github.com"
+    k3d = f"{gh}/k3d-io/k3d/releases/download/v{v['k3d']}"
+    kind = f"{gh}/kubernetes-sigs/kind/releases/download/v{v['kind']}"
+    minikube = f"{gh}/kubernetes/minikube/releases/download/v{v['minikube']}"
+    kubectl = f"https://dl.k8s.io/release/v{v['kubectl']}/bin/{os_name}/{arch}/kubectl"
+    helm = f"https://get.helm.sh/helm-v{v['helm']}-{os_name}-{arch}.tar.gz"
+    # istioctl names macOS "osx" and its amd64 build has no arch suffix: release/downloadIstioCtl.sh
+    # (OSEXT="osx" on Darwin; ARCH_URL ...-${OSEXT}-${ISTIO_ARCH}.tar.gz, without_arch for osx amd64).
+    istio_platform = {"darwin": {"amd64": "osx", "arm64": "osx-arm64"}}.get(os_name, {}).get(arch, f"{os_name}-{arch}")
+    istioctl = (f"{gh}/istio/istio/releases/download/{v['istioctl']}/"
+                f"istioctl-{v['istioctl']}-{istio_platform}.tar.gz")
     return {
-        # https://k3d.io/stable/#install-specific-release (assets k3d-OS-ARCH, checksums.txt)
-        "k3d": Release("k3d", v["k3d"], f"{gh}/k3d-io/k3d/releases/download/v{v['k3d']}/k3d-{os_name}-{arch}",
-                       f"{gh}/k3d-io/k3d/releases/download/v{v['k3d']}/checksums.txt",
-                       version_argv=("k3d", "version")),
-        # https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ (binary + .sha256)
-        "kubectl": Release("kubectl", v["kubectl"],
-                           f"https://dl.k8s.io/release/v{v['kubectl']}/bin/{os_name}/{arch}/kubectl",
-                           f"https://dl.k8s.io/release/v{v['kubectl']}/bin/{os_name}/{arch}/kubectl.sha256",
-                           version_argv=("kubectl", "version", "--client")),
-        # https://helm.sh/docs/intro/install/ (helm-vX-OS-ARCH.tar.gz + .sha256sum)
-        "helm": Release("helm", v["helm"], f"https://get.helm.sh/helm-v{v['helm']}-{os_name}-{arch}.tar.gz",
-                        f"https://get.helm.sh/helm-v{v['helm']}-{os_name}-{arch}.tar.gz.sha256sum",
-                        member=f"{os_name}-{arch}/helm", version_argv=("helm", "version", "--short")),
-        # https://istio.io/latest/docs/setup/additional-setup/download-istio-release/
-        "istioctl": Release("istioctl", v["istioctl"],
-                            f"{gh}/istio/istio/releases/download/{v['istioctl']}/"
-                            f"istioctl-{v['istioctl']}-{os_name}-{arch}.tar.gz",
-                            f"{gh}/istio/istio/releases/download/{v['istioctl']}/"
-                            f"istioctl-{v['istioctl']}-{os_name}-{arch}.tar.gz.sha256",
-                            member="istioctl", version_argv=("istioctl", "version", "--remote=false")),
-        # https://minikube.sigs.k8s.io/docs/start/ (minikube-OS-ARCH + .sha256)
-        "minikube": Release("minikube", v["minikube"],
-                            f"{gh}/kubernetes/minikube/releases/download/v{v['minikube']}/minikube-{os_name}-{arch}",
-                            f"{gh}/kubernetes/minikube/releases/download/v{v['minikube']}/"
-                            f"minikube-{os_name}-{arch}.sha256",
-                            version_argv=("minikube", "version", "--short")),
+        # k3d install.sh: K3D_DIST="k3d-$OS-$ARCH"; Makefile gen-checksum: sha256sum _dist/* > checksums.txt
+        "k3d": Release("k3d", v["k3d"], f"{k3d}/k3d-{os_name}-{arch}", f"{k3d}/checksums.txt",
+                       version_argv=("version",)),
+        # kind hack/release/build/cross.sh: kind-${GOOS}-${GOARCH}, `shasum -a 256 f > f.sha256sum`
+        "kind": Release("kind", v["kind"], f"{kind}/kind-{os_name}-{arch}", f"{kind}/kind-{os_name}-{arch}.sha256sum",
+                        version_argv=("version",)),
+        # minikube Makefile `checksum`: out/minikube-OS-ARCH and a bare-hash OUT.sha256 beside it
+        "minikube": Release("minikube", v["minikube"], f"{minikube}/minikube-{os_name}-{arch}",
+                            f"{minikube}/minikube-{os_name}-{arch}.sha256", version_argv=("version", "--short")),
+        # kubernetes.io/docs/tasks/tools/install-kubectl-{linux,macos}/: bin/OS/ARCH/kubectl + kubectl.sha256
+        "kubectl": Release("kubectl", v["kubectl"], kubectl, f"{kubectl}.sha256",
+                           version_argv=("version", "--client")),
+        # helm scripts/get-helm-4: HELM_DIST="helm-$TAG-$OS-$ARCH.tar.gz", CHECKSUM_URL="$DOWNLOAD_URL.sha256",
+        # the binary at $OS-$ARCH/helm inside
+        "helm": Release("helm", v["helm"], helm, f"{helm}.sha256", member=f"{os_name}-{arch}/helm",
+                        version_argv=("version", "--short")),
+        # Istio's release pages publish ARCHIVE.sha256 beside each archive; istioctl is at the top of it
+        "istioctl": Release("istioctl", v["istioctl"], istioctl, f"{istioctl}.sha256", member="istioctl",
+                            version_argv=("version", "--remote=false")),
     }
 
 
@@ -84,30 +93,77 @@ def version_tuple(text: str) -> tuple[int, ...] | None:
     return tuple(int(part) for part in found.groups()) if found else None
 
 
-def path_version(release: Release) -> tuple[int, ...] | None:
-    """The version of the tool on PATH, or None when absent or it does not say."""
-    if not shutil.which(release.tool):
-        return None
+def version_of(executable: str | Path, release: Release) -> tuple[int, ...] | None:
+    """What version an executable says it is, or None when it does not run or say."""
     try:
-        done = subprocess.run(list(release.version_argv), capture_output=True, text=True, timeout=20)
+        done = subprocess.run([str(executable), *release.version_argv], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return version_tuple(done.stdout + done.stderr)
 
 
-def usable_on_path(release: Release) -> bool:
+def path_version(release: Release) -> tuple[int, ...] | None:
+    """The version of the tool on PATH, or None when absent or it does not say."""
+    found = shutil.which(release.tool)
+    return version_of(found, release) if found else None
+
+
+def acceptable(release: Release, found: tuple[int, ...]) -> tuple[bool, str]:
+    """Whether a copy at version `found` installs what the pinned one would; and why (or why not)."""
+    shown, pinned = ".".join(map(str, found)), version_tuple(release.version)
+    if release.tool == "istioctl":
+        # istioctl installs its own version of Istio: another minor is another Istio.
+        if found[:2] == pinned[:2]:
+            return True, f"same minor as the pinned Istio {release.version}"
+        return False, f"{shown} would install Istio {found[0]}.{found[1]}, not the lab's {release.version}"
+    if release.tool == "kubectl":
+        # kubernetes.io/releases/version-skew-policy/#kubectl: within one minor of the API server
+        major, minor = KUBERNETES_MINOR
+        if found[0] == major and abs(found[1] - minor) <= 1:
+            return True, f"within one minor of Kubernetes {major}.{minor}"
+        return False, f"{shown} is more than one minor from Kubernetes {major}.{minor} (kubectl's skew policy)"
+    if release.tool == "kind":
+        # kind's release notes: node images are built for one kind release, used by digest.
+        if found[:2] == pinned[:2]:
+            return True, f"the kind release the pinned node image is built for ({release.version})"
+        return False, f"{shown} is not the kind release the pinned node image is built for ({release.version})"
+    # k3d, minikube, helm: the lab passes the versions to install (k3s image, --kubernetes-version,
+    # chart --version), so any release of the same major at least as new installs the same.
+    if found[0] == pinned[0] and found >= pinned:
+        return True, f"at least {release.version}; the lab names what it installs"
+    return False, f"{shown} is not {pinned[0]}.x at least {release.version}"
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    path: Path
+    source: str     # "PATH", "lab" (downloaded before) or "downloaded"
+    why: str
+
+    def line(self, release: Release) -> str:
+        where = {"PATH": f"{self.path} from PATH", "lab": "the lab's own copy",
+                 "downloaded": "downloaded now"}[self.source]
+        return f"{release.tool}: {where} ({self.why})"
+
+
+def choose_tool(release: Release, bin_dir: Path) -> ToolChoice:
+    """The tool to run: PATH when its version installs what the pinned one would, else the lab's
+    copy of the pinned version (downloaded once, checked again if the pin changed)."""
     found = path_version(release)
-    return found is not None and found >= version_tuple(release.version)
+    why_not = f"none on PATH; pinned {release.version}"
+    if found is not None:
+        ok, why = acceptable(release, found)
+        if ok:
+            return ToolChoice(Path(shutil.which(release.tool)), "PATH", why)
+        why_not = f"PATH has {why}; pinned {release.version}"
+    installed = bin_dir / release.tool
+    if installed.exists() and version_of(installed, release) == version_tuple(release.version):
+        return ToolChoice(installed, "lab", why_not)
+    return ToolChoice(download(release, bin_dir), "downloaded", why_not)
 
 
 def ensure_tool(release: Release, bin_dir: Path) -> Path:
-    """The tool to run: PATH when usable, else the lab's copy, downloaded once."""
-    if usable_on_path(release):
-        return Path(shutil.which(release.tool))
-    installed = bin_dir / release.tool
-    if installed.exists():
-        return installed
-    return download(release, bin_dir)
+    return choose_tool(release, bin_dir).path
 
 
 def download(release: Release, bin_dir: Path) -> Path:
