@@ -254,3 +254,32 @@ def helm(chart: str, release: str, namespace: str, values: list[str] | None = No
     objects = render(Path(chart), release, namespace, [Path(v) for v in values or ()], settings or ())
     for line in current_backend(lab_paths()).apply(objects):
         ui.info(line)
+
+
+def rollout(kind: str, name: str, namespace: str, route: str, stable: str, canary: str, steps: str,
+            interval: str, max_error_rate: str, max_p95_ms: str, min_requests: int = 20,
+            traffic: bool = False, host: str = "", path: str = "/", scale_down: str = "") -> None:
+    from contextlib import nullcontext
+
+    from lab.rollout import Plan, Stepper, check_plan, number, parse_steps
+    from lab.traffic.steady import SteadyTraffic
+
+    interval, max_error_rate, max_p95_ms = (number(flag, value) for flag, value in (
+        ("--interval", interval), ("--max-error-rate", max_error_rate), ("--max-p95-ms", max_p95_ms)))
+    if kind != "VirtualService":
+        raise LabError(f"a rollout steps a VirtualService's weights, not a {kind}",
+                       f"invoke rollout VirtualService {name} ...")
+    plan = Plan(ref=Ref(kind, namespace, name), route=route, stable=stable, canary=canary,
+                steps=parse_steps(steps), interval=interval, max_error_rate=max_error_rate,
+                max_p95_ms=max_p95_ms, min_requests=min_requests, scale_down=scale_down)
+    check_plan(plan)
+    backend = current_backend(lab_paths())
+    if traffic and not host:
+        held = backend.get(plan.ref) or {}
+        host = next(iter((held.get("spec") or {}).get("hosts") or []), SAMPLE_HOST)
+    load = SteadyTraffic(backend.gateway_url(), host, path) if traffic else nullcontext()
+    ui.info(f"rollout of {canary} over {stable} in {plan.ref}: steps {', '.join(f'{s}%' for s in plan.steps)}, "
+            f"{interval:g} s each, gates: errors ≤ {max_error_rate:g}%, p95 ≤ {max_p95_ms:g} ms"
+            + (f"; sending {host}{path} traffic" if traffic else ""))
+    with load:
+        Stepper(backend, plan).run()

@@ -7,6 +7,7 @@ serves is read here, not what was asked for.
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from lab.backends.base import LiveRoute, RouteDestination
@@ -52,6 +53,11 @@ class EnvoyAdmin:
                     routes.append(LiveRoute(host=host, match=describe_match(route.get("match", {})),
                                             destinations=_destinations(route.get("route", {})), scheme=scheme))
         return routes
+
+    def stats_text(self, filter_regex: str, histogram_buckets: str = "") -> str:
+        """/stats as Envoy prints it; histogram_buckets "detailed" gives each histogram's buckets."""
+        query = {"filter": filter_regex, **({"histogram_buckets": histogram_buckets} if histogram_buckets else {})}
+        return self._get("/stats?" + urllib.parse.urlencode(query))
 
 
 def _host_of(vhost: dict) -> str:
