@@ -214,3 +214,65 @@ def test_window_counts_match_what_clients_saw(shop):
         assert (window.requests, window.errors, window.latency_samples) == (requests, errors, requests)
         assert 0 <= window.percentile(50) <= window.percentile(95) <= window.percentile(100) < 1000
     assert seen["v1"][1] == 0 and 0 < seen["v3"][1] < seen["v3"][0]
+
+
+# The sample apps by host: tornado serves, httpbin is the canary; on /delay/0.3 httpbin takes
+# 300 ms to answer (tornado answers that path with a quick 404, which is no 5xx).
+SAMPLES_ROUTE = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: samples, namespace: canary-lab}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [canary.lab.local]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: samples, namespace: canary-lab}
+spec:
+  hosts: [canary.lab.local]
+  gateways: [samples]
+  http:
+    - route:
+        - destination: {host: tornado}
+"""
+
+
+def test_a_slow_canary_is_rolled_back_on_its_p95(lab, tmp_path):
+    manifest = tmp_path / "samples.yaml"
+    manifest.write_text(SAMPLES_ROUTE)
+    lab.invoke("apply", str(manifest))
+    result = lab.invoke("rollout", "VirtualService", "samples", "--stable", "tornado", "--canary", "httpbin",
+                        "--steps", "50,100", "--interval", "2", "--max-p95-ms", "100", "--min-requests", "5",
+                        "--traffic", "--path", "/delay/0.3", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    verdict = decision_lines(result.stdout)[-1]
+    assert verdict.startswith("step 1/2: canary 50% — errors 0.0% ≤ 1%, p95 ") and verdict.endswith(": roll back")
+    p95 = float(verdict.split("p95 ")[1].split(" ms")[0])
+    assert 300 <= p95 < 2000 and "ms > 100 ms" in verdict
+    held = yaml.safe_load(lab.invoke("get", "VirtualService", "samples").stdout)
+    assert [(d["destination"]["host"], d["weight"]) for d in held["spec"]["http"][0]["route"]] == \
+        [("tornado", 100), ("httpbin", 0)]
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--stable", "v1", "--canary", "v2", "--steps", "50,25,100"], "--steps '50,25,100' is not a rising list"),
+    (["--stable", "v1", "--canary", "v2", "--steps", "10,50"], "ending at 100"),
+    (["--stable", "v1", "--canary", "v2", "--interval", "soon"], "--interval 'soon' is not a number"),
+    (["--stable", "v1", "--canary", "v2", "--max-error-rate", "100"], "--max-error-rate 100 is out of range"),
+    (["--stable", "v1", "--canary", "v1"], "must name two destinations"),
+    (["--stable", "v9", "--canary", "v2"], "has no destination 'v9' (--stable)"),
+    (["--stable", "v1", "--canary", "v2", "--route", "side"], "has no http route 'side' (its routes: main)"),
+])
+def test_bad_flags_are_one_line_and_exit_1(shop, flags, says):
+    result = shop.invoke("rollout", "VirtualService", "web", "--namespace", "shop", *flags, check=False)
+    assert result.returncode == 1
+    assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert weights(shop) == {"v1": 100}
+
+
+def test_only_a_virtual_service_is_rolled_out(shop):
+    result = shop.invoke("rollout", "Deployment", "web-v1", "--namespace", "shop", "--stable", "v1",
+                         "--canary", "v2", check=False)
+    assert result.returncode == 1 and "not a Deployment" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
