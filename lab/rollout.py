@@ -248,7 +248,7 @@ class Stepper:
         held = self.backend.get(self.plan.ref) or {}
         try:
             route = held["spec"]["http"][slots.route_index]["route"]
-            stable = route[slots.stable_index].get("weight", 0)
+            stable = route[slots.stable_index].get("weight", 100 if len(route) == 1 else 0)
             canary = route[slots.canary_index].get("weight", 0) if slots.canary_index < len(route) else 0
         except (KeyError, IndexError, TypeError):
             return f"{self.plan.ref} is not as the rollout left it; `invoke get` shows it"
