@@ -104,3 +104,23 @@ cluster.outbound|80|v1|web.shop.svc.cluster.local.upstream_rq_total: 7
     restarted = Reading(1.0, {name: ClusterCounts(500, 9)})
     assert window(restarted, later, Destination("web.shop", "v2")).requests == 32
     assert window(earlier, later, Destination("web.shop", "v1")).requests == 7
+
+
+@pytest.fixture
+def cluster():
+    from tests.kube_emulator import Emulator
+
+    with Emulator() as running:
+        yield running
+
+
+def test_on_a_cluster_the_stats_are_read_through_a_port_forward_to_the_gateways_admin(lab_root, tools, cluster):
+    from tests.fake_tools import cluster_backend
+
+    lab = cluster_backend("k3d", tools, cluster)
+    lab.up()
+    admin = lab.gateway_admin()
+    forward = next(c for c in tools.calls if c[:3] == ["kubectl", "port-forward", "deployment/istio-ingressgateway"])
+    local, remote = forward[3].split(":")
+    # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/ (LOCAL:REMOTE)
+    assert remote == "15000" and admin.base_url == f"http://127.0.0.1:{local}"
