@@ -174,7 +174,8 @@ def decide(plan: Plan, canary: WindowStats, seconds: float) -> Decision:
                                 f"stats yet, fewer than {plan.min_requests}")
     errors_ok = canary.error_rate <= plan.max_error_rate
     latency_ok = p95 <= plan.max_p95_ms
-    reason = (f"errors {canary.error_rate:.1f}% {'≤' if errors_ok else '>'} {plan.max_error_rate:g}%, "
+    reason = (f"errors {canary.error_rate:.1f}% of {canary.requests} {'≤' if errors_ok else '>'} "
+              f"{plan.max_error_rate:g}%, "
               f"p95 {p95:.0f} ms {'≤' if latency_ok else '>'} {plan.max_p95_ms:g} ms")
     return Decision("promote" if errors_ok and latency_ok else "rollback", reason)
 

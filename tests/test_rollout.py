@@ -2,6 +2,7 @@
 bad one (errors) rolled back on its own, too little traffic is never a pass, and each decision
 is shown. One lab for the module; each test applies the shop afresh."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -135,7 +136,8 @@ def test_a_good_canary_is_promoted_step_by_step(shop):
     promoted = [line for line in lines if line.endswith(": promote")]
     assert [line.split(" — ")[0] for line in promoted] == \
         ["step 1/3: canary 25%", "step 2/3: canary 50%", "step 3/3: canary 100%"], result.stdout
-    assert all("errors 0.0% ≤ 5%" in line and "ms ≤ 2000 ms" in line for line in promoted)
+    assert all(re.search(r"errors 0\.0% of (\d+) ≤ 5%", line) and "ms ≤ 2000 ms" in line for line in promoted)
+    assert all(int(re.search(r"of (\d+) ", line).group(1)) >= 20 for line in promoted)   # --min-requests
     assert "promoted:" in result.stdout and "scaled Deployment shop/web-v1 to 0" in result.stdout
     assert weights(shop) == {"v1": 0, "v2": 100}
     assert versions_served(shop) == {"v2"}
@@ -247,7 +249,7 @@ def test_a_slow_canary_is_rolled_back_on_its_p95(lab, tmp_path):
                         "--traffic", "--path", "/delay/0.3", check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     verdict = decision_lines(result.stdout)[-1]
-    assert verdict.startswith("step 1/2: canary 50% — errors 0.0% ≤ 1%, p95 ") and verdict.endswith(": roll back")
+    assert re.match(r"step 1/2: canary 50% — errors 0\.0% of \d+ ≤ 1%, p95 ", verdict) and verdict.endswith(": roll back")
     p95 = float(verdict.split("p95 ")[1].split(" ms")[0])
     assert 300 <= p95 < 2000 and "ms > 100 ms" in verdict
     held = yaml.safe_load(lab.invoke("get", "VirtualService", "samples").stdout)
