@@ -130,7 +130,10 @@ def locate(plan: Plan, virtual_service: dict) -> RouteSlots:
     if not stable:
         raise LabError(f"route {index} of {ref} has no destination {plan.stable!r} (--stable)",
                        "name the destination that serves now: its host, subset or host/subset")
-    others = set(range(len(destinations))) - set(stable) - set(canary)
+    weights = [d.get("weight") for d in routes[index].get("route") or []]
+    # Others at weight 0 (an old version a promotion left behind) stay at 0; any other weight would
+    # change the split under the rollout's feet.
+    others = {i for i in set(range(len(destinations))) - set(stable) - set(canary) if weights[i] != 0}
     if others:
         raise LabError(f"route {index} of {ref} has destinations besides stable and canary: "
                        + ", ".join(_label(destinations[i]) for i in sorted(others)),

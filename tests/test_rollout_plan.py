@@ -63,6 +63,16 @@ def test_routes_and_destinations_that_are_not_there_are_named():
         locate(plan(), crowded)
 
 
+def test_an_old_version_left_at_weight_0_does_not_stop_the_next_rollout():
+    promoted = jsonpatch.apply_patch(VS, [
+        {"op": "add", "path": "/spec/http/1/route/0/weight", "value": 0},
+        {"op": "add", "path": "/spec/http/1/route/-", "value": {"destination": {"host": "web", "subset": "v2"},
+                                                                 "weight": 100}}])
+    slots = locate(plan(stable="v2", canary="v3"), promoted)
+    route = jsonpatch.apply_patch(promoted, slots.weights_patch(10))["spec"]["http"][1]["route"]
+    assert [(d["destination"]["subset"], d["weight"]) for d in route] == [("v1", 0), ("v2", 90), ("v3", 10)]
+
+
 def stats(requests: int, errors: int, buckets: dict) -> WindowStats:
     return WindowStats(requests, errors, Counter(buckets))
 
