@@ -162,8 +162,13 @@ def _label(destination: dict) -> str:
 
 @dataclass(frozen=True)
 class Decision:
-    verdict: str      # "promote", "wait" or "rollback"
+    verdict: str      # "promote", "wait", "rollback", or "unreadable" (no stats to judge)
     reason: str
+
+
+FIXES = {"rollback": "fix the canary, then run the rollout again",
+         "wait": "send traffic while it runs (--traffic), or raise --interval",
+         "unreadable": "`invoke status` shows whether the gateway runs; then run the rollout again"}
 
 
 def decide(plan: Plan, canary: WindowStats, seconds: float) -> Decision:
@@ -205,13 +210,16 @@ class Stepper:
         try:
             for number, weight in enumerate(plan.steps, 1):
                 self._set(slots, weight)
-                decision = self._judge(slots, f"step {number}/{len(plan.steps)}: canary {weight}%")
+                title = f"step {number}/{len(plan.steps)}: canary {weight}%"
+                try:
+                    decision = self._judge(slots, title)
+                except OSError as e:      # the admin API did not answer (a stopped gateway or port-forward)
+                    decision = Decision("unreadable", f"could not be judged: the gateway's stats did not answer ({e})")
+                    ui.console.print(f"{title} — {decision.reason}: [red]roll back[/]", soft_wrap=True)
                 if decision.verdict != "promote":
                     self._set(slots, 0)
                     raise LabError(f"rolled back to 100% {plan.stable}: at {weight}% the canary "
-                                   f"{plan.canary} {decision.reason}",
-                                   "fix the canary, then run the rollout again" if decision.verdict == "rollback"
-                                   else "send traffic while it runs (--traffic), or raise --interval")
+                                   f"{plan.canary} {decision.reason}", FIXES[decision.verdict])
         except KeyboardInterrupt:
             ui.info(f"[yellow]interrupted:[/] {self._live_line(slots)}; nothing was rolled back")
             raise

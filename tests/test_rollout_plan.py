@@ -134,3 +134,36 @@ def test_on_a_cluster_the_stats_are_read_through_a_port_forward_to_the_gateways_
     local, remote = forward[3].split(":")
     # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/ (LOCAL:REMOTE)
     assert remote == "15000" and admin.base_url == f"http://127.0.0.1:{local}"
+
+
+class Held:
+    """Just the verbs the stepper uses; the gateway's admin API is a port nothing listens on."""
+
+    def __init__(self, virtual_service: dict):
+        self.virtual_service = virtual_service
+        self.patches = []
+
+    def get(self, ref):
+        return self.virtual_service
+
+    def patch(self, ref, operations):
+        self.virtual_service = jsonpatch.apply_patch(self.virtual_service, operations)
+        self.patches.append(operations)
+        return "patched"
+
+    def gateway_admin(self):
+        from lab.envoy_admin import EnvoyAdmin
+        from lab.ports import free_port
+
+        return EnvoyAdmin(f"http://127.0.0.1:{free_port()}", timeout=0.5)
+
+
+def test_stats_that_cannot_be_read_roll_back_instead_of_passing(capsys):
+    from lab.rollout import Stepper
+
+    held = Held(VS)
+    with pytest.raises(LabError, match="could not be judged: the gateway's stats did not answer"):
+        Stepper(held, plan(interval=0.1)).run()
+    route = held.virtual_service["spec"]["http"][1]["route"]
+    assert [(d["destination"]["subset"], d["weight"]) for d in route] == [("v1", 100), ("v2", 0)]
+    assert "step 1/2: canary 10% — could not be judged" in capsys.readouterr().out
