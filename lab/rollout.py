@@ -8,7 +8,6 @@ It works through the Backend verbs only (get, patch, gateway_admin), so on every
 """
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab import ui
@@ -196,10 +195,9 @@ def _compare(stable: WindowStats) -> str:
 
 
 class Stepper:
-    def __init__(self, backend: Backend, plan: Plan, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, backend: Backend, plan: Plan):
         self.backend = backend
         self.plan = plan
-        self.sleep = sleep
 
     def run(self) -> None:
         plan = self.plan
@@ -237,7 +235,7 @@ class Stepper:
         admin = self.backend.gateway_admin()
         start = metrics.read(admin)
         for waited in range(plan.max_waits + 1):
-            self.sleep(plan.interval)
+            time.sleep(plan.interval)
             now = metrics.read(admin)
             seconds = now.taken_at - start.taken_at
             canary = metrics.window(start, now, slots.canary)
