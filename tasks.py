@@ -192,3 +192,30 @@ def helm(c, chart, release="traffic-manager", namespace="traffic", values=None, 
     and keeps the release's values and objects."""
     if not _help_asked("helm", chart):
         _run(commands.helm, chart, release, namespace, values, set, reuse_values)
+
+
+optional("rollout", "kind", "name")   # so that `invoke rollout --help` reaches the task
+
+
+@task(positional=["kind", "name"], auto_shortflags=False,
+      help={"kind": "VirtualService", "name": "its name", "namespace": "default: canary-lab",
+            "route": "the http route to step: its name or index (default: the only one)",
+            "stable": "the destination serving now: its host, subset or host/subset",
+            "canary": "the new version's destination (added at 0% if the route lacks it)",
+            "steps": "canary weights in percent, rising, ending at 100 (default 10,25,50,100)",
+            "interval": "seconds of traffic judged at each step (default 10)",
+            "max_error_rate": "roll back when the canary's 5xx share is above this percent (default 1)",
+            "max_p95_ms": "roll back when the canary's p95 latency is above this (default 500)",
+            "min_requests": "fewer canary requests in a window cannot judge: wait longer (default 20)",
+            "traffic": "send a light steady load (50 requests/s) while stepping",
+            "host": "Host header of --traffic (default: the VirtualService's first host)",
+            "path": "request path of --traffic (default /)",
+            "scale_down": "once promoted, scale this Deployment (the old version) to 0 replicas"})
+def rollout(c, kind, name, namespace="canary-lab", route="", stable="", canary="", steps="10,25,50,100",
+            interval="10", max_error_rate="1", max_p95_ms="500", min_requests=20, traffic=False, host="",
+            path="/", scale_down=""):
+    """Step a canary up on a schedule, gating each step on the gateway's metrics; roll back on a breach."""
+    if _help_asked("rollout", kind) or _help_asked("rollout", name):
+        return
+    _run(commands.rollout, kind, name, namespace, route, stable, canary, steps, interval, max_error_rate,
+         max_p95_ms, int(min_requests), traffic, host, path, scale_down)

@@ -365,3 +365,36 @@ def helm(chart: str, release: str, namespace: str, values: list[str] | None = No
     for line in upgrade(backend, Path(chart), release, namespace, [Path(v) for v in values or ()],
                         settings or (), reuse_values):
         ui.info(line)
+
+
+def rollout(kind: str, name: str, namespace: str, route: str, stable: str, canary: str, steps: str,
+            interval: str, max_error_rate: str, max_p95_ms: str, min_requests: int = 20,
+            traffic: bool = False, host: str = "", path: str = "/", scale_down: str = "") -> None:
+    from contextlib import nullcontext
+
+    from lab.rollout import Plan, Stepper, check_plan, number, parse_steps
+    from lab.traffic.steady import SteadyTraffic
+
+    interval, max_error_rate, max_p95_ms = (number(flag, value) for flag, value in (
+        ("--interval", interval), ("--max-error-rate", max_error_rate), ("--max-p95-ms", max_p95_ms)))
+    from lab.kinds import resolve_kind
+
+    if not kind or resolve_kind(kind).ref(namespace, name).kind != "VirtualService" or resolve_kind(kind).group:
+        raise LabError(f"a rollout steps a VirtualService's weights, not a {kind or 'nothing'}",
+                       f"invoke rollout vs {name or 'NAME'} --stable S --canary C ...")
+    if not name:
+        raise LabError("a rollout needs the VirtualService's NAME", "invoke rollout vs NAME --stable S --canary C ...")
+    plan = Plan(ref=Ref("VirtualService", namespace, name), route=route, stable=stable, canary=canary,
+                steps=parse_steps(steps), interval=interval, max_error_rate=max_error_rate,
+                max_p95_ms=max_p95_ms, min_requests=min_requests, scale_down=scale_down)
+    check_plan(plan)
+    backend = current_backend(lab_paths())
+    if traffic and not host:
+        held = backend.get(plan.ref) or {}
+        host = next(iter((held.get("spec") or {}).get("hosts") or []), SAMPLE_HOST)
+    load = SteadyTraffic(backend.gateway_url(), host, path) if traffic else nullcontext()
+    ui.info(f"rollout of {canary} over {stable} in {plan.ref}: steps {', '.join(f'{s}%' for s in plan.steps)}, "
+            f"{interval:g} s each, gates: errors ≤ {max_error_rate:g}%, p95 ≤ {max_p95_ms:g} ms"
+            + (f"; sending {host}{path} traffic" if traffic else ""))
+    with load:
+        Stepper(backend, plan).run()

@@ -7,6 +7,7 @@ serves is read here, not what was asked for.
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from lab.backends.base import LiveRoute, RouteDestination
@@ -59,6 +60,11 @@ class EnvoyAdmin:
 
     def live_routes(self) -> list[LiveRoute]:
         return routes_of(self.route_configs())
+
+    def stats_text(self, filter_regex: str, histogram_buckets: str = "") -> str:
+        """/stats as Envoy prints it; histogram_buckets "detailed" gives each histogram's buckets."""
+        query = {"filter": filter_regex, **({"histogram_buckets": histogram_buckets} if histogram_buckets else {})}
+        return self._get("/stats?" + urllib.parse.urlencode(query))
 
     def ready_endpoints(self) -> dict[tuple[str, str], int]:
         """Healthy endpoints per (Service name.namespace, subset) from /clusters, for Istio-named clusters

@@ -6,9 +6,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError
 from lab.manifests import Ref
+
+if TYPE_CHECKING:
+    from lab.envoy_admin import EnvoyAdmin
 
 
 @dataclass
@@ -148,3 +152,7 @@ class Backend(ABC):
 
     def dashboard(self, name: str) -> None:
         raise LabError(f"the {self.name} lab has no {name} dashboard", "dashboards need k3d or minikube")
+
+    @abstractmethod
+    def gateway_admin(self) -> "EnvoyAdmin":
+        """The ingress gateway's Envoy admin API (its /stats: what the gateway itself counted)."""

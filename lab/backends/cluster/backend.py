@@ -81,6 +81,12 @@ class ClusterBackend(Backend):
         state_port = (self._state_settings() or {}).get("admin_port") or free_port()
         return self._forward("admin", "deployment/istio-ingressgateway", state_port, ENVOY_ADMIN_PORT)
 
+    def gateway_admin(self) -> EnvoyAdmin:
+        """Port 15000 of the ingress gateway, through the lab's port-forward."""
+        forward = self.admin_forward()
+        forward.ensure()
+        return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}")
+
     def _state_settings(self) -> dict:
         from lab.state import load_state
 

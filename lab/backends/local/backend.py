@@ -276,6 +276,10 @@ class LocalBackend(Backend):
             raise NotUp()
         return EnvoyAdmin(f"http://127.0.0.1:{state.settings['admin_port']}")
 
+    def gateway_admin(self) -> EnvoyAdmin:
+        self._require_up()
+        return self._admin()
+
     def live_routes(self) -> list[LiveRoute]:
         self._require_up()
         return self._admin().live_routes()

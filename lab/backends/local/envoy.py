@@ -65,6 +65,9 @@ def bootstrap(xds_dir: Path, gateway_port: int, admin_port: int, tls_port: int, 
     return {
         "node": {"id": "canary-lab-gateway", "cluster": "istio-ingressgateway"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        # Histograms (upstream_rq_time) reach /stats only at a flush: every second, not Envoy's
+        # default 5 s, so `invoke rollout`'s latency over a short window is current.
+        "stats_flush_interval": "1s",
         "dynamic_resources": {"cds_config": source("cds.json")},
         "static_resources": {"listeners": [listener("gateway", gateway_port, "http"), https]},
     }

@@ -1,0 +1,169 @@
+"""The rollout's parts that need no lab: where the weights go, the gate, windows of counters."""
+
+from collections import Counter
+
+import jsonpatch
+import pytest
+
+from lab.errors import LabError
+from lab.manifests import Ref
+from lab.rollout import Plan, decide, locate, parse_steps
+from lab.traffic.metrics import ClusterCounts, Destination, Reading, WindowStats, parse_stats, window
+from tests.conftest import objects
+
+VS = objects("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec:
+  hosts: [shop.lab.local]
+  http:
+    - name: header
+      match: [{headers: {x-track: {exact: canary}}}]
+      route: [{destination: {host: web, subset: v2}}]
+    - name: main
+      route:
+        - destination: {host: web, subset: v1}
+""")[0]
+
+
+def plan(**changes) -> Plan:
+    fields = dict(ref=Ref("VirtualService", "shop", "web"), route="main", stable="v1", canary="v2",
+                  steps=(10, 100), interval=1, max_error_rate=1, max_p95_ms=500, min_requests=20)
+    return Plan(**{**fields, **changes})
+
+
+def test_steps_rise_to_100():
+    assert parse_steps("10,25,50,100") == (10, 25, 50, 100)
+    for bad in ("", "10,x,100", "50,25,100", "10,10,100", "0,100", "10,50", "10,200"):
+        with pytest.raises(LabError):
+            parse_steps(bad)
+
+
+def test_weights_go_to_the_named_route_and_a_missing_canary_is_added():
+    slots = locate(plan(), VS)
+    first = jsonpatch.apply_patch(VS, slots.weights_patch(10))
+    assert first["spec"]["http"][0] == VS["spec"]["http"][0]     # the header route is left alone
+    assert first["spec"]["http"][1]["route"] == [{"destination": {"host": "web", "subset": "v1"}, "weight": 90},
+                                                 {"destination": {"host": "web", "subset": "v2"}, "weight": 10}]
+    assert (slots.stable, slots.canary) == (Destination("web.shop", "v1"), Destination("web.shop", "v2"))
+    slots.add_canary = None      # as the stepper does once the lab took the first patch
+    later = jsonpatch.apply_patch(first, slots.weights_patch(50))
+    assert [d["weight"] for d in later["spec"]["http"][1]["route"]] == [50, 50]
+
+
+def test_routes_and_destinations_that_are_not_there_are_named():
+    with pytest.raises(LabError, match="2 http routes"):
+        locate(plan(route=""), VS)
+    with pytest.raises(LabError, match="no destination 'v3'"):
+        locate(plan(stable="v3"), VS)
+    crowded = jsonpatch.apply_patch(VS, [{"op": "add", "path": "/spec/http/1/route/-",
+                                          "value": {"destination": {"host": "web", "subset": "v3"}}}])
+    with pytest.raises(LabError, match="besides stable and canary: web/v3"):
+        locate(plan(), crowded)
+
+
+def test_an_old_version_left_at_weight_0_does_not_stop_the_next_rollout():
+    promoted = jsonpatch.apply_patch(VS, [
+        {"op": "add", "path": "/spec/http/1/route/0/weight", "value": 0},
+        {"op": "add", "path": "/spec/http/1/route/-", "value": {"destination": {"host": "web", "subset": "v2"},
+                                                                 "weight": 100}}])
+    slots = locate(plan(stable="v2", canary="v3"), promoted)
+    route = jsonpatch.apply_patch(promoted, slots.weights_patch(10))["spec"]["http"][1]["route"]
+    assert [(d["destination"]["subset"], d["weight"]) for d in route] == [("v1", 0), ("v2", 90), ("v3", 10)]
+
+
+def stats(requests: int, errors: int, buckets: dict) -> WindowStats:
+    return WindowStats(requests, errors, Counter(buckets))
+
+
+def test_the_gate_promotes_waits_and_rolls_back():
+    assert decide(plan(), stats(100, 1, {(1.0, 0.1): 100}), 10).verdict == "promote"
+    assert decide(plan(), stats(100, 2, {(1.0, 0.1): 100}), 10).verdict == "rollback"
+    slow = decide(plan(), stats(100, 0, {(1.0, 0.1): 90, (600.0, 10.0): 10}), 10)
+    assert slow.verdict == "rollback" and "p95 6" in slow.reason and "> 500 ms" in slow.reason
+    assert decide(plan(), stats(19, 19, {(1.0, 0.1): 19}), 10).verdict == "wait"     # too few: no verdict
+    assert decide(plan(), stats(50, 0, {(1.0, 0.1): 5}), 10).verdict == "wait"       # latency not flushed yet
+
+
+def test_percentiles_interpolate_within_envoys_buckets():
+    measured = stats(100, 0, {(0.0, 0.0): 50, (10.0, 1.0): 40, (20.0, 2.0): 10})
+    assert measured.percentile(50) == 0
+    assert 10 <= measured.percentile(90) <= 11 < 20 <= measured.percentile(95) <= 22
+    assert measured.percentile(100) == 22
+    assert stats(0, 0, {}).percentile(95) is None
+
+
+def test_a_window_is_the_difference_of_two_readings_or_the_later_one_after_a_restart():
+    name = "outbound|80|v2|web.shop.svc.cluster.local"
+    text = f"""cluster.{name}.upstream_rq_total: 30
+cluster.{name}.external.upstream_rq_5xx: 4
+cluster.{name}.upstream_rq_5xx: 4
+cluster.{name}.upstream_cx_none_healthy: 2
+cluster.{name}.upstream_rq_time:
+  totals=0,0:20, 5,0.5:10
+  intervals=0,0:1
+  summary=P0(0,0)
+cluster.outbound|80|v1|web.shop.svc.cluster.local.upstream_rq_total: 7
+"""
+    later = Reading(2.0, parse_stats(text))
+    assert later.clusters[name].requests == 32 and later.clusters[name].errors == 4
+    earlier = Reading(1.0, {name: ClusterCounts(10, 1, Counter({(0.0, 0.0): 10}))})
+    canary = window(earlier, later, Destination("web.shop", "v2"))
+    assert (canary.requests, canary.errors, canary.latency) == (22, 3, Counter({(0.0, 0.0): 10, (5.0, 0.5): 10}))
+    restarted = Reading(1.0, {name: ClusterCounts(500, 9)})
+    assert window(restarted, later, Destination("web.shop", "v2")).requests == 32
+    assert window(earlier, later, Destination("web.shop", "v1")).requests == 7
+
+
+@pytest.fixture
+def cluster():
+    from tests.kube_emulator import Emulator
+
+    with Emulator() as running:
+        yield running
+
+
+def test_on_a_cluster_the_stats_are_read_through_a_port_forward_to_the_gateways_admin(lab_root, tools, cluster):
+    from tests.fake_tools import cluster_backend
+
+    lab = cluster_backend("k3d", tools, cluster)
+    lab.up()
+    admin = lab.gateway_admin()
+    forward = next(c for c in tools.calls if c[:3] == ["kubectl", "port-forward", "deployment/istio-ingressgateway"])
+    local, remote = forward[3].split(":")
+    # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/ (LOCAL:REMOTE)
+    assert remote == "15000" and admin.base_url == f"http://127.0.0.1:{local}"
+
+
+class Held:
+    """Just the verbs the stepper uses; the gateway's admin API is a port nothing listens on."""
+
+    def __init__(self, virtual_service: dict):
+        self.virtual_service = virtual_service
+        self.patches = []
+
+    def get(self, ref):
+        return self.virtual_service
+
+    def patch(self, ref, operations):
+        self.virtual_service = jsonpatch.apply_patch(self.virtual_service, operations)
+        self.patches.append(operations)
+        return "patched"
+
+    def gateway_admin(self):
+        from lab.envoy_admin import EnvoyAdmin
+        from lab.ports import free_port
+
+        return EnvoyAdmin(f"http://127.0.0.1:{free_port()}", timeout=0.5)
+
+
+def test_stats_that_cannot_be_read_roll_back_instead_of_passing(capsys):
+    from lab.rollout import Stepper
+
+    held = Held(VS)
+    with pytest.raises(LabError, match="could not be judged: the gateway's stats did not answer"):
+        Stepper(held, plan(interval=0.1)).run()
+    route = held.virtual_service["spec"]["http"][1]["route"]
+    assert [(d["destination"]["subset"], d["weight"]) for d in route] == [("v1", 100), ("v2", 0)]
+    assert "step 1/2: canary 10% — could not be judged" in capsys.readouterr().out
