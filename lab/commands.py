@@ -6,7 +6,7 @@ from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
 from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths, runs_on
 from lab.errors import LabError, NotUp
-from lab.manifests import Ref, load_manifest_file, load_manifest_stream, parse_manifests, ref_of
+from lab.manifests import Ref, load_manifest_file, load_manifest_stream, ref_of
 from lab.state import DamagedState, Progress
 
 SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"

@@ -55,7 +55,7 @@ def read_json(path: Path, default: Any = None) -> Any:
     except json.JSONDecodeError as e:
         raise LabError(
             f"{path} is damaged (line {e.lineno}: {e.msg})",
-            f"repair or delete that file; the lab will not overwrite it",
+            "repair or delete that file; the lab will not overwrite it",
         ) from None
 
 

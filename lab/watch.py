@@ -7,10 +7,7 @@ live_routes, status). On a terminal the view is redrawn in place; elsewhere each
 printed in turn (what the tests read).
 """
 
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass
 
@@ -25,6 +22,7 @@ from lab import ui
 from lab.backends.base import Backend
 from lab.envoy_admin import destination_name
 from lab.traffic.chart import _bar
+from lab.traffic.steady import SteadyTraffic
 
 TRAFFIC_RATE = 20   # requests/s of --traffic: light, steady
 
@@ -97,38 +95,12 @@ def frame(backend: Backend, window: Window, number: int) -> RenderableType:
     return Group(heading, traffic, routes, pods)
 
 
-class SteadyTraffic:
-    """--traffic: a light, steady load through the gateway (TRAFFIC_RATE requests/s) on its own thread,
-    stopped with the watch."""
-
-    def __init__(self, gateway_url: str, host: str, path: str = "/"):
-        self.request = urllib.request.Request(gateway_url + path, headers={"Host": host})
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._send, name="watch-traffic", daemon=True)
-
-    def __enter__(self) -> "SteadyTraffic":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
-
-    def _send(self) -> None:
-        while not self.stopped.wait(1 / TRAFFIC_RATE):
-            try:
-                with urllib.request.urlopen(self.request, timeout=2) as answer:
-                    answer.read()
-            except (urllib.error.URLError, OSError):
-                pass   # a 404 or 503 counts at the gateway all the same
-
-
 def run_watch(backend: Backend, interval: float, window: float, traffic: bool, host: str, path: str,
               count: int) -> None:
     """Refresh every `interval` seconds, `count` times (0: until Ctrl-C, which ends it quietly)."""
     readings = Window(window)
     readings.add(backend.upstream_counts())   # the window's start: the first frame shows one interval
-    load = SteadyTraffic(backend.gateway_url(), host, path) if traffic else nullcontext()
+    load = SteadyTraffic(backend.gateway_url(), host, path, rate=TRAFFIC_RATE) if traffic else nullcontext()
     shown = 0
     try:
         with load:

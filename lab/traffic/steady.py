@@ -1,5 +1,5 @@
-"""A light, steady load through the gateway on its own thread (`invoke rollout --traffic`),
-so metrics have something to count while a learner sends none."""
+"""A light, steady load through the gateway on its own thread (`invoke rollout --traffic`,
+`invoke watch --traffic`), so metrics have something to count while a learner sends none."""
 
 import http.client
 import threading
@@ -18,7 +18,7 @@ class SteadyTraffic:
         self.host, self.path, self.pause = host, path, 1.0 / rate
         self.stop = threading.Event()
         self.sent = 0
-        self.thread = threading.Thread(target=self._send, name="rollout-traffic", daemon=True)
+        self.thread = threading.Thread(target=self._send, name="steady-traffic", daemon=True)
 
     def __enter__(self) -> "SteadyTraffic":
         self.thread.start()

@@ -144,11 +144,12 @@ class Kube:
         found = self._request(self.dynamic.get, resource, namespace=self._namespace(resource, namespace)) or {}
         return [{**item, "kind": kind} for item in found.get("items") or []]
 
-    def list_all(self, kind: str) -> list[dict]:
+    def list_all(self, kind: str) -> "list[dict]":
         """Every object of a kind, in every namespace (each item with its apiVersion and kind, as
         `kubectl get -o yaml` shows them)."""
-        found = self._call("GET", kind_of(kind).path()) or {}
-        return [{"apiVersion": kind_of(kind).group_version, "kind": kind, **item} for item in found.get("items") or []]
+        resource = self.resource(kind)
+        found = self._request(self.dynamic.get, resource) or {}
+        return [{"apiVersion": resource.group_version, "kind": kind, **item} for item in found.get("items") or []]
 
     def delete(self, ref: Ref) -> None:
         resource = self.resource(ref.kind)
