@@ -153,14 +153,14 @@ def test_a_fixture_that_fails_after_up_still_takes_its_lab_down(tmp_path):
 
 
 def test_a_damaged_state_file_is_one_line_and_down_still_stops_the_lab(lab):
-    lab.paths.state_file.write_text('{"provider": "kind", "gateway_port": 1}')
+    lab.paths.state_file.write_text('{"provider": "kubeadm", "gateway_port": 1}')
     status = lab.invoke("status", check=False)
-    assert status.returncode == 1 and "unknown provider 'kind'" in status.stderr and "Traceback" not in status.stderr
+    assert status.returncode == 1 and "unknown provider 'kubeadm'" in status.stderr and "Traceback" not in status.stderr
     found = lab_processes(lab.paths.run_dir)
     down = lab.invoke("down", check=False)
     assert down.returncode == 1 and "a local lab is stopped" in down.stderr
     assert not any(pid_alive(p.pid) for p in found)
-    assert lab.paths.state_file.read_text() == '{"provider": "kind", "gateway_port": 1}'   # kept, never overwritten
+    assert lab.paths.state_file.read_text() == '{"provider": "kubeadm", "gateway_port": 1}'   # kept, never overwritten
 
 
 @pytest.fixture
