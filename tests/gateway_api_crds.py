@@ -1,6 +1,6 @@
 """Gateway API objects checked against the CRDs' own OpenAPI schemas, as an API server checks them.
 
-The CRDs are the standard channel of Gateway API v1.4.0, the version Istio 1.28 builds against
+The CRDs are the standard channel of Gateway API v1.6.0, the version Istio 1.31 builds against
 (its go.mod), vendored in cluster/gateway-api/ from kubernetes-sigs/gateway-api
 (config/crd/standard). Like `kubectl apply`'s strict field validation, a field the schema does
 not name is an error. The CRDs' CEL rules (x-kubernetes-validations) are not evaluated here.

@@ -4,6 +4,7 @@ admission (CRD defaults) produces objects those schemas accept."""
 import jsonschema
 import pytest
 
+from lab.backends.cluster.versions import GATEWAY_API
 from lab.backends.local.gateway_api import admit
 from lab.backends.local.schema import check_supported
 from lab.config import PROJECT_DIR
@@ -18,7 +19,7 @@ ROUTE = PROJECT_DIR / "exercises" / "canary-gateway-api" / "solutions" / "httpro
 def test_the_vendored_crds_are_the_pinned_standard_channel():
     for path in CRD_DIR.glob("*.yaml"):
         [crd] = load_manifest_file(path)
-        assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == "v1.4.0"
+        assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == GATEWAY_API   # what the cluster installs
         assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/channel"] == "standard"
 
 

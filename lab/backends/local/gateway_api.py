@@ -45,7 +45,7 @@ def admit(obj: dict, old: dict | None) -> dict:
 
 
 def _defaults(kind: str, spec: dict) -> None:
-    """The `+kubebuilder:default` values of the v1.4.0 standard-channel CRDs."""
+    """The `+kubebuilder:default` values of the v1.6.0 standard-channel CRDs (the pinned GATEWAY_API)."""
     if kind == "Gateway":
         for listener in spec.get("listeners") or []:
             listener.setdefault("allowedRoutes", {}).setdefault("namespaces", {}).setdefault("from", "Same")

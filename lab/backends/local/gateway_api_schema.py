@@ -2,7 +2,7 @@
 
 Anything else — filters, queryParams, timeouts, other route kinds (GRPCRoute, TCPRoute) — is an
 error naming the field. The value checks below are the ones the CRDs' own schemas and CEL rules
-make the API server refuse (config/crd/standard in kubernetes-sigs/gateway-api v1.4.0), so a
+make the API server refuse (config/crd/standard in kubernetes-sigs/gateway-api v1.6.0, the pinned GATEWAY_API), so a
 learner meets them at apply time, as on a cluster.
 """
 
