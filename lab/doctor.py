@@ -28,14 +28,16 @@ class Check:
 
 
 def needs_of(provider: str) -> tuple[float, float, str]:
-    """(CPUs, GiB) Docker must give the provider at least, and why. minikube exits when Docker has
-    fewer CPUs or less memory than its --cpus/--memory (cluster/minikube.yaml); k3d and kind
-    share Docker's, so Istio's demo profile sets the floor."""
+    """(CPUs Docker must give the provider at least, GiB it should give, why). minikube exits when
+    Docker has fewer CPUs than its --cpus (start.go validateCPUCount) but not on memory: it refuses
+    only more than the host has, or a container limit under its usable minimum
+    (validateRequestedMemorySize), so its --memory is a recommendation here, and Istio's demo
+    profile sets the floor for every provider."""
     if provider == "minikube":
         settings = yaml.safe_load((PROJECT_DIR / "cluster" / "minikube.yaml").read_text())
         return (float(settings["cpus"]), float(settings["memory"]) / 1024,
-                "minikube exits when Docker has less than its --cpus/--memory (cluster/minikube.yaml): at least")
-    return MIN_CPUS, MIN_MEMORY_GIB, "Istio's demo profile needs at least"
+                "minikube exits when Docker has fewer CPUs than its --cpus (cluster/minikube.yaml): at least")
+    return MIN_CPUS, GOOD_MEMORY_GIB, "Istio's demo profile needs at least"
 
 
 def docker_checks(client_factory=None, provider: str = "k3d") -> list[Check]:
@@ -50,12 +52,12 @@ def docker_checks(client_factory=None, provider: str = "k3d") -> list[Check]:
                       "start Docker (or Docker Desktop), or use `invoke up --provider local`")]
     checks = [Check("Docker daemon", OK, f"Docker {info.get('ServerVersion', '?')} answers")]
     cpus, memory = int(info.get("NCPU", 0)), int(info.get("MemTotal", 0)) / 2**30
-    min_cpus, min_memory, why = needs_of(provider)
+    min_cpus, good_memory, why = needs_of(provider)
     also = " or lower cpus/memory in cluster/minikube.yaml" if provider == "minikube" else ""
     checks.append(_resource("CPUs for Docker", cpus, min_cpus, max(GOOD_CPUS, min_cpus), f"{cpus}",
                             f"give Docker more CPUs (Docker Desktop: Settings → Resources; Colima: "
                             f"colima start --cpu 4){also}", why))
-    checks.append(_resource("memory for Docker", memory, min_memory, max(GOOD_MEMORY_GIB, min_memory),
+    checks.append(_resource("memory for Docker", memory, MIN_MEMORY_GIB, max(GOOD_MEMORY_GIB, good_memory),
                             f"{memory:.1f} GiB", f"give Docker more memory (Docker Desktop: Settings → Resources; "
                             f"Colima: colima start --memory 8){also}", why))
     return checks

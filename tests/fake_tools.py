@@ -151,6 +151,8 @@ class FakeTools:
             return f"{argv[argv.index('--name') + 1]}-control-plane\n"
         if argv[:3] == ["kind", "get", "kubeconfig"]:
             return "apiVersion: v1\nkind: Config\nclusters: []\n"
+        if argv[:3] == ["docker", "version", "--format"]:
+            return "arm64\n"   # the engine's architecture: an Apple-Silicon Docker, whatever this machine is
         if argv[:4] == ["docker", "inspect", "-f", "{{.State.Running}}"]:
             # a kind node runs while its cluster exists and is not stopped; the registry once run
             name = argv[4]

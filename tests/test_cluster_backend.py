@@ -8,7 +8,6 @@ import yaml
 
 from lab import commands
 from lab.backends.cluster import versions
-from lab.backends.cluster.tools import platform_names
 from lab.backends.base import LiveRoute, RouteDestination
 from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
@@ -33,7 +32,9 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
     registry = load_state(lab_paths()).settings["registry_port"]
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     rendered = str(lab_root / ".lab" / "run" / "k3d.yaml")
-    builds = [["docker", "build", "--platform", f"linux/{platform_names()[1]}", "--tag",
+    # built for the Docker engine's architecture (the fake's arm64), not this Python's
+    arch = ["docker", "version", "--format", "{{.Server.Arch}}"]
+    builds = [["docker", "build", "--platform", "linux/arm64", "--tag",
                f"127.0.0.1:{registry}/{image}", str(APPS_DIR / app)]
               for image, app in (("canary-lab/httpbin:1.0", "httpbin"), ("canary-lab/tornado-websocket:1.0", "tornado"),
                                  ("canary-lab/version-app:1.0", "version"))]
@@ -42,7 +43,7 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
         [["k3d", "cluster", "list", "-o", "json"]],
         # https://k3d.io/stable/usage/commands/k3d_cluster_create/ (--config, --wait, --timeout);
         # the images build meanwhile (their build does not need the cluster)
-        [["k3d", "cluster", "create", "--config", rendered, "--wait", "--timeout", "300s"]] + builds,
+        [["k3d", "cluster", "create", "--config", rendered, "--wait", "--timeout", "300s"], arch] + builds,
         [["k3d", "kubeconfig", "get", "canary-lab"]],
         # https://istio.io/latest/docs/reference/commands/istioctl/#istioctl-install, with cert-manager
         [["istioctl", "install", "-f", str(PROJECT_DIR / "cluster" / "istio-operator.yaml"), "--skip-confirmation",
@@ -55,7 +56,7 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
           "--version", versions.CERT_MANAGER, "--namespace", "cert-manager", "--create-namespace", "--set",
           "crds.enabled=true", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig]],
         # built again (from Docker's cache) and pushed to the registry k3d made with the cluster
-        [argv for build in builds for argv in (build, ["docker", "push", build[5]])],
+        [arch] + [argv for build in builds for argv in (build, ["docker", "push", build[5]])],
     ]
     at = 0
     for segment in segments:
@@ -300,8 +301,9 @@ def test_kind_creates_its_registry_then_the_cluster_and_mirrors_docker_io_throug
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
     registry = load_state(lab_paths()).settings["registry_port"]
     assert tools.installed == [["kind", "kubectl", "istioctl", "helm"]]
-    run = [c for c in tools.calls if c[0] in ("kind", "docker") and c[:2] != ["docker", "build"]
-           and c[:2] != ["docker", "push"]]
+    run = [c for c in tools.calls if c[0] in ("kind", "docker") and c[:2] not in (["docker", "build"],
+                                                                                   ["docker", "push"],
+                                                                                   ["docker", "version"])]
     assert run[:8] == [
         ["kind", "get", "clusters"],
         # kind site/static/examples/kind-with-registry.sh: the registry on the host's loopback

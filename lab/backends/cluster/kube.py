@@ -117,6 +117,9 @@ class Kube:
         if applied is None:
             applied = self._request(self.dynamic.create, resource, body=body, namespace=namespace,
                                     field_manager=FIELD_MANAGER)
+        if applied is None:   # both 404: what the object goes into is not there
+            raise LabError(f"{ref} cannot be applied: namespace {namespace} does not exist on the cluster",
+                           f"apply a Namespace named {namespace} first (or in the same file, above it)")
         return applied
 
     def dry_run_create(self, obj: dict) -> None:

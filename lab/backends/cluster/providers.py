@@ -75,13 +75,21 @@ class Provider(ABC):
     keeps_cluster = False
 
 
-def build_for_registry(runner: Runner, port: int, images: dict[str, Path], push: bool = True) -> None:
-    """Each image built for this machine's architecture and pushed to the lab's registry on
-    127.0.0.1:PORT (Docker allows plain HTTP to loopback registries), where the nodes pull it.
-    Built again after a build without push, it comes from Docker's build cache in a moment."""
+def docker_arch(runner: Runner) -> str:
+    """The architecture of the Docker engine the nodes run on (Go's name: amd64, arm64). Not this
+    Python's: an x86-64 Python under Rosetta on an Apple-Silicon Mac still drives an arm64 engine."""
     from lab.backends.cluster.tools import platform_names
 
-    arch = platform_names()[1]
+    # https://docs.docker.com/reference/cli/docker/version/ (--format, the Server's Arch)
+    answer = runner.run(["docker", "version", "--format", "{{.Server.Arch}}"], check=False).stdout.strip().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(answer, answer) or platform_names()[1]
+
+
+def build_for_registry(runner: Runner, port: int, images: dict[str, Path], push: bool = True) -> None:
+    """Each image built for the Docker engine's architecture and pushed to the lab's registry on
+    127.0.0.1:PORT (Docker allows plain HTTP to loopback registries), where the nodes pull it.
+    Built again after a build without push, it comes from Docker's build cache in a moment."""
+    arch = docker_arch(runner)
     for image, context in images.items():
         pushed = f"127.0.0.1:{port}/{image}"
         # https://docs.docker.com/reference/cli/docker/buildx/build/ (--platform, --tag)
@@ -351,10 +359,9 @@ class Existing(Provider):
     def build_images(self, images: dict[str, Path]) -> None:
         """Built into the local Docker's image store, which Docker Desktop's Kubernetes runs from.
         A remote cluster cannot see them: the lab's own apps need a registry it can pull from."""
-        from lab.backends.cluster.tools import platform_names
-
+        arch = docker_arch(self.runner)
         for image, context in images.items():
-            self.runner.run(["docker", "build", "--platform", f"linux/{platform_names()[1]}", "--tag", image,
+            self.runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", image,
                              str(context)], timeout=900)
 
     @property

@@ -124,7 +124,7 @@ def acceptable(release: Release, found: tuple[int, ...]) -> tuple[bool, str]:
         return False, f"{shown} is more than one minor from Kubernetes {major}.{minor} (kubectl's skew policy)"
     if release.tool == "kind":
         # kind's release notes: node images are built for one kind release, used by digest.
-        if found[:2] == pinned[:2]:
+        if found[:3] == pinned[:3]:
             return True, f"the kind release the pinned node image is built for ({release.version})"
         return False, f"{shown} is not the kind release the pinned node image is built for ({release.version})"
     # k3d, minikube, helm: the lab passes the versions to install (k3s image, --kubernetes-version,
