@@ -74,16 +74,21 @@ def failures(counts: Counter) -> dict:
     return {status: n for status, n in counts.items() if status != 200}
 
 
-def test_a_replica_that_died_costs_no_request(lab):
-    """Istio's default retry (connect-failure, to another host): the dead replica's share is retried."""
+def test_a_replica_that_died_costs_almost_no_request(lab):
+    """Istio's default retry (connect-failure, to another host): the dead replica's share is retried.
+    Not quite all: a retry picks its host at random too, and can meet the dead one again (seen: 1
+    in about 1,000). Without retries a quarter of the requests fail (253 of 1,005 when tried)."""
     [victim, *_] = [s["pid"] for n, s in sorted(lab.processes.status().items()) if n.startswith("canary-lab/httpbin")]
     os.kill(victim, signal.SIGKILL)   # its endpoint stays in the gateway's cluster until `up` restarts it
     time.sleep(0.5)
     with Traffic(lab.port) as traffic:
         time.sleep(2)
-    assert sum(traffic.counts.values()) > 100
-    assert not failures(traffic.counts), traffic.counts
-    lab.invoke("up")
+    try:
+        total = sum(traffic.counts.values())
+        assert total > 100
+        assert sum(failures(traffic.counts).values()) <= 0.005 * total, traffic.counts
+    finally:
+        lab.invoke("up")   # the next test starts with both replicas, whatever happened here
 
 
 def test_applies_that_change_weights_and_remove_a_destination_fail_no_request(lab):

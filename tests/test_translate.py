@@ -85,6 +85,14 @@ def test_subset_clusters_hold_only_the_pods_with_the_subset_labels():
     assert ports == {"v1": [9001, 9002], "v2": [9003]}
 
 
+def test_clusters_allow_retries_as_istio_does():
+    """Envoy allows 3 retries at once per cluster; Istio lifts it (and the other thresholds), so a
+    replica that dies does not turn the retries it causes into 503s (tests/test_load.py sees them)."""
+    for cluster in translate(store(VS_SPLIT), PODS).clusters:
+        [thresholds] = cluster["circuit_breakers"]["thresholds"]
+        assert thresholds["max_retries"] == thresholds["max_requests"] == 2**32 - 1
+
+
 def test_uri_matches_and_or_semantics():
     vs = VS_SPLIT.replace("- match: [{headers: {X-Track: {exact: canary}}}]",
                           "- match: [{uri: {prefix: /api}}, {uri: {exact: /v2}}, {uri: {regex: '/x.*'}}]")

@@ -275,6 +275,9 @@ def _service_port(ref: Ref, service_ref: Ref, service: dict, destination: dict) 
     return ports[0]
 
 
+UNLIMITED = 2**32 - 1   # math.MaxUint32, as Istio writes it
+
+
 def _cluster(name: str, members: list[Pod]) -> dict:
     endpoints = [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p.port}}}}
                  for p in sorted(members, key=lambda p: p.name)]
@@ -285,5 +288,10 @@ def _cluster(name: str, members: list[Pod]) -> dict:
         "connect_timeout": "1s",
         # Istio's default (pilot cluster_traffic_policy.go defaultLBAlgorithm), not Envoy's ROUND_ROBIN
         "lb_policy": "LEAST_REQUEST",
+        # Istio's default thresholds (cluster_traffic_policy.go getDefaultCircuitBreakerThresholds):
+        # Envoy's own max_retries of 3 turns retries beyond 3 at once (a replica just died) into 503s.
+        "circuit_breakers": {"thresholds": [{"max_retries": UNLIMITED, "max_requests": UNLIMITED,
+                                             "max_connections": UNLIMITED, "max_pending_requests": UNLIMITED,
+                                             "track_remaining": True}]},
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
     }
