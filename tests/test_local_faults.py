@@ -62,6 +62,28 @@ def test_up_on_a_running_lab_keeps_what_the_learner_applied(lab):
     assert len(pods(lab)) == 2
 
 
+def test_up_stops_pods_an_apply_killed_midway_left_behind(lab):
+    """An apply killed -9 after starting new pods but before saving: the store says 1 replica while
+    more run. `up` makes what runs what is stored again."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "apply", "-"], cwd=PROJECT_DIR, env=lab.env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    proc.stdin.write(SAMPLE.replace("replicas: 1", "replicas: 4", 1))
+    proc.stdin.close()
+    assert wait_until(lambda: len(pods(lab)) > 1, timeout=20), "the apply never started its pods"
+    proc.kill()
+    proc.wait()
+    stored = lab.invoke("get", "deploy", "httpbin", "-n", "canary-lab", "-o", "json").stdout
+    if '"replicas": 4' in stored:
+        pytest.skip("the apply finished before it was killed; nothing to heal")
+    healed = lab.invoke("up")
+    assert "nothing changed" not in healed.stdout
+    assert wait_until(lambda: len(pods(lab)) == 1), pods(lab)
+    assert httpbin_answers(lab)
+
+
 def test_up_with_another_port_says_the_lab_is_up_on_its_own(lab):
     other = lab.port + 1
     result = lab.invoke("up", "--port", str(other), check=False)

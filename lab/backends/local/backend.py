@@ -91,17 +91,21 @@ class LocalBackend(Backend):
         return True
 
     def _repair(self) -> bool:
-        """`up` on a running lab: restart what exited, change nothing else."""
-        status = self.processes.status()
-        desired = self.processes.desired()
+        """`up` on a running lab: restart what exited, change nothing else. Pods no stored object
+        owns (left by a command killed -9 after starting them, before it saved the objects they
+        serve) are stopped, and the gateway gets the stored objects' config again."""
+        desired, status = self.processes.desired(), self.processes.status()
         # "running" with a pid that has died is missing too: the supervisor has not reaped it yet.
         missing = {n: s for n, s in desired.items() if status.get(n, {}).get("state") != "running"
                    or not pid_alive(status[n].get("pid"))}
-        if not missing:
-            return False
-        self.processes.set_desired(desired)
-        self.processes.wait_ready(missing)
-        return True
+        if missing:
+            self.processes.set_desired(desired)
+            self.processes.wait_ready(missing)
+        owned = set(desired_pods(self._objects(), load_runners(), desired)) | {GATEWAY}
+        orphans = set(desired) - owned
+        if orphans:
+            self._converge(self._objects(), save=lambda: None)
+        return bool(missing or orphans)
 
     def stop_processes(self) -> bool:
         """End every process of this lab (found by marker, whatever its files say); keep every file."""
