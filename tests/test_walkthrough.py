@@ -220,6 +220,16 @@ def test_ctrl_c_says_progress_is_saved_and_how_to_resume(lab, answers, capsys):
     assert "`invoke exercise canary` resumes at step 4: shift-20" in out
 
 
+def test_step_starts_from_the_lab_its_earlier_steps_leave_so_rollback_has_a_canary_to_roll_back(
+        lab, answers, capsys):
+    answers += [CHECK, QUIT]          # check at once, without rolling anything back: it must fail
+    commands.exercise("canary", step="rollback")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Starting at step 8" in out and "step shift-20: its solution" in out
+    assert "not yet" in out and "tornado" in out
+    assert "rollback" not in Progress(lab_paths()).done("canary")
+
+
 def test_step_says_what_it_will_apply_before_it_does(lab, answers, capsys):
     answers += [QUIT]
     commands.exercise("canary", step="shift-20")

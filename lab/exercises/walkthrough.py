@@ -109,8 +109,10 @@ class Walkthrough:
 
     def restore(self, before: int, force: bool = True) -> None:
         """Bring the lab to where step `before` expects it: replay earlier apply steps and solved tasks.
-        Unless forced, a lab that still holds every object those steps made is left as it is: it may
-        hold what the learner applied for the current step before quitting."""
+        Forced (`--step`), tasks not solved yet are replayed from their solutions: a step starts from
+        the lab its earlier steps leave (rollback needs the canary to roll back). Unless forced, a lab
+        that still holds every object those steps made is left as it is: it may hold what the learner
+        applied for the current step before quitting."""
         objects = []
         for step in self.exercise.steps[:before]:
             if not self._runs_here(step):
@@ -120,8 +122,9 @@ class Walkthrough:
                     objects += load_manifest_file(manifest)
             elif step.kind == "helm":
                 objects.append(_Upgrade(step, list(step.values), self.rendered(step, step.values)))
-            elif step.kind == "task" and step.name in self.progress.done(self.exercise.name):
-                work = self.work_file(step) if step.workfile else None
+            elif step.kind == "task" and (force or step.name in self.progress.done(self.exercise.name)):
+                solved = step.name in self.progress.done(self.exercise.name)
+                work = self.work_file(step) if step.workfile and solved else None
                 source = work if work and work.exists() else step.solution
                 if step.patch:
                     objects.append((step.patch, load_patch(source)))
@@ -153,13 +156,13 @@ class Walkthrough:
         for step in self.exercise.steps[:before]:
             if not self._runs_here(step):
                 continue
-            solved = step.kind == "task" and step.name in self.progress.done(self.exercise.name)
+            solved = step.name in self.progress.done(self.exercise.name)
             if step.kind == "apply":
                 changes += [manifest.relative_to(self.exercise.folder).as_posix() for manifest in step.manifests]
             elif step.kind == "helm":
                 changes.append(f"helm release {step.helm.release} ({step.helm.chart.name})")
-            elif solved:
-                work = self.work_file(step) if step.workfile else None
+            elif step.kind == "task":   # --step replays every earlier task: the learner's, or its solution
+                work = self.work_file(step) if step.workfile and solved else None
                 source = _shown_path(work) if work and work.exists() else "its solution"
                 changes.append(f"step {step.name}: {source}")
         if changes:
@@ -178,7 +181,8 @@ class Walkthrough:
             return True
         self.progress.mark_current(self.exercise.name)
         if start > 0:
-            ui.info(f"Resuming at step {start + 1} of {total}: {self.exercise.steps[start].name}")
+            ui.info(f"{'Starting' if step_name else 'Resuming'} at step {start + 1} of {total}: "
+                    f"{self.exercise.steps[start].name}")
             if step_name:   # --step sets the lab up for that step: say what that changes first
                 self.say_what_restore_changes(start)
             self.restore(start, force=step_name is not None)

@@ -54,10 +54,20 @@ def not_applied(step: Step, work: Path | None, backend: Backend) -> str:
         return f"[yellow]Your working copy does not load:[/] {escape(str(e))}"
     for obj in wanted:
         live = backend.get(ref_of(obj))
-        if live is None or live.get("spec") != obj.get("spec"):
+        if live is None or not holds(live.get("spec"), obj.get("spec")):
             return (f"[yellow]Your working copy differs from what the lab runs.[/] "
                     f"Did you run `{apply_command(step, work)}`?")
     return ""
+
+
+def holds(live, wanted) -> bool:
+    """What the lab holds says everything the working copy says. It may say more: an API server
+    fills in defaults (the Gateway API's weight 1, PathPrefix /, kind Service), as the local lab does."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(holds(live.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(live, list) and len(live) == len(wanted) and all(map(holds, live, wanted))
+    return live == wanted
 
 
 def _what_the_working_copy_makes(step: Step, work: Path, backend: Backend) -> list[dict]:
