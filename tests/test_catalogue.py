@@ -138,7 +138,7 @@ def test_exercises_come_in_learning_order_and_every_folder_is_listed():
     (("{traffic: {expect: {httpbin: 80, tornado: 20}}}", "{traffic: {expect: {httpbin: 80, tomcat: 20}}}"),
      "step shift-20: check names tomcat, not a destination (httpbin, tornado)"),
     (("{websocket: {path: /websocket, connections: 10, messages: 3}}", "{websocket: {connections: many}}"),
-     "steps[4] (websocket).check[0].websocket.connections: Input should be a valid integer"),
+     "steps[3] (shift-20).check[1].websocket.connections: Input should be a valid integer"),
     (("format: 1\n", "format: 2\n"), "format: Input should be 1"),
     ((", service: tornado.canary-lab}", "}"), "destinations.tornado.service: Field required"),
     (("kind: task", "kind: tusk"), "steps[3] (shift-20).kind: Input should be"),
