@@ -60,10 +60,28 @@ def ref_of(obj: dict) -> Ref:
     return Ref(kind, namespace, meta["name"], group if group in NAMED_GROUPS else "")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; kubectl refuses them ("key ... already set in map"),
+    and so does the lab: `weight: 100` then `weight: 50` is a mistake, not a choice."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice in one mapping",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
+
+
 def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:
     """Parse YAML text into objects; a syntax error names the file and line."""
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yaml.load_all(text, Loader=_StrictLoader))
     except RecursionError:
         raise ManifestError(f"{source}: nested too deeply to read", _limits_fix()) from None
     except yaml.YAMLError as e:

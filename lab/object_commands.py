@@ -79,11 +79,18 @@ def _closest(objects: list[dict], ref: Ref) -> str:
     return f"did you mean {name}" + (f" in namespace {where}? (-n {where})" if where else "?")
 
 
+class _NoAliases(yaml.SafeDumper):
+    """kubectl never prints YAML anchors (`&id001`, `*id001`); an object that shares a dict prints it twice."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
 def _show(obj, output: str) -> None:
     if output == "json":
         ui.console.print_json(json.dumps(obj))
     else:
-        ui.yaml_block(yaml.safe_dump(obj, sort_keys=False))
+        ui.yaml_block(yaml.dump(obj, Dumper=_NoAliases, sort_keys=False))
 
 
 def _show_list(kind: Kind, found: list[dict], namespace: str, output: str) -> None:

@@ -73,6 +73,8 @@ def _check_names(obj: dict) -> None:
     if "namespace" in meta and kind != "Namespace":
         _check_name(f"{kind} {meta.get('name')}: metadata.namespace", meta["namespace"], DNS1123_LABEL, 63,
                     "a DNS-1123 label")
+    for field in ("labels", "annotations"):
+        _check_labels(f"{kind} {meta.get('name')}: metadata.{field}", meta.get(field))
 
 
 def _check_name(where: str, value, rule: re.Pattern, limit: int, what: str) -> None:
@@ -91,6 +93,8 @@ def _check_deployment(deployment: dict) -> None:
     if not whole_number(replicas) or replicas < 0:
         raise ManifestError(f"{ref}: spec.replicas is {replicas!r}",
                             "replicas is a whole number, 0 or more, written without quotes (e.g. replicas: 2)")
+    _check_labels(f"{ref}: spec.selector.matchLabels", (spec.get("selector") or {}).get("matchLabels"))
+    _check_labels(f"{ref}: spec.template.metadata.labels", ((spec.get("template") or {}).get("metadata") or {}).get("labels"))
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     for i, container in enumerate(containers):
         for j, port in enumerate(container.get("ports") or []):
@@ -99,6 +103,7 @@ def _check_deployment(deployment: dict) -> None:
 
 def _check_service(service: dict) -> None:
     ref = ref_of(service)
+    _check_labels(f"{ref}: spec.selector", (service.get("spec") or {}).get("selector"))
     for i, port in enumerate((service.get("spec") or {}).get("ports") or []):
         _check_port(ref, f"spec.ports[{i}].port", port.get("port"))
         target = port.get("targetPort")
@@ -118,6 +123,28 @@ def _check_gateway(gateway: dict) -> None:
         _check_port(ref, f"spec.servers[{i}].port.number", (server.get("port") or {}).get("number"))
         if not server.get("hosts"):
             raise ManifestError(f"{ref}: spec.servers[{i}].hosts is empty", "list the host names this server accepts")
+        _check_host_names(ref, f"spec.servers[{i}].hosts", server["hosts"])
+
+
+def _check_host_names(ref, where: str, hosts) -> None:
+    if not isinstance(hosts, list):
+        raise ManifestError(f"{ref}: {where} must be a list", "write it as a YAML list: [canary.lab.local]")
+    for j, host in enumerate(hosts):
+        if not isinstance(host, str):
+            raise ManifestError(f"{ref}: {where}[{j}] is {host!r}, not a host name", "quote it, e.g. \"canary.lab.local\"")
+
+
+def _check_labels(where: str, labels) -> None:
+    """Kubernetes labels (and selectors) map strings to strings: `version: 1` is refused by the API
+    server (a number is not a string), so the lab refuses it too."""
+    if labels is None:
+        return
+    if not isinstance(labels, dict):
+        raise ManifestError(f"{where} must be a mapping", "write labels as key: value lines")
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            raise ManifestError(f"{where}.{key} is {value!r}, not a string; Kubernetes refuses it",
+                                f"quote it: {key}: \"{value}\"")
 
 
 def _check_destination_rule(rule: dict) -> None:
@@ -129,9 +156,13 @@ def _check_destination_rule(rule: dict) -> None:
         name = subset.get("name")
         if not name:
             raise ManifestError(f"{ref}: spec.subsets[{i}] has no name", "give each subset a name")
+        if not isinstance(name, str) or not DNS1123_LABEL.match(name):   # Istio: "subset name is invalid"
+            raise ManifestError(f"{ref}: spec.subsets[{i}].name {name!r} is not a DNS-1123 label; Istio refuses it",
+                                "use lowercase letters, digits and '-', e.g. v1 (quoted if it is a number)")
         if name in seen:   # Istio's validation refuses it too
             raise ManifestError(f"{ref}: subset name {name} appears twice", "give each subset its own name")
         seen.add(name)
+        _check_labels(f"{ref}: spec.subsets[{i}].labels", subset.get("labels"))
 
 
 def _check_virtual_service(vs: dict) -> None:
@@ -139,6 +170,11 @@ def _check_virtual_service(vs: dict) -> None:
     spec = vs.get("spec") or {}
     if not spec.get("hosts"):
         raise ManifestError(f"{ref}: spec.hosts is empty", "list the host names this VirtualService routes")
+    _check_host_names(ref, "spec.hosts", spec["hosts"])
+    if not spec.get("http"):
+        # Istio's validation: "http, tcp or tls must be provided in virtual service"
+        raise ManifestError(f"{ref}: spec.http is empty; Istio refuses a VirtualService with no routes",
+                            "give it at least one http route (to remove it, `invoke delete vs NAME -n NS`)")
     for i, http in enumerate(spec.get("http") or []):
         for j, match in enumerate(http.get("match") or []):
             _check_match(ref, f"spec.http[{i}].match[{j}]", match or {})
@@ -198,6 +234,10 @@ def _check_routes(ref, where: str, routes: list) -> None:
             raise ManifestError(f"{ref}: {where} has {len(routes)} destinations but not every one has a weight",
                                 "give each destination a weight (Istio reads a missing one as 0); "
                                 "together they make 100")
+        if sum(weights) == 0:
+            # validateHTTPRouteDestinations: "total destination weight = 0" is refused
+            raise ManifestError(f"{ref}: {where} weights add up to 0: Istio refuses a route that sends nowhere",
+                                "give the destination that should get the traffic its weight (100)")
         if sum(weights) != 100:
             shown = " + ".join(str(w) for w in weights)
             # Istio splits by weight ÷ sum and refuses only a negative weight or a zero total
