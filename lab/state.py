@@ -37,6 +37,13 @@ def lab_lock(paths: Paths):
         lock.release()
 
 
+def wait_for_other_commands(paths: Paths) -> None:
+    """Let a command that is changing the lab (an apply in another terminal) finish first: a check
+    in between would see the new routes before the new objects are saved, and blame the learner."""
+    with lab_lock(paths):
+        pass
+
+
 @dataclass
 class LabState:
     provider: str

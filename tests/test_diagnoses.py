@@ -130,6 +130,8 @@ CASES = [
          values="canary: {enabled: true, header: {name: x-trak, value: canary}}\n",
          says="route canary-by-header matches x-trak = canary, but the step sends X-Track: canary"),
     Case("cross-namespace", "header-only", "route-shadowed", traffic_manager(STABLE, BY_HEADER)),
+    Case("cross-namespace", "canary-10", "header-route-missing", values="canary: {weight: 10}\n",   # enabled lost
+         says="requests with X-Track: canary take route stable like everyone else"),
     Case("cross-namespace", "header-only", "no-route", traffic_manager(BY_HEADER),
          traffic=True),                          # the step's first check (with the header) is right and runs
     Case("cross-namespace", "header-only", "", traffic_manager(BY_HEADER, STABLE), traffic=True),

@@ -65,7 +65,7 @@ def test_it_waits_for_the_learner_after_each_step(lab, answers, capsys):
     commands.exercise("canary")
     out = capsys.readouterr().out
     assert "canary-gateway created" in out or "created" in out   # deploy ran and showed what it did
-    assert "checking from live traffic" not in out               # the baseline check did not run on
+    assert "checking what the gateway serves" not in out               # the baseline check did not run on
     assert Progress(lab_paths()).done("canary") == ["intro", "deploy"]
 
 
@@ -175,7 +175,7 @@ def test_an_apply_from_another_terminal_is_checked_while_the_menu_waits(lab, ans
         learner.done()
     out = capsys.readouterr().out
     assert "The gateway serves something new: checking it" in out
-    assert out.count("✓ checking from live traffic") == 1  # once, for the change; never while nothing changed
+    assert out.count("✓ checking what the gateway serves") == 1  # once, for the change; never while nothing changed
     flat = " ".join(out.split())
     assert "passed" in flat and "consistent with an 80/20" in flat
     assert "shift-20" in Progress(lab_paths()).done("canary")

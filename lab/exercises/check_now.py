@@ -12,7 +12,7 @@ from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step, exercise_names, load_exercise
 from lab.exercises.checks import CheckResult, run_check
 from lab.exercises.working_copy import not_applied, work_file
-from lab.state import Progress
+from lab.state import Progress, wait_for_other_commands
 
 CHECKED_KINDS = ("task", "check")
 
@@ -61,7 +61,8 @@ def check_step(exercise: Exercise, step: Step, backend: Backend, paths: Paths) -
         raise LabError(f"step {step.name} needs {' or '.join(step.backends)}; the {backend.name} lab cannot check it",
                        f"`invoke exercise {exercise.name}` skips it for you")
     ui.console.rule(f"{exercise.name}: {step.name}", style="cyan")
-    with ui.step("checking from live traffic"):
+    wait_for_other_commands(paths)
+    with ui.step("checking what the gateway serves, then live traffic"):
         result = run_check(exercise, step, backend)
     show_result(result)
     if result.passed:

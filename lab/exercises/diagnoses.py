@@ -111,6 +111,16 @@ def _header_mismatch(s: Situation) -> dict | None:
     return None
 
 
+def _no_header_route(s: Situation) -> dict | None:
+    """The step sends a header, but no route matches on any header: it takes the catch-all."""
+    if not s.headers or s.right(s.served) or s.served is None:
+        return None
+    if any(route.conditions.get("headers") for route in s.routes):
+        return None
+    sent = ", ".join(f"{k}: {v}" for k, v in s.headers.items())
+    return _facts(s, sent=sent, route=s.served.route.name or s.served.route.match)
+
+
 def _no_route(s: Situation) -> dict | None:
     route = picked_route(s.routes, s.path, s.headers)
     if route is not None and route.destinations:
@@ -183,6 +193,12 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "make the match's header name and value exactly what the step sends",
               "Header names ignore case, values do not: `canary` and `Canary` are different values.",
               _header_mismatch),
+    Diagnosis("header-route-missing", "no route of host {host} matches on a header, so requests with {sent} "
+                                      "take route {route} like everyone else: they get {served}, expected {expected}",
+              "add a route whose match names that header, above the catch-all (with a Helm chart: the value "
+              "that turns that route on, kept with your values file or --reuse-values)",
+              "A request with the header needs a route that matches it: is the header route still there?",
+              _no_header_route),
     Diagnosis("no-route", "host {host} is served, but no route matches {request}: it gets {status}",
               "add a route without a match (a catch-all) last, or a match this request meets",
               "Every request needs a route: a last http entry without `match` catches the rest.", _no_route),

@@ -28,7 +28,7 @@ from lab.exercises.working_copy import shown_path as _shown_path
 from lab.helm import helm_source
 from lab.manifests import load_manifest_file, ref_of
 from lab.patches import load_patch
-from lab.state import Progress
+from lab.state import Progress, wait_for_other_commands
 
 CHECK, HINT, SHOW, SOLVE, SKIP, QUIT, CONTINUE, AGAIN = (
     "check", "hint", "show solution", "apply solution for me", "skip", "quit", "continue", "check again")
@@ -409,7 +409,8 @@ class Walkthrough:
         ui.yaml_block(step.solution.read_text(), title="solution")
 
     def verify(self, step: Step) -> CheckResult:
-        with ui.step("checking from live traffic"):
+        wait_for_other_commands(self.paths)
+        with ui.step("checking what the gateway serves, then live traffic"):
             result = run_check(self.exercise, step, self.backend)
         self.served_at_last_check = self.served()
         return result
