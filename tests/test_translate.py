@@ -85,6 +85,16 @@ def test_subset_clusters_hold_only_the_pods_with_the_subset_labels():
     assert ports == {"v1": [9001, 9002], "v2": [9003]}
 
 
+def test_a_weight_0_destination_is_left_out_of_the_route_as_istiod_does():
+    """A canary at 0 is not served at all (not a weighted cluster of weight 0): what the gateway shows
+    and what a check compares is then what a cluster's gateway shows."""
+    config = translate(store(VS_SPLIT.replace("weight: 80", "weight: 100").replace("weight: 20", "weight: 0")), PODS)
+    [vhost] = config.route_configs["http"]["virtual_hosts"]
+    assert vhost["routes"][-1]["route"]["cluster"] == "outbound|80|v1|app.shop.svc.cluster.local"
+    assert "weighted_clusters" not in vhost["routes"][-1]["route"]
+    assert any(c["name"] == "outbound|80|v2|app.shop.svc.cluster.local" for c in config.clusters)  # still known
+
+
 def test_clusters_allow_retries_as_istio_does():
     """Envoy allows 3 retries at once per cluster; Istio lifts it (and the other thresholds), so a
     replica that dies does not turn the retries it causes into 503s (tests/test_load.py sees them)."""

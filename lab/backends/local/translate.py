@@ -222,7 +222,8 @@ def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dic
             members = [p for p in pods.values() if p.namespace == service_ref.namespace
                        and labels and all(p.labels.get(k) == v for k, v in labels.items())]
             clusters[name] = _cluster(name, members)
-        weighted.append({"name": name, "weight": weight})
+        if weight or len(routes) == 1:   # istiod leaves weight-0 destinations out (route.go: "Ignore 0 weighted clusters")
+            weighted.append({"name": name, "weight": weight})
     # timeout 0: no route timeout, as on an Istio gateway; WebSockets stay open.
     if len(weighted) == 1:
         return {"cluster": weighted[0]["name"], "timeout": "0s", "retry_policy": RETRY_POLICY}
