@@ -248,6 +248,11 @@ def test_a_patch_file_that_is_a_folder(lab, tmp_path):
     check_refused(lab, ["patch", "VirtualService", "canary", "--patch-file", str(tmp_path)], ["is a folder"])
 
 
+def test_a_patch_that_removes_the_name(lab):
+    check_refused(lab, ["patch", "vs", "canary", "-n", "canary-lab", "--patch",
+                        '[{"op": "remove", "path": "/metadata/name"}]'], ["without metadata.name"])
+
+
 def test_requests_that_is_not_a_number(lab):
     check_refused(lab, ["traffic", "--requests", "abc"], ["--requests abc is not a number"])
 

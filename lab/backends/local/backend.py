@@ -181,6 +181,9 @@ class LocalBackend(Backend):
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as e:
             raise ManifestError(f"the patch does not apply to {ref}: {e}",
                                 "check each operation's path against the object (`invoke get`)") from None
+        if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict) \
+                or not patched["metadata"].get("name"):
+            raise ManifestError(f"the patch leaves {ref} without metadata.name", "a patch may not remove the name")
         if ref_of(patched) != ref:
             raise ManifestError(f"the patch renames {ref}", "a patch may not change kind, name or namespace")
         line = self._apply([patched])[0]   # (notes, if any, follow it)
