@@ -207,7 +207,9 @@ class LocalBackend(Backend):
                                                          {ref.key: obj for ref, obj in left.items()}))
         except ManifestError as e:
             raise LabError(f"not deleted: what is left would not be served ({e.message})",
-                           "delete or change that object too (a cluster would take it and answer 503)") from None
+                           "delete or change that object too (a cluster would delete it and serve what is "
+                           "left as it can: 503 for a route to a missing Service, 404 for a host no Gateway "
+                           "serves)") from None
 
     def list_objects(self, kind: str, group: str = "") -> list[dict]:
         self._require_up()

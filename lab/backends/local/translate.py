@@ -138,7 +138,8 @@ def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple
         gw_ref = Ref("Gateway", namespace or ref.namespace, gw_name)
         gateway = objects.get(gw_ref)
         if gateway is None:
-            raise ManifestError(f"{ref}: spec.gateways names {name}, but no such Gateway is applied",
+            raise ManifestError(f"{ref}: spec.gateways names {name}, but no such Gateway is applied (a cluster "
+                                "would store it and serve nothing for it; the local lab refuses)",
                                 f"apply the Gateway {gw_ref.namespace}/{gw_ref.name} first, or fix the name")
         if not selects_local_gateway(gateway):
             continue   # Istio ignores a Gateway that selects no gateway pod: its hosts get 404
@@ -151,7 +152,9 @@ def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple
                      if _host_matches(pattern, str(host))})
     if not served:
         raise ManifestError(f"{ref}: none of its hosts ({', '.join(spec.get('hosts') or [])}) is one its "
-                            f"Gateways serve ({', '.join(sorted({p for _, p in patterns}))})",
+                            f"Gateways serve ({', '.join(sorted({p for _, p in patterns}))}); a cluster would "
+                            "accept it and answer 404, the local lab refuses (apply the Gateway and the "
+                            "VirtualService together, in one file, to change both)",
                             "add the host to the Gateway's servers[].hosts or fix the VirtualService")
     return served
 
@@ -237,7 +240,8 @@ def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:
     service = objects.get(service_ref)
     if service is None:
         raise ManifestError(f"{ref}: destination host {host} matches no Service "
-                            f"(looked for {service_ref.namespace}/{service_ref.name})",
+                            f"(looked for {service_ref.namespace}/{service_ref.name}); a cluster would accept it "
+                            "(istioctl analyze: IST0101) and answer 503, the local lab refuses",
                             "apply the Service first, or fix the host")
     return service_ref, service
 
@@ -258,7 +262,8 @@ def _subset_labels(ref: Ref, index: int, service_ref: Ref, subset: str, objects)
     known = f" (defined: {', '.join(defined)})" if defined else ""
     raise ManifestError(
         f"{ref}: spec.http[{index}] routes to subset {subset} of {service_ref.name}, "
-        f"but no DestinationRule defines it{known}",
+        f"but no DestinationRule defines it{known}; a cluster would accept it (istioctl analyze: IST0101) "
+        "and answer 503, the local lab refuses",
         f"add subset {subset} to the DestinationRule for host {service_ref.name}, or fix the subset name")
 
 
@@ -268,7 +273,8 @@ def _service_port(ref: Ref, service_ref: Ref, service: dict, destination: dict) 
     if wanted is not None:
         if int(wanted) not in ports:
             raise ManifestError(f"{ref}: destination port {wanted} is not a port of Service {service_ref.name} "
-                                f"({', '.join(map(str, ports)) or 'none'})", "fix destination.port.number")
+                                f"({', '.join(map(str, ports)) or 'none'}); a cluster would accept it and "
+                                "answer 503, the local lab refuses", "fix destination.port.number")
         return int(wanted)
     if len(ports) != 1:
         raise ManifestError(f"{ref}: Service {service_ref.name} has {len(ports)} ports and the route names none",
