@@ -106,6 +106,7 @@ def test_a_killed_gateway_shows_in_status_apply_says_so_and_up_heals_it(lab):
     assert wait_until(lambda: lab.processes.status()["gateway"]["state"] == "exited")
     status = lab.invoke("status").stdout
     assert "gateway" in status and "exited" in status
+    assert "`invoke up` restarts it" in " ".join(status.split())
     refused = lab.invoke("apply", str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml"),
                          check=False)
     assert refused.returncode == 1 and "gateway (Envoy) is not running" in refused.stderr

@@ -318,6 +318,10 @@ class LocalBackend(Backend):
                 f"exit code {info.get('returncode')}: {self.processes.why_exited(name, info)}" if state == "exited" else ""
             processes.append(ProcessStatus(name=name, state=state, detail=detail))
         routes, notes = [], []
+        exited = [p.name for p in processes if p.state == "exited"]
+        if exited:   # a kubelet restarts a container by itself; the local lab does it on `up`
+            notes.append(f"{', '.join(exited)} exited: `invoke up` restarts {'it' if len(exited) == 1 else 'them'} "
+                         "(a cluster's kubelet would restart a pod by itself)")
         try:
             routes = self._admin().live_routes()
         except OSError as e:
