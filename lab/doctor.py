@@ -1,6 +1,7 @@
 """Preflight checks for the lab a provider would run (local, k3d, minikube), each with its fix
 (`invoke doctor`)."""
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -40,11 +41,31 @@ def needs_of(provider: str) -> tuple[float, float, str]:
     return MIN_CPUS, GOOD_MEMORY_GIB, "Istio's demo profile needs at least"
 
 
-def docker_checks(client_factory=None, provider: str = "k3d") -> list[Check]:
+def docker_host(run=None) -> str:
+    """Where the docker CLI's current context points ("" when it cannot say). docker-py reads only
+    DOCKER_HOST (its utils.kwargs_from_env), not the CLI's contexts, so on Colima (a `colima`
+    context, no /var/run/docker.sock) it alone would find no daemon while `invoke up` does."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    run = run or (lambda argv: subprocess.run(argv, capture_output=True, text=True, timeout=10))
+    try:
+        # https://docs.docker.com/reference/cli/docker/context/inspect/ (the current context's endpoint)
+        found = run(["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"])
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return found.stdout.strip() if found.returncode == 0 else ""
+
+
+def docker_client():
     import docker
 
+    host = docker_host()
+    return docker.DockerClient(base_url=host) if host else docker.from_env()
+
+
+def docker_checks(client_factory=None, provider: str = "k3d") -> list[Check]:
     try:
-        client = (client_factory or docker.from_env)()
+        client = (client_factory or docker_client)()
         client.ping()
         info = client.info()
     except Exception as e:  # noqa: BLE001 - the SDK raises many kinds; all mean "no daemon here"
@@ -157,7 +178,8 @@ def run_checks(provider: str, port: int, paths: Paths, client_factory=None, vers
                lab_ports: frozenset[int] = frozenset()) -> list[Check]:
     if provider == "local":
         return [envoy_check(), *port_checks(port, lab_ports), helm_check()]
-    if provider == "existing":
-        return [*context_checks(), *port_checks(port, lab_ports), *tool_checks(provider, paths, version_of)]
+    if provider == "existing":   # the lab's own images are still built with the local Docker
+        return [*context_checks(), *docker_checks(client_factory, provider)[:1], *port_checks(port, lab_ports),
+                *tool_checks(provider, paths, version_of)]
     return [*docker_checks(client_factory, provider), *port_checks(port, lab_ports),
             *tool_checks(provider, paths, version_of)]

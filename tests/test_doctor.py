@@ -152,3 +152,22 @@ def test_existing_checks_the_current_context_not_docker():
     assert silent.result == FAIL and "prod-eu: its cluster does not answer" in silent.detail
     [fine] = context_checks(kubectl("docker-desktop", True))
     assert fine.result == OK and "--install-istio" in fine.detail
+
+
+def test_docker_is_found_through_the_cli_context_as_on_colima(monkeypatch):
+    """docker-py alone ignores the CLI's contexts; the doctor asks the CLI for the current one's host."""
+    from types import SimpleNamespace
+
+    from lab.doctor import docker_host
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    asked = []
+
+    def docker_cli(argv):
+        asked.append(argv)
+        return SimpleNamespace(returncode=0, stdout="unix:///Users/me/.colima/default/docker.sock\n")
+
+    assert docker_host(docker_cli) == "unix:///Users/me/.colima/default/docker.sock"
+    assert asked == [["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"]]
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")     # as docker itself: DOCKER_HOST wins
+    assert docker_host(docker_cli) == "tcp://127.0.0.1:2375"
