@@ -48,6 +48,14 @@ def test_a_wildcard_gateway_host_matches_subdomains_only(host, matches):
             translate(objects, PODS)
 
 
+@pytest.mark.parametrize("gateway_host, binds", [("shop.local", True), ("*/shop.local", True), ("./shop.local", True),
+                                                ("shop/shop.local", True), ("other/shop.local", False)])
+def test_a_gateway_host_binds_virtualservices_of_the_namespace_it_names_only(gateway_host, binds):
+    """gateway.proto: `namespace/host` — VirtualServices of other namespaces do not bind to it."""
+    objects = by_ref(BASE.replace("hosts: [shop.local]", f"hosts: ['{gateway_host}']") + "---" + vs())
+    assert ("shop.local" in served(objects)) == binds     # not bound: the host gets 404, as on a cluster
+
+
 def test_a_service_without_a_selector_selects_no_pods():
     objects = by_ref(BASE.replace("  selector: {app: app}\n", "", 1) + "---" + vs())
     assert list(endpoints(objects).values()) == [[]]

@@ -145,7 +145,7 @@ def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple
             continue   # Istio ignores a Gateway that selects no gateway pod: its hosts get 404
         for server in (gateway.get("spec") or {}).get("servers") or []:
             scheme = "https" if _is_https(server) else "http"
-            patterns += [(scheme, h.rpartition("/")[2]) for h in server.get("hosts") or []]
+            patterns += [(scheme, host) for host in _hosts_for(server.get("hosts") or [], gw_ref.namespace, ref.namespace)]
     if not patterns:
         return []
     served = sorted({(scheme, str(host)) for host in spec.get("hosts") or [] for scheme, pattern in patterns
@@ -157,6 +157,18 @@ def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple
                             "VirtualService together, in one file, to change both)",
                             "add the host to the Gateway's servers[].hosts or fix the VirtualService")
     return served
+
+
+def _hosts_for(hosts: list, gateway_namespace: str, vs_namespace: str) -> list[str]:
+    """A server's hosts that VirtualServices of `vs_namespace` may bind to. Istio's `namespace/host`
+    form (gateway.proto): `*/` or no prefix, any namespace; `./`, the Gateway's own; else that one."""
+    allowed = []
+    for entry in hosts:
+        namespace, _, host = str(entry).rpartition("/")
+        if namespace in ("", "*") or (namespace == "." and vs_namespace == gateway_namespace) \
+                or namespace == vs_namespace:
+            allowed.append(host)
+    return allowed
 
 
 def _is_https(server: dict) -> bool:
