@@ -185,7 +185,7 @@ def _check_match(ref, where: str, match: dict) -> None:
     if "uri" in match:
         _check_string_match(ref, f"{where}.uri", match["uri"], presence_allowed=False)
     for name, condition in (match.get("headers") or {}).items():
-        if not HEADER_NAME.match(str(name)):
+        if not HEADER_NAME.match(str(name).removeprefix(":")):   # pseudo-headers (:authority) too, as Istio
             raise ManifestError(f"{ref}: {where}.headers names {name!r}, which is not an HTTP header name",
                                 "use letters, digits and '-' (no spaces, colons or line breaks)")
         # `{}` matches when the header is present, whatever its value (Istio's rule).
@@ -208,6 +208,33 @@ def _check_string_match(ref, where: str, condition, presence_allowed: bool) -> N
         if not isinstance(value, (str, int, float)) or isinstance(value, bool) or re.search(r"[\r\n\0]", str(value)):
             raise ManifestError(f"{ref}: {where}.{kind} is {value!r}",
                                 "a match value is one line of text (quote it)")
+        if kind == "prefix" and value == "" and presence_allowed:   # a header's, not a uri's (Istio's rule)
+            raise ManifestError(f"{ref}: {where}.prefix is empty; Istio refuses it",
+                                "give the prefix, or `{}` to match any value of the header")
+        if kind == "regex":
+            _check_re2(ref, f"{where}.regex", str(value))
+
+
+# What RE2 (Envoy's and Istio's regex engine) lacks of Python's: lookaround, backreferences,
+# atomic groups and possessive quantifiers (github.com/google/re2/wiki/Syntax).
+NOT_RE2 = re.compile(r"\(\?(=|!|<=|<!|P=|>)|\\[1-9]|[*+?}][+]")
+
+
+def _check_re2(ref, where: str, regex: str) -> None:
+    """istio pkg/config/validation validateStringRegexp: non-empty, at most 1024 long, RE2 syntax."""
+    if not regex:
+        raise ManifestError(f"{ref}: {where} is empty; Istio refuses it", "give a regex, or use prefix: /")
+    if len(regex) > 1024:
+        raise ManifestError(f"{ref}: {where} is {len(regex)} long; Istio allows at most 1024", "shorten the regex")
+    try:
+        re.compile(regex)
+    except re.error as e:
+        raise ManifestError(f"{ref}: {where} {regex!r} is not a valid regex ({e})",
+                            "Istio uses RE2 syntax (github.com/google/re2/wiki/Syntax)") from None
+    if NOT_RE2.search(regex):
+        raise ManifestError(f"{ref}: {where} {regex!r} uses what RE2 lacks (lookaround, backreferences, "
+                            "atomic or possessive groups); Istio refuses it",
+                            "rewrite it without them (RE2 syntax: github.com/google/re2/wiki/Syntax)")
 
 
 def _check_routes(ref, where: str, routes: list) -> None:

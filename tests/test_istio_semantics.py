@@ -120,3 +120,8 @@ def test_every_gateway_route_retries_like_istios_default():
     assert policy["num_retries"] == 2
     assert {"connect-failure", "refused-stream", "reset"} <= set(policy["retry_on"].split(","))
     assert "5xx" not in policy["retry_on"]    # an app's own errors are answers, not retried
+
+
+def test_a_pseudo_header_match_is_accepted_as_istio_accepts_it():
+    [obj] = by_ref(vs(match="match: [{headers: {':authority': {exact: shop.local}}}]\n      ")).values()
+    validate(obj)   # Istio's ValidateHTTPHeaderNameOrJwtClaimRoute takes :authority
