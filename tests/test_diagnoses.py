@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from lab.backends.select import current_backend
-from lab.config import lab_paths
+from lab.config import EXERCISES_DIR, lab_paths
 from lab.exercises.catalogue import load_exercise
 from lab.exercises.checks import run_check
 from lab.exercises.diagnoses import BY_CODE
@@ -100,6 +100,8 @@ class Case:
         return f"{self.exercise}/{self.step}/{self.diagnosis or 'passes'}"
 
 
+GATEWAY_API_ROLLBACK = (EXERCISES_DIR / "canary-gateway-api" / "solutions" / "httproute-100.yaml").read_text()
+
 CASES = [
     Case("canary", "rollback", "destination-extra", canary(apps(99, 1)),
          says="serves httpbin 99 / tornado 1, the step expects httpbin 100"),
@@ -110,6 +112,9 @@ CASES = [
     Case("canary", "shift-20", "not-served", canary(apps(80, 20)), held_only=True),
     Case("canary", "baseline", "host-not-served", canary([to("httpbin", port=8000)], gateway="mesh")),
     Case("canary", "shift-20", "", canary(apps(80, 20)), traffic=True),
+    Case("canary-gateway-api", "rollback", "backend-not-found",
+         objects(GATEWAY_API_ROLLBACK.replace("name: httpbin", "name: httpbn")),
+         says="100% to httpbn.canary-lab, a Service that does not exist (did you mean httpbin?)"),
     Case("progressive", "canary-50", "wrong-weights", vs("app-example", "app-example", "app.lab.local", "app-gateway", [
         {"route": [to("app-example", 60, "stable"), to("app-example", 40, "canary")]}])),
     Case("promote", "replica-split", "wrong-weights", objects(SENTENCES_V2_TWICE),   # 3 and 2 pods: 60/40

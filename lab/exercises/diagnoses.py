@@ -148,6 +148,21 @@ def _swapped(s: Situation) -> dict | None:
     return None
 
 
+def _backend_not_found(s: Situation) -> dict | None:
+    """A weighted destination names a Service the lab (or cluster) does not have: a typo, usually."""
+    if s.right(s.served):
+        return None
+    known = {t.service for t in s.targets.values()}
+    missing = [d for d in s.served.route.destinations if d.weight and d.service not in known
+               and (d.service, "") not in s.endpoints]
+    if not missing:
+        return None
+    name = missing[0].service
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return _facts(s, missing=name, share=f"{missing[0].weight:g}",
+                  close=f" (did you mean {close[0].split('.')[0]}?)" if close else "")
+
+
 def _extra(s: Situation) -> dict | None:
     extra = [(n, p) for n, p in s.served.shares.items() if p and not s.expected.get(n)] + \
         [(label, p) for label, p in s.served.others if p]
@@ -216,6 +231,12 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "give each destination the other's weight",
               "Each weight belongs to the destination it sits under: check which destination got which number.",
               _needs_route(_swapped)),
+    Diagnosis("backend-not-found", "the route sends {share}% to {missing}, a Service that does not exist{close}: "
+                                   "those requests fail (an HTTPRoute backendRef: ResolvedRefs False, "
+                                   "BackendNotFound, 500; a VirtualService destination: 503)",
+              "fix the Service's name (and namespace) in the route",
+              "A backend is a Service by name: check the spelling against `invoke get svc`.",
+              _needs_route(_backend_not_found)),
     Diagnosis("destination-extra", "the gateway sends {extra}, which should get none: it serves {served}, "
                                    "the step expects {expected}",
               "remove that destination from the route, or give it weight 0",
