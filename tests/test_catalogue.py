@@ -142,6 +142,9 @@ def test_exercises_come_in_learning_order_and_every_folder_is_listed():
     (("format: 1\n", "format: 2\n"), "format: Input should be 1"),
     ((", service: tornado.canary-lab}", "}"), "destinations.tornado.service: Field required"),
     (("kind: task", "kind: tusk"), "steps[3] (shift-20).kind: Input should be"),
+    (("    solution: solutions/virtualservice-80-20.yaml", "    hints_for: {weights-swaped: swap them}\n"
+                                                         "    solution: solutions/virtualservice-80-20.yaml"),
+     "steps[3] (shift-20).hints_for: no diagnosis is called weights-swaped"),
 ])
 def test_a_wrong_exercise_file_fails_at_load_in_one_line_naming_file_and_field(tmp_path, change, complaint):
     shutil.copytree(EXERCISES_DIR / "canary", tmp_path / "canary")

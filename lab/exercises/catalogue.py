@@ -54,6 +54,8 @@ class StepFile(_File):
     manifests: list[str] = Field(default_factory=list)
     workfile: str | None = None
     hints: list[str] = Field(default_factory=list)
+    # the first hint for a diagnosis, in this step's terms (a Helm step's values, not a route's weights)
+    hints_for: dict[str, str] = Field(default_factory=dict)
     solution: str | None = None
     check: list[Check] = Field(default_factory=list)
     backends: list[str] = Field(default_factory=list)
@@ -65,6 +67,16 @@ class StepFile(_File):
     @classmethod
     def _one_or_a_list(cls, value):
         return [value] if isinstance(value, dict) else value
+
+    @field_validator("hints_for")
+    @classmethod
+    def _known_diagnoses(cls, value):
+        from lab.exercises.diagnoses import BY_CODE, TRAFFIC_DISAGREES
+
+        unknown = sorted(set(value) - set(BY_CODE) - {TRAFFIC_DISAGREES.code})
+        if unknown:
+            raise ValueError(f"no diagnosis is called {', '.join(unknown)} (known: {', '.join(sorted(BY_CODE))})")
+        return value
 
     @model_validator(mode="after")
     def _has_what_its_kind_needs(self):
@@ -116,6 +128,7 @@ class Step(BaseModel):
     manifests: tuple[Path, ...] = ()         # kind apply
     workfile: Path | None = None             # kind task: the file the learner edits (a copy of this)
     hints: tuple[str, ...] = ()
+    hints_for: tuple[tuple[str, str], ...] = ()   # (diagnosis code, its first hint here)
     solution: Path | None = None
     check: tuple[Check, ...] = ()            # every one must pass
     backends: tuple[str, ...] = ()           # empty: every backend of the exercise
@@ -235,7 +248,8 @@ def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
     text_file = path(raw.text)
     return Step(name=raw.name, kind=raw.kind, text=text_file.read_text() if text_file else "",
                 manifests=tuple(path(m) for m in raw.manifests), workfile=path(raw.workfile),
-                hints=tuple(raw.hints), solution=path(raw.solution), check=tuple(raw.check),
+                hints=tuple(raw.hints), hints_for=tuple(raw.hints_for.items()), solution=path(raw.solution),
+                check=tuple(raw.check),
                 backends=tuple(raw.backends), values=tuple(path(v) for v in raw.values),
                 patch=Ref(raw.patch.kind, raw.patch.namespace, raw.patch.name) if raw.patch else None,
                 helm=_helm_release(folder, raw.helm, where))

@@ -20,7 +20,8 @@ class Hints:
     def next(self, step: Step) -> str:
         """The next hint as a line to show (rich markup)."""
         failure = self.failure.get(step.name)
-        fitting = [failure.hint] if failure and failure.hint else []
+        hint = dict(step.hints_for).get(failure.diagnosis, failure.hint) if failure and failure.diagnosis else ""
+        fitting = [hint] if hint else []
         hints = fitting + list(step.hints)
         if not hints:
             return "No hint for this step; `show solution` shows the answer."
