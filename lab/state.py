@@ -57,11 +57,8 @@ def load_state(paths: Paths) -> LabState | None:
         return None
     try:
         state = LabState(data["provider"], int(data["gateway_port"]), dict(data.get("settings") or {}))
-        if state.provider == "local" and not 0 < int(state.settings["admin_port"]) < 65536:
-            raise ValueError("admin_port")
     except (KeyError, TypeError, ValueError):
-        raise DamagedState(f"{paths.state_file} is damaged (missing or wrong provider, gateway_port or "
-                           "settings.admin_port)",
+        raise DamagedState(f"{paths.state_file} is damaged (missing provider or gateway_port)",
                            "repair or delete that file (`invoke down` stops a local lab even so)") from None
     if state.provider not in PROVIDERS:
         raise DamagedState(f"{paths.state_file} is damaged (unknown provider {state.provider!r})",

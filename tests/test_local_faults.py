@@ -84,6 +84,17 @@ def test_up_stops_pods_an_apply_killed_midway_left_behind(lab):
     assert httpbin_answers(lab)
 
 
+@pytest.mark.parametrize("settings", [{}, {"admin_port": "abc"}, {"admin_port": 99999}])
+def test_a_state_without_a_usable_admin_port_is_one_line_and_down_still_works(lab, settings):
+    import json
+
+    state = json.loads(lab.paths.state_file.read_text())
+    lab.paths.state_file.write_text(json.dumps({**state, "settings": settings}))
+    status = lab.invoke("status", check=False)
+    assert status.returncode == 1 and "settings.admin_port" in status.stderr and "Traceback" not in status.stderr
+    lab.invoke("down")
+
+
 def test_up_with_another_port_says_the_lab_is_up_on_its_own(lab):
     other = lab.port + 1
     result = lab.invoke("up", "--port", str(other), check=False)

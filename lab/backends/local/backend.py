@@ -28,7 +28,7 @@ from lab.errors import LabError, ManifestError, NotUp
 from lab.files import read_json, write_json
 from lab.manifests import Ref, ref_of
 from lab.ports import free_port, port_in_use
-from lab.state import LabState, clear_state, lab_lock, load_state, save_state
+from lab.state import DamagedState, LabState, clear_state, lab_lock, load_state, save_state
 from lab.validate import validate, validate_identity
 
 GATEWAY = "gateway"
@@ -283,7 +283,11 @@ class LocalBackend(Backend):
         state = load_state(self.paths)
         if state is None:
             raise NotUp()
-        return EnvoyAdmin(f"http://127.0.0.1:{state.settings['admin_port']}")
+        port = state.settings.get("admin_port")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise DamagedState(f"{self.paths.state_file} is damaged (settings.admin_port is {port!r})",
+                               "`invoke down`, then `invoke up` (down stops a local lab even so)")
+        return EnvoyAdmin(f"http://127.0.0.1:{port}")
 
     def gateway_admin(self) -> EnvoyAdmin:
         self._require_up()
