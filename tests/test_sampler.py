@@ -116,3 +116,7 @@ def test_charts_show_names_shares_and_the_decision(server):
     text = console.export_text()
     assert "PASS after" in text and "80%" in text and "expected" in text
     assert "interval (99%)" in text   # the interval's confidence is 1 − α (the default α here)
+    only_blue = Expectation(shares={"blue": 100, "green": 0})
+    console.print(verdict_chart(run_verdict(server.url, RequestSpec(host="x"), PAGES, only_blue)[0], only_blue))
+    rest = console.export_text()
+    assert "interval" not in rest and f"{only_blue.streak_needed()} right in a row pass it" in rest

@@ -33,17 +33,24 @@ def counts_chart(counts: dict[str, int], title: str = "") -> RenderableType:
 def verdict_chart(verdict: Verdict, expectation: Expectation) -> RenderableType:
     """Observed vs expected share per destination, the interval, and the decision (the reason is the caller's)."""
     table = Table(box=None, padding=(0, 1))
+    # A 0%/100% split is decided answer by answer (one stray fails, a run of right ones passes), not by
+    # an interval: shown beside it, an interval of 87–100% read as "13% elsewhere would pass".
+    by_interval = not expectation.deterministic
     confidence = f"interval ({100 * (1 - verdict.alpha):g}%)"   # 1 − α: 99% unless the settings say otherwise
-    for column in ("destination", "observed", "share", "expected", confidence):
+    columns = ("destination", "observed", "share", "expected") + ((confidence,) if by_interval else ())
+    for column in columns:
         table.add_column(column, justify="left" if column in ("destination", "observed") else "right")
     for name, expected in expectation.shares.items():
         low, high = verdict.interval(name)
         table.add_row(name, _bar(verdict.share(name)), f"{verdict.share(name):.1f}%", f"{expected:g}%",
-                      f"{low:.0f}–{high:.0f}%")
+                      *([f"{low:.0f}–{high:.0f}%"] if by_interval else []))
     extras = [f"{verdict.counts[n]} {n}" for n in (UNCLASSIFIED, ERROR) if verdict.counts.get(n)]
     decision = (verdict.decision or "undecided").upper()
     summary = Text(decision, style=DECISION_STYLE.get(verdict.decision, "bold yellow"))
     summary += Text(f" after {verdict.requests} requests" + (f" ({', '.join(extras)})" if extras else ""))
+    if not by_interval:
+        summary += Text(f" — one answer elsewhere fails it; {expectation.streak_needed()} right in a row pass it",
+                        style="dim")
     return Group(table, summary)
 
 
