@@ -86,8 +86,9 @@ def test_damaged_progress_file_is_one_line_and_kept(tmp_path):
 
 
 def test_a_config_envoy_rejects_is_reported_and_the_last_good_one_keeps_serving(lab):
-    # Python's re accepts a backreference; Envoy's RE2 does not, so only the gateway can refuse it.
-    rejected = GOOD_VS.replace("            prefix: /websocket", "            regex: '/(ws)\\1'")
+    # Python's re accepts \Z; Envoy's RE2 does not (it has \z), and the lab's own RE2 checks do not
+    # know it, so only the gateway refuses it.
+    rejected = GOOD_VS.replace("            prefix: /websocket", "            regex: '/ws\\Z'")
     before = lab_snapshot(lab)
     result = lab.invoke("apply", "-", input=rejected, check=False)
     assert_refused(lab, result, "rejected the new config", "last good config keeps serving")
