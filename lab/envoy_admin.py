@@ -39,20 +39,11 @@ class EnvoyAdmin:
         return result
 
     def upstream_counts(self) -> dict[str, tuple[int, int]]:
-        """Per outbound cluster: (requests, errors) since Envoy started. A request that found no
-        healthy upstream (503 UH) is not in upstream_rq_total but is in upstream_rq_5xx, so
-        requests add upstream_cx_none_healthy (measured on Envoy 1.40)."""
-        counts: dict[str, list[int]] = {}
-        for name, value in self.stats(r"^cluster\.outbound\|.*\.(upstream_rq_total|upstream_rq_5xx|"
-                                      r"upstream_cx_none_healthy)$").items():
-            cluster, _, stat = name[len("cluster."):].rpartition(".")
-            entry = counts.setdefault(cluster, [0, 0])
-            number = int(value) if value.isdigit() else 0
-            if stat in ("upstream_rq_total", "upstream_cx_none_healthy"):
-                entry[0] += number
-            if stat == "upstream_rq_5xx":
-                entry[1] += number
-        return {cluster: (requests, errors) for cluster, (requests, errors) in counts.items()}
+        """Per outbound cluster: (requests, errors) since Envoy started, read as the rollout's
+        metrics read them (lab/traffic/metrics.py: one parser of /stats, origin splits left out)."""
+        from lab.traffic.metrics import STATS_FILTER, parse_stats
+
+        return {name: (c.requests, c.errors) for name, c in parse_stats(self.stats_text(STATS_FILTER)).items()}
 
     def route_configs(self) -> list[dict]:
         dump = json.loads(self._get("/config_dump?resource=dynamic_route_configs"))
