@@ -379,7 +379,8 @@ def rollout(kind: str, name: str, namespace: str, route: str, stable: str, canar
         ("--interval", interval), ("--max-error-rate", max_error_rate), ("--max-p95-ms", max_p95_ms)))
     from lab.kinds import resolve_kind
 
-    if not kind or resolve_kind(kind).ref(namespace, name).kind != "VirtualService" or resolve_kind(kind).group:
+    chosen = resolve_kind(kind) if kind else None
+    if chosen is None or (chosen.name, chosen.group) != ("VirtualService", ""):
         raise LabError(f"a rollout steps a VirtualService's weights, not a {kind or 'nothing'}",
                        f"invoke rollout vs {name or 'NAME'} --stable S --canary C ...")
     if not name:
