@@ -17,8 +17,9 @@ KIND_NODE_IMAGE = ("kindest/node:v1.35.8@sha256:"
 # https://istio.io/latest/news/releases/1.31.x/announcing-1.31.1/ (the newest patch confirmed;
 # supportStatus.yml: Kubernetes 1.32-1.36)
 ISTIO = "1.31.1"
-# cert-manager tag v1.21.1 (2026-07-29); docs/releases: 1.21 supports Kubernetes 1.33-1.36.
-CERT_MANAGER = "v1.21.1"
+# cert-manager v1.21.2 (release issue cert-manager/cert-manager#9237, published 2026-09-11: "all
+# users should upgrade"); docs/releases: 1.21 supports Kubernetes 1.33-1.36.
+CERT_MANAGER = "v1.21.2"
 CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io"
 # Istio 1.31's go.mod: sigs.k8s.io/gateway-api v1.6.0 — the Gateway API CRDs it is built against
 # (installed by another change; pinned here so both use one version).
