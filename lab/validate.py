@@ -11,6 +11,7 @@ lab says so up front, because a learner's typo should cost seconds, not an eveni
 import re
 
 from lab.errors import ManifestError
+from lab.labels import key_problem, value_problem
 from lab.manifests import ref_of
 
 ISTIO_NETWORKING = tuple(f"networking.istio.io/{v}" for v in ("v1", "v1beta1", "v1alpha3"))
@@ -73,8 +74,8 @@ def _check_names(obj: dict) -> None:
     if "namespace" in meta and kind != "Namespace":
         _check_name(f"{kind} {meta.get('name')}: metadata.namespace", meta["namespace"], DNS1123_LABEL, 63,
                     "a DNS-1123 label")
-    for field in ("labels", "annotations"):
-        _check_labels(f"{kind} {meta.get('name')}: metadata.{field}", meta.get(field))
+    _check_labels(f"{kind} {meta.get('name')}: metadata.labels", meta.get("labels"))
+    _check_labels(f"{kind} {meta.get('name')}: metadata.annotations", meta.get("annotations"), values_are_labels=False)
 
 
 def _check_name(where: str, value, rule: re.Pattern, limit: int, what: str) -> None:
@@ -119,6 +120,7 @@ def _check_port(ref, where: str, value) -> None:
 
 def _check_gateway(gateway: dict) -> None:
     ref = ref_of(gateway)
+    _check_labels(f"{ref}: spec.selector", (gateway.get("spec") or {}).get("selector"))
     for i, server in enumerate((gateway.get("spec") or {}).get("servers") or []):
         _check_port(ref, f"spec.servers[{i}].port.number", (server.get("port") or {}).get("number"))
         if not server.get("hosts"):
@@ -134,17 +136,26 @@ def _check_host_names(ref, where: str, hosts) -> None:
             raise ManifestError(f"{ref}: {where}[{j}] is {host!r}, not a host name", "quote it, e.g. \"canary.lab.local\"")
 
 
-def _check_labels(where: str, labels) -> None:
-    """Kubernetes labels (and selectors) map strings to strings: `version: 1` is refused by the API
-    server (a number is not a string), so the lab refuses it too."""
+def _check_labels(where: str, labels, values_are_labels: bool = True) -> None:
+    """Kubernetes labels (and selectors) map qualified names to label values (lab/labels.py):
+    `version: 1` (a number), `app: my app` or a 64-character value are refused by the API server,
+    so the lab refuses them too. Annotations share the key rule; their values are any string."""
     if labels is None:
         return
     if not isinstance(labels, dict):
         raise ManifestError(f"{where} must be a mapping", "write labels as key: value lines")
     for key, value in labels.items():
+        problem = key_problem(key) if isinstance(key, str) else "is not a string"
+        if problem:
+            raise ManifestError(f"{where}: key {key!r} {problem}; Kubernetes refuses it",
+                                "use a key like app or example.com/app (at most 63 characters after the '/')")
         if not isinstance(value, str):
             raise ManifestError(f"{where}.{key} is {value!r}, not a string; Kubernetes refuses it",
                                 f"quote it: {key}: \"{value}\"")
+        problem = value_problem(value) if values_are_labels else None
+        if problem:
+            raise ManifestError(f"{where}.{key} {value!r} {problem}; Kubernetes refuses it",
+                                "use letters, digits, '-', '_' and '.', e.g. v2 (or an empty string)")
 
 
 def _check_destination_rule(rule: dict) -> None:
