@@ -119,13 +119,60 @@ def _check_port(ref, where: str, value) -> None:
 
 
 def _check_gateway(gateway: dict) -> None:
-    ref = ref_of(gateway)
-    _check_labels(f"{ref}: spec.selector", (gateway.get("spec") or {}).get("selector"))
-    for i, server in enumerate((gateway.get("spec") or {}).get("servers") or []):
-        _check_port(ref, f"spec.servers[{i}].port.number", (server.get("port") or {}).get("number"))
+    """Istio's ValidateGateway and validateServer (pkg/config/validation/validation.go)."""
+    ref, spec = ref_of(gateway), gateway.get("spec") or {}
+    _check_labels(f"{ref}: spec.selector", spec.get("selector"))
+    servers = spec.get("servers") or []
+    if not servers:
+        raise ManifestError(f"{ref}: spec.servers is empty; Istio refuses a Gateway without servers",
+                            "give it a server: port (number, name, protocol) and hosts")
+    names: dict[str, int] = {}
+    for i, server in enumerate(servers):
+        where, port = f"spec.servers[{i}]", server.get("port")
+        if not isinstance(port, dict):
+            raise ManifestError(f"{ref}: {where}.port is missing; Istio requires it", "e.g. port: {number: 80, name: http, protocol: HTTP}")
+        _check_port(ref, f"{where}.port.number", port.get("number"))
+        name = port.get("name")
+        if not name:
+            raise ManifestError(f"{ref}: {where}.port.name is not set; Istio refuses it", "name the port, e.g. name: http")
+        if name in names:   # "port names in servers must be unique"
+            raise ManifestError(f"{ref}: {where}.port.name {name} is also servers[{names[name]}]'s; Istio refuses "
+                                "duplicate port names in servers", "give each server's port its own name (http, https)")
+        names[name] = i
+        protocol = str(port.get("protocol") or "").upper()
+        if not protocol:
+            raise ManifestError(f"{ref}: {where}.port.protocol is not set; Istio refuses it", "set protocol: HTTP (or HTTPS)")
+        tls = server.get("tls")
+        if protocol in ("HTTPS", "TLS") and not tls:
+            raise ManifestError(f"{ref}: {where} is {protocol} without tls settings; Istio refuses it",
+                                "add tls: {mode: SIMPLE, credentialName: canary-lab-gateway-tls}")
+        if protocol not in ("HTTPS", "TLS") and tls and set(tls) != {"httpsRedirect"}:
+            raise ManifestError(f"{ref}: {where} is {protocol} with tls settings; Istio refuses TLS settings on a "
+                                "plain-text port", "use protocol HTTPS for a server with tls")
         if not server.get("hosts"):
-            raise ManifestError(f"{ref}: spec.servers[{i}].hosts is empty", "list the host names this server accepts")
-        _check_host_names(ref, f"spec.servers[{i}].hosts", server["hosts"])
+            raise ManifestError(f"{ref}: {where}.hosts is empty", "list the host names this server accepts")
+        _check_host_names(ref, f"{where}.hosts", server["hosts"])
+        for j, host in enumerate(server["hosts"]):
+            _check_server_host(ref, f"{where}.hosts[{j}]", host)
+
+
+# A server host is `[namespace/]dnsName`: namespace `*`, `.` or a DNS-1123 label; the name `*`, or
+# an FQDN whose first label alone may be `*` (agent.ValidateNamespaceSlashWildcardHostname).
+HOST_LABEL = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?\Z")
+
+
+def _check_server_host(ref, where: str, entry: str) -> None:
+    namespace, slash, host = entry.partition("/") if "/" in entry else ("", "", entry)
+    if slash and namespace not in ("*", ".") and not (len(namespace) <= 63 and DNS1123_LABEL.match(namespace)):
+        raise ManifestError(f"{ref}: {where} {entry!r} has namespace {namespace!r}; Istio refuses it",
+                            "write namespace/host with namespace *, . or a namespace's name (or no namespace/)")
+    labels = host.split(".")
+    first_ok = labels[0] == "*" or (HOST_LABEL.match(labels[0]) and len(labels[0]) <= 63)
+    if host != "*" and (len(labels) < 2 or not first_ok or len(host) > 253
+                        or not all(HOST_LABEL.match(label) and len(label) <= 63 for label in labels[1:])):
+        raise ManifestError(f"{ref}: {where} {entry!r} is not a full host name; Istio refuses it (short names and "
+                            "partial wildcards such as *x.local are not allowed)",
+                            "use a name with a dot (canary.lab.local), *.lab.local, or *")
 
 
 def _check_host_names(ref, where: str, hosts) -> None:
