@@ -12,6 +12,7 @@ import yaml
 from lab.config import EXERCISES_DIR, PROJECT_DIR
 from lab.envoy_admin import EnvoyAdmin
 from lab.state import load_state
+from tests.gateway_api_crds import schema_of
 from tests.lab_process import new_lab
 
 pytestmark = pytest.mark.slow
@@ -61,6 +62,34 @@ SECOND_VS = changed(VS, setting("metadata.name", "another"))
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
     for p, n in zip("abcdef", "bcdefg")) + "apiVersion: v1\nkind: Namespace\nmetadata: {name: bomb}\n"
+
+HTTPROUTE_SPEC = schema_of("HTTPRoute", "v1")["properties"]["spec"]["properties"]
+GATEWAY_API_SPEC = schema_of("Gateway", "v1")["properties"]["spec"]["properties"]
+MAX_RULES = HTTPROUTE_SPEC["rules"]["maxItems"]
+MAX_MATCHES = HTTPROUTE_SPEC["rules"]["items"]["properties"]["matches"]["maxItems"]
+MAX_BACKENDS = HTTPROUTE_SPEC["rules"]["items"]["properties"]["backendRefs"]["maxItems"]
+MAX_HOSTNAMES, MAX_PARENTS = HTTPROUTE_SPEC["hostnames"]["maxItems"], HTTPROUTE_SPEC["parentRefs"]["maxItems"]
+MAX_LISTENERS = GATEWAY_API_SPEC["listeners"]["maxItems"]
+ROUTE_RULE = {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+              "backendRefs": [{"name": "httpbin", "port": 8000}]}
+
+
+def httproute(**spec) -> str:
+    return yaml.safe_dump({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                           "metadata": {"name": "many", "namespace": "canary-lab"},
+                           "spec": {"parentRefs": [{"name": "web"}], "rules": [ROUTE_RULE], **spec}})
+
+
+def listeners(count: int) -> str:
+    return yaml.safe_dump({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                           "metadata": {"name": "web", "namespace": "canary-lab"},
+                           "spec": {"gatewayClassName": "istio", "listeners": [
+                               {"name": f"l{i}", "port": 8000 + i, "protocol": "HTTP"} for i in range(count)]}})
+
+
+def matches(count: int) -> dict:
+    return {**ROUTE_RULE, "matches": [{"path": {"type": "Exact", "value": f"/m{i}"}} for i in range(count)]}
+
 
 # (id, stdin YAML, phrases the one line must hold)
 APPLY_CASES = [
@@ -213,6 +242,21 @@ APPLY_CASES = [
                                                                       "bogus")), ["destination host bogus"]),
     ("mesh-only-bogus-subset", changed(yaml.safe_load(MESH_ONLY), setting("spec.http.1.route.0.destination.subset",
                                                                         "v7")), ["subset v7"]),
+    ("crd-too-many-rules", httproute(rules=[ROUTE_RULE] * (MAX_RULES + 1)),
+     [f"spec.rules has {MAX_RULES + 1} entries; the HTTPRoute CRD allows at most {MAX_RULES}"]),
+    ("crd-too-many-matches", httproute(rules=[matches(MAX_MATCHES + 1)]),
+     [f"spec.rules[0].matches has {MAX_MATCHES + 1} entries", f"at most {MAX_MATCHES}"]),
+    ("crd-too-many-matches-in-all", httproute(rules=[matches(MAX_MATCHES)] * 3),
+     [f"hold {3 * MAX_MATCHES} matches together", "across all rules"]),
+    ("crd-too-many-backends", httproute(rules=[{**ROUTE_RULE, "backendRefs": [
+        {"name": "httpbin", "port": 8000, "weight": 1}] * (MAX_BACKENDS + 1)}]),
+     [f"backendRefs has {MAX_BACKENDS + 1} entries"]),
+    ("crd-too-many-hostnames", httproute(hostnames=[f"h{i}.lab.local" for i in range(MAX_HOSTNAMES + 1)]),
+     [f"spec.hostnames has {MAX_HOSTNAMES + 1} entries"]),
+    ("crd-too-many-parents", httproute(parentRefs=[{"name": f"gw{i}"} for i in range(MAX_PARENTS + 1)]),
+     [f"spec.parentRefs has {MAX_PARENTS + 1} entries"]),
+    ("crd-too-many-listeners", listeners(MAX_LISTENERS + 1),
+     [f"spec.listeners has {MAX_LISTENERS + 1} entries; the Gateway CRD allows at most {MAX_LISTENERS}"]),
     ("mesh-only-bogus-port", changed(yaml.safe_load(MESH_ONLY), setting("spec.http.1.route.0.destination.port",
                                                                       {"number": 1})), ["1 is not a port"]),
 ]

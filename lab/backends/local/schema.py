@@ -8,6 +8,7 @@ string map, e.g. labels), [x] (a list of x), {key: x} (an object).
 import difflib
 
 from lab.backends.local import gateway_api_schema
+from lab.backends.local.gateway_api_limits import check_limits
 from lab.errors import ManifestError
 from lab.manifests import Ref
 
@@ -81,6 +82,7 @@ def check_supported(obj: dict) -> None:
            "spec": kinds[obj["kind"]], "status": MAP}
     _walk(obj, top, "", ref)
     if kinds is gateway_api_schema.SUPPORTED:
+        check_limits(ref, obj)   # the CRDs' maxItems, before the values are walked
         gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})
 
 
