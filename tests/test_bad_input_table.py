@@ -58,7 +58,6 @@ def to(host, weight=None, **more) -> dict:
 
 MESH_ONLY = changed(VS, lambda vs: (vs["metadata"].update(name="mesh-routes"), vs["spec"].update(
     hosts=["httpbin.canary-lab.svc.cluster.local"], gateways=["mesh"])))
-SECOND_VS = changed(VS, setting("metadata.name", "another"))
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
     for p, n in zip("abcdef", "bcdefg")) + "apiVersion: v1\nkind: Namespace\nmetadata: {name: bomb}\n"
@@ -181,7 +180,6 @@ APPLY_CASES = [
     ("route-empty", changed(VS, setting("spec.http.1.route", [])), ["spec.http[1].route is empty"]),
     ("gateway-unknown", changed(VS, setting("spec.gateways", ["nope"])), ["no such Gateway is applied"]),
     ("host-not-on-gateway", changed(VS, setting("spec.hosts", ["other.lab.local"])), ["none of its hosts"]),
-    ("two-vs-one-host", SECOND_VS, ["already routed by", "would merge the two"]),
     ("gateway-tcp", changed(GATEWAY, setting("spec.servers.0.port.protocol", "TCP")), ["only HTTP and HTTPS"]),
     ("gateway-tls-passthrough", changed(GATEWAY, setting("spec.servers.0", {
         "port": {"number": 443, "name": "tls", "protocol": "TLS"}, "hosts": ["canary.lab.local"],

@@ -53,9 +53,7 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
             check_gateway(ref, gateway)
             if not selects_local_gateway(gateway):
                 notes.append((ref, _unselected_note(ref, gateway)))
-    for ref, vs in sorted(objects.items()):
-        if ref.kind != "VirtualService":
-            continue
+    for ref, vs in _merge_order(objects):
         spec = vs.get("spec") or {}
         served = _gateway_hosts(ref, spec, objects)
         if not served:
@@ -76,9 +74,12 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                                **({"name": http["name"]} if http.get("name") else {})})
         for scheme, host in served:
             if (scheme, host) in owners:
-                raise ManifestError(f"{ref}: host {host} is already routed by {owners[scheme, host]}; a cluster's "
-                                    "Istio would merge the two (in an order you do not choose), the local lab "
-                                    "does not", "merge the two VirtualServices into one, or use another host")
+                # Istio's gateway merges them (pilot core/gateway.go, vHostDedupMap): each later
+                # VirtualService's routes go after the earlier ones', so a catch-all first hides the rest.
+                virtual_hosts[scheme][host]["routes"] = virtual_hosts[scheme][host]["routes"] + routes
+                notes.append((ref, f"{ref} shares host {host} with {owners[scheme, host]}: as Istio does, its "
+                                   "routes are merged after those of the VirtualServices created before it"))
+                continue
             owners[scheme, host] = ref
             domains = ["*"] if host == "*" else [host, f"{host}:*"]
             virtual_hosts[scheme][host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
@@ -95,6 +96,14 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
                        notes=notes)
+
+
+def _merge_order(objects: dict[Ref, dict]) -> list[tuple[Ref, dict]]:
+    """VirtualServices as Istio takes them for a gateway: oldest first, then by name and namespace
+    (pilot model configCompareByCreationTime)."""
+    services = [(ref, vs) for ref, vs in objects.items() if ref.kind == "VirtualService"]
+    return sorted(services, key=lambda item: (str((item[1].get("metadata") or {}).get("creationTimestamp", "")),
+                                              item[0].name, item[0].namespace))
 
 
 def selects_local_gateway(gateway: dict) -> bool:
