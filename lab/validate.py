@@ -11,6 +11,7 @@ lab says so up front, because a learner's typo should cost seconds, not an eveni
 import re
 
 from lab.errors import ManifestError
+from lab.labels import key_problem, value_problem
 from lab.manifests import ref_of
 
 ISTIO_NETWORKING = tuple(f"networking.istio.io/{v}" for v in ("v1", "v1beta1", "v1alpha3"))
@@ -73,8 +74,8 @@ def _check_names(obj: dict) -> None:
     if "namespace" in meta and kind != "Namespace":
         _check_name(f"{kind} {meta.get('name')}: metadata.namespace", meta["namespace"], DNS1123_LABEL, 63,
                     "a DNS-1123 label")
-    for field in ("labels", "annotations"):
-        _check_labels(f"{kind} {meta.get('name')}: metadata.{field}", meta.get(field))
+    _check_labels(f"{kind} {meta.get('name')}: metadata.labels", meta.get("labels"))
+    _check_labels(f"{kind} {meta.get('name')}: metadata.annotations", meta.get("annotations"), values_are_labels=False)
 
 
 def _check_name(where: str, value, rule: re.Pattern, limit: int, what: str) -> None:
@@ -118,12 +119,60 @@ def _check_port(ref, where: str, value) -> None:
 
 
 def _check_gateway(gateway: dict) -> None:
-    ref = ref_of(gateway)
-    for i, server in enumerate((gateway.get("spec") or {}).get("servers") or []):
-        _check_port(ref, f"spec.servers[{i}].port.number", (server.get("port") or {}).get("number"))
+    """Istio's ValidateGateway and validateServer (pkg/config/validation/validation.go)."""
+    ref, spec = ref_of(gateway), gateway.get("spec") or {}
+    _check_labels(f"{ref}: spec.selector", spec.get("selector"))
+    servers = spec.get("servers") or []
+    if not servers:
+        raise ManifestError(f"{ref}: spec.servers is empty; Istio refuses a Gateway without servers",
+                            "give it a server: port (number, name, protocol) and hosts")
+    names: dict[str, int] = {}
+    for i, server in enumerate(servers):
+        where, port = f"spec.servers[{i}]", server.get("port")
+        if not isinstance(port, dict):
+            raise ManifestError(f"{ref}: {where}.port is missing; Istio requires it", "e.g. port: {number: 80, name: http, protocol: HTTP}")
+        _check_port(ref, f"{where}.port.number", port.get("number"))
+        name = port.get("name")
+        if not name:
+            raise ManifestError(f"{ref}: {where}.port.name is not set; Istio refuses it", "name the port, e.g. name: http")
+        if name in names:   # "port names in servers must be unique"
+            raise ManifestError(f"{ref}: {where}.port.name {name} is also servers[{names[name]}]'s; Istio refuses "
+                                "duplicate port names in servers", "give each server's port its own name (http, https)")
+        names[name] = i
+        protocol = str(port.get("protocol") or "").upper()
+        if not protocol:
+            raise ManifestError(f"{ref}: {where}.port.protocol is not set; Istio refuses it", "set protocol: HTTP (or HTTPS)")
+        tls = server.get("tls")
+        if protocol in ("HTTPS", "TLS") and not tls:
+            raise ManifestError(f"{ref}: {where} is {protocol} without tls settings; Istio refuses it",
+                                "add tls: {mode: SIMPLE, credentialName: canary-lab-gateway-tls}")
+        if protocol not in ("HTTPS", "TLS") and tls and set(tls) != {"httpsRedirect"}:
+            raise ManifestError(f"{ref}: {where} is {protocol} with tls settings; Istio refuses TLS settings on a "
+                                "plain-text port", "use protocol HTTPS for a server with tls")
         if not server.get("hosts"):
-            raise ManifestError(f"{ref}: spec.servers[{i}].hosts is empty", "list the host names this server accepts")
-        _check_host_names(ref, f"spec.servers[{i}].hosts", server["hosts"])
+            raise ManifestError(f"{ref}: {where}.hosts is empty", "list the host names this server accepts")
+        _check_host_names(ref, f"{where}.hosts", server["hosts"])
+        for j, host in enumerate(server["hosts"]):
+            _check_server_host(ref, f"{where}.hosts[{j}]", host)
+
+
+# A server host is `[namespace/]dnsName`: namespace `*`, `.` or a DNS-1123 label; the name `*`, or
+# an FQDN whose first label alone may be `*` (agent.ValidateNamespaceSlashWildcardHostname).
+HOST_LABEL = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?\Z")
+
+
+def _check_server_host(ref, where: str, entry: str) -> None:
+    namespace, slash, host = entry.partition("/") if "/" in entry else ("", "", entry)
+    if slash and namespace not in ("*", ".") and not (len(namespace) <= 63 and DNS1123_LABEL.match(namespace)):
+        raise ManifestError(f"{ref}: {where} {entry!r} has namespace {namespace!r}; Istio refuses it",
+                            "write namespace/host with namespace *, . or a namespace's name (or no namespace/)")
+    labels = host.split(".")
+    first_ok = labels[0] == "*" or (HOST_LABEL.match(labels[0]) and len(labels[0]) <= 63)
+    if host != "*" and (len(labels) < 2 or not first_ok or len(host) > 253
+                        or not all(HOST_LABEL.match(label) and len(label) <= 63 for label in labels[1:])):
+        raise ManifestError(f"{ref}: {where} {entry!r} is not a full host name; Istio refuses it (short names and "
+                            "partial wildcards such as *x.local are not allowed)",
+                            "use a name with a dot (canary.lab.local), *.lab.local, or *")
 
 
 def _check_host_names(ref, where: str, hosts) -> None:
@@ -134,17 +183,26 @@ def _check_host_names(ref, where: str, hosts) -> None:
             raise ManifestError(f"{ref}: {where}[{j}] is {host!r}, not a host name", "quote it, e.g. \"canary.lab.local\"")
 
 
-def _check_labels(where: str, labels) -> None:
-    """Kubernetes labels (and selectors) map strings to strings: `version: 1` is refused by the API
-    server (a number is not a string), so the lab refuses it too."""
+def _check_labels(where: str, labels, values_are_labels: bool = True) -> None:
+    """Kubernetes labels (and selectors) map qualified names to label values (lab/labels.py):
+    `version: 1` (a number), `app: my app` or a 64-character value are refused by the API server,
+    so the lab refuses them too. Annotations share the key rule; their values are any string."""
     if labels is None:
         return
     if not isinstance(labels, dict):
         raise ManifestError(f"{where} must be a mapping", "write labels as key: value lines")
     for key, value in labels.items():
+        problem = key_problem(key) if isinstance(key, str) else "is not a string"
+        if problem:
+            raise ManifestError(f"{where}: key {key!r} {problem}; Kubernetes refuses it",
+                                "use a key like app or example.com/app (at most 63 characters after the '/')")
         if not isinstance(value, str):
             raise ManifestError(f"{where}.{key} is {value!r}, not a string; Kubernetes refuses it",
                                 f"quote it: {key}: \"{value}\"")
+        problem = value_problem(value) if values_are_labels else None
+        if problem:
+            raise ManifestError(f"{where}.{key} {value!r} {problem}; Kubernetes refuses it",
+                                "use letters, digits, '-', '_' and '.', e.g. v2 (or an empty string)")
 
 
 def _check_destination_rule(rule: dict) -> None:

@@ -12,6 +12,7 @@ import yaml
 from lab.config import EXERCISES_DIR, PROJECT_DIR
 from lab.envoy_admin import EnvoyAdmin
 from lab.state import load_state
+from tests.gateway_api_crds import schema_of
 from tests.lab_process import new_lab
 
 pytestmark = pytest.mark.slow
@@ -57,10 +58,37 @@ def to(host, weight=None, **more) -> dict:
 
 MESH_ONLY = changed(VS, lambda vs: (vs["metadata"].update(name="mesh-routes"), vs["spec"].update(
     hosts=["httpbin.canary-lab.svc.cluster.local"], gateways=["mesh"])))
-SECOND_VS = changed(VS, setting("metadata.name", "another"))
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
     for p, n in zip("abcdef", "bcdefg")) + "apiVersion: v1\nkind: Namespace\nmetadata: {name: bomb}\n"
+
+HTTPROUTE_SPEC = schema_of("HTTPRoute", "v1")["properties"]["spec"]["properties"]
+GATEWAY_API_SPEC = schema_of("Gateway", "v1")["properties"]["spec"]["properties"]
+MAX_RULES = HTTPROUTE_SPEC["rules"]["maxItems"]
+MAX_MATCHES = HTTPROUTE_SPEC["rules"]["items"]["properties"]["matches"]["maxItems"]
+MAX_BACKENDS = HTTPROUTE_SPEC["rules"]["items"]["properties"]["backendRefs"]["maxItems"]
+MAX_HOSTNAMES, MAX_PARENTS = HTTPROUTE_SPEC["hostnames"]["maxItems"], HTTPROUTE_SPEC["parentRefs"]["maxItems"]
+MAX_LISTENERS = GATEWAY_API_SPEC["listeners"]["maxItems"]
+ROUTE_RULE = {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+              "backendRefs": [{"name": "httpbin", "port": 8000}]}
+
+
+def httproute(**spec) -> str:
+    return yaml.safe_dump({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                           "metadata": {"name": "many", "namespace": "canary-lab"},
+                           "spec": {"parentRefs": [{"name": "web"}], "rules": [ROUTE_RULE], **spec}})
+
+
+def listeners(count: int) -> str:
+    return yaml.safe_dump({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                           "metadata": {"name": "web", "namespace": "canary-lab"},
+                           "spec": {"gatewayClassName": "istio", "listeners": [
+                               {"name": f"l{i}", "port": 8000 + i, "protocol": "HTTP"} for i in range(count)]}})
+
+
+def matches(count: int) -> dict:
+    return {**ROUTE_RULE, "matches": [{"path": {"type": "Exact", "value": f"/m{i}"}} for i in range(count)]}
+
 
 # (id, stdin YAML, phrases the one line must hold)
 APPLY_CASES = [
@@ -101,6 +129,22 @@ APPLY_CASES = [
     ("label-a-number", changed(DEPLOYMENT, setting("spec.template.metadata.labels.version", 1)),
      ["labels.version is 1, not a string", "quote it"]),
     ("selector-a-number", changed(SERVICE, setting("spec.selector", {"app": 1})), ["spec.selector.app is 1"]),
+    ("label-value-a-space", changed(DEPLOYMENT, setting("spec.template.metadata.labels.version", "v 2")),
+     ["'v 2' is not a label value", "Kubernetes refuses it"]),
+    ("label-value-too-long", changed(DEPLOYMENT, setting("spec.template.metadata.labels.version", "v" * 64)),
+     ["64 characters long (at most 63)"]),
+    ("label-value-ends-dash", changed(SERVICE, setting("metadata.labels", {"app": "httpbin-"})),
+     ["'httpbin-' is not a label value"]),
+    ("label-key-two-slashes", changed(SERVICE, setting("spec.selector", {"a/b/c": "x"})),
+     ["key 'a/b/c' has more than one '/'"]),
+    ("label-key-uppercase-prefix", changed(DEPLOYMENT, setting("spec.selector.matchLabels", {"Example.com/app": "x"})),
+     ["prefix (Example.com) that is not a DNS-1123 subdomain"]),
+    ("label-key-too-long", changed(RULE, setting("spec.subsets.0.labels", {"k" * 64: "v1"})),
+     ["name part of 64 characters"]),
+    ("annotation-key-space", changed(VS, setting("metadata.annotations", {"my note": "anything at all"})),
+     ["metadata.annotations: key 'my note' is not a qualified name"]),
+    ("gateway-selector-value", changed(GATEWAY, setting("spec.selector", {"istio": "ingress gateway"})),
+     ["spec.selector.istio 'ingress gateway' is not a label value"]),
     ("subset-name-uppercase", changed(RULE, setting("spec.subsets.0.name", "V_1")),
      ["'V_1' is not a DNS-1123 label", "Istio refuses"]),
     ("subset-label-a-number", changed(RULE, setting("spec.subsets.0.labels", {"version": 1})),
@@ -136,7 +180,6 @@ APPLY_CASES = [
     ("route-empty", changed(VS, setting("spec.http.1.route", [])), ["spec.http[1].route is empty"]),
     ("gateway-unknown", changed(VS, setting("spec.gateways", ["nope"])), ["no such Gateway is applied"]),
     ("host-not-on-gateway", changed(VS, setting("spec.hosts", ["other.lab.local"])), ["none of its hosts"]),
-    ("two-vs-one-host", SECOND_VS, ["already routed by", "would merge the two"]),
     ("gateway-tcp", changed(GATEWAY, setting("spec.servers.0.port.protocol", "TCP")), ["only HTTP and HTTPS"]),
     ("gateway-tls-passthrough", changed(GATEWAY, setting("spec.servers.0", {
         "port": {"number": 443, "name": "tls", "protocol": "TLS"}, "hosts": ["canary.lab.local"],
@@ -147,6 +190,24 @@ APPLY_CASES = [
     ("gateway-port-word", changed(GATEWAY, setting("spec.servers.0.port.number", "eighty")),
      ["port.number is 'eighty'"]),
     ("gateway-hosts-empty", changed(GATEWAY, setting("spec.servers.0.hosts", [])), ["hosts is empty"]),
+    ("gateway-duplicate-port-names", changed(GATEWAY, lambda g: g["spec"]["servers"].append({
+        "port": {"number": 8081, "name": "http", "protocol": "HTTP"}, "hosts": ["other.lab.local"]})),
+     ["servers[1].port.name http is also servers[0]'s", "duplicate port names"]),
+    ("gateway-port-name-missing", changed(GATEWAY, lambda g: g["spec"]["servers"][0]["port"].pop("name")),
+     ["port.name is not set; Istio refuses it"]),
+    ("gateway-protocol-missing", changed(GATEWAY, lambda g: g["spec"]["servers"][0]["port"].pop("protocol")),
+     ["port.protocol is not set"]),
+    ("gateway-no-servers", changed(GATEWAY, setting("spec.servers", [])), ["Gateway without servers"]),
+    ("gateway-https-without-tls", changed(GATEWAY, setting("spec.servers.0.port.protocol", "HTTPS")),
+     ["is HTTPS without tls settings"]),
+    ("gateway-http-with-tls", changed(GATEWAY, setting("spec.servers.0.tls", {
+        "mode": "SIMPLE", "credentialName": "canary-lab-gateway-tls"})), ["is HTTP with tls settings"]),
+    ("gateway-short-host", changed(GATEWAY, setting("spec.servers.0.hosts", ["canary"])),
+     ["'canary' is not a full host name", "short names"]),
+    ("gateway-partial-wildcard", changed(GATEWAY, setting("spec.servers.0.hosts", ["*canary.lab.local"])),
+     ["partial wildcards"]),
+    ("gateway-host-namespace", changed(GATEWAY, setting("spec.servers.0.hosts", ["Canary_Lab/canary.lab.local"])),
+     ["has namespace 'Canary_Lab'"]),
     ("rule-duplicate-subsets", changed(RULE, setting("spec.subsets", [{"name": "v1"}, {"name": "v1"}])),
      ["subset name v1 appears twice"]),
     ("rule-no-host", changed(RULE, lambda r: r["spec"].pop("host")), ["spec.host is missing"]),
@@ -179,6 +240,21 @@ APPLY_CASES = [
                                                                       "bogus")), ["destination host bogus"]),
     ("mesh-only-bogus-subset", changed(yaml.safe_load(MESH_ONLY), setting("spec.http.1.route.0.destination.subset",
                                                                         "v7")), ["subset v7"]),
+    ("crd-too-many-rules", httproute(rules=[ROUTE_RULE] * (MAX_RULES + 1)),
+     [f"spec.rules has {MAX_RULES + 1} entries; the HTTPRoute CRD allows at most {MAX_RULES}"]),
+    ("crd-too-many-matches", httproute(rules=[matches(MAX_MATCHES + 1)]),
+     [f"spec.rules[0].matches has {MAX_MATCHES + 1} entries", f"at most {MAX_MATCHES}"]),
+    ("crd-too-many-matches-in-all", httproute(rules=[matches(MAX_MATCHES)] * 3),
+     [f"hold {3 * MAX_MATCHES} matches together", "across all rules"]),
+    ("crd-too-many-backends", httproute(rules=[{**ROUTE_RULE, "backendRefs": [
+        {"name": "httpbin", "port": 8000, "weight": 1}] * (MAX_BACKENDS + 1)}]),
+     [f"backendRefs has {MAX_BACKENDS + 1} entries"]),
+    ("crd-too-many-hostnames", httproute(hostnames=[f"h{i}.lab.local" for i in range(MAX_HOSTNAMES + 1)]),
+     [f"spec.hostnames has {MAX_HOSTNAMES + 1} entries"]),
+    ("crd-too-many-parents", httproute(parentRefs=[{"name": f"gw{i}"} for i in range(MAX_PARENTS + 1)]),
+     [f"spec.parentRefs has {MAX_PARENTS + 1} entries"]),
+    ("crd-too-many-listeners", listeners(MAX_LISTENERS + 1),
+     [f"spec.listeners has {MAX_LISTENERS + 1} entries; the Gateway CRD allows at most {MAX_LISTENERS}"]),
     ("mesh-only-bogus-port", changed(yaml.safe_load(MESH_ONLY), setting("spec.http.1.route.0.destination.port",
                                                                       {"number": 1})), ["1 is not a port"]),
 ]

@@ -1,6 +1,8 @@
 """What Istio and Kubernetes mean, pinned one rule at a time: the local gateway must serve what a
 cluster would serve and nothing else (each test fails if its one line of translate.py is wrong)."""
 
+import dataclasses
+
 import pytest
 
 from lab.backends.local.translate import translate
@@ -125,3 +127,32 @@ def test_every_gateway_route_retries_like_istios_default():
 def test_a_pseudo_header_match_is_accepted_as_istio_accepts_it():
     [obj] = by_ref(vs(match="match: [{headers: {':authority': {exact: shop.local}}}]\n      ")).values()
     validate(obj)   # Istio's ValidateHTTPHeaderNameOrJwtClaimRoute takes :authority
+
+
+def listening(port: int, **named) -> dict:
+    """PODS as a container would run them: the app on `port`, container ports named as given."""
+    return {n: dataclasses.replace(p, listens_on=port, container_ports=named) for n, p in PODS.items()}
+
+
+@pytest.mark.parametrize("target, named, reached", [
+    ("8080", {}, True),                 # the number the app listens on
+    ("8081", {}, False),                # nothing listens there: a cluster's connections are refused
+    ("http", {"http": 8080}, True),     # a name resolves to the container port of that name
+    ("web", {"http": 8080}, False),     # no port of that name: no endpoint at all
+    ("http", {"http": 9090}, False),    # the name resolves, but the app is not listening there
+])
+def test_a_service_reaches_pods_only_on_its_target_port(target, named, reached):
+    objects = by_ref(BASE.replace("targetPort: 8080", f"targetPort: {target}") + "---" + vs())
+    config = translate(objects, listening(8080, **named))
+    [cluster] = config.clusters
+    assert bool(cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]) == reached
+    notes = [text for ref, text in config.notes if ref.kind == "Service"]
+    assert bool(notes) != reached
+    if notes:
+        assert f"targets {target}" in notes[0] and "503" in notes[0]
+
+
+def test_a_left_out_target_port_is_the_service_port():
+    objects = by_ref(BASE.replace(", targetPort: 8080", "") + "---" + vs())
+    assert list(endpoints(objects, listening(8080)).values()) == [[]]     # port 80: the app listens on 8080
+    assert list(endpoints(objects, listening(80)).values()) == [[9001, 9002, 9003]]

@@ -14,6 +14,7 @@ import jsonpatch
 
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
 from lab.backends.local import envoy
+from lab.backends.local.endpoints import target_port_notes
 from lab.backends.local.gateway_api import admit
 from lab.backends.local.gateway_status import apply_note, with_status
 from lab.backends.local.pods import desired_pods
@@ -326,6 +327,9 @@ class LocalBackend(Backend):
         if exited:   # a kubelet restarts a container by itself; the local lab does it on `up`
             notes.append(f"{', '.join(exited)} exited: `invoke up` restarts {'it' if len(exited) == 1 else 'them'} "
                          "(a cluster's kubelet would restart a pod by itself)")
+        objects = self._objects()   # a Service port that reaches none of its pods: why requests get 503
+        pods = desired_pods(objects, load_runners(), self.processes.desired())
+        notes += [text for ref, text in target_port_notes(objects, pods) if ref.kind == "Service"]
         try:
             routes = self._admin().live_routes()
         except OSError as e:

@@ -5,7 +5,7 @@ holds and the pods its supervisor runs: a split by replica counts follows these 
 a route to a subset with none of them answers 503 (Envoy's UH).
 """
 
-from lab.backends.local.pods import template_hash
+from lab.backends.local.pods import Pod, template_hash
 from lab.manifests import Ref
 
 
@@ -55,3 +55,48 @@ def _subsets(objects: dict[Ref, dict], service: Ref) -> dict[str, dict]:
 
 def _count(pods: list[tuple[str, dict]], namespace: str, labels: dict) -> int:
     return sum(1 for ns, pod in pods if ns == namespace and all(pod.get(k) == v for k, v in labels.items()))
+
+
+def target_port(service_port: dict):
+    """A Service port's targetPort: a number, a container port's name, or (left out) the port itself."""
+    return service_port.get("targetPort", service_port.get("port"))
+
+
+def serves(pod: Pod, service_port: dict) -> bool:
+    """Whether a cluster's Service port would reach this pod's app. A named targetPort resolves to
+    the container port of that name (none: the pod is no endpoint, as the endpoints controller
+    skips it); the number must be where the image's app listens, else a cluster's connections are
+    refused. Either way the gateway answers 503."""
+    target = target_port(service_port)
+    if isinstance(target, str):
+        target = pod.container_ports.get(target)
+        if target is None:
+            return False
+    return pod.listens_on is None or target == pod.listens_on
+
+
+def target_port_notes(objects: dict[Ref, dict], pods: dict[str, Pod]) -> list[tuple[Ref, str]]:
+    """One line per Service port that selects pods but reaches none of them, for the Service and
+    for the Deployments of those pods (whichever of them an apply changed prints it)."""
+    notes = []
+    for ref, service in sorted(objects.items()):
+        if ref.kind != "Service":
+            continue
+        selector = dict((service.get("spec") or {}).get("selector") or {})
+        selected = [p for p in pods.values() if p.namespace == ref.namespace and selector
+                    and all(p.labels.get(k) == v for k, v in selector.items())]
+        for entry in (service.get("spec") or {}).get("ports") or []:
+            if not selected or any(serves(p, entry) for p in selected):
+                continue
+            pod, target = selected[0], target_port(entry)
+            if isinstance(target, str) and target not in pod.container_ports:
+                named = ", ".join(sorted(pod.container_ports)) or "none"
+                why = f"no container port of {pod.deployment}'s pods is named {target} (named: {named})"
+            else:
+                number = pod.container_ports.get(target, target) if isinstance(target, str) else target
+                why = f"{pod.deployment}'s pods listen on {pod.listens_on} (their image's port), not {number}"
+            text = (f"{ref} port {entry.get('port')} targets {target}, but {why}: as on a cluster it has no "
+                    "endpoint there and requests get 503 (fix targetPort or the container's ports)")
+            owners = sorted({Ref("Deployment", p.namespace, p.deployment) for p in selected})
+            notes += [(ref, text)] + [(owner, text) for owner in owners]
+    return notes

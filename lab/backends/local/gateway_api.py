@@ -31,17 +31,27 @@ def gateway_ref(namespace: str, name: str) -> Ref:
 
 def admit(obj: dict, old: dict | None) -> dict:
     """The object as the API server stores it: CRD defaults filled in, creationTimestamp kept from the
-    first apply, generation counting spec changes. Other groups' objects pass through unchanged."""
+    first apply, generation counting spec changes. A VirtualService gets its creationTimestamp (the
+    order Istio merges them in); other objects pass through unchanged."""
+    if obj.get("kind") == "VirtualService":   # Istio merges VirtualServices of one host oldest first
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["creationTimestamp"] = _created(obj, old)
+        return obj
     if not str(obj.get("apiVersion", "")).startswith(GROUP + "/"):
         return obj
     obj = copy.deepcopy(obj)
     _defaults(obj["kind"], obj.setdefault("spec", {}))
     meta, old_meta = obj["metadata"], (old or {}).get("metadata") or {}
-    meta["creationTimestamp"] = old_meta.get("creationTimestamp") or \
-        datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta["creationTimestamp"] = _created(obj, old)
     generation = int(old_meta.get("generation", 0))
     meta["generation"] = generation if old and old.get("spec") == obj["spec"] else generation + 1
     return obj
+
+
+def _created(obj: dict, old: dict | None) -> str:
+    """The first apply's time, in whole seconds as an API server keeps it."""
+    return ((old or {}).get("metadata") or {}).get("creationTimestamp") or \
+        datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _defaults(kind: str, spec: dict) -> None:

@@ -11,6 +11,7 @@ PathPrefix becomes Envoy's path_separated_prefix (whole segments), as route.go d
 """
 
 from lab.backends.local.gateway_api import GROUP, attach, backend_problem
+from lab.backends.local.endpoints import serves
 from lab.backends.local.translate import CLUSTER_DOMAIN, LOCAL_CREDENTIAL, _cluster
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -102,12 +103,13 @@ def _cluster_for(ref: Ref, backend: dict, objects, pods, clusters: dict) -> str:
         return f"{NOT_PERMITTED}|{backend['name']}.{namespace}"
     name = f"outbound|{backend['port']}||{backend['name']}.{namespace}.{CLUSTER_DOMAIN}"
     service = objects.get(Ref("Service", namespace, backend["name"]))
-    ports = [int(p["port"]) for p in ((service or {}).get("spec") or {}).get("ports") or [] if "port" in p]
+    ports = {int(p["port"]): p for p in ((service or {}).get("spec") or {}).get("ports") or [] if "port" in p}
     if service is None or int(backend["port"]) not in ports:
         return name   # no such cluster in Envoy: this share answers 500
     if name not in clusters:
         selector = (service.get("spec") or {}).get("selector") or {}
         members = [p for p in pods.values() if p.namespace == namespace and selector
-                   and all(p.labels.get(k) == v for k, v in selector.items())]
+                   and all(p.labels.get(k) == v for k, v in selector.items())
+                   and serves(p, ports[int(backend["port"])])]
         clusters[name] = _cluster(name, members)
     return name

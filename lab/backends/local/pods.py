@@ -41,6 +41,10 @@ class Pod:
     port: int = 0
     ready_path: str = "/"
     cwd: str = ""
+    # What a Service's targetPort resolves against, as in a container: the port the image's app
+    # listens on (None: not known, any number reaches it) and the container's named ports.
+    listens_on: int | None = None
+    container_ports: dict = field(default_factory=dict, hash=False)
 
     def process_spec(self) -> dict:
         return {"argv": list(self.argv), "env": self.env, "cwd": self.cwd,
@@ -73,19 +77,26 @@ def desired_pods(objects: dict[Ref, dict], runners: list[Runner],
         _check_selector(ref, spec, labels)
         env = container_env(ref, container)
         prefix = f"{ref.namespace}/{ref.name}-{template_hash(deployment)}"
-        wanted += [(f"{prefix}-{index}", ref, labels, env, runner) for index in range(replicas)]
+        ports = (runner.container_port(str(container.get("image", ""))), named_ports(container))
+        wanted += [(f"{prefix}-{index}", ref, labels, env, runner, ports) for index in range(replicas)]
     kept = {name: current[name]["port"] for name, *_ in wanted if current.get(name, {}).get("port")}
     taken = frozenset(spec["port"] for spec in current.values() if spec.get("port"))
     new_ports = iter(free_ports(len(wanted) - len(kept), taken))
     pods = {}
-    for name, ref, labels, env, runner in wanted:
+    for name, ref, labels, env, runner, (listens_on, container_ports) in wanted:
         port = kept.get(name) or next(new_ports)
         pod_env = {**dict(runner.env), **env, "PORT": str(port), "POD_NAME": name.split("/", 1)[1],
                    "POD_NAMESPACE": ref.namespace}
         pods[name] = Pod(name=name, namespace=ref.namespace, deployment=ref.name,
                          labels=dict(labels), argv=tuple(runner.argv(port)), env=pod_env,
-                         port=port, ready_path=runner.ready_path, cwd=str(runner.app_dir))
+                         port=port, ready_path=runner.ready_path, cwd=str(runner.app_dir),
+                         listens_on=listens_on, container_ports=container_ports)
     return pods
+
+
+def named_ports(container: dict) -> dict[str, int]:
+    """The container's ports that have a name: what a Service's named targetPort looks up."""
+    return {str(p["name"]): p["containerPort"] for p in container.get("ports") or [] if p.get("name")}
 
 
 def _replicas(ref: Ref, spec: dict) -> int:

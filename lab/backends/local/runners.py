@@ -23,10 +23,18 @@ class Runner:
     ready_path: str
     app_dir: Path
     env: tuple[tuple[str, str], ...] = ()   # what the app needs besides the manifest's env
+    # The port the image's app listens on in a container (its Dockerfile), per image name where
+    # they differ; None: not said, so any targetPort is taken to reach it.
+    port: int | None = None
+    image_ports: tuple[tuple[str, int], ...] = ()
 
     def argv(self, port: int) -> list[str]:
         values = {"python": sys.executable, "port": str(port), "app_dir": str(self.app_dir)}
         return [part.format(**values) for part in self.command]
+
+    def container_port(self, image: str) -> int | None:
+        """Where this image's app listens inside a container: what a Service's targetPort must reach."""
+        return dict(self.image_ports).get(image_name(image), self.port)
 
 
 def image_name(image: str) -> str:
@@ -49,6 +57,8 @@ def load_runners(apps_dir: Path = APPS_DIR) -> list[Runner]:
             ready_path=spec.get("ready_path", "/"),
             app_dir=spec_file.parent,
             env=tuple((str(k), str(v)) for k, v in (spec.get("env") or {}).items()),
+            port=spec.get("port"),
+            image_ports=tuple((str(k), int(v)) for k, v in (spec.get("image_ports") or {}).items()),
         ))
     return runners
 

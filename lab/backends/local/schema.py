@@ -8,6 +8,7 @@ string map, e.g. labels), [x] (a list of x), {key: x} (an object).
 import difflib
 
 from lab.backends.local import gateway_api_schema
+from lab.backends.local.gateway_api_limits import check_limits
 from lab.errors import ManifestError
 from lab.manifests import Ref
 
@@ -73,6 +74,8 @@ def check_supported(obj: dict) -> None:
         # Gateway API kinds: their own tree (a Gateway there is not Istio's), and the metadata the lab sets
         kinds, metadata = gateway_api_schema.SUPPORTED, {**_METADATA, **gateway_api_schema.SERVER_METADATA}
         _refuse_istio_gateway_fields(obj, ref)
+    if obj["kind"] == "VirtualService":   # set by the lab as by an API server (merge order)
+        metadata = {**metadata, "creationTimestamp": SCALAR}
     if obj["kind"] not in kinds:
         raise ManifestError(
             f"{obj['kind']} {ref.name}: the local lab does not support kind {obj['kind']}",
@@ -81,6 +84,7 @@ def check_supported(obj: dict) -> None:
            "spec": kinds[obj["kind"]], "status": MAP}
     _walk(obj, top, "", ref)
     if kinds is gateway_api_schema.SUPPORTED:
+        check_limits(ref, obj)   # the CRDs' maxItems, before the values are walked
         gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})
 
 

@@ -9,6 +9,7 @@ live routes on both backends.
 
 from dataclasses import dataclass, field
 
+from lab.backends.local.endpoints import serves, target_port_notes
 from lab.backends.local.pods import Pod
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -52,9 +53,7 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
             check_gateway(ref, gateway)
             if not selects_local_gateway(gateway):
                 notes.append((ref, _unselected_note(ref, gateway)))
-    for ref, vs in sorted(objects.items()):
-        if ref.kind != "VirtualService":
-            continue
+    for ref, vs in _merge_order(objects):
         spec = vs.get("spec") or {}
         served = _gateway_hosts(ref, spec, objects)
         if not served:
@@ -75,9 +74,12 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                                **({"name": http["name"]} if http.get("name") else {})})
         for scheme, host in served:
             if (scheme, host) in owners:
-                raise ManifestError(f"{ref}: host {host} is already routed by {owners[scheme, host]}; a cluster's "
-                                    "Istio would merge the two (in an order you do not choose), the local lab "
-                                    "does not", "merge the two VirtualServices into one, or use another host")
+                # Istio's gateway merges them (pilot core/gateway.go, vHostDedupMap): each later
+                # VirtualService's routes go after the earlier ones', so a catch-all first hides the rest.
+                virtual_hosts[scheme][host]["routes"] = virtual_hosts[scheme][host]["routes"] + routes
+                notes.append((ref, f"{ref} shares host {host} with {owners[scheme, host]}: as Istio does, its "
+                                   "routes are merged after those of the VirtualServices created before it"))
+                continue
             owners[scheme, host] = ref
             domains = ["*"] if host == "*" else [host, f"{host}:*"]
             virtual_hosts[scheme][host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
@@ -89,10 +91,19 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                                 "route a host with one API: a VirtualService or HTTPRoutes")
         virtual_hosts[scheme][host] = {"name": f"{host}|httproutes", "routes": routes,
                                        "domains": ["*"] if host == "*" else [host, f"{host}:*"]}
+    notes += target_port_notes(objects, pods)
     route_configs = {scheme: {"name": name, "virtual_hosts": list(virtual_hosts[scheme].values())}
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
                        notes=notes)
+
+
+def _merge_order(objects: dict[Ref, dict]) -> list[tuple[Ref, dict]]:
+    """VirtualServices as Istio takes them for a gateway: oldest first, then by name and namespace
+    (pilot model configCompareByCreationTime)."""
+    services = [(ref, vs) for ref, vs in objects.items() if ref.kind == "VirtualService"]
+    return sorted(services, key=lambda item: (str((item[1].get("metadata") or {}).get("creationTimestamp", "")),
+                                              item[0].name, item[0].namespace))
 
 
 def selects_local_gateway(gateway: dict) -> bool:
@@ -231,11 +242,11 @@ def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dic
         labels = dict((service.get("spec") or {}).get("selector") or {})
         if subset:
             labels.update(_subset_labels(ref, index, service_ref, subset, objects))
-        port = _service_port(ref, service_ref, service, destination)
+        port, service_port = _service_port(ref, service_ref, service, destination)
         name = f"outbound|{port}|{subset}|{service_ref.name}.{service_ref.namespace}.{CLUSTER_DOMAIN}"
         if name not in clusters:
             members = [p for p in pods.values() if p.namespace == service_ref.namespace
-                       and labels and all(p.labels.get(k) == v for k, v in labels.items())]
+                       and labels and all(p.labels.get(k) == v for k, v in labels.items()) and serves(p, service_port)]
             clusters[name] = _cluster(name, members)
         if weight or len(routes) == 1:   # istiod leaves weight-0 destinations out (route.go: "Ignore 0 weighted clusters")
             weighted.append({"name": name, "weight": weight})
@@ -279,19 +290,21 @@ def _subset_labels(ref: Ref, index: int, service_ref: Ref, subset: str, objects)
         f"add subset {subset} to the DestinationRule for host {service_ref.name}, or fix the subset name")
 
 
-def _service_port(ref: Ref, service_ref: Ref, service: dict, destination: dict) -> int:
-    ports = [int(p["port"]) for p in (service.get("spec") or {}).get("ports") or [] if "port" in p]
+def _service_port(ref: Ref, service_ref: Ref, service: dict, destination: dict) -> tuple[int, dict]:
+    """The Service port a destination names (or its only one): the number and its entry."""
+    entries = {int(p["port"]): p for p in (service.get("spec") or {}).get("ports") or [] if "port" in p}
+    ports = list(entries)
     wanted = (destination.get("port") or {}).get("number")
     if wanted is not None:
         if int(wanted) not in ports:
             raise ManifestError(f"{ref}: destination port {wanted} is not a port of Service {service_ref.name} "
                                 f"({', '.join(map(str, ports)) or 'none'}); a cluster would accept it and "
                                 "answer 503, the local lab refuses", "fix destination.port.number")
-        return int(wanted)
+        return int(wanted), entries[int(wanted)]
     if len(ports) != 1:
         raise ManifestError(f"{ref}: Service {service_ref.name} has {len(ports)} ports and the route names none",
                             "set destination.port.number")
-    return ports[0]
+    return ports[0], entries[ports[0]]
 
 
 UNLIMITED = 2**32 - 1   # math.MaxUint32, as Istio writes it
