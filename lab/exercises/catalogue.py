@@ -273,8 +273,15 @@ def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
                 hints=tuple(raw.hints), hints_for=tuple(raw.hints_for.items()), solution=path(raw.solution),
                 check=tuple(raw.check),
                 backends=tuple(raw.backends), values=tuple(path(v) for v in raw.values),
-                patch=Ref(raw.patch.kind, raw.patch.namespace, raw.patch.name) if raw.patch else None,
+                patch=_patch_target(raw.patch),
                 helm=_helm_release(folder, raw.helm, where))
+
+
+def _patch_target(target: PatchTarget | None) -> Ref | None:
+    """The object a patch step changes; `kind: HTTPRoute` is the Gateway API's, as kubectl reads it."""
+    from lab.kinds import resolve_kind
+
+    return resolve_kind(target.kind).ref(target.namespace, target.name) if target else None
 
 
 def _helm_release(folder: Path, spec: HelmSpec | None, where: str) -> HelmRelease | None:
