@@ -102,7 +102,7 @@ def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend) -> C
     routes = host_routes(backend.live_routes(), request.host, request.scheme)
     situation = Situation(host=request.host, path=request.path, headers=dict(request.headers),
                           expected=dict(spec.expect), routes=routes, endpoints=backend.ready_endpoints(),
-                          targets={n: Target(d.service, d.subset) for n, d in exercise.destinations.items()},
+                          targets={n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()},
                           applied=applied_virtualservices(exercise, request.host, backend))
     finding = diagnose(situation)
     served = Text(f"The gateway's routes for {request.host}:\n{_routes_text(routes)}" if routes
