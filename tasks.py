@@ -121,13 +121,15 @@ optional("exercise", "name")
       help={"name": "the exercise to play (left out: pick one from a menu; `--list` lists them)",
             "yes": "never ask: apply every solution, run every check, exit 1 if one fails",
             "reset": "forget progress (of --step, or the whole exercise) and reset working copies",
-            "step": "start at (or with --reset, reset) this step"})
-def exercise_(c, name=None, yes=False, reset=False, step=""):
+            "step": "start at (or with --reset, reset) this step",
+            "api": "istio (Gateway + VirtualService) or gateway (the Kubernetes Gateway API: Gateway + "
+                   "HTTPRoute); default: the track you last played this exercise in, else istio"})
+def exercise_(c, name=None, yes=False, reset=False, step="", api=""):
     """Play an exercise: read each step, do it, and let the lab check it from live traffic."""
     if name in ("-l", "--list"):
         _run(commands.exercise, "", True, False, False, "")
     elif not _help_asked("exercise", name):
-        _run(commands.exercise, name, False, yes, reset, step)
+        _run(commands.exercise, name, False, yes, reset, step, api)
 
 
 optional("check", "exercise", "step")

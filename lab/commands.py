@@ -230,8 +230,10 @@ def require_up():
     return state
 
 
-def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool = False, step: str = "") -> None:
+def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool = False, step: str = "",
+             api: str = "") -> None:
     from lab.exercises.catalogue import load_exercise
+    from lab.exercises.tracks import base_and_track, chosen_track_exercise
     from lab.exercises.walkthrough import Walkthrough, require_terminal_or_yes
 
     paths = lab_paths()
@@ -242,6 +244,7 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
         if yes:
             raise LabError("--yes needs an exercise name", "e.g. `invoke exercise canary --yes`")
         name = choose_exercise(paths)
+    name = chosen_track_exercise(name, api, Progress(paths))
     chosen = load_exercise(name)
     require_terminal_or_yes(yes)
     check_alpha(), check_beta()   # a bad CANARY_LAB_ALPHA or _BETA is refused before any step runs
@@ -249,6 +252,7 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
     if not runs_on(state.provider, chosen.backends):
         raise LabError(f"exercise {name} needs {' or '.join(chosen.backends)}; the lab that is up is {state.provider}",
                        "`invoke down`, then `invoke up --provider` one of those")
+    Progress(paths).mark_track(*base_and_track(name))   # `invoke exercise BASE` continues in this track
     walkthrough = Walkthrough(chosen, current_backend(paths), paths, yes=yes)
     if reset:
         kept = walkthrough.reset(step or None)
@@ -284,16 +288,25 @@ def choose_exercise(paths) -> str:
 
 
 def list_exercises() -> None:
-    from lab.exercises.catalogue import exercise_names, load_exercise
+    """One row per exercise and track (its Gateway API variant under it), each with its progress;
+    the track `invoke exercise NAME` continues in is marked."""
+    from lab.exercises.catalogue import base_exercise_names, exercise_names, load_exercise
+    from lab.exercises.tracks import ISTIO, in_track, tracks_of
 
     progress = Progress(lab_paths())
-    table = ui.table("exercise", "what you learn", "backends", "progress", title="exercises", title_justify="left")
-    for name in exercise_names():
-        chosen = load_exercise(name)
-        done = len(set(progress.done(name)) & {s.name for s in chosen.steps})
-        table.add_row(name, chosen.summary or chosen.title, ", ".join(chosen.backends),
-                      f"{done}/{len(chosen.steps)} steps")
+    table = ui.table("exercise", "API (--api)", "what you learn", "backends", "progress", title="exercises",
+                     title_justify="left")
+    for base in base_exercise_names():
+        tracks = tracks_of(base)
+        for track in tracks:
+            name = in_track(base, track)
+            chosen = load_exercise(name)
+            done = len(set(progress.done(name)) & {s.name for s in chosen.steps})
+            current = len(tracks) > 1 and track == (progress.track(base) or ISTIO)
+            table.add_row(name, track + (" •" if current else ""), chosen.summary or chosen.title,
+                          ", ".join(chosen.backends), f"{done}/{len(chosen.steps)} steps")
     ui.console.print(table)
+    ui.info("• the track `invoke exercise NAME` continues in; `--api istio` or `--api gateway` picks one.")
     show_helm_needs([name for name in exercise_names() if load_exercise(name).needs_helm])
 
 

@@ -106,6 +106,15 @@ class Progress:
         """The exercise the learner last played or checked ("" before the first)."""
         return str(self.data.get("current", ""))
 
+    def track(self, exercise: str) -> str:
+        """The API track (istio, gateway) the learner last played this exercise in ("" before)."""
+        return str((self.data.get("tracks") or {}).get(exercise, ""))
+
+    def mark_track(self, exercise: str, track: str) -> None:
+        if self.track(exercise) != track:
+            with self._changing():
+                self.data.setdefault("tracks", {})[exercise] = track
+
     def mark_current(self, exercise: str) -> None:
         if self.data.get("current") != exercise:
             self.data["current"] = exercise

@@ -99,6 +99,22 @@ def test_a_route_to_the_whole_service_splits_by_ready_endpoints():
     assert served.pods == {"v1": 3, "v2": 1}
 
 
+def test_a_route_to_a_service_over_every_version_splits_by_the_pods_of_each_versions_service():
+    # The Gateway API track: no subsets, a Service per version, and one over both (`within`).
+    targets = {v: Target(f"sentences-{v}.sg", within="sentences.sg") for v in ("v1", "v2")}
+    endpoints = {("sentences.sg", ""): 4, ("sentences-v1.sg", ""): 3, ("sentences-v2.sg", ""): 1}
+    whole = LiveRoute(host=HOST, match="", domains=(HOST,), conditions={"prefix": "/"},
+                      destinations=[RouteDestination("sentences.sg", "", 100)])
+    served = served_shares(whole, targets, endpoints)
+    assert served.shares == {"v1": 75.0, "v2": 25.0} and served.others == []
+    weighted = LiveRoute(host=HOST, match="", domains=(HOST,), conditions={"prefix": "/"},
+                         destinations=[RouteDestination("sentences-v1.sg", "", 90),
+                                       RouteDestination("sentences-v2.sg", "", 10)])
+    assert served_shares(weighted, targets, endpoints).shares == {"v1": 90.0, "v2": 10.0}
+    unrelated = {v: Target(f"sentences-{v}.sg") for v in ("v1", "v2")}   # without `within`: not theirs
+    assert served_shares(whole, unrelated, endpoints).others == [("sentences.sg", 100.0)]
+
+
 def test_a_weighted_subset_without_ready_endpoints_is_named():
     served = served_shares(NINETY_TEN, TARGETS, {("sentences.sentences", "v2"): 0})
     assert [d.subset for d in served.empty] == ["v2"] and served.shares == {"v1": 90, "v2": 10}

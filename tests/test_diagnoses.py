@@ -100,6 +100,29 @@ class Case:
         return f"{self.exercise}/{self.step}/{self.diagnosis or 'passes'}"
 
 
+def httproute(namespace: str, name: str, host: str, gateway: str, *backends: tuple[str, int | None]) -> list[dict]:
+    """One HTTPRoute with one rule: backendRefs (Service, weight; None leaves the weight out), port 80."""
+    refs = [{"name": service, "port": 80, **({"weight": weight} if weight is not None else {})}
+            for service, weight in backends]
+    return [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": name, "namespace": namespace},
+             "spec": {"parentRefs": [{"name": gateway}], "hostnames": [host], "rules": [{"backendRefs": refs}]}}]
+
+
+def app_route(stable: int, canary: int, gateway: str = "app-gateway") -> list[dict]:
+    return httproute("app-gateway-api", "app-example", "app-gateway-api.lab.local", gateway,
+                     ("app-stable", stable), ("app-canary", canary))
+
+
+def shop_route(*backends, host: str = "rollback-gateway-api.lab.local") -> list[dict]:
+    return httproute("shop-gateway-api", "shop", host, "shop-gateway", *backends)
+
+
+def sentences_route(*backends) -> list[dict]:
+    return httproute("sentences-gateway-api", "sentences", "sentences-gateway-api.lab.local", "sentences-gateway",
+                     *backends)
+
+
 GATEWAY_API_ROLLBACK = (EXERCISES_DIR / "canary-gateway-api" / "solutions" / "httproute-100.yaml").read_text()
 
 CASES = [
@@ -115,6 +138,22 @@ CASES = [
     Case("canary-gateway-api", "rollback", "backend-not-found",
          objects(GATEWAY_API_ROLLBACK.replace("name: httpbin", "name: httpbn")),
          says="100% to httpbn.canary-lab, a Service that does not exist (did you mean httpbin?)"),
+    Case("progressive-gateway-api", "canary-50", "wrong-weights", app_route(60, 40),
+         says="serves stable 60 / canary 40, the step expects stable 50 / canary 50"),
+    Case("progressive-gateway-api", "canary-50", "route-not-accepted", app_route(50, 50, gateway="app-gatway"),
+         says="HTTPRoute app-gateway-api/app-example is not Accepted by its parent Gateway app-gatway: "
+              "NoMatchingParent"),
+    Case("progressive-gateway-api", "canary-100", "", app_route(0, 100), traffic=True),
+    Case("promote-gateway-api", "canary-10", "weights-swapped", sentences_route(("sentences-v1", 10), ("sentences-v2", 90))),
+    Case("promote-gateway-api", "canary-10", "wrong-weights",          # unset weights count 1 each: 50/50
+         sentences_route(("sentences-v1", None), ("sentences-v2", None)), says="serves v1 50 / v2 50"),
+    Case("promote-gateway-api", "replica-split", "", traffic=True),   # one backendRef over 3 + 1 pods: 75/25
+    Case("rollback-gateway-api", "shift-10", "route-not-accepted",
+         shop_route(("shop-v1", 90), ("shop-v3", 10), host="rollback.lab.local"),
+         says="NoMatchingListenerHostname"),
+    Case("rollback-gateway-api", "shift-10", "backend-not-found", shop_route(("shop-v1", 90), ("shop-v4", 10)),
+         says="10% to shop-v4.shop-gateway-api, a Service that does not exist (did you mean shop-v3?)"),
+    Case("rollback-gateway-api", "roll-back", "destination-extra", shop_route(("shop-v1", 90), ("shop-v3", 10))),
     Case("progressive", "canary-50", "wrong-weights", vs("app-example", "app-example", "app.lab.local", "app-gateway", [
         {"route": [to("app-example", 60, "stable"), to("app-example", 40, "canary")]}])),
     Case("promote", "replica-split", "wrong-weights", objects(SENTENCES_V2_TWICE),   # 3 and 2 pods: 60/40

@@ -21,6 +21,7 @@ from lab.manifests import Ref
 
 FORMAT = 1
 CATALOGUE_FILE = "catalogue.yaml"
+GATEWAY_API_SUFFIX = "-gateway-api"   # exercises/NAME-gateway-api/ is NAME in the Kubernetes Gateway API
 STEP_KINDS = ("explain", "apply", "helm", "task", "check")
 CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck)   # in CHECK_KINDS' order
 STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",)}
@@ -33,6 +34,15 @@ class _File(BaseModel):
 class CatalogueFile(_File):
     format: Literal[1]
     exercises: list[str] = Field(min_length=1)
+    # exercises with a Kubernetes Gateway API variant, in exercises/NAME-gateway-api/
+    gateway_api: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _variants_of_listed_exercises(self):
+        unknown = [n for n in self.gateway_api if n not in self.exercises]
+        if unknown:
+            raise ValueError(f"gateway_api names {', '.join(unknown)}, not in exercises")
+        return self
 
 
 class PatchTarget(_File):
@@ -168,8 +178,20 @@ class Exercise(BaseModel):
 
 
 def exercise_names(root: Path = EXERCISES_DIR) -> list[str]:
-    """The exercises in learning order, as catalogue.yaml lists them."""
+    """Every exercise folder that can be played: the exercises in learning order, as catalogue.yaml
+    lists them, then their Gateway API variants (NAME-gateway-api) in the same order."""
+    catalogue = _read(root / CATALOGUE_FILE, CatalogueFile)
+    return list(catalogue.exercises) + [n + GATEWAY_API_SUFFIX for n in catalogue.gateway_api]
+
+
+def base_exercise_names(root: Path = EXERCISES_DIR) -> list[str]:
+    """The exercises in learning order, each once whatever its tracks."""
     return list(_read(root / CATALOGUE_FILE, CatalogueFile).exercises)
+
+
+def gateway_api_names(root: Path = EXERCISES_DIR) -> list[str]:
+    """The exercises that have a Gateway API variant (by their own name, not the variant's)."""
+    return list(_read(root / CATALOGUE_FILE, CatalogueFile).gateway_api)
 
 
 def load_exercise(name: str, root: Path = EXERCISES_DIR) -> Exercise:
@@ -251,8 +273,15 @@ def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
                 hints=tuple(raw.hints), hints_for=tuple(raw.hints_for.items()), solution=path(raw.solution),
                 check=tuple(raw.check),
                 backends=tuple(raw.backends), values=tuple(path(v) for v in raw.values),
-                patch=Ref(raw.patch.kind, raw.patch.namespace, raw.patch.name) if raw.patch else None,
+                patch=_patch_target(raw.patch),
                 helm=_helm_release(folder, raw.helm, where))
+
+
+def _patch_target(target: PatchTarget | None) -> Ref | None:
+    """The object a patch step changes; `kind: HTTPRoute` is the Gateway API's, as kubectl reads it."""
+    from lab.kinds import resolve_kind
+
+    return resolve_kind(target.kind).ref(target.namespace, target.name) if target else None
 
 
 def _helm_release(folder: Path, spec: HelmSpec | None, where: str) -> HelmRelease | None:

@@ -11,6 +11,7 @@ from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step, exercise_names, load_exercise
 from lab.exercises.checks import CheckResult, run_check
+from lab.exercises.tracks import chosen_track_exercise
 from lab.exercises.working_copy import not_applied, work_file
 from lab.state import Progress, wait_for_other_commands
 
@@ -27,6 +28,8 @@ def chosen_exercise(progress: Progress, name: str) -> Exercise:
         if not name:
             raise LabError("no exercise is under way, so there is no step to check",
                            "name one, e.g. `invoke check canary`, or start it with `invoke exercise canary`")
+    else:
+        name = chosen_track_exercise(name, "", progress)   # in the track it was last played in
     return load_exercise(name)
 
 

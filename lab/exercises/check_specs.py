@@ -30,12 +30,15 @@ class RequestOverride(Spec):
 
 class Destination(Spec):
     """One app: how to recognise its answers (exactly one of title, header, body) and what routes it
-    (a Service as name.namespace, and a subset when the Service's versions are subsets)."""
+    (a Service as name.namespace, and a subset when the Service's versions are subsets; with a
+    Service per version, `within` names a Service over every version's pods, whose route then
+    splits by ready pods)."""
     title: str | None = None
     header: dict[str, str] | None = None
     body: str | None = None
     service: str
     subset: str = ""
+    within: str = ""
 
     @model_validator(mode="after")
     def _one_fingerprint(self):
@@ -49,8 +52,13 @@ class Destination(Spec):
                 re.compile(self.body)
             except re.error as e:
                 raise ValueError(f"body {self.body!r} is not a regex ({e})") from None
-        if "." not in self.service:
-            raise ValueError(f"service {self.service!r} must be name.namespace")
+        for key in ("service", "within"):
+            value = getattr(self, key)
+            if (value or key == "service") and "." not in value:
+                raise ValueError(f"{key} {value!r} must be name.namespace")
+        if self.within and self.subset:
+            raise ValueError("give subset (versions as subsets of one Service) or within (a Service per version), "
+                             "not both")
         return self
 
     def fingerprint(self) -> dict:

@@ -18,7 +18,7 @@ from lab.exercises.check_specs import (Check, ErrorsCheck, MtlsCheck, RequestOve
                                        WebsocketCheck)
 from lab.exercises.diagnoses import Finding, Situation, diagnose, traffic_disagrees
 from lab.exercises.served import Target, host_routes
-from lab.manifests import Ref, load_manifest_file
+from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier
 from lab.traffic.sampler import Answer, RequestSpec, run_verdict, verdict_in_batches
 from lab.traffic.verdict import INCONCLUSIVE, PASS, Expectation, Verdict, rates_in_words
@@ -102,8 +102,9 @@ def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend) -> C
     routes = host_routes(backend.live_routes(), request.host, request.scheme)
     situation = Situation(host=request.host, path=request.path, headers=dict(request.headers),
                           expected=dict(spec.expect), routes=routes, endpoints=backend.ready_endpoints(),
-                          targets={n: Target(d.service, d.subset) for n, d in exercise.destinations.items()},
-                          applied=applied_virtualservices(exercise, request.host, backend))
+                          targets={n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()},
+                          applied=applied_virtualservices(exercise, request.host, backend),
+                          httproutes=applied_httproutes(exercise, backend))
     finding = diagnose(situation)
     served = Text(f"The gateway's routes for {request.host}:\n{_routes_text(routes)}" if routes
                   else f"The gateway has no route for host {request.host}.")
@@ -173,6 +174,17 @@ def applied_virtualservices(exercise: Exercise, host: str, backend: Backend) -> 
     refs |= {Ref("VirtualService", s.helm.namespace, s.helm.release) for s in exercise.steps if s.helm}
     held = [backend.get(ref) for ref in sorted(refs, key=str)]
     return [vs for vs in held if vs and host in ((vs.get("spec") or {}).get("hosts") or [])]
+
+
+def applied_httproutes(exercise: Exercise, backend: Backend) -> list[dict]:
+    """The HTTPRoutes the exercise's files make, as the lab holds them (with their status)."""
+    refs: set[Ref] = set()
+    for path in sorted(exercise.folder.glob("*/*.yaml")):
+        try:
+            refs |= {ref_of(o) for o in load_manifest_file(path) if o.get("kind") == "HTTPRoute"}
+        except (LabError, KeyError, TypeError, AttributeError):
+            continue   # a patch or values file, not a manifest
+    return [route for route in (backend.get(ref) for ref in sorted(refs, key=str)) if route]
 
 
 def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Classifier, expectation: Expectation,

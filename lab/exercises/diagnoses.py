@@ -22,6 +22,7 @@ class Situation:
     routes: list[LiveRoute]                    # the routes of the virtual host Envoy picks, in order
     endpoints: dict[tuple[str, str], int]
     applied: list[dict] = field(default_factory=list)   # VirtualServices the lab holds for this host
+    httproutes: list[dict] = field(default_factory=list)   # the exercise's HTTPRoutes as held, status included
     served: Served | None = None
 
     def __post_init__(self):
@@ -82,6 +83,22 @@ def _not_served(s: Situation) -> dict | None:
         if bound and wanted != live:
             meta = vs.get("metadata") or {}
             return _facts(s, name=f"{meta.get('namespace', 'default')}/{meta.get('name')}")
+    return None
+
+
+def _route_not_accepted(s: Situation) -> dict | None:
+    """An HTTPRoute of the exercise whose parent refuses it (status.parents[].conditions: Accepted
+    False) serves nothing, on a cluster as here."""
+    if s.right(s.served):
+        return None
+    for route in s.httproutes:
+        for parent in (route.get("status") or {}).get("parents") or []:
+            accepted = next((c for c in parent.get("conditions") or [] if c.get("type") == "Accepted"), None)
+            if accepted and accepted.get("status") == "False":
+                meta = route.get("metadata") or {}
+                return _facts(s, name=f"{meta.get('namespace', 'default')}/{meta.get('name')}",
+                              parent=(parent.get("parentRef") or {}).get("name", "?"),
+                              reason=accepted.get("reason", ""), why=accepted.get("message", ""))
     return None
 
 
@@ -199,6 +216,12 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "wait a moment and check again; if it stays, the gateway rejected it: `invoke status` shows what "
               "is live", "Run the check again in a few seconds: a gateway takes a moment to serve a change.",
               _not_served),
+    Diagnosis("route-not-accepted", "HTTPRoute {name} is not Accepted by its parent Gateway {parent}: {reason} "
+                                    "({why}), so it serves nothing; the gateway serves {served} for {request}",
+              "make the route's parentRefs name the Gateway (and sectionName a listener of it), and its "
+              "hostnames ones the listener's hostname allows",
+              "`invoke get httproute NAME -n NAMESPACE` shows why in status.parents[].conditions: compare "
+              "parentRefs and hostnames with the Gateway's listeners.", _route_not_accepted),
     Diagnosis("host-not-served", "no route of the gateway serves host {host}: a request gets 404 (Envoy's NR){why}",
               "bind the VirtualService to the Gateway (spec.gateways) and list the host in both",
               "Compare spec.hosts and spec.gateways of your VirtualService with the Gateway's servers[].hosts.",

@@ -4,7 +4,8 @@ Envoy picks a virtual host by the Host header (exact domain, then the longest `*
 `prefix.*`, then `*`), then the FIRST route of that host whose match holds (path prefix, exact or
 regex; every header condition). The route's weighted destinations are mapped to the exercise's
 destinations by Service and subset; a route to a whole Service whose destinations are its
-subsets splits by ready endpoints, as plain load balancing does.
+subsets (or, in the Gateway API, narrower Services of its pods: `within`) splits by ready
+endpoints, as plain load balancing does.
 """
 
 import re
@@ -15,9 +16,15 @@ from lab.backends.base import LiveRoute, RouteDestination
 
 @dataclass(frozen=True)
 class Target:
-    """How an exercise destination shows up in routes: a Service (name.namespace) and a subset."""
+    """How an exercise destination shows up in routes: a Service (name.namespace) and a subset, and
+    the wider Service (name.namespace) whose pods include this one's, for a route to all versions."""
     service: str
     subset: str = ""
+    within: str = ""
+
+    def pods_key(self) -> tuple[str, str]:
+        """Its key in the backend's ready endpoints."""
+        return self.service, self.subset
 
 
 @dataclass
@@ -130,7 +137,9 @@ def served_shares(route: LiveRoute, targets: dict[str, Target],
         weight = float(destination.weight)
         exact = [n for n, t in targets.items() if (t.service, t.subset) == (destination.service, destination.subset)]
         whole = [n for n, t in targets.items() if t.service == destination.service and not t.subset]
-        subsets = [n for n, t in targets.items() if t.service == destination.service and t.subset]
+        # the destinations a route to this whole Service reaches: its subsets, or narrower Services
+        subsets = [n for n, t in targets.items() if t.service == destination.service and t.subset] or \
+            [n for n, t in targets.items() if t.within == destination.service]
         if weight and endpoints.get((destination.service, destination.subset), 1) == 0:
             served.empty.append(destination)
         if exact or whole:
@@ -138,9 +147,9 @@ def served_shares(route: LiveRoute, targets: dict[str, Target],
         elif subsets and not destination.subset and (destination.service, "") in endpoints:
             total = endpoints[destination.service, ""] or 1   # none ready: no share, and `empty` says why
             for name in subsets:
-                served.pods[name] = endpoints.get((destination.service, targets[name].subset), 0)
+                served.pods[name] = endpoints.get(targets[name].pods_key(), 0)
                 shares[name] += weight * served.pods[name] / total
-            rest = weight - sum(weight * endpoints.get((destination.service, targets[n].subset), 0) / total
+            rest = weight - sum(weight * endpoints.get(targets[n].pods_key(), 0) / total
                                 for n in subsets)
             if rest > 0.05:
                 served.others.append((f"other pods of {destination.service}", rest))

@@ -3,7 +3,7 @@ exercise and step to play next (for `up` and `status`)."""
 
 from dataclasses import dataclass
 
-from lab.exercises.catalogue import Exercise, exercise_names, load_exercise
+from lab.exercises.catalogue import Exercise, base_exercise_names, exercise_names, load_exercise
 from lab.state import Progress
 
 
@@ -38,8 +38,13 @@ def all_standings(progress: Progress) -> list[Standing]:
 
 def suggestion(progress: Progress, provider: str) -> str:
     """The command to run next: the first exercise (in catalogue order) started and not finished,
-    else the first not started, among those this provider can play."""
-    playable = [s for s in all_standings(progress) if provider in s.exercise.backends]
+    else the first not started, among those this provider can play, each in the track (Istio's API
+    or the Gateway API) the learner last played it in."""
+    from lab.exercises.tracks import ISTIO, in_track
+
+    chosen = [in_track(base, progress.track(base) or ISTIO) for base in base_exercise_names()]
+    playable = [standing(load_exercise(name), progress) for name in chosen]
+    playable = [s for s in playable if provider in s.exercise.backends]
     started = [s for s in playable if s.seen and not s.complete]
     fresh = [s for s in playable if not s.seen]
     if started:
