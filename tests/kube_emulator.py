@@ -42,6 +42,8 @@ SERVED = {
     "cert-manager.io/v1/clusterissuers": ("ClusterIssuer", False),
     # The Gateway API has a Gateway too: a kind named without its group must still mean Istio's.
     "gateway.networking.k8s.io/v1/gateways": ("Gateway", True),
+    "v1/configmaps": ("ConfigMap", True),
+    "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False),
 }
 
 
@@ -52,7 +54,9 @@ class LabEmulator(kmock.KubernetesEmulator):
       and its objects are gone; creating anything in it meanwhile is 403 "being terminated", and
       creating it again is 409 (kube-apiserver's NamespaceLifecycle admission plugin);
     - a Deployment's metadata.generation starts at 1 and grows with each change of its spec (the
-      Deployment controller reports the generation it has seen in status.observedGeneration).
+      Deployment controller reports the generation it has seen in status.observedGeneration);
+    - a CustomResourceDefinition, once stored, adds its kind to discovery in each version it serves
+      (kube-apiserver's apiextensions: the CRD's group/version/plural is served from then on).
     """
 
     termination_seconds = 1.0
@@ -112,6 +116,8 @@ class LabEmulator(kmock.KubernetesEmulator):
                                       f"namespace {namespace} because it is being terminated")
         spec_before = (stored.raw.get("spec") if stored is not None else None)
         response = await super()._handle(request)
+        if resource.plural == "customresourcedefinitions" and key in self._objects and not self._objects[key].deleted:
+            self._serve_crd(self._objects[key].raw)
         if resource.plural == "deployments" and request.action in (kmock.action.CREATE, kmock.action.UPDATE) \
                 and key in self._objects and not self._objects[key].deleted:
             obj = self._objects[key]
@@ -121,6 +127,15 @@ class LabEmulator(kmock.KubernetesEmulator):
             elif obj.raw.get("spec") != spec_before:
                 obj.patch({"metadata": {"generation": generation + 1}})
         return response
+
+
+    def _serve_crd(self, crd: dict) -> None:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        for version in spec.get("versions") or []:
+            if version.get("served"):
+                self.resources[f"{spec['group']}/{version['name']}/{names['plural']}"] = ResourceInfo(
+                    kind=names["kind"], namespaced=spec.get("scope") == "Namespaced", verbs=VERBS)
 
 
 class Emulator:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
-from lab.backends.cluster import addons, clients, versions
+from lab.backends.cluster import addons, clients, gateway_api, versions
 from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
 from lab.backends.cluster.portforward import PortForward, answers_http
 from lab.backends.cluster.providers import PROVIDERS
@@ -36,6 +36,7 @@ LAB_IMAGES = {"canary-lab/httpbin:1.0": APPS_DIR / "httpbin",
               "canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
               "canary-lab/version-app:1.0": APPS_DIR / "version"}
 ENVOY_ADMIN_PORT = 15000
+GATEWAY_CLASS_DEFAULTS = Ref("ConfigMap", "istio-system", "canary-lab-gateway-class-defaults")
 
 
 def run_together(jobs: dict[str, Callable[[], None]]) -> None:
@@ -124,6 +125,7 @@ class ClusterBackend(Backend):
                 self.provider.start()
             changed = True
         self.provider.write_kubeconfig()
+        changed = self._install_gateway_api_crds() or changed
         installs = {}
         if self.kube.get(Ref("Deployment", "istio-system", "istiod")) is None:
             self._confirm_istio_install()
@@ -136,6 +138,9 @@ class ClusterBackend(Backend):
                 run_together(installs)
             self._record("installed", *installs)
             changed = True
+        if not self.provider.keeps_cluster and self.kube.get(GATEWAY_CLASS_DEFAULTS) is None:
+            gateway_api.apply_class_defaults(self.kube)
+            changed = True
         with ui.step("waiting for cert-manager's webhook, then the lab's CA"):
             addons.wait_for_webhook(self.kube)
             self._record("created", *addons.apply_issuers(self.kube))
@@ -143,6 +148,19 @@ class ClusterBackend(Backend):
         changed = self.ensure_gateway_forwards() or changed
         ui.info(f"kubectl for this lab: export KUBECONFIG={self.kubeconfig}")
         return changed
+
+    def _install_gateway_api_crds(self) -> bool:
+        """Before Istio, so istiod starts with the kinds it watches. On a cluster the lab did not
+        make, only the missing ones, and `down` leaves them all (others' objects may use them)."""
+        wanted, notes = gateway_api.crds_to_apply(self.kube, only_missing=self.provider.keeps_cluster)
+        for note in notes:
+            ui.info(note)
+        if not wanted:
+            return False
+        with ui.step(f"installing the Gateway API CRDs {versions.GATEWAY_API} (standard channel)"):
+            for crd in wanted:
+                self.kube.apply(crd)
+        return True
 
     def _confirm_istio_install(self) -> None:
         """On a cluster the lab did not make, Istio is installed only when the learner says so."""
@@ -304,7 +322,7 @@ class ClusterBackend(Backend):
             self.kube.delete(ref)
 
     def list_objects(self, kind: str, group: str = "") -> list[dict]:
-        return self.kube.list_all(kind)
+        return self.kube.list_all(kind, group)
 
     def logs(self, name: str, tail: int = 0, follow: bool = False):
         """`kubectl logs` of the ingress gateway ("gateway"), a Deployment (one of its pods, as

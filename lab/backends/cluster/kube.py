@@ -62,14 +62,16 @@ class Kube:
                 raise _unreachable(e) from None
         return self._dynamic
 
-    def resource(self, kind: str, api_version: str | None = None):
-        """The API resource of a kind, by discovery; asked again once when the cluster may have
-        just learned it (a CRD installed since the last discovery)."""
+    def resource(self, kind: str, api_version: str | None = None, group: str = ""):
+        """The API resource of a kind (in `group` when given: a Ref's group tells the Gateway API's
+        Gateway from Istio's), by discovery; asked again once when the cluster may have just
+        learned it (a CRD installed since the last discovery)."""
         for attempt in (1, 2):
             try:
                 if api_version:
                     return self.dynamic.resources.get(api_version=api_version, kind=kind)
-                found = [r for r in self.dynamic.resources.search(kind=kind) if "/" not in r.name]
+                found = [r for r in self.dynamic.resources.search(kind=kind, **({"group": group} if group else {}))
+                         if "/" not in r.name]
                 found.sort(key=lambda r: PREFERRED_GROUPS.index(r.group) if r.group in PREFERRED_GROUPS else 99)
                 if found:
                     return found[0]
@@ -78,7 +80,7 @@ class Kube:
                 if attempt == 1:
                     self.dynamic.resources.invalidate_cache()
                     continue
-                where = f" in {api_version}" if api_version else ""
+                where = f" in {api_version or group}" if api_version or group else ""
                 raise LabError(f"the cluster has no kind {kind}{where}",
                                "check apiVersion and kind; a custom kind needs its CRD installed first") from None
             except UNREACHABLE as e:
@@ -127,8 +129,11 @@ class Kube:
         self._request(self.dynamic.create, resource, body=obj, namespace=self._namespace(resource, ref.namespace),
                       dry_run="All")
 
+    def _resource_of_ref(self, ref: Ref):
+        return self.resource(ref.kind, group=ref.group)
+
     def json_patch(self, ref: Ref, operations: list[dict]) -> dict:
-        resource = self.resource(ref.kind)
+        resource = self._resource_of_ref(ref)
         patched = self._request(self.dynamic.patch, resource, body=operations, name=ref.name,
                                 namespace=self._namespace(resource, ref.namespace),
                                 content_type="application/json-patch+json", field_manager=FIELD_MANAGER)
@@ -137,25 +142,25 @@ class Kube:
         return patched
 
     def get(self, ref: Ref) -> dict | None:
-        resource = self.resource(ref.kind)
+        resource = self._resource_of_ref(ref)
         return self._request(self.dynamic.get, resource, name=ref.name,
                              namespace=self._namespace(resource, ref.namespace))
 
-    def list(self, kind: str, namespace: str) -> list[dict]:
+    def list(self, kind: str, namespace: str, group: str = "") -> list[dict]:
         """The objects of a kind in a namespace (a list's items carry no kind: it is put back)."""
-        resource = self.resource(kind)
+        resource = self.resource(kind, group=group)
         found = self._request(self.dynamic.get, resource, namespace=self._namespace(resource, namespace)) or {}
         return [{**item, "kind": kind} for item in found.get("items") or []]
 
-    def list_all(self, kind: str) -> "list[dict]":
+    def list_all(self, kind: str, group: str = "") -> "list[dict]":
         """Every object of a kind, in every namespace (each item with its apiVersion and kind, as
         `kubectl get -o yaml` shows them)."""
-        resource = self.resource(kind)
+        resource = self.resource(kind, group=group)
         found = self._request(self.dynamic.get, resource) or {}
         return [{"apiVersion": resource.group_version, "kind": kind, **item} for item in found.get("items") or []]
 
     def delete(self, ref: Ref) -> None:
-        resource = self.resource(ref.kind)
+        resource = self._resource_of_ref(ref)
         self._request(self.dynamic.delete, resource, name=ref.name, namespace=self._namespace(resource, ref.namespace))
 
     def wait_until_not_terminating(self, namespace: str, timeout: float = 180, interval: float = 0.5) -> None:

@@ -1,0 +1,100 @@
+"""The Kubernetes Gateway API on a cluster: its CRDs, and the gateways Istio deploys for Gateways.
+
+The CRDs are the standard channel of the pinned GATEWAY_API (versions.py), vendored in
+cluster/gateway-api/ from kubernetes-sigs/gateway-api config/crd/standard. Istio 1.31 is built
+against that version (istio release-1.31 go.mod: sigs.k8s.io/gateway-api v1.6.0) and does not
+install the CRDs itself: they go in before Istio, so istiod starts with the kinds it watches.
+
+For a Gateway of class `istio`, istiod deploys a gateway of its own (automated deployment, istio
+pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go and gateway_utils.go GetDefaultName:
+a Deployment and a Service named `<gateway>-istio` in the Gateway's namespace, labelled
+`gateway.networking.k8s.io/gateway-name`; files/kube-gateway.yaml of the istio-discovery chart).
+"""
+
+from lab.backends.cluster.kube import Kube, deployment_available
+from lab.config import PROJECT_DIR
+from lab.manifests import Ref, load_manifest_file
+
+GROUP = "gateway.networking.k8s.io"
+CLASS = "istio"
+CRD_DIR = PROJECT_DIR / "cluster" / "gateway-api"
+CLASS_DEFAULTS = PROJECT_DIR / "cluster" / "gateway-class-defaults.yaml"
+BUNDLE_VERSION = f"{GROUP}/bundle-version"   # the annotation each CRD of a release carries
+GATEWAY_NAME_LABEL = f"{GROUP}/gateway-name"
+ADMIN_PORT = 15000   # the deployed gateway's Envoy admin, as the ingress gateway's
+
+
+def vendored_crds() -> list[dict]:
+    return [crd for path in sorted(CRD_DIR.glob("*.yaml")) for crd in load_manifest_file(path)]
+
+
+def crd_ref(crd: dict) -> Ref:
+    return Ref("CustomResourceDefinition", "", crd["metadata"]["name"])
+
+
+def bundle_version(crd: dict | None) -> str:
+    return ((crd or {}).get("metadata") or {}).get("annotations", {}).get(BUNDLE_VERSION, "")
+
+
+def crds_to_apply(kube: Kube, only_missing: bool) -> tuple[list[dict], list[str]]:
+    """The vendored CRDs to server-side apply, and notes on those left alone. On a cluster the lab
+    made, a CRD of another bundle version is brought to the pinned one; on a cluster it did not
+    make (`only_missing`), a CRD already there is never touched, whatever its version (never a
+    downgrade): others' objects depend on it, and the Istio there may need it as it is."""
+    wanted, notes = [], []
+    for crd in vendored_crds():
+        found = kube.get(crd_ref(crd))
+        if found is None or not only_missing and bundle_version(found) != bundle_version(crd):
+            wanted.append(crd)
+        elif bundle_version(found) != bundle_version(crd):
+            theirs = bundle_version(found) or "an unknown version"
+            notes.append(f"the cluster's CRD {crd['metadata']['name']} is at {theirs}, not {bundle_version(crd)}: "
+                         "kept as it is (the lab did not install it)")
+    return wanted, notes
+
+
+def apply_class_defaults(kube: Kube) -> None:
+    """Istio's per-class defaults (a ConfigMap in istio-system labelled
+    gateway.istio.io/defaults-for-class, merged over every deployed gateway: deploymentcontroller.go
+    render): the Service of a deployed gateway is ClusterIP, not the class's default LoadBalancer
+    (classinfo.go). On k3d a second LoadBalancer on 80/443 could never bind the node ports the
+    ingress gateway's holds (k3s servicelb runs one hostPort pod per Service port), and kind and
+    minikube have no load balancer: it would stay <pending>. The lab reaches it by port-forward."""
+    for obj in load_manifest_file(CLASS_DEFAULTS):
+        kube.apply(obj)
+
+
+def gateways(kube: Kube) -> list[dict]:
+    """The Gateway API Gateways of class istio, in every namespace."""
+    return [g for g in kube.list_all("Gateway", GROUP) if (g.get("spec") or {}).get("gatewayClassName") == CLASS]
+
+
+def deployed_name(gateway: dict) -> str:
+    return f"{gateway['metadata']['name']}-{CLASS}"
+
+
+def deployment_ref(gateway: dict) -> Ref:
+    return Ref("Deployment", gateway["metadata"].get("namespace") or "default", deployed_name(gateway))
+
+
+def deployed(kube: Kube, gateway: dict) -> bool:
+    found = kube.get(deployment_ref(gateway))
+    return found is not None and deployment_available(found)
+
+
+def listener_port(gateway: dict, protocol: str) -> int | None:
+    """The first listener's port of a protocol (HTTP, HTTPS): the deployed Service's port for it
+    (kube-gateway.yaml: one Service port per listener port)."""
+    for listener in (gateway.get("spec") or {}).get("listeners") or []:
+        if str(listener.get("protocol", "")).upper() == protocol:
+            return int(listener["port"])
+    return None
+
+
+def serves_host(gateway: dict, host: str) -> bool:
+    """A listener takes the host: its hostname is the host, a wildcard that covers it, or absent."""
+    for listener in (gateway.get("spec") or {}).get("listeners") or []:
+        name = listener.get("hostname")
+        if not name or name == host or (name.startswith("*.") and host.endswith(name[1:])):
+            return True
+    return False
