@@ -96,6 +96,9 @@ def test_every_solution_passes_its_check_on_the_local_lab(lab, name, request):
         for hidden in step.unshown:
             assert f"{hidden.relative_to(exercise_folder(name)).as_posix()}: applied, not shown" in shown
             assert " ".join(hidden.read_text().splitlines()[0].split()) not in shown
+    for step in steps:          # --yes answers each question with its right choice, and says so
+        if step.question:
+            assert f"answer: {step.question.answer[0]} ✓ right: {step.question.answer[0]}" in shown
     for step in cluster_only:   # still shown, so the learner reads what a cluster would do
         heading = step.text.splitlines()[0].lstrip("# ").strip()
         assert heading in shown, step.name
@@ -130,7 +133,7 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
 
 
 def test_exercises_come_in_learning_order_and_every_folder_is_listed():
-    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace",
+    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace", "metrics",
                      "canary-gateway-api"]
     folders = sorted(p.parent.name for p in EXERCISES_DIR.glob("*/exercise.yaml"))
     assert sorted(NAMES) == folders
