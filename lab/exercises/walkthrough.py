@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from rich.markup import escape
+
 from lab import ui
 from lab.backends.base import Backend
 from lab.config import Paths, runs_on
@@ -272,17 +274,17 @@ class Walkthrough:
         while True:
             if self.yes:
                 choice = asked.answer[0]
-                ui.info(f"{asked.prompt}\n  answer: {choice}")
+                ui.info(escape(f"{asked.prompt}\n  answer: {choice}"))
             else:
                 choice = ui.choose(asked.prompt, [*asked.choices, QUIT])
                 if choice == QUIT:
                     raise Quit
             right = choice in asked.answer
             if right:
-                ui.info(f"[green]✓ right:[/] {choice}")
+                ui.info(f"[green]✓ right:[/] {escape(choice)}")
             else:
-                ui.info(f"[red]✗ not {'this' if asked.decision else 'quite'}:[/] {choice}"
-                        + (f" — {asked.why_not[choice]}" if choice in asked.why_not else ""))
+                ui.info(f"[red]✗ not {'this' if asked.decision else 'quite'}:[/] "   # a choice's text is not markup
+                        + escape(choice + (f" — {asked.why_not[choice]}" if choice in asked.why_not else "")))
             if right or not asked.decision:
                 ui.markdown(self.fill_in(asked.explain))
                 self.progress.mark_done(self.exercise.name, step.name)
