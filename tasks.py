@@ -111,6 +111,14 @@ def watch(c, interval=1.0, window=10.0, traffic=False, host=commands.SAMPLE_HOST
     _run(commands.watch, float(interval), float(window), traffic, host, path, int(count))
 
 
+@task(help={"requests": "send this many requests through the gateway and measure them (default 0: count yours)",
+            "window": "with no --requests, seconds to count whatever traffic arrives (default 10)",
+            "host": "Host header of --requests (default canary.lab.local)", "path": "request path of --requests"})
+def metrics(c, requests="0", window="10", host=commands.SAMPLE_HOST, path="/"):
+    """Per destination: request rate, error rate, p50/p95/p99 latency, as the gateway counted them."""
+    _run(commands.metrics, requests, window, host, path)
+
+
 optional("exercise", "name")
 
 

@@ -196,6 +196,43 @@ def show_other_answers(others) -> None:
         ui.info(f"[red]{line}[/]" if line[0] in "5×n" else f"[yellow]{line}[/]")
 
 
+def metrics(requests: str = "0", window: str = "10", host: str = SAMPLE_HOST, path: str = "/") -> None:
+    """Per destination: request rate, error rate and p50/p95/p99 over one window, from the gateway's stats."""
+    import time
+
+    from lab.traffic.classify import Classifier
+    from lab.traffic.per_destination import measure, show
+    from lab.traffic.sampler import RequestSpec, count
+
+    asked = f"--requests {requests} --window {window}"
+    try:
+        requests, window = int(requests), float(window)
+    except ValueError:
+        requests, window = -1, -1.0
+    if not 0 <= requests <= 100_000 or not (requests or 1 <= window <= 600):
+        raise LabError(f"{asked} do not fit",
+                       "send traffic with --requests N (1-100000), or count yours for --window S seconds (1-600)")
+    backend = current_backend(lab_paths())
+    admin = backend.gateway_admin()
+    if requests:
+        spec = RequestSpec(host=host, path=path)
+        base, ca_file = backend.gateway_endpoint(spec.scheme)
+        what = f"{requests} requests to {host}{path}"
+
+        def during() -> None:
+            counts: dict[str, int] = {}
+            with ui.progress(f"requests to {host}{path}", requests) as advance:
+                count(base, spec, Classifier.from_spec(KNOWN_APPS), requests, ca_file=ca_file, counts=counts,
+                      on_count=advance)
+    else:
+        what = f"{window:g} s"
+
+        def during() -> None:
+            with ui.step(f"counting what reaches the gateway for {window:g} s: send your traffic now"):
+                time.sleep(window)
+    show(measure(admin, during), what)
+
+
 def watch(interval: float = 1.0, window: float = 10.0, traffic: bool = False, host: str = SAMPLE_HOST,
           path: str = "/", count: int = 0) -> None:
     from lab.watch import run_watch

@@ -94,3 +94,17 @@ def test_version_app_error_rate(run_app):
     failures = sum(get(some + "/")[0] == 500 for _ in range(400))
     # Binomial(400, 0.3): mean 120, sd 9.2; 120 ± 40 (4.3 sd) fails by chance < 1 in 50,000.
     assert 80 <= failures <= 160
+
+
+def test_version_app_latency_on_every_answer_or_on_a_share(run_app):
+    def took(url: str) -> float:
+        started = time.monotonic()
+        assert get(url + "/")[0] == 200
+        return time.monotonic() - started
+
+    _, every = run_app("canary-lab/version-app:1.0", VERSION="v2", LATENCY_MS="200")
+    assert all(took(every) >= 0.2 for _ in range(3))
+    _, some = run_app("canary-lab/version-app:1.0", VERSION="v2", LATENCY_MS="200", LATENCY_SHARE="0.5")
+    slow = sum(took(some) >= 0.2 for _ in range(40))
+    # Binomial(40, 0.5): mean 20, sd 3.2; 20 ± 13 (4.1 sd) fails by chance < 1 in 20,000.
+    assert 7 <= slow <= 33

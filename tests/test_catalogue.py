@@ -36,7 +36,7 @@ def test_exercise_loads_and_its_files_are_ones_the_lab_accepts(name, request):
     assert "local" in exercise.backends
     assert "istio.io" in exercise.steps[-1].text, "the recap links to the Istio docs"
     for step in exercise.steps:
-        assert step.text.strip(), f"{name}/{step.name} has no text"
+        assert step.text.strip() or step.question, f"{name}/{step.name} has no text"
         if step.kind == "task":
             assert step.hints, f"{name}/{step.name} has no hint"
         plain = not step.patch and not step.helm
@@ -56,6 +56,10 @@ def test_exercise_loads_and_its_files_are_ones_the_lab_accepts(name, request):
         if step.patch:
             load_patch(step.solution)
             load_patch(step.workfile)
+
+
+def exercise_folder(name: str):
+    return load_exercise(name).folder
 
 
 def skip_without_helm_if_it_uses_helm(exercise, request) -> None:
@@ -88,6 +92,13 @@ def test_every_solution_passes_its_check_on_the_local_lab(lab, name, request):
     if name == "canary":
         assert f"curl -H 'Host: canary.lab.local' {lab.url}/" in shown
         assert f"https://canary.lab.local:{gateway_tls_port(lab.port)}/" in shown
+    for step in steps:          # a manifest that would give away what the learner is to measure is applied unshown
+        for hidden in step.unshown:
+            assert f"{hidden.relative_to(exercise_folder(name)).as_posix()}: applied, not shown" in shown
+            assert " ".join(hidden.read_text().splitlines()[0].split()) not in shown
+    for step in steps:          # --yes answers each question with its right choice, and says so
+        if step.question:
+            assert f"answer: {step.question.answer[0]} ✓ right: {step.question.answer[0]}" in shown
     for step in cluster_only:   # still shown, so the learner reads what a cluster would do
         heading = step.text.splitlines()[0].lstrip("# ").strip()
         assert heading in shown, step.name
@@ -122,7 +133,7 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
 
 
 def test_exercises_come_in_learning_order_and_every_folder_is_listed():
-    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace",
+    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace", "metrics",
                      "canary-gateway-api", "progressive-gateway-api", "promote-gateway-api", "rollback-gateway-api"]
     folders = sorted(p.parent.name for p in EXERCISES_DIR.glob("*/exercise.yaml"))
     assert sorted(NAMES) == folders
@@ -145,6 +156,11 @@ def test_exercises_come_in_learning_order_and_every_folder_is_listed():
     (("    solution: solutions/virtualservice-80-20.yaml", "    hints_for: {weights-swaped: swap them}\n"
                                                          "    solution: solutions/virtualservice-80-20.yaml"),
      "steps[3] (shift-20).hints_for: no diagnosis is called weights-swaped"),
+    (('      answer: "no: each request is drawn afresh, so one browser sees both, about 4 to 1"', '      answer: "maybe"'),
+     "steps[4] (predict-affinity).question: 'maybe' is not one of the choices"),
+    (("    kind: question\n", "    kind: explain\n"), "steps[4] (predict-affinity): a explain step has no question"),
+    (("      why_not:\n        \"yes: once", "      why_nt:\n        \"yes: once"),
+     "steps[4] (predict-affinity).question.why_nt: unknown key; did you mean 'why_not'?"),
 ])
 def test_a_wrong_exercise_file_fails_at_load_in_one_line_naming_file_and_field(tmp_path, change, complaint):
     shutil.copytree(EXERCISES_DIR / "canary", tmp_path / "canary")

@@ -12,7 +12,7 @@ from lab.config import lab_paths
 from lab.edge import EXIT_INTERRUPTED, Failed, guarded
 from lab.errors import LabError
 from lab.exercises import walkthrough
-from lab.exercises.catalogue import load_exercise
+from lab.exercises.catalogue import exercise_names, load_exercise
 from lab.exercises.checks import CheckResult
 from lab.state import Progress
 from tests.lab_process import new_lab
@@ -87,9 +87,10 @@ def test_hint_solution_quit_then_resume_and_finish(lab, answers, capsys):
     # says why and spots the slip; then the lab applies the solution.
     work.write_text(work.read_text().replace("weight: 100", "weight: 50\n        - destination: {host: tornado}\n"
                                                              "          weight: 50"))
-    # check (fails), apply the solution; continue after shift-20, websocket, https, split-over-https;
+    # check (fails), apply the solution; continue after shift-20, predict-affinity, websocket, https, split-over-https;
     # at rollback apply the solution, continue, then the recap's own continue.
-    answers += [CHECK, SOLVE, CONTINUE, CONTINUE, CONTINUE, CONTINUE, SOLVE, CONTINUE, CONTINUE]
+    # (the question after shift-20 answered right, then its pause).
+    answers += [CHECK, SOLVE, CONTINUE, DOWN + ENTER, CONTINUE, CONTINUE, CONTINUE, CONTINUE, SOLVE, CONTINUE, CONTINUE]
     commands.exercise("canary")
     out = capsys.readouterr().out
     assert "Resuming at step 4" in out
@@ -216,7 +217,7 @@ def test_ctrl_c_says_progress_is_saved_and_how_to_resume(lab, answers, capsys):
         guarded(commands.exercise)("canary")
     assert exit_.value.code == EXIT_INTERRUPTED
     out = " ".join(capsys.readouterr().out.split())
-    assert "Progress saved (3 of 9 steps behind you)" in out
+    assert "Progress saved (3 of 10 steps behind you)" in out
     assert "`invoke exercise canary` resumes at step 4: shift-20" in out
 
 
@@ -225,7 +226,7 @@ def test_step_starts_from_the_lab_its_earlier_steps_leave_so_rollback_has_a_cana
     answers += [CHECK, QUIT]          # check at once, without rolling anything back: it must fail
     commands.exercise("canary", step="rollback")
     out = " ".join(capsys.readouterr().out.split())
-    assert "Starting at step 8" in out and "step shift-20: its solution" in out
+    assert "Starting at step 9" in out and "step shift-20: its solution" in out
     assert "not yet" in out and "tornado" in out
     assert "rollback" not in Progress(lab_paths()).done("canary")
 
@@ -237,6 +238,52 @@ def test_step_says_what_it_will_apply_before_it_does(lab, answers, capsys):
     said = out.index("the lab first applies again what the steps before it made")
     assert "manifests/gateway.yaml" in out[said:]
     assert said < out.index("restoring the lab")
+
+
+QUESTIONS = [(name, step.name) for name in exercise_names() for step in load_exercise(name).steps if step.question]
+
+
+def choice_keys(question, choice: str) -> str:
+    return DOWN * question.choices.index(choice) + ENTER
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("name, step_name", QUESTIONS)
+def test_a_question_explains_after_a_right_and_a_wrong_answer(lab, answers, capsys, name, step_name):
+    question = load_exercise(name).step(step_name).question
+    right = question.answer[0]
+    wrong = next(c for c in question.choices if c not in question.answer)
+    if question.decision:     # a wrong decision is not acted on: it is asked again until it is right
+        answers += [choice_keys(question, wrong), choice_keys(question, right), STOP]
+        commands.exercise(name, step=step_name)
+        out = flat(capsys.readouterr().out)
+        assert f"✗ not this: {wrong}" in out and "choose" in out
+        assert out.index(f"✗ not this: {wrong}") < out.index(f"✓ right: {right}")
+        assert out.count(flat(question.explain)[:60]) == 1     # explained once it is right, not before
+    else:                     # a prediction goes on after any answer, a wrong one with why
+        answers += [choice_keys(question, wrong), STOP]
+        commands.exercise(name, step=step_name)
+        out = flat(capsys.readouterr().out)
+        assert f"✗ not quite: {wrong}" in out
+        if wrong in question.why_not:
+            assert flat(question.why_not[wrong]) in out
+        assert flat(question.explain)[:60] in out
+        assert step_name in Progress(lab_paths()).done(name)
+        answers += [choice_keys(question, right), STOP]
+        commands.exercise(name, step=step_name)
+        out = flat(capsys.readouterr().out)
+        assert f"✓ right: {right}" in out and flat(question.explain)[:60] in out and "✗" not in out
+    assert step_name in Progress(lab_paths()).done(name)
+
+
+def test_yes_answers_a_question_with_the_right_choice_and_prints_it(lab, capsys):
+    question = load_exercise("promote").step("predict-share").question
+    commands.exercise("promote", yes=True)
+    out = flat(capsys.readouterr().out)
+    assert f"{question.prompt} answer: {question.answer[0]}" in out and f"✓ right: {question.answer[0]}" in out
 
 
 def test_choose_shows_where_the_learner_stands_in_each_exercise(lab, monkeypatch, capsys):

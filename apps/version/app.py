@@ -2,8 +2,9 @@
 
 Every answer says its version in the body and in `x-version` (how checks tell
 versions apart) and names the replica in `x-instance`. ERROR_RATE makes a
-share of requests fail with 500, to play a bad canary; LATENCY_MS makes every
-answer that much slower, to play a slow one.
+share of requests fail with 500, to play a bad canary; LATENCY_MS makes answers
+that much slower, to play a slow one: every answer, or only the share LATENCY_SHARE
+(0-1) of them, a regression that shows in the tail (p95) and not in the median.
 """
 
 import argparse
@@ -18,6 +19,7 @@ import tornado.web
 VERSION = os.environ.get("VERSION", "v1")
 ERROR_RATE = float(os.environ.get("ERROR_RATE", "0") or 0)
 LATENCY = float(os.environ.get("LATENCY_MS", "0") or 0) / 1000
+LATENCY_SHARE = float(os.environ.get("LATENCY_SHARE", "1") or 1)
 
 
 def instance_name() -> str:
@@ -31,7 +33,7 @@ class VersionHandler(tornado.web.RequestHandler):
         self.set_header("content-type", "text/plain; charset=utf-8")
 
     async def get(self, _path: str) -> None:
-        if LATENCY:
+        if LATENCY and random.random() < LATENCY_SHARE:
             await asyncio.sleep(LATENCY)
         if random.random() < ERROR_RATE:
             self.set_status(500)

@@ -15,16 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lab.config import EXERCISES_DIR
 from lab.errors import LabError
-from lab.exercises.check_specs import (CHECK_KINDS, Check, Destination, ErrorsCheck, MtlsCheck, Request, ScaleCheck,
-                                       TrafficCheck, WebsocketCheck)
+from lab.exercises.check_specs import (CHECK_KINDS, Check, Destination, ErrorsCheck, MtlsCheck, Question, Request,
+                                       ScaleCheck, TrafficCheck, WebsocketCheck)
 from lab.manifests import Ref
 
 FORMAT = 1
 CATALOGUE_FILE = "catalogue.yaml"
 GATEWAY_API_SUFFIX = "-gateway-api"   # exercises/NAME-gateway-api/ is NAME in the Kubernetes Gateway API
-STEP_KINDS = ("explain", "apply", "helm", "task", "check")
+STEP_KINDS = ("explain", "apply", "helm", "task", "check", "question")
 CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck)   # in CHECK_KINDS' order
-STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",)}
+STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",),
+              "question": ("question",)}
 
 
 class _File(BaseModel):
@@ -59,9 +60,12 @@ class HelmSpec(_File):
 
 class StepFile(_File):
     name: str = Field(min_length=1)
-    kind: Literal["explain", "apply", "helm", "task", "check"]
+    kind: Literal["explain", "apply", "helm", "task", "check", "question"]
     text: str | None = None
     manifests: list[str] = Field(default_factory=list)
+    # applied but not shown by an apply step: what it would give away is for the learner to measure
+    unshown: list[str] = Field(default_factory=list)
+    question: Question | None = None
     workfile: str | None = None
     hints: list[str] = Field(default_factory=list)
     # the first hint for a diagnosis, in this step's terms (a Helm step's values, not a route's weights)
@@ -93,6 +97,10 @@ class StepFile(_File):
         missing = [key for key in STEP_NEEDS.get(self.kind, ()) if not getattr(self, key)]
         if missing:
             raise ValueError(f"a {self.kind} step needs {', '.join(missing)}")
+        if self.question and self.kind != "question":
+            raise ValueError(f"a {self.kind} step has no question (kind: question has)")
+        if set(self.unshown) - set(self.manifests):
+            raise ValueError("unshown names a file that is not one of the step's manifests")
         return self
 
 
@@ -136,6 +144,8 @@ class Step(BaseModel):
     kind: str
     text: str = ""                           # Markdown, already read
     manifests: tuple[Path, ...] = ()         # kind apply
+    unshown: tuple[Path, ...] = ()           # kind apply: applied, not shown
+    question: Question | None = None         # kind question
     workfile: Path | None = None             # kind task: the file the learner edits (a copy of this)
     hints: tuple[str, ...] = ()
     hints_for: tuple[tuple[str, str], ...] = ()   # (diagnosis code, its first hint here)
@@ -245,7 +255,7 @@ def _first_error(error: ValidationError, data) -> str:
 def _known_keys(loc: tuple) -> list[str]:
     """The keys the model at this place of the file knows (for "did you mean")."""
     models = {"steps": StepFile, "destinations": Destination, "request": Request, "patch": PatchTarget,
-              "helm": HelmSpec, "check": Check, **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
+              "helm": HelmSpec, "check": Check, "question": Question, **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
     model = ExerciseFile
     for key in loc[:-1]:
         model = models.get(key, model) if isinstance(key, str) else model
@@ -270,6 +280,7 @@ def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
     text_file = path(raw.text)
     return Step(name=raw.name, kind=raw.kind, text=text_file.read_text() if text_file else "",
                 manifests=tuple(path(m) for m in raw.manifests), workfile=path(raw.workfile),
+                unshown=tuple(path(m) for m in raw.unshown), question=raw.question,
                 hints=tuple(raw.hints), hints_for=tuple(raw.hints_for.items()), solution=path(raw.solution),
                 check=tuple(raw.check),
                 backends=tuple(raw.backends), values=tuple(path(v) for v in raw.values),

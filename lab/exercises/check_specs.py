@@ -149,3 +149,35 @@ class Check(Spec):
 
 
 CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale")
+
+
+class Question(Spec):
+    """A question the walkthrough asks (a step of kind question). A prediction is asked before the lab
+    measures: any answer goes on, a wrong one with why. A `decision` is the learner's call on what to do
+    next: only a right answer goes on, and the config check after it verifies the learner did it."""
+    prompt: str = Field(min_length=1)
+    choices: tuple[str, ...] = Field(min_length=2)
+    answer: tuple[str, ...] = Field(min_length=1)      # the right choice(s)
+    explain: str = Field(min_length=1)                 # shown after any answer, right or wrong
+    why_not: dict[str, str] = Field(default_factory=dict)   # a wrong choice → why it is wrong
+    decision: bool = False
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _one_or_several(cls, value):
+        return (value,) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _answers_are_choices(self):
+        if len(set(self.choices)) != len(self.choices):
+            raise ValueError("choices repeat")
+        if any(not c.strip() or c.strip().lower() == "quit" for c in self.choices):
+            raise ValueError("a choice is empty or 'quit' (the menu's own way out)")
+        strangers = [a for a in (*self.answer, *self.why_not) if a not in self.choices]
+        if strangers:
+            raise ValueError(f"{', '.join(map(repr, strangers))} is not one of the choices")
+        if set(self.answer) & set(self.why_not):
+            raise ValueError("why_not explains a right answer")
+        if set(self.answer) == set(self.choices):
+            raise ValueError("every choice is right: nothing to think about")
+        return self

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from rich.markup import escape
+
 from lab import ui
 from lab.backends.base import Backend
 from lab.config import Paths, runs_on
@@ -237,7 +239,7 @@ class Walkthrough:
             self.progress.mark_skipped(self.exercise.name, step.name)
             return True
         handler = {"explain": self.explain, "apply": self.apply, "helm": self.apply_chart, "check": self.check,
-                   "task": self.task}[step.kind]
+                   "task": self.task, "question": self.question}[step.kind]
         return self.stay_on_failure(step, handler)
 
     def stay_on_failure(self, step: Step, handler) -> bool:
@@ -265,9 +267,38 @@ class Walkthrough:
         self.progress.mark_done(self.exercise.name, step.name)
         return False
 
+    def question(self, step: Step) -> bool:
+        """Ask, then explain. A prediction goes on after any answer (a wrong one says why); a decision
+        goes on only once it is right (--yes gives the right answer and prints it)."""
+        asked = step.question
+        while True:
+            if self.yes:
+                choice = asked.answer[0]
+                ui.info(escape(f"{asked.prompt}\n  answer: {choice}"))
+            else:
+                choice = ui.choose(asked.prompt, [*asked.choices, QUIT])
+                if choice == QUIT:
+                    raise Quit
+            right = choice in asked.answer
+            if right:
+                ui.info(f"[green]✓ right:[/] {escape(choice)}")
+            else:
+                ui.info(f"[red]✗ not {'this' if asked.decision else 'quite'}:[/] "   # a choice's text is not markup
+                        + escape(choice + (f" — {asked.why_not[choice]}" if choice in asked.why_not else "")))
+            if right or not asked.decision:
+                ui.markdown(self.fill_in(asked.explain))
+                self.progress.mark_done(self.exercise.name, step.name)
+                return True
+            ui.info("A decision is yours to get right before you act on it: read the numbers again and choose.")
+
     def apply(self, step: Step) -> bool:
         for manifest in step.manifests:
-            ui.yaml_block(manifest.read_text(), title=manifest.relative_to(self.exercise.folder).as_posix())
+            shown = manifest.relative_to(self.exercise.folder).as_posix()
+            if manifest in step.unshown:
+                ui.info(f"[dim]{shown}: applied, not shown here — what it holds is for you to measure "
+                        "(read it after the exercise)[/]")
+                continue
+            ui.yaml_block(manifest.read_text(), title=shown)
         objects = [obj for manifest in step.manifests for obj in load_manifest_file(manifest)]
         with ui.step("applying"):
             lines = self.backend.apply(objects)
