@@ -95,7 +95,8 @@ def everyone(v1: int, v2: int) -> dict:
 
 
 def testers(value: str = "canary") -> dict:
-    return {"name": "testers", "match": [{"headers": {"x-track": {"exact": value}}}], "route": [to("shop", subset="v2")]}
+    return {"name": "testers", "match": [{"headers": {"x-track": {"exact": value}}}],
+            "route": [to("shop", subset="v2")]}
 
 
 def debug_subsets(v2_labels: dict) -> list[dict]:
