@@ -133,7 +133,7 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
 
 
 def test_exercises_come_in_learning_order_and_every_folder_is_listed():
-    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace", "metrics",
+    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace", "metrics", "debug",
                      "canary-gateway-api", "progressive-gateway-api", "promote-gateway-api", "rollback-gateway-api"]
     folders = sorted(p.parent.name for p in EXERCISES_DIR.glob("*/exercise.yaml"))
     assert sorted(NAMES) == folders

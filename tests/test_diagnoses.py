@@ -85,6 +85,27 @@ def shop_subsets(v1_labels: dict, v3_labels: dict) -> list[dict]:
                                                   {"name": "v3", "labels": v3_labels}]}}]
 
 
+def debug_shop(*http: dict) -> list[dict]:
+    """The debug exercise's VirtualService, as the learner's fix makes it."""
+    return vs("shop-debug", "shop", "debug.lab.local", "shop-gateway", list(http))
+
+
+def everyone(v1: int, v2: int) -> dict:
+    return {"name": "everyone", "route": [to("shop", v1, "v1"), to("shop", v2, "v2")]}
+
+
+def testers(value: str = "canary") -> dict:
+    return {"name": "testers", "match": [{"headers": {"x-track": {"exact": value}}}],
+            "route": [to("shop", subset="v2")]}
+
+
+def debug_subsets(v2_labels: dict) -> list[dict]:
+    return [{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+             "metadata": {"name": "shop", "namespace": "shop-debug"},
+             "spec": {"host": "shop", "subsets": [{"name": "v1", "labels": {"version": "v1"}},
+                                                  {"name": "v2", "labels": v2_labels}]}}]
+
+
 @dataclass
 class Case:
     exercise: str
@@ -179,6 +200,24 @@ CASES = [
     Case("cross-namespace", "header-only", "no-route", traffic_manager(BY_HEADER),
          traffic=True),                          # the step's first check (with the header) is right and runs
     Case("cross-namespace", "header-only", "", traffic_manager(BY_HEADER, STABLE), traffic=True),
+    # debug: each release as the learner finds it fails with its own diagnosis, and each wrong fix
+    # (the symptom made to go away, the wrong thing changed) fails too.
+    Case("debug", "fix-subset", "no-endpoints", says="shop.shop-debug (subset v2), which has no ready pod"),
+    Case("debug", "fix-subset", "destination-missing", debug_shop({"route": [to("shop", subset="v1")]}),
+         says="no destination of the route reaches v2"),                  # the 503s stop: v2 is out
+    Case("debug", "fix-subset", "traffic-disagrees", debug_subsets({"version": "v1"}),
+         traffic=True),                                                   # subset v2 now picks v1's pods
+    Case("debug", "fix-order", "route-shadowed",
+         says="route everyone comes before route testers and matches debug.lab.local/, X-Track: canary too"),
+    Case("debug", "fix-order", "header-route-missing", debug_shop(everyone(90, 10)),   # testers route deleted
+         says="requests with X-Track: canary take route everyone like everyone else"),
+    Case("debug", "fix-order", "header-mismatch", debug_shop(testers("Canary"), everyone(90, 10))),
+    Case("debug", "fix-order", "", debug_shop(testers(), everyone(90, 10)), traffic=True),
+    Case("debug", "fix-weights", "weights-swapped", traffic=True,         # the testers' check is right and runs
+         says="serves v1 10 / v2 90, the step expects v1 90 / v2 10"),
+    Case("debug", "fix-weights", "wrong-weights", debug_shop(testers(), everyone(50, 50)), traffic=True),
+    Case("debug", "fix-weights", "route-shadowed", debug_shop(everyone(90, 10), testers())),
+    Case("debug", "fix-weights", "header-route-missing", debug_shop(everyone(90, 10))),
 ]
 
 
