@@ -53,6 +53,23 @@ def rollback_shop(v1: int, weight: int) -> list[dict]:
     return shop(v1, "v3", weight, namespace="shop-rollback", host="rollback.lab.local")
 
 
+def httproute(namespace: str, name: str, gateway: str, host: str, rules: list[dict]) -> list[dict]:
+    return [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": name, "namespace": namespace},
+             "spec": {"parentRefs": [{"name": gateway}], "hostnames": [host], "rules": rules}}]
+
+
+def backend(service: str, weight: int | None = None, port: int = 80, namespace: str = "") -> dict:
+    return {"name": service, "port": port, **({"weight": weight} if weight is not None else {}),
+            **({"namespace": namespace} if namespace else {})}
+
+
+def shop_route(v1: int | None, v2: int | None) -> list[dict]:
+    """autoscale-gateway-api's HTTPRoute: one Service per version."""
+    return httproute("shop-gateway-api", "shop", "shop-gateway", "shop-gateway-api.lab.local",
+                     [{"name": "main", "backendRefs": [backend("shop-v1", v1), backend("shop-v2", v2)]}])
+
+
 def traffic_manager(*http: dict) -> list[dict]:
     return vs("traffic", "traffic-manager", "search.lab.local", "traffic-manager", list(http))
 
@@ -115,6 +132,11 @@ CASES = [
     Case("canary-gateway-api", "rollback", "backend-not-found",
          objects(GATEWAY_API_ROLLBACK.replace("name: httpbin", "name: httpbn")),
          says="100% to httpbn.canary-lab, a Service that does not exist (did you mean httpbin?)"),
+    Case("autoscale-gateway-api", "all-to-v2", "weights-swapped", shop_route(100, 0),
+         says="serves v1 100 / v2 0, the step expects v1 0 / v2 100"),
+    Case("autoscale-gateway-api", "all-to-v2", "destination-extra", shop_route(None, 100),   # no weight counts 1
+         says="it serves v1 1 / v2 99, the step expects v1 0 / v2 100"),
+    Case("autoscale-gateway-api", "all-to-v2", "", shop_route(0, 1), traffic=True),    # weights are shares of their sum
     Case("progressive", "canary-50", "wrong-weights", vs("app-example", "app-example", "app.lab.local", "app-gateway", [
         {"route": [to("app-example", 60, "stable"), to("app-example", 40, "canary")]}])),
     Case("promote", "replica-split", "wrong-weights", objects(SENTENCES_V2_TWICE),   # 3 and 2 pods: 60/40

@@ -25,6 +25,8 @@ def owned(name: str) -> tuple[set[str], set[str]]:
     namespaces = {ref_of(o).namespace or o["metadata"]["name"] for o in objects} - {"", LAB_NAMESPACE}
     hosts = {host for o in objects if o["kind"] == "Gateway"
              for server in o["spec"].get("servers", []) for host in server.get("hosts", [])}
+    hosts |= {listener["hostname"] for o in objects if o["kind"] == "Gateway"   # the Gateway API's listeners
+              for listener in o["spec"].get("listeners", []) if listener.get("hostname")}
     return namespaces, hosts
 
 

@@ -33,6 +33,8 @@ class _File(BaseModel):
 class CatalogueFile(_File):
     format: Literal[1]
     exercises: list[str] = Field(min_length=1)
+    # exercises that also come in the Kubernetes Gateway API, as exercises/<name>-gateway-api/
+    gateway_api: list[str] = Field(default_factory=list)
 
 
 class PatchTarget(_File):
@@ -170,6 +172,11 @@ class Exercise(BaseModel):
 def exercise_names(root: Path = EXERCISES_DIR) -> list[str]:
     """The exercises in learning order, as catalogue.yaml lists them."""
     return list(_read(root / CATALOGUE_FILE, CatalogueFile).exercises)
+
+
+def gateway_api_names(root: Path = EXERCISES_DIR) -> list[str]:
+    """The exercises with a Gateway API variant, as catalogue.yaml's `gateway_api:` lists them."""
+    return list(_read(root / CATALOGUE_FILE, CatalogueFile).gateway_api)
 
 
 def load_exercise(name: str, root: Path = EXERCISES_DIR) -> Exercise:
