@@ -123,7 +123,7 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
 
 def test_exercises_come_in_learning_order_and_every_folder_is_listed():
     assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace",
-                     "canary-gateway-api", "autoscale-gateway-api"]
+                     "canary-gateway-api", "autoscale-gateway-api", "cross-namespace-gateway-api"]
     folders = sorted(p.parent.name for p in EXERCISES_DIR.glob("*/exercise.yaml"))
     assert sorted(NAMES) == folders
 

@@ -18,6 +18,7 @@ from lab.exercises.check_specs import (Check, ErrorsCheck, MtlsCheck, RequestOve
                                        WebsocketCheck)
 from lab.exercises.diagnoses import Finding, Situation, diagnose, traffic_disagrees
 from lab.exercises.served import Target, host_routes
+from lab.kinds import GATEWAY_API_GROUP
 from lab.manifests import Ref, load_manifest_file
 from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier
 from lab.traffic.sampler import Answer, RequestSpec, run_verdict, verdict_in_batches
@@ -103,7 +104,8 @@ def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend) -> C
     situation = Situation(host=request.host, path=request.path, headers=dict(request.headers),
                           expected=dict(spec.expect), routes=routes, endpoints=backend.ready_endpoints(),
                           targets={n: Target(d.service, d.subset) for n, d in exercise.destinations.items()},
-                          applied=applied_virtualservices(exercise, request.host, backend))
+                          applied=applied_virtualservices(exercise, request.host, backend),
+                          http_routes=held_http_routes(exercise, request.host, backend))
     finding = diagnose(situation)
     served = Text(f"The gateway's routes for {request.host}:\n{_routes_text(routes)}" if routes
                   else f"The gateway has no route for host {request.host}.")
@@ -163,16 +165,28 @@ def _why_traffic_disagrees(situation: Situation, verdict: Verdict, examples: lis
 
 def applied_virtualservices(exercise: Exercise, host: str, backend: Backend) -> list[dict]:
     """The VirtualServices the lab holds that name this host, among those the exercise's files make."""
+    held = [backend.get(ref) for ref in _refs_of_kind(exercise, "VirtualService")]
+    return [vs for vs in held if vs and host in ((vs.get("spec") or {}).get("hosts") or [])]
+
+
+def held_http_routes(exercise: Exercise, host: str, backend: Backend) -> list[dict]:
+    """The HTTPRoutes the lab holds for this host (with the status their Gateway wrote), among the exercise's."""
+    held = [backend.get(ref) for ref in _refs_of_kind(exercise, "HTTPRoute", GATEWAY_API_GROUP)]
+    return [route for route in held if route and host in ((route.get("spec") or {}).get("hostnames") or [])]
+
+
+def _refs_of_kind(exercise: Exercise, kind: str, group: str = "") -> list[Ref]:
+    """Objects of this kind the exercise's files make, and its Helm releases' namesakes."""
     refs: set[Ref] = set()
     for path in sorted(exercise.folder.glob("*/*.yaml")):
         try:
-            refs |= {Ref("VirtualService", (o.get("metadata") or {}).get("namespace", "default"),
-                         o["metadata"]["name"]) for o in load_manifest_file(path) if o.get("kind") == "VirtualService"}
+            refs |= {Ref(kind, (o.get("metadata") or {}).get("namespace", "default"), o["metadata"]["name"], group)
+                     for o in load_manifest_file(path) if o.get("kind") == kind
+                     and str(o.get("apiVersion", "")).startswith(group)}
         except (LabError, KeyError, TypeError, AttributeError):
             continue   # a patch or values file, not a manifest
-    refs |= {Ref("VirtualService", s.helm.namespace, s.helm.release) for s in exercise.steps if s.helm}
-    held = [backend.get(ref) for ref in sorted(refs, key=str)]
-    return [vs for vs in held if vs and host in ((vs.get("spec") or {}).get("hosts") or [])]
+    refs |= {Ref(kind, s.helm.namespace, s.helm.release, group) for s in exercise.steps if s.helm}
+    return sorted(refs, key=str)
 
 
 def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Classifier, expectation: Expectation,
