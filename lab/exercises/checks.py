@@ -6,6 +6,7 @@ broken infrastructure (the lab is down), not a wrong answer.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -185,8 +186,15 @@ def _refs_of_kind(exercise: Exercise, kind: str, group: str = "") -> list[Ref]:
                      and str(o.get("apiVersion", "")).startswith(group)}
         except (LabError, KeyError, TypeError, AttributeError):
             continue   # a patch or values file, not a manifest
-    refs |= {Ref(kind, s.helm.namespace, s.helm.release, group) for s in exercise.steps if s.helm}
+    # A release's objects carry its name; ask only for kinds its chart renders (a cluster without the
+    # Gateway API's CRDs has no HTTPRoute to ask about).
+    refs |= {Ref(kind, s.helm.namespace, s.helm.release, group) for s in exercise.steps
+             if s.helm and _chart_renders(s.helm.chart, kind)}
     return sorted(refs, key=str)
+
+
+def _chart_renders(chart: Path, kind: str) -> bool:
+    return any(f"kind: {kind}\n" in template.read_text() for template in sorted((chart / "templates").glob("*.yaml")))
 
 
 def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Classifier, expectation: Expectation,
