@@ -135,13 +135,16 @@ def test_a_bad_alpha_setting_is_refused_before_any_step_runs(lab):
     ("canary: {enabeld: true}", ["enabeld", "not allowed"]),
     ("canary: {enabled: true, weight: 110}", ["weight", "100"]),
 ], ids=["misspelt-key", "weight-past-100"])
-def test_helm_values_the_chart_does_not_allow_are_refused_by_its_schema(lab, tmp_path, values, phrases, helm):
+@pytest.mark.parametrize("exercise, namespace", [("cross-namespace", "traffic"),
+                                                 ("cross-namespace-gateway-api", "search-traffic")])
+def test_helm_values_the_chart_does_not_allow_are_refused_by_its_schema(lab, tmp_path, values, phrases, helm,
+                                                                        exercise, namespace):
     # Helm itself ignores unknown keys; the chart's values.schema.json makes them an error.
     values_file = tmp_path / "values.yaml"
     values_file.write_text(values + "\n")
     before = lab_snapshot(lab)
-    result = lab.invoke("helm", str(EXERCISES_DIR / "cross-namespace" / "chart" / "traffic-manager"),
-                        "--release", "traffic-manager", "--namespace", "traffic", "--values", str(values_file),
+    result = lab.invoke("helm", str(EXERCISES_DIR / exercise / "chart" / "traffic-manager"),
+                        "--release", "traffic-manager", "--namespace", namespace, "--values", str(values_file),
                         check=False)
     assert_refused(lab, result, "helm could not render traffic-manager", *phrases)
     assert lab_snapshot(lab) == before

@@ -11,7 +11,7 @@ from lab.backends.local.schema import check_supported
 from lab.backends.select import current_backend
 from lab.config import EXERCISES_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
-from lab.exercises.catalogue import exercise_names, load_exercise
+from lab.exercises.catalogue import exercise_names, gateway_api_names, load_exercise
 from lab.exercises.checks import run_check
 from lab.exercises.walkthrough import Walkthrough
 from lab.helm import render
@@ -134,9 +134,28 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
 
 def test_exercises_come_in_learning_order_and_every_folder_is_listed():
     assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace", "metrics", "debug",
-                     "canary-gateway-api", "progressive-gateway-api", "promote-gateway-api", "rollback-gateway-api"]
+                     "canary-gateway-api", "progressive-gateway-api", "promote-gateway-api", "rollback-gateway-api",
+                     "autoscale-gateway-api", "cross-namespace-gateway-api"]
     folders = sorted(p.parent.name for p in EXERCISES_DIR.glob("*/exercise.yaml"))
     assert sorted(NAMES) == folders
+
+
+def test_each_gateway_api_variant_the_catalogue_lists_is_an_exercise_in_that_api():
+    names = gateway_api_names()
+    assert "autoscale" in names
+    for name in names:
+        assert name in NAMES and f"{name}-gateway-api" in NAMES
+        variant = load_exercise(f"{name}-gateway-api")
+        applied = [obj for step in variant.steps for path in [*step.manifests, *([step.solution] if step.solution
+                                                                                 and not step.helm else [])]
+                   for obj in load_manifest_file(path)]
+        applied += [obj for step in variant.steps if step.helm for obj in
+                    render(step.helm.chart, step.helm.release, step.helm.namespace,
+                           [step.solution] if step.solution else list(step.values))]
+        groups = {str(obj["apiVersion"]).split("/")[0] for obj in applied if obj["kind"] in ("Gateway", "HTTPRoute")}
+        kinds = {obj["kind"] for obj in applied}
+        assert groups == {"gateway.networking.k8s.io"} and "HTTPRoute" in kinds, name
+        assert not kinds & {"VirtualService", "DestinationRule"}, f"{name}-gateway-api still routes with Istio's API"
 
 
 @pytest.mark.parametrize("change, complaint", [

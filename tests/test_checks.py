@@ -7,7 +7,7 @@ import pytest
 from lab.backends.base import LiveRoute, RouteDestination
 from lab.exercises import checks
 from lab.exercises.catalogue import Step, load_exercise
-from lab.exercises.checks import run_check
+from lab.exercises.checks import applied_virtualservices, held_http_routes, run_check
 from lab.exercises.served import Target, host_routes, picked_route, served_shares
 from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Verdict
 
@@ -164,3 +164,19 @@ def test_a_traffic_result_says_once_what_alpha_and_beta_mean(verdict):
     shown = console.export_text()
     assert shown.count("a right split fails this check at most 1 time in") == 1
     assert "config: the route serves v1 90 / v2 10, as the step expects" in shown
+
+
+@pytest.mark.parametrize("name, kinds", [("cross-namespace", {"VirtualService"}),
+                                         ("cross-namespace-gateway-api", {"HTTPRoute"})])
+def test_a_check_asks_only_for_the_route_kinds_its_exercise_makes(name, kinds):
+    # A cluster without the Gateway API's CRDs cannot answer for an HTTPRoute: the Istio track never asks.
+    asked = []
+
+    class Recording:
+        def get(self, ref):
+            asked.append(ref)
+
+    exercise = load_exercise(name)
+    applied_virtualservices(exercise, exercise.request.host, Recording())
+    held_http_routes(exercise, Recording())
+    assert {ref.kind for ref in asked} == kinds

@@ -53,6 +53,35 @@ def rollback_shop(v1: int, weight: int) -> list[dict]:
     return shop(v1, "v3", weight, namespace="shop-rollback", host="rollback.lab.local")
 
 
+def gateway_api_route(namespace: str, name: str, gateway: str, host: str, rules: list[dict]) -> list[dict]:
+    return [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": name, "namespace": namespace},
+             "spec": {"parentRefs": [{"name": gateway}], "hostnames": [host], "rules": rules}}]
+
+
+def backend_ref(service: str, weight: int | None = None, port: int = 80, namespace: str = "") -> dict:
+    return {"name": service, "port": port, **({"weight": weight} if weight is not None else {}),
+            **({"namespace": namespace} if namespace else {})}
+
+
+def autoscale_route(v1: int | None, v2: int | None) -> list[dict]:
+    """autoscale-gateway-api's HTTPRoute: one Service per version."""
+    return gateway_api_route("shop-gateway-api", "shop", "shop-gateway", "shop-gateway-api.lab.local",
+                     [{"name": "main", "backendRefs": [backend_ref("shop-v1", v1), backend_ref("shop-v2", v2)]}])
+
+
+def search_route(*rules: dict) -> list[dict]:
+    """cross-namespace-gateway-api's HTTPRoute, written by hand: in search-traffic, backends in search-v1/-v2."""
+    return gateway_api_route("search-traffic", "traffic-manager", "traffic-manager", "search-gateway-api.lab.local", list(rules))
+
+
+def grant(namespace: str, from_namespace: str = "search-traffic") -> list[dict]:
+    return [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ReferenceGrant",
+             "metadata": {"name": "by-hand", "namespace": namespace},
+             "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": from_namespace}],
+                      "to": [{"group": "", "kind": "Service", "name": "search"}]}}]
+
+
 def traffic_manager(*http: dict) -> list[dict]:
     return vs("traffic", "traffic-manager", "search.lab.local", "traffic-manager", list(http))
 
@@ -175,6 +204,32 @@ CASES = [
     Case("rollback-gateway-api", "shift-10", "backend-not-found", shop_route(("shop-v1", 90), ("shop-v4", 10)),
          says="10% to shop-v4.shop-gateway-api, a Service that does not exist (did you mean shop-v3?)"),
     Case("rollback-gateway-api", "roll-back", "destination-extra", shop_route(("shop-v1", 90), ("shop-v3", 10))),
+    Case("autoscale-gateway-api", "all-to-v2", "weights-swapped", autoscale_route(100, 0),
+         says="serves v1 100 / v2 0, the step expects v1 0 / v2 100"),
+    Case("autoscale-gateway-api", "all-to-v2", "destination-extra", autoscale_route(None, 100),   # no weight counts 1
+         says="it serves v1 1 / v2 99, the step expects v1 0 / v2 100"),
+    Case("autoscale-gateway-api", "all-to-v2", "", autoscale_route(0, 1), traffic=True),    # weights are shares of their sum
+    Case("cross-namespace-gateway-api", "grant", "reference-not-permitted",    # the step as the learner finds it
+         says='ResolvedRefs False, RefNotPermitted, "backendRef search/search-v1 not accessible'),
+    Case("cross-namespace-gateway-api", "grant", "reference-not-permitted",    # a grant beside the route allows nothing
+         grant("search-traffic")),
+    Case("cross-namespace-gateway-api", "grant", "reference-not-permitted",    # from the wrong namespace
+         grant("search-v1", from_namespace="traffic")),
+    Case("cross-namespace-gateway-api", "grant", "", grant("search-v1"), traffic=True),   # in the Service's namespace
+    Case("cross-namespace-gateway-api", "header-only", "reference-not-permitted",   # v2 not granted: v1's grant is not enough
+         search_route({"name": "canary-by-header", "matches": [{"headers": [{"name": "x-track", "value": "canary"}]}],
+                       "backendRefs": [backend_ref("search", namespace="search-v2")]},
+                      {"name": "stable", "backendRefs": [backend_ref("search", namespace="search-v1")]})),
+    Case("cross-namespace-gateway-api", "header-only", "header-mismatch",
+         values="referenceGrant: {enabled: true}\ncanary: {enabled: true, header: {name: x-track, value: Canary}}\n"),
+    Case("cross-namespace-gateway-api", "header-only", "", traffic=True,
+         values="referenceGrant: {enabled: true}\ncanary: {enabled: true}\n"),
+    Case("cross-namespace-gateway-api", "canary-10", "header-route-missing", values="canary: {weight: 10}\n",
+         says="requests with X-Track: canary take route stable like everyone else"),   # enabled lost; applied over
+                                                                                            # the release: its grants stay
+    Case("cross-namespace-gateway-api", "canary-10", "wrong-weights", traffic=True,
+         values="referenceGrant: {enabled: true}\ncanary: {enabled: true, weight: 3}\n",
+         says="serves v1 97 / v2 3, the step expects v1 90 / v2 10"),
     Case("progressive", "canary-50", "wrong-weights", vs("app-example", "app-example", "app.lab.local", "app-gateway", [
         {"route": [to("app-example", 60, "stable"), to("app-example", 40, "canary")]}])),
     Case("promote", "replica-split", "wrong-weights", objects(SENTENCES_V2_TWICE),   # 3 and 2 pods: 60/40

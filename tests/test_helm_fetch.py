@@ -45,10 +45,11 @@ def test_exercises_says_which_one_needs_helm_and_where_it_will_come_from(lab_roo
     listed = subprocess.run([sys.executable, "-m", "invoke", "exercises"], capture_output=True, text=True,
                             env=env, cwd=Path(__file__).parent.parent, timeout=60, check=True).stdout
     said = " ".join(listed.split())
-    assert "cross-namespace renders a Helm chart and needs helm: not on PATH: the lab downloads helm" in said
+    assert "cross-namespace, cross-namespace-gateway-api render a Helm chart and need helm: not on PATH: " \
+           "the lab downloads helm" in said
     (lab_root / ".lab" / "bin").mkdir(parents=True)
     (lab_root / ".lab" / "bin" / "helm").write_text("#!/bin/sh\n")
     listed = subprocess.run([sys.executable, "-m", "invoke", "exercises"], capture_output=True, text=True,
                             env=env, cwd=Path(__file__).parent.parent, timeout=60, check=True).stdout
-    assert "needs helm: the lab's own copy in .lab/bin/helm" in " ".join(listed.split())
+    assert "need helm: the lab's own copy in .lab/bin/helm" in " ".join(listed.split())
 

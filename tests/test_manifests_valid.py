@@ -9,6 +9,7 @@ import importlib
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from lab.backends.cluster.versions import KUBERNETES_MINOR
 from lab.config import PROJECT_DIR
@@ -26,6 +27,7 @@ SHIPPED = sorted(
     if not path.name.startswith(("patch-", "values")))
 CHART_SETTINGS = [[], ["canary.enabled=true"], ["canary.enabled=true", "canary.weight=10"],
                   ["mtls.strict=true"]]
+GRANT_SETTINGS = [["referenceGrant.enabled=true"], ["referenceGrant.enabled=true", "canary.enabled=true", "canary.weight=10"]]
 MODELS = {  # apiVersion group → cloudcoil module (the version is the module's last part)
     "networking.istio.io": "cloudcoil.models.istio.networking",
     "security.istio.io": "cloudcoil.models.istio.security",
@@ -42,9 +44,11 @@ def documents():
         yield pytest.param(None, id="charts", marks=pytest.mark.skip(reason=helm_setup.missing))
         return
     for chart in charts:
-        for settings in CHART_SETTINGS:
+        exercise = chart.parent.parent.parent.name
+        grants = "referenceGrant" in yaml.safe_load((chart.parent / "values.yaml").read_text())   # Gateway API charts
+        for settings in CHART_SETTINGS + GRANT_SETTINGS * grants:
             for index, obj in enumerate(render(chart.parent, "release", "traffic", settings=settings)):
-                yield pytest.param(obj, id=f"{chart.parent.name}[{','.join(settings)}]#{index}-{obj['kind']}")
+                yield pytest.param(obj, id=f"{exercise}/{chart.parent.name}[{','.join(settings)}]#{index}-{obj['kind']}")
 
 
 def unknown_keys(given, kept, path="") -> list[str]:

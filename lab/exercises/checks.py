@@ -6,6 +6,7 @@ broken infrastructure (the lab is down), not a wrong answer.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -18,7 +19,8 @@ from lab.exercises.check_specs import (Check, ErrorsCheck, MtlsCheck, RequestOve
                                        WebsocketCheck)
 from lab.exercises.diagnoses import Finding, Situation, diagnose, traffic_disagrees
 from lab.exercises.served import Target, host_routes
-from lab.manifests import Ref, load_manifest_file, ref_of
+from lab.kinds import GATEWAY_API_GROUP
+from lab.manifests import Ref, load_manifest_file
 from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier
 from lab.traffic.sampler import Answer, RequestSpec, run_verdict, verdict_in_batches
 from lab.traffic.verdict import INCONCLUSIVE, PASS, Expectation, Verdict, rates_in_words
@@ -104,7 +106,7 @@ def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend) -> C
                           expected=dict(spec.expect), routes=routes, endpoints=backend.ready_endpoints(),
                           targets={n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()},
                           applied=applied_virtualservices(exercise, request.host, backend),
-                          httproutes=applied_httproutes(exercise, backend))
+                          httproutes=held_http_routes(exercise, backend))
     finding = diagnose(situation)
     served = Text(f"The gateway's routes for {request.host}:\n{_routes_text(routes)}" if routes
                   else f"The gateway has no route for host {request.host}.")
@@ -164,27 +166,35 @@ def _why_traffic_disagrees(situation: Situation, verdict: Verdict, examples: lis
 
 def applied_virtualservices(exercise: Exercise, host: str, backend: Backend) -> list[dict]:
     """The VirtualServices the lab holds that name this host, among those the exercise's files make."""
-    refs: set[Ref] = set()
-    for path in sorted(exercise.folder.glob("*/*.yaml")):
-        try:
-            refs |= {Ref("VirtualService", (o.get("metadata") or {}).get("namespace", "default"),
-                         o["metadata"]["name"]) for o in load_manifest_file(path) if o.get("kind") == "VirtualService"}
-        except (LabError, KeyError, TypeError, AttributeError):
-            continue   # a patch or values file, not a manifest
-    refs |= {Ref("VirtualService", s.helm.namespace, s.helm.release) for s in exercise.steps if s.helm}
-    held = [backend.get(ref) for ref in sorted(refs, key=str)]
+    held = [backend.get(ref) for ref in _refs_of_kind(exercise, "VirtualService")]
     return [vs for vs in held if vs and host in ((vs.get("spec") or {}).get("hosts") or [])]
 
 
-def applied_httproutes(exercise: Exercise, backend: Backend) -> list[dict]:
-    """The HTTPRoutes the exercise's files make, as the lab holds them (with their status)."""
+def held_http_routes(exercise: Exercise, backend: Backend) -> list[dict]:
+    """The HTTPRoutes the exercise's files and Helm releases make, as the lab holds them (with the status
+    their Gateway wrote), whatever their hostnames: a route refused for its hostname is one to explain."""
+    return [route for route in (backend.get(ref) for ref in _refs_of_kind(exercise, "HTTPRoute", GATEWAY_API_GROUP)) if route]
+
+
+def _refs_of_kind(exercise: Exercise, kind: str, group: str = "") -> list[Ref]:
+    """Objects of this kind the exercise's files make, and its Helm releases' namesakes."""
     refs: set[Ref] = set()
     for path in sorted(exercise.folder.glob("*/*.yaml")):
         try:
-            refs |= {ref_of(o) for o in load_manifest_file(path) if o.get("kind") == "HTTPRoute"}
+            refs |= {Ref(kind, (o.get("metadata") or {}).get("namespace", "default"), o["metadata"]["name"], group)
+                     for o in load_manifest_file(path) if o.get("kind") == kind
+                     and str(o.get("apiVersion", "")).startswith(group)}
         except (LabError, KeyError, TypeError, AttributeError):
             continue   # a patch or values file, not a manifest
-    return [route for route in (backend.get(ref) for ref in sorted(refs, key=str)) if route]
+    # A release's objects carry its name; ask only for kinds its chart renders (a cluster without the
+    # Gateway API's CRDs has no HTTPRoute to ask about).
+    refs |= {Ref(kind, s.helm.namespace, s.helm.release, group) for s in exercise.steps
+             if s.helm and _chart_renders(s.helm.chart, kind)}
+    return sorted(refs, key=str)
+
+
+def _chart_renders(chart: Path, kind: str) -> bool:
+    return any(f"kind: {kind}\n" in template.read_text() for template in sorted((chart / "templates").glob("*.yaml")))
 
 
 def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Classifier, expectation: Expectation,

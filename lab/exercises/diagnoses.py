@@ -111,6 +111,21 @@ def _host_not_served(s: Situation) -> dict | None:
     return _facts(s, why=why)
 
 
+def _reference_not_permitted(s: Situation) -> dict | None:
+    """An HTTPRoute names a Service in another namespace that no ReferenceGrant there allows: the route's
+    status says so (ResolvedRefs False, RefNotPermitted), on a cluster as on the local lab."""
+    if s.right(s.served):
+        return None
+    for route in s.httproutes:
+        meta = route.get("metadata") or {}
+        for parent in (route.get("status") or {}).get("parents") or []:
+            for condition in parent.get("conditions") or []:
+                if condition.get("type") == "ResolvedRefs" and condition.get("reason") == "RefNotPermitted":
+                    return _facts(s, name=f"{meta.get('namespace', 'default')}/{meta.get('name')}",
+                                  route_namespace=meta.get("namespace", "default"), said=condition.get("message", ""))
+    return None
+
+
 def _header_mismatch(s: Situation) -> dict | None:
     if not s.headers or s.right(s.served):
         return None
@@ -226,6 +241,13 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "bind the VirtualService to the Gateway (spec.gateways) and list the host in both",
               "Compare spec.hosts and spec.gateways of your VirtualService with the Gateway's servers[].hosts.",
               _host_not_served),
+    Diagnosis("reference-not-permitted", "HTTPRoute {name} names a Service in another namespace that no "
+                                         "ReferenceGrant there allows: its status says ResolvedRefs False, "
+                                         "RefNotPermitted, \"{said}\"; those requests get 500",
+              "add a ReferenceGrant in the Service's namespace (not the route's) with from: HTTPRoute of namespace "
+              "{route_namespace} and to: that Service",
+              "A ReferenceGrant lives beside what it lets others name: in the Service's namespace, naming the "
+              "route's namespace in `from`.", _reference_not_permitted),
     Diagnosis("header-mismatch", "route {route} matches {condition}, but the step sends {sent}: the request does "
                                  "not take it (header values compare exactly, case included), so it gets {served}",
               "make the match's header name and value exactly what the step sends",
@@ -285,7 +307,7 @@ def diagnose(situation: Situation) -> Finding | None:
     for diagnosis in CATALOGUE:
         facts = diagnosis.finds(situation)
         if facts is not None:
-            return Finding(diagnosis.code, diagnosis.message.format(**facts), diagnosis.fix, diagnosis.hint)
+            return Finding(diagnosis.code, diagnosis.message.format(**facts), diagnosis.fix.format(**facts), diagnosis.hint)
     return None
 
 
