@@ -123,7 +123,7 @@ def everyone(v1: int, v2: int) -> dict:
     return {"name": "everyone", "route": [to("shop", v1, "v1"), to("shop", v2, "v2")]}
 
 
-def testers(value: str = "canary") -> dict:
+def testers_route(value: str = "canary") -> dict:
     return {"name": "testers", "match": [{"headers": {"x-track": {"exact": value}}}],
             "route": [to("shop", subset="v2")]}
 
@@ -266,12 +266,12 @@ CASES = [
          says="route everyone comes before route testers and matches debug.lab.local/, X-Track: canary too"),
     Case("debug", "fix-order", "header-route-missing", debug_shop(everyone(90, 10)),   # testers route deleted
          says="requests with X-Track: canary take route everyone like everyone else"),
-    Case("debug", "fix-order", "header-mismatch", debug_shop(testers("Canary"), everyone(90, 10))),
-    Case("debug", "fix-order", "", debug_shop(testers(), everyone(90, 10)), traffic=True),
+    Case("debug", "fix-order", "header-mismatch", debug_shop(testers_route("Canary"), everyone(90, 10))),
+    Case("debug", "fix-order", "", debug_shop(testers_route(), everyone(90, 10)), traffic=True),
     Case("debug", "fix-weights", "weights-swapped", traffic=True,         # the testers' check is right and runs
          says="serves v1 10 / v2 90, the step expects v1 90 / v2 10"),
-    Case("debug", "fix-weights", "wrong-weights", debug_shop(testers(), everyone(50, 50)), traffic=True),
-    Case("debug", "fix-weights", "route-shadowed", debug_shop(everyone(90, 10), testers())),
+    Case("debug", "fix-weights", "wrong-weights", debug_shop(testers_route(), everyone(50, 50)), traffic=True),
+    Case("debug", "fix-weights", "route-shadowed", debug_shop(everyone(90, 10), testers_route())),
     Case("debug", "fix-weights", "header-route-missing", debug_shop(everyone(90, 10))),
 ]
 

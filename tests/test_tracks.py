@@ -40,7 +40,7 @@ def test_the_track_is_istio_until_another_is_chosen_and_then_it_is_remembered(pr
 
 @pytest.mark.parametrize("name, api, says", [
     ("canary", "gatway", "no API called 'gatway': the tracks are istio, gateway"),
-    ("autoscale", "gateway", "exercise autoscale has no Kubernetes Gateway API variant"),
+    ("debug", "gateway", "exercise debug has no Kubernetes Gateway API variant"),
     ("canary-gateway-api", "istio", "canary-gateway-api is the Gateway API track of canary"),
 ])
 def test_an_unknown_api_or_a_missing_variant_is_one_line_naming_what_exists(progress, name, api, says):
@@ -64,6 +64,6 @@ def test_api_gateway_through_invoke_plays_the_variant_and_later_commands_stay_in
         assert "canary │ istio • │" in listed            # never played: Istio's API
         again = lab.invoke("exercise", "progressive", "--yes")   # no --api: the track last played
         assert "You have finished progressive-gateway-api" in again.stdout
-        wrong = lab.invoke("exercise", "autoscale", "--api", "gateway", "--yes", check=False)
+        wrong = lab.invoke("exercise", "debug", "--api", "gateway", "--yes", check=False)
         assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
         assert wrong.stderr.count("\n") == 1 and "those with one: canary, progressive" in wrong.stderr
