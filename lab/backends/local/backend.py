@@ -262,8 +262,9 @@ class LocalBackend(Backend):
                     save()
                 except BaseException:
                     _restore(pusher, old_clusters, config.clusters, old_routes)
+                    self.pending_file.unlink(missing_ok=True)   # the old config serves again
                     raise
-                self.pending_file.unlink(missing_ok=True)   # after a failed push it stays: `up` re-pushes
+                self.pending_file.unlink(missing_ok=True)   # only a kill -9 in between leaves it
                 if set(new_processes) != set(old_processes):
                     self.processes.set_desired(new_processes)
         except BaseException:
