@@ -9,13 +9,13 @@ Gateway serves are on the gateway (a mesh-only host never is).
 """
 
 import copy
-import time
 
 from lab.backends.base import LiveRoute
 from lab.backends.local.translate import LOCAL_CREDENTIAL, ROUTE_CONFIGS, translate
 from lab.envoy_admin import routes_of
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
+from lab.polling import poll
 
 Served = dict[tuple[str, str], list[list[tuple[str, str, int]]]]   # (scheme, host) → routes' destinations
 
@@ -61,14 +61,11 @@ def served(expected: Served, routes: list[LiveRoute]) -> bool:
 
 
 def wait_until_served(expected: Served, read_routes, timeout: float = 30.0, interval: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while not served(expected, read_routes()):
-        if time.monotonic() >= deadline:
-            hosts = ", ".join(sorted({host for _, host in expected}))
-            raise LabError(f"the gateway does not serve the new routes for {hosts} after {timeout:.0f}s",
-                           "`invoke status` shows what it serves; is the VirtualService bound to the "
-                           "ingress gateway?")
-        time.sleep(interval)
+    if not poll(lambda: served(expected, read_routes()), timeout, interval):
+        hosts = ", ".join(sorted({host for _, host in expected}))
+        raise LabError(f"the gateway does not serve the new routes for {hosts} after {timeout:.0f}s",
+                       "`invoke status` shows what it serves; is the VirtualService bound to the "
+                       "ingress gateway?")
 
 
 def referenced(virtual_service: dict) -> list[Ref]:

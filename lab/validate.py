@@ -12,6 +12,7 @@ import re
 
 from lab.errors import ManifestError
 from lab.labels import key_problem, value_problem
+from lab.re2 import check_re2
 from lab.manifests import ref_of
 
 ISTIO_NETWORKING = tuple(f"networking.istio.io/{v}" for v in ("v1", "v1beta1", "v1alpha3"))
@@ -130,18 +131,21 @@ def _check_gateway(gateway: dict) -> None:
     for i, server in enumerate(servers):
         where, port = f"spec.servers[{i}]", server.get("port")
         if not isinstance(port, dict):
-            raise ManifestError(f"{ref}: {where}.port is missing; Istio requires it", "e.g. port: {number: 80, name: http, protocol: HTTP}")
+            raise ManifestError(f"{ref}: {where}.port is missing; Istio requires it",
+                                "e.g. port: {number: 80, name: http, protocol: HTTP}")
         _check_port(ref, f"{where}.port.number", port.get("number"))
         name = port.get("name")
         if not name:
-            raise ManifestError(f"{ref}: {where}.port.name is not set; Istio refuses it", "name the port, e.g. name: http")
+            raise ManifestError(f"{ref}: {where}.port.name is not set; Istio refuses it",
+                                "name the port, e.g. name: http")
         if name in names:   # "port names in servers must be unique"
             raise ManifestError(f"{ref}: {where}.port.name {name} is also servers[{names[name]}]'s; Istio refuses "
                                 "duplicate port names in servers", "give each server's port its own name (http, https)")
         names[name] = i
         protocol = str(port.get("protocol") or "").upper()
         if not protocol:
-            raise ManifestError(f"{ref}: {where}.port.protocol is not set; Istio refuses it", "set protocol: HTTP (or HTTPS)")
+            raise ManifestError(f"{ref}: {where}.port.protocol is not set; Istio refuses it",
+                                "set protocol: HTTP (or HTTPS)")
         tls = server.get("tls")
         if protocol in ("HTTPS", "TLS") and not tls:
             raise ManifestError(f"{ref}: {where} is {protocol} without tls settings; Istio refuses it",
@@ -270,29 +274,7 @@ def _check_string_match(ref, where: str, condition, presence_allowed: bool) -> N
             raise ManifestError(f"{ref}: {where}.prefix is empty; Istio refuses it",
                                 "give the prefix, or `{}` to match any value of the header")
         if kind == "regex":
-            _check_re2(ref, f"{where}.regex", str(value))
-
-
-# What RE2 (Envoy's and Istio's regex engine) lacks of Python's: lookaround, backreferences,
-# atomic groups and possessive quantifiers (github.com/google/re2/wiki/Syntax).
-NOT_RE2 = re.compile(r"\(\?(=|!|<=|<!|P=|>)|\\[1-9]|[*+?}][+]")
-
-
-def _check_re2(ref, where: str, regex: str) -> None:
-    """istio pkg/config/validation validateStringRegexp: non-empty, at most 1024 long, RE2 syntax."""
-    if not regex:
-        raise ManifestError(f"{ref}: {where} is empty; Istio refuses it", "give a regex, or use prefix: /")
-    if len(regex) > 1024:
-        raise ManifestError(f"{ref}: {where} is {len(regex)} long; Istio allows at most 1024", "shorten the regex")
-    try:
-        re.compile(regex)
-    except re.error as e:
-        raise ManifestError(f"{ref}: {where} {regex!r} is not a valid regex ({e})",
-                            "Istio uses RE2 syntax (github.com/google/re2/wiki/Syntax)") from None
-    if NOT_RE2.search(regex):
-        raise ManifestError(f"{ref}: {where} {regex!r} uses what RE2 lacks (lookaround, backreferences, "
-                            "atomic or possessive groups); Istio refuses it",
-                            "rewrite it without them (RE2 syntax: github.com/google/re2/wiki/Syntax)")
+            check_re2(ref, f"{where}.regex", str(value))
 
 
 def _check_routes(ref, where: str, routes: list) -> None:

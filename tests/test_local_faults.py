@@ -285,3 +285,31 @@ def test_down_with_the_whole_lab_folder_gone_still_stops_every_process(lab):
     assert "were still running without its files; they are stopped" in down.stdout
     assert not any(pid_alive(p.pid) for p in found)
     assert "Nothing is up" in lab.invoke("down").stdout
+
+
+ROUTING = (PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml").read_text() + "\n---\n" + \
+    (PROJECT_DIR / "exercises" / "canary" / "manifests" / "virtualservice.yaml").read_text()
+
+
+def live_routes(lab):
+    from lab.envoy_admin import EnvoyAdmin
+    from lab.state import load_state
+    return EnvoyAdmin(f"http://127.0.0.1:{load_state(lab.paths).settings['admin_port']}").live_routes()
+
+
+def test_an_apply_killed_between_pushing_routes_and_saving_is_undone_by_up(lab):
+    """kill -9 at the worst point: Envoy already has the new routes, the store the old objects."""
+    lab.invoke("apply", "-", input=ROUTING)
+    stored, served = lab.invoke("get", "vs", "canary", "-n", "canary-lab", "-o", "yaml").stdout, live_routes(lab)
+    to_tornado = ROUTING.replace("host: httpbin\n            port:\n              number: 8000",
+                                 "host: tornado\n            port:\n              number: 8888")
+    assert to_tornado != ROUTING
+    killed = lab.invoke("apply", "-", input=to_tornado, check=False,
+                        env_extra={"CANARY_LAB_TEST_KILL_AT": "after-routes"})
+    assert killed.returncode == -signal.SIGKILL
+    assert live_routes(lab) != served                      # the hook fired after the push, before the save
+    assert "was stopped between changing the gateway and saving" in lab.invoke("status").stdout
+    lab.invoke("up", "--provider", "local")
+    assert live_routes(lab) == served                      # what is served is what is stored again
+    assert lab.invoke("get", "vs", "canary", "-n", "canary-lab", "-o", "yaml").stdout == stored
+    assert "was stopped between" not in lab.invoke("status").stdout

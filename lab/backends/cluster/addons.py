@@ -5,7 +5,6 @@ Each install is a few commands through the Runner, then a wait that means
 webhook accepting objects (a Deployment being Available is not enough).
 """
 
-import time
 from pathlib import Path
 
 from lab.backends.cluster import versions
@@ -13,6 +12,7 @@ from lab.backends.cluster.kube import Kube
 from lab.backends.cluster.runner import Runner
 from lab.errors import LabError
 from lab.manifests import load_manifest_file, ref_of
+from lab.polling import poll
 
 CLUSTER_DIR = Path(__file__).resolve().parents[3] / "cluster"
 ISTIO_OPERATOR = CLUSTER_DIR / "istio-operator.yaml"
@@ -45,18 +45,19 @@ def install_cert_manager(runner: Runner, kubeconfig: Path) -> None:
 def wait_for_webhook(kube: Kube, timeout: float = 120, interval: float = 2.0) -> None:
     """Retry a server-side dry-run create until cert-manager's webhook answers it."""
     probe = load_manifest_file(ISSUERS)[0]
-    deadline = time.monotonic() + timeout
-    while True:
+    last: list[str] = []
+
+    def admitted() -> bool:
         try:
             kube.dry_run_create(probe)
-            return
+            return True
         except LabError as e:
-            if "already exists" in e.message:
-                return  # the webhook admitted it far enough to find the real one
-            if time.monotonic() >= deadline:
-                raise LabError(f"cert-manager's webhook does not accept objects after {timeout:.0f}s ({e.message})",
-                               "see `kubectl -n cert-manager get pods`; `invoke up` again retries") from None
-            time.sleep(interval)
+            last[:] = [e.message]
+            return "already exists" in e.message   # admitted far enough to find the real one
+
+    if not poll(admitted, timeout, interval):
+        raise LabError(f"cert-manager's webhook does not accept objects after {timeout:.0f}s ({last[0]})",
+                       "see `kubectl -n cert-manager get pods`; `invoke up` again retries")
 
 
 def apply_issuers(kube: Kube) -> list[str]:

@@ -9,7 +9,6 @@ client's stable surface; ApiClient.param_serialize/call_api change shape between
 
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import urllib3
@@ -22,6 +21,7 @@ from kubernetes.dynamic.exceptions import (ApiException as DynamicApiException, 
 
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
+from lab.polling import poll
 
 FIELD_MANAGER = "canary-lab"
 # A kind named without its group (a Ref, `invoke get KIND`) means the group the lab's content
@@ -167,25 +167,22 @@ class Kube:
         """A Namespace being deleted must be gone before it is made again (the API server answers
         403 "being terminated" to anything created in it meanwhile)."""
         ref = Ref("Namespace", "", namespace)
-        deadline = time.monotonic() + timeout
-        while terminating(self.get(ref)):
-            if time.monotonic() >= deadline:
-                raise LabError(f"namespace {namespace} is still being deleted after {timeout:.0f}s",
-                               f"see `kubectl --kubeconfig .lab/kubeconfig get namespace {namespace} -o yaml` "
-                               "(a finalizer may hold it)")
-            time.sleep(interval)
+        if not poll(lambda: not terminating(self.get(ref)), timeout, interval):
+            raise LabError(f"namespace {namespace} is still being deleted after {timeout:.0f}s",
+                           f"see `kubectl --kubeconfig .lab/kubeconfig get namespace {namespace} -o yaml` "
+                           "(a finalizer may hold it)")
 
     def wait_for(self, ref: Ref, ready, what: str, timeout: float = 300, interval: float = 1.0) -> dict:
         """Poll until ready(obj) is true; a LabError naming `what` after the timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def ready_object() -> dict | None:
             obj = self.get(ref)
-            if obj is not None and ready(obj):
-                return obj
-            if time.monotonic() >= deadline:
-                raise LabError(f"{ref} did not become {what} within {timeout:.0f}s",
-                               "see `kubectl --kubeconfig .lab/kubeconfig describe` for why")
-            time.sleep(interval)
+            return obj if obj is not None and ready(obj) else None
+
+        obj = poll(ready_object, timeout, interval)
+        if obj is None:
+            raise LabError(f"{ref} did not become {what} within {timeout:.0f}s",
+                           "see `kubectl --kubeconfig .lab/kubeconfig describe` for why")
+        return obj
 
 
 def deployment_rolled_out(obj: dict) -> bool:

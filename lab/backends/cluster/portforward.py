@@ -3,12 +3,12 @@
 import os
 import signal
 import socket
-import time
 from pathlib import Path
 
 from lab.backends.cluster.runner import Runner
 from lab.backends.local.processes import pid_alive
 from lab.errors import LabError
+from lab.polling import poll
 
 
 def _accepts(port: int) -> bool:
@@ -62,22 +62,22 @@ class PortForward:
         process = self.runner.start(self.argv, log_path=self.log)
         self.pid_file.write_text(str(process.pid))
         self._process = process   # kept: a running Popen's __del__ would swallow a Ctrl-C landing there
-        deadline = time.monotonic() + timeout
-        while not (probe or _accepts)(self.local_port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise LabError(f"`kubectl port-forward` to {self.argv[2]} did not come up",
-                               f"see {self.log}; is port {self.local_port} free?")
-            time.sleep(0.1)
+        def up_or_exited() -> str:
+            if (probe or _accepts)(self.local_port):
+                return "up"
+            return "exited" if process.poll() is not None else ""
+
+        if poll(up_or_exited, timeout, interval=0.1) != "up":
+            self.stop()
+            raise LabError(f"`kubectl port-forward` to {self.argv[2]} did not come up",
+                           f"see {self.log}; is port {self.local_port} free?")
         return True
 
     def stop(self) -> None:
         pid = self.pid()
         if pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 5
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            poll(lambda: not pid_alive(pid), timeout=5)
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)

@@ -6,7 +6,9 @@ lab keeps serving what it served before and nothing is saved.
 """
 
 import copy
+import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -52,6 +54,9 @@ class LocalBackend(Backend):
         self.run_dir = paths.run_dir
         self.xds_dir = self.run_dir / "xds"
         self.objects_file = self.run_dir / "objects.json"
+        # Written before the first push, removed after the save: if it is left, a command was
+        # killed in between and the gateway may serve what is not stored (`up` pushes the stored again).
+        self.pending_file = self.run_dir / "pending.json"
         self.processes = Processes(self.run_dir)
 
     # -- lifecycle ----------------------------------------------------------------
@@ -86,6 +91,7 @@ class LocalBackend(Backend):
         except BaseException:
             self._down()  # half-started (an error or Ctrl-C): leave nothing behind
             raise
+        self.pending_file.unlink(missing_ok=True)   # a fresh Envoy serves nothing yet: nothing is ahead of the store
         stored = self._objects()
         if stored:   # the supervisor had died with the lab up: serve again what is stored (kept if that fails)
             self._converge(stored, save=lambda: None)
@@ -104,9 +110,10 @@ class LocalBackend(Backend):
             self.processes.wait_ready(missing)
         owned = set(desired_pods(self._objects(), load_runners(), desired)) | {GATEWAY}
         orphans = set(desired) - owned
-        if orphans:
+        interrupted = self.pending_file.exists()
+        if orphans or interrupted:
             self._converge(self._objects(), save=lambda: None)
-        return bool(missing or orphans)
+        return bool(missing or orphans or interrupted)
 
     def stop_processes(self) -> bool:
         """End every process of this lab (found by marker, whatever its files say); keep every file."""
@@ -241,19 +248,23 @@ class LocalBackend(Backend):
                 self.processes.set_desired({**old_processes, **new_processes})
                 self.processes.wait_ready(starting)
             with ctrl_c_deferred():   # from the first push to the save, one step
+                write_json(self.pending_file, {"pid": os.getpid(), "since": time.time()})
                 try:
                     # Clusters first (old and new), then routes, then drop the old clusters:
                     # a route never names a cluster Envoy does not have yet.
                     merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
                     pusher.push_clusters(list(merged.values()))
                     pusher.push_routes(config.route_configs)
+                    _crash_point("after-routes")
                     if len(merged) > len(config.clusters):
                         time.sleep(DRAIN_SECONDS)   # requests already sent to a cluster about to go finish first
                     pusher.push_clusters(config.clusters)
                     save()
                 except BaseException:
                     _restore(pusher, old_clusters, config.clusters, old_routes)
+                    self.pending_file.unlink(missing_ok=True)   # the old config serves again
                     raise
+                self.pending_file.unlink(missing_ok=True)   # only a kill -9 in between leaves it
                 if set(new_processes) != set(old_processes):
                     self.processes.set_desired(new_processes)
         except BaseException:
@@ -323,6 +334,9 @@ class LocalBackend(Backend):
                 f"exit code {info.get('returncode')}: {self.processes.why_exited(name, info)}" if state == "exited" else ""
             processes.append(ProcessStatus(name=name, state=state, detail=detail))
         routes, notes = [], []
+        if self._interrupted():
+            notes.append("a command was stopped between changing the gateway and saving the objects, so the "
+                         "gateway may serve what `get` does not show: `invoke up` serves the stored objects again")
         exited = [p.name for p in processes if p.state == "exited"]
         if exited:   # a kubelet restarts a container by itself; the local lab does it on `up`
             notes.append(f"{', '.join(exited)} exited: `invoke up` restarts {'it' if len(exited) == 1 else 'them'} "
@@ -337,6 +351,15 @@ class LocalBackend(Backend):
         return LabStatus(provider=self.name, up=True, gateway_url=self.gateway_url(),
                          processes=processes, routes=routes, notes=notes)
 
+    def _interrupted(self) -> bool:
+        """A pending record whose command no longer runs (a damaged one counts as interrupted)."""
+        if not self.pending_file.exists():
+            return False
+        try:
+            return not pid_alive((read_json(self.pending_file, default={}) or {}).get("pid"))
+        except LabError:
+            return True
+
     def _require_up(self) -> None:
         if not self.processes.supervisor_alive():
             raise NotUp("the local lab is not up")
@@ -348,6 +371,13 @@ def _with_namespace(obj: dict) -> dict:
         obj["metadata"].setdefault("namespace", "default")
     obj.pop("status", None)
     return obj
+
+
+def _crash_point(name: str) -> None:
+    """Tests only: CANARY_LAB_TEST_KILL_AT=<name> kills this process with SIGKILL here, as a
+    learner's `kill -9` could; inert unless that variable names this point."""
+    if os.environ.get("CANARY_LAB_TEST_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _restore(pusher, old_clusters: list[dict], new_clusters: list[dict], old_routes: dict) -> None:

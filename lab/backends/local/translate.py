@@ -102,7 +102,8 @@ def _merge_order(objects: dict[Ref, dict]) -> list[tuple[Ref, dict]]:
     """VirtualServices as Istio takes them for a gateway: oldest first, then by name and namespace
     (pilot model configCompareByCreationTime)."""
     services = [(ref, vs) for ref, vs in objects.items() if ref.kind == "VirtualService"]
-    return sorted(services, key=lambda item: (str((item[1].get("metadata") or {}).get("creationTimestamp", "")),
+    # Not created yet (what routes.py predicts for an apply): the newest.
+    return sorted(services, key=lambda item: (str((item[1].get("metadata") or {}).get("creationTimestamp") or "~"),
                                               item[0].name, item[0].namespace))
 
 
