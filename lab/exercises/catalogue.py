@@ -15,14 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lab.config import EXERCISES_DIR
 from lab.errors import LabError
-from lab.exercises.check_specs import (CHECK_KINDS, Check, Destination, ErrorsCheck, MtlsCheck, Request, ScaleCheck,
-                                       TrafficCheck, WebsocketCheck)
+from lab.exercises.check_specs import (CHECK_KINDS, Check, Destination, ErrorsCheck, MtlsCheck, Request, RolloutCheck,
+                                       ScaleCheck, TrafficCheck, WebsocketCheck)
+from lab.exercises.rollout_step import RolloutStep
 from lab.manifests import Ref
 
 FORMAT = 1
 CATALOGUE_FILE = "catalogue.yaml"
 STEP_KINDS = ("explain", "apply", "helm", "task", "check")
-CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck)   # in CHECK_KINDS' order
+CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck)   # in CHECK_KINDS' order
 STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",)}
 
 
@@ -62,6 +63,7 @@ class StepFile(_File):
     patch: PatchTarget | None = None
     helm: HelmSpec | None = None
     values: list[str] = Field(default_factory=list)
+    rollout: RolloutStep | None = None     # a task answered by running `invoke rollout …`
 
     @field_validator("check", mode="before")
     @classmethod
@@ -135,6 +137,7 @@ class Step(BaseModel):
     patch: Ref | None = None                 # kind task: the solution is a JSON patch of this object
     helm: HelmRelease | None = None          # kind helm, or a task whose solution is a values file
     values: tuple[Path, ...] = ()            # kind helm: values files
+    rollout: RolloutStep | None = None       # kind task: answered by `invoke rollout …`; solution is what it leaves
 
     @field_validator("check", mode="before")
     @classmethod
@@ -223,7 +226,7 @@ def _first_error(error: ValidationError, data) -> str:
 def _known_keys(loc: tuple) -> list[str]:
     """The keys the model at this place of the file knows (for "did you mean")."""
     models = {"steps": StepFile, "destinations": Destination, "request": Request, "patch": PatchTarget,
-              "helm": HelmSpec, "check": Check, **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
+              "helm": HelmSpec, "check": Check, "rollout": RolloutStep, **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
     model = ExerciseFile
     for key in loc[:-1]:
         model = models.get(key, model) if isinstance(key, str) else model
@@ -252,7 +255,7 @@ def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
                 check=tuple(raw.check),
                 backends=tuple(raw.backends), values=tuple(path(v) for v in raw.values),
                 patch=Ref(raw.patch.kind, raw.patch.namespace, raw.patch.name) if raw.patch else None,
-                helm=_helm_release(folder, raw.helm, where))
+                helm=_helm_release(folder, raw.helm, where), rollout=raw.rollout)
 
 
 def _helm_release(folder: Path, spec: HelmSpec | None, where: str) -> HelmRelease | None:

@@ -117,6 +117,16 @@ class ScaleCheck(CheckSpec):
     interval: float = Field(10, gt=0)
 
 
+class RolloutCheck(CheckSpec):
+    """What the last `invoke rollout` of a VirtualService decided (its record on the object), and,
+    after a promotion, the old version's Deployment at 0 replicas."""
+    virtualservice: str
+    namespace: str = "default"
+    canary: str
+    outcome: Literal["promoted", "rolled-back"]
+    scaled_down: str = ""
+
+
 class Check(Spec):
     """One check: exactly one of its kinds, e.g. {traffic: {expect: {v1: 90, v2: 10}}}."""
     traffic: TrafficCheck | None = None
@@ -124,6 +134,7 @@ class Check(Spec):
     errors: ErrorsCheck | None = None
     mtls: MtlsCheck | None = None
     scale: ScaleCheck | None = None
+    rollout: RolloutCheck | None = None
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -140,4 +151,4 @@ class Check(Spec):
         return getattr(self, self.kind)
 
 
-CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale")
+CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout")

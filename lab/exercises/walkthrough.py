@@ -319,6 +319,9 @@ class Walkthrough:
             ui.info(f"Your working copy: [bold]{_shown_path(work)}[/]\nEdit it, run this, then choose [bold]check[/] "
                     "(or just apply it: the lab checks by itself when the gateway changes):")
             ui.command(self.apply_command(step, work))
+        if step.rollout:
+            ui.info("Run this in another terminal, watch each decision, then choose [bold]check[/]:")
+            ui.command(step.rollout.command())
         if self.yes:
             self.solve(step, work)
             if not self.report(step, self.verify(step)):
@@ -380,7 +383,11 @@ class Walkthrough:
         return work
 
     def solve(self, step: Step, work: Path | None) -> None:
-        """Apply the solution, and put it in the working copy (the learner's version kept as .bak)."""
+        """Apply the solution, and put it in the working copy (the learner's version kept as .bak).
+        A rollout step's solution is its command, run here."""
+        if step.rollout:
+            step.rollout.run(self.backend, quick=self.yes)
+            return
         if work is not None:
             if work.exists() and work.read_text() != step.solution.read_text():
                 shutil.copyfile(work, work.with_name(work.name + ".bak"))
@@ -397,6 +404,10 @@ class Walkthrough:
 
     def show_solution(self, step: Step, work: Path | None) -> None:
         """What stands between the working copy and the solution, as a diff; then the whole file if asked."""
+        if step.rollout:
+            ui.info("The answer is a command: run it, and read each decision it prints.")
+            ui.command(step.rollout.command())
+            return
         diff = solution_diff(step, work) if work is not None else ""
         if work is not None and not diff:
             ui.info(f"Your working copy already is the solution; `{self.apply_command(step, work)}` applies it.")
