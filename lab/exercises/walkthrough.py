@@ -320,7 +320,7 @@ class Walkthrough:
                     "(or just apply it: the lab checks by itself when the gateway changes):")
             ui.command(self.apply_command(step, work))
         if step.rollout:
-            ui.info("Run this in another terminal, watch each decision, then choose [bold]check[/]:")
+            ui.info("Run this in another terminal, watch each decision, and once it has ended choose [bold]check[/]:")
             ui.command(step.rollout.command())
         if self.yes:
             self.solve(step, work)
@@ -329,7 +329,8 @@ class Walkthrough:
             return True
         self.served_at_last_check = self.served()
         while True:
-            choice = self.ask(step, [CHECK, HINT, SHOW, SOLVE, SKIP, QUIT], watch=True)
+            # A rollout changes the gateway at every step: checking each change would judge it half-way.
+            choice = self.ask(step, [CHECK, HINT, SHOW, SOLVE, SKIP, QUIT], watch=step.rollout is None)
             if choice == ui.CHANGED:
                 ui.info(SERVES_NEW)
                 choice = CHECK
