@@ -42,6 +42,9 @@ SERVED = {
     "cert-manager.io/v1/clusterissuers": ("ClusterIssuer", False),
     # The Gateway API has a Gateway too: a kind named without its group must still mean Istio's.
     "gateway.networking.k8s.io/v1/gateways": ("Gateway", True),
+    # Argo Rollouts' CRDs, once the lab installed it
+    "argoproj.io/v1alpha1/rollouts": ("Rollout", True),
+    "argoproj.io/v1alpha1/analysistemplates": ("AnalysisTemplate", True),
 }
 
 
