@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lab.config import EXERCISES_DIR
 from lab.errors import LabError
-from lab.exercises.check_specs import (CHECK_KINDS, Check, Destination, ErrorsCheck, MtlsCheck, Request, RolloutCheck,
+from lab.exercises.check_specs import (CHECK_KINDS, ArgoRolloutCheck, Check, Destination, ErrorsCheck, MtlsCheck, Request, RolloutCheck,
                                        ScaleCheck, TrafficCheck, WebsocketCheck)
 from lab.exercises.rollout_step import RolloutStep
 from lab.manifests import Ref
@@ -23,7 +23,8 @@ from lab.manifests import Ref
 FORMAT = 1
 CATALOGUE_FILE = "catalogue.yaml"
 STEP_KINDS = ("explain", "apply", "helm", "task", "check")
-CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck)   # in CHECK_KINDS' order
+CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck, ArgoRolloutCheck)
+INSTALLS = Literal["prometheus", "argo-rollouts"]   # what an apply step may install first (cluster only)   # in CHECK_KINDS' order
 STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",)}
 
 
@@ -64,6 +65,7 @@ class StepFile(_File):
     helm: HelmSpec | None = None
     values: list[str] = Field(default_factory=list)
     rollout: RolloutStep | None = None     # a task answered by running `invoke rollout …`
+    install: list[INSTALLS] = Field(default_factory=list)
 
     @field_validator("check", mode="before")
     @classmethod
@@ -138,6 +140,7 @@ class Step(BaseModel):
     helm: HelmRelease | None = None          # kind helm, or a task whose solution is a values file
     values: tuple[Path, ...] = ()            # kind helm: values files
     rollout: RolloutStep | None = None       # kind task: answered by `invoke rollout …`; solution is what it leaves
+    install: tuple[str, ...] = ()            # kind apply: installed first (a cluster's addons, Argo Rollouts)
 
     @field_validator("check", mode="before")
     @classmethod
@@ -255,7 +258,8 @@ def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
                 check=tuple(raw.check),
                 backends=tuple(raw.backends), values=tuple(path(v) for v in raw.values),
                 patch=Ref(raw.patch.kind, raw.patch.namespace, raw.patch.name) if raw.patch else None,
-                helm=_helm_release(folder, raw.helm, where), rollout=raw.rollout)
+                helm=_helm_release(folder, raw.helm, where), rollout=raw.rollout,
+                install=tuple(raw.install))
 
 
 def _helm_release(folder: Path, spec: HelmSpec | None, where: str) -> HelmRelease | None:

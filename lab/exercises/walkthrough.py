@@ -118,6 +118,7 @@ class Walkthrough:
             if not self._runs_here(step):
                 continue
             if step.kind == "apply":
+                self.install(step)    # idempotent: each says so when it is there already
                 for manifest in step.manifests:
                     objects += load_manifest_file(manifest)
             elif step.kind == "helm":
@@ -265,7 +266,17 @@ class Walkthrough:
         self.progress.mark_done(self.exercise.name, step.name)
         return False
 
+    def install(self, step: Step) -> None:
+        """What an apply step needs in the cluster before its manifests (Argo Rollouts' CRDs, Prometheus)."""
+        for name in step.install:
+            if name == "argo-rollouts":
+                for line in self.backend.install_argo_rollouts():
+                    ui.info(f"  {line}")
+            else:
+                self.backend.install_addons([name])
+
     def apply(self, step: Step) -> bool:
+        self.install(step)
         for manifest in step.manifests:
             ui.yaml_block(manifest.read_text(), title=manifest.relative_to(self.exercise.folder).as_posix())
         objects = [obj for manifest in step.manifests for obj in load_manifest_file(manifest)]
