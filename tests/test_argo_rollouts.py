@@ -149,3 +149,23 @@ def test_a_rollouts_status_is_read_as_the_controller_writes_it(lab_root, tools, 
     assert (status.phase, status.aborted, status.stable_weight, status.canary_weight) == ("Degraded", True, 100, 0)
     assert status.line() == 'Degraded, weights stable 100% / canary 0% (RolloutAborted: metric "error-rate" assessed Failed)'
     assert rollout_status({"status": {}}).line() == "no phase yet"
+
+
+def test_the_exercises_argo_step_installs_prometheus_and_argo_before_its_manifests(lab_root, tools, cluster,
+                                                                                  commands_on):
+    from lab.exercises.catalogue import load_exercise
+    from lab.exercises.walkthrough import Walkthrough
+
+    up_on_their_cluster(tools, commands_on)
+    backend = commands_on.make_backend(lab_paths(), "existing")
+    manifest = manifest_path(lab_root / ".lab" / "downloads")
+    manifest.parent.mkdir(parents=True)
+    manifest.write_bytes(MANIFEST)
+    exercise = load_exercise("auto-rollout")
+    step = exercise.step("argo-install")
+    tools.calls.clear()
+    Walkthrough(exercise, backend, lab_paths(), yes=True).install(step)
+    applied = [c for c in tools.calls if c[:2] == ["kubectl", "apply"]]
+    assert applied[0][-3].endswith("/samples/addons/prometheus.yaml")          # Istio's addon, for the analysis
+    assert applied[1][:3] == ["kubectl", "apply", "--server-side"] and str(manifest) in applied[1]
+    assert cluster.kube.get(Ref("Deployment", "argo-rollouts", "argo-rollouts")) is not None
