@@ -420,15 +420,11 @@ def helm(chart: str, release: str, namespace: str, values: list[str] | None = No
 def rollout(kind: str, name: str, namespace: str, route: str, stable: str, canary: str, steps: str,
             interval: str, max_error_rate: str, max_p95_ms: str, min_requests: int = 20,
             traffic: bool = False, host: str = "", path: str = "/", scale_down: str = "") -> None:
-    from contextlib import nullcontext
-
-    from lab.rollout import Plan, Stepper, check_plan, number, parse_steps
-    from lab.traffic.steady import SteadyTraffic
+    from lab.kinds import resolve_kind
+    from lab.rollout import Plan, check_plan, number, parse_steps, roll_out
 
     interval, max_error_rate, max_p95_ms = (number(flag, value) for flag, value in (
         ("--interval", interval), ("--max-error-rate", max_error_rate), ("--max-p95-ms", max_p95_ms)))
-    from lab.kinds import resolve_kind
-
     chosen = resolve_kind(kind) if kind else None
     if chosen is None or (chosen.name, chosen.group) != ("VirtualService", ""):
         raise LabError(f"a rollout steps a VirtualService's weights, not a {kind or 'nothing'}",
@@ -443,9 +439,4 @@ def rollout(kind: str, name: str, namespace: str, route: str, stable: str, canar
     if traffic and not host:
         held = backend.get(plan.ref) or {}
         host = next(iter((held.get("spec") or {}).get("hosts") or []), SAMPLE_HOST)
-    load = SteadyTraffic(backend.gateway_url(), host, path) if traffic else nullcontext()
-    ui.info(f"rollout of {canary} over {stable} in {plan.ref}: steps {', '.join(f'{s}%' for s in plan.steps)}, "
-            f"{interval:g} s each, gates: errors ≤ {max_error_rate:g}%, p95 ≤ {max_p95_ms:g} ms"
-            + (f"; sending {host}{path} traffic" if traffic else ""))
-    with load:
-        Stepper(backend, plan).run()
+    roll_out(backend, plan, traffic, host, path)

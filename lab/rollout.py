@@ -14,6 +14,7 @@ from lab import ui
 from lab.backends.base import Backend
 from lab.errors import LabError
 from lab.manifests import Ref
+from lab.rollout_record import PROMOTED, ROLLED_BACK, RolloutRecord, record_patch
 from lab.traffic import metrics
 from lab.traffic.metrics import Destination, WindowStats
 
@@ -30,7 +31,8 @@ class Plan:
     max_p95_ms: float
     min_requests: int = 20        # a window with fewer canary requests cannot judge
     max_waits: int = 3            # extra windows to wait for enough traffic, then roll back
-    scale_down: str = ""          # the old version's Deployment, scaled to 0 once promoted
+    scale_down: str = ""          # the old version's Deployment: once promoted, its destination leaves
+                                  # the route and the Deployment is scaled to 0
 
 
 def number(flag: str, text) -> float:
@@ -216,12 +218,20 @@ class Stepper:
                     ui.console.print(f"{title} — {decision.reason}: [red]roll back[/]", soft_wrap=True)
                 if decision.verdict != "promote":
                     self._set(slots, 0)
+                    self._record(ROLLED_BACK, weight, decision.reason)
                     raise LabError(f"rolled back to 100% {plan.stable}: at {weight}% the canary "
                                    f"{plan.canary} {decision.reason}", FIXES[decision.verdict])
         except KeyboardInterrupt:
             ui.info(f"[yellow]interrupted:[/] {self._live_line(slots)}; nothing was rolled back")
             raise
-        self._finish()
+        self._record(PROMOTED, 100, decision.reason)
+        self._finish(slots)
+
+    def _record(self, outcome: str, weight: int, reason: str) -> None:
+        """The outcome, kept on the VirtualService (lab/rollout_record.py) for checks and `invoke get`."""
+        record = RolloutRecord(stable=self.plan.stable, canary=self.plan.canary, outcome=outcome, weight=weight,
+                               reason=reason)
+        self.backend.patch(self.plan.ref, record_patch(self.backend.get(self.plan.ref) or {}, record))
 
     def _set(self, slots: RouteSlots, canary_weight: int) -> None:
         self.backend.patch(self.plan.ref, slots.weights_patch(canary_weight))
@@ -264,14 +274,43 @@ class Stepper:
             return f"{self.plan.ref} is not as the rollout left it; `invoke get` shows it"
         return f"live weights are {self.plan.stable} {stable}%, {self.plan.canary} {canary}%"
 
-    def _finish(self) -> None:
+    def _finish(self, slots: RouteSlots) -> None:
         plan = self.plan
+        if not plan.scale_down:
+            ui.info(f"[green]promoted:[/] {plan.canary} is the stable version now and serves 100%; "
+                    f"{plan.stable}'s destination is kept at weight 0")
+            return
+        deployment = Ref("Deployment", plan.ref.namespace, plan.scale_down)
+        if self.backend.get(deployment) is None:
+            raise LabError(f"promoted, but {deployment} (--scale-down) is not applied, so nothing was scaled",
+                           "check its name; the route already serves the new version")
+        # Break after make: the old destination leaves the route (it serves 0% already) before its
+        # pods go, so no request is ever routed to a version with none.
+        self.backend.patch(plan.ref, [{"op": "remove",
+                                       "path": f"/spec/http/{slots.route_index}/route/{slots.stable_index}"}])
         ui.info(f"[green]promoted:[/] {plan.canary} is the stable version now and serves 100%; "
-                f"{plan.stable}'s destination is kept at weight 0")
-        if plan.scale_down:
-            deployment = Ref("Deployment", plan.ref.namespace, plan.scale_down)
-            if self.backend.get(deployment) is None:
-                raise LabError(f"promoted, but {deployment} (--scale-down) is not applied, so nothing was scaled",
-                               "check its name; the route already serves the new version")
-            self.backend.patch(deployment, [{"op": "replace", "path": "/spec/replicas", "value": 0}])
-            ui.info(f"scaled {deployment} to 0 replicas: the old version runs no pods")
+                f"{plan.stable}'s destination is removed from the route")
+        self.backend.patch(deployment, [{"op": "replace", "path": "/spec/replicas", "value": 0}])
+        ui.info(f"scaled {deployment} to 0 replicas: the old version runs no pods")
+
+
+def roll_out(backend: Backend, plan: Plan, traffic: bool = False, host: str = "", path: str = "/") -> None:
+    """The rollout `invoke rollout` runs (and the auto-rollout exercise's walkthrough): the plan
+    said in one line, then stepped, with the lab's light steady load if `traffic`."""
+    from contextlib import nullcontext
+
+    from lab.traffic.steady import SteadyTraffic
+
+    check_plan(plan)
+    if traffic and not host:
+        held = backend.get(plan.ref) or {}
+        host = next(iter((held.get("spec") or {}).get("hosts") or []), "")
+        if not host:
+            raise LabError(f"{plan.ref} names no host to send traffic to", "give one with --host")
+    load = SteadyTraffic(backend.gateway_url(), host, path) if traffic else nullcontext()
+    ui.info(f"rollout of {plan.canary} over {plan.stable} in {plan.ref}: steps "
+            f"{', '.join(f'{s}%' for s in plan.steps)}, {plan.interval:g} s each, gates: errors ≤ "
+            f"{plan.max_error_rate:g}%, p95 ≤ {plan.max_p95_ms:g} ms, at least {plan.min_requests} canary "
+            f"requests per window" + (f"; sending {host}{path} traffic" if traffic else ""))
+    with load:
+        Stepper(backend, plan).run()

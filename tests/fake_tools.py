@@ -65,6 +65,13 @@ class FakeTools:
                 return result
         if argv[:2] == ["kubectl", "exec"]:
             return self._exec(argv, timeout)
+        if argv[:3] == ["kubectl", "create", "namespace"] and self.kube and \
+                self.kube.get(Ref("Namespace", "", argv[3])) is not None:
+            # kubectl create's words for a name taken (apimachinery StatusReasonAlreadyExists)
+            result = Result(1, "", f'Error from server (AlreadyExists): namespaces "{argv[3]}" already exists')
+            if check:
+                raise tool_failed(argv, result)
+            return result
         return Result(0, self._answer(argv, env or {}), "")
 
     def _exec(self, argv, timeout) -> Result:
@@ -170,6 +177,14 @@ class FakeTools:
             self._deployment("istio-system", "istio-ingressgateway")
         if argv[:3] == ["kubectl", "apply", "-f"] and argv[3].endswith("/kiali.yaml") and self.kube:
             self._deployment("istio-system", "kiali")
+        if argv[:3] == ["kubectl", "create", "namespace"] and self.kube:
+            self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": argv[3]}})
+        # Argo Rollouts' install.yaml (docs/installation.md) starts its controller Deployment
+        if argv[:3] == ["kubectl", "apply", "--server-side"] and argv[-3].endswith("-install.yaml") and self.kube:
+            self._deployment("argo-rollouts", "argo-rollouts")
+        if argv[:2] == ["kubectl", "delete"] and "-f" in argv and argv[argv.index("-f") + 1].endswith("-install.yaml") \
+                and self.kube:
+            self.kube.delete(Ref("Deployment", "argo-rollouts", "argo-rollouts"))
         if tool == "helm" and "cert-manager" in argv and self.kube:
             self._deployment("cert-manager", "cert-manager-webhook")
         return ""

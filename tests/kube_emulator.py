@@ -44,6 +44,9 @@ SERVED = {
     "gateway.networking.k8s.io/v1/gateways": ("Gateway", True),
     "v1/configmaps": ("ConfigMap", True),
     "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False),
+    # Argo Rollouts' CRDs, once the lab installed it
+    "argoproj.io/v1alpha1/rollouts": ("Rollout", True),
+    "argoproj.io/v1alpha1/analysistemplates": ("AnalysisTemplate", True),
 }
 
 

@@ -99,6 +99,8 @@ def test_every_solution_passes_its_check_on_the_local_lab(lab, name, request):
     for step in steps:          # --yes answers each question with its right choice, and says so
         if step.question:
             assert f"answer: {step.question.answer[0]} ✓ right: {step.question.answer[0]}" in shown
+    if name == "auto-rollout":   # --yes ran both rollouts itself, and showed each decision
+        assert_both_rollouts_decided(played.stdout)
     for step in cluster_only:   # still shown, so the learner reads what a cluster would do
         heading = step.text.splitlines()[0].lstrip("# ").strip()
         assert heading in shown, step.name
@@ -111,6 +113,17 @@ def test_every_solution_passes_its_check_on_the_local_lab(lab, name, request):
     for check in gateway_checks:
         sent = ", ".join(f"{k}: {v}" for k, v in ((check.request and check.request.headers) or {}).items())
         assert not sent or shown.count(f"with {sent}:") >= 2, sent
+
+
+def assert_both_rollouts_decided(stdout: str) -> None:
+    decisions = [line for line in stdout.splitlines() if line.startswith("step ") and " — " in line]
+    promoted = [line.split(" — ")[0] for line in decisions if line.endswith(": promote")]
+    assert promoted[:3] == ["step 1/3: canary 25%", "step 2/3: canary 50%", "step 3/3: canary 100%"], stdout
+    assert "scaled Deployment shop-auto/shop-v1 to 0 replicas" in stdout
+    rolled_back = [line for line in decisions if line.endswith(": roll back")]
+    assert len(rolled_back) == 1 and rolled_back[0].startswith("step 1/3: canary 25% — errors ") \
+        and "> 1%" in rolled_back[0], stdout
+    assert "rollback: weights set to v2 100%, v3 0%" in stdout
 
 
 @pytest.mark.slow
@@ -133,7 +146,8 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
 
 
 def test_exercises_come_in_learning_order_and_every_folder_is_listed():
-    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace", "metrics", "debug",
+    assert NAMES == ["canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace", "metrics", "auto-rollout",
+                     "debug",
                      "canary-gateway-api", "progressive-gateway-api", "promote-gateway-api", "rollback-gateway-api",
                      "autoscale-gateway-api", "cross-namespace-gateway-api"]
     folders = sorted(p.parent.name for p in EXERCISES_DIR.glob("*/exercise.yaml"))

@@ -7,6 +7,7 @@ silently, so the input is compared with what the model kept, to catch typos.
 
 import importlib
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -15,7 +16,7 @@ from lab.backends.cluster.versions import KUBERNETES_MINOR
 from lab.config import PROJECT_DIR
 from lab.helm import render
 from lab.manifests import load_manifest_file
-from tests import gateway_api_crds, helm_setup
+from tests import argo_rollouts_crds, gateway_api_crds, helm_setup
 
 KUBERNETES_VERSION = ".".join(map(str, KUBERNETES_MINOR))   # the clusters' Kubernetes
 # JSON patches (patch-*.yaml) and Helm values (values*.yaml) are not objects; the catalogue
@@ -73,6 +74,8 @@ def test_shipped_manifest_is_valid(obj):
     group, _, version = obj["apiVersion"].rpartition("/")
     if group == gateway_api_crds.GROUP:
         gateway_api_crds.validate(obj)   # against the vendored CRDs' own schemas
+    elif group == argo_rollouts_crds.GROUP:
+        argo_rollouts_crds.validate(obj)   # Argo Rollouts' own CRD schemas, as vendored
     elif group in MODELS:
         model = getattr(importlib.import_module(f"{MODELS[group]}.{version}"), obj["kind"])
         kept = model.model_validate(obj).model_dump(by_alias=True, exclude_unset=True)
@@ -95,3 +98,18 @@ def test_a_bad_built_in_field_is_caught():
     service["spec"]["selectr"] = service["spec"].pop("selector")
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(service, KUBERNETES_VERSION, strict=True)
+
+
+def test_a_wrong_rollout_field_is_caught_by_argos_own_schema():
+    rollout = load_manifest_file(PROJECT_DIR / "exercises/auto-rollout/manifests/argo-rollout.yaml")[0]
+    argo_rollouts_crds.validate(rollout)
+    canary = rollout["spec"]["strategy"]["canary"]
+    canary["trafficRouting"]["istio"]["destinationRule"]["canarySubset"] = \
+        canary["trafficRouting"]["istio"]["destinationRule"].pop("canarySubsetName")
+    with pytest.raises(jsonschema.ValidationError):
+        argo_rollouts_crds.validate(rollout)
+    template = load_manifest_file(PROJECT_DIR / "exercises/auto-rollout/manifests/argo-app.yaml")[5]
+    assert template["kind"] == "AnalysisTemplate"
+    template["spec"]["metrics"][0]["provider"]["prometheus"]["querry"] = "up"
+    with pytest.raises(jsonschema.ValidationError):
+        argo_rollouts_crds.validate(template)

@@ -14,6 +14,7 @@ import yaml
 
 from lab.config import PROJECT_DIR
 from lab.envoy_admin import EnvoyAdmin
+from lab.rollout_record import read_record
 from lab.state import load_state
 from lab.traffic import metrics
 from lab.traffic.metrics import Destination
@@ -126,6 +127,11 @@ def weights(lab) -> dict[str, int]:
     return {d["destination"]["subset"]: d.get("weight", 100) for d in held["spec"]["http"][0]["route"]}
 
 
+def last_rollout(lab):
+    """The outcome the rollout left on the VirtualService, read back as `invoke get` shows it."""
+    return read_record(yaml.safe_load(lab.invoke("get", "VirtualService", "web", "--namespace", "shop").stdout))
+
+
 def decision_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("step ")]
 
@@ -139,7 +145,10 @@ def test_a_good_canary_is_promoted_step_by_step(shop):
     assert all(re.search(r"errors 0\.0% of (\d+) ≤ 5%", line) and "ms ≤ 2000 ms" in line for line in promoted)
     assert all(int(re.search(r"of (\d+) ", line).group(1)) >= 20 for line in promoted)   # --min-requests
     assert "promoted:" in result.stdout and "scaled Deployment shop/web-v1 to 0" in result.stdout
-    assert weights(shop) == {"v1": 0, "v2": 100}
+    assert "v1's destination is removed from the route" in result.stdout
+    assert weights(shop) == {"v2": 100}     # the old version is gone from the route, then scaled to 0
+    record = last_rollout(shop)
+    assert (record.canary, record.stable, record.outcome, record.weight) == ("v2", "v1", "promoted", 100)
     assert versions_served(shop) == {"v2"}
     held = yaml.safe_load(shop.invoke("get", "Deployment", "web-v1", "--namespace", "shop").stdout)
     assert held["spec"]["replicas"] == 0
@@ -157,6 +166,9 @@ def test_a_bad_canary_is_rolled_back_automatically(shop):
     assert "rolled back to 100% v1" in result.stderr and "Traceback" not in result.stderr
     assert weights(shop) == {"v1": 100, "v3": 0}
     assert versions_served(shop) == {"v1"}
+    record = last_rollout(shop)
+    assert (record.canary, record.outcome, record.weight) == ("v3", "rolled-back", 50)
+    assert record.reason in lines[-1]
 
 
 def test_too_few_requests_is_never_a_pass(shop):

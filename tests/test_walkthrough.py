@@ -1,5 +1,6 @@
 """The walkthrough driven through its real prompts (prompt_toolkit pipe input), on a real lab."""
 
+import shlex
 import threading
 from contextlib import ExitStack
 
@@ -319,3 +320,43 @@ def test_cross_namespace_says_it_needs_helm_and_stays_in_the_walkthrough_when_he
     assert "Progress saved" in out                # quit from the menu, not dropped to the shell
     assert Progress(lab_paths()).done("cross-namespace") == ["intro", "deploy"]
     assert not (lab.root / ".lab" / "bin").exists()
+
+
+class LearnerRollsOut:
+    """The learner running the step's `invoke rollout` in a second terminal (1 s windows), then
+    choosing check once it has ended; the menu must not judge the rollout half-way."""
+
+    def __init__(self, lab, command: str):
+        words = shlex.split(command)[1:]
+        words[words.index("--interval") + 1] = "1"
+        self.lab, self.words, self.results, self.threads = lab, words, [], []
+
+    def __call__(self, menu):
+        self.threads.append(threading.Thread(target=self._run, args=(menu,)))
+        self.threads[-1].start()
+
+    def _run(self, menu):
+        self.results.append(self.lab.invoke(*self.words, check=False))
+        menu.send_text(CHECK)
+
+    def done(self):
+        for thread in self.threads:
+            thread.join()
+
+
+def test_a_rollout_step_is_checked_once_the_learners_rollout_has_ended(lab, answers, capsys):
+    step = load_exercise("auto-rollout").step("promote-v2")
+    learner = LearnerRollsOut(lab, step.rollout.command())
+    answers += [learner, STOP]
+    try:
+        commands.exercise("auto-rollout", step="promote-v2")
+    finally:
+        learner.done()
+    out = capsys.readouterr().out
+    assert learner.results[0].returncode == 0, learner.results[0].stdout + learner.results[0].stderr
+    assert "promoted:" in learner.results[0].stdout
+    assert step.rollout.command() in " ".join(out.split())     # the command, shown whole for the learner
+    assert "The gateway serves something new" not in out        # each step of the rollout changed it
+    assert out.count("✓ checking what the gateway serves") == 1
+    assert "v2 promoted at 100%" in " ".join(out.split())
+    assert "promote-v2" in Progress(lab_paths()).done("auto-rollout")

@@ -150,6 +150,11 @@ class Backend(ABC):
         raise LabError(f"addons ({', '.join(names)}) need a cluster; the {self.name} lab has none",
                        "`invoke down`, then `invoke up --provider k3d --addons kiali`")
 
+    def install_argo_rollouts(self) -> list[str]:
+        """Argo Rollouts' controller and CRDs (lab/backends/cluster/argo_rollouts.py): a cluster only."""
+        raise LabError(f"Argo Rollouts needs a cluster; the {self.name} lab has no controllers",
+                       "`invoke rollout` does the same steps on every backend")
+
     def dashboard(self, name: str) -> None:
         raise LabError(f"the {self.name} lab has no {name} dashboard", "dashboards need k3d or minikube")
 

@@ -15,15 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lab.config import EXERCISES_DIR
 from lab.errors import LabError
-from lab.exercises.check_specs import (CHECK_KINDS, Check, Destination, ErrorsCheck, MtlsCheck, Question, Request,
-                                       ScaleCheck, TrafficCheck, WebsocketCheck)
+from lab.exercises.check_specs import (CHECK_KINDS, ArgoRolloutCheck, Check, Destination, ErrorsCheck, MtlsCheck, Question,
+                                       Request, RolloutCheck, ScaleCheck, TrafficCheck, WebsocketCheck)
+from lab.exercises.rollout_step import RolloutStep
 from lab.manifests import Ref
 
 FORMAT = 1
 CATALOGUE_FILE = "catalogue.yaml"
 GATEWAY_API_SUFFIX = "-gateway-api"   # exercises/NAME-gateway-api/ is NAME in the Kubernetes Gateway API
 STEP_KINDS = ("explain", "apply", "helm", "task", "check", "question")
-CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck)   # in CHECK_KINDS' order
+CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck, ArgoRolloutCheck)   # in CHECK_KINDS' order
+INSTALLS = Literal["prometheus", "argo-rollouts"]   # what an apply step may install first (cluster only)
 STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",),
               "question": ("question",)}
 
@@ -76,6 +78,8 @@ class StepFile(_File):
     patch: PatchTarget | None = None
     helm: HelmSpec | None = None
     values: list[str] = Field(default_factory=list)
+    rollout: RolloutStep | None = None     # a task answered by running `invoke rollout …`
+    install: list[INSTALLS] = Field(default_factory=list)
 
     @field_validator("check", mode="before")
     @classmethod
@@ -155,6 +159,8 @@ class Step(BaseModel):
     patch: Ref | None = None                 # kind task: the solution is a JSON patch of this object
     helm: HelmRelease | None = None          # kind helm, or a task whose solution is a values file
     values: tuple[Path, ...] = ()            # kind helm: values files
+    rollout: RolloutStep | None = None       # kind task: answered by `invoke rollout …`; solution is what it leaves
+    install: tuple[str, ...] = ()            # kind apply: installed first (a cluster's addons, Argo Rollouts)
 
     @field_validator("check", mode="before")
     @classmethod
@@ -255,7 +261,8 @@ def _first_error(error: ValidationError, data) -> str:
 def _known_keys(loc: tuple) -> list[str]:
     """The keys the model at this place of the file knows (for "did you mean")."""
     models = {"steps": StepFile, "destinations": Destination, "request": Request, "patch": PatchTarget,
-              "helm": HelmSpec, "check": Check, "question": Question, **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
+              "helm": HelmSpec, "check": Check, "question": Question, "rollout": RolloutStep,
+              **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
     model = ExerciseFile
     for key in loc[:-1]:
         model = models.get(key, model) if isinstance(key, str) else model
@@ -285,7 +292,8 @@ def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
                 check=tuple(raw.check),
                 backends=tuple(raw.backends), values=tuple(path(v) for v in raw.values),
                 patch=_patch_target(raw.patch),
-                helm=_helm_release(folder, raw.helm, where))
+                helm=_helm_release(folder, raw.helm, where), rollout=raw.rollout,
+                install=tuple(raw.install))
 
 
 def _patch_target(target: PatchTarget | None) -> Ref | None:

@@ -125,6 +125,27 @@ class ScaleCheck(CheckSpec):
     interval: float = Field(10, gt=0)
 
 
+class RolloutCheck(CheckSpec):
+    """What the last `invoke rollout` of a VirtualService decided (its record on the object), and,
+    after a promotion, the old version's Deployment at 0 replicas."""
+    virtualservice: str
+    namespace: str = "default"
+    canary: str
+    outcome: Literal["promoted", "rolled-back"]
+    scaled_down: str = ""
+
+
+class ArgoRolloutCheck(CheckSpec):
+    """An Argo Rollouts Rollout, once its controller has finished (cluster only): its phase (Healthy
+    after a full promotion, Degraded after an abort) and the weights it left on its VirtualService."""
+    rollout: str
+    namespace: str = "default"
+    phase: Literal["Healthy", "Degraded"]
+    version: str                 # the release rolled out: the `version` label of the Rollout's pod template
+    timeout: float = Field(300, gt=0)
+    interval: float = Field(5, gt=0)
+
+
 class Check(Spec):
     """One check: exactly one of its kinds, e.g. {traffic: {expect: {v1: 90, v2: 10}}}."""
     traffic: TrafficCheck | None = None
@@ -132,6 +153,8 @@ class Check(Spec):
     errors: ErrorsCheck | None = None
     mtls: MtlsCheck | None = None
     scale: ScaleCheck | None = None
+    rollout: RolloutCheck | None = None
+    argo: ArgoRolloutCheck | None = None
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -148,7 +171,7 @@ class Check(Spec):
         return getattr(self, self.kind)
 
 
-CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale")
+CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout", "argo")
 
 
 class Question(Spec):

@@ -70,6 +70,14 @@ def _one_check(exercise: Exercise, step: Step, check: Check, backend: Backend) -
         return mtls_check(spec, backend)
     if isinstance(spec, WebsocketCheck):
         return websocket_check(exercise, spec, backend)
+    if check.kind == "argo":
+        from lab.exercises.argo_check import argo_rollout_check
+
+        return argo_rollout_check(spec, backend)
+    if check.kind == "rollout":
+        from lab.exercises.rollout_check import rollout_check
+
+        return rollout_check(spec, backend)
     from lab.exercises.scale_check import scale_check
 
     return scale_check(exercise, spec.model_dump(), backend)

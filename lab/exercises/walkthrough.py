@@ -120,6 +120,7 @@ class Walkthrough:
             if not self._runs_here(step):
                 continue
             if step.kind == "apply":
+                self.install(step)    # idempotent: each says so when it is there already
                 for manifest in step.manifests:
                     objects += load_manifest_file(manifest)
             elif step.kind == "helm":
@@ -291,7 +292,17 @@ class Walkthrough:
                 return True
             ui.info("A decision is yours to get right before you act on it: read the numbers again and choose.")
 
+    def install(self, step: Step) -> None:
+        """What an apply step needs in the cluster before its manifests (Argo Rollouts' CRDs, Prometheus)."""
+        for name in step.install:
+            if name == "argo-rollouts":
+                for line in self.backend.install_argo_rollouts():
+                    ui.info(f"  {line}")
+            else:
+                self.backend.install_addons([name])
+
     def apply(self, step: Step) -> bool:
+        self.install(step)
         for manifest in step.manifests:
             shown = manifest.relative_to(self.exercise.folder).as_posix()
             if manifest in step.unshown:
@@ -350,6 +361,9 @@ class Walkthrough:
             ui.info(f"Your working copy: [bold]{_shown_path(work)}[/]\nEdit it, run this, then choose [bold]check[/] "
                     "(or just apply it: the lab checks by itself when the gateway changes):")
             ui.command(self.apply_command(step, work))
+        if step.rollout:
+            ui.info("Run this in another terminal, watch each decision, and once it has ended choose [bold]check[/]:")
+            ui.command(step.rollout.command())
         if self.yes:
             self.solve(step, work)
             if not self.report(step, self.verify(step)):
@@ -357,7 +371,8 @@ class Walkthrough:
             return True
         self.served_at_last_check = self.served()
         while True:
-            choice = self.ask(step, [CHECK, HINT, SHOW, SOLVE, SKIP, QUIT], watch=True)
+            # A rollout changes the gateway at every step: checking each change would judge it half-way.
+            choice = self.ask(step, [CHECK, HINT, SHOW, SOLVE, SKIP, QUIT], watch=step.rollout is None)
             if choice == ui.CHANGED:
                 ui.info(SERVES_NEW)
                 choice = CHECK
@@ -411,7 +426,11 @@ class Walkthrough:
         return work
 
     def solve(self, step: Step, work: Path | None) -> None:
-        """Apply the solution, and put it in the working copy (the learner's version kept as .bak)."""
+        """Apply the solution, and put it in the working copy (the learner's version kept as .bak).
+        A rollout step's solution is its command, run here."""
+        if step.rollout:
+            step.rollout.run(self.backend, quick=self.yes)
+            return
         if work is not None:
             if work.exists() and work.read_text() != step.solution.read_text():
                 shutil.copyfile(work, work.with_name(work.name + ".bak"))
@@ -428,6 +447,10 @@ class Walkthrough:
 
     def show_solution(self, step: Step, work: Path | None) -> None:
         """What stands between the working copy and the solution, as a diff; then the whole file if asked."""
+        if step.rollout:
+            ui.info("The answer is a command: run it, and read each decision it prints.")
+            ui.command(step.rollout.command())
+            return
         diff = solution_diff(step, work) if work is not None else ""
         if work is not None and not diff:
             ui.info(f"Your working copy already is the solution; `{self.apply_command(step, work)}` applies it.")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
-from lab.backends.cluster import addons, clients, gateway_api, versions
+from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, versions
 from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
 from lab.backends.cluster.portforward import PortForward, answers_http
 from lab.backends.cluster.providers import PROVIDERS
@@ -203,6 +203,17 @@ class ClusterBackend(Backend):
                 with ui.step(f"installing {name}"):
                     addons.install_addon(self.runner, self.kubeconfig, name)
 
+    def install_argo_rollouts(self) -> list[str]:
+        """The pinned Argo Rollouts (its release's install.yaml, checked), unless its controller runs;
+        recorded so that `down` on a cluster the lab did not make removes it."""
+        if self.kube.get(Ref("Deployment", argo_rollouts.NAMESPACE, argo_rollouts.CONTROLLER)) is not None:
+            return [f"Argo Rollouts runs already in namespace {argo_rollouts.NAMESPACE}"]
+        manifest = argo_rollouts.fetch_manifest(self.paths.home / "downloads")
+        with ui.step(f"installing Argo Rollouts {versions.ARGO_ROLLOUTS}"):
+            argo_rollouts.install(self.runner, manifest, self.kubeconfig)
+        self._record("installed", "argo-rollouts")
+        return [f"Argo Rollouts {versions.ARGO_ROLLOUTS} installed in namespace {argo_rollouts.NAMESPACE}"]
+
     def dashboard(self, name: str) -> None:
         """Open an addon's dashboard (istioctl port-forwards it and opens a browser) until Ctrl-C."""
         if self.kube.get(Ref("Deployment", "istio-system", name)) is None:
@@ -257,6 +268,10 @@ class ClusterBackend(Backend):
             for ref in sorted(created, key=lambda r: r.kind == "Namespace"):
                 self.kube.delete(ref)
             installed = settings.get("installed", [])
+            if "argo-rollouts" in installed:   # before Istio: its Rollouts own routes Istio serves
+                manifest = argo_rollouts.manifest_path(self.paths.home / "downloads")
+                for argv in argo_rollouts.uninstall_argv(manifest, self.kubeconfig):
+                    self.runner.run(argv, timeout=600)
             if "cert-manager" in installed:
                 # https://helm.sh/docs/helm/helm_uninstall/
                 self.runner.run(["helm", "uninstall", "cert-manager", "--namespace", "cert-manager", "--wait",

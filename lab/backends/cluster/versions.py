@@ -24,6 +24,10 @@ CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io"
 # Istio 1.31's go.mod: sigs.k8s.io/gateway-api v1.6.0 — the Gateway API CRDs it is built against
 # (installed by another change; pinned here so both use one version).
 GATEWAY_API = "v1.6.0"
+# Argo Rollouts v1.9.1 (tag 2026-07-06), the newest GA release (v1.10 is at rc1): its CI
+# (.github/workflows/testing.yaml) runs the e2e tests on k3s 1.32-1.35, so it covers the clusters'
+# 1.35. The auto-rollout exercise installs it (lab/backends/cluster/argo_rollouts.py).
+ARGO_ROLLOUTS = "v1.9.1"
 
 # Tools the lab downloads when PATH has none it can use (lab/backends/cluster/tools.py says when).
 TOOLS = {
