@@ -95,8 +95,6 @@ def test_every_fix_step_teaches_commands_first_and_gives_the_answer_last():
         assert not IN_HINT.search(step.hints[-1]), f"{step.name}: the last hint gives the fix, not another command"
 
 
-@pytest.mark.xfail(strict=True, reason="the local lab refuses a VirtualService whose hosts its Gateway does not "
-                   "serve, which Istio accepts (IST0132) and answers 404 NR: debug's host-typo release waits for it")
 def test_a_host_typo_in_the_virtualservice_is_accepted_and_answers_404_nr_as_on_a_cluster(lab):
     as_found("release-order")
     lab.invoke("apply", str(EXERCISE.folder / "manifests" / "broken-host.yaml"))

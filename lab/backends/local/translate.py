@@ -56,6 +56,12 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
     for ref, vs in _merge_order(objects):
         spec = vs.get("spec") or {}
         served = _gateway_hosts(ref, spec, objects)
+        if not served and not _mesh_only(spec) and _binds_a_serving_gateway(ref, spec, objects):
+            # Istio accepts it and serves none of its hosts there: requests get 404 (NR), and
+            # istioctl analyze warns IST0132 (VirtualServiceHostNotFoundInGateway).
+            notes.append((ref, f"{ref}: none of its hosts ({', '.join(map(str, spec.get('hosts') or []))}) is "
+                               "one its Gateways serve; as on a cluster (istioctl analyze: IST0132) it is kept "
+                               "and the gateway answers 404 for it. Fix the host, or the Gateway's servers[].hosts"))
         if not served:
             # Mesh-only (or bound only to Gateways that select no gateway): nothing to serve here, but
             # its references are checked as istioctl analyze would (IST0101), since a cluster's
@@ -158,17 +164,18 @@ def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple
         for server in (gateway.get("spec") or {}).get("servers") or []:
             scheme = "https" if _is_https(server) else "http"
             patterns += [(scheme, host) for host in _hosts_for(server.get("hosts") or [], gw_ref.namespace, ref.namespace)]
-    if not patterns:
-        return []
-    served = sorted({(scheme, str(host)) for host in spec.get("hosts") or [] for scheme, pattern in patterns
-                     if _host_matches(pattern, str(host))})
-    if not served:
-        raise ManifestError(f"{ref}: none of its hosts ({', '.join(spec.get('hosts') or [])}) is one its "
-                            f"Gateways serve ({', '.join(sorted({p for _, p in patterns}))}); a cluster would "
-                            "accept it and answer 404, the local lab refuses (apply the Gateway and the "
-                            "VirtualService together, in one file, to change both)",
-                            "add the host to the Gateway's servers[].hosts or fix the VirtualService")
-    return served
+    return sorted({(scheme, str(host)) for host in spec.get("hosts") or [] for scheme, pattern in patterns
+                   if _host_matches(pattern, str(host))})
+
+
+def _binds_a_serving_gateway(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> bool:
+    """Bound to a Gateway that selects the gateway: so its hosts were meant to be served there."""
+    for name in spec.get("gateways") or []:
+        namespace, _, gw_name = name.rpartition("/")
+        gateway = objects.get(Ref("Gateway", namespace or ref.namespace, gw_name))
+        if name != "mesh" and gateway is not None and selects_local_gateway(gateway):
+            return True
+    return False
 
 
 def _hosts_for(hosts: list, gateway_namespace: str, vs_namespace: str) -> list[str]:
