@@ -52,8 +52,10 @@ def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
     if skipped:
         message += (f" ({len(step.check) - len(here)} more check(s) need {' or '.join(skipped)}; "
                     f"skipped on the {backend.name} lab)")
-    return CheckResult(failed is None, message, [d for r in results for d in r.details],
-                       diagnosis=failed.diagnosis if failed else "", hint=failed.hint if failed else "")
+    diagnosis = failed.diagnosis if failed else ""
+    # The step's own word on a known failure (hints_for) before the catalogue's general hint.
+    hint = dict(step.hints_for).get(diagnosis, failed.hint) if failed else ""
+    return CheckResult(failed is None, message, [d for r in results for d in r.details], diagnosis=diagnosis, hint=hint)
 
 
 def _check_backends(check: Check, exercise: Exercise) -> tuple[str, ...]:
