@@ -169,7 +169,7 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
     backend = current_backend(lab_paths())
     spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
                        scheme="https" if https else "http")
-    base, ca_file = backend.gateway_endpoint(spec.scheme)
+    base, ca_file = backend.gateway_endpoint(spec.scheme, spec.host)
     sent = ", ".join(f"{name}: {value}" for name, value in spec.headers)
     target = f"{'https://' if https else ''}{host}{path}" + (f" with {sent}" if sent else "")
     counts: dict[str, int] = {}

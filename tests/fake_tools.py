@@ -42,6 +42,7 @@ class FakeTools:
         # that leads nowhere (a closed port) plays a connection the server refuses.
         self.pod_network: dict[str, dict[str, str]] = {}
         self.userland: Path | None = None
+        self._admin_root: Path | None = None
 
     def install(self, names: list[str]) -> None:
         """Stands in for downloading tools (tested on its own against a local release server)."""
@@ -97,14 +98,42 @@ class FakeTools:
             (self.userland / "curl").symlink_to(curl)
         return self.userland
 
+    def admin_folder(self, namespace: str, target: str) -> Path:
+        """Where a port-forward to TARGET in NAMESPACE finds the Envoy admin answers it serves:
+        config_dump.json, clusters.json (written by tests.kube_emulator.Istiod, as istiod would
+        push them to that gateway)."""
+        if self._admin_root is None:
+            self._admin_root = Path(tempfile.mkdtemp(prefix="fake-envoy-admin-"))
+        folder = self._admin_root / namespace / target.replace("/", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def start(self, argv, *, env=None, log_path=None):
-        """Plays `kubectl port-forward LOCAL:REMOTE`: a process on 127.0.0.1:LOCAL that answers HTTP
-        (as the gateway behind it would: 501 to anything), for a minute."""
+        """Plays `kubectl port-forward TARGET LOCAL:REMOTE --namespace NS`: a process on
+        127.0.0.1:LOCAL, for a minute, that answers HTTP as the gateway behind it would: 501 to
+        anything, except the Envoy admin answers its admin folder holds (/config_dump, /clusters)."""
         self.calls.append(list(argv))
         local = next(a for a in argv if ":" in a and a.split(":")[0].isdigit()).split(":")[0]
-        listener = ("import http.server, threading; "
-                    f"s = http.server.HTTPServer(('127.0.0.1', {local}), http.server.BaseHTTPRequestHandler); "
-                    "threading.Timer(60, s.shutdown).start(); s.serve_forever()")
+        folder = self.admin_folder(argv[argv.index("--namespace") + 1], argv[2])
+        listener = f"""
+import http.server, pathlib, threading
+folder = pathlib.Path({str(folder)!r})
+class Admin(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        found = folder / (self.path.split("?")[0].strip("/") + ".json")
+        if not found.is_file():
+            return self.send_error(501)
+        body = found.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+s = http.server.HTTPServer(('127.0.0.1', {local}), Admin)
+threading.Timer(60, s.shutdown).start()
+s.serve_forever()
+"""
         process = subprocess.Popen([sys.executable, "-c", listener], stderr=subprocess.DEVNULL)
         self.started.append(process)
         return process
@@ -175,6 +204,10 @@ class FakeTools:
         if tool == "istioctl" and self.kube:
             self._deployment("istio-system", "istiod")
             self._deployment("istio-system", "istio-ingressgateway")
+            admin = self.admin_folder("istio-system", "deployment/istio-ingressgateway")
+            if not (admin / "config_dump.json").exists():    # a new ingress gateway: no routes yet
+                (admin / "config_dump.json").write_text('{"configs": []}')
+                (admin / "clusters.json").write_text('{"cluster_statuses": []}')
         if argv[:3] == ["kubectl", "apply", "-f"] and argv[3].endswith("/kiali.yaml") and self.kube:
             self._deployment("istio-system", "kiali")
         if argv[:3] == ["kubectl", "create", "namespace"] and self.kube:
@@ -210,6 +243,8 @@ class FakeTools:
             process.wait()
         if self.userland:
             shutil.rmtree(self.userland, ignore_errors=True)
+        if self._admin_root:
+            shutil.rmtree(self._admin_root, ignore_errors=True)
 
 
 def cluster_backend(provider: str, tools: FakeTools, cluster, port: int = 8080) -> ClusterBackend:

@@ -159,10 +159,14 @@ class Emulator:
         self.thread.start()
         if not self.ready.wait(10):
             raise RuntimeError("the Kubernetes emulator did not start")
+        self.kube = self.new_kube()
+        return self
+
+    def new_kube(self) -> Kube:
+        """A client of its own (its own discovery cache), for a thread that plays a controller."""
         configuration = client.Configuration()
         configuration.host = f"http://127.0.0.1:{self.port}"
-        self.kube = Kube(client.ApiClient(configuration))
-        return self
+        return Kube(client.ApiClient(configuration))
 
     def __exit__(self, *exc):
         self.loop.call_soon_threadsafe(self.stop.set)
@@ -221,3 +225,119 @@ class Controller:
         status["replicas"] = replicas
         if status != obj.get("status"):
             self.kube.json_patch(ref, [{"op": "add", "path": "/status", "value": status}])
+
+
+class Istiod:
+    """Plays istiod for the Gateway API, from the lab's one model of istiod (the local translator
+    and its Gateway API status): for a Gateway of class istio it deploys `<gateway>-istio` (a
+    Deployment, available after `deploy_polls` polls, and a ClusterIP Service with one port per
+    listener port: istio pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go and the
+    istio-discovery chart's files/kube-gateway.yaml); writes the Gateways' and HTTPRoutes' status;
+    and pushes each deployed gateway the routes of its Gateway (its Envoy admin's /config_dump,
+    served by the fake port-forward to deployment/<gateway>-istio). `push_delay_polls`: polls between
+    a change and the gateway serving it."""
+
+    def __init__(self, cluster: "Emulator", tools, interval: float = 0.1, deploy_polls: int = 3,
+                 push_delay_polls: int = 2):
+        self.kube, self.tools, self.interval = cluster.new_kube(), tools, interval
+        self.deploy_polls, self.push_delay_polls = deploy_polls, push_delay_polls
+        self.seen: dict[str, int] = {}       # gateway key → polls since first seen
+        self.pending: dict[str, tuple[str, int]] = {}   # gateway key → (dump to push, polls left)
+        self.pushes: list[str] = []          # keys of the gateways pushed, in order
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "Istiod":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+
+    def _run(self):
+        while not self.stop.wait(self.interval):
+            try:
+                self._step()
+            except Exception:   # noqa: BLE001 - a half-applied object: the next poll sees it whole
+                pass
+
+    def _model(self) -> dict:
+        from lab.backends.cluster import gateway_api
+        from lab.backends.local.gateway_api import admit
+        from lab.manifests import ref_of
+
+        found = []
+        for kind, group in (("Gateway", gateway_api.GROUP), ("HTTPRoute", gateway_api.GROUP),
+                            ("ReferenceGrant", gateway_api.GROUP), ("Service", ""), ("Namespace", "")):
+            try:
+                found += self.kube.list_all(kind, group)
+            except Exception:   # noqa: BLE001 - no CRDs yet
+                pass
+        return {ref_of(o): admit({k: v for k, v in o.items() if k != "status"}, None) for o in found}
+
+    def _step(self):
+        from lab.backends.cluster import gateway_api
+        from lab.backends.local.gateway_status import with_status
+
+        model = self._model()
+        self._push(model)
+        for ref, obj in model.items():
+            if ref.group == gateway_api.GROUP and ref.kind in ("Gateway", "HTTPRoute"):
+                status = with_status(ref, obj, model)["status"]
+                stored = self.kube.get(ref) or {}
+                if stored.get("status") != status:
+                    self.kube.json_patch(ref, [{"op": "add", "path": "/status", "value": status}])
+
+    def _push(self, model: dict) -> None:
+        import json as json_lib
+
+        from lab.backends.cluster import gateway_api
+        from lab.backends.local.translate import ROUTE_CONFIGS, translate
+
+        for ref, gateway in model.items():
+            if not gateway_api.is_gateway(gateway) or gateway["spec"].get("gatewayClassName") != gateway_api.CLASS:
+                continue
+            key = f"{ref.namespace}/{ref.name}"
+            self.seen[key] = self.seen.get(key, 0) + 1
+            if self.seen[key] < self.deploy_polls:
+                continue
+            self._deploy(ref.namespace, gateway)
+            alone = {r: o for r, o in model.items() if not gateway_api.is_gateway(o) or r == ref}
+            config = translate({r: gateway_api._as_modelled(o) for r, o in alone.items()}, pods={})
+            dump = json_lib.dumps({"configs": [{"route_config": config.route_configs[scheme]}
+                                               for scheme in ROUTE_CONFIGS]})
+            waiting = self.pending.get(key)
+            folder = self.tools.admin_folder(ref.namespace, f"deployment/{gateway_api.deployed_name(gateway)}")
+            served = (folder / "config_dump.json").read_text() if (folder / "config_dump.json").exists() else ""
+            if dump == served:
+                self.pending.pop(key, None)
+            elif waiting is None or waiting[0] != dump:
+                self.pending[key] = (dump, self.push_delay_polls)
+            elif waiting[1] > 0:
+                self.pending[key] = (dump, waiting[1] - 1)
+            else:
+                (folder / "clusters.json").write_text('{"cluster_statuses": []}')
+                (folder / "config_dump.json").write_text(dump)
+                self.pushes.append(key)
+                del self.pending[key]
+
+    def _deploy(self, namespace: str, gateway: dict) -> None:
+        from lab.backends.cluster import gateway_api
+
+        name = gateway_api.deployed_name(gateway)
+        labels = {gateway_api.GATEWAY_NAME_LABEL: gateway["metadata"]["name"],
+                  "gateway.networking.k8s.io/gateway-class-name": gateway_api.CLASS}
+        if self.kube.get(Ref("Deployment", namespace, name)) is None:
+            admin = self.tools.admin_folder(namespace, f"deployment/{name}")   # a new gateway: no routes yet
+            (admin / "config_dump.json").write_text('{"configs": []}')
+            (admin / "clusters.json").write_text('{"cluster_statuses": []}')
+            self.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",
+                             "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                             "spec": {"replicas": 1, "selector": {"matchLabels": labels}},
+                             "status": {"availableReplicas": 1}})
+            ports = sorted({int(listener["port"]) for listener in gateway["spec"].get("listeners") or []})
+            self.kube.apply({"apiVersion": "v1", "kind": "Service",
+                             "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                             "spec": {"type": "ClusterIP", "selector": labels,
+                                      "ports": [{"name": f"port-{p}", "port": p} for p in ports]}})

@@ -37,7 +37,7 @@ class Gateway:
     def get(self, ref):
         return None
 
-    def gateway_endpoint(self, scheme):
+    def gateway_endpoint(self, scheme, host=""):
         return "http://127.0.0.1:9", None
 
 

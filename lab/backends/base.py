@@ -121,8 +121,15 @@ class Backend(ABC):
         split by replica counts follows, and what a route to a subset with none turns into (503 UH)."""
         return {}
 
-    def gateway_endpoint(self, scheme: str) -> tuple[str, str | None]:
-        """Where to send requests of this scheme, and the CA file to trust (None for plain HTTP)."""
+    def entry_url(self, scheme: str, gateway_api: bool = False) -> str:
+        """Where a learner sends requests of a track (the Istio API's, or the Gateway API's): one
+        place for both here; a cluster reaches Istio's deployed gateways on ports of their own."""
+        return self.gateway_tls_url() if scheme == "https" else self.gateway_url()
+
+    def gateway_endpoint(self, scheme: str, host: str = "") -> tuple[str, str | None]:
+        """Where to send requests of this scheme for this host, and the CA file to trust (None for
+        plain HTTP). One place for every host here; a cluster sends a host a Gateway API Gateway
+        serves to the gateway Istio deployed for it."""
         if scheme == "https":
             return self.gateway_tls_url(), str(self.ca_bundle())
         return self.gateway_url(), None

@@ -123,7 +123,7 @@ def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend) -> C
     if finding:
         return _failed(finding, with_headers, [Group(Text(f"Through the gateway, to {where}: the config is wrong, so no traffic was sent."), served)])
     # Then traffic: the sequential verdict on live answers.
-    base, ca_file = backend.gateway_endpoint(request.scheme)
+    base, ca_file = backend.gateway_endpoint(request.scheme, request.host)
     verdict, examples = run_verdict(base, request, classifier, expectation, ca_file)
     details: list[RenderableType] = [Text(f"Through the gateway, to {where}:"),
                                      Text(f"config: the route serves {situation.served.describe(list(spec.expect))}, "
@@ -247,7 +247,7 @@ def mtls_check(spec: MtlsCheck, backend: Backend) -> CheckResult:
 
 def websocket_check(exercise: Exercise, spec: WebsocketCheck, backend: Backend) -> CheckResult:
     request = request_spec(exercise, spec.request)
-    result = echo_check(backend.gateway_url(), request.host, spec.path, spec.connections, spec.messages)
+    result = echo_check(backend.gateway_endpoint("http", request.host)[0], request.host, spec.path, spec.connections, spec.messages)
     if result.passed:
         where = ", ".join(f"{name} ({n})" for name, n in sorted(result.instances.items()))
         return CheckResult(True, f"{result.echoed} of {result.connections} WebSocket connections echoed every "
@@ -263,7 +263,8 @@ def errors_check(exercise: Exercise, spec: ErrorsCheck, backend: Backend) -> Che
     from lab.traffic.sampler import collect
 
     canary, stable = spec.canary, spec.stable
-    answers = collect(backend.gateway_url(), request_spec(exercise, spec.request), classifier_of(exercise),
+    request = request_spec(exercise, spec.request)
+    answers = collect(backend.gateway_endpoint("http", request.host)[0], request, classifier_of(exercise),
                       spec.requests)
     rates = rates_by_source(answers)
     table = "\n".join(f"  {name}: errors {rate}" for name, rate in sorted(rates.items()))

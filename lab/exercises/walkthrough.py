@@ -67,9 +67,10 @@ class Walkthrough:
         """Step texts name this lab's own gateway and files, so a command in them can be pasted as is:
         {{gateway_url}} (http://127.0.0.1:PORT), {{https_port}}, {{ca_file}}, and {{helm_source}}
         (where helm comes from, for an exercise that renders a chart)."""
+        gateway_api = uses_gateway_api(self.exercise)   # a cluster has another entry point for that track
         values = {
-            "gateway_url": self.backend.gateway_url,
-            "https_port": lambda: urlsplit(self.backend.gateway_tls_url()).port,
+            "gateway_url": lambda: self.backend.entry_url("http", gateway_api),
+            "https_port": lambda: urlsplit(self.backend.entry_url("https", gateway_api)).port,
             "ca_file": lambda: _shown_path(self.paths.ca_file),
             "helm_source": lambda: helm_source()[1],
         }
@@ -487,3 +488,9 @@ def require_terminal_or_yes(yes: bool) -> None:
     if not yes and not ui.interactive():
         raise LabError("the walkthrough asks questions, but there is no terminal here",
                        "run it in a terminal, or add --yes to apply every solution and run every check")
+
+
+def uses_gateway_api(exercise: Exercise) -> bool:
+    """An exercise whose manifests make a Gateway API Gateway plays the Gateway API track."""
+    return any(str(obj.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") and obj.get("kind") == "Gateway"
+               for step in exercise.steps for path in step.manifests for obj in load_manifest_file(path))

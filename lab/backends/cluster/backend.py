@@ -18,7 +18,7 @@ from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
 from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, versions
 from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
-from lab.backends.cluster.portforward import PortForward, answers_http
+from lab.backends.cluster.portforward import PortForward, answers_http, stop_every_forward
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
 from lab.backends.cluster.tools import choose_tool, releases
@@ -26,6 +26,7 @@ from lab.config import APPS_DIR, Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
+from lab.polling import poll
 from lab.ports import free_port
 from lab.routes import expected_routes, referenced, wait_until_served
 from lab.state import LabState, clear_state, load_state, save_state
@@ -36,6 +37,7 @@ LAB_IMAGES = {"canary-lab/httpbin:1.0": APPS_DIR / "httpbin",
               "canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
               "canary-lab/version-app:1.0": APPS_DIR / "version"}
 ENVOY_ADMIN_PORT = 15000
+GATEWAY_API_DEPLOY_TIMEOUT = 180   # istiod makes the Deployment, then its pod pulls the proxy image
 GATEWAY_CLASS_DEFAULTS = Ref("ConfigMap", "istio-system", "canary-lab-gateway-class-defaults")
 
 
@@ -69,8 +71,8 @@ class ClusterBackend(Backend):
             self._kube = Kube.from_kubeconfig(self.kubeconfig, self.paths.run_dir / "discovery.json")
         return self._kube
 
-    def _forward(self, name: str, target: str, local: int, remote: int) -> PortForward:
-        return PortForward(self.runner, self.paths.run_dir, self.kubeconfig, name, target, local, remote)
+    def _forward(self, name: str, target: str, local: int, remote: int, namespace: str = "istio-system") -> PortForward:
+        return PortForward(self.runner, self.paths.run_dir, self.kubeconfig, name, target, local, remote, namespace)
 
     def gateway_forward(self) -> PortForward:
         return self._forward("gateway", "service/istio-ingressgateway", self.port, 80)
@@ -81,6 +83,68 @@ class ClusterBackend(Backend):
     def admin_forward(self) -> PortForward:
         state_port = (self._state_settings() or {}).get("admin_port") or free_port()
         return self._forward("admin", "deployment/istio-ingressgateway", state_port, ENVOY_ADMIN_PORT)
+
+    # The Gateway API track's one entry point: the lab's ports + 1 (8081, 8444), forwarded to the
+    # gateway Istio deployed for the Gateway that serves the host asked for.
+    def gateway_api_port(self, scheme: str) -> int:
+        return (gateway_tls_port(self.port) if scheme == "https" else self.port) + 1
+
+    def gateway_api_forward(self, gateway: dict, scheme: str) -> PortForward:
+        remote = gateway_api.listener_port(gateway, "HTTPS" if scheme == "https" else "HTTP")
+        if remote is None:
+            raise LabError(f"Gateway {gateway['metadata'].get('namespace')}/{gateway['metadata']['name']} has no "
+                           f"{scheme.upper()} listener", f"add a listener with protocol {scheme.upper()}")
+        ref = gateway_api.deployment_ref(gateway)
+        return self._forward(f"gateway-api-{scheme}", f"service/{ref.name}", self.gateway_api_port(scheme), remote,
+                             namespace=ref.namespace)
+
+    def _deployed_gateway_admin(self, gateway: dict) -> EnvoyAdmin:
+        """Port 15000 of a deployed gateway, on a port of its own kept in state.json."""
+        ref = gateway_api.deployment_ref(gateway)
+        key = f"{ref.namespace}/{ref.name}"
+        state = load_state(self.paths)
+        ports = state.settings.setdefault("gateway_admin_ports", {}) if state else {}
+        if key not in ports:
+            ports[key] = free_port()
+            if state:
+                save_state(self.paths, state)
+        forward = self._forward(f"admin-{ref.namespace}-{ref.name}", f"deployment/{ref.name}", ports[key],
+                                ENVOY_ADMIN_PORT, namespace=ref.namespace)
+        forward.ensure(probe=answers_http)
+        return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}")
+
+    def _istio_gateways(self) -> list[dict]:
+        """The Gateway API Gateways of class istio; none on a cluster without the CRDs."""
+        try:
+            return gateway_api.gateways(self.kube)
+        except LabError:
+            return []
+
+    def _gateway_for(self, host: str) -> dict | None:
+        """The Gateway API Gateway whose listener hostname is this host (or covers it), or that an
+        HTTPRoute for the host names as its parent; None: the ingress gateway's (the Istio track)."""
+        found = self._istio_gateways() if host else []
+        named = [g for g in found if any(gateway_api.hostname_covers(l.get("hostname"), host)
+                                         for l in (g.get("spec") or {}).get("listeners") or [])]
+        if named or not found:
+            return named[0] if named else None
+        for route in self.kube.list_all("HTTPRoute", gateway_api.GROUP):
+            if host in (route.get("spec") or {}).get("hostnames") or []:
+                for parent in (route.get("spec") or {}).get("parentRefs") or []:
+                    namespace = parent.get("namespace") or route["metadata"].get("namespace")
+                    for gateway in found:
+                        if (gateway["metadata"]["name"], gateway["metadata"].get("namespace")) == \
+                                (parent.get("name"), namespace):
+                            return gateway
+        return None
+
+    def _wait_until_deployed(self, gateway: dict) -> None:
+        ref = gateway_api.deployment_ref(gateway)
+        if poll(lambda: gateway_api.deployed(self.kube, gateway), GATEWAY_API_DEPLOY_TIMEOUT, interval=1.0) is None:
+            raise LabError(f"Istio has not deployed the gateway for Gateway {ref.namespace}/"
+                           f"{gateway['metadata']['name']} ({ref}) within {GATEWAY_API_DEPLOY_TIMEOUT}s",
+                           f"see `invoke get gtw {gateway['metadata']['name']} -n {ref.namespace}` (its conditions) "
+                           "and `kubectl --kubeconfig .lab/kubeconfig get pods -n " + ref.namespace + "`")
 
     def gateway_admin(self) -> EnvoyAdmin:
         """Port 15000 of the ingress gateway, through the lab's port-forward."""
@@ -246,6 +310,7 @@ class ClusterBackend(Backend):
         was_up = self.paths.state_file.exists()
         for forward in (self.gateway_forward(), self.gateway_tls_forward(), self.admin_forward()):
             forward.stop()
+        stop_every_forward(self.runner, self.paths.run_dir, self.kubeconfig)   # the deployed gateways' too
         if self.provider.keeps_cluster:
             existed = was_up and self.kubeconfig.exists()
             if existed:
@@ -309,7 +374,13 @@ class ClusterBackend(Backend):
         return lines
 
     def _wait_until_served(self, objects: list[dict]) -> None:
-        """Until the gateway serves what istiod will make of the VirtualServices bound to it."""
+        """Until the gateways serve what istiod will make of the VirtualServices bound to the ingress
+        gateway, and of the HTTPRoutes and Gateway API Gateways (once Istio deployed their gateways)."""
+        if any(gateway_api.is_route(o) or gateway_api.is_gateway(o) for o in objects):
+            model, parents = gateway_api.routes_model(self.kube, objects)
+            for gateway in parents:
+                self._wait_until_deployed(gateway)
+            wait_until_served(expected_routes([], model), self.live_routes)
         bound = [o for o in objects if o["kind"] == "VirtualService"
                  and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
         if not bound:
@@ -372,9 +443,21 @@ class ClusterBackend(Backend):
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def gateway_endpoint(self, scheme: str) -> tuple[str, str | None]:
-        self.ensure_gateway_forwards()   # every check and `invoke traffic` come through here
-        return super().gateway_endpoint(scheme)
+    def entry_url(self, scheme: str, gateway_api: bool = False) -> str:
+        if not gateway_api:
+            return super().entry_url(scheme)
+        return f"{scheme}://127.0.0.1:{self.gateway_api_port(scheme)}"
+
+    def gateway_endpoint(self, scheme: str, host: str = "") -> tuple[str, str | None]:
+        """Every check and `invoke traffic` come through here: a host a Gateway API Gateway serves
+        goes to the gateway Istio deployed for it, through its forward; the rest to the ingress gateway."""
+        gateway = self._gateway_for(host)
+        if gateway is None:
+            self.ensure_gateway_forwards()
+            return super().gateway_endpoint(scheme)
+        self._wait_until_deployed(gateway)
+        self.gateway_api_forward(gateway, scheme).ensure(probe=answers_http if scheme == "http" else None)
+        return self.entry_url(scheme, gateway_api=True), str(self.ca_bundle()) if scheme == "https" else None
 
     def gateway_tls_url(self) -> str:
         return f"https://127.0.0.1:{gateway_tls_port(self.port)}"
@@ -390,21 +473,33 @@ class ClusterBackend(Backend):
         path.write_bytes(base64.b64decode(secret["data"]["ca.crt"]))
         return path
 
-    def live_routes(self) -> list[LiveRoute]:
+    def _admins(self) -> list[EnvoyAdmin]:
+        """The ingress gateway's Envoy admin, then each deployed Gateway API gateway's (one whose
+        pods are not available yet serves nothing)."""
         forward = self.admin_forward()
         forward.ensure(probe=answers_http)
-        return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").live_routes()
+        deployed = [g for g in self._istio_gateways() if gateway_api.deployed(self.kube, g)]
+        return [EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}"), *map(self._deployed_gateway_admin, deployed)]
+
+    def live_routes(self) -> list[LiveRoute]:
+        """What every gateway serves: the ingress gateway's routes and the deployed gateways'."""
+        return [route for admin in self._admins() for route in admin.live_routes()]
 
     def ready_endpoints(self) -> dict[tuple[str, str], int]:
-        """From the ingress gateway's own Envoy (/clusters): what it would send traffic to."""
-        forward = self.admin_forward()
-        forward.ensure()
-        return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").ready_endpoints()
+        """From the gateways' own Envoys (/clusters): what they would send traffic to."""
+        ready: dict[tuple[str, str], int] = {}
+        for admin in self._admins():
+            for key, count in admin.ready_endpoints().items():
+                ready[key] = max(ready.get(key, 0), count)   # the same pods, seen from each gateway
+        return ready
 
     def upstream_counts(self) -> dict[str, tuple[int, int]]:
-        forward = self.admin_forward()
-        forward.ensure()
-        return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}").upstream_counts()
+        counts: dict[str, tuple[int, int]] = {}
+        for admin in self._admins():
+            for name, (requests, errors) in admin.upstream_counts().items():
+                before = counts.get(name, (0, 0))
+                counts[name] = (before[0] + requests, before[1] + errors)
+        return counts
 
     def status(self) -> LabStatus:
         if not self.provider.exists():

@@ -11,9 +11,11 @@ a Deployment and a Service named `<gateway>-istio` in the Gateway's namespace, l
 `gateway.networking.k8s.io/gateway-name`; files/kube-gateway.yaml of the istio-discovery chart).
 """
 
+import copy
+
 from lab.backends.cluster.kube import Kube, deployment_available
 from lab.config import PROJECT_DIR
-from lab.manifests import Ref, load_manifest_file
+from lab.manifests import Ref, load_manifest_file, ref_of
 
 GROUP = "gateway.networking.k8s.io"
 CLASS = "istio"
@@ -91,10 +93,67 @@ def listener_port(gateway: dict, protocol: str) -> int | None:
     return None
 
 
-def serves_host(gateway: dict, host: str) -> bool:
-    """A listener takes the host: its hostname is the host, a wildcard that covers it, or absent."""
-    for listener in (gateway.get("spec") or {}).get("listeners") or []:
-        name = listener.get("hostname")
-        if not name or name == host or (name.startswith("*.") and host.endswith(name[1:])):
-            return True
-    return False
+def hostname_covers(hostname: str | None, host: str) -> bool:
+    """A listener's hostname is the host, or a wildcard that covers it (a listener without one
+    takes any host: which Gateway serves it then is the HTTPRoutes' to say)."""
+    return bool(hostname) and (hostname == host or hostname.startswith("*.") and host.endswith(hostname[1:]))
+
+
+def is_route(obj: dict) -> bool:
+    return obj.get("kind") == "HTTPRoute" and str(obj.get("apiVersion", "")).startswith(GROUP + "/")
+
+
+def is_gateway(obj: dict) -> bool:
+    return obj.get("kind") == "Gateway" and str(obj.get("apiVersion", "")).startswith(GROUP + "/")
+
+
+def _as_modelled(obj: dict) -> dict:
+    """As the lab's model of istiod (the local translator) takes it: with the CRDs' defaults (an API
+    server fills them in; the local lab's admit does the same), every HTTPS listener on the one
+    certificate the model knows (it needs only which hosts each listener serves)."""
+    from lab.backends.local.gateway_api import admit
+    from lab.backends.local.translate import LOCAL_CREDENTIAL
+
+    obj = admit(copy.deepcopy(obj), None)
+    if is_gateway(obj):
+        for listener in obj["spec"].get("listeners") or []:
+            if str(listener.get("protocol", "")).upper() == "HTTPS":
+                listener["tls"] = {"mode": "Terminate", "certificateRefs": [{"group": "", "kind": "Secret",
+                                                                             "name": LOCAL_CREDENTIAL}]}
+    return obj
+
+
+def routes_model(kube: Kube, changed: list[dict]) -> tuple[list[dict], list[dict]]:
+    """For changed HTTPRoutes and Gateways: (what istiod needs to build their gateways' routes —
+    the HTTPRoutes of their namespaces and of the changed Gateways, parent Gateways, backend
+    Services, ReferenceGrants and Namespaces —, the Gateways, whose deployments must run first)."""
+    context = {ref_of(o): o for o in changed}
+    namespaces = {ref_of(o).namespace for o in changed if is_route(o)}
+    gateways = {ref_of(o) for o in changed if is_gateway(o)}
+    for route in kube.list_all("HTTPRoute", GROUP):   # the neighbours, and every route of a changed Gateway
+        ref = ref_of(route)
+        parents = {Ref("Gateway", p.get("namespace") or ref.namespace, p.get("name", ""), GROUP)
+                   for p in (route.get("spec") or {}).get("parentRefs") or []}
+        if ref.namespace in namespaces or parents & gateways:
+            context.setdefault(ref, route)
+    routes = [o for o in context.values() if is_route(o)]
+    for route in routes:
+        namespace = ref_of(route).namespace
+        context.setdefault(Ref("Namespace", "", namespace), kube.get(Ref("Namespace", "", namespace)))
+        spec = route.get("spec") or {}
+        for parent in spec.get("parentRefs") or []:
+            if parent.get("kind", "Gateway") == "Gateway":
+                ref = Ref("Gateway", parent.get("namespace") or namespace, parent["name"], GROUP)
+                context.setdefault(ref, kube.get(ref))
+        for rule in spec.get("rules") or []:
+            for backend in rule.get("backendRefs") or []:
+                if backend.get("kind", "Service") == "Service" and not backend.get("group"):
+                    where = backend.get("namespace") or namespace
+                    context.setdefault(Ref("Service", where, backend["name"]),
+                                       kube.get(Ref("Service", where, backend["name"])))
+                    if where != namespace:
+                        for grant in kube.list("ReferenceGrant", where, GROUP):
+                            context.setdefault(ref_of(grant), grant)
+    found = {ref: obj for ref, obj in context.items() if obj is not None}
+    parents = [o for o in found.values() if is_gateway(o) and (o.get("spec") or {}).get("gatewayClassName") == CLASS]
+    return [_as_modelled(o) for o in found.values()], parents

@@ -147,10 +147,11 @@ class Kube:
                              namespace=self._namespace(resource, ref.namespace))
 
     def list(self, kind: str, namespace: str, group: str = "") -> list[dict]:
-        """The objects of a kind in a namespace (a list's items carry no kind: it is put back)."""
+        """The objects of a kind in a namespace (a list's items carry no kind and apiVersion: put back,
+        so a Ref made from one keeps its group)."""
         resource = self.resource(kind, group=group)
         found = self._request(self.dynamic.get, resource, namespace=self._namespace(resource, namespace)) or {}
-        return [{**item, "kind": kind} for item in found.get("items") or []]
+        return [{"apiVersion": resource.group_version, **item, "kind": kind} for item in found.get("items") or []]
 
     def list_all(self, kind: str, group: str = "") -> "list[dict]":
         """Every object of a kind, in every namespace (each item with its apiVersion and kind, as

@@ -1,5 +1,6 @@
 """kubectl port-forwards the lab starts, tracks by pid file, and stops on `down`."""
 
+import json
 import os
 import signal
 import socket
@@ -35,6 +36,7 @@ class PortForward:
                  target: str, local_port: int, remote_port: int, namespace: str = "istio-system"):
         self.runner = runner
         self.pid_file = run_dir / f"port-forward-{name}.pid"
+        self.argv_file = run_dir / f"port-forward-{name}.argv"   # what it was started as
         self.log = run_dir / f"port-forward-{name}.log"
         self.local_port = local_port
         self._process = None
@@ -51,16 +53,24 @@ class PortForward:
     def running(self) -> bool:
         return pid_alive(self.pid())
 
+    def _started_argv(self) -> list[str] | None:
+        try:
+            return json.loads(self.argv_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def ensure(self, timeout: float = 15.0, probe=None) -> bool:
-        """Start it unless it runs and `probe(port)` says it works (a process alone can be wedged),
-        and wait until it accepts connections; True when (re)started now."""
+        """Start it unless it runs to the same target and `probe(port)` says it works (a process
+        alone can be wedged), and wait until it accepts connections; True when (re)started now.
+        One local port, another target (the Gateway API track's gateway changed): restarted."""
         if self.running():
-            if probe is None or probe(self.local_port):
+            if self._started_argv() == self.argv and (probe is None or probe(self.local_port)):
                 return False
             self.stop()
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         process = self.runner.start(self.argv, log_path=self.log)
         self.pid_file.write_text(str(process.pid))
+        self.argv_file.write_text(json.dumps(self.argv))
         self._process = process   # kept: a running Popen's __del__ would swallow a Ctrl-C landing there
         def up_or_exited() -> str:
             if (probe or _accepts)(self.local_port):
@@ -81,3 +91,11 @@ class PortForward:
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
+        self.argv_file.unlink(missing_ok=True)
+
+
+def stop_every_forward(runner: Runner, run_dir: Path, kubeconfig: Path) -> None:
+    """Every port-forward the lab started in this run folder (the deployed gateways' too)."""
+    for pid_file in sorted(run_dir.glob("port-forward-*.pid")):
+        name = pid_file.name.removeprefix("port-forward-").removesuffix(".pid")
+        PortForward(runner, run_dir, kubeconfig, name, "", 0, 0).stop()
