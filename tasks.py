@@ -31,10 +31,12 @@ def _help_asked(task_name: str, positional) -> bool:
 @task(help={"provider": "auto (default), local, k3d, minikube, kind, or existing (your current kubeconfig context)",
             "port": "gateway port on 127.0.0.1 (default 8080, or $CANARY_LAB_PORT)",
             "addons": "cluster only: comma-separated, from prometheus, kiali",
-            "install-istio": "--provider existing: install Istio there if it has none (down removes it)"})
-def up(c, provider="auto", port=0, addons="", install_istio=False):
+            "install-istio": "--provider existing: install Istio there if it has none (down removes it)",
+            "registry": "--provider existing: a registry the cluster pulls from (HOST[:PORT]/PATH, after "
+                        "`docker login`); the lab pushes its app images there"})
+def up(c, provider="auto", port=0, addons="", install_istio=False, registry=""):
     """Start the lab (or repair it): gateway, sample apps. A second `up` changes nothing."""
-    _run(commands.up, provider, port or None, addons, install_istio)
+    _run(commands.up, provider, port or None, addons, install_istio, registry)
 
 
 @task

@@ -13,7 +13,8 @@ SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
 SAMPLE_HOST = "canary.lab.local"
 
 
-def up(provider: str = "auto", port: int | None = None, addons: str = "", install_istio: bool = False) -> None:
+def up(provider: str = "auto", port: int | None = None, addons: str = "", install_istio: bool = False,
+       registry: str = "") -> None:
     paths = lab_paths()
     state = lab_state(paths)
     if state is not None and provider not in ("auto", state.provider):
@@ -34,6 +35,8 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "", instal
     backend = make_backend(paths, name, port)
     if install_istio:
         backend.may_install_istio = True   # --provider existing: the learner's explicit yes to Istio
+    if registry:
+        backend.use_registry(registry)     # --provider existing: where a cluster the lab did not make pulls
     try:
         with ui.step(f"gateway on {backend.gateway_url()}"):
             changed = backend.up()

@@ -2,12 +2,14 @@
 (each flag as the tool documents it), Kubernetes calls over HTTP to an API emulator."""
 
 import base64
+import re
 
 import pytest
 import yaml
 
 from lab import commands
 from lab.backends.cluster import versions
+from lab.backends.cluster.backend import LAB_IMAGES
 from lab.backends.base import LiveRoute, RouteDestination
 from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
@@ -553,3 +555,30 @@ def test_existing_down_removes_only_what_the_lab_made(lab_root, tools, cluster, 
     assert cluster.kube.get(theirs) is not None and not terminating(cluster.kube.get(theirs))
     assert cluster.kube.get(Ref("Deployment", "istio-system", "istiod")) is not None
     assert load_state(lab_paths()) is None and not (lab_root / ".lab" / "kubeconfig").exists()
+
+
+def test_existing_with_a_registry_pushes_the_lab_images_there_and_its_deployments_pull_from_it(
+        lab_root, tools, cluster, commands_on):
+    tools._deployment("istio-system", "istiod")                   # a remote cluster with its own Istio
+    tools._deployment("istio-system", "istio-ingressgateway")
+    commands_on.up(provider="existing", registry="registry.example.com/team-a")
+    pushed = {c[2] for c in tools.calls if c[:2] == ["docker", "push"]}
+    assert pushed == {f"registry.example.com/team-a/{image}" for image in LAB_IMAGES}
+    httpbin = cluster.kube.get(Ref("Deployment", "canary-lab", "httpbin"))
+    assert httpbin["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/team-a/canary-lab/httpbin:1.0"
+    assert load_state(lab_paths()).settings["registry"] == "registry.example.com/team-a"
+    tools.calls.clear()
+    commands_on.up()                                             # remembered: nothing to build again
+    assert not any(c[:2] == ["docker", "push"] for c in tools.calls)
+
+
+@pytest.mark.parametrize("provider, registry, says", [
+    ("k3d", "registry.example.com/team-a", "--registry is for --provider existing"),
+    ("existing", "https://registry.example.com/team-a", "is not HOST[:PORT]/PATH"),
+    ("existing", "Registry.Example.com/Team", "is not HOST[:PORT]/PATH"),
+])
+def test_a_registry_is_for_existing_only_and_must_be_an_image_prefix(lab_root, tools, cluster, commands_on,
+                                                                    provider, registry, says):
+    with pytest.raises(LabError, match=re.escape(says)):
+        commands_on.up(provider=provider, registry=registry)
+    assert not any(c[:2] == ["docker", "build"] for c in tools.calls)

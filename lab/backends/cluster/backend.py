@@ -7,8 +7,10 @@ changes the user's current context.
 """
 
 import base64
+import copy
 import hashlib
 import json
+import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +39,8 @@ LAB_IMAGES = {"canary-lab/httpbin:1.0": APPS_DIR / "httpbin",
               "canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
               "canary-lab/version-app:1.0": APPS_DIR / "version"}
 ENVOY_ADMIN_PORT = 15000
+# An image name's registry and path, as Docker takes them (distribution/reference: domain[:port]/path).
+IMAGE_PREFIX = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
 GATEWAY_API_DEPLOY_TIMEOUT = 180   # istiod makes the Deployment, then its pod pulls the proxy image
 GATEWAY_CLASS_DEFAULTS = Ref("ConfigMap", "istio-system", "canary-lab-gateway-class-defaults")
 
@@ -62,6 +66,7 @@ class ClusterBackend(Backend):
         self.kubeconfig = paths.home / "kubeconfig"
         self.provider = PROVIDERS[provider](self.runner, paths.run_dir, self.kubeconfig, gateway_port)
         self._kube = kube
+        self.registry = ""   # `existing` only: a registry the cluster pulls the lab's images from
         self.may_install_istio = False   # on a cluster the lab did not make: only when asked (--install-istio)
         self._clients_ready = False   # client pods checked this run: a check sends many batches
 
@@ -174,8 +179,11 @@ class ClusterBackend(Backend):
         self.paths.run_dir.mkdir(parents=True, exist_ok=True)
         # Saved first, so `down` can clean up after a failure or a Ctrl-C half-way.
         settings = {"admin_port": free_port(), "registry_port": free_port(), **self._state_settings()}
+        if self.registry:
+            settings["registry"] = self.registry
         save_state(self.paths, LabState(self.name, self.port, settings))
         self.provider.registry_port = settings["registry_port"]
+        self.provider.pull_registry = settings.get("registry", "")
         changed = False
         cluster_state = self.provider.state()
         if cluster_state == "missing":
@@ -294,7 +302,7 @@ class ClusterBackend(Backend):
                 digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
         namespace = self.kube.get(Ref("Namespace", "", "kube-system")) or {}
         return json.dumps({"cluster": (namespace.get("metadata") or {}).get("uid", ""),
-                           "apps": digest.hexdigest()}, sort_keys=True)
+                           "apps": digest.hexdigest(), "registry": self.provider.pull_registry}, sort_keys=True)
 
     def _load_images(self) -> bool:
         marker = self.paths.run_dir / "images-loaded"
@@ -350,7 +358,31 @@ class ClusterBackend(Backend):
 
     # -- objects ---------------------------------------------------------------------------
 
+    def use_registry(self, registry: str) -> None:
+        """Where the lab's images go for a cluster it did not make (`up --registry`)."""
+        if self.name != "existing":
+            raise LabError(f"--registry is for --provider existing; the {self.name} lab makes its own registry",
+                           "leave --registry out")
+        if not IMAGE_PREFIX.fullmatch(registry):
+            raise LabError(f"--registry {registry!r} is not HOST[:PORT]/PATH (lowercase, no scheme)",
+                           "e.g. --registry registry.example.com/your-team")
+        self.registry = registry
+
+    def _pullable(self, obj: dict) -> dict:
+        """With a registry (`existing` only), the lab's own images are named where the cluster pulls
+        them: canary-lab/version-app:1.0 → REGISTRY/canary-lab/version-app:1.0."""
+        registry = (self._state_settings() or {}).get("registry", "")
+        if not registry or obj.get("kind") != "Deployment":
+            return obj
+        obj = copy.deepcopy(obj)
+        pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for container in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
+            if container.get("image") in LAB_IMAGES:
+                container["image"] = f"{registry}/{container['image']}"
+        return obj
+
     def apply(self, objects: list[dict]) -> list[str]:
+        objects = [self._pullable(obj) for obj in objects]
         for obj in objects:
             validate(obj)
             self.kube.resource(obj["kind"], obj.get("apiVersion"))  # a kind the cluster lacks: before any change

@@ -27,6 +27,7 @@ class Provider(ABC):
         self.kubeconfig = kubeconfig
         self.gateway_port = gateway_port
         self.registry_port = registry_port   # the host side of a registry the lab makes (k3d)
+        self.pull_registry = ""              # `existing`: a registry the cluster pulls from (up --registry)
 
     @property
     @abstractmethod
@@ -357,12 +358,25 @@ class Existing(Provider):
         self.kubeconfig.chmod(0o600)
 
     def build_images(self, images: dict[str, Path]) -> None:
-        """Built into the local Docker's image store, which Docker Desktop's Kubernetes runs from.
-        A remote cluster cannot see them: the lab's own apps need a registry it can pull from."""
-        arch = docker_arch(self.runner)
+        """Built into the local Docker's image store, which Docker Desktop's Kubernetes runs from;
+        with `up --registry R`, tagged R/NAME and pushed there (the learner's `docker login`), for a
+        remote cluster that cannot see this Docker. Built for the cluster's nodes' architecture."""
+        arch = self._node_arch() if self.pull_registry else docker_arch(self.runner)
         for image, context in images.items():
-            self.runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", image,
-                             str(context)], timeout=900)
+            tag = f"{self.pull_registry}/{image}" if self.pull_registry else image
+            # https://docs.docker.com/reference/cli/docker/buildx/build/ (--platform, --tag)
+            self.runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", tag, str(context)], timeout=900)
+            if self.pull_registry:
+                # https://docs.docker.com/reference/cli/docker/image/push/
+                self.runner.run(["docker", "push", tag], timeout=600)
+
+    def _node_arch(self) -> str:
+        """The first node's architecture (kubelet's status.nodeInfo.architecture): a remote cluster's
+        may differ from this Docker's."""
+        # https://kubernetes.io/docs/reference/kubectl/jsonpath/
+        done = self.runner.run(["kubectl", "get", "nodes", "--kubeconfig", str(self.kubeconfig), "-o",
+                                "jsonpath={.items[0].status.nodeInfo.architecture}"], check=False)
+        return done.stdout.strip() or docker_arch(self.runner)
 
     @property
     def needs_port_forward(self) -> bool:
