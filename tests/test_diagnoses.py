@@ -165,7 +165,7 @@ def app_route(stable: int, canary: int, gateway: str = "app-gateway") -> list[di
 
 
 def shop_route(*backends, host: str = "rollback-gateway-api.lab.local") -> list[dict]:
-    return httproute("shop-gateway-api", "shop", host, "shop-gateway", *backends)
+    return httproute("shop-rollback-gateway-api", "shop", host, "shop-gateway", *backends)
 
 
 def sentences_route(*backends) -> list[dict]:
@@ -202,7 +202,7 @@ CASES = [
          shop_route(("shop-v1", 90), ("shop-v3", 10), host="rollback.lab.local"),
          says="NoMatchingListenerHostname"),
     Case("rollback-gateway-api", "shift-10", "backend-not-found", shop_route(("shop-v1", 90), ("shop-v4", 10)),
-         says="10% to shop-v4.shop-gateway-api, a Service that does not exist (did you mean shop-v3?)"),
+         says="10% to shop-v4.shop-rollback-gateway-api, a Service that does not exist (did you mean shop-v3?)"),
     Case("rollback-gateway-api", "roll-back", "destination-extra", shop_route(("shop-v1", 90), ("shop-v3", 10))),
     Case("autoscale-gateway-api", "all-to-v2", "weights-swapped", autoscale_route(100, 0),
          says="serves v1 100 / v2 0, the step expects v1 0 / v2 100"),
