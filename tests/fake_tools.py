@@ -18,10 +18,12 @@ import pytest
 
 from lab.backends.cluster.backend import ClusterBackend
 from lab.backends.cluster.runner import Result, tool_failed
-from lab.config import lab_paths
-from lab.manifests import Ref
+from lab.config import PROJECT_DIR, lab_paths
+from lab.manifests import Ref, load_manifest_file
 
 POD_APPLETS = ("sh", "head", "base64", "tr", "sleep")
+# Argo Rollouts' own Rollout CRD (vendored from its v1.9.1 release), as its install.yaml applies it.
+ARGO_ROLLOUT_CRD = load_manifest_file(PROJECT_DIR / "cluster" / "argo-rollouts" / "rollout-crd.yaml")[0]
 
 
 class FakeTools:
@@ -215,9 +217,11 @@ s.serve_forever()
         # Argo Rollouts' install.yaml (docs/installation.md) starts its controller Deployment
         if argv[:3] == ["kubectl", "apply", "--server-side"] and argv[-3].endswith("-install.yaml") and self.kube:
             self._deployment("argo-rollouts", "argo-rollouts")
+            self.kube.apply(ARGO_ROLLOUT_CRD)            # and the CRDs it holds (the Rollout's, here)
         if argv[:2] == ["kubectl", "delete"] and "-f" in argv and argv[argv.index("-f") + 1].endswith("-install.yaml") \
                 and self.kube:
             self.kube.delete(Ref("Deployment", "argo-rollouts", "argo-rollouts"))
+            self.kube.delete(Ref("CustomResourceDefinition", "", "rollouts.argoproj.io"))
         if tool == "helm" and "cert-manager" in argv and self.kube:
             self._deployment("cert-manager", "cert-manager-webhook")
         return ""

@@ -78,3 +78,19 @@ def test_an_aborted_v3_is_what_the_abort_step_wants():
     assert result.passed and 'RolloutAborted: Metric "error-rate" assessed Failed' in result.message
     healthy_v3 = argo_rollout_check(check("Degraded", "v3"), Cluster(rollout("v3"), [HEALTHY]), sleep=lambda _: None)
     assert not healthy_v3.passed and "expects Degraded" in healthy_v3.message
+
+
+def test_a_status_the_controller_has_not_caught_up_with_is_not_finished():
+    # GetRolloutPhase (argo-rollouts utils/rollout/rolloututil.go): an unobserved spec is Progressing,
+    # whatever phase the old one left; Healthy needs the stable ReplicaSet to be the current template's.
+    obj = rollout("v2")
+    obj["metadata"]["generation"] = 2
+    stale = {**HEALTHY, "observedGeneration": "1"}
+    caught_up = {**HEALTHY, "observedGeneration": "2", "stableRS": "6d4f", "currentPodHash": "6d4f"}
+    cluster = Cluster(obj, [stale, stale, caught_up])
+    result = argo_rollout_check(check("Healthy", "v2"), cluster, sleep=lambda _: None)
+    assert result.passed and cluster.reads == 3, result.message
+    old_pods = {**caught_up, "currentPodHash": "7a1c"}
+    spec = check("Healthy", "v2").model_copy(update={"timeout": 0.05})
+    waiting = argo_rollout_check(spec, Cluster(obj, [old_pods]), sleep=lambda _: None)
+    assert not waiting.passed and "still Progressing" in waiting.message, waiting.message

@@ -22,7 +22,7 @@ from tests.test_cluster_backend import cluster, commands_on  # noqa: F401 - fixt
 MANIFEST = b"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: argo-rollouts}\n"
 
 
-def provenance(subjects: dict[str, bytes]) -> str:
+def provenance(subjects: dict[str, bytes], bundle: bool = True) -> str:
     """An in-toto provenance as slsa-github-generator writes it: a DSSE envelope a line, its
     payload a base64 Statement whose subjects are `sha256sum`'s names and hashes."""
     statement = {"_type": "https://in-toto.io/Statement/v0.1", "predicateType": "https://slsa.dev/provenance/v0.2",
@@ -30,7 +30,11 @@ def provenance(subjects: dict[str, bytes]) -> str:
                              for name, data in subjects.items()]}
     envelope = {"payloadType": "application/vnd.in-toto+json",
                 "payload": base64.b64encode(json.dumps(statement).encode()).decode(), "signatures": [{"sig": "x"}]}
-    return json.dumps(envelope) + "\n"
+    # slsa-github-generator v2.1.0 (the v1.9.1 release's) writes a Sigstore bundle a line, the
+    # envelope under dsseEnvelope (signing/sigstore/bundle.go); earlier ones, the bare envelope.
+    document = {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                "verificationMaterial": {}, "dsseEnvelope": envelope} if bundle else envelope
+    return json.dumps(document) + "\n"
 
 
 @pytest.fixture
@@ -116,7 +120,7 @@ def test_install_on_a_cluster_then_down_removes_it(lab_root, tools, cluster, com
     assert lines == [f"Argo Rollouts {argo_rollouts.ARGO_ROLLOUTS} installed in namespace argo-rollouts"]
     assert "argo-rollouts" in load_state(lab_paths()).settings["installed"]
     tools.calls.clear()
-    assert "runs already" in backend.install_argo_rollouts()[0] and tools.calls == []
+    assert "installed already (rollouts.argoproj.io exists)" in backend.install_argo_rollouts()[0] and tools.calls == []
     commands_on.down()
     assert ["kubectl", "delete", "--namespace", "argo-rollouts", "-f", str(manifest), "--ignore-not-found",
             "--wait", "--kubeconfig", kubeconfig] in tools.calls
@@ -169,3 +173,8 @@ def test_the_exercises_argo_step_installs_prometheus_and_argo_before_its_manifes
     assert applied[0][-3].endswith("/samples/addons/prometheus.yaml")          # Istio's addon, for the analysis
     assert applied[1][:3] == ["kubectl", "apply", "--server-side"] and str(manifest) in applied[1]
     assert cluster.kube.get(Ref("Deployment", "argo-rollouts", "argo-rollouts")) is not None
+
+
+def test_a_bare_dsse_envelope_as_older_generators_wrote_is_read_too():
+    assert provenance_digest(provenance({"./manifests/install.yaml": MANIFEST}, bundle=False),
+                             "manifests/install.yaml") == hashlib.sha256(MANIFEST).hexdigest()

@@ -17,7 +17,7 @@ from lab.manifests import Ref
 from lab.state import load_state
 from lab.backends.cluster.kube import terminating
 from tests.conftest import objects
-from tests.fake_tools import cluster_backend
+from tests.fake_tools import ARGO_ROLLOUT_CRD, cluster_backend
 from tests.kube_emulator import Controller, Emulator
 from tests.lab_process import gateway_port
 
@@ -567,6 +567,13 @@ def test_existing_with_a_registry_pushes_the_lab_images_there_and_its_deployment
     httpbin = cluster.kube.get(Ref("Deployment", "canary-lab", "httpbin"))
     assert httpbin["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/team-a/canary-lab/httpbin:1.0"
     assert load_state(lab_paths()).settings["registry"] == "registry.example.com/team-a"
+    rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "shop", "namespace": "canary-lab"},
+               "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "canary-lab/version-app:1.0"},
+                                                             {"name": "theirs", "image": "curlimages/curl:8"}]}}}}
+    cluster.kube.apply(ARGO_ROLLOUT_CRD)
+    commands_on.make_backend(lab_paths(), "existing").apply([rollout])   # Argo's Rollouts run the lab's images too
+    containers = cluster.kube.get(Ref("Rollout", "canary-lab", "shop"))["spec"]["template"]["spec"]["containers"]
+    assert [c["image"] for c in containers] == ["registry.example.com/team-a/canary-lab/version-app:1.0", "curlimages/curl:8"]
     tools.calls.clear()
     commands_on.up()                                             # remembered: nothing to build again
     assert not any(c[:2] == ["docker", "push"] for c in tools.calls)

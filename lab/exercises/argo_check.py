@@ -51,7 +51,8 @@ def route_weights(rollout: dict, backend: Backend) -> dict[str, int]:
     """The weights of the stable and canary subsets in the route the Rollout steps, as the controller left them."""
     istio = ((((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {})
              .get("trafficRouting") or {}).get("istio") or {}
-    named = istio.get("virtualService") or {}
+    # One VirtualService, or several (virtualServices[]: argo-rollouts v1alpha1 types.go IstioTrafficRouting)
+    named = istio.get("virtualService") or next(iter(istio.get("virtualServices") or []), {})
     subsets = istio.get("destinationRule") or {}
     names = {subsets.get("stableSubsetName"): "stable", subsets.get("canarySubsetName"): "canary"}
     namespace = (rollout.get("metadata") or {}).get("namespace", "default")

@@ -27,6 +27,7 @@ from lab.errors import LabError
 
 NAMESPACE = "argo-rollouts"          # install.yaml's ClusterRoleBinding names this namespace
 CONTROLLER = "argo-rollouts"         # its Deployment
+CRD = "rollouts.argoproj.io"         # the Rollout kind's CRD (manifests/crds/rollout-crd.yaml)
 RELEASE = f"https://github.com/argoproj/argo-rollouts/releases/download/{ARGO_ROLLOUTS}"
 MANIFEST_URL = f"{RELEASE}/install.yaml"
 PROVENANCE_URL = f"{RELEASE}/argo-rollouts.intoto.jsonl"   # release.yaml: provenance-name
@@ -55,11 +56,16 @@ def fetch_manifest(cache_dir: Path, manifest_url: str = MANIFEST_URL, provenance
 
 
 def provenance_digest(jsonl: str, subject: str) -> str:
-    """The sha256 an in-toto provenance (DSSE envelopes, one a line) gives for `subject`, a path
-    as the release workflow hashed it (`./manifests/install.yaml`)."""
+    """The sha256 an in-toto provenance gives for `subject`, a path as the release workflow hashed
+    it (`./manifests/install.yaml`). One document a line: a Sigstore bundle, its DSSE envelope under
+    `dsseEnvelope` (slsa-github-generator v2.1.0, which the v1.9.1 release used: CHANGELOG
+    "Sigstore Bundles for Generic Generator", signing/sigstore/bundle.go), or a bare envelope
+    (earlier generators)."""
     for line in filter(str.strip, jsonl.splitlines()):
         try:
-            statement = json.loads(base64.b64decode(json.loads(line)["payload"]))
+            document = json.loads(line)
+            envelope = document.get("dsseEnvelope", document)
+            statement = json.loads(base64.b64decode(envelope["payload"]))
             subjects = statement["subject"]
         except (ValueError, KeyError, TypeError):
             continue
@@ -128,9 +134,19 @@ class RolloutStatus:
 
 
 def rollout_status(rollout: dict) -> RolloutStatus:
+    """Until the controller has observed the Rollout's spec (status.observedGeneration, a string in
+    Argo's status, = metadata.generation), its phase is the old spec's: Progressing, as argo-rollouts
+    utils/rollout/rolloututil.go GetRolloutPhase says. Healthy also needs the stable ReplicaSet to
+    be the current pod template's (status.stableRS = status.currentPodHash)."""
     status = rollout.get("status") or {}
     weights = ((status.get("canary") or {}).get("weights")) or {}
-    return RolloutStatus(phase=status.get("phase", ""), message=status.get("message", ""),
+    phase = status.get("phase", "")
+    generation = str((rollout.get("metadata") or {}).get("generation", ""))
+    if phase and str(status.get("observedGeneration", "")) != generation:
+        phase = "Progressing"
+    elif phase == "Healthy" and status.get("stableRS") != status.get("currentPodHash"):
+        phase = "Progressing"
+    return RolloutStatus(phase=phase, message=status.get("message", ""),
                          canary_weight=(weights.get("canary") or {}).get("weight"),
                          stable_weight=(weights.get("stable") or {}).get("weight"),
                          aborted=bool(status.get("abort")))

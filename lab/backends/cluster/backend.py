@@ -229,7 +229,7 @@ class ClusterBackend(Backend):
             ui.info(note)
         if not wanted:
             return False
-        with ui.step(f"installing the Gateway API CRDs {versions.GATEWAY_API} (standard channel)"):
+        with ui.step(f"installing the Gateway API CRDs {versions.GATEWAY_API} (the standard channel's Gateway, GatewayClass, HTTPRoute, ReferenceGrant)"):
             for crd in wanted:
                 self.kube.apply(crd)
         return True
@@ -278,8 +278,9 @@ class ClusterBackend(Backend):
     def install_argo_rollouts(self) -> list[str]:
         """The pinned Argo Rollouts (its release's install.yaml, checked), unless its controller runs;
         recorded so that `down` on a cluster the lab did not make removes it."""
-        if self.kube.get(Ref("Deployment", argo_rollouts.NAMESPACE, argo_rollouts.CONTROLLER)) is not None:
-            return [f"Argo Rollouts runs already in namespace {argo_rollouts.NAMESPACE}"]
+        # Its CRD, wherever its controller runs (another namespace than the install's default too).
+        if self.kube.get(Ref("CustomResourceDefinition", "", argo_rollouts.CRD)) is not None:
+            return [f"Argo Rollouts is installed already ({argo_rollouts.CRD} exists)"]
         manifest = argo_rollouts.fetch_manifest(self.paths.home / "downloads")
         with ui.step(f"installing Argo Rollouts {versions.ARGO_ROLLOUTS}"):
             argo_rollouts.install(self.runner, manifest, self.kubeconfig)
@@ -342,9 +343,14 @@ class ClusterBackend(Backend):
                 self.kube.delete(ref)
             installed = settings.get("installed", [])
             if "argo-rollouts" in installed:   # before Istio: its Rollouts own routes Istio serves
-                manifest = argo_rollouts.manifest_path(self.paths.home / "downloads")
-                for argv in argo_rollouts.uninstall_argv(manifest, self.kubeconfig):
-                    self.runner.run(argv, timeout=600)
+                try:   # the manifest it installed from (downloaded again if the cache was cleared)
+                    manifest = argo_rollouts.fetch_manifest(self.paths.home / "downloads")
+                except LabError as e:
+                    ui.info(f"Argo Rollouts stays: {e.message} — delete namespace {argo_rollouts.NAMESPACE} "
+                            "and the argoproj.io CRDs with kubectl")
+                else:
+                    for argv in argo_rollouts.uninstall_argv(manifest, self.kubeconfig):
+                        self.runner.run(argv, timeout=600)
             if "cert-manager" in installed:
                 # https://helm.sh/docs/helm/helm_uninstall/
                 self.runner.run(["helm", "uninstall", "cert-manager", "--namespace", "cert-manager", "--wait",
@@ -370,9 +376,10 @@ class ClusterBackend(Backend):
 
     def _pullable(self, obj: dict) -> dict:
         """With a registry (`existing` only), the lab's own images are named where the cluster pulls
-        them: canary-lab/version-app:1.0 → REGISTRY/canary-lab/version-app:1.0."""
+        them: canary-lab/version-app:1.0 → REGISTRY/canary-lab/version-app:1.0 (in Deployments, and
+        in Argo Rollouts' Rollouts)."""
         registry = (self._state_settings() or {}).get("registry", "")
-        if not registry or obj.get("kind") != "Deployment":
+        if not registry or obj.get("kind") not in ("Deployment", "Rollout"):   # a Rollout's pod template: same path
             return obj
         obj = copy.deepcopy(obj)
         pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
