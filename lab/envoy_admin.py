@@ -73,6 +73,21 @@ class EnvoyAdmin:
         return counts
 
 
+    def endpoint_addresses(self) -> dict[tuple[str, str], frozenset[str]]:
+        """The pods (host:port, each endpoint Envoy knows) per (Service name.namespace, subset), from
+        /clusters: two subsets that should split versions must not pick the same pods."""
+        found: dict[tuple[str, str], set[str]] = {}
+        for cluster in json.loads(self._get("/clusters?format=json")).get("cluster_statuses", []):
+            if len(cluster.get("name", "").split("|")) != 4:
+                continue
+            destination = _destination(cluster["name"], 0)
+            for host in cluster.get("host_statuses", []):
+                address = (host.get("address") or {}).get("socket_address") or {}
+                found.setdefault((destination.service, destination.subset), set()).add(
+                    f"{address.get('address', '')}:{address.get('port_value', '')}")
+        return {key: frozenset(value) for key, value in found.items()}
+
+
 def _failed_health_check(status: dict) -> bool:
     return any(status.get(flag) for flag in ("failed_active_health_check", "failed_outlier_check",
                                              "failed_active_degraded_check", "pending_dynamic_removal"))

@@ -34,6 +34,9 @@ class Gateway:
     def ready_endpoints(self):
         return self.endpoints
 
+    def endpoint_addresses(self):
+        return {}
+
     def get(self, ref):
         return None
 

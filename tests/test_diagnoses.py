@@ -260,8 +260,10 @@ CASES = [
     Case("debug", "fix-subset", "no-endpoints", says="shop.shop-debug (subset v2), which has no ready pod"),
     Case("debug", "fix-subset", "destination-missing", debug_shop({"route": [to("shop", subset="v1")]}),
          says="no destination of the route reaches v2"),                  # the 503s stop: v2 is out
-    Case("debug", "fix-subset", "traffic-disagrees", debug_subsets({"version": "v1"}),
-         traffic=True),                                                   # subset v2 now picks v1's pods
+    Case("debug", "fix-subset", "subsets-overlap", debug_subsets({"app": "shop"}),   # every pod: 2 of v1's too
+         says="subset v2 of shop.shop-debug picks 3 pods, 2 of which subset v1 picks too"),
+    Case("debug", "fix-subset", "subsets-overlap", debug_subsets({"version": "v1"}),   # v2 picks v1's pods
+         says="subset v1 of shop.shop-debug picks 2 pods, 2 of which subset v2 picks too"),
     Case("debug", "fix-host", "host-not-served"),   # the typo release as found: accepted, 404 for the host
     Case("debug", "fix-order", "route-shadowed",
          says="route everyone comes before route testers and matches debug.lab.local/, X-Track: canary too"),

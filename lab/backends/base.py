@@ -116,6 +116,10 @@ class Backend(ABC):
     def ca_bundle(self) -> Path:
         """The lab CA's certificate (PEM), to verify the gateway's HTTPS certificate."""
 
+    def endpoint_addresses(self) -> dict[tuple[str, str], frozenset[str]]:
+        """Each (Service, subset)'s endpoints as the gateway knows them (its Envoy's /clusters)."""
+        return self.gateway_admin().endpoint_addresses()
+
     def ready_endpoints(self) -> dict[tuple[str, str], int]:
         """Ready endpoints per (Service as name.namespace, subset; "" for the whole Service): what a
         split by replica counts follows, and what a route to a subset with none turns into (503 UH)."""

@@ -116,7 +116,8 @@ def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend) -> C
                           expected=dict(spec.expect), routes=routes, endpoints=backend.ready_endpoints(),
                           targets={n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()},
                           applied=applied_virtualservices(exercise, request.host, backend),
-                          httproutes=held_http_routes(exercise, backend))
+                          httproutes=held_http_routes(exercise, backend),
+                          addresses=backend.endpoint_addresses())
     finding = diagnose(situation)
     served = Text(f"The gateway's routes for {request.host}:\n{_routes_text(routes)}" if routes
                   else f"The gateway has no route for host {request.host}.")

@@ -23,6 +23,7 @@ class Situation:
     endpoints: dict[tuple[str, str], int]
     applied: list[dict] = field(default_factory=list)   # VirtualServices the lab holds for this host
     httproutes: list[dict] = field(default_factory=list)   # the exercise's HTTPRoutes as held, status included
+    addresses: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)   # pods per (Service, subset)
     served: Served | None = None
 
     def __post_init__(self):
@@ -218,6 +219,22 @@ def _no_endpoints(s: Situation) -> dict | None:
     return _facts(s, empty=", ".join(d.service + (f" (subset {d.subset})" if d.subset else "") for d in s.served.empty))
 
 
+def _subsets_overlap(s: Situation) -> dict | None:
+    """Two versions the step splits, as subsets of one Service, whose labels pick some of the same pods:
+    the weights are right, but part of one version's share goes to the other's pods."""
+    split = [(n, s.targets[n]) for n, p in s.expected.items() if p and n in s.targets and s.targets[n].subset]
+    for i, (name, target) in enumerate(split):
+        for other, theirs in split[i + 1:]:
+            if target.service != theirs.service:
+                continue
+            mine, its = (s.addresses.get((target.service, t.subset), frozenset()) for t in (target, theirs))
+            if mine & its:
+                wide, narrow = (target, theirs) if len(mine) >= len(its) else (theirs, target)
+                return _facts(s, service=target.service, wide=wide.subset, narrow=narrow.subset,
+                              picked=max(len(mine), len(its)), shared=len(mine & its))
+    return None
+
+
 def _needs_route(rule: Callable[[Situation], dict | None]) -> Callable[[Situation], dict | None]:
     return lambda s: rule(s) if s.served is not None else None
 
@@ -272,6 +289,11 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "check the subset's labels against the pods' labels, and that the Deployment has replicas",
               "A subset picks pods by labels: do the DestinationRule's labels match the Deployment's template?",
               _needs_route(_no_endpoints)),
+    Diagnosis("subsets-overlap", "subset {wide} of {service} picks {picked} pods, {shared} of which subset {narrow} "
+                                 "picks too: the weights are right, but part of {wide}'s share reaches {narrow}'s pods",
+              "make each subset's labels pick its own version's pods only (e.g. version: {wide})",
+              "A subset is a label selector over the Service's pods: does it name a label only that version has?",
+              _needs_route(_subsets_overlap)),
     Diagnosis("weights-swapped", "the weights look swapped: the gateway serves {served}, the step expects {expected}",
               "give each destination the other's weight",
               "Each weight belongs to the destination it sits under: check which destination got which number.",
