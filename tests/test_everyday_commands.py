@@ -1,6 +1,7 @@
 """get, delete and logs through the real `invoke`, with kubectl's habits, on a real local lab."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -164,3 +165,35 @@ def test_up_and_status_say_where_the_learner_stands_and_what_to_play_next(lab):
     assert "canary (complete)" in " ".join(lab.invoke("status").stdout.split())
     assert f"Next: invoke exercise {following} " in " ".join(lab.invoke("up").stdout.split()) + " "
     progress.unlink()
+
+
+GATEWAY_API_BROKEN = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: errors, namespace: canary-lab}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP, hostname: errors.lab.local}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: errors, namespace: canary-lab}
+spec:
+  parentRefs: [{name: errors}]
+  hostnames: [errors.lab.local]
+  rules: [{backendRefs: [{name: nope, port: 80}]}]
+"""
+
+
+def test_traffic_tells_the_gateways_own_500_from_an_apps(lab, tmp_path):
+    # Envoy marks what an upstream answered (x-envoy-upstream-service-time); its own replies carry no mark.
+    shown = " ".join(lab.invoke("traffic", "--requests", "10", "--path", "/status/500").stdout.split())
+    assert re.search(r"500 ×\d+ — an error from the app", shown) and "gateway's own" not in shown, shown
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(GATEWAY_API_BROKEN)
+    lab.invoke("apply", str(broken))
+    try:
+        shown = " ".join(lab.invoke("traffic", "--requests", "10", "--host", "errors.lab.local").stdout.split())
+        assert "500 ×10 — the gateway's own answer, no app was asked" in shown, shown
+    finally:
+        lab.invoke("delete", "-f", str(broken))

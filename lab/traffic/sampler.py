@@ -33,6 +33,7 @@ class Answer:
     outcome: str        # a destination, ERROR or UNCLASSIFIED
     detail: str = ""
     source: str = ""    # the destination that answered, even with an error (empty: no answer)
+    from_gateway: bool = False   # the gateway's Envoy answered itself: no upstream answered
 
 
 async def _ask(session: aiohttp.ClientSession, url: str, headers: dict, classifier: Classifier,
@@ -49,7 +50,10 @@ def answer_of(classifier: Classifier, status: int, headers: Mapping[str, str], b
     """Which destination answered; a description when it was none of them (for 'why')."""
     outcome = classifier.classify(status, headers, body)
     detail = describe(status, headers, body) if outcome not in classifier.rules else ""
-    return Answer(status, outcome, detail, classifier.identify(headers, body))
+    # Envoy's router adds x-envoy-upstream-service-time to what an upstream answered, never to its
+    # own local replies (router filter docs; neither Istio nor the lab suppresses Envoy's headers).
+    return Answer(status, outcome, detail, classifier.identify(headers, body),
+                  from_gateway=status > 0 and "x-envoy-upstream-service-time" not in {k.lower() for k in headers})
 
 
 def _tls_options(spec: RequestSpec, ca_file: str | None) -> dict:

@@ -17,6 +17,9 @@ def reason(answer: Answer) -> str:
         return "no healthy upstream (UH): is the app up? `invoke status`"
     if answer.status == 503 and "upstream connect error" in detail:
         return "the app did not take the connection (UF): `invoke status`, then `invoke logs NAME`"
+    if answer.status >= 500 and answer.from_gateway:
+        return ("the gateway's own answer, no app was asked: a backend that does not resolve (an HTTPRoute's "
+                "`invoke get httproute NAME` shows ResolvedRefs), or every backend of the route at weight 0")
     if answer.status >= 500:
         return f"an error from the app ({detail}): `invoke logs NAME` shows why"
     return f"not an answer of a lab app ({detail}): is the path right?"
