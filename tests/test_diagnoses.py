@@ -11,7 +11,7 @@ from lab.backends.select import current_backend
 from lab.config import EXERCISES_DIR, lab_paths
 from lab.exercises.catalogue import load_exercise
 from lab.exercises.checks import run_check
-from lab.exercises.diagnoses import BY_CODE
+from lab.exercises.diagnoses import BY_CODE, Situation, diagnose
 from lab.exercises.walkthrough import Walkthrough
 from lab.files import write_json
 from lab.helm import render
@@ -197,6 +197,8 @@ CASES = [
     Case("promote-gateway-api", "canary-10", "weights-swapped", sentences_route(("sentences-v1", 10), ("sentences-v2", 90))),
     Case("promote-gateway-api", "canary-10", "wrong-weights",          # unset weights count 1 each: 50/50
          sentences_route(("sentences-v1", None), ("sentences-v2", None)), says="serves v1 50 / v2 50"),
+    Case("promote-gateway-api", "promote", "no-backend", sentences_route(("sentences-v1", 0), ("sentences-v2", 0)),
+         says="has no backend to send it to"),   # every weight 0: the gateway's own 500, not "no route"
     Case("promote-gateway-api", "replica-split", "", traffic=True),   # one backendRef over 3 + 1 pods: 75/25
     Case("rollback-gateway-api", "shift-10", "route-not-accepted",
          shop_route(("shop-v1", 90), ("shop-v3", 10), host="rollback.lab.local"),
@@ -330,6 +332,8 @@ def test_each_wrong_config_fails_with_its_diagnosis_and_each_right_one_passes(ba
         known = BY_CODE.get(case.diagnosis)
         own = dict(exercise.step(case.step).hints_for).get(case.diagnosis)   # the step's word first
         assert result.hint and result.hint == (own or (known.hint if known else result.hint))
+        if case.exercise.endswith("-gateway-api"):   # no Istio-API advice in the Gateway API track
+            assert "VirtualService" not in result.message.split("fix:")[-1] + result.hint, result.message
         assert "fix:" in result.message
     # A wrong config fails at once, with no traffic; a right one still gets the traffic verdict.
     assert (sent > 0) == case.traffic, f"{sent} requests sent"
@@ -350,3 +354,12 @@ def test_the_gateways_own_endpoint_counts_agree_with_the_local_lab(backend, tmp_
     from_envoy, local = backend._admin().ready_endpoints(), backend.ready_endpoints()
     assert from_envoy[("shop.shop-rollback", "v3")] == local[("shop.shop-rollback", "v3")] == 0
     assert from_envoy[("shop.shop-rollback", "v1")] == local[("shop.shop-rollback", "v1")] > 0
+
+
+@pytest.mark.parametrize("gateway_api, says, never", [(False, "spec.gateways", "HTTPRoute"),
+                                                     (True, "HTTPRoute whose parentRefs", "VirtualService")])
+def test_a_host_nothing_serves_is_fixed_in_the_words_of_the_tracks_api(gateway_api, says, never):
+    finding = diagnose(Situation(host="canary.lab.local", path="/", headers={}, expected={"v1": 100}, targets={},
+                                 routes=[], endpoints={}, gateway_api=gateway_api))
+    assert finding.code == "host-not-served" and says in finding.fix
+    assert never not in finding.fix + finding.hint

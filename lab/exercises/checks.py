@@ -14,7 +14,7 @@ from rich.text import Text
 from lab.backends.base import Backend, LiveRoute
 from lab.config import check_alpha, check_beta, runs_on
 from lab.errors import LabError
-from lab.exercises.catalogue import Exercise, Step
+from lab.exercises.catalogue import GATEWAY_API_SUFFIX, Exercise, Step
 from lab.exercises.check_specs import (Check, ErrorsCheck, MtlsCheck, RequestOverride, TrafficCheck,
                                        WebsocketCheck)
 from lab.exercises.diagnoses import Finding, Situation, diagnose, traffic_disagrees
@@ -117,7 +117,8 @@ def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend) -> C
                           targets={n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()},
                           applied=applied_virtualservices(exercise, request.host, backend),
                           httproutes=held_http_routes(exercise, backend),
-                          addresses=backend.endpoint_addresses())
+                          addresses=backend.endpoint_addresses(),
+                          gateway_api=exercise.name.endswith(GATEWAY_API_SUFFIX))
     finding = diagnose(situation)
     served = Text(f"The gateway's routes for {request.host}:\n{_routes_text(routes)}" if routes
                   else f"The gateway has no route for host {request.host}.")

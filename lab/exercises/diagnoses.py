@@ -24,6 +24,7 @@ class Situation:
     applied: list[dict] = field(default_factory=list)   # VirtualServices the lab holds for this host
     httproutes: list[dict] = field(default_factory=list)   # the exercise's HTTPRoutes as held, status included
     addresses: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)   # pods per (Service, subset)
+    gateway_api: bool = False                  # the exercise routes with HTTPRoutes: fixes in that API's words
     served: Served | None = None
 
     def __post_init__(self):
@@ -50,6 +51,8 @@ class Diagnosis:
     fix: str
     hint: str
     finds: Callable[[Situation], dict | None]
+    gateway_fix: str = ""     # the fix and hint in the Gateway API's words, where they differ
+    gateway_hint: str = ""
 
 
 @dataclass
@@ -152,6 +155,15 @@ def _no_header_route(s: Situation) -> dict | None:
         return None
     sent = ", ".join(f"{k}: {v}" for k, v in s.headers.items())
     return _facts(s, sent=sent, route=s.served.route.name or s.served.route.match)
+
+
+def _no_backend(s: Situation) -> dict | None:
+    """A route matches, but has nothing to send to: every backendRef at weight 0, or none that resolves
+    (the Gateway API answers 500 for it: HTTPRoute spec, BackendRef weight and ResolvedRefs)."""
+    route = picked_route(s.routes, s.path, s.headers)
+    if route is None or route.destinations or route.status != 500:
+        return None
+    return _facts(s, route=route.name or route.match)
 
 
 def _no_route(s: Situation) -> dict | None:
@@ -257,14 +269,11 @@ CATALOGUE: tuple[Diagnosis, ...] = (
     Diagnosis("host-not-served", "no route of the gateway serves host {host}: a request gets 404 (Envoy's NR){why}",
               "bind the VirtualService to the Gateway (spec.gateways) and list the host in both",
               "Compare spec.hosts and spec.gateways of your VirtualService with the Gateway's servers[].hosts.",
-              _host_not_served),
-    Diagnosis("reference-not-permitted", "HTTPRoute {name} names a Service in another namespace that no "
-                                         "ReferenceGrant there allows: its status says ResolvedRefs False, "
-                                         "RefNotPermitted, \"{said}\"; those requests get 500",
-              "add a ReferenceGrant in the Service's namespace (not the route's) with from: HTTPRoute of namespace "
-              "{route_namespace} and to: that Service",
-              "A ReferenceGrant lives beside what it lets others name: in the Service's namespace, naming the "
-              "route's namespace in `from`.", _reference_not_permitted),
+              _host_not_served,
+              gateway_fix="apply an HTTPRoute whose parentRefs name the Gateway and whose hostnames list the host "
+                          "(a hostname the Gateway's listener allows)",
+              gateway_hint="`invoke get httproute -A` lists the routes the lab holds: is yours there, with this host "
+                           "in hostnames and the Gateway in parentRefs?"),
     Diagnosis("header-mismatch", "route {route} matches {condition}, but the step sends {sent}: the request does "
                                  "not take it (header values compare exactly, case included), so it gets {served}",
               "make the match's header name and value exactly what the step sends",
@@ -276,6 +285,19 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "that turns that route on, kept with your values file or --reuse-values)",
               "A request with the header needs a route that matches it: is the header route still there?",
               _no_header_route),
+    Diagnosis("reference-not-permitted", "HTTPRoute {name} names a Service in another namespace that no "
+                                         "ReferenceGrant there allows: its status says ResolvedRefs False, "
+                                         "RefNotPermitted, \"{said}\"; those requests get 500",
+              "add a ReferenceGrant in the Service's namespace (not the route's) with from: HTTPRoute of namespace "
+              "{route_namespace} and to: that Service",
+              "A ReferenceGrant lives beside what it lets others name: in the Service's namespace, naming the "
+              "route's namespace in `from`.", _reference_not_permitted),
+    Diagnosis("no-backend", "route {route} matches {request}, but has no backend to send it to (every backend at "
+                            "weight 0, or none that resolves): the gateway answers HTTP 500 itself",
+              "give the version that should get traffic a weight above 0; a backendRef that does not resolve "
+              "says why in `invoke get httproute NAME`",
+              "Weights are shares of their sum: with every weight 0 there is nothing to share.",
+              _no_backend),
     Diagnosis("no-route", "host {host} is served, but no route matches {request}: it gets {status}",
               "add a route without a match (a catch-all) last, or a match this request meets",
               "Every request needs a route: a last http entry without `match` catches the rest.", _no_route),
@@ -283,7 +305,12 @@ CATALOGUE: tuple[Diagnosis, ...] = (
                                 "never gets it: it gets {served}, expected {expected}",
               "put the specific route (with the match) above the catch-all",
               "Routes are tried from top to bottom; the first that matches wins: put the one with the match first.",
-              _needs_route(_shadowed)),
+              _needs_route(_shadowed),
+              gateway_fix="rules are ordered by their matches, not by file: a rule with the same match as another "
+                          "goes after it when its HTTPRoute is younger — delete the duplicate route, or edit the "
+                          "original",
+              gateway_hint="`invoke get httproute -A`: two routes for this host with the same match? The older one "
+                           "wins (Gateway API rule precedence)."),
     Diagnosis("no-endpoints", "the route sends traffic to {empty}, which has no ready pod: those requests get 503 "
                               "(Envoy's UH)",
               "check the subset's labels against the pods' labels, and that the Deployment has replicas",
@@ -312,10 +339,15 @@ CATALOGUE: tuple[Diagnosis, ...] = (
                                      "the step expects {expected}",
               "add the missing destination (host, and subset if the step uses subsets) with its weight",
               "Each version that should get traffic needs a destination of its own in the route.",
-              _needs_route(_missing)),
+              _needs_route(_missing),
+              gateway_fix="give the missing version's Service a backendRef with a weight above 0 (a backendRef "
+                          "with weight 0 gets nothing)"),
     Diagnosis("wrong-weights", "the gateway serves {served}{how}, the step expects {expected}",
-              "set the weights to what the step asks (they add up to 100); a split by pods follows replicas",
-              "Read the step's numbers again and put each on its destination's weight.", _needs_route(_wrong_weights)),
+              "set the weights to what the step asks (the lab asks for a sum of 100; Istio itself takes each as a "
+              "share of the sum); a split by pods follows replicas",
+              "Read the step's numbers again and put each on its destination's weight.", _needs_route(_wrong_weights),
+              gateway_fix="set the weights so each backendRef's share of their sum is what the step asks (a "
+                          "backendRef without a weight counts 1); a split by pods follows replicas"),
 )
 BY_CODE = {d.code: d for d in CATALOGUE}
 
@@ -329,7 +361,10 @@ def diagnose(situation: Situation) -> Finding | None:
     for diagnosis in CATALOGUE:
         facts = diagnosis.finds(situation)
         if facts is not None:
-            return Finding(diagnosis.code, diagnosis.message.format(**facts), diagnosis.fix.format(**facts), diagnosis.hint)
+            gateway = situation.gateway_api
+            fix = (diagnosis.gateway_fix if gateway and diagnosis.gateway_fix else diagnosis.fix).format(**facts)
+            hint = diagnosis.gateway_hint if gateway and diagnosis.gateway_hint else diagnosis.hint
+            return Finding(diagnosis.code, diagnosis.message.format(**facts), fix, hint)
     return None
 
 
