@@ -219,8 +219,8 @@ class Stepper:
                 if decision.verdict != "promote":
                     self._set(slots, 0)
                     self._record(ROLLED_BACK, weight, decision.reason)
-                    raise LabError(f"rolled back to 100% {plan.stable}: at {weight}% the canary "
-                                   f"{plan.canary} {decision.reason}", FIXES[decision.verdict])
+                    raise LabError(f"rolled back to 100% {plan.stable}: at {weight}% to the canary {plan.canary}, "
+                                   f"{decision.reason}", FIXES[decision.verdict])
         except KeyboardInterrupt:
             ui.info(f"[yellow]interrupted:[/] {self._live_line(slots)}; nothing was rolled back")
             raise
