@@ -113,6 +113,13 @@ def _summary(obj: dict) -> str:
     kind = obj["kind"]
     if kind == "VirtualService":
         return f"hosts {', '.join(spec.get('hosts') or [])}; gateways {', '.join(spec.get('gateways') or ['mesh'])}"
+    if kind == "Gateway" and "listeners" in spec:   # the Gateway API's: listeners, as kubectl's columns show them
+        listeners = ", ".join(f"{l.get('name', '?')} {l.get('protocol', '?')}/{l.get('port', '?')}"
+                              + (f" {l['hostname']}" if l.get("hostname") else "") for l in spec.get("listeners") or [])
+        return f"class {spec.get('gatewayClassName', '?')}; listeners {listeners}"
+    if kind == "HTTPRoute":
+        parents = ", ".join(p.get("name", "?") for p in spec.get("parentRefs") or [])
+        return f"hostnames {', '.join(spec.get('hostnames') or ['*'])}; parents {parents}"   # status: get NAME
     if kind == "Gateway":
         return "hosts " + ", ".join(h for server in spec.get("servers") or [] for h in server.get("hosts") or [])
     if kind == "DestinationRule":

@@ -195,5 +195,10 @@ def test_traffic_tells_the_gateways_own_500_from_an_apps(lab, tmp_path):
     try:
         shown = " ".join(lab.invoke("traffic", "--requests", "10", "--host", "errors.lab.local").stdout.split())
         assert "500 ×10 — the gateway's own answer, no app was asked" in shown, shown
+        # and `get` sums up the Gateway API's kinds as kubectl's columns do
+        routes = " ".join(lab.invoke("get", "httproute", "-n", "canary-lab").stdout.split())
+        assert "hostnames errors.lab.local; parents errors" in routes, routes
+        gateways = " ".join(lab.invoke("get", "gtw", "-n", "canary-lab").stdout.split())
+        assert "class istio; listeners http HTTP/80 errors.lab.local" in gateways, gateways
     finally:
         lab.invoke("delete", "-f", str(broken))
