@@ -331,6 +331,7 @@ def list_exercises() -> None:
     """One row per exercise and track (its Gateway API variant under it), each with its progress;
     the track `invoke exercise NAME` continues in is marked."""
     from lab.exercises.catalogue import base_exercise_names, exercise_names, load_exercise
+    from lab.exercises.standing import standing
     from lab.exercises.tracks import ISTIO, in_track, tracks_of
 
     progress = Progress(lab_paths())
@@ -341,10 +342,10 @@ def list_exercises() -> None:
         for track in tracks:
             name = in_track(base, track)
             chosen = load_exercise(name)
-            done = len(set(progress.done(name)) & {s.name for s in chosen.steps})
             current = len(tracks) > 1 and track == (progress.track(base) or ISTIO)
+            # as `status` and `up` count: steps done or skipped (a cluster-only step on the local lab)
             table.add_row(name, track + (" •" if current else ""), chosen.summary or chosen.title,
-                          ", ".join(chosen.backends), f"{done}/{len(chosen.steps)} steps")
+                          ", ".join(chosen.backends), standing(chosen, progress).shown())
     ui.console.print(table)
     ui.info("• the track `invoke exercise NAME` continues in; `--api istio` or `--api gateway` picks one.")
     show_helm_needs([name for name in exercise_names() if load_exercise(name).needs_helm])

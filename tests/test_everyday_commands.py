@@ -160,6 +160,12 @@ def test_up_and_status_say_where_the_learner_stands_and_what_to_play_next(lab):
     assert f"canary (3/{len(steps)} steps)" in status
     up = " ".join(lab.invoke("up").stdout.split())
     assert f"Next: invoke exercise canary (resumes at step 4/{len(steps)}: {steps[3]})" in up
+    listed = " ".join(lab.invoke("exercises").stdout.split())
+    assert f"3/{len(steps)} steps" in listed
+    # a step skipped (a cluster-only one on the local lab) counts as seen, in the list as in status
+    progress.write_text(json.dumps({"exercises": {"canary": {"done": steps[:-1], "skipped": steps[-1:]}}}))
+    assert "canary (complete)" in " ".join(lab.invoke("status").stdout.split())
+    assert re.search(r"│ complete\s*│", lab.invoke("exercises").stdout.split("progressive")[0])
     progress.write_text(json.dumps({"exercises": {"canary": {"done": steps}}}))
     following = next(n for n in exercise_names() if n != "canary")
     assert "canary (complete)" in " ".join(lab.invoke("status").stdout.split())
