@@ -8,6 +8,7 @@ not name is an error. The CRDs' CEL rules (x-kubernetes-validations) are not eva
 
 import copy
 from functools import lru_cache
+from pathlib import Path
 
 import jsonschema
 import yaml
@@ -21,16 +22,26 @@ CRD_FILES = {"Gateway": "gateways.yaml", "GatewayClass": "gatewayclasses.yaml", 
 
 
 @lru_cache
-def schema_of(kind: str, version: str) -> dict:
-    crd = yaml.load((CRD_DIR / CRD_FILES[kind]).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+def schema_from(crd_file: Path, version: str) -> dict:
+    """The strict OpenAPI schema a CRD file serves for one version (any project's CRD)."""
+    crd = yaml.load(crd_file.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     [served] = [v for v in crd["spec"]["versions"] if v["name"] == version and v["served"]]
     return _strict(copy.deepcopy(served["schema"]["openAPIV3Schema"]))
 
 
+def validate_with(obj: dict, crd_file: Path) -> None:
+    """Raise jsonschema.ValidationError when an API server with that CRD would refuse `obj`."""
+    version = obj["apiVersion"].rpartition("/")[2]
+    jsonschema.validate(obj, schema_from(crd_file, version), cls=jsonschema.Draft7Validator)
+
+
+def schema_of(kind: str, version: str) -> dict:
+    return schema_from(CRD_DIR / CRD_FILES[kind], version)
+
+
 def validate(obj: dict) -> None:
     """Raise jsonschema.ValidationError when the API server would refuse `obj`."""
-    version = obj["apiVersion"].rpartition("/")[2]
-    jsonschema.validate(obj, schema_of(obj["kind"], version), cls=jsonschema.Draft7Validator)
+    validate_with(obj, CRD_DIR / CRD_FILES[obj["kind"]])
 
 
 def _strict(schema):
