@@ -139,3 +139,10 @@ current-context: lab
     discovery = [r for r in cluster.requests()[asked:] if str(r.url.path).startswith(("/api", "/apis"))
                  and "/namespaces/" not in str(r.url.path)]
     assert discovery == []
+
+
+def test_a_kind_served_in_several_versions_is_always_named_by_its_most_stable_one():
+    from lab.backends.cluster.kube import version_rank
+
+    served = ["v1beta1", "v1alpha2", "v1", "v2beta1"]
+    assert sorted(served, key=version_rank) == ["v1", "v2beta1", "v1beta1", "v1alpha2"]

@@ -8,6 +8,7 @@ client's stable surface; ApiClient.param_serialize/call_api change shape between
 """
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -72,7 +73,10 @@ class Kube:
                     return self.dynamic.resources.get(api_version=api_version, kind=kind)
                 found = [r for r in self.dynamic.resources.search(kind=kind, **({"group": group} if group else {}))
                          if "/" not in r.name]
-                found.sort(key=lambda r: PREFERRED_GROUPS.index(r.group) if r.group in PREFERRED_GROUPS else 99)
+                # Within a group, its most stable version (v1 before v1beta1 before v1alpha2): discovery
+                # lists them in no fixed order, and one version must name an object every time.
+                found.sort(key=lambda r: (PREFERRED_GROUPS.index(r.group) if r.group in PREFERRED_GROUPS else 99,
+                                          version_rank(r.api_version)))
                 if found:
                     return found[0]
                 raise ResourceNotFoundError(kind)
@@ -184,6 +188,16 @@ class Kube:
             raise LabError(f"{ref} did not become {what} within {timeout:.0f}s",
                            "see `kubectl --kubeconfig .lab/kubeconfig describe` for why")
         return obj
+
+
+def version_rank(version: str) -> tuple:
+    """Kubernetes' version priority (apimachinery's version.CompareKubeAwareVersionStrings): GA before
+    beta before alpha, a higher number first within each."""
+    match = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if not match:
+        return (3, version)
+    major, stage, minor = match.groups()
+    return ({None: 0, "beta": 1, "alpha": 2}[stage], -int(major), -int(minor or 0))
 
 
 def deployment_rolled_out(obj: dict) -> bool:
