@@ -5,12 +5,18 @@ Each task reads its flags and calls lab.commands; errors become exit codes in la
 
 import subprocess
 import sys
+from functools import partial
 
-from invoke import Exit, task
+import invoke
+from invoke import Exit
 
 from lab import commands
 from lab.edge import Failed, guarded
 from lab.optional_positionals import optional
+from lab.short_flags import KubectlTask
+
+# Every task takes kubectl's short flags: -n is --namespace (never anything else), -A, -f, -o.
+task = partial(invoke.task, klass=KubectlTask)
 
 
 def _run(function, *args, **kwargs):
@@ -51,9 +57,10 @@ def status(c):
     _run(commands.status)
 
 
-@task(positional=["file"], help={"file": "a YAML file of Kubernetes/Istio objects, or - for stdin"})
+@task(positional=["file"], help={"file": "a YAML file of Kubernetes/Istio objects, a folder (its .yaml, .yml and "
+                                          ".json files in name order, as kubectl reads it), or - for stdin"})
 def apply(c, file):
-    """Apply objects to the lab, like `kubectl apply -f FILE`; returns once the gateway serves them."""
+    """Apply objects to the lab, like `kubectl apply -f FILE|DIR`; returns once the gateway serves them."""
     if not _help_asked("apply", file):
         _run(commands.apply, file)
 
@@ -61,16 +68,16 @@ def apply(c, file):
 optional("get", "name")
 
 
-# `namespace` comes before `name` so that Invoke gives it -n, as kubectl does.
 @task(positional=["kind", "name"],
-      help={"kind": "vs, virtualservice, VirtualService, dr, gw, svc, deploy, ns (any case, plurals too)",
+      help={"kind": "vs, virtualservice, VirtualService, dr, gw, svc, deploy, po (pods), ns (any case, plurals too)",
             "name": "the object's name; leave it out to list them all",
             "namespace": "only this namespace (default: canary-lab for one object, all for a list)",
-            "output": "yaml or json (default: YAML for one object, a table for a list)"})
-def get(c, kind, namespace="", name=None, output=""):
-    """Show one object as the lab holds it, or list a kind (`invoke get vs`), like kubectl get."""
+            "all_namespaces": "list every namespace (what a list without -n shows too), like kubectl get -A",
+            "output": "yaml or json, written plain (default: YAML for one object, a table for a list)"})
+def get(c, kind, namespace="", name=None, output="", all_namespaces=False):
+    """Show one object as the lab holds it, or list a kind (`invoke get vs`, `invoke get pods`), like kubectl get."""
     if not (_help_asked("get", kind) or _help_asked("get", name)):
-        _run(commands.get, kind, name, namespace, output)
+        _run(commands.get, kind, name, namespace, output, all_namespaces)
 
 
 optional("delete", "kind", "name")
@@ -78,20 +85,22 @@ optional("delete", "kind", "name")
 
 @task(positional=["kind", "name"],
       help={"kind": "as for get: vs, dr, gw, svc, deploy, ns …", "name": "the object's name",
-            "namespace": "its namespace (default canary-lab)", "file": "delete the objects in this YAML file"})
+            "namespace": "its namespace (default canary-lab)",
+            "file": "delete the objects in this YAML file, or in a folder's files (as apply reads them)"})
 def delete(c, kind=None, namespace="", name=None, file=""):
-    """Delete objects like kubectl delete: `invoke delete vs NAME -n NS` or `invoke delete -f FILE`."""
+    """Delete objects like kubectl delete: `invoke delete vs NAME -n NS` or `invoke delete -f FILE|DIR`."""
     if not (_help_asked("delete", kind) or _help_asked("delete", name)):
         _run(commands.delete, kind, name, namespace, file)
 
 
 @task(positional=["name"],
       help={"name": "gateway, a pod, or a Deployment (all its pods)", "follow": "keep showing new lines (Ctrl-C stops)",
+            "namespace": "the pod's or Deployment's namespace (default: the only one that has it, else canary-lab)",
             "tail": "only the last N lines"})
-def logs(c, name, follow=False, tail=0):
-    """Show a pod's or the gateway's log, like kubectl logs [-f] [--tail N]."""
+def logs(c, name, namespace="", follow=False, tail=0):
+    """Show a pod's or the gateway's log, like kubectl logs [-n NS] [-f] [--tail N]."""
     if not _help_asked("logs", name):
-        _run(commands.logs, name, follow, tail)
+        _run(commands.logs, name, follow, tail, namespace)
 
 
 @task(iterable=["header"],

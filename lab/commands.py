@@ -6,7 +6,7 @@ from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
 from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths, runs_on
 from lab.errors import LabError, NotUp
-from lab.manifests import Ref, load_manifest_file, load_manifest_stream, ref_of
+from lab.manifests import Ref, load_manifest_file, load_manifest_path, load_manifest_stream, ref_of
 from lab.state import DamagedState, Progress
 
 SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
@@ -128,7 +128,7 @@ def show_routes(routes) -> None:
 def read_objects(file: str) -> list[dict]:
     if file == "-":
         return load_manifest_stream(sys.stdin.buffer)
-    return load_manifest_file(file)
+    return load_manifest_path(file)   # a file, or a folder's files as kubectl takes them
 
 
 def apply(file: str) -> None:
@@ -138,10 +138,10 @@ def apply(file: str) -> None:
         ui.info(line)
 
 
-def get(kind: str, name: str = "", namespace: str = "", output: str = "") -> None:
+def get(kind: str, name: str = "", namespace: str = "", output: str = "", all_namespaces: bool = False) -> None:
     from lab import object_commands
 
-    object_commands.get(kind, name, namespace, output)
+    object_commands.get(kind, name, namespace, output, all_namespaces)
 
 
 def delete(kind: str = "", name: str = "", namespace: str = "", file: str = "") -> None:
@@ -150,10 +150,10 @@ def delete(kind: str = "", name: str = "", namespace: str = "", file: str = "") 
     object_commands.delete(kind, name, namespace, file)
 
 
-def logs(name: str, follow: bool = False, tail: int = 0) -> None:
+def logs(name: str, follow: bool = False, tail: int = 0, namespace: str = "") -> None:
     from lab import object_commands
 
-    object_commands.logs(name, follow, tail)
+    object_commands.logs(name, follow, tail, namespace)
 
 
 def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", headers: list[str] | None = None,
@@ -246,9 +246,11 @@ def watch(interval: float = 1.0, window: float = 10.0, traffic: bool = False, ho
     run_watch(current_backend(lab_paths()), interval, window, traffic, host, path, count)
 
 
-# How `invoke traffic` tells the sample apps apart.
-KNOWN_APPS = {
-    "httpbin": {"title": "httpbin.org"},
+# How `invoke traffic` tells the sample apps apart. httpbin's pages carry its title; its JSON answers
+# (/get, /headers, /ip, /uuid, /anything, …) have none, but httpbin puts Access-Control-Allow-Credentials:
+# true on every answer (httpbin/core.py, set_cors_headers), which the other apps never send.
+KNOWN_APPS: dict[str, object] = {
+    "httpbin": [{"title": "httpbin.org"}, {"header": {"access-control-allow-credentials": "true"}, "json": True}],
     "tornado": {"title": "tornado WebSocket example"},
     **{f"version {v}": {"header": {"x-version": v}} for v in ("v1", "v2", "v3", "stable", "canary")},
 }
@@ -284,6 +286,8 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
         if yes:
             raise LabError("--yes needs an exercise name", "e.g. `invoke exercise canary --yes`")
         name = choose_exercise(paths)
+    if reset and not api:   # --reset resets the exercise named, never the track remembered from before
+        api = base_and_track(name)[1]
     name = chosen_track_exercise(name, api, Progress(paths))
     chosen = load_exercise(name)
     require_terminal_or_yes(yes)
@@ -311,7 +315,7 @@ def check(exercise_name: str = "", step_name: str = "") -> None:
     chosen = chosen_exercise(progress, exercise_name)
     check_alpha(), check_beta()
     state = require_up()
-    if state.provider not in chosen.backends:
+    if not runs_on(state.provider, chosen.backends):   # as `exercise` and `invoke exercises` decide
         raise LabError(f"exercise {chosen.name} needs {' or '.join(chosen.backends)}; the lab that is up is "
                        f"{state.provider}", "`invoke down`, then `invoke up --provider` one of those")
     step = chosen_step(chosen, progress, step_name, state.provider)
@@ -345,7 +349,7 @@ def list_exercises() -> None:
             current = len(tracks) > 1 and track == (progress.track(base) or ISTIO)
             # as `status` and `up` count: steps done or skipped (a cluster-only step on the local lab)
             table.add_row(name, track + (" •" if current else ""), chosen.summary or chosen.title,
-                          ", ".join(chosen.backends), standing(chosen, progress).shown())
+                          chosen.backends_shown, standing(chosen, progress).shown())
     ui.console.print(table)
     ui.info("• the track `invoke exercise NAME` continues in; `--api istio` or `--api gateway` picks one.")
     show_helm_needs([name for name in exercise_names() if load_exercise(name).needs_helm])

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from lab import loopback
 from lab.backends.base import LiveRoute, RouteDestination
 
 
@@ -19,7 +20,7 @@ class EnvoyAdmin:
         self.timeout = timeout
 
     def _get(self, path: str) -> str:
-        with urllib.request.urlopen(self.base_url + path, timeout=self.timeout) as response:
+        with loopback.urlopen(self.base_url + path, timeout=self.timeout) as response:   # no proxy
             return response.read().decode()
 
     def ready(self) -> bool:

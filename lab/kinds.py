@@ -34,6 +34,7 @@ KINDS = (
     Kind("Namespace", "namespaces", ("ns",)),
     Kind("Service", "services", ("svc",)),
     Kind("Deployment", "deployments", ("deploy",)),
+    Kind("Pod", "pods", ("po",)),   # the local lab's are its processes (lab/backends/local/pod_objects.py)
     Kind("Secret", "secrets"),
     Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", ("hpa",)),
     Kind("Gateway", "gateways", ("gw",)),

@@ -78,7 +78,7 @@ class _StrictLoader(yaml.SafeLoader):
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
 
 
-def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:
+def parse_manifests(text: str, source: str = "<stdin>", allow_empty: bool = False) -> list[dict]:
     """Parse YAML text into objects; a syntax error names the file and line."""
     try:
         docs = list(yaml.load_all(text, Loader=_StrictLoader))
@@ -91,7 +91,7 @@ def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:
         raise ManifestError(f"{where}: malformed YAML ({problem})",
                             "fix the indentation or syntax there and apply again") from None
     _check_size(docs, source)
-    objects = []
+    objects: list[dict] = []
     for index, doc in enumerate(docs):
         if doc is None:
             continue
@@ -102,12 +102,42 @@ def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:
             objects.extend(_checked(item, source) for item in doc.get("items") or [])
         else:
             objects.append(_checked(doc, source))
-    if not objects:
+    if not objects and not allow_empty:
         raise ManifestError(f"{source}: no objects found", "the file holds no Kubernetes objects")
     return objects
 
 
-def load_manifest_file(path: str | Path) -> list[dict]:
+# What `kubectl apply -f DIR` reads in a folder (k8s.io/cli-runtime pkg/resource/builder.go FileExtensions).
+MANIFEST_EXTENSIONS = (".json", ".yaml", ".yml")
+
+
+def load_manifest_path(path: str | Path) -> list[dict]:
+    """A file's objects, or a folder's as `kubectl apply -f DIR` reads them (cli-runtime
+    pkg/resource/visitor.go, ExpandPathsToFileVisitors): its .json, .yaml and .yml files in name
+    order (filepath.Walk's lexical order), not its subfolders (no -R), a file without objects
+    skipped; all of them together within one apply's size limit."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return load_manifest_file(folder)
+    files = sorted((p for p in folder.iterdir() if p.suffix in MANIFEST_EXTENSIONS and p.is_file()),
+                   key=lambda p: p.name.encode())
+    if not files:
+        raise ManifestError(f"{folder}: no .json, .yaml or .yml file in it",
+                            "kubectl reads those in a folder (not its subfolders); give a file or another folder")
+    objects: list[dict] = []
+    size = 0
+    for file in files:
+        size += file.stat().st_size
+        if size > MAX_APPLY_BYTES:
+            raise ManifestError(f"{folder}: more than {MAX_APPLY_BYTES // 1024} KB in its files, the most one apply "
+                                "takes", f"apply them in smaller groups; {_limits_fix()}")
+        objects += load_manifest_file(file, allow_empty=True)
+    if not objects:
+        raise ManifestError(f"{folder}: no objects found in its files", "the files hold no Kubernetes objects")
+    return objects
+
+
+def load_manifest_file(path: str | Path, allow_empty: bool = False) -> list[dict]:
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -115,11 +145,11 @@ def load_manifest_file(path: str | Path) -> list[dict]:
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such file", "check the path") from None
     except IsADirectoryError:
-        raise ManifestError(f"{path} is a folder", "apply the YAML files in it one by one") from None
+        raise ManifestError(f"{path} is a folder", "apply the files in it one by one") from None
     except OSError as e:
         raise ManifestError(f"{path}: cannot be read ({e.strerror or e})", "check the path and its permissions") \
             from None
-    return parse_manifests(decode_text(data, str(path)), str(path))
+    return parse_manifests(decode_text(data, str(path)), str(path), allow_empty)
 
 
 def load_manifest_stream(stream, source: str = "<stdin>") -> list[dict]:

@@ -1,9 +1,11 @@
 """`invoke get`, `invoke delete` and `invoke logs`, with kubectl's habits: kinds in any
-spelling (lab/kinds.py), `get KIND` lists, `-o yaml|json`, `-n NAMESPACE`, `delete -f FILE`,
-`logs NAME [-f] [--tail N]`; a name that is not there suggests the closest one."""
+spelling (lab/kinds.py), `get KIND` lists (every namespace, or `-n NAMESPACE`; `-A`), `get pods`
+as kubectl's columns, `-o yaml|json` written plain, `delete -f FILE|DIR`, `logs NAME [-n NS] [-f]
+[--tail N]`; a name that is not there suggests the closest one."""
 
 import difflib
 import json
+import sys
 
 import yaml
 
@@ -12,33 +14,39 @@ from lab.backends.select import current_backend
 from lab.config import lab_paths
 from lab.errors import LabError
 from lab.kinds import Kind, kind_of, resolve_kind
-from lab.manifests import Ref, load_manifest_file, ref_of
+from lab.manifests import Ref, load_manifest_path, ref_of
+from lab.pod_rows import pod_row
 
 OUTPUTS = ("", "yaml", "json")
 DEFAULT_NAMESPACE = "canary-lab"   # the sample apps' namespace: where `get KIND NAME` looks without -n
 
 
-def get(kind: str, name: str = "", namespace: str = "", output: str = "") -> None:
+def get(kind: str, name: str = "", namespace: str = "", output: str = "", all_namespaces: bool = False) -> None:
     if output not in OUTPUTS:
         raise LabError(f"-o {output} is not an output the lab shows", "use -o yaml or -o json (or leave it out)")
-    kind = resolve_kind(kind)
+    if all_namespaces and name:   # kubectl's own refusal
+        raise LabError("a resource cannot be retrieved by name across all namespaces",
+                       f"leave out -A, or say where: `invoke get {kind} {name} -n NAMESPACE`")
+    chosen = resolve_kind(kind)
+    namespace = "" if all_namespaces else namespace   # -A wins over -n, as in kubectl
     backend = current_backend(lab_paths())
     if not name:
-        found = [o for o in backend.list_objects(kind.name, kind.group) if not namespace or _namespace(o) == namespace]
-        return _show_list(kind, found, namespace, output)
-    ref = kind.ref(namespace or DEFAULT_NAMESPACE, name)
+        found = [o for o in backend.list_objects(chosen.name, chosen.group)
+                 if not namespace or _namespace(o) == namespace]
+        return _show_list(chosen, found, namespace, output)
+    ref = chosen.ref(namespace or DEFAULT_NAMESPACE, name)
     obj = backend.get(ref)
     if obj is None:
-        raise LabError(f"{ref} is not in the lab", _closest(backend.list_objects(kind.name, kind.group), ref))
-    _show(obj, output or "yaml")
+        raise LabError(f"{ref} is not in the lab", _closest(backend.list_objects(chosen.name, chosen.group), ref))
+    _show(obj, output)
 
 
 def delete(kind: str = "", name: str = "", namespace: str = "", file: str = "") -> None:
     if bool(file) == bool(kind):
-        raise LabError("say what to delete once: KIND NAME, or -f FILE",
+        raise LabError("say what to delete once: KIND NAME, or -f FILE|DIR",
                        "e.g. `invoke delete vs app-example -n app-example` or `invoke delete -f FILE`")
     if file:
-        refs = [ref_of(obj) for obj in load_manifest_file(file)]
+        refs = [ref_of(obj) for obj in load_manifest_path(file)]
     else:
         if not name:
             raise LabError(f"delete {kind} needs a NAME", "e.g. invoke delete vs app-example -n app-example")
@@ -53,9 +61,12 @@ def delete(kind: str = "", name: str = "", namespace: str = "", file: str = "") 
         ui.info(f"{ref.kind.lower()}/{ref.name} deleted" + (f" (namespace {ref.namespace})" if ref.namespace else ""))
 
 
-def logs(name: str, follow: bool = False, tail: int = 0) -> None:
+def logs(name: str, follow: bool = False, tail: int = 0, namespace: str = "") -> None:
+    """kubectl logs NAME [-n NAMESPACE]: with -n, the pod or Deployment in that namespace only."""
     if tail < 0:
         raise LabError(f"--tail {tail} is negative", "give how many of the last lines to show, or leave it out")
+    if namespace and "/" not in name and name != "gateway":
+        name = f"{namespace}/{name}"   # NAMESPACE/NAME: what both backends' logs take
     for line in current_backend(lab_paths()).logs(name, tail=tail, follow=follow):
         ui.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
@@ -86,11 +97,19 @@ class _NoAliases(yaml.SafeDumper):
         return True
 
 
-def _show(obj, output: str) -> None:
+def _show(obj: dict, output: str) -> None:
+    """-o json and -o yaml as kubectl writes them: plain text, whole lines, whatever the width (so a
+    file written by `get` applies back unchanged); with no -o, YAML coloured on a terminal."""
     if output == "json":
-        ui.console.print_json(json.dumps(obj))
+        ui.plain(json.dumps(obj, indent=4, ensure_ascii=False))   # kubectl's indent
+    elif output == "yaml":
+        ui.plain(_yaml(obj))
     else:
-        ui.yaml_block(yaml.dump(obj, Dumper=_NoAliases, sort_keys=False))
+        ui.yaml_block(_yaml(obj))
+
+
+def _yaml(obj: dict) -> str:
+    return yaml.dump(obj, Dumper=_NoAliases, sort_keys=False, width=sys.maxsize, allow_unicode=True)
 
 
 def _show_list(kind: Kind, found: list[dict], namespace: str, output: str) -> None:
@@ -100,10 +119,22 @@ def _show_list(kind: Kind, found: list[dict], namespace: str, output: str) -> No
     if not found:
         ui.info(f"No {kind.plural}{where} in the lab.")
         return
+    if (kind.name, kind.group) == ("Pod", ""):
+        return _show_pods(found, all_namespaces=not namespace)
     table = ui.table(*(["namespace"] if kind.namespaced else []), "name", "summary",
                      title=f"{kind.plural}{where}", title_justify="left")
     for obj in found:
         table.add_row(*([_namespace(obj)] if kind.namespaced else []), obj["metadata"]["name"], _summary(obj))
+    ui.console.print(table)
+
+
+def _show_pods(pods: list[dict], all_namespaces: bool) -> None:
+    """kubectl's pod columns (NAMESPACE first when the list spans namespaces), borderless as kubectl's."""
+    table = ui.table(*(["NAMESPACE"] if all_namespaces else []), "NAME", "READY", "STATUS", "RESTARTS", "AGE",
+                     box=None, padding=(0, 3, 0, 0))
+    for row in map(pod_row, pods):
+        table.add_row(*([row.namespace] if all_namespaces else []), row.name, row.ready, row.status,
+                      str(row.restarts), row.age)
     ui.console.print(table)
 
 

@@ -12,13 +12,27 @@ import re
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.table import Table
 
 from lab.errors import LabError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class _Console(Console):
+    """rich's Console, except that nothing is cropped where the output is not a terminal: a pipe
+    or a file (`invoke get ... > file`) has no width, so a line is written whole."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if not self.is_terminal:
+            options["crop"] = False
+        super().print(*objects, **options)
+
+
+console = _Console(highlight=False)
+err_console = _Console(stderr=True, highlight=False)
 
 # Set by tests: a callable giving each prompt its {"input": pipe, "output": DummyOutput()}.
 # None means the real terminal.
@@ -55,11 +69,29 @@ def step(title: str):
         console.print(f"{mark} {title} [dim]({took:.1f}s)[/]")
 
 
-def table(*columns: str, **options):
-    """A rich Table (imported on first use: tables are only drawn by a few commands)."""
-    from rich.table import Table
+class _Table(Table):
+    """A table that, where the output is not a terminal, takes the width its cells need: a piped
+    table keeps one line per row and every cell whole (rich would wrap it at 80 columns)."""
 
-    return Table(*columns, **options)
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not console.is_terminal:
+            natural = Measurement.get(console, options.update_width(_UNBOUNDED), self).maximum
+            options = options.update_width(max(options.max_width, natural))
+        return super().__rich_console__(console, options)
+
+
+_UNBOUNDED = 1_000_000
+
+
+def table(*columns: str, **options: Any) -> Table:
+    """A rich Table, unwrapped where the output is not a terminal."""
+    return _Table(*columns, **options)
+
+
+def plain(text: str) -> None:
+    """Machine-readable text (YAML, JSON) exactly as given: never wrapped, cropped, coloured or read
+    as markup, whatever the width, so that `invoke get ... -o yaml > file` can be applied again."""
+    console.out(text, highlight=False, end="" if text.endswith("\n") else "\n")
 
 
 def info(text: str) -> None:
@@ -93,11 +125,18 @@ def command(text: str) -> None:
 
 
 def yaml_block(text: str, title: str = "") -> None:
+    """YAML coloured on a terminal, each line whole (wider than the terminal, it wraps softly);
+    plain elsewhere."""
     from rich.syntax import Syntax
 
     if title:
         console.print(f"[bold]{title}[/]")
-    console.print(Syntax(text.rstrip(), "yaml", theme="ansi_dark", background_color="default"))
+    if not console.is_terminal:
+        plain(text)
+        return
+    widest = max((len(line) for line in text.splitlines()), default=0)
+    console.print(Syntax(text.rstrip(), "yaml", theme="ansi_dark", background_color="default", code_width=widest),
+                  crop=False)
 
 
 def diff_block(text: str) -> None:

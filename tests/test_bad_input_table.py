@@ -324,8 +324,9 @@ def test_endless_file_is_read_no_further_than_the_limit(lab):
     check_refused(lab, ["apply", "/dev/zero"], ["more than 1024 KB"])
 
 
-def test_a_folder_is_not_a_manifest(lab, tmp_path):
-    check_refused(lab, ["apply", str(tmp_path)], ["is a folder"])
+def test_a_folder_without_manifests(lab, tmp_path):
+    (tmp_path / "notes.txt").write_text("kind: Namespace")   # kubectl reads only .json, .yaml, .yml in a folder
+    check_refused(lab, ["apply", str(tmp_path)], ["no .json, .yaml or .yml file in it"])
 
 
 def test_a_patch_file_that_is_a_folder(lab, tmp_path):

@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lab.config import EXERCISES_DIR
+from lab.config import EXERCISES_DIR, PROVIDERS, runs_on
 from lab.errors import LabError
 from lab.exercises.check_specs import (CHECK_KINDS, ArgoRolloutCheck, Check, Destination, ErrorsCheck, MtlsCheck, Question,
                                        Request, RolloutCheck, ScaleCheck, TrafficCheck, WebsocketCheck)
@@ -178,6 +178,18 @@ class Exercise(BaseModel):
     request: Request
     destinations: dict[str, Destination]
     steps: tuple[Step, ...] = ()
+
+    @property
+    def backends_shown(self) -> str:
+        """Where it runs, as `invoke exercises` and the README's table say it (tests/test_kubectl_habits.py
+        holds the two equal): every provider `runs_on` admits (one cluster provider named names them
+        all), the local lab marked when it skips steps or checks that need a cluster."""
+        providers = [p for p in PROVIDERS if runs_on(p, self.backends)]
+        skips_steps = any(s.backends and not runs_on("local", s.backends) for s in self.steps)
+        skips_checks = any(c.spec.backends and not runs_on("local", c.spec.backends) for s in self.steps for c in s.check)
+        local = ("local (cluster steps skipped)" if skips_steps else
+                 "local (in-cluster checks skipped)" if skips_checks else "local")
+        return ", ".join(local if p == "local" else p for p in providers)
 
     @property
     def needs_helm(self) -> bool:

@@ -73,7 +73,10 @@ async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
     sent = 0
     stop = False
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+    # trust_env=False: never through HTTP(S)_PROXY, which cannot reach this machine's gateway port
+    # (the gateway is on 127.0.0.1, or a port-forward there; lab/loopback.py).
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout),
+                                     trust_env=False) as session:
         async def worker() -> None:
             nonlocal sent, stop
             while not stop and sent < max_requests:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import urllib3
 from kubernetes import config as kube_config
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import (ApiException as DynamicApiException, NotFoundError,
                                            ResourceNotFoundError, ResourceNotUniqueError)
 
+from lab import loopback
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
 from lab.polling import poll
@@ -52,7 +53,11 @@ class Kube:
     def from_kubeconfig(cls, path, discovery_cache: Path | None = None) -> "Kube":
         """Kept across `invoke` commands in `discovery_cache`, discovery costs one round of
         requests per lab, not one per command (a kind it lacks is looked up again anyway)."""
-        return cls(kube_config.new_client_from_config(config_file=str(path)), discovery_cache)
+        configuration = Configuration()
+        kube_config.load_kube_config(config_file=str(path), client_configuration=configuration)
+        if loopback.is_local(configuration.host):   # k3d's and kind's API server: HTTPS_PROXY cannot reach it
+            configuration.proxy = None
+        return cls(ApiClient(configuration), discovery_cache)
 
     @property
     def dynamic(self) -> DynamicClient:

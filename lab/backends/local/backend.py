@@ -19,6 +19,7 @@ from lab.backends.local import envoy
 from lab.backends.local.endpoints import target_port_notes
 from lab.backends.local.gateway_api import admit
 from lab.backends.local.gateway_status import apply_note, with_status
+from lab.backends.local.pod_objects import pod_objects
 from lab.backends.local.pods import desired_pods
 from lab.backends.local.processes import Processes, pid_alive
 from lab.backends.local.runners import load_runners
@@ -88,6 +89,11 @@ class LocalBackend(Backend):
             save_state(self.paths, LabState("local", self.port, {"admin_port": admin_port}))
             self.processes.start_supervisor({GATEWAY: gateway})
             self.processes.wait_ready({GATEWAY: gateway}, timeout=20)
+        except LabError as error:   # its message points into the run folder, which goes: keep the logs
+            kept = self.processes.keep_logs(self.paths.logs_dir / "last-failed-up")
+            self._down()
+            raise LabError(error.message.replace(str(self.run_dir), str(kept)),
+                           error.fix.replace(str(self.run_dir), str(kept))) from None
         except BaseException:
             self._down()  # half-started (an error or Ctrl-C): leave nothing behind
             raise
@@ -141,6 +147,8 @@ class LocalBackend(Backend):
 
     def get(self, ref: Ref) -> dict | None:
         self._require_up()
+        if ref.kind == "Pod":   # pods are the supervisor's processes, not stored objects
+            return next((p for p in self._pods() if ref == ref_of(p)), None)
         objects = self._objects()
         obj = objects.get(ref)
         return copy.deepcopy(with_status(ref, obj, objects)) if obj else None
@@ -205,6 +213,11 @@ class LocalBackend(Backend):
         """Remove the objects (a Namespace takes what is in it), their pods and their routes, all or
         nothing: if what is left cannot be served, nothing is deleted."""
         self._require_up()
+        if any(ref.kind == "Pod" for ref in refs):
+            raise LabError("the local lab does not delete single pods: its pods are its Deployments' processes "
+                           "(a cluster's ReplicaSet would start a new pod in the deleted one's place)",
+                           "change the Deployment (replicas, image, env) and apply it; `invoke up` restarts an "
+                           "exited pod")
         current = self._objects()
         namespaces = {ref.name for ref in refs if ref.kind == "Namespace"}
         left = {ref: obj for ref, obj in current.items() if ref not in refs and ref.namespace not in namespaces}
@@ -221,8 +234,16 @@ class LocalBackend(Backend):
 
     def list_objects(self, kind: str, group: str = "") -> list[dict]:
         self._require_up()
+        if (kind, group) == ("Pod", ""):
+            return self._pods()
         return [copy.deepcopy(obj) for ref, obj in sorted(self._objects().items())
                 if (ref.kind, ref.group) == (kind, group)]
+
+    def _pods(self) -> list[dict]:
+        """The Deployments' replicas the supervisor runs, as Pod objects (lab/backends/local/pod_objects.py)."""
+        objects, desired = self._objects(), self.processes.desired()
+        pods = {n: p for n, p in desired_pods(objects, load_runners(), desired).items() if n in desired}
+        return pod_objects(pods, objects, self.processes.status())
 
     def logs(self, name: str, tail: int = 0, follow: bool = False):
         from lab.backends.local.logs import matching_processes, read_lines

@@ -12,20 +12,28 @@ from lab.errors import LabError
 FOLLOW_INTERVAL = 0.2   # seconds between looks at a followed file
 
 
-def matching_processes(name: str, processes: list[str]) -> list[str]:
-    """The processes NAME means: "gateway", a pod (with or without its namespace), or every pod
-    of a Deployment (`httpbin` → canary-lab/httpbin-1a2b3c4d-0, -1, …)."""
-    exact = [p for p in processes if name in (p, p.split("/", 1)[-1])]
-    if exact:
-        return exact
-    namespace, _, deployment_name = name.rpartition("/")
-    deployment = [p for p in processes if "/" in p and _deployment_of(p) == deployment_name
-                  and (not namespace or p.startswith(namespace + "/"))]
-    if deployment:
-        return deployment
-    names = sorted({*processes, *(_deployment_of(p) for p in processes if "/" in p)})
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-    raise LabError(f"no pod or Deployment named {name!r} runs in the lab",
+def matching_processes(name: str, processes: list[str], default_namespace: str = "canary-lab") -> list[str]:
+    """The processes NAME means: "gateway", a pod, or every pod of a Deployment (`httpbin` →
+    canary-lab/httpbin-1a2b3c4d-0, -1, …), in one namespace: NAMESPACE/NAME's, else the only one
+    that has NAME, else `default_namespace` (where `invoke get` looks too). Pods of two namespaces
+    are never mixed: kubectl's logs read one namespace."""
+    if name in processes and "/" not in name:   # the gateway
+        return [name]
+    namespace, _, short = name.rpartition("/")
+    pods = [p for p in processes if "/" in p and (not namespace or p.startswith(namespace + "/"))]
+    chosen = [p for p in pods if p.split("/", 1)[1] == short] or [p for p in pods if _deployment_of(p) == short]
+    namespaces = sorted({p.split("/", 1)[0] for p in chosen})
+    if len(namespaces) > 1:
+        if default_namespace not in namespaces:
+            raise LabError(f"{short} runs in namespaces {' and '.join(namespaces)}",
+                           f"say which: `invoke logs {short} -n {namespaces[0]}`")
+        chosen = [p for p in chosen if p.startswith(default_namespace + "/")]
+    if chosen:
+        return chosen
+    names = sorted({*(p for p in processes if "/" not in p), *(_deployment_of(p) for p in pods)})
+    close = difflib.get_close_matches(short, names, n=1, cutoff=0.5)
+    where = f" in namespace {namespace}" if namespace else ""
+    raise LabError(f"no pod or Deployment named {short!r} runs in the lab{where}",
                    (f"did you mean {close[0]}? " if close else "") + f"try one of: {', '.join(names)}")
 
 

@@ -5,13 +5,14 @@ change what runs, status.json to read what does, SIGTERM to stop it all.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import urllib.error
-import urllib.request
 from pathlib import Path
 
+from lab import loopback
 from lab.backends.local import pids
 from lab.backends.local.pids import pid_alive, runs_program  # noqa: F401 - runs_program: for the tests
 from lab.backends.local.supervisor import log_name
@@ -134,6 +135,18 @@ class Processes:
     def log_file(self, name: str) -> Path:
         return self.run_dir / "logs" / log_name(name)
 
+    def keep_logs(self, folder: Path) -> Path:
+        """Copy the logs (the supervisor's, each process's) to `folder`, laid out as in the run
+        folder, replacing what an earlier copy left there: for a message about a run folder that
+        is about to be removed."""
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        if (self.run_dir / "logs").is_dir():
+            shutil.copytree(self.run_dir / "logs", folder / "logs")
+        if (self.run_dir / "supervisor.log").is_file():
+            shutil.copy2(self.run_dir / "supervisor.log", folder / "supervisor.log")
+        return folder
+
     def why_exited(self, name: str, info: dict) -> str:
         """The supervisor's reason when it refused to start the process, else its log's last line."""
         return info.get("reason") or self.last_log_line(name)
@@ -148,7 +161,7 @@ class Processes:
 
 def _answers(port: int, path: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as response:
+        with loopback.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as response:   # never a proxy
             return response.status < 500
     except urllib.error.HTTPError as e:
         return e.code < 500

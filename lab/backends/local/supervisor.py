@@ -70,6 +70,7 @@ class Supervisor:
         self.exited: dict[str, int] = {}
         self.reasons: dict[str, str] = {}   # why a process is not running, when the supervisor knows
         self.created: dict[str, float | None] = {}
+        self.restarts: dict[str, int] = {}   # starts after the first (on `up`), as a kubelet's restartCount
         self.generation = 0
         self.reload = True
         self.stopping = False
@@ -101,6 +102,7 @@ class Supervisor:
         for name in [n for n in self.exited if n not in wanted]:
             del self.exited[name]
             self.reasons.pop(name, None)
+            self.restarts.pop(name, None)
         for name, spec in wanted.items():
             if name not in self.children:
                 self.start(name, spec)
@@ -128,6 +130,8 @@ class Supervisor:
                 start_new_session=True,   # its own process group: its workers end with it
                 preexec_fn=_die_with_parent)
         self.children[name] = child
+        if name in self.exited:
+            self.restarts[name] = self.restarts.get(name, 0) + 1
         self.created[name] = create_time(child.pid)
         self.exited.pop(name, None)
         self.reasons.pop(name, None)
@@ -183,9 +187,11 @@ class Supervisor:
             _end_group(child.pid, signal.SIGKILL)
 
     def write_status(self) -> None:
-        processes = {name: {"pid": c.pid, "state": "running", "argv0": c.args[0], "created": self.created.get(name)}
+        processes = {name: {"pid": c.pid, "state": "running", "argv0": c.args[0], "created": self.created.get(name),
+                            "restarts": self.restarts.get(name, 0)}
                      for name, c in self.children.items()}
         processes.update({name: {"pid": None, "state": "exited", "returncode": code,
+                                 "restarts": self.restarts.get(name, 0),
                                  **({"reason": self.reasons[name]} if name in self.reasons else {})}
                           for name, code in self.exited.items()})
         status = {"generation": self.generation, "supervisor": os.getpid(),
