@@ -179,11 +179,21 @@ def doctor(c, provider="auto", port=0):
     _run(commands.doctor, provider, port or None)
 
 
-@task(positional=["name"], help={"name": "kiali or prometheus"})
-def dashboard(c, name=None):
-    """Open an addon's dashboard on a cluster lab (Ctrl-C closes it)."""
+optional("dashboard", "name")
+
+
+@task(positional=["name"],
+      help={"name": "leave it out for the lab's own live page; kiali or prometheus: a cluster addon's",
+            "port": "the page's port on 127.0.0.1 (default: a free one)",
+            "window": "seconds of traffic the shares, error rates and p95 are over (default 10)"})
+def dashboard(c, name=None, port=0, window=10.0):
+    """A live view in your browser: routes, traffic per destination, pods, your exercise step (Ctrl-C stops it).
+
+    `invoke dashboard` serves the lab's own page on 127.0.0.1 (local lab and clusters alike);
+    `invoke dashboard kiali` opens that addon on a cluster lab.
+    """
     if not _help_asked("dashboard", name):
-        _run(commands.dashboard, name)
+        _run(commands.dashboard, name or "", int(port), float(window))
 
 
 optional("patch", "name")   # so that `invoke patch --help` reaches the task

@@ -388,10 +388,19 @@ def doctor(provider: str = "auto", port: int | None = None) -> None:
         raise LabError(f"{len(failed)} check(s) failed: {', '.join(failed)}", "see the fixes above")
 
 
-def dashboard(name: str) -> None:
-    backend = current_backend(lab_paths())
-    ui.info(f"Opening {name}; Ctrl-C stops it.")
-    backend.dashboard(name)
+def dashboard(name: str = "", port: int = 0, window: float = 10.0) -> None:
+    """No NAME: the lab's own live page (both backends); NAME: a cluster addon's (kiali, prometheus)."""
+    from lab.dashboard.server import run
+
+    if name:
+        backend = current_backend(lab_paths())
+        ui.info(f"Opening {name}; Ctrl-C stops it.")
+        backend.dashboard(name)
+        return
+    if not 0 <= port <= 65535 or not 1 <= window <= 600:
+        raise LabError(f"--port {port} --window {window:g} do not fit",
+                       "a port of 1-65535 (or none: a free one) and a window of 1-600 seconds")
+    run(lab_paths(), port, window)
 
 
 def patch(kind: str, name: str, namespace: str = "default", patch_file: str = "", patch_text: str = "") -> None:

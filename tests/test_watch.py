@@ -3,6 +3,7 @@
 
 import re
 import signal
+from collections import Counter
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from lab.config import EXERCISES_DIR, PROJECT_DIR
+from lab.traffic.metrics import ClusterCounts
 from lab.watch import Window
 from tests.lab_process import new_lab
 
@@ -91,6 +93,9 @@ def test_the_window_counts_only_its_last_seconds():
     cluster = "outbound|80||httpbin.canary-lab.svc.cluster.local"
     for second, (requests, errors) in enumerate([(0, 0), (100, 0), (110, 5), (120, 10)]):
         now[0] = float(second)
-        window.add({cluster: (requests, errors)})
+        # latency: 100 requests in the 0-1 ms bucket before t=1, then 20 in the 10-11 ms one
+        latency = Counter({(0.0, 1.0): min(requests, 100), (10.0, 1.0): max(0, requests - 100)})
+        window.add({cluster: ClusterCounts(requests, errors, latency)})
     [share] = window.shares()            # from t=1 to t=3: 20 requests, 10 of them errors
     assert (share.destination, share.requests, share.share, share.error_rate) == ("httpbin.canary-lab", 20, 100, 50)
+    assert 10 <= share.p95 <= 11         # the window's latency only, not the 100 fast ones before it

@@ -148,8 +148,8 @@ class Backend(ABC):
         """Delete objects (those that are gone already are fine); the gateway stops serving them."""
 
     @abstractmethod
-    def list_objects(self, kind: str) -> list[dict]:
-        """Every object of one kind the lab holds, in every namespace."""
+    def list_objects(self, kind: str, group: str = "") -> list[dict]:
+        """Every object of one kind (of `group`, for a group Refs name) the lab holds, in every namespace."""
 
     @abstractmethod
     def logs(self, name: str, tail: int = 0, follow: bool = False) -> Iterator[str]:
@@ -172,3 +172,8 @@ class Backend(ABC):
     @abstractmethod
     def gateway_admin(self) -> "EnvoyAdmin":
         """The ingress gateway's Envoy admin API (its /stats: what the gateway itself counted)."""
+
+    def gateway_admins(self) -> list["EnvoyAdmin"]:
+        """Every gateway's Envoy admin: the ingress gateway's (a cluster adds the gateways Istio
+        deploys for Gateway API Gateways). What `watch` and `dashboard` count traffic from."""
+        return [self.gateway_admin()]

@@ -18,6 +18,7 @@ from lab.exercises.catalogue import GATEWAY_API_SUFFIX, Exercise, Step
 from lab.exercises.check_specs import (Check, ErrorsCheck, MtlsCheck, RequestOverride, TrafficCheck,
                                        WebsocketCheck)
 from lab.exercises.diagnoses import Finding, Situation, diagnose, traffic_disagrees
+from lab.exercises.last_check import recorded
 from lab.exercises.served import Target, host_routes
 from lab.kinds import GATEWAY_API_GROUP
 from lab.manifests import Ref, load_manifest_file
@@ -55,7 +56,8 @@ def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
     diagnosis = failed.diagnosis if failed else ""
     # The step's own word on a known failure (hints_for) before the catalogue's general hint.
     hint = dict(step.hints_for).get(diagnosis, failed.hint) if failed else ""
-    return CheckResult(failed is None, message, [d for r in results for d in r.details], diagnosis=diagnosis, hint=hint)
+    return recorded(exercise.name, step.name, CheckResult(failed is None, message, [d for r in results for d in r.details],
+                                                          diagnosis=diagnosis, hint=hint))   # for `invoke dashboard`
 
 
 def _check_backends(check: Check, exercise: Exercise) -> tuple[str, ...]:
