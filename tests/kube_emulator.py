@@ -4,6 +4,7 @@ import asyncio
 import datetime
 import threading
 import time
+from pathlib import Path
 
 import aiohttp.web
 import kmock
@@ -167,6 +168,18 @@ class Emulator:
         configuration = client.Configuration()
         configuration.host = f"http://127.0.0.1:{self.port}"
         return Kube(client.ApiClient(configuration))
+
+    def write_kubeconfig(self, path: Path) -> Path:
+        """A kubeconfig whose one context is this emulator, as `Kube.from_kubeconfig` reads one."""
+        path.write_text(f"""
+apiVersion: v1
+kind: Config
+clusters: [{{name: emulator, cluster: {{server: "http://127.0.0.1:{self.port}"}}}}]
+users: [{{name: lab, user: {{token: x}}}}]
+contexts: [{{name: lab, context: {{cluster: emulator, user: lab}}}}]
+current-context: lab
+""")
+        return path
 
     def __exit__(self, *exc):
         self.loop.call_soon_threadsafe(self.stop.set)

@@ -121,15 +121,7 @@ def test_an_object_goes_to_its_own_group_and_a_bare_kind_means_istios(cluster):
 
 
 def test_discovery_is_kept_in_the_labs_run_folder_across_commands(cluster, tmp_path):
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(f"""
-apiVersion: v1
-kind: Config
-clusters: [{{name: emulator, cluster: {{server: "http://127.0.0.1:{cluster.port}"}}}}]
-users: [{{name: lab, user: {{token: x}}}}]
-contexts: [{{name: lab, context: {{cluster: emulator, user: lab}}}}]
-current-context: lab
-""")
+    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
     cache = tmp_path / "run" / "discovery.json"
     cache.parent.mkdir()
     Kube.from_kubeconfig(kubeconfig, cache).get(REF)                     # one command

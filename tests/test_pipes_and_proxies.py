@@ -4,7 +4,6 @@ answers, and a first `up` that fails (its message points at logs that still exis
 
 import json
 import socket
-import textwrap
 
 import pytest
 import yaml
@@ -119,16 +118,7 @@ def test_traffic_counts_httpbins_json_answers_as_httpbin(lab, path):
 
 def test_the_kubernetes_client_reaches_a_loopback_api_server_whatever_the_proxy(tmp_path, dead_proxy):
     with Emulator() as cluster:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(textwrap.dedent(f"""\
-            apiVersion: v1
-            kind: Config
-            clusters: [{{name: emulator, cluster: {{server: "http://127.0.0.1:{cluster.port}"}}}}]
-            users: [{{name: lab, user: {{token: x}}}}]
-            contexts: [{{name: lab, context: {{cluster: emulator, user: lab}}}}]
-            current-context: lab
-            """))
-        kube = Kube.from_kubeconfig(kubeconfig, tmp_path / "discovery.json")
+        kube = Kube.from_kubeconfig(cluster.write_kubeconfig(tmp_path / "kubeconfig"), tmp_path / "discovery.json")
         assert kube.api.configuration.proxy is None
         assert kube.get(Ref("Namespace", "", "nowhere")) is None       # answered by the emulator, not the proxy
 
