@@ -16,6 +16,8 @@ from lab import commands, ui
 from lab.config import APPS_DIR, PROJECT_DIR
 from lab.exercises.catalogue import exercise_names, load_exercise
 from lab.pod_rows import human_duration, pod_row
+from tests.fake_tools import cluster_backend
+from tests.kube_emulator import Emulator
 from tests.lab_process import new_lab, running_lab
 
 OTHER = "other-team"
@@ -188,3 +190,23 @@ def test_pod_columns_follow_kubectls_printpod(status, meta, columns):
 ])
 def test_ages_read_as_kubectl_writes_them(seconds, shown):
     assert human_duration(seconds) == shown
+
+
+@pytest.fixture
+def cluster():
+    with Emulator() as running:
+        yield running
+
+
+def test_on_a_cluster_get_pods_reads_the_api_servers_pods(lab_root, tools, cluster):
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+    cluster.kube.apply({"apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": "web-1", "namespace": "shop", "creationTimestamp": "2026-12-07T11:00:00Z"},
+                        "spec": {"containers": [{"name": "app", "image": "web"}, {"name": "istio-proxy", "image": "p"}]},
+                        "status": {"phase": "Running", "containerStatuses": [
+                            {"name": "app", "ready": True, "restartCount": 2, "state": {"running": {}}},
+                            {"name": "istio-proxy", "ready": True, "restartCount": 0, "state": {"running": {}}}]}})
+    [pod] = cluster_backend("k3d", tools, cluster).list_objects("Pod")
+    row = pod_row(pod, now=timegm((2026, 12, 7, 11, 5, 30)))
+    assert (row.namespace, row.name, row.ready, row.status, row.restarts, row.age) == \
+        ("shop", "web-1", "2/2", "Running", 2, "5m30s")

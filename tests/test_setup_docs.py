@@ -27,3 +27,18 @@ def test_both_routes_make_a_venv_first():
     assert "uv run invoke up" in commands and "uv run --extra test pytest" in commands
     assert all(c.startswith(("uv run", "python3 -m venv .venv && ")) or c.startswith("invoke ")
                for c in commands), commands
+
+
+def test_a_learner_without_uv_reads_the_fix_right_under_the_uv_commands():
+    """`uv run invoke up` without uv is the shell's `uv: command not found`: the very next line of the
+    Quick start says what to do, in one line."""
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    after_uv = section.split("uv run invoke down\n```\n", 1)[1].strip().splitlines()[0]
+    assert "command not found" in after_uv and "`pip install uv`" in after_uv and "without uv" in after_uv.lower()
+
+
+def test_the_quick_start_gives_set_up_times_for_both_routes():
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    timings = " ".join(section.split())
+    assert re.search(r"with uv, \d+ s with uv's cache empty and \d+ s with it warm", timings), timings
+    assert re.search(r"with pip, \d+ s with pip's cache empty .* and \d+ s with it warm", timings), timings
