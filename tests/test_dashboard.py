@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import zipfile
 
@@ -166,6 +167,27 @@ def test_on_a_cluster_the_snapshot_reads_the_gateways_envoy_through_its_port_for
     assert 20 <= traffic["tornado.canary-lab"]["p95"] <= 21 and 4 <= traffic["httpbin.canary-lab"]["p95"] <= 4.1
     assert {p["name"] for p in snapshot["pods"]} >= {"istio-system/istio-ingressgateway"}
     assert any(call[:2] == ["kubectl", "port-forward"] for call in tools.calls)   # how a cluster's Envoy is read
+
+
+@pytest.mark.slow
+def test_a_gateway_that_died_is_the_lab_down_and_up_brings_the_page_back(tmp_path):
+    lab = new_lab(tmp_path)
+    try:
+        lab.invoke("up", "--provider", "local")
+        live = Live(lab.paths)
+        live._take()
+        assert live.latest()["up"] and {p["name"] for p in live.latest()["pods"]} >= {"gateway"}
+        os.kill(lab.processes.status()["gateway"]["pid"], signal.SIGKILL)   # the lab's own Envoy, by its pid
+        deadline = time.monotonic() + 10
+        while live.latest()["up"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+            live._take()
+        assert not live.latest()["up"] and "`invoke up`" in live.latest()["reason"], live.latest()
+        lab.invoke("up")
+        live._take()
+        assert live.latest()["up"], live.latest()
+    finally:
+        lab.cleanup()
 
 
 @pytest.fixture(scope="module")

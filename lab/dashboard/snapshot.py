@@ -41,8 +41,12 @@ def routes_by_host(routes: list[LiveRoute]) -> list[dict[str, Any]]:
 
 
 def exercise_standing(paths: Paths) -> dict[str, Any] | None:
-    """The exercise last played or checked, its next step, and the last check's result."""
-    progress = Progress(paths)
+    """The exercise last played or checked, its next step, and the last check's result (None when
+    there is none, or progress.json is damaged: `status` says so, the page just leaves it out)."""
+    try:
+        progress = Progress(paths)
+    except LabError:
+        return None
     name = progress.current()
     checked = last_check(paths)
     if not name and checked:
@@ -96,21 +100,25 @@ class Live:
     def _take(self) -> None:
         try:
             taken = self.snapshot()
-        except (LabError, OSError) as e:   # the lab went away between two reads: say so, try again next time
-            self.window.clear()
+        except LabError as e:
             taken = down(str(e))
+        except OSError as e:   # the gateway went away between two reads: say so, look again next time
+            taken = down(f"the gateway's Envoy does not answer ({e}): `invoke status` says why, `invoke up` "
+                         "restarts it")
+        except Exception as e:  # noqa: BLE001 - a reading that fails must not end the page's updates
+            taken = down(f"the dashboard could not read the lab ({type(e).__name__}: {e})")
+        if not taken["up"]:
+            self.window.clear()
         with self._lock:
             self._latest = taken
 
     def snapshot(self) -> Snapshot:
         state = lab_state(self.paths)
         if state is None:
-            self.window.clear()
             return down("no lab is up: `invoke up` starts one")
         backend = self.backend_for(self.paths, state)
         status = backend.status()
         if not status.up:
-            self.window.clear()
             return down("; ".join(status.notes) or f"the {state.provider} lab is not running: `invoke up`")
         self.window.add(gateway_counters(backend))
         return {
