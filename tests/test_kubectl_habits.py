@@ -201,7 +201,8 @@ def cluster():
 def test_on_a_cluster_get_pods_reads_the_api_servers_pods(lab_root, tools, cluster):
     cluster.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
     cluster.kube.apply({"apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": "web-1", "namespace": "shop", "creationTimestamp": "2026-12-07T11:00:00Z"},
+                        "metadata": {"name": "web-1", "namespace": "shop",
+                                     "creationTimestamp": "2026-12-07T11:00:00Z"},
                         "spec": {"containers": [{"name": "app", "image": "web"}, {"name": "istio-proxy", "image": "p"}]},
                         "status": {"phase": "Running", "containerStatuses": [
                             {"name": "app", "ready": True, "restartCount": 2, "state": {"running": {}}},

@@ -3,10 +3,10 @@
 
 import re
 import signal
-from collections import Counter
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 

@@ -186,7 +186,8 @@ class Exercise(BaseModel):
         all), the local lab marked when it skips steps or checks that need a cluster."""
         providers = [p for p in PROVIDERS if runs_on(p, self.backends)]
         skips_steps = any(s.backends and not runs_on("local", s.backends) for s in self.steps)
-        skips_checks = any(c.spec.backends and not runs_on("local", c.spec.backends) for s in self.steps for c in s.check)
+        skips_checks = any(c.spec.backends and not runs_on("local", c.spec.backends)
+                           for s in self.steps for c in s.check)
         local = ("local (cluster steps skipped)" if skips_steps else
                  "local (in-cluster checks skipped)" if skips_checks else "local")
         return ", ".join(local if p == "local" else p for p in providers)

@@ -56,8 +56,9 @@ def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
     diagnosis = failed.diagnosis if failed else ""
     # The step's own word on a known failure (hints_for) before the catalogue's general hint.
     hint = dict(step.hints_for).get(diagnosis, failed.hint) if failed else ""
-    return recorded(exercise.name, step.name, CheckResult(failed is None, message, [d for r in results for d in r.details],
-                                                          diagnosis=diagnosis, hint=hint))   # for `invoke dashboard`
+    result = CheckResult(failed is None, message, [d for r in results for d in r.details], diagnosis=diagnosis,
+                         hint=hint)
+    return recorded(exercise.name, step.name, result)   # kept for `invoke dashboard`
 
 
 def _check_backends(check: Check, exercise: Exercise) -> tuple[str, ...]:
