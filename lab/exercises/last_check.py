@@ -16,11 +16,11 @@ LAST_CHECK_FILE = "last-check.json"
 
 
 def recorded(exercise: str, step: str, result: "CheckResult") -> "CheckResult":
-    """Keep `result` as the last check of the lab that is here, and return it (a hook where a
-    check's result is made). Nothing is written where no lab has been (no .lab folder), and a
-    write that fails (a full disk) costs the dashboard this result, never the check."""
+    """Keep `result` as the last check of the lab that is up here, and return it (a hook where a
+    check's result is made). Nothing is written where no lab is up, and a write that fails (a full
+    disk) costs the dashboard this result, never the check."""
     paths = lab_paths()
-    if paths.home.is_dir():
+    if paths.state_file.exists():
         try:
             write_json(paths.home / LAST_CHECK_FILE,
                        {"exercise": exercise, "step": step, "passed": result.passed, "message": result.message,
