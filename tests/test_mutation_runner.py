@@ -3,7 +3,6 @@ mutant the tests notice as killed, one they miss as a survivor, a hang as killed
 equivalents out of the score — else the score recorded in bench/README.md means nothing."""
 
 import subprocess
-import textwrap
 from pathlib import Path
 
 from lab.dev.mutants import mutants_of
