@@ -285,8 +285,9 @@ class Walkthrough:
             if right:
                 ui.info(f"[green]✓ right:[/] {escape(choice)}")
             else:
-                ui.info(f"[red]✗ not {'this' if asked.decision else 'quite'}:[/] "   # a choice's text is not markup
-                        + escape(choice + (f" — {asked.why_not[choice]}" if choice in asked.why_not else "")))
+                ui.info(f"[red]✗ not {'this' if asked.decision else 'quite'}:[/] " + escape(choice))   # not markup
+                if choice in asked.why_not:   # Markdown, as explain is: `code` shows as code, not backticks
+                    ui.markdown(self.fill_in(asked.why_not[choice]))
             if right or not asked.decision:
                 ui.markdown(self.fill_in(asked.explain))
                 self.progress.mark_done(self.exercise.name, step.name)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from lab.backends.local.endpoints import serves, target_port_notes
 from lab.backends.local.pods import Pod
+from lab.backends.local.unreachable_rules import unreachable_rule_notes
 from lab.errors import ManifestError
 from lab.manifests import Ref
 from lab.validate import route_weights
@@ -24,11 +25,13 @@ CLUSTER_DOMAIN = "svc.cluster.local"
 # The labels of the one gateway the local lab has: those of Istio's default ingress gateway pods.
 LOCAL_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 SERVED_PROTOCOLS = ("HTTP", "HTTPS")
-# Istio's default retry policy on every route of its gateways: 2 retries on a failed or reset
-# connection, to another host. Without it an app closing an idle keep-alive connection as a request
-# arrives (gunicorn does) turns into a rare 503. Not on 5xx answers: those are the app's own.
+# Istio's default retry policy on every route without `retries`, exactly (istio release-1.31
+# pilot/pkg/networking/core/route/retry/retry.go, DefaultPolicy): 2 retries on a connection that
+# failed or was refused, and the gRPC statuses unavailable/cancelled, to another host. No `reset`:
+# a request whose connection the app drops midway fails, as on a cluster; `retriable-status-codes`
+# with no codes listed retries no status. Not on 5xx answers: those are the app's own.
 RETRY_POLICY = {
-    "retry_on": "connect-failure,refused-stream,unavailable,cancelled,reset",
+    "retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
     "num_retries": 2,
     "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
@@ -98,6 +101,7 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
         virtual_hosts[scheme][host] = {"name": f"{host}|httproutes", "routes": routes,
                                        "domains": ["*"] if host == "*" else [host, f"{host}:*"]}
     notes += target_port_notes(objects, pods)
+    notes += unreachable_rule_notes(objects)
     route_configs = {scheme: {"name": name, "virtual_hosts": list(virtual_hosts[scheme].values())}
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
