@@ -5,7 +5,10 @@ and debug's broken release."""
 
 import yaml
 
-from lab.backends.local.unreachable_rules import unreachable_rule_notes, unreachable_rules
+from lab.backends.local.unreachable_rules import (
+    unreachable_rule_notes,
+    unreachable_rules,
+)
 from lab.config import EXERCISES_DIR
 from lab.manifests import Ref, load_manifest_file
 from tests.lab_process import running_lab

@@ -146,6 +146,31 @@ class ArgoRolloutCheck(CheckSpec):
     interval: float = Field(5, gt=0)
 
 
+# What a resilience check can find (its CheckResult.diagnosis), for a step's hints_for.
+RESILIENCE_DIAGNOSES = ("no-traffic", "clients-see-errors", "no-own-errors", "not-timed-out", "not-ejected")
+
+
+class ResilienceCheck(CheckSpec):
+    """Retries, timeouts, outlier detection (lab/exercises/resilience_check.py): what clients got over
+    `requests` (after `warmup` uncounted ones) against the gateway's own counters for one destination."""
+    destination: str                                   # a name of the exercise's destinations
+    requests: int = Field(600, gt=0)
+    warmup: int = Field(0, ge=0)
+    request: RequestOverride | None = None
+    client_errors_at_most: float | None = Field(None, ge=0, le=100)   # % of answers that were errors
+    own_errors_at_least: float | None = Field(None, ge=0, le=100)     # % of its attempts answered 5xx
+    timeouts_at_least: float | None = Field(None, ge=0, le=100)       # % of its requests the timeout cut
+    ejected_at_least: int | None = Field(None, gt=0)                  # its pods outlier detection holds out
+
+    @model_validator(mode="after")
+    def _judges_something(self):
+        if all(getattr(self, k) is None for k in ("client_errors_at_most", "own_errors_at_least",
+                                                   "timeouts_at_least", "ejected_at_least")):
+            raise ValueError("give at least one of client_errors_at_most, own_errors_at_least, "
+                             "timeouts_at_least, ejected_at_least")
+        return self
+
+
 class Check(Spec):
     """One check: exactly one of its kinds, e.g. {traffic: {expect: {v1: 90, v2: 10}}}."""
     traffic: TrafficCheck | None = None
@@ -155,6 +180,7 @@ class Check(Spec):
     scale: ScaleCheck | None = None
     rollout: RolloutCheck | None = None
     argo: ArgoRolloutCheck | None = None
+    resilience: ResilienceCheck | None = None
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -171,7 +197,7 @@ class Check(Spec):
         return getattr(self, self.kind)
 
 
-CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout", "argo")
+CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout", "argo", "resilience")
 
 
 class Question(Spec):

@@ -10,8 +10,12 @@ cluster with 500 (pilot/pkg/networking/core/route/route.go, ClusterNotFoundRespo
 PathPrefix becomes Envoy's path_separated_prefix (whole segments), as route.go does for gateways.
 """
 
-from lab.backends.local.gateway_api import GROUP, attach, backend_problem
 from lab.backends.local.endpoints import serves
+from lab.backends.local.gateway_api import GROUP, attach, backend_problem
+from lab.backends.local.route_policies import (
+    with_http_route_rule,
+    with_outlier_detection,
+)
 from lab.backends.local.translate import CLUSTER_DOMAIN, LOCAL_CREDENTIAL, _cluster
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -34,7 +38,7 @@ def http_routes(objects: dict[Ref, dict], pods, clusters: dict[str, dict]) -> di
             continue   # not Accepted: serves nothing, as on a cluster
         age = (route["metadata"].get("creationTimestamp", ""), ref.namespace, ref.name)
         for i, rule in enumerate(route["spec"].get("rules") or []):
-            action = _action(ref, rule, objects, pods, clusters)
+            action = with_http_route_rule(ref, i, rule, _action(ref, rule, objects, pods, clusters))
             for j, match in enumerate(rule.get("matches") or [{}]):
                 envoy_match, rank = _match(match)
                 name = rule.get("name") or f"{ref.namespace}.{ref.name}.{i}"   # Istio's auto name
@@ -111,5 +115,5 @@ def _cluster_for(ref: Ref, backend: dict, objects, pods, clusters: dict) -> str:
         members = [p for p in pods.values() if p.namespace == namespace and selector
                    and all(p.labels.get(k) == v for k, v in selector.items())
                    and serves(p, ports[int(backend["port"])])]
-        clusters[name] = _cluster(name, members)
+        clusters[name] = with_outlier_detection(_cluster(name, members), Ref("Service", namespace, backend["name"]), objects)
     return name

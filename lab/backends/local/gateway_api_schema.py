@@ -37,6 +37,7 @@ SUPPORTED: dict[str, dict] = {
                          "headers": [{"type": SCALAR, "name": SCALAR, "value": SCALAR}],
                          "method": SCALAR}],
             "backendRefs": [{**_LOCAL_REF, "port": SCALAR, "weight": SCALAR}],
+            "timeouts": {"request": SCALAR, "backendRequest": SCALAR},   # route_policies.py
         }],
     },
     "ReferenceGrant": {

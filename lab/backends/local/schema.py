@@ -55,11 +55,17 @@ SUPPORTED: dict[str, dict] = {
                 "destination": {"host": SCALAR, "subset": SCALAR, "port": {"number": SCALAR}},
                 "weight": SCALAR,
             }],
+            # served as istiod serves them: route_policies.py
+            "timeout": SCALAR,
+            "retries": {"attempts": SCALAR, "perTryTimeout": SCALAR, "retryOn": SCALAR},
         }],
     },
     "DestinationRule": {
         "host": SCALAR,
         "subsets": [{"name": SCALAR, "labels": MAP}],
+        "trafficPolicy": {"outlierDetection": {   # route_policies.py
+            "consecutive5xxErrors": SCALAR, "consecutiveGatewayErrors": SCALAR, "interval": SCALAR,
+            "baseEjectionTime": SCALAR, "maxEjectionPercent": SCALAR, "minHealthPercent": SCALAR}},
     },
 }
 

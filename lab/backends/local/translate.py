@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 
 from lab.backends.local.endpoints import serves, target_port_notes
 from lab.backends.local.pods import Pod
+from lab.backends.local.route_policies import (
+    DEFAULT_RETRY_POLICY,
+    virtual_service_route,
+    with_outlier_detection,
+)
 from lab.backends.local.unreachable_rules import unreachable_rule_notes
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -25,18 +30,9 @@ CLUSTER_DOMAIN = "svc.cluster.local"
 # The labels of the one gateway the local lab has: those of Istio's default ingress gateway pods.
 LOCAL_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 SERVED_PROTOCOLS = ("HTTP", "HTTPS")
-# Istio's default retry policy on every route without `retries`, exactly (istio release-1.31
-# pilot/pkg/networking/core/route/retry/retry.go, DefaultPolicy): 2 retries on a connection that
-# failed or was refused, and the gRPC statuses unavailable/cancelled, to another host. No `reset`:
-# a request whose connection the app drops midway fails, as on a cluster; `retriable-status-codes`
-# with no codes listed retries no status. Not on 5xx answers: those are the app's own.
-RETRY_POLICY = {
-    "retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
-    "num_retries": 2,
-    "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
-    "host_selection_retry_max_attempts": 5,
-}
+# Istio's default retry policy on every route without `retries`, exactly: route_policies.py
+# (retry.go DefaultPolicy: no `reset`, no 5xx; a connection the app drops midway fails, as on a cluster).
+RETRY_POLICY = DEFAULT_RETRY_POLICY
 
 
 @dataclass
@@ -93,7 +89,9 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
             domains = ["*"] if host == "*" else [host, f"{host}:*"]
             virtual_hosts[scheme][host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
                                            "domains": domains, "routes": routes}
-    from lab.backends.local.gateway_api_routes import http_routes   # here: it builds on this module
+    from lab.backends.local.gateway_api_routes import (
+        http_routes,  # here: it builds on this module
+    )
     for (scheme, host), routes in http_routes(objects, pods, clusters).items():
         if (scheme, host) in owners:
             raise ManifestError(f"host {host} is routed by {owners[scheme, host]} and by HTTPRoutes",
@@ -259,13 +257,13 @@ def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dic
         if name not in clusters:
             members = [p for p in pods.values() if p.namespace == service_ref.namespace
                        and labels and all(p.labels.get(k) == v for k, v in labels.items()) and serves(p, service_port)]
-            clusters[name] = _cluster(name, members)
+            clusters[name] = with_outlier_detection(_cluster(name, members), service_ref, objects)
         if weight or len(routes) == 1:   # istiod leaves weight-0 destinations out (route.go: "Ignore 0 weighted clusters")
             weighted.append({"name": name, "weight": weight})
-    # timeout 0: no route timeout, as on an Istio gateway; WebSockets stay open.
+    policies = virtual_service_route(ref, index, http)   # timeout (none: 0s, WebSockets stay open) and retries
     if len(weighted) == 1:
-        return {"cluster": weighted[0]["name"], "timeout": "0s", "retry_policy": RETRY_POLICY}
-    return {"weighted_clusters": {"clusters": weighted}, "timeout": "0s", "retry_policy": RETRY_POLICY}
+        return {"cluster": weighted[0]["name"], **policies}
+    return {"weighted_clusters": {"clusters": weighted}, **policies}
 
 
 def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:
