@@ -11,7 +11,7 @@ import pytest
 
 from lab.backends.select import current_backend
 from lab.config import lab_paths
-from lab.exercises.catalogue import load_exercise
+from lab.exercises.catalogue import Exercise, load_exercise
 from lab.exercises.checks import run_check
 from lab.exercises.resilience_check import read_counters
 from lab.exercises.walkthrough import Walkthrough
@@ -34,14 +34,14 @@ def lab(tmp_path_factory):
     lab.cleanup()
 
 
-def as_found(step_name: str) -> None:
+def as_found(step_name: str, exercise: Exercise = EXERCISE) -> None:
     """The lab as the learner finds the step: every step before it done (earlier tasks solved)."""
     paths = lab_paths()
-    walkthrough = Walkthrough(EXERCISE, current_backend(paths), paths, yes=True)
-    index = [s.name for s in EXERCISE.steps].index(step_name)
+    walkthrough = Walkthrough(exercise, current_backend(paths), paths, yes=True)
+    index = [s.name for s in exercise.steps].index(step_name)
     walkthrough.reset()
-    for earlier in EXERCISE.steps[:index]:
-        walkthrough.progress.mark_done(EXERCISE.name, earlier.name)
+    for earlier in exercise.steps[:index]:
+        walkthrough.progress.mark_done(exercise.name, earlier.name)
     walkthrough.restore(index)
 
 
@@ -106,3 +106,15 @@ def test_a_destinations_counters_add_its_retried_failures_and_read_ejections_as_
              "cluster.outbound|80|v1|shop.shop-resilience.svc.cluster.local.upstream_rq_total": "400"}
     counters = read_counters(stats, Destination("shop.shop-resilience", "v2"))
     assert (counters.attempts, counters.failed, counters.timed_out, counters.ejected) == (176, 67, 6, 1)
+
+
+def test_in_the_gateway_api_track_a_timeout_longer_than_v2_takes_cuts_nothing(lab):
+    gateway_api = load_exercise("resilience-gateway-api")
+    paths = lab_paths()
+    as_found("add-timeout", gateway_api)
+    text = (gateway_api.folder / "solutions" / "httproute-timeout.yaml").read_text()
+    lab.invoke("apply", "-", input=text.replace("request: 1s", "request: 5s"))
+    result = run_check(gateway_api, gateway_api.step("add-timeout"), current_backend(paths))
+    assert not result.passed and result.diagnosis == "not-timed-out", result.message
+    lab.invoke("apply", "-", input=text)
+    assert run_check(gateway_api, gateway_api.step("add-timeout"), current_backend(paths)).passed

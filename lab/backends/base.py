@@ -172,3 +172,8 @@ class Backend(ABC):
     @abstractmethod
     def gateway_admin(self) -> "EnvoyAdmin":
         """The ingress gateway's Envoy admin API (its /stats: what the gateway itself counted)."""
+
+    def gateway_admins(self) -> list["EnvoyAdmin"]:
+        """Every gateway's Envoy admin: the ingress gateway's, and on a cluster each Gateway API Gateway's
+        own deployed gateway (what a check counts over, whichever gateway a host is on)."""
+        return [self.gateway_admin()]

@@ -18,6 +18,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from lab.backends.base import Backend
+from lab.envoy_admin import EnvoyAdmin
 from lab.exercises.catalogue import Exercise
 from lab.exercises.check_specs import RESILIENCE_DIAGNOSES, ResilienceCheck
 from lab.traffic.classify import ERROR, Classifier
@@ -60,6 +61,12 @@ def read_counters(stats: dict[str, str], destination: Destination) -> Counters:
 NO_TRAFFIC, CLIENTS_SEE_ERRORS, NO_OWN_ERRORS, NOT_TIMED_OUT, NOT_EJECTED = RESILIENCE_DIAGNOSES
 
 
+def _read(admins: list[EnvoyAdmin], destination: Destination) -> Counters:
+    """Summed over the gateways: a destination's clusters count only where its routes are served."""
+    readings = [read_counters(admin.stats(STATS_FILTER), destination) for admin in admins]
+    return Counters(*(sum(getattr(r, f) for r in readings) for f in ("attempts", "failed", "timed_out", "ejected")))
+
+
 @dataclass(frozen=True)
 class Outcome:
     passed: bool
@@ -74,13 +81,13 @@ def resilience_check(exercise: Exercise, spec: ResilienceCheck, backend: Backend
     destination's own counters say over the counted requests."""
     target = exercise.destinations[spec.destination]
     destination = Destination(target.service, target.subset)
-    admin = backend.gateway_admin()
+    admins = backend.gateway_admins()   # on a cluster the Gateway API track's host is on its own gateway
     base, _ = backend.gateway_endpoint("http", request.host)
     if spec.warmup:
         collect(base, request, classifier, spec.warmup)
-    before = read_counters(admin.stats(STATS_FILTER), destination)
+    before = _read(admins, destination)
     answers = collect(base, request, classifier, spec.requests)
-    own = read_counters(admin.stats(STATS_FILTER), destination).since(before)
+    own = _read(admins, destination).since(before)
     client_errors = sum(1 for a in answers if a.outcome == ERROR)
     client_rate = 100.0 * client_errors / len(answers) if answers else 0.0
     own_rate = 100.0 * own.failed / own.attempts if own.attempts else 0.0
