@@ -172,3 +172,72 @@ def test_httproute_timeouts_the_crd_refuses_are_refused(timeouts, named):
     with pytest.raises(ManifestError) as refused:
         http_route_action(timeouts)
     assert named in refused.value.message
+
+
+MIRROR_CLUSTER = "outbound|80|v2|app.shop.svc.cluster.local"
+
+
+def test_a_mirror_becomes_a_request_mirror_policy_as_route_go_writes_it():
+    route_action = action("      mirror: {host: app, subset: v2}\n      mirrorPercentage: {value: 12.5}\n")
+    assert route_action["request_mirror_policies"] == [{
+        "cluster": MIRROR_CLUSTER, "runtime_fraction": {"default_value": {"numerator": 125000, "denominator": "MILLION"}},
+        "trace_sampled": False, "disable_shadow_host_suffix_append": True}]
+    # and the mirror's cluster exists, with the subset's pods
+    [cluster] = [c for c in translate(by_ref(BASE + vs("      mirror: {host: app, subset: v2}\n")), PODS).clusters
+                 if c["name"] == MIRROR_CLUSTER]
+    assert len(cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]) == 1
+
+
+def test_a_mirror_without_a_percentage_copies_everything_and_zero_copies_nothing():
+    everything = action("      mirror: {host: app, subset: v2}\n")["request_mirror_policies"][0]
+    assert everything["runtime_fraction"]["default_value"] == {"numerator": 100, "denominator": "HUNDRED"}
+    assert "request_mirror_policies" not in action("      mirror: {host: app, subset: v2}\n"
+                                                   "      mirrorPercentage: {value: 0}\n")
+
+
+@pytest.mark.parametrize("extra, named", [
+    ("      mirror: {host: app, subset: v2}\n      mirrorPercentage: {value: 101}\n", "percentage from 0 to 100"),
+    ("      mirror: {host: app, subset: v3}\n", "subset v3 of app, but no DestinationRule defines it"),
+    ("      mirrors: [{destination: {host: app, subset: v2}}]\n", "spec.http[0].mirrors is not supported"),
+])
+def test_mirrors_istio_refuses_or_the_lab_does_not_serve_are_refused(extra, named):
+    with pytest.raises(ManifestError) as refused:
+        action(extra)
+    assert named in refused.value.message
+
+
+def http_route_filters(filters: str) -> dict:
+    rule = f"    - backendRefs: [{{name: web-v1, port: 80}}]\n      filters: {filters}\n"
+    held = store(GATEWAY_API_BASE + route(spec=f"  parentRefs: [{{name: shop}}]\n  hostnames: [shop.lab.local]\n"
+                                                f"  rules:\n{rule}"))
+    config = translate(held, GATEWAY_API_PODS)
+    [host] = [h for h in config.route_configs["http"]["virtual_hosts"] if "shop.lab.local" in h["domains"]]
+    return host["routes"][0]["route"]
+
+
+@pytest.mark.parametrize("mirror, fraction", [
+    ("{backendRef: {name: web-v2, port: 80}}", {"numerator": 100, "denominator": "HUNDRED"}),
+    ("{backendRef: {name: web-v2, port: 80}, percent: 25}", {"numerator": 250000, "denominator": "MILLION"}),
+    ("{backendRef: {name: web-v2, port: 80}, fraction: {numerator: 1, denominator: 8}}",
+     {"numerator": 125000, "denominator": "MILLION"}),
+])
+def test_a_request_mirror_filter_as_istio_converts_it(mirror, fraction):
+    route_action = http_route_filters(f"[{{type: RequestMirror, requestMirror: {mirror}}}]")
+    [policy] = route_action["request_mirror_policies"]
+    assert policy["cluster"] == "outbound|80||web-v2.shop.svc.cluster.local"
+    assert policy["runtime_fraction"]["default_value"] == fraction
+
+
+@pytest.mark.parametrize("filters, named", [
+    ("[{type: RequestMirror, requestMirror: {backendRef: {name: web-v2, port: 80}, percent: 5, "
+     "fraction: {numerator: 1}}}]", "Only one of percent or fraction"),
+    ("[{type: RequestMirror, requestMirror: {backendRef: {name: web-v2, port: 80}, fraction: {numerator: 3, "
+     "denominator: 2}}}]", "numerator must be less than or equal to denominator"),
+    ("[{type: RequestMirror}]", "requestMirror.backendRef is required"),
+    ("[{type: URLRewrite}]", "spec.rules[0].filters[0].type is 'URLRewrite'"),
+    ("[{type: RequestMirror, requestMirror: {backendRef: {name: nowhere, port: 80}}}]", "does not resolve"),
+])
+def test_request_mirror_filters_refused_naming_the_field(filters, named):
+    with pytest.raises(ManifestError) as refused:
+        http_route_filters(filters)
+    assert named in refused.value.message

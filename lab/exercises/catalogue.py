@@ -11,33 +11,13 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lab.config import EXERCISES_DIR
 from lab.errors import LabError
-from lab.exercises.check_specs import (
-    CHECK_KINDS,
-    RESILIENCE_DIAGNOSES,
-    ArgoRolloutCheck,
-    Check,
-    Destination,
-    ErrorsCheck,
-    MtlsCheck,
-    Question,
-    Request,
-    ResilienceCheck,
-    RolloutCheck,
-    ScaleCheck,
-    TrafficCheck,
-    WebsocketCheck,
-)
+from lab.exercises.check_specs import (CHECK_KINDS, MIRROR_DIAGNOSES, RESILIENCE_DIAGNOSES, ArgoRolloutCheck, Check,
+                                       Destination, ErrorsCheck, MirrorCheck, MtlsCheck, Question, Request,
+                                       ResilienceCheck, RolloutCheck, ScaleCheck, TrafficCheck, WebsocketCheck)
 from lab.exercises.rollout_step import RolloutStep
 from lab.manifests import Ref
 
@@ -46,7 +26,7 @@ CATALOGUE_FILE = "catalogue.yaml"
 GATEWAY_API_SUFFIX = "-gateway-api"   # exercises/NAME-gateway-api/ is NAME in the Kubernetes Gateway API
 STEP_KINDS = ("explain", "apply", "helm", "task", "check", "question")
 CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck, ArgoRolloutCheck,
-                ResilienceCheck)   # in CHECK_KINDS' order
+                ResilienceCheck, MirrorCheck)   # in CHECK_KINDS' order
 INSTALLS = Literal["prometheus", "argo-rollouts"]   # what an apply step may install first (cluster only)
 STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",),
               "question": ("question",)}
@@ -113,7 +93,7 @@ class StepFile(_File):
     def _known_diagnoses(cls, value):
         from lab.exercises.diagnoses import BY_CODE, TRAFFIC_DISAGREES
 
-        known = {*BY_CODE, TRAFFIC_DISAGREES.code, *RESILIENCE_DIAGNOSES}
+        known = {*BY_CODE, TRAFFIC_DISAGREES.code, *RESILIENCE_DIAGNOSES, *MIRROR_DIAGNOSES}
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"no diagnosis is called {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -151,7 +131,7 @@ class ExerciseFile(_File):
                 spec = check.spec
                 named = list(spec.expect) if isinstance(spec, TrafficCheck) else \
                     [spec.canary, spec.stable] if isinstance(spec, ErrorsCheck) else \
-                    [spec.destination] if isinstance(spec, ResilienceCheck) else []
+                    [spec.destination] if isinstance(spec, (ResilienceCheck, MirrorCheck)) else []
                 unknown = [n for n in named if n not in self.destinations]
                 if unknown:
                     raise ValueError(f"step {step.name}: check names {', '.join(unknown)}, not a destination "

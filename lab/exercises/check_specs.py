@@ -171,6 +171,27 @@ class ResilienceCheck(CheckSpec):
         return self
 
 
+# What a mirror check can find (its CheckResult.diagnosis), for a step's hints_for.
+MIRROR_DIAGNOSES = ("not-mirrored", "still-mirrored", "mirror-reaches-users")
+
+
+class MirrorCheck(CheckSpec):
+    """Shadow traffic (lab/exercises/mirror_check.py): over `requests`, no user answer may come from
+    `destination`, and the copies it got, as the gateway counted them, are a share of the requests
+    sent within the bounds (% of requests)."""
+    destination: str                                   # a name of the exercise's destinations
+    requests: int = Field(400, gt=0)
+    request: RequestOverride | None = None
+    copies_at_least: float | None = Field(None, ge=0, le=100)
+    copies_at_most: float | None = Field(None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _bounds_copies(self):
+        if self.copies_at_least is None and self.copies_at_most is None:
+            raise ValueError("give copies_at_least or copies_at_most")
+        return self
+
+
 class Check(Spec):
     """One check: exactly one of its kinds, e.g. {traffic: {expect: {v1: 90, v2: 10}}}."""
     traffic: TrafficCheck | None = None
@@ -181,6 +202,7 @@ class Check(Spec):
     rollout: RolloutCheck | None = None
     argo: ArgoRolloutCheck | None = None
     resilience: ResilienceCheck | None = None
+    mirror: MirrorCheck | None = None
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -197,7 +219,7 @@ class Check(Spec):
         return getattr(self, self.kind)
 
 
-CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout", "argo", "resilience")
+CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout", "argo", "resilience", "mirror")
 
 
 class Question(Spec):

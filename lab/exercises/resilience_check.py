@@ -67,6 +67,24 @@ def _read(admins: list[EnvoyAdmin], destination: Destination) -> Counters:
     return Counters(*(sum(getattr(r, f) for r in readings) for f in ("attempts", "failed", "timed_out", "ejected")))
 
 
+class Counting:
+    """A destination's counters from now on: `done()` gives what they counted since (ejections: now)."""
+
+    def __init__(self, admins: list[EnvoyAdmin], destination: Destination):
+        self.admins, self.destination = admins, destination
+        self.start = _read(admins, destination)
+
+    def done(self) -> Counters:
+        return _read(self.admins, self.destination).since(self.start)
+
+
+def destination_counters(exercise: Exercise, name: str, backend: Backend) -> Counting:
+    """Start counting for one of the exercise's destinations, on every gateway (on a cluster the Gateway
+    API track's host is on a gateway of its own)."""
+    target = exercise.destinations[name]
+    return Counting(backend.gateway_admins(), Destination(target.service, target.subset))
+
+
 @dataclass(frozen=True)
 class Outcome:
     passed: bool
@@ -79,15 +97,12 @@ def resilience_check(exercise: Exercise, spec: ResilienceCheck, backend: Backend
                      classifier: Classifier) -> Outcome:
     """Send `warmup` then `requests` requests through the gateway; judge what clients got and what the
     destination's own counters say over the counted requests."""
-    target = exercise.destinations[spec.destination]
-    destination = Destination(target.service, target.subset)
-    admins = backend.gateway_admins()   # on a cluster the Gateway API track's host is on its own gateway
     base, _ = backend.gateway_endpoint("http", request.host)
     if spec.warmup:
         collect(base, request, classifier, spec.warmup)
-    before = _read(admins, destination)
+    counting = destination_counters(exercise, spec.destination, backend)
     answers = collect(base, request, classifier, spec.requests)
-    own = _read(admins, destination).since(before)
+    own = counting.done()
     client_errors = sum(1 for a in answers if a.outcome == ERROR)
     client_rate = 100.0 * client_errors / len(answers) if answers else 0.0
     own_rate = 100.0 * own.failed / own.attempts if own.attempts else 0.0

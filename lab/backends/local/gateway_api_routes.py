@@ -10,12 +10,9 @@ cluster with 500 (pilot/pkg/networking/core/route/route.go, ClusterNotFoundRespo
 PathPrefix becomes Envoy's path_separated_prefix (whole segments), as route.go does for gateways.
 """
 
-from lab.backends.local.endpoints import serves
 from lab.backends.local.gateway_api import GROUP, attach, backend_problem
-from lab.backends.local.route_policies import (
-    with_http_route_rule,
-    with_outlier_detection,
-)
+from lab.backends.local.endpoints import serves
+from lab.backends.local.route_policies import with_http_route_rule, with_outlier_detection
 from lab.backends.local.translate import CLUSTER_DOMAIN, LOCAL_CREDENTIAL, _cluster
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -38,7 +35,8 @@ def http_routes(objects: dict[Ref, dict], pods, clusters: dict[str, dict]) -> di
             continue   # not Accepted: serves nothing, as on a cluster
         age = (route["metadata"].get("creationTimestamp", ""), ref.namespace, ref.name)
         for i, rule in enumerate(route["spec"].get("rules") or []):
-            action = with_http_route_rule(ref, i, rule, _action(ref, rule, objects, pods, clusters))
+            action = with_http_route_rule(ref, i, rule, _action(ref, rule, objects, pods, clusters),
+                                          lambda b, r=ref: _cluster_for(r, b, objects, pods, clusters), clusters)
             for j, match in enumerate(rule.get("matches") or [{}]):
                 envoy_match, rank = _match(match)
                 name = rule.get("name") or f"{ref.namespace}.{ref.name}.{i}"   # Istio's auto name

@@ -1,11 +1,14 @@
 """Timeouts, retries and outlier detection, served by the local gateway as istiod serves them.
 
-A VirtualService http route's `timeout` and `retries`, an HTTPRoute rule's `timeouts`, and a
-DestinationRule's `trafficPolicy.outlierDetection` become the Envoy fields istiod writes; every
+A VirtualService http route's `timeout`, `retries` and `mirror` (+ `mirrorPercentage`), an HTTPRoute
+rule's `timeouts` and `RequestMirror` filter, and a DestinationRule's `trafficPolicy.outlierDetection`
+become the Envoy fields istiod writes; every
 other sub-field stays refused by schema.py, naming it. Values Istio or the Gateway API's CRDs refuse
 are refused here, each naming its field. Sources (istio release-1.31, gateway-api v1.6.0):
 
 - route timeout: pilot/pkg/networking/core/route/route.go, setTimeout (none given: 0s, no timeout);
+- mirror: route.go applyHTTPRouteDestination, MirrorPercent, MirrorPercentByPolicy,
+  TranslateRequestMirrorPolicy; an HTTPRoute's RequestMirror filter: conversion.go createMirrorFilter;
 - retries: pilot/pkg/networking/core/route/retry/retry.go, ConvertPolicy (none given: DefaultPolicy;
   attempts 0: no retry policy; numbers in retryOn become retriable status codes);
 - HTTPRoute timeouts: pilot/pkg/config/kube/gateway/conversion.go, convertHTTPRoute (request → the
@@ -19,6 +22,7 @@ are refused here, each naming its field. Sources (istio release-1.31, gateway-ap
 """
 
 import re
+from collections.abc import Callable
 from http import HTTPStatus
 
 from lab.errors import ManifestError
@@ -45,10 +49,15 @@ _NANOS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 
 _GATEWAY_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
 
 
-def virtual_service_route(ref: Ref, index: int, http: dict) -> dict:
-    """The RouteAction fields for a VirtualService's http[index]: its timeout and retry policy."""
+def virtual_service_route(ref: Ref, index: int, http: dict, cluster_for: Callable[[dict], str]) -> dict:
+    """The RouteAction fields for a VirtualService's http[index]: its timeout, retry policy and mirror
+    (`cluster_for` gives the Envoy cluster of a destination, making it when it is new)."""
     where = f"spec.http[{index}]"
     action: dict = {"timeout": "0s"}   # setTimeout: no `timeout`, no route timeout (WebSockets stay open)
+    if http.get("mirror") is not None:
+        percent = _mirror_percent(ref, f"{where}.mirrorPercentage", http.get("mirrorPercentage"))
+        if percent:   # route.go: mirror only with a percentage above 0
+            action["request_mirror_policies"] = [mirror_policy(cluster_for(http["mirror"]), percent)]
     if http.get("timeout") is not None:
         action["timeout"] = _envoy_duration(_istio_duration(ref, f"{where}.timeout", http["timeout"]))
     retries = http.get("retries")
@@ -78,10 +87,84 @@ def http_route_rule(ref: Ref, index: int, rule: dict) -> dict:
     return action
 
 
-def with_http_route_rule(ref: Ref, index: int, rule: dict, action: dict) -> dict:
-    """An HTTPRoute rule's Envoy route with its timeouts and retries (its values checked either way)."""
+def mirror_policy(cluster: str, fraction: dict) -> dict:
+    """Envoy's request mirror policy as route.go TranslateRequestMirrorPolicy writes it: not traced, and
+    no "-shadow" suffix on the copy's Host (pilot features DISABLE_SHADOW_HOST_SUFFIX, true by default)."""
+    return {"cluster": cluster, "runtime_fraction": {"default_value": fraction}, "trace_sampled": False,
+            "disable_shadow_host_suffix_append": True}
+
+
+def _mirror_percent(ref: Ref, where: str, percentage: object) -> dict | None:
+    """route.go MirrorPercent: no mirrorPercentage is 100%; a value of 0 mirrors nothing; else value
+    × 10,000 per million. Istio refuses a value under 0 or over 100 (validation/virtualservice.go)."""
+    if percentage is None:
+        return {"numerator": 100, "denominator": "HUNDRED"}
+    value = percentage.get("value", 0) if isinstance(percentage, dict) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 100:
+        raise ManifestError(f"{ref}: {where}.value is {value!r}: Istio takes a percentage from 0 to 100",
+                            "write it like mirrorPercentage: {value: 100}")
+    return {"numerator": int(value * 10000), "denominator": "MILLION"} if value > 0 else None
+
+
+def with_http_route_rule(ref: Ref, index: int, rule: dict, action: dict, cluster_for: Callable[[dict], str],
+                         clusters: dict[str, dict]) -> dict:
+    """An HTTPRoute rule's Envoy route with its timeouts, retries and mirrors (values checked either way).
+    `cluster_for` gives a backendRef's Envoy cluster name, making the cluster when it resolves."""
     policies = http_route_rule(ref, index, rule)
+    mirrors = []
+    for j, (backend, fraction) in enumerate(_request_mirrors(ref, index, rule)):
+        cluster = cluster_for(backend)
+        if cluster not in clusters:
+            # Istio leaves such a mirror out and sets ResolvedRefs False (conversion.go createMirrorFilter)
+            raise ManifestError(f"{ref}: spec.rules[{index}].filters[{j}].requestMirror.backendRef names "
+                                f"{backend.get('namespace') or ref.namespace}/{backend.get('name')}, which does not "
+                                "resolve (no such Service or port, or no ReferenceGrant allows it); a cluster would "
+                                "mirror nothing and say ResolvedRefs False, the local lab refuses",
+                                "name a Service and port that exist (in another namespace: with a ReferenceGrant)")
+        if fraction:
+            mirrors.append(mirror_policy(cluster, fraction))
+    if mirrors:
+        policies["request_mirror_policies"] = mirrors
     return {**action, "route": {**action["route"], **policies}} if "route" in action else action
+
+
+def check_rule_policies(ref: Ref, index: int, rule: dict) -> None:
+    """An HTTPRoute rule's timeouts and filters, refused as the CRD (or the local lab) refuses them."""
+    http_route_rule(ref, index, rule)
+    _request_mirrors(ref, index, rule)
+
+
+def _request_mirrors(ref: Ref, index: int, rule: dict) -> list[tuple[dict, dict | None]]:
+    """(backendRef, Envoy fraction or None for 0%) of each RequestMirror filter; other filter types are
+    refused, naming the filter (the local lab serves RequestMirror only)."""
+    found = []
+    for j, entry in enumerate(rule.get("filters") or []):
+        where = f"spec.rules[{index}].filters[{j}]"
+        if entry.get("type") != "RequestMirror":
+            raise ManifestError(f"{ref}: {where}.type is {entry.get('type')!r}; the local lab serves the "
+                                "RequestMirror filter only", "remove the filter, or use k3d or minikube")
+        mirror = entry.get("requestMirror")
+        if not isinstance(mirror, dict) or not isinstance(mirror.get("backendRef"), dict):
+            raise ManifestError(f"{ref}: {where}.requestMirror.backendRef is required for type RequestMirror "
+                                "(the CRD's rule)", "e.g. requestMirror: {backendRef: {name: shop-v2, port: 80}}")
+        percent, fraction = mirror.get("percent"), mirror.get("fraction")
+        if percent is not None and fraction is not None:
+            raise ManifestError(f"{ref}: {where}.requestMirror: Only one of percent or fraction may be specified "
+                                "(the CRD's rule)", "keep one of them")
+        if fraction is not None:   # conversion.go: 100 × numerator ÷ denominator (default 100)
+            numerator = _count(ref, f"{where}.requestMirror.fraction.numerator", fraction.get("numerator"), 2**31 - 1)
+            denominator = fraction.get("denominator", 100)
+            if not isinstance(denominator, int) or isinstance(denominator, bool) or not 1 <= denominator or \
+                    numerator > denominator:
+                raise ManifestError(f"{ref}: {where}.requestMirror.fraction: numerator must be less than or equal "
+                                    "to denominator, and denominator at least 1 (the CRD's rules)",
+                                    "e.g. fraction: {numerator: 1, denominator: 10}")
+            value: float | None = 100 * numerator / denominator
+        else:
+            value = None if percent is None else _count(ref, f"{where}.requestMirror.percent", percent, 100)
+        found.append((mirror["backendRef"], _mirror_percent(ref, f"{where}.requestMirror",
+                                                            None if value is None else {"value": value})))
+    return found
 
 
 def with_outlier_detection(cluster: dict, service: Ref, objects: dict[Ref, dict]) -> dict:

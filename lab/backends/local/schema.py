@@ -58,6 +58,8 @@ SUPPORTED: dict[str, dict] = {
             # served as istiod serves them: route_policies.py
             "timeout": SCALAR,
             "retries": {"attempts": SCALAR, "perTryTimeout": SCALAR, "retryOn": SCALAR},
+            "mirror": {"host": SCALAR, "subset": SCALAR, "port": {"number": SCALAR}},
+            "mirrorPercentage": {"value": SCALAR},
         }],
     },
     "DestinationRule": {

@@ -11,11 +11,7 @@ from dataclasses import dataclass, field
 
 from lab.backends.local.endpoints import serves, target_port_notes
 from lab.backends.local.pods import Pod
-from lab.backends.local.route_policies import (
-    DEFAULT_RETRY_POLICY,
-    virtual_service_route,
-    with_outlier_detection,
-)
+from lab.backends.local.route_policies import DEFAULT_RETRY_POLICY, virtual_service_route, with_outlier_detection
 from lab.backends.local.unreachable_rules import unreachable_rule_notes
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -246,24 +242,31 @@ def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dic
     routes = http.get("route") or []
     weighted = []
     for route, weight in zip(routes, route_weights(routes)):
-        destination = route["destination"]
-        service_ref, service = _service(ref, destination["host"], objects)
-        subset = destination.get("subset") or ""
-        labels = dict((service.get("spec") or {}).get("selector") or {})
-        if subset:
-            labels.update(_subset_labels(ref, index, service_ref, subset, objects))
-        port, service_port = _service_port(ref, service_ref, service, destination)
-        name = f"outbound|{port}|{subset}|{service_ref.name}.{service_ref.namespace}.{CLUSTER_DOMAIN}"
-        if name not in clusters:
-            members = [p for p in pods.values() if p.namespace == service_ref.namespace
-                       and labels and all(p.labels.get(k) == v for k, v in labels.items()) and serves(p, service_port)]
-            clusters[name] = with_outlier_detection(_cluster(name, members), service_ref, objects)
+        name = _destination_cluster(ref, index, route["destination"], objects, pods, clusters)
         if weight or len(routes) == 1:   # istiod leaves weight-0 destinations out (route.go: "Ignore 0 weighted clusters")
             weighted.append({"name": name, "weight": weight})
-    policies = virtual_service_route(ref, index, http)   # timeout (none: 0s, WebSockets stay open) and retries
+    # timeout (none: 0s, WebSockets stay open), retries and mirror, as istiod writes them
+    policies = virtual_service_route(ref, index, http,
+                                     lambda d: _destination_cluster(ref, index, d, objects, pods, clusters))
     if len(weighted) == 1:
         return {"cluster": weighted[0]["name"], **policies}
     return {"weighted_clusters": {"clusters": weighted}, **policies}
+
+
+def _destination_cluster(ref: Ref, index: int, destination: dict, objects, pods, clusters: dict) -> str:
+    """The Envoy cluster of a destination (Service, subset, port), made on first use."""
+    service_ref, service = _service(ref, destination["host"], objects)
+    subset = destination.get("subset") or ""
+    labels = dict((service.get("spec") or {}).get("selector") or {})
+    if subset:
+        labels.update(_subset_labels(ref, index, service_ref, subset, objects))
+    port, service_port = _service_port(ref, service_ref, service, destination)
+    name = f"outbound|{port}|{subset}|{service_ref.name}.{service_ref.namespace}.{CLUSTER_DOMAIN}"
+    if name not in clusters:
+        members = [p for p in pods.values() if p.namespace == service_ref.namespace
+                   and labels and all(p.labels.get(k) == v for k, v in labels.items()) and serves(p, service_port)]
+        clusters[name] = with_outlier_detection(_cluster(name, members), service_ref, objects)
+    return name
 
 
 def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:
