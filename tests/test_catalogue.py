@@ -146,7 +146,7 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
 
 
 def test_exercises_come_in_learning_order_and_every_folder_is_listed():
-    assert NAMES == ["testers-first", "canary", "progressive", "promote", "rollback", "autoscale", "cross-namespace",
+    assert NAMES == ["testers-first", "canary", "sticky", "progressive", "promote", "rollback", "autoscale", "cross-namespace",
                      "metrics", "resilience", "mirror", "auto-rollout", "debug",
                      "testers-first-gateway-api", "canary-gateway-api", "progressive-gateway-api", "promote-gateway-api",
                      "rollback-gateway-api", "autoscale-gateway-api", "cross-namespace-gateway-api",

@@ -241,3 +241,46 @@ def test_request_mirror_filters_refused_naming_the_field(filters, named):
     with pytest.raises(ManifestError) as refused:
         http_route_filters(filters)
     assert named in refused.value.message
+
+
+HASHED = BASE.replace("  host: app\n", "  host: app\n  trafficPolicy:\n    loadBalancer:\n"
+                                         "      consistentHash: {httpCookie: {name: session, ttl: 0s}}\n", 1)
+
+
+def test_a_consistent_hash_balances_the_services_clusters_on_a_ring_and_each_route_hashes_the_cookie():
+    """cluster_traffic_policy.go ApplyRingHashLoadBalancer; route.go ConsistentHashToHashPolicy, one per
+    destination of a split (processWeightedDestination appends them)."""
+    text = HASHED + vs().replace("    - route: [{destination: {host: app, subset: v1}}]",
+                                 "    - route: [{destination: {host: app, subset: v1}, weight: 80},"
+                                 " {destination: {host: app, subset: v2}, weight: 20}]")
+    for obj in objects(text):
+        check_supported(obj)
+    config = translate(by_ref(text), PODS)
+    assert {c["lb_policy"] for c in config.clusters} == {"RING_HASH"}
+    assert all(c["ring_hash_lb_config"] == {"minimum_ring_size": 1024} for c in config.clusters)
+    [host] = config.route_configs["http"]["virtual_hosts"]
+    route_action = host["routes"][0]["route"]
+    assert route_action["hash_policy"] == [{"cookie": {"name": "session", "ttl": "0s"}}] * 2
+    assert "retry_host_predicate" in route_action["retry_policy"]   # a split keeps the previous-hosts predicate
+
+
+def test_one_hashed_destination_retries_without_the_previous_hosts_predicate():
+    """retry.go DefaultConsistentHashPolicy: a retry stays on the hashed host."""
+    config = translate(by_ref(HASHED + vs()), PODS)
+    [host] = config.route_configs["http"]["virtual_hosts"]
+    policy = host["routes"][0]["route"]["retry_policy"]
+    assert "retry_host_predicate" not in policy and policy["retry_on"] == DEFAULT_RETRY_POLICY["retry_on"]
+
+
+@pytest.mark.parametrize("hashed, named", [
+    ("{httpCookie: {ttl: 0s}}", "name required for HttpCookie"),
+    ("{httpCookie: {name: a}, httpHeaderName: x-user}", "exactly one of httpCookie"),
+    ("{useSourceIp: true}", "consistentHash.useSourceIp is not supported"),
+])
+def test_consistent_hashes_refused_naming_the_field(hashed, named):
+    text = BASE.replace("  host: app\n", f"  host: app\n  trafficPolicy:\n    loadBalancer:\n      consistentHash: {hashed}\n", 1)
+    with pytest.raises(ManifestError) as refused:
+        for obj in objects(text):
+            check_supported(obj)
+        translate(by_ref(text + vs()), PODS)
+    assert named in refused.value.message

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lab.config import EXERCISES_DIR
 from lab.errors import LabError
-from lab.exercises.check_specs import (CHECK_KINDS, MIRROR_DIAGNOSES, RESILIENCE_DIAGNOSES, ArgoRolloutCheck, Check,
-                                       Destination, ErrorsCheck, MirrorCheck, MtlsCheck, Question, Request,
-                                       ResilienceCheck, RolloutCheck, ScaleCheck, TrafficCheck, WebsocketCheck)
+from lab.exercises.check_specs import (CHECK_KINDS, MIRROR_DIAGNOSES, RESILIENCE_DIAGNOSES, STICKY_DIAGNOSES,
+                                       ArgoRolloutCheck, Check, Destination, ErrorsCheck, MirrorCheck, MtlsCheck,
+                                       Question, Request, ResilienceCheck, RolloutCheck, ScaleCheck, StickyCheck,
+                                       TrafficCheck, WebsocketCheck)
 from lab.exercises.rollout_step import RolloutStep
 from lab.manifests import Ref
 
@@ -26,7 +27,7 @@ CATALOGUE_FILE = "catalogue.yaml"
 GATEWAY_API_SUFFIX = "-gateway-api"   # exercises/NAME-gateway-api/ is NAME in the Kubernetes Gateway API
 STEP_KINDS = ("explain", "apply", "helm", "task", "check", "question")
 CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck, ArgoRolloutCheck,
-                ResilienceCheck, MirrorCheck)   # in CHECK_KINDS' order
+                ResilienceCheck, MirrorCheck, StickyCheck)   # in CHECK_KINDS' order
 INSTALLS = Literal["prometheus", "argo-rollouts"]   # what an apply step may install first (cluster only)
 STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",),
               "question": ("question",)}
@@ -93,7 +94,7 @@ class StepFile(_File):
     def _known_diagnoses(cls, value):
         from lab.exercises.diagnoses import BY_CODE, TRAFFIC_DISAGREES
 
-        known = {*BY_CODE, TRAFFIC_DISAGREES.code, *RESILIENCE_DIAGNOSES, *MIRROR_DIAGNOSES}
+        known = {*BY_CODE, TRAFFIC_DISAGREES.code, *RESILIENCE_DIAGNOSES, *MIRROR_DIAGNOSES, *STICKY_DIAGNOSES}
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"no diagnosis is called {', '.join(unknown)} (known: {', '.join(sorted(known))})")

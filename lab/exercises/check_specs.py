@@ -192,6 +192,19 @@ class MirrorCheck(CheckSpec):
         return self
 
 
+# What a sticky check can find (its CheckResult.diagnosis), for a step's hints_for.
+STICKY_DIAGNOSES = ("not-sticky",)
+
+
+class StickyCheck(CheckSpec):
+    """A session's pods (lab/exercises/sticky_check.py): one client sends `requests` with the request's
+    headers (its cookie); within each version its requests must reach at most `pods_per_version` pods,
+    as the gateway's Envoy counted them per pod."""
+    requests: int = Field(100, gt=0)
+    request: RequestOverride | None = None
+    pods_per_version: int = Field(1, gt=0)
+
+
 class Check(Spec):
     """One check: exactly one of its kinds, e.g. {traffic: {expect: {v1: 90, v2: 10}}}."""
     traffic: TrafficCheck | None = None
@@ -203,6 +216,7 @@ class Check(Spec):
     argo: ArgoRolloutCheck | None = None
     resilience: ResilienceCheck | None = None
     mirror: MirrorCheck | None = None
+    sticky: StickyCheck | None = None
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -219,7 +233,7 @@ class Check(Spec):
         return getattr(self, self.kind)
 
 
-CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout", "argo", "resilience", "mirror")
+CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout", "argo", "resilience", "mirror", "sticky")
 
 
 class Question(Spec):

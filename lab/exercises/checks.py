@@ -16,10 +16,11 @@ from lab.config import check_alpha, check_beta, runs_on
 from lab.errors import LabError
 from lab.exercises.catalogue import GATEWAY_API_SUFFIX, Exercise, Step
 from lab.exercises.check_specs import (Check, ErrorsCheck, MirrorCheck, MtlsCheck, RequestOverride, ResilienceCheck,
-                                       TrafficCheck, WebsocketCheck)
+                                       StickyCheck, TrafficCheck, WebsocketCheck)
 from lab.exercises.diagnoses import Finding, Situation, diagnose, traffic_disagrees
 from lab.exercises.mirror_check import mirror_check
 from lab.exercises.resilience_check import resilience_check
+from lab.exercises.sticky_check import sticky_check
 from lab.exercises.served import Target, host_routes
 from lab.kinds import GATEWAY_API_GROUP
 from lab.manifests import Ref, load_manifest_file
@@ -74,8 +75,8 @@ def _one_check(exercise: Exercise, step: Step, check: Check, backend: Backend) -
         return mtls_check(spec, backend)
     if isinstance(spec, WebsocketCheck):
         return websocket_check(exercise, spec, backend)
-    if isinstance(spec, (ResilienceCheck, MirrorCheck)):   # lab/exercises/resilience_check.py, mirror_check.py
-        judge = resilience_check if isinstance(spec, ResilienceCheck) else mirror_check
+    if isinstance(spec, (ResilienceCheck, MirrorCheck, StickyCheck)):   # resilience_, mirror_, sticky_check.py
+        judge = {ResilienceCheck: resilience_check, MirrorCheck: mirror_check, StickyCheck: sticky_check}[type(spec)]
         outcome = judge(exercise, spec, backend, request_spec(exercise, spec.request), classifier_of(exercise))
         return CheckResult(outcome.passed, outcome.message, outcome.details, diagnosis=outcome.diagnosis)
     if check.kind == "argo":

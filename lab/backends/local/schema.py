@@ -65,9 +65,11 @@ SUPPORTED: dict[str, dict] = {
     "DestinationRule": {
         "host": SCALAR,
         "subsets": [{"name": SCALAR, "labels": MAP}],
-        "trafficPolicy": {"outlierDetection": {   # route_policies.py
-            "consecutive5xxErrors": SCALAR, "consecutiveGatewayErrors": SCALAR, "interval": SCALAR,
-            "baseEjectionTime": SCALAR, "maxEjectionPercent": SCALAR, "minHealthPercent": SCALAR}},
+        "trafficPolicy": {   # destination_policies.py
+            "outlierDetection": {"consecutive5xxErrors": SCALAR, "consecutiveGatewayErrors": SCALAR, "interval": SCALAR,
+                                 "baseEjectionTime": SCALAR, "maxEjectionPercent": SCALAR, "minHealthPercent": SCALAR},
+            "loadBalancer": {"consistentHash": {"httpCookie": {"name": SCALAR, "path": SCALAR, "ttl": SCALAR},
+                                                "httpHeaderName": SCALAR, "httpQueryParameterName": SCALAR}}},
     },
 }
 

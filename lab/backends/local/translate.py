@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from lab.backends.local.endpoints import serves, target_port_notes
 from lab.backends.local.pods import Pod
-from lab.backends.local.route_policies import DEFAULT_RETRY_POLICY, virtual_service_route, with_outlier_detection
+from lab.backends.local.destination_policies import with_traffic_policy
+from lab.backends.local.route_policies import DEFAULT_RETRY_POLICY, virtual_service_route
 from lab.backends.local.unreachable_rules import unreachable_rule_notes
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -247,7 +248,7 @@ def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dic
             weighted.append({"name": name, "weight": weight})
     # timeout (none: 0s, WebSockets stay open), retries and mirror, as istiod writes them
     policies = virtual_service_route(ref, index, http,
-                                     lambda d: _destination_cluster(ref, index, d, objects, pods, clusters))
+                                     lambda d: _destination_cluster(ref, index, d, objects, pods, clusters), objects)
     if len(weighted) == 1:
         return {"cluster": weighted[0]["name"], **policies}
     return {"weighted_clusters": {"clusters": weighted}, **policies}
@@ -265,7 +266,7 @@ def _destination_cluster(ref: Ref, index: int, destination: dict, objects, pods,
     if name not in clusters:
         members = [p for p in pods.values() if p.namespace == service_ref.namespace
                    and labels and all(p.labels.get(k) == v for k, v in labels.items()) and serves(p, service_port)]
-        clusters[name] = with_outlier_detection(_cluster(name, members), service_ref, objects)
+        clusters[name] = with_traffic_policy(_cluster(name, members), service_ref, objects)
     return name
 
 
