@@ -308,8 +308,8 @@ class Walkthrough:
         for manifest in step.manifests:
             shown = manifest.relative_to(self.exercise.folder).as_posix()
             if manifest in step.unshown:
-                ui.info(f"[dim]{shown}: applied, not shown here — what it holds is for you to measure "
-                        "(read it after the exercise)[/]")
+                ui.info(f"[dim]{shown}: applied, not shown here — what it holds is for you to find from what "
+                        "it does (read it once you have)[/]")
                 continue
             ui.yaml_block(manifest.read_text(), title=shown)
         objects = [obj for manifest in step.manifests for obj in load_manifest_file(manifest)]
