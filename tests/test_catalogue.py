@@ -146,10 +146,10 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
 
 
 def test_exercises_come_in_learning_order_and_every_folder_is_listed():
-    assert NAMES == ["testers-first", "canary", "sticky", "progressive", "promote", "rollback", "autoscale", "cross-namespace",
-                     "metrics", "resilience", "mirror", "auto-rollout", "debug",
+    assert NAMES == ["testers-first", "canary", "sticky", "progressive", "promote", "rollback", "in-mesh", "autoscale",
+                     "cross-namespace", "metrics", "resilience", "mirror", "auto-rollout", "debug",
                      "testers-first-gateway-api", "canary-gateway-api", "progressive-gateway-api", "promote-gateway-api",
-                     "rollback-gateway-api", "autoscale-gateway-api", "cross-namespace-gateway-api",
+                     "rollback-gateway-api", "in-mesh-gateway-api", "autoscale-gateway-api", "cross-namespace-gateway-api",
                      "resilience-gateway-api", "mirror-gateway-api"]
     # header routing and route order come before weights, and before weight arithmetic over several objects
     assert NAMES.index("testers-first") < NAMES.index("canary") < NAMES.index("progressive") < NAMES.index("promote")
