@@ -4,67 +4,42 @@ its hints_for speaks to. And the numbers its texts promise: users see almost non
 errors once 5xx are retried, while `invoke metrics` still shows v2 failing about a third of its
 attempts."""
 
-import os
 import re
 
 import pytest
 
-from lab.backends.select import current_backend
-from lab.config import lab_paths
-from lab.exercises.catalogue import Exercise, load_exercise
-from lab.exercises.checks import run_check
+from lab.exercises.catalogue import load_exercise
 from lab.exercises.resilience_check import read_counters
-from lab.exercises.walkthrough import Walkthrough
 from lab.traffic.metrics import Destination
-from tests.lab_process import new_lab
+from tests.exercise_steps import applied, as_found, check, exercise_lab, solution
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    yield from exercise_lab(tmp_path_factory)
+
 
 EXERCISE = load_exercise("resilience")
 FOLDER = EXERCISE.folder
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    lab = new_lab(tmp_path_factory.mktemp("resilience"))
-    lab.invoke("up", "--provider", "local")
-    os.environ["CANARY_LAB_ROOT"] = str(lab.root)
-    yield lab
-    del os.environ["CANARY_LAB_ROOT"]
-    lab.cleanup()
-
-
-def as_found(step_name: str, exercise: Exercise = EXERCISE) -> None:
-    """The lab as the learner finds the step: every step before it done (earlier tasks solved)."""
-    paths = lab_paths()
-    walkthrough = Walkthrough(exercise, current_backend(paths), paths, yes=True)
-    index = [s.name for s in exercise.steps].index(step_name)
-    walkthrough.reset()
-    for earlier in exercise.steps[:index]:
-        walkthrough.progress.mark_done(exercise.name, earlier.name)
-    walkthrough.restore(index)
-
-
-def check_after(lab, step_name: str, solution: str, change: tuple[str, str]):
+def check_after(lab, step_name: str, name: str, change: tuple[str, str]):
     """The step's check, once the learner applied its solution with one change (a wrong answer)."""
-    as_found(step_name)
-    text = (FOLDER / solution).read_text()
+    text = solution(EXERCISE, name)
     assert change[0] in text
-    lab.invoke("apply", "-", input=text.replace(*change))
-    return run_check(EXERCISE, EXERCISE.step(step_name), current_backend(lab_paths()))
+    return applied(lab, EXERCISE, step_name, text.replace(*change))[1]
 
 
 def test_retrying_only_failed_connections_leaves_v2s_errors_with_users(lab):
-    result = check_after(lab, "add-retries", "solutions/virtualservice-retries.yaml",
-                         ("retryOn: 5xx", "retryOn: connect-failure"))
+    result = check_after(lab, "add-retries", "virtualservice-retries.yaml", ("retryOn: 5xx", "retryOn: connect-failure"))
     assert not result.passed and result.diagnosis == "clients-see-errors", result.message
     assert "retryOn" in result.hint   # the step's own word on it
 
 
 def test_retries_hide_v2_from_users_and_metrics_still_show_its_failures(lab):
-    as_found("add-retries")
-    lab.invoke("apply", str(FOLDER / "solutions" / "virtualservice-retries.yaml"))
-    result = run_check(EXERCISE, EXERCISE.step("add-retries"), current_backend(lab_paths()))
+    _, result = applied(lab, EXERCISE, "add-retries", solution(EXERCISE, "virtualservice-retries.yaml"))
     assert result.passed, result.message
     shares = re.findall(r"\((\d+\.\d)%\)", result.message)
     assert float(shares[0]) <= 1 and float(shares[1]) >= 20, result.message   # clients, then v2's attempts
@@ -74,28 +49,36 @@ def test_retries_hide_v2_from_users_and_metrics_still_show_its_failures(lab):
 
 
 def test_a_per_try_timeout_is_retried_and_cuts_no_request(lab):
-    result = check_after(lab, "add-timeout", "solutions/virtualservice-timeout.yaml",
+    result = check_after(lab, "add-timeout", "virtualservice-timeout.yaml",
                          ("      timeout: 1s\n      retries:\n", "      retries:\n        perTryTimeout: 1s\n"))
     assert not result.passed and result.diagnosis == "not-timed-out", result.message
 
 
 def test_a_timeout_longer_than_v2_takes_cuts_nothing(lab):
-    result = check_after(lab, "add-timeout", "solutions/virtualservice-timeout.yaml", ("timeout: 1s", "timeout: 5s"))
+    result = check_after(lab, "add-timeout", "virtualservice-timeout.yaml", ("timeout: 1s", "timeout: 5s"))
     assert not result.passed and result.diagnosis == "not-timed-out", result.message
 
 
 def test_retrying_5xx_hides_the_bad_pod_but_ejects_nothing(lab):
-    as_found("eject")
+    as_found(EXERCISE, "eject")
     lab.invoke("apply", "-", input=(FOLDER / "manifests" / "virtualservice-v1.yaml").read_text().replace(
         "      timeout: 1s\n", "      timeout: 1s\n      retries: {attempts: 3, retryOn: 5xx}\n"))
-    result = run_check(EXERCISE, EXERCISE.step("eject"), current_backend(lab_paths()))
+    result = check(EXERCISE, "eject")
     assert not result.passed and result.diagnosis == "not-ejected", result.message
 
 
 def test_outlier_detection_that_never_ejects_leaves_the_errors(lab):
-    result = check_after(lab, "eject", "solutions/destinationrule-outlier.yaml",
-                         ("consecutive5xxErrors: 3", "consecutive5xxErrors: 0"))
+    result = check_after(lab, "eject", "destinationrule-outlier.yaml", ("consecutive5xxErrors: 3", "consecutive5xxErrors: 0"))
     assert not result.passed and result.diagnosis == "clients-see-errors", result.message
+
+
+def test_in_the_gateway_api_track_a_timeout_longer_than_v2_takes_cuts_nothing(lab):
+    gateway_api = load_exercise("resilience-gateway-api")
+    text = solution(gateway_api, "httproute-timeout.yaml")
+    _, result = applied(lab, gateway_api, "add-timeout", text.replace("request: 1s", "request: 5s"))
+    assert not result.passed and result.diagnosis == "not-timed-out", result.message
+    lab.invoke("apply", "-", input=text)
+    assert check(gateway_api, "add-timeout").passed
 
 
 def test_a_destinations_counters_add_its_retried_failures_and_read_ejections_as_now():
@@ -106,15 +89,3 @@ def test_a_destinations_counters_add_its_retried_failures_and_read_ejections_as_
              "cluster.outbound|80|v1|shop.shop-resilience.svc.cluster.local.upstream_rq_total": "400"}
     counters = read_counters(stats, Destination("shop.shop-resilience", "v2"))
     assert (counters.attempts, counters.failed, counters.timed_out, counters.ejected) == (176, 67, 6, 1)
-
-
-def test_in_the_gateway_api_track_a_timeout_longer_than_v2_takes_cuts_nothing(lab):
-    gateway_api = load_exercise("resilience-gateway-api")
-    paths = lab_paths()
-    as_found("add-timeout", gateway_api)
-    text = (gateway_api.folder / "solutions" / "httproute-timeout.yaml").read_text()
-    lab.invoke("apply", "-", input=text.replace("request: 1s", "request: 5s"))
-    result = run_check(gateway_api, gateway_api.step("add-timeout"), current_backend(paths))
-    assert not result.passed and result.diagnosis == "not-timed-out", result.message
-    lab.invoke("apply", "-", input=text)
-    assert run_check(gateway_api, gateway_api.step("add-timeout"), current_backend(paths)).passed

@@ -229,10 +229,10 @@ def test_a_request_mirror_filter_as_istio_converts_it(mirror, fraction):
 
 
 @pytest.mark.parametrize("filters, named", [
-    ("[{type: RequestMirror, requestMirror: {backendRef: {name: web-v2, port: 80}, percent: 5, "
-     "fraction: {numerator: 1}}}]", "Only one of percent or fraction"),
-    ("[{type: RequestMirror, requestMirror: {backendRef: {name: web-v2, port: 80}, fraction: {numerator: 3, "
-     "denominator: 2}}}]", "numerator must be less than or equal to denominator"),
+    (("[{type: RequestMirror, requestMirror: {backendRef: {name: web-v2, port: 80}, percent: 5, "
+      "fraction: {numerator: 1}}}]"), "Only one of percent or fraction"),
+    (("[{type: RequestMirror, requestMirror: {backendRef: {name: web-v2, port: 80}, fraction: {numerator: 3, "
+      "denominator: 2}}}]"), "numerator must be less than or equal to denominator"),
     ("[{type: RequestMirror}]", "requestMirror.backendRef is required"),
     ("[{type: URLRewrite}]", "spec.rules[0].filters[0].type is 'URLRewrite'"),
     ("[{type: RequestMirror, requestMirror: {backendRef: {name: nowhere, port: 80}}}]", "does not resolve"),

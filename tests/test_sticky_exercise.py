@@ -4,70 +4,45 @@ not send, an exact match on a cookie header that carries several cookies, the co
 catch-all — with the diagnosis its hints speak to. And what it teaches: with the hash, one session
 reaches one pod per version while the weights still split it."""
 
-import os
-
 import pytest
 
-from lab.backends.select import current_backend
-from lab.config import lab_paths
 from lab.exercises.catalogue import load_exercise
-from lab.exercises.checks import run_check
-from lab.exercises.walkthrough import Walkthrough
-from tests.lab_process import new_lab
+from tests.exercise_steps import applied, exercise_lab, solution
 
 pytestmark = pytest.mark.slow
-
-EXERCISE = load_exercise("sticky")
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    lab = new_lab(tmp_path_factory.mktemp("sticky"))
-    lab.invoke("up", "--provider", "local")
-    os.environ["CANARY_LAB_ROOT"] = str(lab.root)
-    yield lab
-    del os.environ["CANARY_LAB_ROOT"]
-    lab.cleanup()
+    yield from exercise_lab(tmp_path_factory)
 
 
-def checked(lab, step_name: str, text: str):
-    paths = lab_paths()
-    walkthrough = Walkthrough(EXERCISE, current_backend(paths), paths, yes=True)
-    index = [s.name for s in EXERCISE.steps].index(step_name)
-    walkthrough.reset()
-    for earlier in EXERCISE.steps[:index]:
-        walkthrough.progress.mark_done(EXERCISE.name, earlier.name)
-    walkthrough.restore(index)
-    lab.invoke("apply", "-", input=text)
-    return run_check(EXERCISE, EXERCISE.step(step_name), current_backend(paths))
-
-
-def solution(name: str) -> str:
-    return (EXERCISE.folder / "solutions" / name).read_text()
+EXERCISE = load_exercise("sticky")
 
 
 def test_a_hashed_session_reaches_one_pod_per_version_and_still_both_versions(lab):
-    result = checked(lab, "hash-sessions", solution("destinationrule-hash.yaml"))
+    _, result = applied(lab, EXERCISE, "hash-sessions", solution(EXERCISE, "destinationrule-hash.yaml"))
     assert result.passed, result.message
     assert "v1: " in result.message and "v2: " in result.message and "to 1 pod(s)" in result.message
 
 
 def test_a_hash_on_a_header_the_browser_does_not_send_pins_nothing(lab):
-    text = solution("destinationrule-hash.yaml").replace(
+    text = solution(EXERCISE, "destinationrule-hash.yaml").replace(
         "        httpCookie:\n          name: session\n          ttl: 0s\n", "        httpHeaderName: x-session\n")
-    result = checked(lab, "hash-sessions", text)
+    _, result = applied(lab, EXERCISE, "hash-sessions", text)
     assert not result.passed and result.diagnosis == "not-sticky", result.message
 
 
 def test_an_exact_match_on_the_cookie_header_misses_a_browser_with_two_cookies(lab):
-    text = solution("virtualservice-ab.yaml").replace('regex: "^(.*; )?track=canary(;.*)?$"', "exact: track=canary")
-    result = checked(lab, "ab-by-cookie", text)
+    text = solution(EXERCISE, "virtualservice-ab.yaml").replace('regex: "^(.*; )?track=canary(;.*)?$"',
+                                                                "exact: track=canary")
+    _, result = applied(lab, EXERCISE, "ab-by-cookie", text)
     assert not result.passed and result.diagnosis == "header-mismatch", result.message
 
 
 def test_the_cookie_route_below_the_catch_all_is_shadowed(lab):
-    text = solution("virtualservice-ab.yaml")
-    head, rest = text.split("    - name: track-canary\n")
+    head, rest = solution(EXERCISE, "virtualservice-ab.yaml").split("    - name: track-canary\n")
     cookie_route, main = rest.split("    - name: main\n")
-    result = checked(lab, "ab-by-cookie", head + "    - name: main\n" + main + "    - name: track-canary\n" + cookie_route)
+    _, result = applied(lab, EXERCISE, "ab-by-cookie",
+                        head + "    - name: main\n" + main + "    - name: track-canary\n" + cookie_route)
     assert not result.passed and result.diagnosis == "route-shadowed", result.message
