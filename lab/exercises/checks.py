@@ -76,8 +76,10 @@ def _one_check(exercise: Exercise, step: Step, check: Check, backend: Backend) -
     if isinstance(spec, WebsocketCheck):
         return websocket_check(exercise, spec, backend)
     if isinstance(spec, (ResilienceCheck, MirrorCheck, StickyCheck)):   # resilience_, mirror_, sticky_check.py
-        judge = {ResilienceCheck: resilience_check, MirrorCheck: mirror_check, StickyCheck: sticky_check}[type(spec)]
-        outcome = judge(exercise, spec, backend, request_spec(exercise, spec.request), classifier_of(exercise))
+        asked, classifier = request_spec(exercise, spec.request), classifier_of(exercise)
+        outcome = (resilience_check(exercise, spec, backend, asked, classifier) if isinstance(spec, ResilienceCheck)
+                   else mirror_check(exercise, spec, backend, asked, classifier) if isinstance(spec, MirrorCheck)
+                   else sticky_check(exercise, spec, backend, asked, classifier))
         return CheckResult(outcome.passed, outcome.message, outcome.details, diagnosis=outcome.diagnosis)
     if check.kind == "argo":
         from lab.exercises.argo_check import argo_rollout_check

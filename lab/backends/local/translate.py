@@ -86,9 +86,7 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
             domains = ["*"] if host == "*" else [host, f"{host}:*"]
             virtual_hosts[scheme][host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
                                            "domains": domains, "routes": routes}
-    from lab.backends.local.gateway_api_routes import (
-        http_routes,  # here: it builds on this module
-    )
+    from lab.backends.local.gateway_api_routes import http_routes   # here: it builds on this module
     for (scheme, host), routes in http_routes(objects, pods, clusters).items():
         if (scheme, host) in owners:
             raise ManifestError(f"host {host} is routed by {owners[scheme, host]} and by HTTPRoutes",
