@@ -88,6 +88,22 @@ class EnvoyAdmin:
                     f"{address.get('address', '')}:{address.get('port_value', '')}")
         return {key: frozenset(value) for key, value in found.items()}
 
+    def host_requests(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Requests each pod got since Envoy started (the host's rq_total in /clusters), per (Service
+        name.namespace, subset): which pods a session's requests reached (sticky sessions)."""
+        found: dict[tuple[str, str], dict[str, int]] = {}
+        for cluster in json.loads(self._get("/clusters?format=json")).get("cluster_statuses", []):
+            if len(cluster.get("name", "").split("|")) != 4:
+                continue
+            destination = _destination(cluster["name"], 0)
+            pods = found.setdefault((destination.service, destination.subset), {})
+            for host in cluster.get("host_statuses", []):
+                address = (host.get("address") or {}).get("socket_address") or {}
+                total = next((int(s.get("value", 0)) for s in host.get("stats", []) if s.get("name") == "rq_total"), 0)
+                key = f"{address.get('address', '')}:{address.get('port_value', '')}"
+                pods[key] = pods.get(key, 0) + total
+        return found
+
 
 def _failed_health_check(status: dict) -> bool:
     return any(status.get(flag) for flag in ("failed_active_health_check", "failed_outlier_check",

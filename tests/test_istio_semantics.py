@@ -118,8 +118,10 @@ def test_every_gateway_route_retries_like_istios_default():
     [route] = served(by_ref(BASE + "---" + vs()))["shop.local"]
     policy = route["route"]["retry_policy"]
     assert policy["num_retries"] == 2
-    assert {"connect-failure", "refused-stream", "reset"} <= set(policy["retry_on"].split(","))
-    assert "5xx" not in policy["retry_on"]    # an app's own errors are answers, not retried
+    # exactly Istio's defaultRetryOn (pilot/pkg/networking/core/route/retry/retry.go): no `reset`, no 5xx
+    assert policy["retry_on"] == "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+    assert "retriable_status_codes" not in policy   # the default lists no codes: no status is retried
+    assert policy["host_selection_retry_max_attempts"] == 5
 
 
 def test_a_pseudo_header_match_is_accepted_as_istio_accepts_it():

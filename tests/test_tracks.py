@@ -66,4 +66,4 @@ def test_api_gateway_through_invoke_plays_the_variant_and_later_commands_stay_in
         assert "You have finished progressive-gateway-api" in again.stdout
         wrong = lab.invoke("exercise", "debug", "--api", "gateway", "--yes", check=False)
         assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
-        assert wrong.stderr.count("\n") == 1 and "those with one: canary, progressive" in wrong.stderr
+        assert wrong.stderr.count("\n") == 1 and "those with one: testers-first, canary, progressive" in wrong.stderr

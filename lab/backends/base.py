@@ -174,6 +174,6 @@ class Backend(ABC):
         """The ingress gateway's Envoy admin API (its /stats: what the gateway itself counted)."""
 
     def gateway_admins(self) -> list["EnvoyAdmin"]:
-        """Every gateway's Envoy admin: the ingress gateway's (a cluster adds the gateways Istio
-        deploys for Gateway API Gateways). What `watch` and `dashboard` count traffic from."""
+        """Every gateway's Envoy admin: the ingress gateway's, and on a cluster each Gateway API Gateway's
+        own deployed gateway. What `watch`, `dashboard` and the checks count traffic from."""
         return [self.gateway_admin()]

@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lab.config import EXERCISES_DIR, PROVIDERS, runs_on
 from lab.errors import LabError
-from lab.exercises.check_specs import (CHECK_KINDS, ArgoRolloutCheck, Check, Destination, ErrorsCheck, MtlsCheck, Question,
-                                       Request, RolloutCheck, ScaleCheck, TrafficCheck, WebsocketCheck)
+from lab.exercises.check_specs import (CHECK_KINDS, MIRROR_DIAGNOSES, RESILIENCE_DIAGNOSES, STICKY_DIAGNOSES,
+                                       ArgoRolloutCheck, Check, Destination, ErrorsCheck, MirrorCheck, MtlsCheck,
+                                       Question, Request, ResilienceCheck, RolloutCheck, ScaleCheck, StickyCheck,
+                                       TrafficCheck, WebsocketCheck)
 from lab.exercises.rollout_step import RolloutStep
 from lab.manifests import Ref
 
@@ -24,7 +26,8 @@ FORMAT = 1
 CATALOGUE_FILE = "catalogue.yaml"
 GATEWAY_API_SUFFIX = "-gateway-api"   # exercises/NAME-gateway-api/ is NAME in the Kubernetes Gateway API
 STEP_KINDS = ("explain", "apply", "helm", "task", "check", "question")
-CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck, ArgoRolloutCheck)   # in CHECK_KINDS' order
+CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck, ArgoRolloutCheck,
+                ResilienceCheck, MirrorCheck, StickyCheck)   # in CHECK_KINDS' order
 INSTALLS = Literal["prometheus", "argo-rollouts"]   # what an apply step may install first (cluster only)
 STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",),
               "question": ("question",)}
@@ -91,9 +94,10 @@ class StepFile(_File):
     def _known_diagnoses(cls, value):
         from lab.exercises.diagnoses import BY_CODE, TRAFFIC_DISAGREES
 
-        unknown = sorted(set(value) - set(BY_CODE) - {TRAFFIC_DISAGREES.code})
+        known = {*BY_CODE, TRAFFIC_DISAGREES.code, *RESILIENCE_DIAGNOSES, *MIRROR_DIAGNOSES, *STICKY_DIAGNOSES}
+        unknown = sorted(set(value) - known)
         if unknown:
-            raise ValueError(f"no diagnosis is called {', '.join(unknown)} (known: {', '.join(sorted(BY_CODE))})")
+            raise ValueError(f"no diagnosis is called {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         return value
 
     @model_validator(mode="after")
@@ -127,7 +131,8 @@ class ExerciseFile(_File):
             for check in step.check:
                 spec = check.spec
                 named = list(spec.expect) if isinstance(spec, TrafficCheck) else \
-                    [spec.canary, spec.stable] if isinstance(spec, ErrorsCheck) else []
+                    [spec.canary, spec.stable] if isinstance(spec, ErrorsCheck) else \
+                    [spec.destination] if isinstance(spec, (ResilienceCheck, MirrorCheck)) else []
                 unknown = [n for n in named if n not in self.destinations]
                 if unknown:
                     raise ValueError(f"step {step.name}: check names {', '.join(unknown)}, not a destination "

@@ -146,6 +146,65 @@ class ArgoRolloutCheck(CheckSpec):
     interval: float = Field(5, gt=0)
 
 
+# What a resilience check can find (its CheckResult.diagnosis), for a step's hints_for.
+RESILIENCE_DIAGNOSES = ("no-traffic", "clients-see-errors", "no-own-errors", "not-timed-out", "not-ejected")
+
+
+class ResilienceCheck(CheckSpec):
+    """Retries, timeouts, outlier detection (lab/exercises/resilience_check.py): what clients got over
+    `requests` (after `warmup` uncounted ones) against the gateway's own counters for one destination."""
+    destination: str                                   # a name of the exercise's destinations
+    requests: int = Field(600, gt=0)
+    warmup: int = Field(0, ge=0)
+    request: RequestOverride | None = None
+    client_errors_at_most: float | None = Field(None, ge=0, le=100)   # % of answers that were errors
+    own_errors_at_least: float | None = Field(None, ge=0, le=100)     # % of its attempts answered 5xx
+    timeouts_at_least: float | None = Field(None, ge=0, le=100)       # % of its requests the timeout cut
+    ejected_at_least: int | None = Field(None, gt=0)                  # its pods outlier detection holds out
+
+    @model_validator(mode="after")
+    def _judges_something(self):
+        if all(getattr(self, k) is None for k in ("client_errors_at_most", "own_errors_at_least",
+                                                   "timeouts_at_least", "ejected_at_least")):
+            raise ValueError("give at least one of client_errors_at_most, own_errors_at_least, "
+                             "timeouts_at_least, ejected_at_least")
+        return self
+
+
+# What a mirror check can find (its CheckResult.diagnosis), for a step's hints_for.
+MIRROR_DIAGNOSES = ("not-mirrored", "still-mirrored", "mirror-reaches-users")
+
+
+class MirrorCheck(CheckSpec):
+    """Shadow traffic (lab/exercises/mirror_check.py): over `requests`, no user answer may come from
+    `destination`, and the copies it got, as the gateway counted them, are a share of the requests
+    sent within the bounds (% of requests)."""
+    destination: str                                   # a name of the exercise's destinations
+    requests: int = Field(400, gt=0)
+    request: RequestOverride | None = None
+    copies_at_least: float | None = Field(None, ge=0, le=100)
+    copies_at_most: float | None = Field(None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _bounds_copies(self):
+        if self.copies_at_least is None and self.copies_at_most is None:
+            raise ValueError("give copies_at_least or copies_at_most")
+        return self
+
+
+# What a sticky check can find (its CheckResult.diagnosis), for a step's hints_for.
+STICKY_DIAGNOSES = ("not-sticky",)
+
+
+class StickyCheck(CheckSpec):
+    """A session's pods (lab/exercises/sticky_check.py): one client sends `requests` with the request's
+    headers (its cookie); within each version its requests must reach at most `pods_per_version` pods,
+    as the gateway's Envoy counted them per pod."""
+    requests: int = Field(100, gt=0)
+    request: RequestOverride | None = None
+    pods_per_version: int = Field(1, gt=0)
+
+
 class Check(Spec):
     """One check: exactly one of its kinds, e.g. {traffic: {expect: {v1: 90, v2: 10}}}."""
     traffic: TrafficCheck | None = None
@@ -155,6 +214,9 @@ class Check(Spec):
     scale: ScaleCheck | None = None
     rollout: RolloutCheck | None = None
     argo: ArgoRolloutCheck | None = None
+    resilience: ResilienceCheck | None = None
+    mirror: MirrorCheck | None = None
+    sticky: StickyCheck | None = None
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -171,7 +233,7 @@ class Check(Spec):
         return getattr(self, self.kind)
 
 
-CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout", "argo")
+CHECK_KINDS = ("traffic", "websocket", "errors", "mtls", "scale", "rollout", "argo", "resilience", "mirror", "sticky")
 
 
 class Question(Spec):

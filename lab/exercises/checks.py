@@ -15,10 +15,13 @@ from lab.backends.base import Backend, LiveRoute
 from lab.config import check_alpha, check_beta, runs_on
 from lab.errors import LabError
 from lab.exercises.catalogue import GATEWAY_API_SUFFIX, Exercise, Step
-from lab.exercises.check_specs import (Check, ErrorsCheck, MtlsCheck, RequestOverride, TrafficCheck,
-                                       WebsocketCheck)
+from lab.exercises.check_specs import (Check, ErrorsCheck, MirrorCheck, MtlsCheck, RequestOverride, ResilienceCheck,
+                                       StickyCheck, TrafficCheck, WebsocketCheck)
 from lab.exercises.diagnoses import Finding, Situation, diagnose, traffic_disagrees
 from lab.exercises.last_check import recorded
+from lab.exercises.mirror_check import mirror_check
+from lab.exercises.resilience_check import resilience_check
+from lab.exercises.sticky_check import sticky_check
 from lab.exercises.served import Target, host_routes
 from lab.kinds import GATEWAY_API_GROUP
 from lab.manifests import Ref, load_manifest_file
@@ -75,6 +78,12 @@ def _one_check(exercise: Exercise, step: Step, check: Check, backend: Backend) -
         return mtls_check(spec, backend)
     if isinstance(spec, WebsocketCheck):
         return websocket_check(exercise, spec, backend)
+    if isinstance(spec, (ResilienceCheck, MirrorCheck, StickyCheck)):   # resilience_, mirror_, sticky_check.py
+        asked, classifier = request_spec(exercise, spec.request), classifier_of(exercise)
+        outcome = (resilience_check(exercise, spec, backend, asked, classifier) if isinstance(spec, ResilienceCheck)
+                   else mirror_check(exercise, spec, backend, asked, classifier) if isinstance(spec, MirrorCheck)
+                   else sticky_check(exercise, spec, backend, asked, classifier))
+        return CheckResult(outcome.passed, outcome.message, outcome.details, diagnosis=outcome.diagnosis)
     if check.kind == "argo":
         from lab.exercises.argo_check import argo_rollout_check
 

@@ -311,8 +311,11 @@ CATALOGUE: tuple[Diagnosis, ...] = (
                           "original",
               gateway_hint="`invoke get httproute -A`: two routes for this host with the same match? The older one "
                            "wins (Gateway API rule precedence)."),
+    # IST0173 DestinationRuleSubsetNotSelectPods: istio release-1.31 pkg/config/analysis/msg/messages.yaml,
+    # emitted by analyzers/destinationrule/subset.go since Istio 1.27.
     Diagnosis("no-endpoints", "the route sends traffic to {empty}, which has no ready pod: those requests get 503 "
-                              "(Envoy's UH)",
+                              "(Envoy's UH; for a DestinationRule subset that selects no pod, istioctl analyze "
+                              "reports IST0173 since Istio 1.27)",
               "check the subset's labels against the pods' labels, and that the Deployment has replicas",
               "A subset picks pods by labels: do the DestinationRule's labels match the Deployment's template?",
               _needs_route(_no_endpoints)),

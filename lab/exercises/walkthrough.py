@@ -24,6 +24,7 @@ from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.check_now import show_result
 from lab.exercises.checks import CheckResult, run_check
+from lab.exercises.cleanup import delete_commands, leftovers
 from lab.exercises.hints import Hints
 from lab.exercises.working_copy import apply_command, not_applied, solution_diff, work_file
 from lab.exercises.working_copy import shown_path as _shown_path
@@ -35,6 +36,7 @@ from lab.state import Progress, wait_for_other_commands
 CHECK, HINT, SHOW, SOLVE, SKIP, QUIT, CONTINUE, AGAIN = (
     "check", "hint", "show solution", "apply solution for me", "skip", "quit", "continue", "check again")
 WHOLE_FILE, BACK = "show the whole solution file", "back"
+DELETE, KEEP = "delete it", "keep it"
 WATCH_EVERY = 1.0   # seconds between looks at what the gateway serves, while a menu waits
 SERVES_NEW = "[cyan]The gateway serves something new: checking it.[/]"
 TRY_AGAIN = "try again"
@@ -207,7 +209,25 @@ class Walkthrough:
             ui.info(f"[red]{len(self.failed)} check(s) failed:[/] {', '.join(self.failed)}")
             return False
         ui.info(f"[green]Exercise {self.exercise.name} complete.[/]")
+        self.offer_cleanup()
         return True
+
+    def offer_cleanup(self) -> None:
+        """On a cluster a finished exercise's pods (each with a sidecar) and deployed gateways keep
+        running: offer to delete what it made (lab/exercises/cleanup.py). --yes keeps them (CI reads
+        them after) and says how."""
+        refs = leftovers(self.exercise)
+        if self.backend.name == "local" or not refs:
+            return   # the local lab's pods are processes `down` ends
+        shown = ", ".join(str(ref) for ref in refs)
+        if self.yes or ui.choose(f"Delete what {self.exercise.name} made on the cluster ({shown})? Its pods and "
+                                 "gateways keep running otherwise.", [DELETE, KEEP]) == KEEP:
+            ui.info("Kept. To remove it later:")
+            for line in delete_commands(refs):
+                ui.command(line)
+            return
+        with ui.step(f"deleting what {self.exercise.name} made"):
+            self.backend.delete(refs)
 
     def saved_note(self) -> str:
         """Where Ctrl-C left the learner: what is saved and how to come back."""
@@ -285,8 +305,9 @@ class Walkthrough:
             if right:
                 ui.info(f"[green]✓ right:[/] {escape(choice)}")
             else:
-                ui.info(f"[red]✗ not {'this' if asked.decision else 'quite'}:[/] "   # a choice's text is not markup
-                        + escape(choice + (f" — {asked.why_not[choice]}" if choice in asked.why_not else "")))
+                ui.info(f"[red]✗ not {'this' if asked.decision else 'quite'}:[/] " + escape(choice))   # not markup
+                if choice in asked.why_not:   # Markdown, as explain is: `code` shows as code, not backticks
+                    ui.markdown(self.fill_in(asked.why_not[choice]))
             if right or not asked.decision:
                 ui.markdown(self.fill_in(asked.explain))
                 self.progress.mark_done(self.exercise.name, step.name)
@@ -307,8 +328,8 @@ class Walkthrough:
         for manifest in step.manifests:
             shown = manifest.relative_to(self.exercise.folder).as_posix()
             if manifest in step.unshown:
-                ui.info(f"[dim]{shown}: applied, not shown here — what it holds is for you to measure "
-                        "(read it after the exercise)[/]")
+                ui.info(f"[dim]{shown}: applied, not shown here — what it holds is for you to find from what "
+                        "it does (read it once you have)[/]")
                 continue
             ui.yaml_block(manifest.read_text(), title=shown)
         objects = [obj for manifest in step.manifests for obj in load_manifest_file(manifest)]

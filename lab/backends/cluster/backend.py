@@ -512,6 +512,9 @@ class ClusterBackend(Backend):
         path.write_bytes(base64.b64decode(secret["data"]["ca.crt"]))
         return path
 
+    def gateway_admins(self) -> list[EnvoyAdmin]:
+        return self._admins()
+
     def _admins(self) -> list[EnvoyAdmin]:
         """The ingress gateway's Envoy admin, then each deployed Gateway API gateway's (one whose
         pods are not available yet serves nothing)."""

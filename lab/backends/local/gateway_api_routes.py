@@ -12,6 +12,8 @@ PathPrefix becomes Envoy's path_separated_prefix (whole segments), as route.go d
 
 from lab.backends.local.gateway_api import GROUP, attach, backend_problem
 from lab.backends.local.endpoints import serves
+from lab.backends.local.destination_policies import with_traffic_policy
+from lab.backends.local.route_policies import with_http_route_rule
 from lab.backends.local.translate import CLUSTER_DOMAIN, LOCAL_CREDENTIAL, _cluster
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -34,7 +36,9 @@ def http_routes(objects: dict[Ref, dict], pods, clusters: dict[str, dict]) -> di
             continue   # not Accepted: serves nothing, as on a cluster
         age = (route["metadata"].get("creationTimestamp", ""), ref.namespace, ref.name)
         for i, rule in enumerate(route["spec"].get("rules") or []):
-            action = _action(ref, rule, objects, pods, clusters)
+            action = with_http_route_rule(ref, i, rule, _action(ref, rule, objects, pods, clusters),
+                                          lambda b, r=ref: _cluster_for(r, b, objects, pods, clusters), clusters,
+                                          objects)
             for j, match in enumerate(rule.get("matches") or [{}]):
                 envoy_match, rank = _match(match)
                 name = rule.get("name") or f"{ref.namespace}.{ref.name}.{i}"   # Istio's auto name
@@ -111,5 +115,5 @@ def _cluster_for(ref: Ref, backend: dict, objects, pods, clusters: dict) -> str:
         members = [p for p in pods.values() if p.namespace == namespace and selector
                    and all(p.labels.get(k) == v for k, v in selector.items())
                    and serves(p, ports[int(backend["port"])])]
-        clusters[name] = _cluster(name, members)
+        clusters[name] = with_traffic_policy(_cluster(name, members), Ref("Service", namespace, backend["name"]), objects)
     return name

@@ -8,6 +8,7 @@ learner meets them at apply time, as on a cluster.
 
 import re
 
+from lab.backends.local.route_policies import check_rule_policies
 from lab.errors import ManifestError
 from lab.manifests import Ref
 
@@ -37,6 +38,10 @@ SUPPORTED: dict[str, dict] = {
                          "headers": [{"type": SCALAR, "name": SCALAR, "value": SCALAR}],
                          "method": SCALAR}],
             "backendRefs": [{**_LOCAL_REF, "port": SCALAR, "weight": SCALAR}],
+            "timeouts": {"request": SCALAR, "backendRequest": SCALAR},   # route_policies.py
+            "filters": [{"type": SCALAR, "requestMirror": {      # RequestMirror only: route_policies.py
+                "backendRef": {**_LOCAL_REF, "port": SCALAR}, "percent": SCALAR,
+                "fraction": {"numerator": SCALAR, "denominator": SCALAR}}}],
         }],
     },
     "ReferenceGrant": {
@@ -80,6 +85,7 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
         for i, hostname in enumerate(spec.get("hostnames") or []):
             _hostname(ref, f"spec.hostnames[{i}]", hostname)
         for i, rule in enumerate(spec.get("rules") or []):
+            check_rule_policies(ref, i, rule)   # timeouts and filters, as the CRD and Istio take them
             for j, match in enumerate(rule.get("matches") or []):
                 where = f"spec.rules[{i}].matches[{j}]"
                 path = match.get("path") or {}

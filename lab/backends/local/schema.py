@@ -55,11 +55,21 @@ SUPPORTED: dict[str, dict] = {
                 "destination": {"host": SCALAR, "subset": SCALAR, "port": {"number": SCALAR}},
                 "weight": SCALAR,
             }],
+            # served as istiod serves them: route_policies.py
+            "timeout": SCALAR,
+            "retries": {"attempts": SCALAR, "perTryTimeout": SCALAR, "retryOn": SCALAR},
+            "mirror": {"host": SCALAR, "subset": SCALAR, "port": {"number": SCALAR}},
+            "mirrorPercentage": {"value": SCALAR},
         }],
     },
     "DestinationRule": {
         "host": SCALAR,
         "subsets": [{"name": SCALAR, "labels": MAP}],
+        "trafficPolicy": {   # destination_policies.py
+            "outlierDetection": {"consecutive5xxErrors": SCALAR, "consecutiveGatewayErrors": SCALAR, "interval": SCALAR,
+                                 "baseEjectionTime": SCALAR, "maxEjectionPercent": SCALAR, "minHealthPercent": SCALAR},
+            "loadBalancer": {"consistentHash": {"httpCookie": {"name": SCALAR, "path": SCALAR, "ttl": SCALAR},
+                                                "httpHeaderName": SCALAR, "httpQueryParameterName": SCALAR}}},
     },
 }
 

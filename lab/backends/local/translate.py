@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 from lab.backends.local.endpoints import serves, target_port_notes
 from lab.backends.local.pods import Pod
+from lab.backends.local.destination_policies import with_traffic_policy
+from lab.backends.local.route_policies import DEFAULT_RETRY_POLICY, virtual_service_route
+from lab.backends.local.unreachable_rules import unreachable_rule_notes
 from lab.errors import ManifestError
 from lab.manifests import Ref
 from lab.validate import route_weights
@@ -24,16 +27,9 @@ CLUSTER_DOMAIN = "svc.cluster.local"
 # The labels of the one gateway the local lab has: those of Istio's default ingress gateway pods.
 LOCAL_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 SERVED_PROTOCOLS = ("HTTP", "HTTPS")
-# Istio's default retry policy on every route of its gateways: 2 retries on a failed or reset
-# connection, to another host. Without it an app closing an idle keep-alive connection as a request
-# arrives (gunicorn does) turns into a rare 503. Not on 5xx answers: those are the app's own.
-RETRY_POLICY = {
-    "retry_on": "connect-failure,refused-stream,unavailable,cancelled,reset",
-    "num_retries": 2,
-    "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
-    "host_selection_retry_max_attempts": 5,
-}
+# Istio's default retry policy on every route without `retries`, exactly: route_policies.py
+# (retry.go DefaultPolicy: no `reset`, no 5xx; a connection the app drops midway fails, as on a cluster).
+RETRY_POLICY = DEFAULT_RETRY_POLICY
 
 
 @dataclass
@@ -98,6 +94,7 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
         virtual_hosts[scheme][host] = {"name": f"{host}|httproutes", "routes": routes,
                                        "domains": ["*"] if host == "*" else [host, f"{host}:*"]}
     notes += target_port_notes(objects, pods)
+    notes += unreachable_rule_notes(objects)
     route_configs = {scheme: {"name": name, "virtual_hosts": list(virtual_hosts[scheme].values())}
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
@@ -244,24 +241,31 @@ def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dic
     routes = http.get("route") or []
     weighted = []
     for route, weight in zip(routes, route_weights(routes)):
-        destination = route["destination"]
-        service_ref, service = _service(ref, destination["host"], objects)
-        subset = destination.get("subset") or ""
-        labels = dict((service.get("spec") or {}).get("selector") or {})
-        if subset:
-            labels.update(_subset_labels(ref, index, service_ref, subset, objects))
-        port, service_port = _service_port(ref, service_ref, service, destination)
-        name = f"outbound|{port}|{subset}|{service_ref.name}.{service_ref.namespace}.{CLUSTER_DOMAIN}"
-        if name not in clusters:
-            members = [p for p in pods.values() if p.namespace == service_ref.namespace
-                       and labels and all(p.labels.get(k) == v for k, v in labels.items()) and serves(p, service_port)]
-            clusters[name] = _cluster(name, members)
+        name = _destination_cluster(ref, index, route["destination"], objects, pods, clusters)
         if weight or len(routes) == 1:   # istiod leaves weight-0 destinations out (route.go: "Ignore 0 weighted clusters")
             weighted.append({"name": name, "weight": weight})
-    # timeout 0: no route timeout, as on an Istio gateway; WebSockets stay open.
+    # timeout (none: 0s, WebSockets stay open), retries and mirror, as istiod writes them
+    policies = virtual_service_route(ref, index, http,
+                                     lambda d: _destination_cluster(ref, index, d, objects, pods, clusters), objects)
     if len(weighted) == 1:
-        return {"cluster": weighted[0]["name"], "timeout": "0s", "retry_policy": RETRY_POLICY}
-    return {"weighted_clusters": {"clusters": weighted}, "timeout": "0s", "retry_policy": RETRY_POLICY}
+        return {"cluster": weighted[0]["name"], **policies}
+    return {"weighted_clusters": {"clusters": weighted}, **policies}
+
+
+def _destination_cluster(ref: Ref, index: int, destination: dict, objects, pods, clusters: dict) -> str:
+    """The Envoy cluster of a destination (Service, subset, port), made on first use."""
+    service_ref, service = _service(ref, destination["host"], objects)
+    subset = destination.get("subset") or ""
+    labels = dict((service.get("spec") or {}).get("selector") or {})
+    if subset:
+        labels.update(_subset_labels(ref, index, service_ref, subset, objects))
+    port, service_port = _service_port(ref, service_ref, service, destination)
+    name = f"outbound|{port}|{subset}|{service_ref.name}.{service_ref.namespace}.{CLUSTER_DOMAIN}"
+    if name not in clusters:
+        members = [p for p in pods.values() if p.namespace == service_ref.namespace
+                   and labels and all(p.labels.get(k) == v for k, v in labels.items()) and serves(p, service_port)]
+        clusters[name] = with_traffic_policy(_cluster(name, members), service_ref, objects)
+    return name
 
 
 def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:
