@@ -61,6 +61,9 @@ def check_re2(ref: object, where: str, regex: str) -> None:
                             "atomic or possessive groups); Istio refuses it",
                             "rewrite it without them (RE2 syntax: github.com/google/re2/wiki/Syntax)")
     reason = compile_error(regex)
+    if "pattern too large" in reason:   # Go's regexp takes it; Envoy's RE2 cannot compile it, and NACKs
+        raise ManifestError(f"{ref}: {where} {regex!r} is too large for RE2 to compile; Istio would accept it and "
+                            "the gateway's Envoy reject it", "use fewer or smaller repetitions")
     if reason:
         raise ManifestError(f"{ref}: {where} {regex!r} is not a valid RE2 regex ({reason}); Istio refuses it",
                             "Istio and Envoy use RE2 syntax (github.com/google/re2/wiki/Syntax): e.g. \\z, "

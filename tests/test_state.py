@@ -46,7 +46,7 @@ def test_damaged_progress_is_one_clear_error_and_the_file_is_kept(lab_root):
     paths = lab_paths()
     paths.home.mkdir()
     paths.progress_file.write_text('{"exercises": {"canary": ')
-    with pytest.raises(LabError, match=r"progress.json is damaged \(line 1"):
+    with pytest.raises(LabError, match=r"progress.json is damaged \(Invalid JSON: .* line 1"):
         Progress(paths)
     assert paths.progress_file.read_text() == '{"exercises": {"canary": '
 

@@ -11,16 +11,54 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from lab.backends.local import pids
 from lab.backends.local.pids import pid_alive, runs_program  # noqa: F401 - runs_program: for the tests
 from lab.backends.local.supervisor import log_name
 from lab.errors import LabError
-from lab.files import open_private_log, read_json, write_atomic, write_json
+from lab.files import open_private_log, read_model, write_atomic, write_json
 from lab.polling import poll
 
 SUPERVISOR_STOP_TIMEOUT = 10.0
 SUPERVISOR_MODULE = "lab.backends.local.supervisor"
+DESIRED_FIX = "delete it, then `invoke up` starts the lab's processes again from the stored objects"
+STATUS_FIX = "delete it, then `invoke up`: the supervisor writes it again"
+
+
+class ProcessSpec(BaseModel):
+    """One process the supervisor should run (Pod.process_spec, or the gateway's)."""
+    model_config = ConfigDict(extra="allow")
+    argv: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str = ""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    ready_path: str = "/"
+
+
+class Desired(BaseModel):
+    """desired.json: what should run, and the generation the supervisor acknowledges in status.json."""
+    generation: int = Field(ge=0)
+    processes: dict[str, ProcessSpec]
+
+
+class ProcessState(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    state: Literal["running", "exited"]
+    pid: int | None = None
+    returncode: int | None = None
+    reason: str = ""
+    argv0: str = ""
+    created: float | None = None
+
+
+class Status(BaseModel):
+    """status.json, as the supervisor writes it."""
+    model_config = ConfigDict(extra="allow")
+    generation: int = Field(ge=0)
+    processes: dict[str, ProcessState]
 
 
 class Processes:
@@ -79,15 +117,25 @@ class Processes:
 
     # -- what runs -----------------------------------------------------------
 
+    def _desired(self) -> Desired | None:
+        return read_model(self.desired_file, Desired, DESIRED_FIX)
+
     def desired(self) -> dict[str, dict]:
-        return (read_json(self.desired_file, default={}) or {}).get("processes", {})
+        """What should run, by name (empty before `up` wrote it)."""
+        desired = self._desired()
+        return {name: spec.model_dump(exclude_unset=True) for name, spec in desired.processes.items()} \
+            if desired else {}
 
     def status(self) -> dict[str, dict]:
-        return (read_json(self.status_file, default={}) or {}).get("processes", {})
+        """What runs, as the supervisor last wrote it (empty before its first write)."""
+        status = read_model(self.status_file, Status, STATUS_FIX)
+        return {name: info.model_dump(exclude_unset=True) for name, info in status.processes.items()} \
+            if status else {}
 
     def set_desired(self, processes: dict[str, dict]) -> None:
         """Replace what should run (restarting what exited) and wait until the supervisor has acted."""
-        generation = (read_json(self.desired_file, default={}) or {}).get("generation", 0) + 1
+        desired = self._desired()
+        generation = (desired.generation if desired else 0) + 1
         write_json(self.desired_file, {"generation": generation, "processes": processes})
         pid = self.supervisor_pid()
         if not self.supervisor_alive():
@@ -97,8 +145,8 @@ class Processes:
 
     def _wait_generation(self, generation: int, timeout: float = 15.0) -> None:
         def answered() -> bool:
-            status = read_json(self.status_file, default={}) or {}
-            if status.get("generation", 0) >= generation:
+            status = read_model(self.status_file, Status, STATUS_FIX)
+            if status is not None and status.generation >= generation:
                 return True
             # The one this command started is known by its Popen (no reading of its command line).
             alive = self._supervisor.poll() is None if self._supervisor else self.supervisor_alive()
