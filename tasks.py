@@ -195,7 +195,8 @@ def patch(c, kind, namespace="canary-lab", name=None, patch_file="", patch=""):
       help={"chart": "the chart's folder", "release": "release name (default traffic-manager)",
             "namespace": "release namespace (default traffic)",
             "values": "a values file (repeatable; later files win). Without --reuse-values the release "
-                      "gets the chart's defaults plus these, and nothing from the last upgrade",
+                      "gets the chart's defaults plus these, nothing from the last upgrade; with no --values "
+                      "and no --set at all it keeps the last upgrade's values, as helm does",
             "set": "KEY=VALUE (repeatable), applied after the values files, like helm --set",
             "reuse_values": "start from the last upgrade's values and merge --values/--set over them"})
 def helm(c, chart, release="traffic-manager", namespace="traffic", values=None, set=None, reuse_values=False):

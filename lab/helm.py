@@ -5,7 +5,10 @@ for helm to talk to, so it renders with the real helm (`helm template`), applies
 and keeps what helm keeps in a release: the values the user supplied and the objects it made.
 With that record, an upgrade deletes what the chart no longer renders, and `--reuse-values`
 starts from the last values, as helm does. Without `--reuse-values` each upgrade starts from
-the chart's defaults plus the values given (helm 3 and 4 alike).
+the chart's defaults plus the values given (helm 3 and 4 alike), and one given no values at all
+keeps the last release's (pkg/action/upgrade.go, reuseValues). Values files are read by the lab
+first (limits, no pipes) and every chart quotes what it renders and checks values.schema.json,
+so a value is always one YAML value, never more YAML.
 """
 
 import re
