@@ -10,6 +10,7 @@ from invoke import Exit, task
 
 from lab import commands
 from lab.edge import Failed, guarded
+from lab.options import decimal, whole
 from lab.optional_positionals import optional
 
 
@@ -18,6 +19,11 @@ def _run(function, *args, **kwargs):
         guarded(function)(*args, **kwargs)
     except Failed as e:
         raise Exit(code=e.code) from None
+
+
+def gateway_port(text: str) -> int | None:
+    """--port: 0 (the default) means the lab's own choice."""
+    return whole("--port", text, 0, 65535, 8080) or None
 
 
 def _help_asked(task_name: str, positional) -> bool:
@@ -34,9 +40,9 @@ def _help_asked(task_name: str, positional) -> bool:
             "install-istio": "--provider existing: install Istio there if it has none (down removes it)",
             "registry": "--provider existing: a registry the cluster pulls from (HOST[:PORT]/PATH, after "
                         "`docker login`); the lab pushes its app images there"})
-def up(c, provider="auto", port=0, addons="", install_istio=False, registry=""):
+def up(c, provider="auto", port="0", addons="", install_istio=False, registry=""):
     """Start the lab (or repair it): gateway, sample apps. A second `up` changes nothing."""
-    _run(commands.up, provider, port or None, addons, install_istio, registry)
+    _run(lambda: commands.up(provider, gateway_port(port), addons, install_istio, registry))
 
 
 @task
@@ -88,10 +94,10 @@ def delete(c, kind=None, namespace="", name=None, file=""):
 @task(positional=["name"],
       help={"name": "gateway, a pod, or a Deployment (all its pods)", "follow": "keep showing new lines (Ctrl-C stops)",
             "tail": "only the last N lines"})
-def logs(c, name, follow=False, tail=0):
+def logs(c, name, follow=False, tail="0"):
     """Show a pod's or the gateway's log, like kubectl logs [-f] [--tail N]."""
     if not _help_asked("logs", name):
-        _run(commands.logs, name, follow, tail)
+        _run(lambda: commands.logs(name, follow, whole("--tail", tail, 0, 1_000_000, 20)))
 
 
 @task(iterable=["header"],
@@ -108,9 +114,11 @@ def traffic(c, requests="100", host=commands.SAMPLE_HOST, path="/", header=None,
             "traffic": "send a light steady load (20 requests/s) to --host while watching",
             "host": "Host header of --traffic (default canary.lab.local)", "path": "request path of --traffic",
             "count": "stop after this many refreshes (default 0: until Ctrl-C)"})
-def watch(c, interval=1.0, window=10.0, traffic=False, host=commands.SAMPLE_HOST, path="/", count=0):
+def watch(c, interval="1", window="10", traffic=False, host=commands.SAMPLE_HOST, path="/", count="0"):
     """A live view: traffic share and errors per destination, live routes, pods; Ctrl-C stops."""
-    _run(commands.watch, float(interval), float(window), traffic, host, path, int(count))
+    _run(lambda: commands.watch(decimal("--interval", interval, 0.1, 60, "2"),
+                                decimal("--window", window, 0.1, 3600, "30"), traffic, host, path,
+                                whole("--count", count, 0, 1_000_000, 10)))
 
 
 @task(help={"requests": "send this many requests through the gateway and measure them (default 0: count yours)",
@@ -165,9 +173,9 @@ def exercises(c, choose=False):
 
 @task(help={"provider": "local, k3d, minikube, kind or existing (default: the lab that is up, else the one `up` picks)",
             "port": "gateway port to check (default: the lab's, else 8080)"})
-def doctor(c, provider="auto", port=0):
+def doctor(c, provider="auto", port="0"):
     """Check what a lab needs (local: Envoy, ports, helm; cluster: Docker, ports, tools), each with a fix."""
-    _run(commands.doctor, provider, port or None)
+    _run(lambda: commands.doctor(provider, gateway_port(port)))
 
 
 @task(positional=["name"], help={"name": "kiali or prometheus"})
@@ -225,10 +233,11 @@ optional("rollout", "kind", "name")   # so that `invoke rollout --help` reaches 
             "path": "request path of --traffic (default /)",
             "scale_down": "once promoted, scale this Deployment (the old version) to 0 replicas"})
 def rollout(c, kind, name, namespace="canary-lab", route="", stable="", canary="", steps="10,25,50,100",
-            interval="10", max_error_rate="1", max_p95_ms="500", min_requests=20, traffic=False, host="",
+            interval="10", max_error_rate="1", max_p95_ms="500", min_requests="20", traffic=False, host="",
             path="/", scale_down=""):
     """Step a canary up on a schedule, gating each step on the gateway's metrics; roll back on a breach."""
     if _help_asked("rollout", kind) or _help_asked("rollout", name):
         return
-    _run(commands.rollout, kind, name, namespace, route, stable, canary, steps, interval, max_error_rate,
-         max_p95_ms, int(min_requests), traffic, host, path, scale_down)
+    _run(lambda: commands.rollout(kind, name, namespace, route, stable, canary, steps, interval, max_error_rate,
+                                  max_p95_ms, whole("--min-requests", min_requests, 1, 100_000, 20), traffic, host,
+                                  path, scale_down))
