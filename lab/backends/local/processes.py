@@ -91,7 +91,9 @@ class Processes:
             # A new session: Ctrl-C in the learner's terminal must not reach the lab.
             child = subprocess.Popen([sys.executable, "-m", SUPERVISOR_MODULE, str(self.run_dir)],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=Path(__file__).resolve().parents[3])
+                                     start_new_session=True, cwd=Path(__file__).resolve().parents[3],
+                                     env={**os.environ, pids.RUN_DIR_MARKER: str(self.run_dir),
+                                          pids.POD_MARKER: pids.SUPERVISOR})
         write_atomic(self.pid_file, str(child.pid))
         # Kept, not dropped: a Popen collected while its process runs goes through __del__, and
         # a Ctrl-C landing there is printed and swallowed, so a cancelled `up` carried on.
@@ -109,7 +111,7 @@ class Processes:
 
     def _kill_leftovers(self) -> None:
         """What the supervisor could not stop (it was killed, or the run folder and its pid files
-        were deleted): every process that names this run folder or carries its marker."""
+        were deleted): every process that carries this run folder's marker."""
         pids.kill_all(self.leftovers())
 
     def leftovers(self) -> list:
@@ -148,14 +150,17 @@ class Processes:
             status = read_model(self.status_file, Status, STATUS_FIX)
             if status is not None and status.generation >= generation:
                 return True
-            # The one this command started is known by its Popen (no reading of its command line).
-            alive = self._supervisor.poll() is None if self._supervisor else self.supervisor_alive()
-            if not alive:
+            if not self._supervisor_running():
                 raise self._no_answer()
             return False
 
         if not poll(answered, timeout, interval=0.02):
             raise self._no_answer()
+
+    def _supervisor_running(self) -> bool:
+        # The one this command started is known by its Popen (no reading of its command line,
+        # which reads empty for a moment after the start).
+        return self._supervisor.poll() is None if self._supervisor else self.supervisor_alive()
 
     def _no_answer(self) -> LabError:
         return LabError("the local lab's supervisor did not answer",
@@ -166,6 +171,9 @@ class Processes:
         pending = dict(names)
 
         def all_ready() -> bool:
+            if not self._supervisor_running():   # killed meanwhile: nothing will start, say so now
+                raise LabError(f"the local lab's supervisor ended while {', '.join(pending)} started",
+                               "run `invoke up` to restart the lab, then the command again")
             status = self.status()
             for name, spec in list(pending.items()):
                 if status.get(name, {}).get("state") == "exited":
@@ -183,8 +191,14 @@ class Processes:
         return self.run_dir / "logs" / log_name(name)
 
     def why_exited(self, name: str, info: dict) -> str:
-        """The supervisor's reason when it refused to start the process, else its log's last line."""
-        return info.get("reason") or self.last_log_line(name)
+        """The supervisor's reason when it refused to start the process; the signal that ended it (a
+        killed Envoy's last log line is some old warning, not why it ended); else its log's last line."""
+        code = info.get("returncode")
+        if info.get("reason"):
+            return str(info["reason"])
+        if isinstance(code, int) and code < 0 and -code in signal.Signals._value2member_map_:
+            return f"ended by {signal.Signals(-code).name}"
+        return self.last_log_line(name)
 
     def last_log_line(self, name: str) -> str:
         try:
