@@ -256,7 +256,9 @@ class LocalBackend(Backend):
         try:
             if starting:
                 self.processes.set_desired({**old_processes, **new_processes})
+                _test_point("pods-requested", self.run_dir)
                 self.processes.wait_ready(starting)
+            _test_point("before-push", self.run_dir)
             with ctrl_c_deferred():   # from the first push to the save, one step
                 write_json(self.pending_file, {"pid": os.getpid(), "since": time.time()})
                 try:
@@ -265,7 +267,7 @@ class LocalBackend(Backend):
                     merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
                     pusher.push_clusters(list(merged.values()))
                     pusher.push_routes(config.route_configs)
-                    _crash_point("after-routes")
+                    _test_point("after-routes", self.run_dir)
                     if len(merged) > len(config.clusters):
                         time.sleep(DRAIN_SECONDS)   # requests already sent to a cluster about to go finish first
                     pusher.push_clusters(config.clusters)
@@ -387,11 +389,22 @@ def _with_namespace(obj: dict) -> dict:
     return obj
 
 
-def _crash_point(name: str) -> None:
-    """Tests only: CANARY_LAB_TEST_KILL_AT=<name> kills this process with SIGKILL here, as a
-    learner's `kill -9` could; inert unless that variable names this point."""
+PAUSE_LIMIT = 60.0   # a test that never releases a paused command does not hang the suite
+
+
+def _test_point(name: str, run_dir: Path) -> None:
+    """Tests only, inert unless a variable names this point: CANARY_LAB_TEST_KILL_AT kills this
+    process with SIGKILL here (as a learner's `kill -9` could); CANARY_LAB_TEST_PAUSE_AT writes
+    run_dir/paused-at-<name> and waits here until the test removes it, so a test's Ctrl-C or kill
+    lands exactly at this point of the command."""
     if os.environ.get("CANARY_LAB_TEST_KILL_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("CANARY_LAB_TEST_PAUSE_AT") == name:
+        marker = run_dir / f"paused-at-{name}"
+        marker.write_text(str(os.getpid()))
+        deadline = time.monotonic() + PAUSE_LIMIT
+        while marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def _restore(pusher, old_clusters: list[dict], new_clusters: list[dict], old_routes: dict) -> None:
