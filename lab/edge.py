@@ -10,11 +10,14 @@ import contextlib
 import functools
 import os
 import platform
+import re
 import signal
 import sys
 import threading
 import time
 import traceback
+
+from rich.markup import escape
 
 from lab import ui
 from lab.config import lab_paths
@@ -35,7 +38,7 @@ def guarded(function):
         try:
             return function(*args, **kwargs)
         except LabError as e:
-            ui.error(str(e))
+            ui.error(shown(str(e)))
             raise Failed(EXIT_ERROR) from None
         except KeyboardInterrupt:
             ui.error("interrupted")
@@ -44,10 +47,19 @@ def guarded(function):
             raise
         except Exception as e:  # noqa: BLE001 - the edge: nothing unexpected may escape as a traceback
             log = _save_traceback()
-            ui.error(f"unexpected {type(e).__name__}: {str(e)[:200]} — a bug in canary-lab, not your doing; "
-                     f"details in {log}")
+            ui.error(shown(f"unexpected {type(e).__name__}: {str(e)[:200]} — a bug in canary-lab, not your doing; "
+                           f"details in {log}"))
             raise Failed(EXIT_UNEXPECTED) from None
     return wrapper
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def shown(text: str) -> str:
+    """A message as one line of plain text: a learner's own input inside it (a key with a line
+    break, a name like `[red]`) can neither break the line nor be read as rich markup."""
+    return escape(CONTROL.sub(lambda m: repr(m.group())[1:-1], text))
 
 
 def _save_traceback() -> str:

@@ -127,9 +127,9 @@ def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:
             if not isinstance(items, list | None):
                 raise ManifestError(f"{source}: document {index + 1} is a List whose items is "
                                     f"{type(items).__name__}, not a list", "write items as a list of objects")
-            objects.extend(_checked(item, source) for item in items or [])
+            objects.extend(checked_object(item, source) for item in items or [])
         else:
-            objects.append(_checked(doc, source))
+            objects.append(checked_object(doc, source))
     if not objects:
         raise ManifestError(f"{source}: no objects found", "the file holds no Kubernetes objects")
     return objects
@@ -256,7 +256,7 @@ def _key_text(key: object, source: str) -> str:
     return str(key)
 
 
-def _checked(obj: object, source: str) -> dict:
+def checked_object(obj: object, source: str) -> dict:
     if not isinstance(obj, dict):
         raise ManifestError(f"{source}: a list item is not a mapping", "each item must be an object")
     missing = [k for k in ("apiVersion", "kind") if not obj.get(k)]

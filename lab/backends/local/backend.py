@@ -28,7 +28,7 @@ from lab.edge import ctrl_c_deferred
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError, NotUp
 from lab.files import DamagedFile, read_json, write_json
-from lab.manifests import Ref, check_limits, ref_of
+from lab.manifests import Ref, check_limits, checked_object, ref_of
 from lab.patches import apply_patch
 from lab.ports import free_port, port_in_use
 from lab.state import DamagedState, LabState, clear_state, lab_lock, load_state, save_state
@@ -119,6 +119,11 @@ class LocalBackend(Backend):
             return True
         return bool(missing)
 
+    def serves_what_is_stored(self) -> bool:
+        """Whether the gateway serves exactly the clusters and routes the stored objects make."""
+        objects = self._objects()
+        return not self._serves_other_than(objects, desired_pods(objects, load_runners(), self.processes.desired()))
+
     def _serves_other_than_safe(self, objects: dict[Ref, dict], pods: dict) -> bool:
         """As _serves_other_than, for `status`: a gateway that does not answer is said elsewhere."""
         try:
@@ -200,9 +205,9 @@ class LocalBackend(Backend):
         if obj is None:
             raise LabError(f"{ref} is not applied in the lab", "check the kind, namespace and name (`invoke status`)")
         patched = apply_patch(obj, operations, str(ref))
-        if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict) \
-                or not patched["metadata"].get("name"):
+        if not isinstance(patched.get("metadata"), dict) or not patched["metadata"].get("name"):
             raise ManifestError(f"the patch leaves {ref} without metadata.name", "a patch may not remove the name")
+        checked_object(patched, f"{ref} after the patch")   # apiVersion and kind still there, as text
         if ref_of(patched) != ref:
             raise ManifestError(f"the patch renames {ref}", "a patch may not change kind, name or namespace")
         line = self._apply([patched])[0]   # (notes, if any, follow it)
