@@ -10,8 +10,8 @@ from invoke import Exit, task
 
 from lab import commands
 from lab.edge import Failed, guarded
-from lab.options import decimal, whole
 from lab.optional_positionals import optional
+from lab.options import decimal, whole
 
 
 def _run(function, *args, **kwargs):

@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +87,7 @@ def fetch_helm(bin_dir: Path) -> Path:
 HELM_FIX = "install helm onto PATH (https://helm.sh/docs/intro/install/), then run the same command again"
 
 
-def value_flags(values_files: list[Path] = (), settings: list[str] = ()) -> list[str]:
+def value_flags(values_files: Sequence[Path] = (), settings: Sequence[str] = ()) -> list[str]:
     """helm's --values/--set flags; each file is one the lab has read and checked (`checked_values`)."""
     flags = []
     for values in values_files:
@@ -98,7 +98,7 @@ def value_flags(values_files: list[Path] = (), settings: list[str] = ()) -> list
 
 
 @contextmanager
-def checked_values(values_files: list[Path]) -> Iterator[list[Path]]:
+def checked_values(values_files: Sequence[Path | str]) -> Iterator[list[Path]]:
     """Private copies of the values files, each read as the lab reads a manifest (no further than the
     size limit, not a pipe, YAML within the limits, a mapping): helm itself would read /dev/zero to
     the end, or expand an alias bomb."""
@@ -117,8 +117,8 @@ def checked_values(values_files: list[Path]) -> Iterator[list[Path]]:
         yield copies
 
 
-def render(chart: Path, release: str, namespace: str, values_files: list[Path] = (),
-           settings: list[str] = ()) -> list[dict]:
+def render(chart: Path, release: str, namespace: str, values_files: Sequence[Path] = (),
+           settings: Sequence[str] = ()) -> list[dict]:
     check_release(release, namespace)
     with checked_values(list(values_files)) as files:
         # https://helm.sh/docs/helm/helm_template/
@@ -129,7 +129,7 @@ def render(chart: Path, release: str, namespace: str, values_files: list[Path] =
     return parse_manifests(out, f"{chart.name} (rendered)")
 
 
-def supplied_values(chart: Path, values_files: list[Path] = (), settings: list[str] = ()) -> dict:
+def supplied_values(chart: Path, values_files: Sequence[Path] = (), settings: Sequence[str] = ()) -> dict:
     """The values the user supplied (files, then --set), merged by helm itself: what a release
     stores as its config, and what `--reuse-values` starts from. Rendered from a copy of the
     chart with no defaults and one template that prints `.Values`."""
@@ -160,7 +160,8 @@ def check_release(release: str, namespace: str) -> None:
 
 def _helm(args: list[str], chart: Path) -> str:
     try:
-        done = subprocess.run([helm_binary(), *args], capture_output=True, text=True, timeout=HELM_TIMEOUT)
+        done = subprocess.run([helm_binary(), *args], capture_output=True, text=True, timeout=HELM_TIMEOUT,
+                              check=False)
     except subprocess.TimeoutExpired:
         raise LabError(f"helm did not render {chart.name} within {HELM_TIMEOUT} s",
                        "check the chart's templates (a template that loops over a huge value?)") from None
@@ -228,8 +229,8 @@ def _last_values_file(record: ReleaseRecord | None, reuse_values: bool) -> Itera
         yield [last]
 
 
-def upgrade(backend, chart: Path, release: str, namespace: str, values_files: list[Path] = (),
-            settings: list[str] = (), reuse_values: bool = False) -> list[str]:
+def upgrade(backend, chart: Path, release: str, namespace: str, values_files: Sequence[Path] = (),
+            settings: Sequence[str] = (), reuse_values: bool = False) -> list[str]:
     """`helm upgrade --install`: on a cluster the real one; on the local lab, the same effect."""
     from lab.backends.cluster.backend import ClusterBackend
 

@@ -81,13 +81,16 @@ class _StrictLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_text(self, node: yaml.Node) -> str:
+        return str(self.construct_scalar(node))   # type: ignore[arg-type]
+
     def construct_not_json(self, node):
         raise yaml.constructor.ConstructorError(None, None, f"{node.tag} values have no JSON form, so "
                                                 "Kubernetes takes none", node.start_mark)
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_text)
 for _tag in ("binary", "set", "omap", "pairs"):
     _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _StrictLoader.construct_not_json)
 # Plain dates are text, as go-yaml leaves them in an untyped value (no implicit timestamp resolver).
@@ -115,7 +118,7 @@ def load_documents(text: str, source: str) -> list:
 
 def parse_manifests(text: str, source: str = "<stdin>") -> list[dict]:
     """Parse YAML text into objects; a syntax error names the file and line."""
-    objects = []
+    objects: list[dict] = []
     for index, doc in enumerate(load_documents(text, source)):
         if doc is None:
             continue

@@ -213,7 +213,7 @@ def test_a_supervisor_killed_while_an_apply_waits_for_its_pods_fails_the_apply_a
         os.kill(lab.supervisor_pid(), signal.SIGKILL)
         started = time.monotonic()
         release(lab, "pods-requested")
-        out, err = apply.communicate(timeout=60)
+        _, err = apply.communicate(timeout=60)
         assert apply.returncode == 1 and "supervisor ended" in err and "invoke up" in err, err
         assert time.monotonic() - started < 10          # not the 30 s a pod gets to become ready
         assert (lab.paths.run_dir / "objects.json").read_text() == stored_before

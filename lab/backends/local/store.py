@@ -34,7 +34,7 @@ class StoredObject(BaseModel):
 
 def _store_key(key: str) -> str:
     kind, slash, rest = key.partition("/")
-    namespace, slash_2, name = rest.partition("/")
+    _, slash_2, name = rest.partition("/")   # the namespace is "" for a Namespace
     if not (kind and slash and slash_2 and name and "/" not in name):
         raise ValueError(f"key {key!r} is not KIND/NAMESPACE/NAME")
     return key
@@ -51,7 +51,7 @@ class Pending(BaseModel):
 
 def read_objects(path: Path) -> dict[Ref, dict]:
     """What the local lab holds, by Ref (empty before the first apply)."""
-    stored = read_model(path, dict[StoreKey, StoredObject], OBJECTS_FIX)
+    stored: dict[str, StoredObject] | None = read_model(path, dict[StoreKey, StoredObject], OBJECTS_FIX)
     objects: dict[Ref, dict] = {}
     for key, model in (stored or {}).items():
         obj: dict[str, Any] = model.model_dump(exclude_unset=True, by_alias=True)
