@@ -9,9 +9,12 @@ import sys
 from invoke import Exit, task
 
 from lab import commands
-from lab.edge import Failed, guarded
+from lab.edge import Failed, catch_early_ctrl_c, guarded
 from lab.optional_positionals import optional
 from lab.options import decimal, whole
+
+
+catch_early_ctrl_c()   # from here on (Invoke reading the command line) a Ctrl-C says so and exits 130
 
 
 def _run(function, *args, **kwargs):

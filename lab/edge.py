@@ -32,9 +32,26 @@ class Failed(SystemExit):
     """Raised to leave with a status; tasks.py turns it into invoke's Exit."""
 
 
+def interrupted_before_the_command(signum: int, frame: object) -> None:
+    """SIGINT while Invoke still reads the command line: nothing has started, and Invoke itself
+    would exit 1 without a word. Said and ended as every Ctrl-C is (tasks.py installs this)."""
+    ui.error("interrupted")
+    raise Failed(EXIT_INTERRUPTED)
+
+
+def catch_early_ctrl_c() -> None:
+    """Until a task starts (guarded), a Ctrl-C ends the command with its line and 130; an ignored
+    SIGINT (nohup, a parent that ignores it) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupted_before_the_command)
+
+
 def guarded(function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is interrupted_before_the_command:
+            signal.signal(signal.SIGINT, signal.default_int_handler)   # from here Ctrl-C is KeyboardInterrupt
         try:
             return function(*args, **kwargs)
         except LabError as e:
