@@ -8,8 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -18,30 +16,8 @@ import pytest
 from lab.backends.local.pids import POD_MARKER, RUN_DIR_MARKER, pid_alive
 from lab.backends.local.supervisor import Supervisor
 from lab.ports import free_ports, port_in_use
-
-SERVE = ("import http.server, os; http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), "
-         "http.server.SimpleHTTPRequestHandler).serve_forever()")
-
-
-def server(port: int) -> dict:
-    return {"argv": [sys.executable, "-c", SERVE], "port": port, "env": {"PORT": str(port)}}
-
-
-def answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def wait_until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+from tests.test_local_faults import wait_until
+from tests.test_supervisor import SERVE, answers, server
 
 
 @pytest.fixture
