@@ -75,6 +75,13 @@ def _up(provider: str, port: int | None, addons: str, install_istio: bool, regis
 
 
 def down() -> None:
+    # Under the lab's lock from the first read: an `up` in another terminal finishes first, and
+    # its lab is then read as up, never taken for leftovers of a lab that is down.
+    with lab_lock(lab_paths()):
+        _down()
+
+
+def _down() -> None:
     paths = lab_paths()
     try:
         state = lab_state(paths)
