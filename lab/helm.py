@@ -234,10 +234,11 @@ def upgrade(backend, chart: Path, release: str, namespace: str, values_files: Se
     """`helm upgrade --install`: on a cluster the real one; on the local lab, the same effect."""
     from lab.backends.cluster.backend import ClusterBackend
 
-    if isinstance(backend, ClusterBackend):
-        return _cluster_upgrade(backend, chart, release, namespace, list(values_files), list(settings),
-                                reuse_values)
     check_release(release, namespace)
+    if isinstance(backend, ClusterBackend):
+        with checked_values(values_files):   # read by the lab first: helm would read /dev/zero to the end
+            return _cluster_upgrade(backend, chart, release, namespace, list(values_files), list(settings),
+                                    reuse_values)
     record = load_record(release, namespace)
     # helm pkg/action/upgrade.go reuseValues: an upgrade given no values at all (no --values, no
     # --set) takes the last release's; given any, it starts from the chart's defaults.
