@@ -56,6 +56,9 @@ spec:
 
 
 def deployment(version: str, image="canary-lab/version-app:1.0", replicas=1) -> str:
+    # VERSION is the version app's: another app does not read it, and the local lab passes a pod
+    # only the env its app reads (apps/*/local.yaml)
+    env = f"[{{name: VERSION, value: {version}}}]" if "version-app" in image else "[]"
     return f"""
 ---
 apiVersion: apps/v1
@@ -70,7 +73,7 @@ spec:
       containers:
         - name: web
           image: {image}
-          env: [{{name: VERSION, value: {version}}}]
+          env: {env}
 """
 
 
