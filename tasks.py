@@ -11,12 +11,15 @@ import invoke
 from invoke import Exit
 
 from lab import commands
-from lab.edge import Failed, guarded
+from lab.edge import Failed, catch_early_ctrl_c, guarded
 from lab.optional_positionals import optional
+from lab.options import decimal, whole
 from lab.short_flags import KubectlTask
 
 # Every task takes kubectl's short flags: -n is --namespace (never anything else), -A, -f, -o.
 task = partial(invoke.task, klass=KubectlTask)
+
+catch_early_ctrl_c()   # from here on (Invoke reading the command line) a Ctrl-C says so and exits 130
 
 
 def _run(function, *args, **kwargs):
@@ -24,6 +27,11 @@ def _run(function, *args, **kwargs):
         guarded(function)(*args, **kwargs)
     except Failed as e:
         raise Exit(code=e.code) from None
+
+
+def gateway_port(text: str) -> int | None:
+    """--port: 0 (the default) means the lab's own choice."""
+    return whole("--port", text, 0, 65535, 8080) or None
 
 
 def _help_asked(task_name: str, positional) -> bool:
@@ -40,9 +48,9 @@ def _help_asked(task_name: str, positional) -> bool:
             "install-istio": "--provider existing: install Istio there if it has none (down removes it)",
             "registry": "--provider existing: a registry the cluster pulls from (HOST[:PORT]/PATH, after "
                         "`docker login`); the lab pushes its app images there"})
-def up(c, provider="auto", port=0, addons="", install_istio=False, registry=""):
+def up(c, provider="auto", port="0", addons="", install_istio=False, registry=""):
     """Start the lab (or repair it): gateway, sample apps. A second `up` changes nothing."""
-    _run(commands.up, provider, port or None, addons, install_istio, registry)
+    _run(lambda: commands.up(provider, gateway_port(port), addons, install_istio, registry))
 
 
 @task
@@ -97,10 +105,10 @@ def delete(c, kind=None, namespace="", name=None, file=""):
       help={"name": "gateway, a pod, or a Deployment (all its pods)", "follow": "keep showing new lines (Ctrl-C stops)",
             "namespace": "the pod's or Deployment's namespace (default: the only one that has it, else canary-lab)",
             "tail": "only the last N lines"})
-def logs(c, name, namespace="", follow=False, tail=0):
+def logs(c, name, namespace="", follow=False, tail="0"):
     """Show a pod's or the gateway's log, like kubectl logs [-n NS] [-f] [--tail N]."""
     if not _help_asked("logs", name):
-        _run(commands.logs, name, follow, tail, namespace)
+        _run(lambda: commands.logs(name, follow, whole("--tail", tail, 0, 1_000_000, 20), namespace))
 
 
 @task(iterable=["header"],
@@ -117,9 +125,11 @@ def traffic(c, requests="100", host=commands.SAMPLE_HOST, path="/", header=None,
             "traffic": "send a light steady load (20 requests/s) to --host while watching",
             "host": "Host header of --traffic (default canary.lab.local)", "path": "request path of --traffic",
             "count": "stop after this many refreshes (default 0: until Ctrl-C)"})
-def watch(c, interval=1.0, window=10.0, traffic=False, host=commands.SAMPLE_HOST, path="/", count=0):
+def watch(c, interval="1", window="10", traffic=False, host=commands.SAMPLE_HOST, path="/", count="0"):
     """A live view: traffic share and errors per destination, live routes, pods; Ctrl-C stops."""
-    _run(commands.watch, float(interval), float(window), traffic, host, path, int(count))
+    _run(lambda: commands.watch(decimal("--interval", interval, 0.1, 60, "2"),
+                                decimal("--window", window, 0.1, 3600, "30"), traffic, host, path,
+                                whole("--count", count, 0, 1_000_000, 10)))
 
 
 @task(help={"requests": "send this many requests through the gateway and measure them (default 0: count yours)",
@@ -174,9 +184,9 @@ def exercises(c, choose=False):
 
 @task(help={"provider": "local, k3d, minikube, kind or existing (default: the lab that is up, else the one `up` picks)",
             "port": "gateway port to check (default: the lab's, else 8080)"})
-def doctor(c, provider="auto", port=0):
+def doctor(c, provider="auto", port="0"):
     """Check what a lab needs (local: Envoy, ports, helm; cluster: Docker, ports, tools), each with a fix."""
-    _run(commands.doctor, provider, port or None)
+    _run(lambda: commands.doctor(provider, gateway_port(port)))
 
 
 optional("dashboard", "name")
@@ -186,14 +196,15 @@ optional("dashboard", "name")
       help={"name": "leave it out for the lab's own live page; kiali or prometheus: a cluster addon's",
             "port": "the page's port on 127.0.0.1 (default: a free one)",
             "window": "seconds of traffic the shares, error rates and p95 are over (default 10)"})
-def dashboard(c, name=None, port=0, window=10.0):
+def dashboard(c, name=None, port="0", window="10"):
     """A live view in your browser: routes, traffic per destination, pods, your exercise step (Ctrl-C stops it).
 
     `invoke dashboard` serves the lab's own page on 127.0.0.1 (local lab and clusters alike);
     `invoke dashboard kiali` opens that addon on a cluster lab.
     """
     if not _help_asked("dashboard", name):
-        _run(commands.dashboard, name or "", int(port), float(window))
+        _run(lambda: commands.dashboard(name or "", whole("--port", port, 0, 65535, 8090),
+                                        decimal("--window", window, 1, 3600, "10")))
 
 
 optional("patch", "name")   # so that `invoke patch --help` reaches the task
@@ -214,7 +225,8 @@ def patch(c, kind, namespace="canary-lab", name=None, patch_file="", patch=""):
       help={"chart": "the chart's folder", "release": "release name (default traffic-manager)",
             "namespace": "release namespace (default traffic)",
             "values": "a values file (repeatable; later files win). Without --reuse-values the release "
-                      "gets the chart's defaults plus these, and nothing from the last upgrade",
+                      "gets the chart's defaults plus these, nothing from the last upgrade; with no --values "
+                      "and no --set at all it keeps the last upgrade's values, as helm does",
             "set": "KEY=VALUE (repeatable), applied after the values files, like helm --set",
             "reuse_values": "start from the last upgrade's values and merge --values/--set over them"})
 def helm(c, chart, release="traffic-manager", namespace="traffic", values=None, set=None, reuse_values=False):
@@ -243,10 +255,11 @@ optional("rollout", "kind", "name")   # so that `invoke rollout --help` reaches 
             "path": "request path of --traffic (default /)",
             "scale_down": "once promoted, scale this Deployment (the old version) to 0 replicas"})
 def rollout(c, kind, name, namespace="canary-lab", route="", stable="", canary="", steps="10,25,50,100",
-            interval="10", max_error_rate="1", max_p95_ms="500", min_requests=20, traffic=False, host="",
+            interval="10", max_error_rate="1", max_p95_ms="500", min_requests="20", traffic=False, host="",
             path="/", scale_down=""):
     """Step a canary up on a schedule, gating each step on the gateway's metrics; roll back on a breach."""
     if _help_asked("rollout", kind) or _help_asked("rollout", name):
         return
-    _run(commands.rollout, kind, name, namespace, route, stable, canary, steps, interval, max_error_rate,
-         max_p95_ms, int(min_requests), traffic, host, path, scale_down)
+    _run(lambda: commands.rollout(kind, name, namespace, route, stable, canary, steps, interval, max_error_rate,
+                                  max_p95_ms, whole("--min-requests", min_requests, 1, 100_000, 20), traffic, host,
+                                  path, scale_down))

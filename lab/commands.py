@@ -1,13 +1,15 @@
 """What each `invoke` task does, with plain values in and out (no Invoke here)."""
 
+import re
 import sys
 
 from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
 from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths, runs_on
 from lab.errors import LabError, NotUp
+from lab.files import DamagedFile
 from lab.manifests import Ref, load_manifest_file, load_manifest_path, load_manifest_stream, ref_of
-from lab.state import DamagedState, Progress
+from lab.state import DamagedState, Progress, lab_lock
 
 SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
 SAMPLE_HOST = "canary.lab.local"
@@ -15,6 +17,13 @@ SAMPLE_HOST = "canary.lab.local"
 
 def up(provider: str = "auto", port: int | None = None, addons: str = "", install_istio: bool = False,
        registry: str = "") -> None:
+    # One step under the lab's lock, from reading what is up to the sample apps applied: a `down` in
+    # another terminal waits for it (or says another command runs), never lands half-way through.
+    with lab_lock(lab_paths()):
+        _up(provider, port, addons, install_istio, registry)
+
+
+def _up(provider: str, port: int | None, addons: str, install_istio: bool, registry: str) -> None:
     paths = lab_paths()
     state = lab_state(paths)
     if state is not None and provider not in ("auto", state.provider):
@@ -47,6 +56,8 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "", instal
             lines = backend.apply(sample) if sample else []
         if addons:
             backend.install_addons([a.strip() for a in addons.split(",") if a.strip()])
+    except DamagedFile:
+        raise   # named and kept: a `down` here would remove the very file the message names
     except BaseException:
         # Only `down` deletes a cluster: the next `up` finishes what this one started.
         if state is None and not backend.keeps_a_failed_first_up:
@@ -64,6 +75,13 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "", instal
 
 
 def down() -> None:
+    # Under the lab's lock from the first read: an `up` in another terminal finishes first, and
+    # its lab is then read as up, never taken for leftovers of a lab that is down.
+    with lab_lock(lab_paths()):
+        _down()
+
+
+def _down() -> None:
     paths = lab_paths()
     try:
         state = lab_state(paths)
@@ -169,6 +187,7 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
         requests = 0
     if requests < 1 or requests > 100_000:
         raise LabError(f"--requests {asked} is not a number from 1 to 100000", "e.g. --requests 200")
+    check_request_target(host, path)
     backend = current_backend(lab_paths())
     spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
                        scheme="https" if https else "http")
@@ -215,6 +234,7 @@ def metrics(requests: str = "0", window: str = "10", host: str = SAMPLE_HOST, pa
     if not 0 <= requests <= 100_000 or not (requests or 1 <= window <= 600):
         raise LabError(f"{asked} do not fit",
                        "send traffic with --requests N (1-100000), or count yours for --window S seconds (1-600)")
+    check_request_target(host, path)
     backend = current_backend(lab_paths())
     admin = backend.gateway_admin()
     if requests:
@@ -240,6 +260,7 @@ def watch(interval: float = 1.0, window: float = 10.0, traffic: bool = False, ho
           path: str = "/", count: int = 0) -> None:
     from lab.watch import run_watch
 
+    check_request_target(host, path)
     if not 0.1 <= interval <= 60 or window < interval or count < 0:
         raise LabError(f"--interval {interval:g} --window {window:g} --count {count} do not fit together",
                        "an interval of 0.1-60 s, a window at least as long, and a count of 0 (until Ctrl-C) or more")
@@ -256,13 +277,30 @@ KNOWN_APPS: dict[str, object] = {
 }
 
 
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")   # an HTTP token (RFC 9110)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
-    if any(c in text for c in "\r\n\0"):
-        raise LabError(f"--header {text!r} holds a line break", "give one header per --header, on one line")
+    if CONTROL.search(text.replace("\t", " ")):
+        raise LabError(f"--header {text!r} holds a line break or another control character",
+                       "give one header per --header, on one line")
     if not sep or not name.strip():
         raise LabError(f"--header {text!r} is not NAME:VALUE", "write it like --header 'x-track: canary'")
+    if not HEADER_NAME.match(name.strip()):
+        raise LabError(f"--header {text!r}: {name.strip()!r} is not a header name (no spaces, RFC 9110 token)",
+                       "write it like --header 'x-track: canary'")
     return name.strip(), value.strip()
+
+
+def check_request_target(host: str, path: str) -> None:
+    """--host and --path as one line of a request: a line break would start another header."""
+    if not host or CONTROL.search(host) or " " in host or "/" in host:
+        raise LabError(f"--host {host!r} is not a host name", "e.g. --host canary.lab.local")
+    if not path.startswith("/") or CONTROL.search(path) or " " in path:
+        raise LabError(f"--path {path!r} is not a request path (starting with /, no spaces or line breaks)",
+                       "e.g. --path /get; encode a space as %20")
 
 
 def require_up():
@@ -452,6 +490,8 @@ def rollout(kind: str, name: str, namespace: str, route: str, stable: str, canar
                 steps=parse_steps(steps), interval=interval, max_error_rate=max_error_rate,
                 max_p95_ms=max_p95_ms, min_requests=min_requests, scale_down=scale_down)
     check_plan(plan)
+    if host:
+        check_request_target(host, path)
     backend = current_backend(lab_paths())
     if traffic and not host:
         held = backend.get(plan.ref) or {}

@@ -10,11 +10,14 @@ import contextlib
 import functools
 import os
 import platform
+import re
 import signal
 import sys
 import threading
 import time
 import traceback
+
+from rich.markup import escape
 
 from lab import ui
 from lab.config import lab_paths
@@ -29,13 +32,30 @@ class Failed(SystemExit):
     """Raised to leave with a status; tasks.py turns it into invoke's Exit."""
 
 
+def interrupted_before_the_command(signum: int, frame: object) -> None:
+    """SIGINT while Invoke still reads the command line: nothing has started, and Invoke itself
+    would exit 1 without a word. Said and ended as every Ctrl-C is (tasks.py installs this)."""
+    ui.error("interrupted")
+    raise Failed(EXIT_INTERRUPTED)
+
+
+def catch_early_ctrl_c() -> None:
+    """Until a task starts (guarded), a Ctrl-C ends the command with its line and 130; an ignored
+    SIGINT (nohup, a parent that ignores it) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupted_before_the_command)
+
+
 def guarded(function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is interrupted_before_the_command:
+            signal.signal(signal.SIGINT, signal.default_int_handler)   # from here Ctrl-C is KeyboardInterrupt
         try:
             return function(*args, **kwargs)
         except LabError as e:
-            ui.error(str(e))
+            ui.error(shown(str(e)))
             raise Failed(EXIT_ERROR) from None
         except KeyboardInterrupt:
             ui.error("interrupted")
@@ -44,10 +64,19 @@ def guarded(function):
             raise
         except Exception as e:  # noqa: BLE001 - the edge: nothing unexpected may escape as a traceback
             log = _save_traceback()
-            ui.error(f"unexpected {type(e).__name__}: {str(e)[:200]} — a bug in canary-lab, not your doing; "
-                     f"details in {log}")
+            ui.error(shown(f"unexpected {type(e).__name__}: {str(e)[:200]} — a bug in canary-lab, not your doing; "
+                           f"details in {log}"))
             raise Failed(EXIT_UNEXPECTED) from None
     return wrapper
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def shown(text: str) -> str:
+    """A message as one line of plain text: a learner's own input inside it (a key with a line
+    break, a name like `[red]`) can neither break the line nor be read as rich markup."""
+    return escape(CONTROL.sub(lambda m: repr(m.group())[1:-1], text))
 
 
 def _save_traceback() -> str:

@@ -5,25 +5,32 @@ for helm to talk to, so it renders with the real helm (`helm template`), applies
 and keeps what helm keeps in a release: the values the user supplied and the objects it made.
 With that record, an upgrade deletes what the chart no longer renders, and `--reuse-values`
 starts from the last values, as helm does. Without `--reuse-values` each upgrade starts from
-the chart's defaults plus the values given (helm 3 and 4 alike).
+the chart's defaults plus the values given (helm 3 and 4 alike), and one given no values at all
+keeps the last release's (pkg/action/upgrade.go, reuseValues). Values files are read by the lab
+first (limits, no pipes) and every chart quotes what it renders and checks values.schema.json,
+so a value is always one YAML value, never more YAML.
 """
 
+import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
 from lab import ui
 from lab.config import lab_paths
 from lab.errors import LabError
-from lab.files import read_json, write_json
-from lab.manifests import Ref, parse_manifests, ref_of
+from lab.files import inside, read_model, write_json
+from lab.manifests import Ref, decode_text, load_documents, parse_manifests, read_bounded, ref_of
 
 VALUES_PROBE = "{{ toYaml .Values }}\n"
+HELM_TIMEOUT = 60
 
 
 def helm_binary() -> str:
@@ -80,43 +87,84 @@ def fetch_helm(bin_dir: Path) -> Path:
 HELM_FIX = "install helm onto PATH (https://helm.sh/docs/intro/install/), then run the same command again"
 
 
-def value_flags(values_files: list[Path] = (), settings: list[str] = ()) -> list[str]:
+def value_flags(values_files: Sequence[Path] = (), settings: Sequence[str] = ()) -> list[str]:
+    """helm's --values/--set flags; each file is one the lab has read and checked (`checked_values`)."""
     flags = []
     for values in values_files:
-        if not Path(values).is_file():
-            raise LabError(f"{values}: no such values file", "check the path")
         flags += ["--values", str(values)]
     for setting in settings:
         flags += ["--set", setting]
     return flags
 
 
-def render(chart: Path, release: str, namespace: str, values_files: list[Path] = (),
-           settings: list[str] = ()) -> list[dict]:
-    # https://helm.sh/docs/helm/helm_template/
-    out = _helm(["template", release, str(chart), "--namespace", namespace,
-                 *value_flags(values_files, settings)], chart)
-    if not any(doc is not None for doc in yaml.safe_load_all(out)):
+@contextmanager
+def checked_values(values_files: Sequence[Path | str]) -> Iterator[list[Path]]:
+    """Private copies of the values files, each read as the lab reads a manifest (no further than the
+    size limit, not a pipe, YAML within the limits, a mapping): helm itself would read /dev/zero to
+    the end, or expand an alias bomb."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copies = []
+        for index, values in enumerate(values_files):
+            path = Path(values)
+            text = decode_text(read_bounded(path, "give a values file, not a folder"), str(path))
+            docs = [doc for doc in load_documents(text, str(path)) if doc is not None]
+            if len(docs) > 1 or (docs and not isinstance(docs[0], dict)):
+                raise LabError(f"{path}: a values file is one YAML mapping (key: value)",
+                               "e.g. canary: {enabled: true, weight: 10}")
+            copy = Path(tmp) / f"values-{index}.yaml"
+            copy.write_text(text)
+            copies.append(copy)
+        yield copies
+
+
+def render(chart: Path, release: str, namespace: str, values_files: Sequence[Path] = (),
+           settings: Sequence[str] = ()) -> list[dict]:
+    check_release(release, namespace)
+    with checked_values(list(values_files)) as files:
+        # https://helm.sh/docs/helm/helm_template/
+        out = _helm(["template", release, str(chart), "--namespace", namespace, *value_flags(files, settings)],
+                    chart)
+    if not any(doc is not None for doc in load_documents(out, f"{chart.name} (rendered)")):
         return []       # a chart may render nothing (everything switched off): helm allows it
     return parse_manifests(out, f"{chart.name} (rendered)")
 
 
-def supplied_values(chart: Path, values_files: list[Path] = (), settings: list[str] = ()) -> dict:
+def supplied_values(chart: Path, values_files: Sequence[Path] = (), settings: Sequence[str] = ()) -> dict:
     """The values the user supplied (files, then --set), merged by helm itself: what a release
     stores as its config, and what `--reuse-values` starts from. Rendered from a copy of the
     chart with no defaults and one template that prints `.Values`."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, checked_values(list(values_files)) as files:
         probe = Path(tmp) / chart.name
         (probe / "templates").mkdir(parents=True)
         shutil.copyfile(chart / "Chart.yaml", probe / "Chart.yaml")
         (probe / "templates" / "values.yaml").write_text(VALUES_PROBE)
-        out = _helm(["template", "values", str(probe), *value_flags(values_files, settings)], chart)
-    docs = [d for d in yaml.safe_load_all(out) if d is not None]
+        out = _helm(["template", "values", str(probe), *value_flags(files, settings)], chart)
+    docs = [d for d in load_documents(out, f"{chart.name} (values)") if d is not None]
     return docs[0] if docs and isinstance(docs[0], dict) else {}
 
 
+# helm pkg/chart/v2/util/validate_name.go ValidateReleaseName: a DNS-1123 subdomain of at most 53.
+RELEASE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")   # a Namespace's name: a DNS-1123 label
+
+
+def check_release(release: str, namespace: str) -> None:
+    """Names as helm and Kubernetes take them, before either becomes part of a path or an argv."""
+    if len(release) > 53 or not RELEASE_NAME.match(release):
+        raise LabError(f"release name {release!r} is refused by helm (lowercase letters, digits, '-' and '.', "
+                       "at most 53)", "e.g. --release traffic-manager")
+    if len(namespace) > 63 or not NAMESPACE_NAME.match(namespace):
+        raise LabError(f"namespace {namespace!r} is not a DNS-1123 label, as Kubernetes requires of a namespace",
+                       "lowercase letters, digits and '-', at most 63; e.g. --namespace traffic")
+
+
 def _helm(args: list[str], chart: Path) -> str:
-    done = subprocess.run([helm_binary(), *args], capture_output=True, text=True, timeout=60)
+    try:
+        done = subprocess.run([helm_binary(), *args], capture_output=True, text=True, timeout=HELM_TIMEOUT,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"helm did not render {chart.name} within {HELM_TIMEOUT} s",
+                       "check the chart's templates (a template that loops over a huge value?)") from None
     if done.returncode != 0:
         raise LabError(f"helm could not render {chart.name}: {_reason(done.stderr)}",
                        "fix the values (YAML, and the keys the chart's values.yaml shows)")
@@ -132,6 +180,14 @@ def _reason(stderr: str) -> str:
 
 # -- releases -----------------------------------------------------------------------------
 
+class StoredRelease(BaseModel):
+    """A release record as the file holds it."""
+    model_config = ConfigDict(extra="forbid", strict=True)
+    revision: int = Field(ge=1)
+    values: dict
+    objects: list[str]
+
+
 @dataclass
 class ReleaseRecord:
     """What the local lab keeps of a release, as helm keeps it in a Secret: revision, the values
@@ -143,25 +199,26 @@ class ReleaseRecord:
 
 def _record_file(release: str, namespace: str) -> Path:
     # Beside the lab's objects in the run folder: `down` forgets both together.
-    return lab_paths().run_dir / "releases" / f"{namespace}.{release}.json"
+    check_release(release, namespace)
+    return inside(lab_paths().run_dir / "releases" / f"{namespace}.{release}.json", lab_paths().run_dir)
 
 
 def load_record(release: str, namespace: str) -> ReleaseRecord | None:
-    raw = read_json(_record_file(release, namespace), default=None)
-    if not raw:
+    path = _record_file(release, namespace)
+    stored = read_model(path, StoredRelease, "delete it (the next `invoke helm` installs the release afresh; "
+                                             "objects it made earlier stay until you delete them)")
+    if stored is None:
         return None
-    return ReleaseRecord(raw["revision"], raw["values"], [Ref.from_key(k) for k in raw["objects"]])
+    return ReleaseRecord(stored.revision, stored.values, [Ref.from_key(k) for k in stored.objects])
 
 
 def _save_record(release: str, namespace: str, record: ReleaseRecord) -> None:
-    path = _record_file(release, namespace)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"revision": record.revision, "values": record.values,
-                      "objects": [ref.key for ref in record.objects]})
+    write_json(_record_file(release, namespace), {"revision": record.revision, "values": record.values,
+                                                  "objects": [ref.key for ref in record.objects]})
 
 
 @contextmanager
-def _last_values_file(record: ReleaseRecord | None, reuse_values: bool):
+def _last_values_file(record: ReleaseRecord | None, reuse_values: bool) -> Iterator[list[Path]]:
     """`--reuse-values`: the last release's values go first, the new files and --set override them."""
     if not (reuse_values and record and record.values):
         yield []
@@ -172,16 +229,21 @@ def _last_values_file(record: ReleaseRecord | None, reuse_values: bool):
         yield [last]
 
 
-def upgrade(backend, chart: Path, release: str, namespace: str, values_files: list[Path] = (),
-            settings: list[str] = (), reuse_values: bool = False) -> list[str]:
+def upgrade(backend, chart: Path, release: str, namespace: str, values_files: Sequence[Path] = (),
+            settings: Sequence[str] = (), reuse_values: bool = False) -> list[str]:
     """`helm upgrade --install`: on a cluster the real one; on the local lab, the same effect."""
     from lab.backends.cluster.backend import ClusterBackend
 
+    check_release(release, namespace)
     if isinstance(backend, ClusterBackend):
-        return _cluster_upgrade(backend, chart, release, namespace, list(values_files), list(settings),
-                                reuse_values)
+        with checked_values(values_files):   # read by the lab first: helm would read /dev/zero to the end
+            return _cluster_upgrade(backend, chart, release, namespace, list(values_files), list(settings),
+                                    reuse_values)
     record = load_record(release, namespace)
-    with _last_values_file(record, reuse_values) as last:
+    # helm pkg/action/upgrade.go reuseValues: an upgrade given no values at all (no --values, no
+    # --set) takes the last release's; given any, it starts from the chart's defaults.
+    reuse = reuse_values or not (values_files or settings)
+    with _last_values_file(record, reuse) as last:
         files = [*last, *values_files]
         objects = render(chart, release, namespace, files, settings)
         values = supplied_values(chart, files, settings)

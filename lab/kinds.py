@@ -63,12 +63,25 @@ def resolve_kind(text: str) -> Kind:
         found = next((k for k in KINDS if k.group == group and spelling in (k.name.lower(), k.plural, *k.shorts)), None)
         if found:
             return found
-    elif spelling in _NAMES:
+    elif spelling in _NAMES and (not group or _in_group(_NAMES[spelling], group)):
         return _NAMES[spelling]
     close = difflib.get_close_matches(spelling, list(_NAMES), n=1, cutoff=0.5)
     hint = f"did you mean {_NAMES[close[0]].name} ({close[0]})? " if close else ""
     known = ", ".join(dict.fromkeys(f"{k.name} ({k.shorts[0]})" if k.shorts else k.name for k in KINDS))
     raise LabError(f"unknown kind {text!r}", f"{hint}kinds: {known}")
+
+
+# The API group of each kind above that is not the Gateway API's (core kinds: ""), for `kind.group`.
+API_GROUPS = {"Deployment": "apps", "HorizontalPodAutoscaler": "autoscaling", "Gateway": "networking.istio.io",
+              "VirtualService": "networking.istio.io", "DestinationRule": "networking.istio.io",
+              "PeerAuthentication": "security.istio.io", "Certificate": "cert-manager.io",
+              "Issuer": "cert-manager.io", "ClusterIssuer": "cert-manager.io"}
+
+
+def _in_group(kind: Kind, group: str) -> bool:
+    """`group` names the kind's API group, alone or after a version (kubectl: deployments.v1.apps)."""
+    own = API_GROUPS.get(kind.name, "")
+    return bool(own) and (group == own or group.partition(".")[2] == own)
 
 
 def kind_of(ref: Ref) -> Kind:

@@ -9,6 +9,7 @@ millions of values) or an endless stream (stdin, /dev/zero) would make every
 later command slow, or never return.
 """
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,12 +62,18 @@ def ref_of(obj: dict) -> Ref:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys; kubectl refuses them ("key ... already set in map"),
-    and so does the lab: `weight: 100` then `weight: 50` is a mistake, not a choice."""
+    """YAML as kubectl reads it (sigs.k8s.io/yaml over go-yaml): two equal keys in one mapping are
+    an error ("key ... already set in map"), so `weight: 100` then `weight: 50` is a mistake, not a
+    choice; a key that is a list or mapping is refused; dates stay text (into an untyped value
+    go-yaml gives a date as its text)."""
 
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key is a list or a mapping; Kubernetes takes text, number or "
+                    "true/false keys", key_node.start_mark)
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice in one mapping",
@@ -74,12 +81,27 @@ class _StrictLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_text(self, node: yaml.Node) -> str:
+        return str(self.construct_scalar(node))   # type: ignore[arg-type]
+
+    def construct_not_json(self, node):
+        raise yaml.constructor.ConstructorError(None, None, f"{node.tag} values have no JSON form, so "
+                                                "Kubernetes takes none", node.start_mark)
+
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_text)
+for _tag in ("binary", "set", "omap", "pairs"):
+    _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _StrictLoader.construct_not_json)
+# Plain dates are text, as go-yaml leaves them in an untyped value (no implicit timestamp resolver).
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
-def parse_manifests(text: str, source: str = "<stdin>", allow_empty: bool = False) -> list[dict]:
-    """Parse YAML text into objects; a syntax error names the file and line."""
+def load_documents(text: str, source: str) -> list:
+    """The YAML documents of `text` as JSON values, within the lab's limits; a syntax error names
+    the file and line. Shared by manifests and patches: every path that changes objects reads YAML here."""
     try:
         docs = list(yaml.load_all(text, Loader=_StrictLoader))
     except RecursionError:
@@ -90,18 +112,27 @@ def parse_manifests(text: str, source: str = "<stdin>", allow_empty: bool = Fals
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ManifestError(f"{where}: malformed YAML ({problem})",
                             "fix the indentation or syntax there and apply again") from None
-    _check_size(docs, source)
+    check_limits(docs, source)
+    return [_json_keys(doc, source) for doc in docs]
+
+
+def parse_manifests(text: str, source: str = "<stdin>", allow_empty: bool = False) -> list[dict]:
+    """Parse YAML text into objects; a syntax error names the file and line."""
     objects: list[dict] = []
-    for index, doc in enumerate(docs):
+    for index, doc in enumerate(load_documents(text, source)):
         if doc is None:
             continue
         if not isinstance(doc, dict):
             raise ManifestError(f"{source}: document {index + 1} is not a mapping",
                                 "each YAML document must be one Kubernetes object")
         if doc.get("kind") == "List":
-            objects.extend(_checked(item, source) for item in doc.get("items") or [])
+            items = doc.get("items")
+            if not isinstance(items, list | None):
+                raise ManifestError(f"{source}: document {index + 1} is a List whose items is "
+                                    f"{type(items).__name__}, not a list", "write items as a list of objects")
+            objects.extend(checked_object(item, source) for item in items or [])
         else:
-            objects.append(_checked(doc, source))
+            objects.append(checked_object(doc, source))
     if not objects and not allow_empty:
         raise ManifestError(f"{source}: no objects found", "the file holds no Kubernetes objects")
     return objects
@@ -139,17 +170,31 @@ def load_manifest_path(path: str | Path) -> list[dict]:
 
 def load_manifest_file(path: str | Path, allow_empty: bool = False) -> list[dict]:
     path = Path(path)
+    return parse_manifests(decode_text(read_bounded(path, "apply the YAML files in it one by one"), str(path)),
+                           str(path), allow_empty)
+
+
+def read_bounded(path: Path, folder_fix: str) -> bytes:
+    """A file's bytes, no further than the size limit (an endless /dev/zero too). A named pipe or
+    socket is refused before it is opened: opening one waits for a writer, with no word said."""
     try:
-        with path.open("rb") as f:
-            data = f.read(MAX_APPLY_BYTES + 1)
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such file", "check the path") from None
-    except IsADirectoryError:
-        raise ManifestError(f"{path} is a folder", "apply the files in it one by one") from None
     except OSError as e:
         raise ManifestError(f"{path}: cannot be read ({e.strerror or e})", "check the path and its permissions") \
             from None
-    return parse_manifests(decode_text(data, str(path)), str(path), allow_empty)
+    if stat.S_ISDIR(mode):
+        raise ManifestError(f"{path} is a folder", folder_fix)
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise ManifestError(f"{path} is a named pipe or socket, not a file",
+                            "save it to a file first, or pipe it in with `-` (e.g. `... | invoke apply -`)")
+    try:
+        with path.open("rb") as f:
+            return f.read(MAX_APPLY_BYTES + 1)
+    except OSError as e:
+        raise ManifestError(f"{path}: cannot be read ({e.strerror or e})", "check the path and its permissions") \
+            from None
 
 
 def load_manifest_stream(stream, source: str = "<stdin>") -> list[dict]:
@@ -173,24 +218,78 @@ def _limits_fix() -> str:
             f"{MAX_DEPTH} levels of nesting per apply, so every later command stays fast")
 
 
-def _check_size(docs: list, source: str) -> None:
-    """Count values as the store would write them (an alias counts each time it is used)."""
-    count, stack = 0, [(doc, 1) for doc in docs]
+@dataclass
+class Measure:
+    """How big a value is as the store writes it: values (each key too), deepest level, characters."""
+    values: int = 0
+    depth: int = 0
+    chars: int = 0
+
+    def within_limits(self) -> bool:
+        return self.values <= MAX_VALUES and self.depth <= MAX_DEPTH and self.chars <= MAX_APPLY_BYTES
+
+
+def measure(roots: list, stop_past_limits: bool = True) -> Measure:
+    """Count `roots` (documents, objects) as the store would write them (an alias counts each time
+    it is used); stops once a limit is passed, so an alias bomb costs no more than the limit."""
+    size, stack = Measure(), [(root, 1) for root in roots]
     while stack:
-        value, depth = stack.pop()
-        count += 1
-        if count > MAX_VALUES:
-            raise ManifestError(f"{source}: more than {MAX_VALUES} values once YAML aliases are expanded",
-                                _limits_fix())
-        if depth > MAX_DEPTH:
-            raise ManifestError(f"{source}: nested more than {MAX_DEPTH} levels deep", _limits_fix())
-        if isinstance(value, dict):
-            stack += [(v, depth + 1) for v in value.values()] + [(k, depth + 1) for k in value]
-        elif isinstance(value, list):
-            stack += [(v, depth + 1) for v in value]
+        item, depth = stack.pop()
+        size.values += 1
+        size.depth = max(size.depth, depth)
+        size.chars += len(item) if isinstance(item, str) else 8
+        if stop_past_limits and not size.within_limits():
+            break
+        if isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()] + [(k, depth + 1) for k in item]
+        elif isinstance(item, list):
+            stack += [(v, depth + 1) for v in item]
+    return size
 
 
-def _checked(obj, source: str) -> dict:
+def check_limits(roots: list, source: str) -> None:
+    """The lab's limits on what one command may store (`roots`: its documents or objects), refused
+    with the reason, on every path that changes objects (apply, patch, helm, delete -f, exercise steps)."""
+    size = measure(roots)
+    if size.values > MAX_VALUES:
+        raise ManifestError(f"{source}: more than {MAX_VALUES} values once YAML aliases are expanded",
+                            _limits_fix())
+    if size.depth > MAX_DEPTH:
+        raise ManifestError(f"{source}: nested more than {MAX_DEPTH} levels deep", _limits_fix())
+    if size.chars > MAX_APPLY_BYTES:
+        raise ManifestError(f"{source}: more than {MAX_APPLY_BYTES // 1024} KB of text once YAML aliases are "
+                            "expanded", _limits_fix())
+
+
+def _json_keys(value: object, source: str) -> object:
+    """Mapping keys as text, the way sigs.k8s.io/yaml turns YAML into JSON (yaml.go,
+    convertToJSONableObject: numbers and true/false become their text); depth is within the limits here."""
+    if isinstance(value, list):
+        return [_json_keys(item, source) for item in value]
+    if not isinstance(value, dict):
+        return value
+    converted: dict[str, object] = {}
+    for key, item in value.items():
+        text = _key_text(key, source)
+        if text in converted:
+            raise ManifestError(f"{source}: key {text!r} appears twice in one mapping (once as {key!r})",
+                                "keep one of them")
+        converted[text] = _json_keys(item, source)
+    return converted
+
+
+def _key_text(key: object, source: str) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, float):
+        return {"inf": ".inf", "-inf": "-.inf", "nan": ".nan"}.get(repr(key), f"{key:g}")
+    if key is None:   # sigs.k8s.io/yaml: "unsupported map key of type: <nil>"
+        raise ManifestError(f"{source}: a mapping key is null (`~:` or `null:`); Kubernetes takes text, number or true/false "
+                            "keys", "quote the key if it is meant as text: \"null\":")
+    return str(key)
+
+
+def checked_object(obj: object, source: str) -> dict:
     if not isinstance(obj, dict):
         raise ManifestError(f"{source}: a list item is not a mapping", "each item must be an object")
     missing = [k for k in ("apiVersion", "kind") if not obj.get(k)]
@@ -198,7 +297,11 @@ def _checked(obj, source: str) -> dict:
     if not name:
         missing.append("metadata.name")
     if missing:
-        what = obj.get("kind") or "an object"
+        what = obj.get("kind") if isinstance(obj.get("kind"), str) and obj.get("kind") else "an object"
         raise ManifestError(f"{source}: {what} has no {', '.join(missing)}",
                             "every object needs apiVersion, kind and metadata.name")
+    for field in ("apiVersion", "kind"):
+        if not isinstance(obj[field], str):
+            raise ManifestError(f"{source}: {field} is {obj[field]!r}, not text",
+                                f"write {field} as one word, e.g. kind: Service, apiVersion: v1")
     return obj

@@ -8,20 +8,23 @@
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from filelock import FileLock, Timeout
+from pydantic import BaseModel, ConfigDict, Field
 
 from lab.config import PROVIDERS, Paths
 from lab.errors import LabError
-from lab.files import read_json, write_json
+from lab.files import DamagedFile, read_model, write_json
 
 LOCK_FILE = "lock"
 LOCK_WAIT_SECONDS = 30.0   # an apply that starts pods takes a few seconds; ten in a row still fit
 
 
 @contextlib.contextmanager
-def lab_lock(paths: Paths):
+def lab_lock(paths: Paths) -> Iterator[None]:
     """Hold the lab's lock (reentrant within a process); wait briefly for another command, then say so."""
     paths.home.mkdir(parents=True, exist_ok=True)
     wait = float(os.environ.get("CANARY_LAB_LOCK_WAIT", LOCK_WAIT_SECONDS))
@@ -51,23 +54,31 @@ class LabState:
     settings: dict = field(default_factory=dict)
 
 
+class StoredState(BaseModel):
+    """state.json as `save_state` writes it."""
+    provider: str
+    gateway_port: int = Field(ge=1, le=65535)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+STATE_FIX = "repair or delete that file (`invoke down` stops a local lab even so)"
+
+
 def load_state(paths: Paths) -> LabState | None:
-    data = read_json(paths.state_file)
-    if data is None:
-        return None
     try:
-        state = LabState(data["provider"], int(data["gateway_port"]), dict(data.get("settings") or {}))
-    except (KeyError, TypeError, ValueError):
-        raise DamagedState(f"{paths.state_file} is damaged (missing provider or gateway_port)",
-                           "repair or delete that file (`invoke down` stops a local lab even so)") from None
-    if state.provider not in PROVIDERS:
-        raise DamagedState(f"{paths.state_file} is damaged (unknown provider {state.provider!r})",
+        stored = read_model(paths.state_file, StoredState, STATE_FIX)
+    except DamagedFile as e:
+        raise DamagedState(e.message, e.fix) from None
+    if stored is None:
+        return None
+    if stored.provider not in PROVIDERS:
+        raise DamagedState(f"{paths.state_file} is damaged (unknown provider {stored.provider!r})",
                            f"set provider to one of {', '.join(PROVIDERS)}, or delete the file "
                            "(`invoke down` stops a local lab even so)")
-    return state
+    return LabState(stored.provider, stored.gateway_port, stored.settings)
 
 
-class DamagedState(LabError):
+class DamagedState(DamagedFile):
     """state.json cannot say which lab is up."""
 
 
@@ -81,20 +92,35 @@ def clear_state(paths: Paths) -> None:
     paths.state_file.unlink(missing_ok=True)
 
 
+class StepsDone(BaseModel):
+    """One exercise's progress: step names done and skipped (other keys are kept as they are)."""
+    model_config = ConfigDict(extra="allow")
+    done: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+
+
+class StoredProgress(BaseModel):
+    """progress.json: steps by exercise, the current exercise, the track each was last played in."""
+    model_config = ConfigDict(extra="allow")
+    exercises: dict[str, StepsDone]
+    current: str = ""
+    tracks: dict[str, str] = Field(default_factory=dict)
+
+
+PROGRESS_FIX = "repair or delete that file (deleting it forgets your progress)"
+
+
 class Progress:
     """Completed steps per exercise, saved by step name so reordering is safe."""
 
-    def __init__(self, paths: Paths):
+    def __init__(self, paths: Paths) -> None:
         self.paths = paths
         self.file = paths.progress_file
         self.data = self._read()
 
     def _read(self) -> dict:
-        data = read_json(self.file, default={"exercises": {}})
-        if not isinstance(data, dict) or not isinstance(data.get("exercises"), dict):
-            raise LabError(f"{self.file} is damaged (no 'exercises' map)",
-                           "repair or delete that file; the lab will not overwrite it")
-        return data
+        stored = read_model(self.file, StoredProgress, PROGRESS_FIX)
+        return stored.model_dump(exclude_defaults=True) if stored else {"exercises": {}}
 
     def done(self, exercise: str) -> list[str]:
         return list(self.data["exercises"].get(exercise, {}).get("done", []))
@@ -145,7 +171,7 @@ class Progress:
                     entry[key] = [s for s in entry.get(key, []) if s != step]
 
     @contextlib.contextmanager
-    def _changing(self):
+    def _changing(self) -> Iterator[None]:
         """Read-modify-write under the lab's lock, from the file as it is now (another command
         may have saved progress since this one read it)."""
         with lab_lock(self.paths):

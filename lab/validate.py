@@ -286,6 +286,9 @@ def _check_routes(ref, where: str, routes: list) -> None:
         if not destination.get("host"):
             raise ManifestError(f"{ref}: {where}[{j}].destination.host is missing",
                                 "name the Service to send traffic to")
+        if not isinstance(destination["host"], str):   # Istio's Destination.host is a string
+            raise ManifestError(f"{ref}: {where}[{j}].destination.host is {destination['host']!r}, not a host name",
+                                "name the Service to send traffic to (quote it if it looks like a number)")
         if "port" in destination:
             _check_port(ref, f"{where}[{j}].destination.port.number", (destination["port"] or {}).get("number"))
         weight = route.get("weight")

@@ -120,7 +120,7 @@ def frame(backend: Backend, window: Window, number: int) -> RenderableType:
 
 def run_watch(backend: Backend, interval: float, window: float, traffic: bool, host: str, path: str,
               count: int) -> None:
-    """Refresh every `interval` seconds, `count` times (0: until Ctrl-C, which ends it quietly)."""
+    """Refresh every `interval` seconds, `count` times (0: until Ctrl-C, which exits 130 as elsewhere)."""
     readings = Window(window)
     readings.add(gateway_counters(backend))   # the window's start: the first frame shows one interval
     load = SteadyTraffic(backend.gateway_url(), host, path, rate=TRAFFIC_RATE) if traffic else nullcontext()
@@ -141,3 +141,4 @@ def run_watch(backend: Backend, interval: float, window: float, traffic: bool, h
                     ui.console.rule(style="dim")
     except KeyboardInterrupt:
         ui.info("watch stopped.")
+        raise   # 130 through the edge, as every command that Ctrl-C ends

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.backends.local.pids import lab_processes
 from lab.backends.local.processes import Processes, runs_program, runs_supervisor
 from lab.config import PROJECT_DIR, Paths, gateway_tls_port
 from lab.ports import port_in_use
@@ -60,12 +61,20 @@ class Lab:
         return [(p["pid"], p.get("argv0", ""), p.get("created")) for p in self.processes.status().values()
                 if p.get("pid")]
 
+    def might_be_up(self) -> bool:
+        return self.paths.state_file.exists() or self.paths.run_dir.exists() or bool(lab_processes(self.paths.run_dir))
+
     def child_pids(self) -> list[int]:
         return [pid for pid, *_ in self.children()]
 
     def cleanup(self) -> None:
         """Down, and if that failed, end what is left by pid: only pids this lab recorded that
-        still run what the lab started there (a pid may have been reused since)."""
+        still run what the lab started there (a pid may have been reused since). A lab already down
+        (no state, no run folder, no process with its marker) costs nothing: no `invoke down`."""
+        if self in _STARTED:
+            _STARTED.remove(self)
+        if not self.might_be_up():
+            return
         supervisor, children = self.supervisor_pid(), self.children()
         subprocess.run([sys.executable, "-m", "invoke", "down"], cwd=PROJECT_DIR, env=self.env(),
                        capture_output=True, timeout=CLI_TIMEOUT)
@@ -116,4 +125,4 @@ def running_lab(root: Path, *setup: tuple[str, ...] | tuple[str, str, str]):
 
 def cleanup_all() -> None:
     while _STARTED:
-        _STARTED.pop().cleanup()
+        _STARTED[-1].cleanup()     # removes itself from _STARTED

@@ -4,6 +4,7 @@ still serving."""
 
 import copy
 import json
+import os
 import urllib.request
 
 import pytest
@@ -256,6 +257,34 @@ APPLY_CASES = [
      [f"spec.listeners has {MAX_LISTENERS + 1} entries; the Gateway CRD allows at most {MAX_LISTENERS}"]),
     ("mesh-only-bogus-port", changed(yaml.safe_load(MESH_ONLY), setting("spec.http.1.route.0.destination.port",
                                                                       {"number": 1})), ["1 is not a port"]),
+    # Shapes that were "a bug in canary-lab" (exit 3), and their neighbours
+    ("kind-a-list", "apiVersion: v1\nkind: [Service]\nmetadata: {name: x}\n", ["kind is ['Service'], not text"]),
+    ("kind-a-mapping", "apiVersion: v1\nkind: {a: b}\nmetadata: {name: x}\n", ["kind is {'a': 'b'}, not text"]),
+    ("api-version-a-number", "apiVersion: 1\nkind: Service\nmetadata: {name: x}\n", ["apiVersion is 1, not text"]),
+    ("complex-key", "? [a, b]\n: c\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n",
+     ["a mapping key is a list or a mapping"]),
+    ("mapping-key", "? {a: b}\n: c\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n",
+     ["a mapping key is a list or a mapping"]),
+    ("null-key", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {~: a}}\n", ["a mapping key is null"]),
+    ("number-and-text-key", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {1: a, '1': b}}\n",
+     ["key '1' appears twice"]),
+    ("list-items-a-number", "apiVersion: v1\nkind: List\nitems: 5\n", ["is a List whose items is int"]),
+    ("list-items-a-mapping", "apiVersion: v1\nkind: List\nitems: {a: b}\n", ["is a List whose items is dict"]),
+    ("list-item-a-number", "apiVersion: v1\nkind: List\nitems: [5]\n", ["a list item is not a mapping"]),
+    ("set-value", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: !!set {a}}\n",
+     ["no JSON form"]),
+    ("binary-value", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {a: !!binary aGk=}}\n",
+     ["no JSON form"]),
+    ("host-a-number", main_route(to(12345)), ["destination.host is 12345, not a host name"]),
+    ("host-a-list", main_route(to(["httpbin"])), ["destination.host must be a single value, not a list"]),
+    ("regex-not-re2", changed(VS, setting("spec.http.0.match.0.uri", {"regex": "/ws\\Z"})),
+     ["not a valid RE2 regex", "invalid escape sequence"]),
+    ("regex-repeat-past-1000", changed(VS, setting("spec.http.0.match.0.uri", {"regex": "a{1001}"})),
+     ["not a valid RE2 regex"]),
+    *[(f"env-{name.lower()}", env({"name": name, "value": "/tmp/x"}), [f"refuses {name}", "your own account"])
+      for name in ("OPENSSL_CONF", "OPENSSL_MODULES", "OPENSSL_ENGINES", "SSLKEYLOGFILE", "GCONV_PATH", "LOCPATH",
+                   "LD_LIBRARY_PATH", "PYTHONSTARTUP", "PYTHONHOME", "GLIBC_TUNABLES", "SSL_CERT_FILE",
+                   "HOSTALIASES", "WEB_CONCURRENCY", "HTTP_PROXY", "NODE_OPTIONS", "VERSION")],
 ]
 
 
@@ -348,3 +377,82 @@ def test_a_header_with_a_line_break(lab):
 
 def test_up_on_another_port(lab):
     check_refused(lab, ["up", "--port", str(lab.port + 2)], [f"already up on port {lab.port}"])
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(lab, tmp_path):
+    pipe = tmp_path / "objects.yaml"
+    os.mkfifo(pipe)
+    check_refused(lab, ["apply", str(pipe)], ["is a named pipe", "invoke apply -"])
+    check_refused(lab, ["delete", "-f", str(pipe)], ["is a named pipe"])
+    check_refused(lab, ["patch", "vs", "canary", "-n", "canary-lab", "--patch-file", str(pipe)], ["is a named pipe"])
+
+
+PATCH_CASES = [
+    ("empty", "[]", ["non-empty list of operations"]),
+    ("path-without-slash", '[{"op": "replace", "path": "spec/http", "value": 1}]', ["is not a JSON pointer"]),
+    ("nested-2000", "- {op: add, path: /x, value: " + "[" * 2000 + "]" * 2000 + "}", ["nested too deeply"]),
+    ("nested-50", "- {op: add, path: /x, value: " + "[" * 50 + "]" * 50 + "}", ["nested more than 40"]),
+    ("doubling-copies", yaml.safe_dump([{"op": "copy", "from": "/spec", "path": f"/spec/c{i}"} for i in range(40)]),
+     ["more than 20000 values"]),
+    ("weight-string", '[{"op": "replace", "path": "/spec/http/1/route/0/weight", "value": "50"}]',
+     ["weight is '50'"]),
+    ("renames", '[{"op": "replace", "path": "/metadata/name", "value": "other"}]', ["the patch renames"]),
+    ("test-fails", '[{"op": "test", "path": "/kind", "value": "Gateway"}]', ["operation 1 (test /kind)"]),
+]
+
+
+@pytest.mark.parametrize("text, phrases", [c[1:] for c in PATCH_CASES], ids=[c[0] for c in PATCH_CASES])
+def test_bad_patch(lab, text, phrases):
+    check_refused(lab, ["patch", "vs", "canary", "-n", "canary-lab", "--patch", text], phrases)
+
+
+def test_an_alias_bomb_in_a_patch_file_is_refused_when_read(lab, tmp_path):
+    patch = tmp_path / "patch.yaml"
+    patch.write_text("- {op: add, path: /metadata/annotations/a, value: &a [x, x, x, x, x, x, x, x, x, x]}\n" + "".join(
+        f"- {{op: add, path: /metadata/annotations/{n}, value: &{n} [{', '.join(['*' + p] * 10)}]}}\n"
+        for p, n in zip("abcde", "bcdef")))
+    check_refused(lab, ["patch", "vs", "canary", "-n", "canary-lab", "--patch-file", str(patch)],
+                  ["aliases are expanded"])
+
+
+OPTION_CASES = [
+    ("up-port-word", ["up", "--port", "abc"], ["--port 'abc' is not a whole number"]),
+    ("up-port-too-big", ["up", "--port", "70000"], ["from 0 to 65535"]),
+    ("doctor-port-word", ["doctor", "--port", "x"], ["--port 'x' is not a whole number"]),
+    ("logs-tail-word", ["logs", "gateway", "--tail", "abc"], ["--tail 'abc' is not a whole number"]),
+    ("logs-tail-negative", ["logs", "gateway", "--tail", "-3"], ["--tail '-3'"]),
+    ("watch-interval-word", ["watch", "--interval", "abc"], ["--interval 'abc' is not a number"]),
+    ("watch-interval-nan", ["watch", "--interval", "nan"], ["--interval 'nan' is not a number"]),
+    ("watch-count-word", ["watch", "--count", "many"], ["--count 'many'"]),
+    ("rollout-min-requests-word", ["rollout", "vs", "canary", "--min-requests", "abc"],
+     ["--min-requests 'abc' is not a whole number"]),
+    ("traffic-host-crlf", ["traffic", "--host", "canary.lab.local\r\nx-evil: 1"], ["is not a host name"]),
+    ("traffic-path-crlf", ["traffic", "--path", "/get\r\nx-evil: 1"], ["is not a request path"]),
+    ("traffic-path-relative", ["traffic", "--path", "get"], ["is not a request path"]),
+    ("traffic-header-space-in-name", ["traffic", "--header", "a b: c"], ["'a b' is not a header name"]),
+    ("traffic-header-tab-crlf", ["traffic", "--header", "x-a: b\rc"], ["control character"]),
+    ("metrics-host-crlf", ["metrics", "--requests", "10", "--host", "a\nb"], ["is not a host name"]),
+    ("get-bogus-group", ["get", "gateway.bogus.io"], ["unknown kind 'gateway.bogus.io'"]),
+    ("helm-namespace-traversal", ["helm", str(EXERCISES_DIR / "cross-namespace" / "chart" / "traffic-manager"),
+                                  "--namespace", "x/../../../outside"], ["is not a DNS-1123 label"]),
+    ("helm-namespace-absolute", ["helm", str(EXERCISES_DIR / "cross-namespace" / "chart" / "traffic-manager"),
+                                 "--namespace", "/tmp/outside"], ["is not a DNS-1123 label"]),
+    ("helm-release-traversal", ["helm", str(EXERCISES_DIR / "cross-namespace" / "chart" / "traffic-manager"),
+                                "--release", "../../x"], ["refused by helm"]),
+    ("helm-values-dev-zero", ["helm", str(EXERCISES_DIR / "cross-namespace" / "chart" / "traffic-manager"),
+                              "--values", "/dev/zero"], ["more than 1024 KB"]),
+]
+
+
+@pytest.mark.parametrize("args, phrases", [c[1:] for c in OPTION_CASES], ids=[c[0] for c in OPTION_CASES])
+def test_bad_option(lab, args, phrases):
+    check_refused(lab, args, phrases)
+    assert not list(lab.root.parent.glob("*outside*")) and not os.path.exists("/tmp/outside.traffic-manager.json")
+
+
+def test_helm_values_that_would_inject_a_deployment_are_refused(lab, tmp_path, helm):
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"canary": {"enabled": True, "header": {
+        "name": "x-track:\n  exact: a\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: evil}\n#"}}}))
+    check_refused(lab, ["helm", str(EXERCISES_DIR / "cross-namespace" / "chart" / "traffic-manager"),
+                        "--values", str(values)], ["does not match pattern"])

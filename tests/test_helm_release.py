@@ -84,7 +84,10 @@ def test_objects_the_chart_no_longer_renders_are_deleted_by_the_next_upgrade(lab
     lab.invoke("helm", str(chart), "--release", "preview", "--namespace", "traffic", "--set", "preview=true")
     assert count(lab.url, preview, VERSIONS, 20) == {"v2": 20}
 
-    upgraded = lab.invoke("helm", str(chart), "--release", "preview", "--namespace", "traffic").stdout
+    # Any value given (here --set) starts from the chart's defaults: preview is off again. (With no
+    # values at all helm would keep the last ones: tests/test_helm_values.py.)
+    upgraded = lab.invoke("helm", str(chart), "--release", "preview", "--namespace", "traffic",
+                          "--set", "preview=false").stdout
     assert "virtualservice/preview deleted" in upgraded and "gateway/preview deleted" in upgraded
     assert count(lab.url, preview, VERSIONS, 20) == {"unclassified": 20}      # the gateway's 404: host gone
     gone = lab.invoke("get", "VirtualService", "preview", "--namespace", "traffic", check=False)

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 
+import psutil
 import pytest
 
 from lab.config import EXERCISES_DIR, PROJECT_DIR
@@ -48,6 +49,12 @@ class Traffic:
             thread.start()
         return self
 
+    def until(self, answered: int, timeout: float = 30.0) -> None:
+        """Until the gateway has answered this many requests (a count, not a guess at the time it takes)."""
+        deadline = time.monotonic() + timeout
+        while sum(self.counts.values()) < answered and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     def __exit__(self, *exc):
         self.stopping.set()
         for thread in self.threads:
@@ -80,9 +87,9 @@ def test_a_replica_that_died_costs_almost_no_request(lab):
     in about 1,000). Without retries a quarter of the requests fail (253 of 1,005 when tried)."""
     [victim, *_] = [s["pid"] for n, s in sorted(lab.processes.status().items()) if n.startswith("canary-lab/httpbin")]
     os.kill(victim, signal.SIGKILL)   # its endpoint stays in the gateway's cluster until `up` restarts it
-    time.sleep(0.5)
+    psutil.wait_procs([psutil.Process(victim)], timeout=10)   # gone (a zombie until reaped): connections refused
     with Traffic(lab.port) as traffic:
-        time.sleep(2)
+        traffic.until(600)              # a quarter of them would go to the dead replica first
     try:
         total = sum(traffic.counts.values())
         assert total > 100

@@ -2,9 +2,12 @@
 a deleted run folder, a second `up` — each leaves a lab that `status` describes truly, that
 `up` heals, and that `down` leaves with no process running."""
 
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -65,8 +68,6 @@ def test_up_on_a_running_lab_keeps_what_the_learner_applied(lab):
 def test_up_stops_pods_an_apply_killed_midway_left_behind(lab):
     """An apply killed -9 after starting new pods but before saving: the store says 1 replica while
     more run. `up` makes what runs what is stored again."""
-    import subprocess
-    import sys
 
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "apply", "-"], cwd=PROJECT_DIR, env=lab.env(),
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
@@ -86,7 +87,6 @@ def test_up_stops_pods_an_apply_killed_midway_left_behind(lab):
 
 @pytest.mark.parametrize("settings", [{}, {"admin_port": "abc"}, {"admin_port": 99999}])
 def test_a_state_without_a_usable_admin_port_is_one_line_and_down_still_works(lab, settings):
-    import json
 
     state = json.loads(lab.paths.state_file.read_text())
     lab.paths.state_file.write_text(json.dumps({**state, "settings": settings}))
@@ -200,7 +200,6 @@ def test_a_damaged_state_file_is_one_line_and_down_still_stops_the_lab(lab):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 16 MB tmpfs where the machine allows mounting one (root on Linux), else the test is skipped."""
-    import subprocess
 
     mount = tmp_path / "disk"
     mount.mkdir()
@@ -254,8 +253,6 @@ def test_nothing_the_lab_writes_is_readable_by_others(lab):
 
 @pytest.mark.parametrize("delay", [0.4, 0.7, 1.0, 1.5, 2.5])
 def test_ctrl_c_at_any_point_of_up_leaves_a_lab_that_up_heals_and_down_ends(tmp_path, delay):
-    import subprocess
-    import sys
 
     lab = new_lab(tmp_path)
     try:
@@ -313,3 +310,82 @@ def test_an_apply_killed_between_pushing_routes_and_saving_is_undone_by_up(lab):
     assert live_routes(lab) == served                      # what is served is what is stored again
     assert lab.invoke("get", "vs", "canary", "-n", "canary-lab", "-o", "yaml").stdout == stored
     assert "was stopped between" not in lab.invoke("status").stdout
+
+
+TOO_BIG_FOR_ENVOY = "[a-z]{1000}" * 40   # Istio takes it (≤ 1024, Go compiles it); Envoy's RE2 program is too big
+
+
+def hosts_answer(lab) -> dict[str, int]:
+    codes = {}
+    for host, path in (("canary.lab.local", "/get"), ("canary.lab.local", "/websocket")):
+        request = urllib.request.Request(lab.url + path, headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                codes[path] = answer.status
+        except urllib.error.HTTPError as e:
+            codes[path] = e.code
+    return codes
+
+
+def test_a_rejected_push_then_an_envoy_restart_serves_what_is_stored(lab):
+    lab.invoke("apply", "-", input=ROUTING)
+    served = live_routes(lab)
+    rejected = lab.invoke("apply", "-", input=ROUTING.replace("            prefix: /websocket",
+                                                              f"            regex: '{TOO_BIG_FOR_ENVOY}'"), check=False)
+    assert rejected.returncode == 1 and "rejected the new config" in rejected.stderr
+    os.kill(lab.processes.status()["gateway"]["pid"], signal.SIGKILL)
+    assert wait_until(lambda: lab.processes.status()["gateway"]["state"] == "exited")
+    healed = lab.invoke("up")
+    assert live_routes(lab) == served and hosts_answer(lab)["/get"] == 200
+    assert "nothing changed" not in healed.stdout
+
+
+def test_up_pushes_the_stored_config_when_envoy_loaded_other_files_at_a_restart(lab):
+    """Whatever left the files on disk other than the store (a rejected push, an edit by hand), a
+    restarted Envoy loads them: `status` says so, and `up` compares and pushes the stored again."""
+    lab.invoke("apply", "-", input=ROUTING)
+    served = live_routes(lab)
+    os.kill(lab.processes.status()["gateway"]["pid"], signal.SIGKILL)
+    assert wait_until(lambda: lab.processes.status()["gateway"]["state"] == "exited")
+    rds = lab.paths.run_dir / "xds" / "rds.json"
+    routes = json.loads(rds.read_text())
+    routes["resources"][0]["virtual_hosts"] = []          # every host would answer 404
+    routes["version_info"] = "other"
+    rds.write_text(json.dumps(routes))
+    lab.invoke("up")
+    assert live_routes(lab) == served and hosts_answer(lab)["/get"] == 200
+    assert "nothing changed" in lab.invoke("up").stdout   # compared again: nothing to push
+
+
+def test_a_learners_own_process_reading_the_run_folder_survives_down(lab):
+    log = lab.paths.run_dir / "logs" / "gateway.log"
+    tail = subprocess.Popen(["tail", "-f", str(log)], stdout=subprocess.DEVNULL, cwd=lab.root)
+    try:
+        lab.invoke("down")
+        assert tail.poll() is None, "down ended a process that only named a file of the lab"
+        assert not lab_processes(lab.paths.run_dir)
+    finally:
+        tail.kill()
+        tail.wait()
+
+
+def test_a_killed_gateway_is_said_to_be_killed_not_by_its_last_log_line(lab):
+    os.kill(lab.processes.status()["gateway"]["pid"], signal.SIGKILL)
+    assert wait_until(lambda: lab.processes.status()["gateway"]["state"] == "exited")
+    refused = lab.invoke("apply", str(PROJECT_DIR / "exercises" / "canary" / "manifests" / "gateway.yaml"),
+                         check=False)
+    assert refused.returncode == 1 and "gateway (Envoy) is not running (ended by SIGKILL)" in refused.stderr
+    assert "ended by SIGKILL" in " ".join(lab.invoke("status").stdout.split())
+
+
+def test_up_and_down_at_once_each_finish_whole(lab):
+    """One waits for the other (the lab's lock); neither says `run invoke up first` half-way."""
+    for _ in range(3):
+        both = [subprocess.Popen([sys.executable, "-m", "invoke", *verb], cwd=PROJECT_DIR, env=lab.env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for verb in (("up", "--provider", "local"), ("down",))]
+        results = [p.communicate(timeout=120) + (p.returncode,) for p in both]
+        assert all(code == 0 for *_, code in results), results
+        up = lab.paths.state_file.exists()
+        assert up == lab.processes.supervisor_alive()
+    lab.invoke("up", "--provider", "local")

@@ -2,6 +2,7 @@
 and no pod runs that no stored Deployment owns."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -46,18 +47,27 @@ def stored_weight(lab) -> int:
 
 
 def served_weight(lab) -> int:
+    """httpbin's weight in the route the gateway serves: 0 when the route leaves it out, as istiod
+    leaves out a weight-0 destination (and the local gateway does too)."""
     admin = EnvoyAdmin(f"http://127.0.0.1:{load_state(lab.paths).settings['admin_port']}")
     [main] = [r for r in admin.live_routes() if r.host == "canary.lab.local" and r.match == "uri /*"]
-    [httpbin] = [d for d in main.destinations if d.service.startswith("httpbin")]
-    return httpbin.weight
+    return next((d.weight for d in main.destinations if d.service.startswith("httpbin")), 0)
 
 
-def start(lab, *args, input: str | None = None) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=PROJECT_DIR, env=lab.env(),
+def as_a_terminal_would() -> None:
+    """In the child: SIGINT as a terminal delivers it, even when this test run's parent ignores it
+    (Python keeps an ignored SIGINT ignored, and a Ctrl-C test would then prove nothing)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start(lab, *args, input: str | None = None, env_extra: dict | None = None) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=PROJECT_DIR,
+                               env={**lab.env(), **(env_extra or {})}, preexec_fn=as_a_terminal_would,
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if input is not None:
         process.stdin.write(input)
     process.stdin.close()
+    process.stdin = None   # closed: communicate() must not flush it
     return process
 
 
@@ -130,14 +140,82 @@ def test_a_second_command_waits_then_says_another_is_running(lab):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("delay", [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6])
-def test_ctrl_c_during_an_apply_is_all_or_nothing(lab, delay):
+def paused_at(lab, point: str, *args, input: str) -> subprocess.Popen:
+    """A command started with the lab's test hook: it stops at `point` until released."""
+    command = start(lab, *args, input=input, env_extra={"CANARY_LAB_TEST_PAUSE_AT": point})
+    marker = lab.paths.run_dir / f"paused-at-{point}"
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert command.poll() is None, command.stderr.read()
+        assert time.monotonic() < deadline, f"the command never reached {point}"
+        time.sleep(0.01)
+    return command
+
+
+def release(lab, point: str) -> None:
+    (lab.paths.run_dir / f"paused-at-{point}").unlink()
+
+
+def interrupted(command: subprocess.Popen) -> str:
+    """Ctrl-C's outcome: exit 130 and one line saying so."""
+    out, err = command.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert command.returncode == 130, (command.returncode, out, err)
+    assert lines == ["error: interrupted"], err
+    return out
+
+
+def other_weight(lab) -> int:
+    return 10 if stored_weight(lab) != 10 else 90
+
+
+def test_ctrl_c_before_the_first_push_leaves_the_old_config_stored_and_served(lab):
     before = stored_weight(lab)
-    wanted = 10 if before != 10 else 90
-    apply = start(lab, "apply", "-", input=split(wanted))
-    time.sleep(delay)     # Python and Invoke take ~0.25 s to start: these land across the apply itself
+    apply = paused_at(lab, "before-push", "apply", "-", input=split(other_weight(lab)))
+    apply.send_signal(signal.SIGINT)        # lands in the pause: nothing pushed yet
+    interrupted(apply)
+    assert stored_weight(lab) == served_weight(lab) == before
+
+
+def test_ctrl_c_between_the_push_and_the_save_is_held_until_both_are_done(lab):
+    wanted = other_weight(lab)
+    apply = paused_at(lab, "after-routes", "apply", "-", input=split(wanted))
+    assert served_weight(lab) == wanted and stored_weight(lab) != wanted    # pushed, not saved yet
     apply.send_signal(signal.SIGINT)
-    apply.wait(timeout=60)
-    # 130 from the lab's edge; outside the task itself Invoke exits 1, and Python -2 while it starts or ends.
-    assert apply.returncode in (0, 130, 1, -signal.SIGINT), apply.stderr.read()
-    assert stored_weight(lab) == served_weight(lab) in (before, wanted)
+    time.sleep(0.3)                         # the held Ctrl-C is recorded, not acted on
+    assert apply.poll() is None
+    release(lab, "after-routes")
+    interrupted(apply)                      # said once the save is done
+    assert stored_weight(lab) == served_weight(lab) == wanted
+    assert not (lab.paths.run_dir / "pending.json").exists()
+
+
+def test_ctrl_c_while_new_pods_start_stops_them_and_keeps_the_old_ones(lab):
+    deployment = (PROJECT_DIR / "apps" / "sample-apps.yaml").read_text().split("---")[1]
+    before_pods = {n: s["pid"] for n, s in lab.processes.status().items() if n.startswith("canary-lab/httpbin-")}
+    before = stored(lab)["Deployment/canary-lab/httpbin"]
+    apply = paused_at(lab, "pods-requested", "apply", "-", input=deployment.replace("version: v1", "version: v1-new"))
+    assert len([n for n in lab.processes.desired() if n.startswith("canary-lab/httpbin-")]) == 2   # old + new
+    apply.send_signal(signal.SIGINT)
+    interrupted(apply)
+    after_pods = {n: s["pid"] for n, s in lab.processes.status().items() if n.startswith("canary-lab/httpbin-")}
+    assert after_pods == before_pods and set(lab.processes.desired()) >= set(before_pods)
+    assert stored(lab)["Deployment/canary-lab/httpbin"] == before
+
+
+def test_a_supervisor_killed_while_an_apply_waits_for_its_pods_fails_the_apply_at_once(tmp_path):
+    lab = new_lab(tmp_path)
+    try:
+        lab.invoke("up", "--provider", "local")
+        deployment = (PROJECT_DIR / "apps" / "sample-apps.yaml").read_text().split("---")[1]
+        stored_before = (lab.paths.run_dir / "objects.json").read_text()
+        apply = paused_at(lab, "pods-requested", "apply", "-", input=deployment.replace("replicas: 1", "replicas: 3"))
+        os.kill(lab.supervisor_pid(), signal.SIGKILL)
+        started = time.monotonic()
+        release(lab, "pods-requested")
+        _, err = apply.communicate(timeout=60)
+        assert apply.returncode == 1 and "supervisor ended" in err and "invoke up" in err, err
+        assert time.monotonic() - started < 10          # not the 30 s a pod gets to become ready
+        assert (lab.paths.run_dir / "objects.json").read_text() == stored_before
+    finally:
+        lab.cleanup()

@@ -190,10 +190,9 @@ def test_ctrl_c_says_which_weights_are_live(shop):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
-        while weights(shop).get("v2") != 25 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(0.5)
-        process.send_signal(signal.SIGINT)
+        while weights(shop).get("v2") != 25 and time.monotonic() < deadline:   # the first step is stored
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)      # in the 30 s window (or held until the step's save)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
@@ -221,8 +220,14 @@ def test_window_counts_match_what_clients_saw(shop):
         except urllib.error.HTTPError as e:
             seen[e.headers["x-version"]][0] += 1
             seen[e.headers["x-version"]][1] += e.code >= 500
-    time.sleep(2.5)   # two of the local gateway's 1 s stats flushes: the histograms have them all
-    after = metrics.read(admin)
+    deadline = time.monotonic() + 10   # until a stats flush (every 1 s locally) put every latency in the histograms
+    while True:
+        after = metrics.read(admin)
+        flushed = all(metrics.window(before, after, Destination("web.shop", subset)).latency_samples == requests
+                      for subset, (requests, _) in seen.items())
+        if flushed or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     for subset, (requests, errors) in seen.items():
         window = metrics.window(before, after, Destination("web.shop", subset))
         assert (window.requests, window.errors, window.latency_samples) == (requests, errors, requests)

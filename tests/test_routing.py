@@ -12,6 +12,8 @@ import pytest
 
 from lab.certs import make_gateway_tls
 from lab.config import PROJECT_DIR, check_alpha, gateway_tls_port
+from lab.envoy_admin import EnvoyAdmin
+from lab.state import load_state
 from lab.traffic.classify import Classifier
 from lab.traffic.sampler import RequestSpec, count, run_verdict
 from lab.traffic.verdict import PASS, Expectation
@@ -54,6 +56,9 @@ spec:
 
 
 def deployment(version: str, image="canary-lab/version-app:1.0", replicas=1) -> str:
+    # VERSION is the version app's: another app does not read it, and the local lab passes a pod
+    # only the env its app reads (apps/*/local.yaml)
+    env = f"[{{name: VERSION, value: {version}}}]" if "version-app" in image else "[]"
     return f"""
 ---
 apiVersion: apps/v1
@@ -68,7 +73,7 @@ spec:
       containers:
         - name: web
           image: {image}
-          env: [{{name: VERSION, value: {version}}}]
+          env: {env}
 """
 
 
@@ -131,10 +136,15 @@ def test_status_shows_live_routes_as_the_learner_wrote_them(lab):
 
 def test_ctrl_c_during_traffic_shows_what_came_back_and_exits_130(lab):
     lab.invoke("apply", "-", input=split(50, 50))
+    admin = EnvoyAdmin(f"http://127.0.0.1:{load_state(lab.paths).settings['admin_port']}")
+    before = sum(requests for requests, _ in admin.upstream_counts().values())
     traffic = subprocess.Popen([sys.executable, "-m", "invoke", "traffic", "--host", HOST, "--requests", "100000"],
-                               cwd=PROJECT_DIR, env=lab.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=PROJECT_DIR, env=lab.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        time.sleep(3)   # Python and Invoke start, then a few hundred answers come back
+        deadline = time.monotonic() + 60      # until the gateway has answered a few hundred of them
+        while sum(r for r, _ in admin.upstream_counts().values()) - before < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
         traffic.send_signal(signal.SIGINT)
         out, err = traffic.communicate(timeout=30)
     finally:

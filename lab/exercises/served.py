@@ -8,9 +8,9 @@ subsets (or, in the Gateway API, narrower Services of its pods: `within`) splits
 endpoints, as plain load balancing does.
 """
 
-import re
 from dataclasses import dataclass, field
 
+from lab import re2
 from lab.backends.base import LiveRoute, RouteDestination
 
 
@@ -88,7 +88,7 @@ def path_matches(conditions: dict, path: str) -> bool:
     if "path" in conditions:
         return fold(bare) == fold(conditions["path"])
     if "safe_regex" in conditions:
-        return re.fullmatch(conditions["safe_regex"].get("regex", ""), bare) is not None
+        return re2.fullmatch(conditions["safe_regex"].get("regex", ""), bare)
     if "path_separated_prefix" in conditions:
         prefix = conditions["path_separated_prefix"]
         return fold(bare) == fold(prefix) or fold(bare).startswith(fold(prefix) + "/")
@@ -123,7 +123,7 @@ def _header_holds(condition: dict, value: str | None) -> bool:
     if "contains" in match:
         return match["contains"] in value
     if "safe_regex" in match:
-        return re.fullmatch(match["safe_regex"].get("regex", ""), value) is not None
+        return re2.fullmatch(match["safe_regex"].get("regex", ""), value)
     return False
 
 

@@ -12,8 +12,6 @@ import signal
 import time
 from pathlib import Path
 
-import jsonpatch
-
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
 from lab.backends.local import envoy
 from lab.backends.local.endpoints import target_port_notes
@@ -21,16 +19,18 @@ from lab.backends.local.gateway_api import admit
 from lab.backends.local.gateway_status import apply_note, with_status
 from lab.backends.local.pod_objects import pod_objects
 from lab.backends.local.pods import desired_pods
-from lab.backends.local.processes import Processes, pid_alive
+from lab.backends.local.processes import DESIRED_FIX, Processes, pid_alive
 from lab.backends.local.runners import load_runners
 from lab.backends.local.schema import check_supported
+from lab.backends.local.store import read_objects, read_pending, save_objects
 from lab.backends.local.translate import EnvoyConfig, translate
 from lab.config import Paths, gateway_tls_port
 from lab.edge import ctrl_c_deferred
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError, NotUp
-from lab.files import read_json, write_json
-from lab.manifests import Ref, ref_of
+from lab.files import DamagedFile, read_json, write_json
+from lab.manifests import Ref, check_limits, checked_object, ref_of
+from lab.patches import apply_patch
 from lab.ports import free_port, port_in_use
 from lab.state import DamagedState, LabState, clear_state, lab_lock, load_state, save_state
 from lab.validate import validate, validate_identity
@@ -67,8 +67,10 @@ class LocalBackend(Backend):
             return self._up()
 
     def _up(self) -> bool:
-        if self.processes.supervisor_alive():
+        if self.processes.supervisor_alive() and self.processes.desired_file.exists():
             return self._repair()
+        # Without desired.json (deleted by hand) the supervisor cannot be told what to run: it is
+        # stopped below, and the stored objects are served afresh.
         # The lab's processes still run but its run folder (pid files and all) is gone: nothing can
         # talk to them any more, so end them and start afresh rather than fail on our own ports.
         self.processes.stop_supervisor()
@@ -77,6 +79,7 @@ class LocalBackend(Backend):
                 raise LabError(f"port {port} on 127.0.0.1 is already in use, so the gateway cannot serve {what} "
                                "there", f"stop what uses it, or run `invoke up --port {self.port + 1}` "
                                         "(HTTPS moves with it)")
+        stored = self._objects()   # a damaged store is named before anything starts, and kept
         admin_port = free_port()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +101,6 @@ class LocalBackend(Backend):
             self._down()  # half-started (an error or Ctrl-C): leave nothing behind
             raise
         self.pending_file.unlink(missing_ok=True)   # a fresh Envoy serves nothing yet: nothing is ahead of the store
-        stored = self._objects()
         if stored:   # the supervisor had died with the lab up: serve again what is stored (kept if that fails)
             self._converge(stored, save=lambda: None)
         return True
@@ -106,20 +108,39 @@ class LocalBackend(Backend):
     def _repair(self) -> bool:
         """`up` on a running lab: restart what exited, change nothing else. Pods no stored object
         owns (left by a command killed -9 after starting them, before it saved the objects they
-        serve) are stopped, and the gateway gets the stored objects' config again."""
-        desired, status = self.processes.desired(), self.processes.status()
+        serve) are stopped, and the gateway gets the stored objects' config again, as it does
+        whenever what Envoy serves differs from them (a restarted Envoy loads its files from disk)."""
+        objects, desired, status = self._objects(), self.processes.desired(), self.processes.status()
         # "running" with a pid that has died is missing too: the supervisor has not reaped it yet.
         missing = {n: s for n, s in desired.items() if status.get(n, {}).get("state") != "running"
                    or not pid_alive(status[n].get("pid"))}
         if missing:
             self.processes.set_desired(desired)
             self.processes.wait_ready(missing)
-        owned = set(desired_pods(self._objects(), load_runners(), desired)) | {GATEWAY}
-        orphans = set(desired) - owned
+        pods = desired_pods(objects, load_runners(), desired)
+        orphans = set(desired) - set(pods) - {GATEWAY}
         interrupted = self.pending_file.exists()
-        if orphans or interrupted:
-            self._converge(self._objects(), save=lambda: None)
-        return bool(missing or orphans or interrupted)
+        if orphans or interrupted or self._serves_other_than(objects, pods):
+            self._converge(objects, save=lambda: None)
+            return True
+        return bool(missing)
+
+    def serves_what_is_stored(self) -> bool:
+        """Whether the gateway serves exactly the clusters and routes the stored objects make."""
+        objects = self._objects()
+        return not self._serves_other_than(objects, desired_pods(objects, load_runners(), self.processes.desired()))
+
+    def _serves_other_than_safe(self, objects: dict[Ref, dict], pods: dict) -> bool:
+        """As _serves_other_than, for `status`: a gateway that does not answer is said elsewhere."""
+        try:
+            return self._serves_other_than(objects, pods)
+        except (LabError, OSError):
+            return False
+
+    def _serves_other_than(self, objects: dict[Ref, dict], pods: dict) -> bool:
+        """Whether the gateway serves other clusters or routes than the stored objects make."""
+        config = translate(objects, pods)
+        return envoy.XdsPusher(self.xds_dir, self._admin()).differs(config.clusters, config.route_configs)
 
     def stop_processes(self) -> bool:
         """End every process of this lab (found by marker, whatever its files say); keep every file."""
@@ -142,8 +163,7 @@ class LocalBackend(Backend):
     # -- objects ------------------------------------------------------------------
 
     def _objects(self) -> dict[Ref, dict]:
-        raw = read_json(self.objects_file, default={}) or {}
-        return {Ref.from_key(key): obj for key, obj in raw.items()}
+        return read_objects(self.objects_file)
 
     def get(self, ref: Ref) -> dict | None:
         self._require_up()
@@ -163,6 +183,7 @@ class LocalBackend(Backend):
         new = dict(current)
         lines, refs = [], []
         for obj in objects:
+            check_limits([obj], "the objects to apply")   # helm, exercise steps and patches too, not only files
             validate_identity(obj)
             check_supported(obj)
             validate(obj)
@@ -178,8 +199,7 @@ class LocalBackend(Backend):
             kind = f"{ref.kind.lower()}.{ref.group}" if ref.group else KIND_NAMES.get(ref.kind, ref.kind.lower())
             lines.append(f"{kind}/{ref.name} {verb}")
             refs.append(ref)
-        config = self._converge(new, save=lambda: write_json(self.objects_file,
-                                                             {ref.key: obj for ref, obj in new.items()}))
+        config = self._converge(new, save=lambda: save_objects(self.objects_file, new))
         applied = {ref_of(_with_namespace(obj)) for obj in objects}
         return ([line + apply_note(ref, new) for ref, line in zip(refs, lines)]
                 + [f"note: {text}" for ref, text in config.notes if ref in applied])
@@ -192,14 +212,10 @@ class LocalBackend(Backend):
         obj = self.get(ref)
         if obj is None:
             raise LabError(f"{ref} is not applied in the lab", "check the kind, namespace and name (`invoke status`)")
-        try:
-            patched = jsonpatch.apply_patch(obj, operations)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as e:
-            raise ManifestError(f"the patch does not apply to {ref}: {e}",
-                                "check each operation's path against the object (`invoke get`)") from None
-        if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict) \
-                or not patched["metadata"].get("name"):
+        patched = apply_patch(obj, operations, str(ref))
+        if not isinstance(patched.get("metadata"), dict) or not patched["metadata"].get("name"):
             raise ManifestError(f"the patch leaves {ref} without metadata.name", "a patch may not remove the name")
+        checked_object(patched, f"{ref} after the patch")   # apiVersion and kind still there, as text
         if ref_of(patched) != ref:
             raise ManifestError(f"the patch renames {ref}", "a patch may not change kind, name or namespace")
         line = self._apply([patched])[0]   # (notes, if any, follow it)
@@ -224,8 +240,7 @@ class LocalBackend(Backend):
         if left == current:
             return
         try:
-            self._converge(left, save=lambda: write_json(self.objects_file,
-                                                         {ref.key: obj for ref, obj in left.items()}))
+            self._converge(left, save=lambda: save_objects(self.objects_file, left))
         except ManifestError as e:
             raise LabError(f"not deleted: what is left would not be served ({e.message})",
                            "delete or change that object too (a cluster would delete it and serve what is "
@@ -267,7 +282,9 @@ class LocalBackend(Backend):
         try:
             if starting:
                 self.processes.set_desired({**old_processes, **new_processes})
+                _test_point("pods-requested", self.run_dir)
                 self.processes.wait_ready(starting)
+            _test_point("before-push", self.run_dir)
             with ctrl_c_deferred():   # from the first push to the save, one step
                 write_json(self.pending_file, {"pid": os.getpid(), "since": time.time()})
                 try:
@@ -276,7 +293,7 @@ class LocalBackend(Backend):
                     merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
                     pusher.push_clusters(list(merged.values()))
                     pusher.push_routes(config.route_configs)
-                    _crash_point("after-routes")
+                    _test_point("after-routes", self.run_dir)
                     if len(merged) > len(config.clusters):
                         time.sleep(DRAIN_SECONDS)   # requests already sent to a cluster about to go finish first
                     pusher.push_clusters(config.clusters)
@@ -295,6 +312,8 @@ class LocalBackend(Backend):
         return config
 
     def _require_gateway(self) -> None:
+        if GATEWAY not in self.processes.desired():
+            raise DamagedFile(f"{self.processes.desired_file} does not name the gateway", DESIRED_FIX)
         info = self.processes.status().get(GATEWAY, {})
         if info.get("state") != "running":
             raise LabError(f"the gateway (Envoy) is not running ({self.processes.why_exited(GATEWAY, info)}); "
@@ -355,6 +374,9 @@ class LocalBackend(Backend):
                 f"exit code {info.get('returncode')}: {self.processes.why_exited(name, info)}" if state == "exited" else ""
             processes.append(ProcessStatus(name=name, state=state, detail=detail))
         routes, notes = [], []
+        if not self.processes.desired_file.exists():
+            notes.append(f"{self.processes.desired_file} is missing, so the lab cannot change what runs: "
+                         "`invoke up` starts its processes again from the stored objects")
         if self._interrupted():
             notes.append("a command was stopped between changing the gateway and saving the objects, so the "
                          "gateway may serve what `get` does not show: `invoke up` serves the stored objects again")
@@ -365,6 +387,9 @@ class LocalBackend(Backend):
         objects = self._objects()   # a Service port that reaches none of its pods: why requests get 503
         pods = desired_pods(objects, load_runners(), self.processes.desired())
         notes += [text for ref, text in target_port_notes(objects, pods) if ref.kind == "Service"]
+        if GATEWAY not in exited and not self.pending_file.exists() and self._serves_other_than_safe(objects, pods):
+            notes.append("the gateway serves other routes than the stored objects make (Envoy restarted with a "
+                         "config it rejected?): `invoke up` pushes the stored objects' config again")
         try:
             routes = self._admin().live_routes()
         except OSError as e:
@@ -373,13 +398,9 @@ class LocalBackend(Backend):
                          processes=processes, routes=routes, notes=notes)
 
     def _interrupted(self) -> bool:
-        """A pending record whose command no longer runs (a damaged one counts as interrupted)."""
-        if not self.pending_file.exists():
-            return False
-        try:
-            return not pid_alive((read_json(self.pending_file, default={}) or {}).get("pid"))
-        except LabError:
-            return True
+        """A pending record whose command no longer runs (a damaged one is named: DamagedFile)."""
+        pending = read_pending(self.pending_file)
+        return pending is not None and not pid_alive(pending.pid)
 
     def _require_up(self) -> None:
         if not self.processes.supervisor_alive():
@@ -394,11 +415,22 @@ def _with_namespace(obj: dict) -> dict:
     return obj
 
 
-def _crash_point(name: str) -> None:
-    """Tests only: CANARY_LAB_TEST_KILL_AT=<name> kills this process with SIGKILL here, as a
-    learner's `kill -9` could; inert unless that variable names this point."""
+PAUSE_LIMIT = 60.0   # a test that never releases a paused command does not hang the suite
+
+
+def _test_point(name: str, run_dir: Path) -> None:
+    """Tests only, inert unless a variable names this point: CANARY_LAB_TEST_KILL_AT kills this
+    process with SIGKILL here (as a learner's `kill -9` could); CANARY_LAB_TEST_PAUSE_AT writes
+    run_dir/paused-at-<name> and waits here until the test removes it, so a test's Ctrl-C or kill
+    lands exactly at this point of the command."""
     if os.environ.get("CANARY_LAB_TEST_KILL_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("CANARY_LAB_TEST_PAUSE_AT") == name:
+        marker = run_dir / f"paused-at-{name}"
+        marker.write_text(str(os.getpid()))
+        deadline = time.monotonic() + PAUSE_LIMIT
+        while marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def _restore(pusher, old_clusters: list[dict], new_clusters: list[dict], old_routes: dict) -> None:

@@ -68,6 +68,11 @@ def bootstrap(xds_dir: Path, gateway_port: int, admin_port: int, tls_port: int, 
         # Histograms (upstream_rq_time) reach /stats only at a flush: every second, not Envoy's
         # default 5 s, so `invoke rollout`'s latency over a short window is current.
         "stats_flush_interval": "1s",
+        # As Istio's proxies run (pkg/bootstrap/config.go extractRuntimeFlags): a regex may compile to
+        # 32768 RE2 instructions, not Envoy's default 100, so `a{1000}` serves here as on a cluster.
+        "layered_runtime": {"layers": [
+            {"name": "global config", "static_layer": {"re2.max_program_size.error_level": 32768}},
+            {"name": "admin", "admin_layer": {}}]},
         "dynamic_resources": {"cds_config": source("cds.json")},
         "static_resources": {"listeners": [listener("gateway", gateway_port, "http"), https]},
     }
@@ -106,6 +111,22 @@ class XdsPusher:
         self.xds_dir = xds_dir
         self.admin = admin
         self.timeout = timeout
+        self.pushed = 0   # files written (what Envoy served differed from what was pushed)
+
+    def differs(self, clusters: list[dict], route_configs: dict[str, dict]) -> bool:
+        """Whether Envoy serves anything other than these clusters and routes (after a restart it
+        loads what the files hold; a rejected push, or a file edited by hand, would differ)."""
+        wanted = [("cds.json", CDS_STATS, _document(CLUSTER_TYPE, clusters))] + [
+            (RDS_FILES[scheme], RDS_STATS[scheme], _document(ROUTE_TYPE, [config]))
+            for scheme, config in route_configs.items()]
+        return any(self._stats(stats).get(f"{stats}.version_text") != version or not self._on_disk(name, text)
+                   for name, stats, (version, text) in wanted)
+
+    def _on_disk(self, file_name: str, text: str) -> bool:
+        try:
+            return (self.xds_dir / file_name).read_text() == text
+        except OSError:
+            return False
 
     def push_clusters(self, clusters: list[dict]) -> None:
         self._push("cds.json", CDS_STATS, *_document(CLUSTER_TYPE, clusters))
@@ -124,10 +145,13 @@ class XdsPusher:
 
     def _push(self, file_name: str, stats_prefix: str, version: str, text: str) -> None:
         before = self._stats(stats_prefix)
-        if before.get(f"{stats_prefix}.version_text") == version:
+        # Served already, and the file says so too: a rejected push leaves the rejected text on disk
+        # while Envoy keeps serving the old version, and a restarted Envoy would load that text.
+        if before.get(f"{stats_prefix}.version_text") == version and self._on_disk(file_name, text):
             return
         rejected_before = int(before.get(f"{stats_prefix}.update_rejected", 0))
         write_atomic(self.xds_dir / file_name, text)
+        self.pushed += 1
 
         def loaded() -> bool:
             now = self._stats(stats_prefix)

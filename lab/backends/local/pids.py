@@ -1,10 +1,12 @@
 """Which processes are the lab's, portably (psutil: Linux and macOS alike, no /proc).
 
 A pid alone proves nothing: after a reboot or a long run it may belong to
-somebody else. A process is the lab's when its command line names the lab's
-run folder (the supervisor, Envoy) or its environment carries the run folder's
-marker (every pod: the supervisor puts it there). Light on purpose: the
-supervisor imports it too.
+somebody else. A process is the lab's when its environment carries the run
+folder's marker: the supervisor gets it from `up`, and gives it to every
+process it starts (Envoy, each pod; their workers inherit it). A command line
+proves nothing: a learner's `tail -f .lab/run/logs/gateway.log` names the run
+folder too, and is not the lab's to end. Light on purpose: the supervisor
+imports it too.
 """
 
 import os
@@ -13,10 +15,11 @@ from pathlib import Path
 
 import psutil
 
-# Set in every process the supervisor starts, so the lab finds its own even when
-# the run folder (and with it every pid file) is gone.
+# Set in the supervisor and every process it starts, so the lab finds its own even
+# when the run folder (and with it every pid file) is gone.
 RUN_DIR_MARKER = "CANARY_LAB_RUN_DIR"
 POD_MARKER = "CANARY_LAB_POD"
+SUPERVISOR = "supervisor"   # the supervisor's own POD_MARKER
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -72,9 +75,6 @@ def lab_processes(run_dir: Path, pod: str | None = None) -> list[psutil.Process]
             continue
         try:
             if proc.status() == psutil.STATUS_ZOMBIE:
-                continue
-            if pod is None and any(run == part or part.startswith(run + os.sep) for part in proc.cmdline()):
-                found.append(proc)
                 continue
             env = proc.environ()
         except (psutil.Error, OSError):

@@ -19,13 +19,13 @@ from lab.ports import free_ports
 MAX_REPLICAS = 10
 # Kubernetes' rule for env names (IsEnvVarName).
 ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*\Z")
-# On a cluster these stay inside a container; locally they would change how the learner's own
-# interpreter, loader or server starts (PYTHONPATH runs a sitecustomize.py, LD_PRELOAD a library).
-HOST_ENV_PREFIXES = ("PYTHON", "LD_", "DYLD_", "GUNICORN", "MALLOC_", "PERL5", "RUBY", "NODE_", "JAVA_TOOL",
-                     "_JAVA")
-HOST_ENV_NAMES = {"PATH", "HOME", "TMPDIR", "SHELL", "ENV", "BASH_ENV", "IFS", "GLIBC_TUNABLES",
-                  "SSL_CERT_FILE", "SSL_CERT_DIR", "TZDIR", "GCONV_PATH", "LOCPATH", "HOSTALIASES",
-                  "RESOLV_HOST_CONF", "WSGI_APP", "SERVER_SOFTWARE", "FORWARDED_ALLOW_IPS"}
+# What a pod's process may be given, an allow-list: on a cluster the env stays inside a container;
+# locally it reaches a process on the learner's own account, where a name some runtime, loader or
+# library reads (LD_PRELOAD, PYTHONPATH, OPENSSL_CONF, GCONV_PATH, GUNICORN_CMD_ARGS, ...) runs code
+# of the manifest's choosing. No deny-list of such names is ever complete, so a pod gets only
+#  - the names its app reads, as apps/<app>/local.yaml declares them (`reads_env`), and
+#  - names of the learner's own, under a prefix no runtime, loader or library reads: APP_.
+OWN_ENV = re.compile(r"APP_[A-Z0-9_]+\Z")
 # Set by the lab for every pod (the port it listens on, its identity).
 LAB_ENV_NAMES = {"PORT", "POD_NAME", "POD_NAMESPACE", "CANARY_LAB_RUN_DIR", "CANARY_LAB_POD"}
 
@@ -75,7 +75,7 @@ def desired_pods(objects: dict[Ref, dict], runners: list[Runner],
         replicas = _replicas(ref, spec)
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         _check_selector(ref, spec, labels)
-        env = container_env(ref, container)
+        env = container_env(ref, container, runner)
         prefix = f"{ref.namespace}/{ref.name}-{template_hash(deployment)}"
         ports = (runner.container_port(str(container.get("image", ""))), named_ports(container))
         wanted += [(f"{prefix}-{index}", ref, labels, env, runner, ports) for index in range(replicas)]
@@ -111,11 +111,13 @@ def _replicas(ref: Ref, spec: dict) -> int:
     return replicas
 
 
-def container_env(ref: Ref, container: dict) -> dict[str, str]:
-    """The container's env as the pod's process gets it: Kubernetes' rules, plus the host's safety."""
+def container_env(ref: Ref, container: dict, runner: Runner) -> dict[str, str]:
+    """The container's env as the pod's process gets it: Kubernetes' rules, then the allow-list."""
     env = {}
     for index, entry in enumerate(container.get("env") or []):
         where = f"{ref}: env[{index}]"
+        if not isinstance(entry, dict):
+            raise ManifestError(f"{where} is {entry!r}, not a name and a value", "write - {name: NAME, value: \"...\"}")
         name = entry.get("name")
         if not isinstance(name, str) or not ENV_NAME.match(name):
             raise ManifestError(f"{where}.name {name!r} is not a valid environment variable name",
@@ -126,14 +128,16 @@ def container_env(ref: Ref, container: dict) -> dict[str, str]:
                                 f"quote it, as Kubernetes requires: value: \"{value}\"")
         if "\0" in value:
             raise ManifestError(f"{where} ({name}): the value holds a NUL byte", "remove it: no process can take it")
-        upper = name.upper()
-        if upper in LAB_ENV_NAMES:
+        if name.upper() in LAB_ENV_NAMES:
             raise ManifestError(f"{where}: {name} is set by the local lab for every pod",
                                 "remove it from the manifest")
-        if upper.startswith(HOST_ENV_PREFIXES) or upper in HOST_ENV_NAMES:
-            raise ManifestError(f"{where}: the local lab refuses {name}: it changes how an interpreter, loader or "
-                                "server starts, and a local pod runs on your own account, not in a container",
-                                "remove it; k3d or minikube keep it inside the container")
+        if name not in runner.reads_env and not OWN_ENV.match(name):
+            reads = ", ".join(runner.reads_env) or "none"
+            raise ManifestError(f"{where}: the local lab refuses {name}: a local pod runs on your own account, not in "
+                                f"a container, so it gets only the env its app reads ({runner.app}: {reads}; "
+                                f"apps/{runner.app}/local.yaml) and names of your own starting APP_",
+                                "remove it, or name your own setting APP_...; a cluster (k3d, minikube) keeps any "
+                                "env inside the container")
         env[name] = value
     return env
 

@@ -11,17 +11,55 @@ import subprocess
 import sys
 import urllib.error
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from lab import loopback
 from lab.backends.local import pids
 from lab.backends.local.pids import pid_alive, runs_program  # noqa: F401 - runs_program: for the tests
 from lab.backends.local.supervisor import log_name
 from lab.errors import LabError
-from lab.files import open_private_log, read_json, write_atomic, write_json
+from lab.files import open_private_log, read_model, write_atomic, write_json
 from lab.polling import poll
 
 SUPERVISOR_STOP_TIMEOUT = 10.0
 SUPERVISOR_MODULE = "lab.backends.local.supervisor"
+DESIRED_FIX = "delete it, then `invoke up` starts the lab's processes again from the stored objects"
+STATUS_FIX = "delete it, then `invoke up`: the supervisor writes it again"
+
+
+class ProcessSpec(BaseModel):
+    """One process the supervisor should run (Pod.process_spec, or the gateway's)."""
+    model_config = ConfigDict(extra="allow")
+    argv: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str = ""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    ready_path: str = "/"
+
+
+class Desired(BaseModel):
+    """desired.json: what should run, and the generation the supervisor acknowledges in status.json."""
+    generation: int = Field(ge=0)
+    processes: dict[str, ProcessSpec]
+
+
+class ProcessState(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    state: Literal["running", "exited"]
+    pid: int | None = None
+    returncode: int | None = None
+    reason: str = ""
+    argv0: str = ""
+    created: float | None = None
+
+
+class Status(BaseModel):
+    """status.json, as the supervisor writes it."""
+    model_config = ConfigDict(extra="allow")
+    generation: int = Field(ge=0)
+    processes: dict[str, ProcessState]
 
 
 class Processes:
@@ -54,7 +92,9 @@ class Processes:
             # A new session: Ctrl-C in the learner's terminal must not reach the lab.
             child = subprocess.Popen([sys.executable, "-m", SUPERVISOR_MODULE, str(self.run_dir)],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=Path(__file__).resolve().parents[3])
+                                     start_new_session=True, cwd=Path(__file__).resolve().parents[3],
+                                     env={**os.environ, pids.RUN_DIR_MARKER: str(self.run_dir),
+                                          pids.POD_MARKER: pids.SUPERVISOR})
         write_atomic(self.pid_file, str(child.pid))
         # Kept, not dropped: a Popen collected while its process runs goes through __del__, and
         # a Ctrl-C landing there is printed and swallowed, so a cancelled `up` carried on.
@@ -72,7 +112,7 @@ class Processes:
 
     def _kill_leftovers(self) -> None:
         """What the supervisor could not stop (it was killed, or the run folder and its pid files
-        were deleted): every process that names this run folder or carries its marker."""
+        were deleted): every process that carries this run folder's marker."""
         pids.kill_all(self.leftovers())
 
     def leftovers(self) -> list:
@@ -80,15 +120,25 @@ class Processes:
 
     # -- what runs -----------------------------------------------------------
 
+    def _desired(self) -> Desired | None:
+        return read_model(self.desired_file, Desired, DESIRED_FIX)
+
     def desired(self) -> dict[str, dict]:
-        return (read_json(self.desired_file, default={}) or {}).get("processes", {})
+        """What should run, by name (empty before `up` wrote it)."""
+        desired = self._desired()
+        return {name: spec.model_dump(exclude_unset=True) for name, spec in desired.processes.items()} \
+            if desired else {}
 
     def status(self) -> dict[str, dict]:
-        return (read_json(self.status_file, default={}) or {}).get("processes", {})
+        """What runs, as the supervisor last wrote it (empty before its first write)."""
+        status = read_model(self.status_file, Status, STATUS_FIX)
+        return {name: info.model_dump(exclude_unset=True) for name, info in status.processes.items()} \
+            if status else {}
 
     def set_desired(self, processes: dict[str, dict]) -> None:
         """Replace what should run (restarting what exited) and wait until the supervisor has acted."""
-        generation = (read_json(self.desired_file, default={}) or {}).get("generation", 0) + 1
+        desired = self._desired()
+        generation = (desired.generation if desired else 0) + 1
         write_json(self.desired_file, {"generation": generation, "processes": processes})
         pid = self.supervisor_pid()
         if not self.supervisor_alive():
@@ -98,17 +148,20 @@ class Processes:
 
     def _wait_generation(self, generation: int, timeout: float = 15.0) -> None:
         def answered() -> bool:
-            status = read_json(self.status_file, default={}) or {}
-            if status.get("generation", 0) >= generation:
+            status = read_model(self.status_file, Status, STATUS_FIX)
+            if status is not None and status.generation >= generation:
                 return True
-            # The one this command started is known by its Popen (no reading of its command line).
-            alive = self._supervisor.poll() is None if self._supervisor else self.supervisor_alive()
-            if not alive:
+            if not self._supervisor_running():
                 raise self._no_answer()
             return False
 
         if not poll(answered, timeout, interval=0.02):
             raise self._no_answer()
+
+    def _supervisor_running(self) -> bool:
+        # The one this command started is known by its Popen (no reading of its command line,
+        # which reads empty for a moment after the start).
+        return self._supervisor.poll() is None if self._supervisor else self.supervisor_alive()
 
     def _no_answer(self) -> LabError:
         return LabError("the local lab's supervisor did not answer",
@@ -119,6 +172,9 @@ class Processes:
         pending = dict(names)
 
         def all_ready() -> bool:
+            if not self._supervisor_running():   # killed meanwhile: nothing will start, say so now
+                raise LabError(f"the local lab's supervisor ended while {', '.join(pending)} started",
+                               "run `invoke up` to restart the lab, then the command again")
             status = self.status()
             for name, spec in list(pending.items()):
                 if status.get(name, {}).get("state") == "exited":
@@ -148,8 +204,14 @@ class Processes:
         return folder
 
     def why_exited(self, name: str, info: dict) -> str:
-        """The supervisor's reason when it refused to start the process, else its log's last line."""
-        return info.get("reason") or self.last_log_line(name)
+        """The supervisor's reason when it refused to start the process; the signal that ended it (a
+        killed Envoy's last log line is some old warning, not why it ended); else its log's last line."""
+        code = info.get("returncode")
+        if info.get("reason"):
+            return str(info["reason"])
+        if isinstance(code, int) and code < 0 and -code in signal.Signals._value2member_map_:
+            return f"ended by {signal.Signals(-code).name}"
+        return self.last_log_line(name)
 
     def last_log_line(self, name: str) -> str:
         try:

@@ -23,6 +23,7 @@ class Runner:
     ready_path: str
     app_dir: Path
     env: tuple[tuple[str, str], ...] = ()   # what the app needs besides the manifest's env
+    reads_env: tuple[str, ...] = ()          # the env names the app reads: what a manifest may set (pods.py)
     # The port the image's app listens on in a container (its Dockerfile), per image name where
     # they differ; None: not said, so any targetPort is taken to reach it.
     port: int | None = None
@@ -57,6 +58,7 @@ def load_runners(apps_dir: Path = APPS_DIR) -> list[Runner]:
             ready_path=spec.get("ready_path", "/"),
             app_dir=spec_file.parent,
             env=tuple((str(k), str(v)) for k, v in (spec.get("env") or {}).items()),
+            reads_env=tuple(str(name) for name in spec.get("reads_env") or ()),
             port=spec.get("port"),
             image_ports=tuple((str(k), int(v)) for k, v in (spec.get("image_ports") or {}).items()),
         ))
