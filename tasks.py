@@ -204,7 +204,7 @@ def dashboard(c, name=None, port="0", window="10"):
     """
     if not _help_asked("dashboard", name):
         _run(lambda: commands.dashboard(name or "", whole("--port", port, 0, 65535, 8090),
-                                        decimal("--window", window, 1, 3600, "10")))
+                                        decimal("--window", window, 1, 600, "10")))
 
 
 optional("patch", "name")   # so that `invoke patch --help` reaches the task

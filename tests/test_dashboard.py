@@ -78,7 +78,7 @@ def test_dashboard_with_a_name_is_that_addons_on_the_lab_and_without_one_the_lab
     assert addon.returncode == 1 and "the lab is not up" in addon.stderr   # kiali lives in a cluster lab
     bad = subprocess.run([sys.executable, "-m", "invoke", "dashboard", "--window", "0"], cwd=PROJECT_DIR, env=env,
                          capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 1 and "--window 0" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and "--window '0'" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_invoke_dashboard_prints_its_url_serves_without_a_lab_and_stops_on_ctrl_c(tmp_path):
