@@ -67,7 +67,7 @@ spec:
 def test_weighted_split_and_header_route_become_envoy_routes():
     config = translate(store(VS_SPLIT), PODS)
     [vhost] = config.route_configs["http"]["virtual_hosts"]
-    assert vhost["domains"] == ["shop.local", "shop.local:*"]
+    assert vhost["domains"] == ["shop.local"]   # gateway.go: the host alone; the port is ignored (below)
     header_route, split_route = vhost["routes"]
     assert header_route["match"]["headers"] == [{"name": "x-track", "string_match": {"exact": "canary"}}]
     assert header_route["route"]["cluster"] == "outbound|80|v2|app.shop.svc.cluster.local"
@@ -193,7 +193,7 @@ def test_hosts_only_the_mesh_knows_are_left_to_the_mesh():
     vs = VS_SPLIT.replace("hosts: [shop.local]", "hosts: [shop.local, app]").replace("gateways: [gw]",
                                                                                     "gateways: [gw, mesh]")
     [vhost] = translate(store(vs), PODS).route_configs["http"]["virtual_hosts"]
-    assert vhost["domains"] == ["shop.local", "shop.local:*"]
+    assert vhost["domains"] == ["shop.local"]   # not `app`: only the mesh knows it
 
 
 def test_https_servers_get_their_own_routes_and_need_the_labs_credential():

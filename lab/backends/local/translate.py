@@ -10,6 +10,14 @@ live routes on both backends.
 from dataclasses import dataclass, field
 
 from lab.backends.local.endpoints import serves, target_port_notes
+from lab.backends.local.gateway_vhosts import (
+    ROUTE_CONFIG_FLAGS,
+    intersecting_hosts,
+    sent_routes,
+    server_hosts_for,
+    sort_vhost_routes,
+    virtual_host_domains,
+)
 from lab.backends.local.pods import Pod
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -72,33 +80,33 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                 notes.append((ref, f"{ref} is bound only to the mesh: its routes are checked, but the local lab "
                                    "carries no mesh traffic (no sidecars), so only a cluster serves them"))
             continue
-        routes = []
-        for i, http in enumerate(spec.get("http") or []):
-            action = _route_action(ref, i, http, objects, pods, clusters)
-            for match in _matches(http):
-                routes.append({"match": match, "route": action,
-                               **({"name": http["name"]} if http.get("name") else {})})
+        routes, unsent = _virtual_service_routes(ref, spec, objects, pods, clusters)
+        if unsent:
+            notes.append((ref, _unsent_note(ref, unsent)))
         for scheme, host in served:
             if (scheme, host) in owners:
                 # Istio's gateway merges them (pilot core/gateway.go, vHostDedupMap): each later
-                # VirtualService's routes go after the earlier ones', so a catch-all first hides the rest.
+                # VirtualService's routes are appended after the earlier ones', then sorted below.
                 virtual_hosts[scheme][host]["routes"] = virtual_hosts[scheme][host]["routes"] + routes
-                notes.append((ref, f"{ref} shares host {host} with {owners[scheme, host]}: as Istio does, its "
-                                   "routes are merged after those of the VirtualServices created before it"))
+                notes.append((ref, (f"{ref} shares host {host} with {owners[scheme, host]}: as Istio does, its "
+                                    "routes are merged after those of the VirtualServices created before it, "
+                                    "and catch-all routes (no match, prefix /) go last")))
                 continue
             owners[scheme, host] = ref
-            domains = ["*"] if host == "*" else [host, f"{host}:*"]
             virtual_hosts[scheme][host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
-                                           "domains": domains, "routes": routes}
-    from lab.backends.local.gateway_api_routes import http_routes   # here: it builds on this module
+                                           "domains": virtual_host_domains(host), "routes": routes}
+    for by_host in virtual_hosts.values():
+        for vhost in by_host.values():   # gateway.go: SortVHostRoutes on every virtual host
+            vhost["routes"] = sort_vhost_routes(vhost["routes"])
+    from lab.backends.local.gateway_api_routes import http_routes  # noqa: I001  here: it builds on this module
     for (scheme, host), routes in http_routes(objects, pods, clusters).items():
         if (scheme, host) in owners:
             raise ManifestError(f"host {host} is routed by {owners[scheme, host]} and by HTTPRoutes",
                                 "route a host with one API: a VirtualService or HTTPRoutes")
         virtual_hosts[scheme][host] = {"name": f"{host}|httproutes", "routes": routes,
-                                       "domains": ["*"] if host == "*" else [host, f"{host}:*"]}
+                                       "domains": virtual_host_domains(host)}
     notes += target_port_notes(objects, pods)
-    route_configs = {scheme: {"name": name, "virtual_hosts": list(virtual_hosts[scheme].values())}
+    route_configs = {scheme: {"name": name, **ROUTE_CONFIG_FLAGS, "virtual_hosts": list(virtual_hosts[scheme].values())}
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
                        notes=notes)
@@ -147,8 +155,11 @@ def check_gateway(ref: Ref, gateway: dict) -> None:
 
 
 def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple[str, str]]:
-    """(scheme, host) pairs the VirtualService's Gateways serve; other hosts are for the mesh only."""
-    patterns: list[tuple[str, str]] = []
+    """(scheme, virtual host) pairs the VirtualService gets on the gateway: per server of its Gateways,
+    the server's hosts open to its namespace intersected with its own hosts (gateway.go). Other hosts
+    are for the mesh only."""
+    found: list[tuple[str, str]] = []
+    vs_hosts = [str(host) for host in spec.get("hosts") or []]
     for name in spec.get("gateways") or []:
         if name == "mesh":
             continue
@@ -163,9 +174,9 @@ def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple
             continue   # Istio ignores a Gateway that selects no gateway pod: its hosts get 404
         for server in (gateway.get("spec") or {}).get("servers") or []:
             scheme = "https" if _is_https(server) else "http"
-            patterns += [(scheme, host) for host in _hosts_for(server.get("hosts") or [], gw_ref.namespace, ref.namespace)]
-    return sorted({(scheme, str(host)) for host in spec.get("hosts") or [] for scheme, pattern in patterns
-                   if _host_matches(pattern, str(host))})
+            hosts = server_hosts_for(server.get("hosts") or [], gw_ref.namespace, ref.namespace)
+            found += [(scheme, host) for host in intersecting_hosts(hosts, vs_hosts) if (scheme, host) not in found]
+    return found
 
 
 def _binds_a_serving_gateway(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> bool:
@@ -178,66 +189,28 @@ def _binds_a_serving_gateway(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> 
     return False
 
 
-def _hosts_for(hosts: list, gateway_namespace: str, vs_namespace: str) -> list[str]:
-    """A server's hosts that VirtualServices of `vs_namespace` may bind to. Istio's `namespace/host`
-    form (gateway.proto): `*/` or no prefix, any namespace; `./`, the Gateway's own; else that one."""
-    allowed = []
-    for entry in hosts:
-        namespace, _, host = str(entry).rpartition("/")
-        if namespace in ("", "*") or (namespace == "." and vs_namespace == gateway_namespace) \
-                or namespace == vs_namespace:
-            allowed.append(host)
-    return allowed
-
-
 def _is_https(server: dict) -> bool:
     return str((server.get("port") or {}).get("protocol", "HTTP")).upper() == "HTTPS" or bool(server.get("tls"))
 
 
-def _host_matches(pattern: str, host: str) -> bool:
-    """Istio's host matching: `*.x.local` matches `a.x.local` (the dot included), never `evilx.local`."""
-    if pattern == "*":
-        return True
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return pattern == host
+def _virtual_service_routes(ref: Ref, spec: dict, objects: dict[Ref, dict], pods: dict[str, Pod],
+                            clusters: dict[str, dict]) -> tuple[list[dict], list[str]]:
+    """The Envoy routes istiod sends for a VirtualService (gateway_vhosts.sent_routes), and the names
+    of the http routes it leaves out after a catch-all."""
+    https = spec.get("http") or []
+    sent = sent_routes(https)
+    actions = {i: _route_action(ref, i, https[i], objects, pods, clusters) for i in sorted({i for i, _, _ in sent})}
+    routes = [{"match": match, "route": actions[i], **({"name": name} if name else {})} for i, name, match in sent]
+    unsent = [j for j in range(len(https)) if j not in actions]
+    for j in unsent:
+        _route_action(ref, j, https[j], objects, pods, {})   # still checked, as istioctl analyze would
+    return routes, [str(https[j].get("name") or f"http[{j}]") for j in unsent]
 
 
-def _matches(http: dict) -> list[dict]:
-    """Istio ORs the entries of `match`; Envoy gets one route per entry."""
-    entries = http.get("match") or [{}]
-    result = []
-    for entry in entries:
-        match = _string_match_path(entry.get("uri"))
-        headers = [_header_match(str(name), cond) for name, cond in sorted((entry.get("headers") or {}).items())]
-        if headers:
-            match["headers"] = headers
-        result.append(match)
-    return result
-
-
-def _string_match_path(uri: dict | None) -> dict:
-    if not uri:
-        return {"prefix": "/"}
-    if "exact" in uri:
-        return {"path": str(uri["exact"])}
-    if "prefix" in uri:
-        return {"prefix": str(uri["prefix"])}
-    return {"safe_regex": {"regex": str(uri["regex"])}}
-
-
-def _header_match(name: str, cond: dict | None) -> dict:
-    if not cond:   # `{}`: the header is present, whatever its value (as Istio reads it)
-        return {"name": name.lower(), "present_match": True}
-    return {"name": name.lower(), "string_match": _string_match(cond)}
-
-
-def _string_match(cond: dict) -> dict:
-    if "exact" in cond:
-        return {"exact": str(cond["exact"])}
-    if "prefix" in cond:
-        return {"prefix": str(cond["prefix"])}
-    return {"safe_regex": {"regex": str(cond["regex"])}}
+def _unsent_note(ref: Ref, unsent: list[str]) -> str:
+    return (f"{ref}: {', '.join(unsent)} come after a catch-all route (no match, or prefix / with no header "
+            "match); as on a cluster, istiod does not send them to the gateway and no request reaches them "
+            "(istioctl analyze: IST0130). Put the routes with a match first")
 
 
 def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dict) -> dict:
