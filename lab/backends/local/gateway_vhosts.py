@@ -98,13 +98,30 @@ def sort_vhost_routes(routes: list[dict]) -> list[dict]:
 
 
 def route_match(entry: dict | None) -> dict:
-    """route.go, TranslateRouteMatch: the path (prefix / when none), then the header matches by name."""
+    """route.go, TranslateRouteMatch: the path (prefix / when none); header matches, `withoutHeaders`
+    inverted, sorted by name; then `method`, `authority`, `scheme` as pseudo-header matches; query
+    parameter matches. (The local lab serves uri and headers only; the rest is here so the cluster's
+    prediction knows such a match is no catch-all.)"""
     entry = entry or {}
     match = string_match_path(entry.get("uri"))
-    headers = [header_match(str(name), cond) for name, cond in sorted((entry.get("headers") or {}).items())]
+    if entry.get("ignoreUriCase"):
+        match["case_sensitive"] = False
+    headers = [header_match(str(name), cond) for name, cond in (entry.get("headers") or {}).items()]
+    headers += [{**header_match(str(name), cond), "invert_match": True}
+                for name, cond in (entry.get("withoutHeaders") or {}).items()]
+    headers.sort(key=lambda h: h["name"])
+    headers += [header_match(name, entry[field]) for field, name in PSEUDO_HEADERS.items() if entry.get(field)]
     if headers:
         match["headers"] = headers
+    queries = [{"name": str(name), **_presence_or(cond, "string_match")} for name, cond in
+               (entry.get("queryParams") or {}).items()]
+    if queries:
+        match["query_parameters"] = queries
     return match
+
+
+# route.go: HeaderMethod, HeaderAuthority, HeaderScheme
+PSEUDO_HEADERS = {"method": ":method", "authority": ":authority", "scheme": ":scheme"}
 
 
 def string_match_path(uri: dict | None) -> dict:
@@ -118,9 +135,15 @@ def string_match_path(uri: dict | None) -> dict:
 
 
 def header_match(name: str, cond: dict | None) -> dict:
-    if not cond:   # `{}`: the header is present, whatever its value (as Istio reads it)
-        return {"name": name.lower(), "present_match": True}
-    return {"name": name.lower(), "string_match": string_match(cond)}
+    return {"name": name.lower(), **_presence_or(cond, "string_match")}
+
+
+def _presence_or(cond: dict | None, key: str) -> dict:
+    """route.go, canBeConvertedToPresentMatch: `{}` (no match type) or the regex `*` means present,
+    whatever the value; else the string match."""
+    if not cond or not any(kind in cond for kind in ("exact", "prefix", "regex")) or cond.get("regex") == "*":
+        return {"present_match": True}
+    return {key: string_match(cond)}
 
 
 def string_match(cond: dict) -> dict:
