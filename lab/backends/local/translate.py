@@ -9,7 +9,7 @@ live routes on both backends.
 
 from dataclasses import dataclass, field
 
-from lab.backends.local.endpoints import serves, target_port_notes
+from lab.backends.local.endpoints import CLUSTER_DOMAIN, service_named, serves, target_port_notes
 from lab.backends.local.gateway_vhosts import (
     ROUTE_CONFIG_FLAGS,
     intersecting_hosts,
@@ -28,7 +28,6 @@ ROUTE_CONFIGS = {"http": "http-gateway", "https": "https-gateway"}
 # The one certificate the local gateway has: the lab CA's, under the name the cluster's
 # cert-manager Certificate gives its secret (cluster/issuers.yaml).
 LOCAL_CREDENTIAL = "canary-lab-gateway-tls"
-CLUSTER_DOMAIN = "svc.cluster.local"
 # The labels of the one gateway the local lab has: those of Istio's default ingress gateway pods.
 LOCAL_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 SERVED_PROTOCOLS = ("HTTP", "HTTPS")
@@ -238,9 +237,7 @@ def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dic
 
 
 def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:
-    parts = host.split(".")
-    namespace = parts[1] if len(parts) > 1 else ref.namespace
-    service_ref = Ref("Service", namespace, parts[0])
+    service_ref = service_named(host, ref.namespace) or Ref("Service", ref.namespace, host)
     service = objects.get(service_ref)
     if service is None:
         raise ManifestError(f"{ref}: destination host {host} matches no Service "
@@ -256,8 +253,7 @@ def _subset_labels(ref: Ref, index: int, service_ref: Ref, subset: str, objects)
         if rule_ref.kind != "DestinationRule":
             continue
         spec = rule.get("spec") or {}
-        host = str(spec.get("host", "")).split(".")
-        if host[0] != service_ref.name or (host[1] if len(host) > 1 else rule_ref.namespace) != service_ref.namespace:
+        if service_named(str(spec.get("host", "")), rule_ref.namespace) != service_ref:
             continue
         for entry in spec.get("subsets") or []:
             defined.append(entry.get("name"))
