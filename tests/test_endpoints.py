@@ -2,44 +2,41 @@
 route to a whole Service by (promote's 75/25) and what says a subset has no pod (503 UH). They must
 count what a cluster's EDS would: a Service's own pods, and a subset's among them only."""
 
-from lab.backends.local.endpoints import ready_endpoints
-from lab.backends.local.pods import template_hash
+from lab.backends.local.endpoints import ready_endpoints, target_port_notes
+from lab.backends.local.pods import Pod, template_hash
+from lab.manifests import Ref
 from tests.conftest import by_ref
+
+
+def deployment(namespace: str, name: str, app: str, version: str, replicas: int) -> str:
+    return f"""
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {app}, version: {version}}}}}
+  template:
+    metadata: {{labels: {{app: {app}, version: {version}}}}}
+    spec: {{containers: [{{name: {app}, image: canary-lab/version-app:1.0, ports: [{{name: http, containerPort: 8888}}]}}]}}
+"""
+
+
+def rule(namespace: str, name: str, host: str, subsets: str) -> str:
+    return f"""
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}, namespace: {namespace}}}
+spec: {{host: {host}, subsets: {subsets}}}
+"""
+
 
 OBJECTS = by_ref("""
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: shop-v1, namespace: shop}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: shop, version: v1}}
-  template:
-    metadata: {labels: {app: shop, version: v1}}
-    spec: {containers: [{name: shop, image: canary-lab/version-app:1.0}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: cart-v1, namespace: shop}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: cart, version: v1}}
-  template:
-    metadata: {labels: {app: cart, version: v1}}
-    spec: {containers: [{name: cart, image: canary-lab/version-app:1.0}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: shop-v1, namespace: other}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: shop, version: v1}}
-  template:
-    metadata: {labels: {app: shop, version: v1}}
-    spec: {containers: [{name: shop, image: canary-lab/version-app:1.0}]}
 ---
 apiVersion: v1
 kind: Service
@@ -53,45 +50,13 @@ kind: Service
 metadata: {name: external, namespace: shop}
 spec:
   ports: [{port: 80}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: shop, namespace: shop}
-spec:
-  host: shop
-  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: cart, namespace: shop}
-spec:
-  host: cart
-  subsets: [{name: v3, labels: {version: v1}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: shop-by-fqdn, namespace: other}
-spec:
-  host: shop.shop.svc.cluster.local
-  subsets: [{name: fqdn, labels: {version: v1}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: shop-dotted, namespace: other}
-spec:
-  host: shop.shop
-  subsets: [{name: dotted, labels: {version: v1}}]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: shop, namespace: shop}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: shop, version: v0}}
-  template:
-    metadata: {labels: {app: shop, version: v0}}
-    spec: {containers: [{name: shop, image: canary-lab/version-app:1.0}]}
-""")
+""" + deployment("shop", "shop-v1", "shop", "v1", 2) + deployment("shop", "cart-v1", "cart", "v1", 3)
+    + deployment("other", "shop-v1", "shop", "v1", 1)
+    + rule("shop", "shop", "shop", "[{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]")
+    + rule("shop", "cart", "cart", "[{name: v3, labels: {version: v1}}]")
+    + rule("other", "shop-by-fqdn", "shop.shop.svc.cluster.local", "[{name: fqdn, labels: {version: v1}}]")
+    + rule("other", "shop-dotted", "shop.shop", "[{name: dotted, labels: {version: v1}}]")
+    + deployment("shop", "shop", "shop", "v0", 0))   # named like the Service, and no Service of its own
 
 
 def running(*deployments: tuple[str, str, int]) -> set[str]:
@@ -142,3 +107,17 @@ def test_a_subset_is_the_services_by_the_rules_host_as_istiod_resolves_it():
     assert ("shop.shop", "v3") not in counts     # cart's rule
     assert counts["shop.shop", "fqdn"] == 2
     assert ("shop.shop", "dotted") not in counts
+
+
+def test_a_target_port_that_reaches_no_pod_is_noted_for_the_service_and_its_pods_deployments():
+    """Whichever of them an apply changed prints the note (`invoke apply` shows notes of what it applied)."""
+    wrong = dict(OBJECTS)
+    service = Ref("Service", "shop", "shop")
+    wrong[service] = {**OBJECTS[service], "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80, "targetPort": 9999}]}}
+    pods = {f"shop/shop-v1-x-{i}": Pod(name=f"shop/shop-v1-x-{i}", namespace="shop", deployment="shop-v1",
+                                        labels={"app": "shop", "version": "v1"}, port=20000 + i,
+                                        container_ports={"http": 8888}, listens_on=8888) for i in range(2)}
+    notes = target_port_notes(wrong, pods)
+    assert sorted(str(ref) for ref, _ in notes) == ["Deployment shop/shop-v1", "Service shop/shop"]
+    assert all("listen on 8888" in text and "targets 9999" in text for _, text in notes)
+    assert target_port_notes(OBJECTS, pods) == []

@@ -208,3 +208,29 @@ def test_https_servers_get_their_own_routes_and_need_the_labs_credential():
     wrong = by_ref(https_gateway.replace("canary-lab-gateway-tls", "my-cert") + "---" + VS_SPLIT)
     with pytest.raises(ManifestError, match="credentialName canary-lab-gateway-tls on the local lab"):
         translate(wrong, PODS)
+
+
+def test_every_route_config_ignores_the_host_headers_port():
+    """gateway.go buildGatewayHTTPRouteConfig: IgnorePortInHostMatching, so `Host: shop.local:80` (or any
+    port) reaches shop.local's routes; without it Envoy answers 404 to such a request."""
+    config = translate(store(VS_SPLIT), PODS)
+    assert all(c["ignore_port_in_host_matching"] is True for c in config.route_configs.values())
+
+
+def test_a_gateway_selecting_the_ingress_gateways_app_label_is_served():
+    """The ingress gateway's pods carry istio: ingressgateway and app: istio-ingressgateway (Istio's
+    gateway chart), so a Gateway may select it by either."""
+    by_app = BASE.replace("selector: {istio: ingressgateway}", "selector: {app: istio-ingressgateway}")
+    [vhost] = translate(store(VS_SPLIT) | by_ref(by_app), PODS).route_configs["http"]["virtual_hosts"]
+    assert vhost["domains"] == ["shop.local"]
+    other = BASE.replace("selector: {istio: ingressgateway}", "selector: {app: istio-egressgateway}")
+    assert translate(store(VS_SPLIT) | by_ref(other), PODS).route_configs["http"]["virtual_hosts"] == []
+
+
+def test_routes_are_named_as_istiod_names_them():
+    """route.go TranslateRoute: `<http name>.<match name>` for a named match entry, else the http name."""
+    named = VS_SPLIT.replace("- match: [{headers: {X-Track: {exact: canary}}}]",
+                             "- name: testers\n      match: [{name: by-header, headers: {X-Track: {exact: canary}}}, "
+                             "{uri: {prefix: /beta}}]").replace("    - route:\n", "    - name: everyone\n      route:\n")
+    [vhost] = translate(store(named), PODS).route_configs["http"]["virtual_hosts"]
+    assert [r.get("name") for r in vhost["routes"]] == ["testers.by-header", "testers", "everyone"]

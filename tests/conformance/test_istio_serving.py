@@ -23,9 +23,9 @@ import time
 import pytest
 
 from lab.backends.select import current_backend
-from lab.config import lab_paths
+from lab.config import EXERCISES_DIR, lab_paths
 from lab.errors import LabError
-from lab.manifests import ref_of
+from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.routes import expected_routes
 from tests.conformance.istio_serving_cases import (
     Case,
@@ -147,3 +147,48 @@ def test_the_suite_holds_at_least_60_cases_each_from_a_named_source():
         assert case.refused or case.serves is not None, case.id
         for ref in map(ref_of, case.objects):   # so deleting the case's objects leaves the base alone
             assert ref.namespace or ref.kind == "Namespace", f"{case.id}: {ref} names its namespace"
+
+
+# -- the debug exercise's own files, and its catch-all step --------------------------------------------
+
+DEBUG = EXERCISES_DIR / "debug"
+SHOP = "shop.shop-debug"
+# What istiod sends for each of debug's VirtualServices on debug.lab.local (route.go
+# BuildHTTPRoutesForVirtualService: nothing after the first catch-all), as lab/routes.py compares it.
+DEBUG_SERVES = {
+    "manifests/broken-order.yaml": [[(SHOP, "v1", 90), (SHOP, "v2", 10)]],           # testers never sent
+    "solutions/fixed-order.yaml": [[(SHOP, "v2", 100)], [(SHOP, "v1", 90), (SHOP, "v2", 10)]],
+    "manifests/broken-weights.yaml": [[(SHOP, "v2", 100)], [(SHOP, "v1", 10), (SHOP, "v2", 90)]],
+    "solutions/fixed-weights.yaml": [[(SHOP, "v2", 100)], [(SHOP, "v1", 90), (SHOP, "v2", 10)]],
+}
+
+
+def debug_stage() -> list[dict]:
+    """The lab as debug's catch-all step finds it: the app, both subsets (release 1's fix)."""
+    return load_manifest_file(DEBUG / "manifests" / "app.yaml") + \
+        [o for o in load_manifest_file(DEBUG / "solutions" / "fixed-subset.yaml") if o["kind"] == "DestinationRule"]
+
+
+@pytest.mark.parametrize("release", DEBUG_SERVES)
+def test_debugs_releases_are_predicted_as_istiod_serves_them(release):
+    virtual_services = load_manifest_file(DEBUG / release)
+    predicted = expected_routes(virtual_services, debug_stage())
+    assert predicted == {("http", "debug.lab.local"): DEBUG_SERVES[release]}
+
+
+@pytest.mark.slow
+def test_debugs_releases_are_served_by_the_local_gateway_as_istiod_serves_them(backend):
+    backend.apply(debug_stage())
+    try:
+        for release, wanted in DEBUG_SERVES.items():
+            backend.apply(load_manifest_file(DEBUG / release))
+            live = as_predicted(live_served(backend.live_routes()))
+            assert live == {("http", "debug.lab.local"): wanted}, release
+            tester = Request(host="debug.lab.local", headers={"X-Track": "canary"})
+            versions = {answer(backend, tester)[1] for _ in range(30)}
+            if release.endswith("broken-order.yaml"):   # testers share everyone's 90/10: no v1 in 30 is 1e-30
+                assert "v1" in versions, versions
+            else:
+                assert versions == {"v2"}, (release, versions)
+    finally:
+        backend.delete([Ref("Namespace", "", "shop-debug")])

@@ -63,11 +63,12 @@ def intersecting_hosts(server_hosts: Iterable[str], vs_hosts: Iterable[str]) -> 
 
 
 def is_catch_all(match: dict) -> bool:
-    """route.go, IsCatchAllRoute: the path is prefix `/` (or path-separated `/`) or the regex `.*`,
-    and there is no header or query parameter match."""
-    path = match.get("prefix", match.get("path_separated_prefix"))
+    """route.go, IsCatchAllRoute: the path is prefix `/` or the regex `.*`, and there is no header or
+    query parameter match. (Its path-separated `/` is the Gateway API's; those routes are sorted by
+    specificity instead, gateway_api_routes.py.)"""
     regex = (match.get("safe_regex") or {}).get("regex")
-    return (path == "/" or regex == ".*") and not match.get("headers") and not match.get("query_parameters")
+    return (match.get("prefix") == "/" or regex == ".*") and not match.get("headers") \
+        and not match.get(CLUSTER_ONLY)
 
 
 def sent_routes(http_routes: list[dict]) -> list[tuple[int, str, dict]]:
@@ -98,30 +99,23 @@ def sort_vhost_routes(routes: list[dict]) -> list[dict]:
 
 
 def route_match(entry: dict | None) -> dict:
-    """route.go, TranslateRouteMatch: the path (prefix / when none); header matches, `withoutHeaders`
-    inverted, sorted by name; then `method`, `authority`, `scheme` as pseudo-header matches; query
-    parameter matches. (The local lab serves uri and headers only; the rest is here so the cluster's
-    prediction knows such a match is no catch-all.)"""
+    """route.go, TranslateRouteMatch: the path (prefix / when none), then the header matches by name."""
     entry = entry or {}
     match = string_match_path(entry.get("uri"))
-    if entry.get("ignoreUriCase"):
-        match["case_sensitive"] = False
-    headers = [header_match(str(name), cond) for name, cond in (entry.get("headers") or {}).items()]
-    headers += [{**header_match(str(name), cond), "invert_match": True}
-                for name, cond in (entry.get("withoutHeaders") or {}).items()]
-    headers.sort(key=lambda h: h["name"])
-    headers += [header_match(name, entry[field]) for field, name in PSEUDO_HEADERS.items() if entry.get(field)]
+    headers = [header_match(str(name), cond) for name, cond in sorted((entry.get("headers") or {}).items())]
     if headers:
         match["headers"] = headers
-    queries = [{"name": str(name), **_presence_or(cond, "string_match")} for name, cond in
-               (entry.get("queryParams") or {}).items()]
-    if queries:
-        match["query_parameters"] = queries
+    others = [name for name in CLUSTER_ONLY_MATCHERS if entry.get(name)]
+    if others:
+        match[CLUSTER_ONLY] = others
     return match
 
 
-# route.go: HeaderMethod, HeaderAuthority, HeaderScheme
-PSEUDO_HEADERS = {"method": ":method", "authority": ":authority", "scheme": ":scheme"}
+# Matchers only a cluster serves (schema.py refuses them on the local lab). TranslateRouteMatch makes
+# each a header or query parameter match, so a match with one is no catch-all: the cluster's
+# prediction (lab/routes.py) needs to know that much of them, and no more.
+CLUSTER_ONLY_MATCHERS = ("withoutHeaders", "method", "authority", "scheme", "queryParams")
+CLUSTER_ONLY = "cluster_only_matchers"
 
 
 def string_match_path(uri: dict | None) -> dict:
@@ -135,15 +129,9 @@ def string_match_path(uri: dict | None) -> dict:
 
 
 def header_match(name: str, cond: dict | None) -> dict:
-    return {"name": name.lower(), **_presence_or(cond, "string_match")}
-
-
-def _presence_or(cond: dict | None, key: str) -> dict:
-    """route.go, canBeConvertedToPresentMatch: `{}` (no match type) or the regex `*` means present,
-    whatever the value; else the string match."""
-    if not cond or not any(kind in cond for kind in ("exact", "prefix", "regex")) or cond.get("regex") == "*":
-        return {"present_match": True}
-    return {key: string_match(cond)}
+    if not cond:   # `{}`: the header is present, whatever its value (route.go canBeConvertedToPresentMatch)
+        return {"name": name.lower(), "present_match": True}
+    return {"name": name.lower(), "string_match": string_match(cond)}
 
 
 def string_match(cond: dict) -> dict:
