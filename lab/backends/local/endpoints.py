@@ -57,7 +57,7 @@ def _running_pod_labels(objects: dict[Ref, dict], running: set[str]) -> list[tup
 
 def _subsets(objects: dict[Ref, dict], service: Ref) -> dict[str, dict]:
     """Subsets the DestinationRules for this Service define, name → labels."""
-    found = {}
+    found: dict[str, dict] = {}
     for ref, rule in objects.items():
         if ref.kind != "DestinationRule":
             continue
