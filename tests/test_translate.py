@@ -234,3 +234,16 @@ def test_routes_are_named_as_istiod_names_them():
                              "{uri: {prefix: /beta}}]").replace("    - route:\n", "    - name: everyone\n      route:\n")
     [vhost] = translate(store(named), PODS).route_configs["http"]["virtual_hosts"]
     assert [r.get("name") for r in vhost["routes"]] == ["testers.by-header", "testers", "everyone"]
+
+
+def test_header_matches_become_envoys_string_matches():
+    """route.go translateHeaderMatch: exact, prefix and regex values as Envoy's StringMatcher (a regex
+    as safe_regex: RE2, as Istio validates it), `{}` as present_match."""
+    headers = ("{x-exact: {exact: canary}, x-prefix: {prefix: can}, x-regex: {regex: 'c.*y'}, x-any: {}}")
+    [vhost] = translate(store(VS_SPLIT.replace("{X-Track: {exact: canary}}", headers)), PODS) \
+        .route_configs["http"]["virtual_hosts"]
+    assert vhost["routes"][0]["match"]["headers"] == [
+        {"name": "x-any", "present_match": True},
+        {"name": "x-exact", "string_match": {"exact": "canary"}},
+        {"name": "x-prefix", "string_match": {"prefix": "can"}},
+        {"name": "x-regex", "string_match": {"safe_regex": {"regex": "c.*y"}}}]
