@@ -4,7 +4,7 @@ import pytest
 
 from lab.backends.local.pods import Pod
 from lab.backends.local.schema import check_supported
-from lab.backends.local.translate import translate
+from lab.backends.local.translate import RETRY_POLICY, translate
 from lab.errors import ManifestError
 from lab.validate import validate
 from tests.conftest import by_ref, objects
@@ -247,3 +247,61 @@ def test_header_matches_become_envoys_string_matches():
         {"name": "x-exact", "string_match": {"exact": "canary"}},
         {"name": "x-prefix", "string_match": {"prefix": "can"}},
         {"name": "x-regex", "string_match": {"safe_regex": {"regex": "c.*y"}}}]
+
+
+CATCH_ALL_FIRST = VS_SPLIT.replace("    - match: [{headers: {X-Track: {exact: canary}}}]\n      route: [{destination: {host: app, subset: v2}}]\n", "") \
+    + "    - name: testers\n      match: [{headers: {X-Track: {exact: canary}}}]\n      route: [{destination: {host: app, subset: v2}}]\n"
+
+
+def test_routes_after_a_catch_all_are_not_served_and_the_apply_says_so():
+    config = translate(store(CATCH_ALL_FIRST), PODS)
+    [vhost] = config.route_configs["http"]["virtual_hosts"]
+    assert [r["match"] for r in vhost["routes"]] == [{"prefix": "/"}]
+    [note] = [text for _, text in config.notes if "catch-all" in text]
+    assert "testers come after a catch-all route" in note and "IST0130" in note
+    assert not [text for _, text in translate(store(VS_SPLIT), PODS).notes if "catch-all" in text]
+
+
+def test_a_route_after_a_catch_all_is_still_checked_like_any_other():
+    """A cluster stores it, and istioctl analyze reports its missing Service (IST0101); the lab refuses
+    it as it refuses any route to a Service it lacks, wherever the route sits."""
+    with pytest.raises(ManifestError, match="destination host nope matches no Service"):
+        translate(store(CATCH_ALL_FIRST.replace("route: [{destination: {host: app, subset: v2}}]\n",
+                                                "route: [{destination: {host: nope}}]\n")), PODS)
+
+
+def test_a_mesh_only_virtualservice_adds_nothing_to_the_gateway():
+    config = translate(store(VS_SPLIT.replace("gateways: [gw]", "gateways: [mesh]")), PODS)
+    assert config.route_configs["http"]["virtual_hosts"] == [] and config.clusters == []
+
+
+def test_a_gateway_that_selects_the_gateway_gets_no_ignored_note():
+    assert not [text for _, text in translate(store(VS_SPLIT), PODS).notes if "selects no gateway" in text]
+
+
+def test_each_route_has_no_timeout_and_istios_retries_split_or_not():
+    """An Istio gateway route has no timeout (WebSockets stay open) and the mesh's default retries."""
+    config = translate(store(VS_SPLIT), PODS)
+    for route in config.route_configs["http"]["virtual_hosts"][0]["routes"]:
+        assert route["route"]["timeout"] == "0s" and route["route"]["retry_policy"] == RETRY_POLICY
+
+
+TWO_PORTS = BASE.replace("ports: [{port: 80, targetPort: 8080}]",
+                         "ports: [{name: http, port: 80, targetPort: 8080}, {name: admin, port: 9090, targetPort: 8080}]")
+
+
+def test_a_destination_port_picks_the_services_port_and_must_be_one_of_them():
+    def cluster(route: str) -> str:
+        [vhost] = translate(by_ref(TWO_PORTS + "---" + VS_SPLIT.replace(
+            "route:\n        - {destination: {host: app, subset: v1}, weight: 80}\n"
+            "        - {destination: {host: app.shop.svc.cluster.local, subset: v2}, weight: 20}", route)
+            .replace("route: [{destination: {host: app, subset: v2}}]",
+                     "route: [{destination: {host: app, subset: v2, port: {number: 80}}}]")), PODS) \
+            .route_configs["http"]["virtual_hosts"]
+        return vhost["routes"][1]["route"]["cluster"]
+    assert cluster("route: [{destination: {host: app, port: {number: 9090}}}]") == \
+        "outbound|9090||app.shop.svc.cluster.local"
+    with pytest.raises(ManifestError, match="destination port 8081 is not a port of Service app"):
+        cluster("route: [{destination: {host: app, port: {number: 8081}}}]")
+    with pytest.raises(ManifestError, match="Service app has 2 ports and the route names none"):
+        cluster("route: [{destination: {host: app}}]")
