@@ -22,7 +22,7 @@ Served = dict[tuple[str, str], list[list[tuple[str, str, int]]]]   # (scheme, ho
 
 # pkg/config/protocol/instance.go, Instance.IsHTTP; pkg/config/gateway/gateway.go, IsPassThroughServer
 HTTP_PROTOCOLS = ("HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB")
-PASSTHROUGH = ("PASSTHROUGH", "AUTO_PASSTHROUGH")
+PASSTHROUGH = ("PASSTHROUGH", "AUTO_PASSTHROUGH")   # PASSTHROUGH is the mode left out (TLSmode's zero)
 
 
 def _as_modelled(obj: dict) -> dict:
@@ -40,7 +40,7 @@ def _as_modelled(obj: dict) -> dict:
         if protocol in HTTP_PROTOCOLS:
             server["port"]["protocol"] = "HTTP"
             server.pop("tls", None)   # httpsRedirect: the routes are still the host's
-        elif protocol == "HTTPS" and str((server.get("tls") or {}).get("mode", "")).upper() not in PASSTHROUGH:
+        elif protocol == "HTTPS" and str((server.get("tls") or {}).get("mode", "PASSTHROUGH")).upper() not in PASSTHROUGH:
             server["tls"] = {"mode": "SIMPLE", "credentialName": LOCAL_CREDENTIAL}
         else:
             continue

@@ -116,13 +116,14 @@ def test_a_target_port_that_reaches_no_pod_is_noted_for_the_service_and_its_pods
     wrong[service] = {**OBJECTS[service], "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80, "targetPort": 9999}]}}
     pods = {f"shop/shop-v1-x-{i}": Pod(name=f"shop/shop-v1-x-{i}", namespace="shop", deployment="shop-v1",
                                         labels={"app": "shop", "version": "v1"}, port=20000 + i,
-                                        container_ports={"http": 8888}, listens_on=8888) for i in range(2)}
+                                        container_ports={"http": 8888, "metrics": 9090}, listens_on=8888)
+            for i in range(1)}
     notes = target_port_notes(wrong, pods)
     assert sorted(str(ref) for ref, _ in notes) == ["Deployment shop/shop-v1", "Service shop/shop"]
     assert all("listen on 8888" in text and "targets 9999" in text for _, text in notes)
     assert target_port_notes(OBJECTS, pods) == []
     wrong[service]["spec"]["ports"][0]["targetPort"] = "web"       # a name no container port has
     [(_, text), _] = target_port_notes(wrong, pods)
-    assert "no container port of shop-v1's pods is named web (named: http)" in text
+    assert "no container port of shop-v1's pods is named web (named: http, metrics)" in text
     wrong[service]["spec"]["ports"][0]["targetPort"] = "http"      # the name of the app's port: it reaches them
     assert target_port_notes(wrong, pods) == []

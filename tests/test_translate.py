@@ -305,3 +305,35 @@ def test_a_destination_port_picks_the_services_port_and_must_be_one_of_them():
         cluster("route: [{destination: {host: app, port: {number: 8081}}}]")
     with pytest.raises(ManifestError, match="Service app has 2 ports and the route names none"):
         cluster("route: [{destination: {host: app}}]")
+
+
+@pytest.mark.parametrize("tls", ["{mode: MUTUAL, credentialName: canary-lab-gateway-tls}",
+                                 "{mode: PASSTHROUGH}", "{mode: ISTIO_MUTUAL}",
+                                 "{credentialName: canary-lab-gateway-tls}"])   # no mode: PASSTHROUGH, TLSmode's zero
+def test_an_https_server_is_served_only_as_simple_tls_with_the_labs_certificate(tls):
+    """MUTUAL would ask clients for certificates and PASSTHROUGH never meets an HTTP route on a cluster
+    (pkg/config/gateway/gateway.go IsPassThroughServer): the lab refuses them, naming the server's tls."""
+    gateway = BASE.replace("servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.local]}]",
+                           f"servers: [{{port: {{number: 443, name: https, protocol: HTTPS}}, hosts: [shop.local], tls: {tls}}}]")
+    with pytest.raises(ManifestError, match=r"spec.servers\[0\].tls must be mode SIMPLE"):
+        translate(by_ref(gateway + "---" + VS_SPLIT), PODS)
+
+
+def test_a_server_of_another_protocol_than_http_or_https_is_refused_naming_it():
+    tcp = BASE.replace("protocol: HTTP}", "protocol: TCP}")
+    with pytest.raises(ManifestError, match=r"spec.servers\[0\].port.protocol is TCP"):
+        translate(by_ref(tcp + "---" + VS_SPLIT), PODS)
+
+
+def test_a_virtualservice_without_gateways_is_the_meshs_and_says_so():
+    """No `gateways` means the mesh (VirtualService.gateways): nothing at the gateway, and a note."""
+    config = translate(store(VS_SPLIT.replace("  gateways: [gw]\n", "")), PODS)
+    assert config.route_configs["http"]["virtual_hosts"] == []
+    assert any("bound only to the mesh" in text for _, text in config.notes)
+
+
+def test_a_host_its_gateway_in_another_namespace_does_not_serve_is_noted_ist0132():
+    other = BASE.replace("kind: Gateway\nmetadata: {name: gw, namespace: shop}", "kind: Gateway\nmetadata: {name: gw, namespace: edge}")
+    config = translate(by_ref(other + "---" + VS_SPLIT.replace("gateways: [gw]", "gateways: [edge/gw]")
+                              .replace("hosts: [shop.local]", "hosts: [typo.local]")), PODS)
+    assert any("IST0132" in text for _, text in config.notes)

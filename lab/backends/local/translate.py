@@ -146,7 +146,8 @@ def check_gateway(ref: Ref, gateway: dict) -> None:
                                 "only HTTP and HTTPS (TCP, TLS passthrough and others need a cluster)",
                                 "use protocol HTTP or HTTPS, or k3d or minikube")
         if _is_https(server):
-            if tls.get("mode", "SIMPLE") != "SIMPLE" or tls.get("credentialName") != LOCAL_CREDENTIAL:
+            # The mode left out is PASSTHROUGH, the enum's zero (istio/api gateway.proto ServerTLSSettings.TLSmode)
+            if tls.get("mode", "PASSTHROUGH") != "SIMPLE" or tls.get("credentialName") != LOCAL_CREDENTIAL:
                 raise ManifestError(f"{ref}: spec.servers[{index}].tls must be mode SIMPLE with credentialName "
                                     f"{LOCAL_CREDENTIAL} on the local lab",
                                     "the local gateway has only the lab CA's certificate; other TLS setups "
