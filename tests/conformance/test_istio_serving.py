@@ -15,13 +15,16 @@ A case outside the local lab's scope must be refused, naming the field.
 """
 
 import http.client
+import json
 import os
 import socket
 import ssl
 import time
+import urllib.request
 
 import pytest
 
+from lab.backends.local.translate import RETRY_POLICY
 from lab.backends.select import current_backend
 from lab.config import EXERCISES_DIR, lab_paths
 from lab.errors import LabError
@@ -192,3 +195,32 @@ def test_debugs_releases_are_served_by_the_local_gateway_as_istiod_serves_them(b
                 assert versions == {"v2"}, (release, versions)
     finally:
         backend.delete([Ref("Namespace", "", "shop-debug")])
+
+
+UNLIMITED = 4294967295   # math.MaxUint32
+
+
+@pytest.mark.slow
+def test_the_gateway_holds_istios_cluster_and_route_settings_as_sent(backend):
+    """Envoy ignores fields it does not know in dynamic config, so a key the lab misspells would
+    silently fall back to Envoy's default: read back what Envoy holds. Istio's defaults: pilot
+    cluster_traffic_policy.go (LEAST_REQUEST, getDefaultCircuitBreakerThresholds), its gateway
+    routes' retry policy (route/retry/retry.go)."""
+    [case] = [c for c in CASES if c.id == "it-shifting-80-20"]
+    try:
+        backend.apply(case.objects)
+        dump = json.loads(urllib.request.urlopen(
+            backend.gateway_admin().base_url + "/config_dump?resource=dynamic_active_clusters", timeout=10).read())
+        clusters = [c["cluster"] for c in dump["configs"] if c["cluster"]["name"].startswith("outbound|")]
+        assert clusters
+        for cluster in clusters:
+            assert (cluster["lb_policy"], cluster["connect_timeout"]) == ("LEAST_REQUEST", "1s"), cluster
+            [limits] = cluster["circuit_breakers"]["thresholds"]
+            assert all(limits[k] == UNLIMITED for k in ("max_connections", "max_pending_requests",
+                                                         "max_requests", "max_retries")), limits
+            assert limits["track_remaining"] is True
+        routes = [r for config in backend.gateway_admin().route_configs()
+                  for vhost in config.get("virtual_hosts", []) for r in vhost["routes"]]
+        assert routes and all(set(r["route"]["retry_policy"]) >= set(RETRY_POLICY) for r in routes)
+    finally:
+        backend.delete(list(reversed(case.refs)))
