@@ -292,7 +292,6 @@ def _cluster(name: str, members: list[Pod]) -> dict:
     endpoints = [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p.port}}}}
                  for p in sorted(members, key=lambda p: p.name)]
     return {
-        "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
         "name": name,
         "type": "STATIC",
         "connect_timeout": "1s",
