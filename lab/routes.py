@@ -20,15 +20,33 @@ from lab.polling import poll
 Served = dict[tuple[str, str], list[list[tuple[str, str, int]]]]   # (scheme, host) → routes' destinations
 
 
+# pkg/config/protocol/instance.go, Instance.IsHTTP; pkg/config/gateway/gateway.go, IsPassThroughServer
+HTTP_PROTOCOLS = ("HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB")
+PASSTHROUGH = ("PASSTHROUGH", "AUTO_PASSTHROUGH")   # PASSTHROUGH is the mode left out (TLSmode's zero)
+
+
 def _as_modelled(obj: dict) -> dict:
-    """A Gateway as the translator takes it: every HTTPS server on the one certificate it knows
-    (the model needs only which hosts each listener serves; the cluster has the real TLS)."""
+    """A Gateway as the translator takes it: only the servers istiod builds HTTP routes for
+    (pkg/config/gateway/gateway.go, IsHTTPServer: an HTTP protocol, or HTTPS that terminates TLS — a
+    PASSTHROUGH server's traffic never meets a route), the HTTPS ones on the one certificate the model
+    knows (the model needs only which hosts each listener serves; the cluster has the real TLS)."""
     if obj.get("kind") != "Gateway":
         return obj
     obj = copy.deepcopy(obj)
-    for server in (obj.get("spec") or {}).get("servers") or []:
-        if server.get("tls") or str((server.get("port") or {}).get("protocol", "")).upper() == "HTTPS":
+    spec = obj.get("spec") or {}
+    servers = []
+    for server in spec.get("servers") or []:
+        protocol = str((server.get("port") or {}).get("protocol", "")).upper()
+        if protocol in HTTP_PROTOCOLS:
+            server["port"]["protocol"] = "HTTP"
+            server.pop("tls", None)   # httpsRedirect: the routes are still the host's
+        elif protocol == "HTTPS" and str((server.get("tls") or {}).get("mode", "PASSTHROUGH")).upper() not in PASSTHROUGH:
             server["tls"] = {"mode": "SIMPLE", "credentialName": LOCAL_CREDENTIAL}
+        else:
+            continue
+        servers.append(server)
+    if spec:
+        spec["servers"] = servers
     return obj
 
 

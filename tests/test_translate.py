@@ -4,7 +4,7 @@ import pytest
 
 from lab.backends.local.pods import Pod
 from lab.backends.local.schema import check_supported
-from lab.backends.local.translate import translate
+from lab.backends.local.translate import RETRY_POLICY, translate
 from lab.errors import ManifestError
 from lab.validate import validate
 from tests.conftest import by_ref, objects
@@ -67,7 +67,7 @@ spec:
 def test_weighted_split_and_header_route_become_envoy_routes():
     config = translate(store(VS_SPLIT), PODS)
     [vhost] = config.route_configs["http"]["virtual_hosts"]
-    assert vhost["domains"] == ["shop.local", "shop.local:*"]
+    assert vhost["domains"] == ["shop.local"]   # gateway.go: the host alone; the port is ignored (below)
     header_route, split_route = vhost["routes"]
     assert header_route["match"]["headers"] == [{"name": "x-track", "string_match": {"exact": "canary"}}]
     assert header_route["route"]["cluster"] == "outbound|80|v2|app.shop.svc.cluster.local"
@@ -193,7 +193,7 @@ def test_hosts_only_the_mesh_knows_are_left_to_the_mesh():
     vs = VS_SPLIT.replace("hosts: [shop.local]", "hosts: [shop.local, app]").replace("gateways: [gw]",
                                                                                     "gateways: [gw, mesh]")
     [vhost] = translate(store(vs), PODS).route_configs["http"]["virtual_hosts"]
-    assert vhost["domains"] == ["shop.local", "shop.local:*"]
+    assert vhost["domains"] == ["shop.local"]   # not `app`: only the mesh knows it
 
 
 def test_https_servers_get_their_own_routes_and_need_the_labs_credential():
@@ -208,3 +208,138 @@ def test_https_servers_get_their_own_routes_and_need_the_labs_credential():
     wrong = by_ref(https_gateway.replace("canary-lab-gateway-tls", "my-cert") + "---" + VS_SPLIT)
     with pytest.raises(ManifestError, match="credentialName canary-lab-gateway-tls on the local lab"):
         translate(wrong, PODS)
+
+
+def test_every_route_config_ignores_the_host_headers_port():
+    """gateway.go buildGatewayHTTPRouteConfig: IgnorePortInHostMatching, so `Host: shop.local:80` (or any
+    port) reaches shop.local's routes; without it Envoy answers 404 to such a request."""
+    config = translate(store(VS_SPLIT), PODS)
+    assert all(c["ignore_port_in_host_matching"] is True for c in config.route_configs.values())
+
+
+def test_a_gateway_selecting_the_ingress_gateways_app_label_is_served():
+    """The ingress gateway's pods carry istio: ingressgateway and app: istio-ingressgateway (Istio's
+    gateway chart), so a Gateway may select it by either."""
+    by_app = BASE.replace("selector: {istio: ingressgateway}", "selector: {app: istio-ingressgateway}")
+    [vhost] = translate(store(VS_SPLIT) | by_ref(by_app), PODS).route_configs["http"]["virtual_hosts"]
+    assert vhost["domains"] == ["shop.local"]
+    other = BASE.replace("selector: {istio: ingressgateway}", "selector: {app: istio-egressgateway}")
+    assert translate(store(VS_SPLIT) | by_ref(other), PODS).route_configs["http"]["virtual_hosts"] == []
+
+
+def test_routes_are_named_as_istiod_names_them():
+    """route.go TranslateRoute: `<http name>.<match name>` for a named match entry, else the http name."""
+    named = VS_SPLIT.replace("- match: [{headers: {X-Track: {exact: canary}}}]",
+                             "- name: testers\n      match: [{name: by-header, headers: {X-Track: {exact: canary}}}, "
+                             "{uri: {prefix: /beta}}]").replace("    - route:\n", "    - name: everyone\n      route:\n")
+    [vhost] = translate(store(named), PODS).route_configs["http"]["virtual_hosts"]
+    assert [r.get("name") for r in vhost["routes"]] == ["testers.by-header", "testers", "everyone"]
+
+
+def test_header_matches_become_envoys_string_matches():
+    """route.go translateHeaderMatch: exact, prefix and regex values as Envoy's StringMatcher (a regex
+    as safe_regex: RE2, as Istio validates it), `{}` as present_match."""
+    headers = ("{x-exact: {exact: canary}, x-prefix: {prefix: can}, x-regex: {regex: 'c.*y'}, x-any: {}}")
+    [vhost] = translate(store(VS_SPLIT.replace("{X-Track: {exact: canary}}", headers)), PODS) \
+        .route_configs["http"]["virtual_hosts"]
+    assert vhost["routes"][0]["match"]["headers"] == [
+        {"name": "x-any", "present_match": True},
+        {"name": "x-exact", "string_match": {"exact": "canary"}},
+        {"name": "x-prefix", "string_match": {"prefix": "can"}},
+        {"name": "x-regex", "string_match": {"safe_regex": {"regex": "c.*y"}}}]
+
+
+CATCH_ALL_FIRST = VS_SPLIT.replace("    - match: [{headers: {X-Track: {exact: canary}}}]\n      route: [{destination: {host: app, subset: v2}}]\n", "") \
+    + "    - name: testers\n      match: [{headers: {X-Track: {exact: canary}}}]\n      route: [{destination: {host: app, subset: v2}}]\n"
+
+
+def test_routes_after_a_catch_all_are_not_served_and_the_apply_says_so_once():
+    config = translate(store(CATCH_ALL_FIRST), PODS)
+    [vhost] = config.route_configs["http"]["virtual_hosts"]
+    assert [r["match"] for r in vhost["routes"]] == [{"prefix": "/"}]
+    # A route below one without `match`: Istio's webhook warning, in its words, and nothing more.
+    [note] = [text for _, text in config.notes if "IST0130" in text]
+    assert 'virtualService rule "testers" not used (route without matches defined before)' in note
+    # Below a `prefix: /` catch-all the webhook says nothing, but istiod still drops the route.
+    prefix_first = translate(store(CATCH_ALL_FIRST.replace("    - route:\n",
+                                                           "    - match: [{uri: {prefix: /}}]\n      route:\n")), PODS)
+    [note] = [text for _, text in prefix_first.notes if "IST0130" in text]
+    assert "testers come after a catch-all route" in note
+    assert not [text for _, text in translate(store(VS_SPLIT), PODS).notes if "IST0130" in text]
+
+
+def test_a_route_after_a_catch_all_is_still_checked_like_any_other():
+    """A cluster stores it, and istioctl analyze reports its missing Service (IST0101); the lab refuses
+    it as it refuses any route to a Service it lacks, wherever the route sits."""
+    with pytest.raises(ManifestError, match="destination host nope matches no Service"):
+        translate(store(CATCH_ALL_FIRST.replace("route: [{destination: {host: app, subset: v2}}]\n",
+                                                "route: [{destination: {host: nope}}]\n")), PODS)
+
+
+def test_a_mesh_only_virtualservice_adds_nothing_to_the_gateway():
+    config = translate(store(VS_SPLIT.replace("gateways: [gw]", "gateways: [mesh]")), PODS)
+    assert config.route_configs["http"]["virtual_hosts"] == [] and config.clusters == []
+
+
+def test_a_gateway_that_selects_the_gateway_gets_no_ignored_note():
+    assert not [text for _, text in translate(store(VS_SPLIT), PODS).notes if "selects no gateway" in text]
+
+
+def test_each_route_has_no_timeout_and_istios_retries_split_or_not():
+    """An Istio gateway route has no timeout (WebSockets stay open) and the mesh's default retries."""
+    config = translate(store(VS_SPLIT), PODS)
+    for route in config.route_configs["http"]["virtual_hosts"][0]["routes"]:
+        assert route["route"]["timeout"] == "0s" and route["route"]["retry_policy"] == RETRY_POLICY
+
+
+TWO_PORTS = BASE.replace("ports: [{port: 80, targetPort: 8080}]",
+                         "ports: [{name: http, port: 80, targetPort: 8080}, {name: admin, port: 9090, targetPort: 8080}]")
+
+
+def test_a_destination_port_picks_the_services_port_and_must_be_one_of_them():
+    def cluster(route: str) -> str:
+        [vhost] = translate(by_ref(TWO_PORTS + "---" + VS_SPLIT.replace(
+            "route:\n        - {destination: {host: app, subset: v1}, weight: 80}\n"
+            "        - {destination: {host: app.shop.svc.cluster.local, subset: v2}, weight: 20}", route)
+            .replace("route: [{destination: {host: app, subset: v2}}]",
+                     "route: [{destination: {host: app, subset: v2, port: {number: 80}}}]")), PODS) \
+            .route_configs["http"]["virtual_hosts"]
+        return vhost["routes"][1]["route"]["cluster"]
+    assert cluster("route: [{destination: {host: app, port: {number: 9090}}}]") == \
+        "outbound|9090||app.shop.svc.cluster.local"
+    with pytest.raises(ManifestError, match="destination port 8081 is not a port of Service app"):
+        cluster("route: [{destination: {host: app, port: {number: 8081}}}]")
+    with pytest.raises(ManifestError, match="Service app has 2 ports and the route names none"):
+        cluster("route: [{destination: {host: app}}]")
+
+
+@pytest.mark.parametrize("tls", ["{mode: MUTUAL, credentialName: canary-lab-gateway-tls}",
+                                 "{mode: PASSTHROUGH}", "{mode: ISTIO_MUTUAL}",
+                                 "{credentialName: canary-lab-gateway-tls}"])   # no mode: PASSTHROUGH, TLSmode's zero
+def test_an_https_server_is_served_only_as_simple_tls_with_the_labs_certificate(tls):
+    """MUTUAL would ask clients for certificates and PASSTHROUGH never meets an HTTP route on a cluster
+    (pkg/config/gateway/gateway.go IsPassThroughServer): the lab refuses them, naming the server's tls."""
+    gateway = BASE.replace("servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.local]}]",
+                           f"servers: [{{port: {{number: 443, name: https, protocol: HTTPS}}, hosts: [shop.local], tls: {tls}}}]")
+    with pytest.raises(ManifestError, match=r"spec.servers\[0\].tls must be mode SIMPLE"):
+        translate(by_ref(gateway + "---" + VS_SPLIT), PODS)
+
+
+def test_a_server_of_another_protocol_than_http_or_https_is_refused_naming_it():
+    tcp = BASE.replace("protocol: HTTP}", "protocol: TCP}")
+    with pytest.raises(ManifestError, match=r"spec.servers\[0\].port.protocol is TCP"):
+        translate(by_ref(tcp + "---" + VS_SPLIT), PODS)
+
+
+def test_a_virtualservice_without_gateways_is_the_meshs_and_says_so():
+    """No `gateways` means the mesh (VirtualService.gateways): nothing at the gateway, and a note."""
+    config = translate(store(VS_SPLIT.replace("  gateways: [gw]\n", "")), PODS)
+    assert config.route_configs["http"]["virtual_hosts"] == []
+    assert any("bound only to the mesh" in text for _, text in config.notes)
+
+
+def test_a_host_its_gateway_in_another_namespace_does_not_serve_is_noted_ist0132():
+    other = BASE.replace("kind: Gateway\nmetadata: {name: gw, namespace: shop}", "kind: Gateway\nmetadata: {name: gw, namespace: edge}")
+    config = translate(by_ref(other + "---" + VS_SPLIT.replace("gateways: [gw]", "gateways: [edge/gw]")
+                              .replace("hosts: [shop.local]", "hosts: [typo.local]")), PODS)
+    assert any("IST0132" in text for _, text in config.notes)

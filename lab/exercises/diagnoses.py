@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.backends.base import LiveRoute
+from lab.backends.local.gateway_vhosts import route_match, sent_routes
 from lab.exercises.served import Served, Target, header_matches, picked_route, route_matches, served_shares
 
 
@@ -151,8 +152,8 @@ def _no_header_route(s: Situation) -> dict | None:
     """The step sends a header, but no route matches on any header: it takes the catch-all."""
     if not s.headers or s.right(s.served) or s.served is None:
         return None
-    if any(route.conditions.get("headers") for route in s.routes):
-        return None
+    if any(route.conditions.get("headers") for route in s.routes + _unsent(s)):
+        return None   # there is one: behind a catch-all (route-shadowed)
     sent = ", ".join(f"{k}: {v}" for k, v in s.headers.items())
     return _facts(s, sent=sent, route=s.served.route.name or s.served.route.match)
 
@@ -181,7 +182,22 @@ def _shadowed(s: Situation) -> dict | None:
     for route in later:
         if route_matches(route.conditions, s.path, s.headers) and s.right(served_shares(route, s.targets, s.endpoints)):
             return _facts(s, first=first.name or first.match, route=route.name or route.match)
+    for route in _unsent(s):   # behind a catch-all of its VirtualService: istiod never sends it
+        if route_matches(route.conditions, s.path, s.headers):
+            return _facts(s, first=first.name or first.match, route=route.name)
     return None
+
+
+def _unsent(s: Situation) -> list[LiveRoute]:
+    """The held VirtualServices' routes that come after a catch-all: istiod never sends them to the
+    gateway (pilot route.go, BuildHTTPRoutesForVirtualService), so only the objects show them."""
+    found = []
+    for vs in s.applied:
+        https = (vs.get("spec") or {}).get("http") or []
+        sent = {index for index, _, _ in sent_routes(https)}
+        found += [LiveRoute(host=s.host, match="", conditions=route_match(entry), name=str(http.get("name") or f"http[{i}]"))
+                  for i, http in enumerate(https) if i not in sent for entry in http.get("match") or [None]]
+    return found
 
 
 def _swapped(s: Situation) -> dict | None:
@@ -384,8 +400,9 @@ def applied_destinations(vs: dict) -> list[list[tuple[str, str, int]]]:
 
     namespace = (vs.get("metadata") or {}).get("namespace", "default")
     result = []
-    for http in (vs.get("spec") or {}).get("http") or []:
-        routes = http.get("route") or []
+    https = (vs.get("spec") or {}).get("http") or []
+    for index, _, _ in sent_routes(https):   # what istiod sends: nothing after a catch-all
+        routes = https[index].get("route") or []
         try:
             weights = route_weights(routes)
         except ManifestError:   # weights the lab refuses never reach the gateway anyway
@@ -397,5 +414,5 @@ def applied_destinations(vs: dict) -> list[list[tuple[str, str, int]]]:
             service = f"{host[0]}.{host[1] if len(host) > 1 else namespace}"
             if weight:   # Istio leaves a weight-0 destination out of what the gateway serves
                 destinations.append((service, str(destination.get("subset") or ""), int(weight)))
-        result += [sorted(destinations)] * max(1, len(http.get("match") or []))
+        result.append(sorted(destinations))
     return result

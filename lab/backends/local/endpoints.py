@@ -8,6 +8,21 @@ a route to a subset with none of them answers 503 (Envoy's UH).
 from lab.backends.local.pods import Pod, template_hash
 from lab.manifests import Ref
 
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+
+def service_named(host: str, namespace: str) -> Ref | None:
+    """The Service a destination's or DestinationRule's host names, as istiod resolves it
+    (pilot/pkg/model/config.go, ResolveShortnameToFQDN): a name without a dot is
+    `<name>.<the object's namespace>.svc.cluster.local`, a name with dots is taken as written, and a
+    Kubernetes Service's hostname is `<name>.<namespace>.svc.cluster.local` only. So `shop.shop` or
+    `shop.shop.svc` name no Service (None)."""
+    if "." not in host:
+        return Ref("Service", namespace, host)
+    name, _, rest = host.partition(".")
+    service_namespace, _, domain = rest.partition(".")
+    return Ref("Service", service_namespace, name) if domain == CLUSTER_DOMAIN and service_namespace else None
+
 
 def ready_endpoints(objects: dict[Ref, dict], running: set[str]) -> dict[tuple[str, str], int]:
     """(Service name.namespace, subset or "") → how many running pods it selects. `running` holds
@@ -42,13 +57,12 @@ def _running_pod_labels(objects: dict[Ref, dict], running: set[str]) -> list[tup
 
 def _subsets(objects: dict[Ref, dict], service: Ref) -> dict[str, dict]:
     """Subsets the DestinationRules for this Service define, name → labels."""
-    found = {}
+    found: dict[str, dict] = {}
     for ref, rule in objects.items():
         if ref.kind != "DestinationRule":
             continue
         spec = rule.get("spec") or {}
-        host = str(spec.get("host", "")).split(".")
-        if host[0] == service.name and (host[1] if len(host) > 1 else ref.namespace) == service.namespace:
+        if service_named(str(spec.get("host", "")), ref.namespace) == service:
             found |= {str(s.get("name")): dict(s.get("labels") or {}) for s in spec.get("subsets") or []}
     return found
 

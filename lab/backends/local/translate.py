@@ -9,11 +9,19 @@ live routes on both backends.
 
 from dataclasses import dataclass, field
 
-from lab.backends.local.endpoints import serves, target_port_notes
+from lab.backends.local.endpoints import CLUSTER_DOMAIN, service_named, serves, target_port_notes
+from lab.backends.local.gateway_vhosts import (
+    ROUTE_CONFIG_FLAGS,
+    intersecting_hosts,
+    sent_routes,
+    server_hosts_for,
+    sort_vhost_routes,
+    virtual_host_domains,
+)
 from lab.backends.local.pods import Pod
 from lab.backends.local.destination_policies import with_traffic_policy
 from lab.backends.local.route_policies import DEFAULT_RETRY_POLICY, virtual_service_route
-from lab.backends.local.unreachable_rules import unreachable_rule_notes
+from lab.backends.local.unreachable_rules import unreachable_rule_indexes, unreachable_rule_notes
 from lab.errors import ManifestError
 from lab.manifests import Ref
 from lab.validate import route_weights
@@ -23,7 +31,6 @@ ROUTE_CONFIGS = {"http": "http-gateway", "https": "https-gateway"}
 # The one certificate the local gateway has: the lab CA's, under the name the cluster's
 # cert-manager Certificate gives its secret (cluster/issuers.yaml).
 LOCAL_CREDENTIAL = "canary-lab-gateway-tls"
-CLUSTER_DOMAIN = "svc.cluster.local"
 # The labels of the one gateway the local lab has: those of Istio's default ingress gateway pods.
 LOCAL_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 SERVED_PROTOCOLS = ("HTTP", "HTTPS")
@@ -68,34 +75,39 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                 notes.append((ref, f"{ref} is bound only to the mesh: its routes are checked, but the local lab "
                                    "carries no mesh traffic (no sidecars), so only a cluster serves them"))
             continue
-        routes = []
-        for i, http in enumerate(spec.get("http") or []):
-            action = _route_action(ref, i, http, objects, pods, clusters)
-            for match in _matches(http):
-                routes.append({"match": match, "route": action,
-                               **({"name": http["name"]} if http.get("name") else {})})
+        routes, unsent = _virtual_service_routes(ref, spec, objects, pods, clusters)
+        # A route Istio's webhook already warns of (unreachable_rules: a route below one without
+        # `match`) gets that warning alone; this note is for what only istiod's route building drops
+        # (below a `prefix: /` or `regex: .*` catch-all).
+        warned = {index for index, _ in unreachable_rule_indexes(spec.get("http") or [])}
+        unsent = [index for index in unsent if index not in warned]
+        if unsent:
+            notes.append((ref, _unsent_note(ref, [_rule_name(spec["http"][j], j) for j in unsent])))
         for scheme, host in served:
             if (scheme, host) in owners:
                 # Istio's gateway merges them (pilot core/gateway.go, vHostDedupMap): each later
-                # VirtualService's routes go after the earlier ones', so a catch-all first hides the rest.
+                # VirtualService's routes are appended after the earlier ones', then sorted below.
                 virtual_hosts[scheme][host]["routes"] = virtual_hosts[scheme][host]["routes"] + routes
-                notes.append((ref, f"{ref} shares host {host} with {owners[scheme, host]}: as Istio does, its "
-                                   "routes are merged after those of the VirtualServices created before it"))
+                notes.append((ref, (f"{ref} shares host {host} with {owners[scheme, host]}: as Istio does, its "
+                                    "routes are merged after those of the VirtualServices created before it, "
+                                    "and catch-all routes (no match, prefix /) go last")))
                 continue
             owners[scheme, host] = ref
-            domains = ["*"] if host == "*" else [host, f"{host}:*"]
             virtual_hosts[scheme][host] = {"name": f"{host}|{ref.namespace}/{ref.name}",
-                                           "domains": domains, "routes": routes}
-    from lab.backends.local.gateway_api_routes import http_routes   # here: it builds on this module
+                                           "domains": virtual_host_domains(host), "routes": routes}
+    for by_host in virtual_hosts.values():
+        for vhost in by_host.values():   # gateway.go: SortVHostRoutes on every virtual host
+            vhost["routes"] = sort_vhost_routes(vhost["routes"])
+    from lab.backends.local.gateway_api_routes import http_routes  # noqa: I001  here: it builds on this module
     for (scheme, host), routes in http_routes(objects, pods, clusters).items():
         if (scheme, host) in owners:
             raise ManifestError(f"host {host} is routed by {owners[scheme, host]} and by HTTPRoutes",
                                 "route a host with one API: a VirtualService or HTTPRoutes")
         virtual_hosts[scheme][host] = {"name": f"{host}|httproutes", "routes": routes,
-                                       "domains": ["*"] if host == "*" else [host, f"{host}:*"]}
+                                       "domains": virtual_host_domains(host)}
     notes += target_port_notes(objects, pods)
     notes += unreachable_rule_notes(objects)
-    route_configs = {scheme: {"name": name, "virtual_hosts": list(virtual_hosts[scheme].values())}
+    route_configs = {scheme: {"name": name, **ROUTE_CONFIG_FLAGS, "virtual_hosts": list(virtual_hosts[scheme].values())}
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
                        notes=notes)
@@ -136,7 +148,8 @@ def check_gateway(ref: Ref, gateway: dict) -> None:
                                 "only HTTP and HTTPS (TCP, TLS passthrough and others need a cluster)",
                                 "use protocol HTTP or HTTPS, or k3d or minikube")
         if _is_https(server):
-            if tls.get("mode", "SIMPLE") != "SIMPLE" or tls.get("credentialName") != LOCAL_CREDENTIAL:
+            # The mode left out is PASSTHROUGH, the enum's zero (istio/api gateway.proto ServerTLSSettings.TLSmode)
+            if tls.get("mode", "PASSTHROUGH") != "SIMPLE" or tls.get("credentialName") != LOCAL_CREDENTIAL:
                 raise ManifestError(f"{ref}: spec.servers[{index}].tls must be mode SIMPLE with credentialName "
                                     f"{LOCAL_CREDENTIAL} on the local lab",
                                     "the local gateway has only the lab CA's certificate; other TLS setups "
@@ -144,8 +157,11 @@ def check_gateway(ref: Ref, gateway: dict) -> None:
 
 
 def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple[str, str]]:
-    """(scheme, host) pairs the VirtualService's Gateways serve; other hosts are for the mesh only."""
-    patterns: list[tuple[str, str]] = []
+    """(scheme, virtual host) pairs the VirtualService gets on the gateway: per server of its Gateways,
+    the server's hosts open to its namespace intersected with its own hosts (gateway.go). Other hosts
+    are for the mesh only."""
+    found: list[tuple[str, str]] = []
+    vs_hosts = [str(host) for host in spec.get("hosts") or []]
     for name in spec.get("gateways") or []:
         if name == "mesh":
             continue
@@ -160,9 +176,9 @@ def _gateway_hosts(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> list[tuple
             continue   # Istio ignores a Gateway that selects no gateway pod: its hosts get 404
         for server in (gateway.get("spec") or {}).get("servers") or []:
             scheme = "https" if _is_https(server) else "http"
-            patterns += [(scheme, host) for host in _hosts_for(server.get("hosts") or [], gw_ref.namespace, ref.namespace)]
-    return sorted({(scheme, str(host)) for host in spec.get("hosts") or [] for scheme, pattern in patterns
-                   if _host_matches(pattern, str(host))})
+            hosts = server_hosts_for(server.get("hosts") or [], gw_ref.namespace, ref.namespace)
+            found += [(scheme, host) for host in intersecting_hosts(hosts, vs_hosts) if (scheme, host) not in found]
+    return found
 
 
 def _binds_a_serving_gateway(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> bool:
@@ -175,66 +191,32 @@ def _binds_a_serving_gateway(ref: Ref, spec: dict, objects: dict[Ref, dict]) -> 
     return False
 
 
-def _hosts_for(hosts: list, gateway_namespace: str, vs_namespace: str) -> list[str]:
-    """A server's hosts that VirtualServices of `vs_namespace` may bind to. Istio's `namespace/host`
-    form (gateway.proto): `*/` or no prefix, any namespace; `./`, the Gateway's own; else that one."""
-    allowed = []
-    for entry in hosts:
-        namespace, _, host = str(entry).rpartition("/")
-        if namespace in ("", "*") or (namespace == "." and vs_namespace == gateway_namespace) \
-                or namespace == vs_namespace:
-            allowed.append(host)
-    return allowed
-
-
 def _is_https(server: dict) -> bool:
     return str((server.get("port") or {}).get("protocol", "HTTP")).upper() == "HTTPS" or bool(server.get("tls"))
 
 
-def _host_matches(pattern: str, host: str) -> bool:
-    """Istio's host matching: `*.x.local` matches `a.x.local` (the dot included), never `evilx.local`."""
-    if pattern == "*":
-        return True
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return pattern == host
+def _virtual_service_routes(ref: Ref, spec: dict, objects: dict[Ref, dict], pods: dict[str, Pod],
+                            clusters: dict[str, dict]) -> tuple[list[dict], list[int]]:
+    """The Envoy routes istiod sends for a VirtualService (gateway_vhosts.sent_routes), and the indexes
+    of the http routes it leaves out after a catch-all."""
+    https = spec.get("http") or []
+    sent = sent_routes(https)
+    actions = {i: _route_action(ref, i, https[i], objects, pods, clusters) for i in sorted({i for i, _, _ in sent})}
+    routes = [{"match": match, "route": actions[i], **({"name": name} if name else {})} for i, name, match in sent]
+    unsent = [j for j in range(len(https)) if j not in actions]
+    for j in unsent:
+        _route_action(ref, j, https[j], objects, pods, {})   # still checked, as istioctl analyze would
+    return routes, unsent
 
 
-def _matches(http: dict) -> list[dict]:
-    """Istio ORs the entries of `match`; Envoy gets one route per entry."""
-    entries = http.get("match") or [{}]
-    result = []
-    for entry in entries:
-        match = _string_match_path(entry.get("uri"))
-        headers = [_header_match(str(name), cond) for name, cond in sorted((entry.get("headers") or {}).items())]
-        if headers:
-            match["headers"] = headers
-        result.append(match)
-    return result
+def _rule_name(http: dict, index: int) -> str:
+    return str(http.get("name") or f"http[{index}]")
 
 
-def _string_match_path(uri: dict | None) -> dict:
-    if not uri:
-        return {"prefix": "/"}
-    if "exact" in uri:
-        return {"path": str(uri["exact"])}
-    if "prefix" in uri:
-        return {"prefix": str(uri["prefix"])}
-    return {"safe_regex": {"regex": str(uri["regex"])}}
-
-
-def _header_match(name: str, cond: dict | None) -> dict:
-    if not cond:   # `{}`: the header is present, whatever its value (as Istio reads it)
-        return {"name": name.lower(), "present_match": True}
-    return {"name": name.lower(), "string_match": _string_match(cond)}
-
-
-def _string_match(cond: dict) -> dict:
-    if "exact" in cond:
-        return {"exact": str(cond["exact"])}
-    if "prefix" in cond:
-        return {"prefix": str(cond["prefix"])}
-    return {"safe_regex": {"regex": str(cond["regex"])}}
+def _unsent_note(ref: Ref, unsent: list[str]) -> str:
+    return (f"{ref}: {', '.join(unsent)} come after a catch-all route (no match, or prefix / with no header "
+            "match); as on a cluster, istiod does not send them to the gateway and no request reaches them "
+            "(istioctl analyze: IST0130). Put the routes with a match first")
 
 
 def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dict) -> dict:
@@ -269,9 +251,7 @@ def _destination_cluster(ref: Ref, index: int, destination: dict, objects, pods,
 
 
 def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:
-    parts = host.split(".")
-    namespace = parts[1] if len(parts) > 1 else ref.namespace
-    service_ref = Ref("Service", namespace, parts[0])
+    service_ref = service_named(host, ref.namespace) or Ref("Service", ref.namespace, host)
     service = objects.get(service_ref)
     if service is None:
         raise ManifestError(f"{ref}: destination host {host} matches no Service "
@@ -287,8 +267,7 @@ def _subset_labels(ref: Ref, index: int, service_ref: Ref, subset: str, objects)
         if rule_ref.kind != "DestinationRule":
             continue
         spec = rule.get("spec") or {}
-        host = str(spec.get("host", "")).split(".")
-        if host[0] != service_ref.name or (host[1] if len(host) > 1 else rule_ref.namespace) != service_ref.namespace:
+        if service_named(str(spec.get("host", "")), rule_ref.namespace) != service_ref:
             continue
         for entry in spec.get("subsets") or []:
             defined.append(entry.get("name"))
@@ -326,7 +305,6 @@ def _cluster(name: str, members: list[Pod]) -> dict:
     endpoints = [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p.port}}}}
                  for p in sorted(members, key=lambda p: p.name)]
     return {
-        "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
         "name": name,
         "type": "STATIC",
         "connect_timeout": "1s",

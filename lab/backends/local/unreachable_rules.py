@@ -32,23 +32,28 @@ def unreachable_rule_notes(objects: dict[Ref, dict]) -> list[tuple[Ref, str]]:
 
 def unreachable_rules(http: list) -> list[tuple[str, str]]:
     """(rule, reason) for each warning, in Istio's order: a rule is named "name" or #index."""
-    warnings: list[tuple[str, str]] = []
+    return [(json.dumps(http[index]["name"]) if http[index].get("name") else f"#{index}", reason)
+            for index, reason in unreachable_rule_indexes(http)]
+
+
+def unreachable_rule_indexes(http: list) -> list[tuple[int, str]]:
+    """(the rule's index in `http`, reason) for each warning Istio gives, in its order."""
+    warnings: list[tuple[int, str]] = []
     seen: set[str] = set()
     catch_all_seen = False
     for index, route in enumerate(http):
         if not isinstance(route, dict):
             continue
-        name = json.dumps(route["name"]) if route.get("name") else f"#{index}"
         matches = [m for m in route.get("match") or [] if isinstance(m, dict)]
         if not matches:
             if catch_all_seen:
-                warnings.append((name, SECOND_CATCH_ALL))
+                warnings.append((index, SECOND_CATCH_ALL))
             catch_all_seen = True
             continue
         duplicates = 0
         for match in matches:
             if catch_all_seen:   # once per match, as Istio reports it
-                warnings.append((name, NO_MATCHES_BEFORE))
+                warnings.append((index, NO_MATCHES_BEFORE))
                 continue
             # What the match selects: its name is left out (validation.go asJSON), so two matches that
             # differ only in name are the same match.
@@ -58,5 +63,5 @@ def unreachable_rules(http: list) -> list[tuple[str, str]]:
                 continue
             seen.add(key)
         if duplicates == len(matches):
-            warnings.append((name, ALL_MATCHES_USED))
+            warnings.append((index, ALL_MATCHES_USED))
     return warnings
