@@ -3,7 +3,8 @@ without processes: attachment, hostnames, rule order, weights, and the errors a 
 
 import pytest
 
-from lab.backends.local.gateway_api import admit, intersect
+from lab.backends.local.gateway_api import admit
+from lab.backends.local.gateway_listeners import intersection
 from lab.backends.local.gateway_status import apply_note, with_status
 from lab.backends.local.pods import Pod
 from lab.backends.local.schema import check_supported
@@ -81,9 +82,16 @@ def store(text: str) -> dict[Ref, dict]:
 
 
 def vhost(held, host="shop.lab.local", scheme="http") -> dict:
+    """The virtual host for `host` on the Gateway API listeners of a scheme (each Gateway's own)."""
     config = translate(held, PODS)
-    [found] = [v for v in config.route_configs[scheme]["virtual_hosts"] if host in v["domains"]]
+    [found] = [v for listener in config.gateway_listeners if listener.scheme == scheme
+               for v in listener.route_config["virtual_hosts"] if host in v["domains"]]
     return found
+
+
+def served_hosts(held) -> list[str]:
+    return [v["domains"][0] for listener in translate(held, PODS).gateway_listeners
+            for v in listener.route_config["virtual_hosts"]]
 
 
 def route_status(held, name="web", namespace="shop") -> dict:
@@ -181,7 +189,7 @@ def test_ties_go_to_the_oldest_route_then_namespace_and_name():
     same = """
   parentRefs: [{name: shop}]
   hostnames: [shop.lab.local]
-  rules: [{backendRefs: [{name: web-v1, port: 80}]}]
+  rules: [{matches: [{headers: [{name: x-a, value: "1"}]}], backendRefs: [{name: web-v1, port: 80}]}]
 """
     newer_first = store(BASE + route("a", created="2026-06-01T00:00:00Z", spec=same)
                         + route("b", created="2026-01-01T00:00:00Z", spec=same))
@@ -189,6 +197,11 @@ def test_ties_go_to_the_oldest_route_then_namespace_and_name():
     same_age = store(BASE + route("b", created="2026-01-01T00:00:00Z", spec=same)
                      + route("a", created="2026-01-01T00:00:00Z", spec=same))
     assert [r["name"] for r in vhost(same_age)["routes"]] == ["shop.a.0", "shop.b.0"]
+    # Two catch-alls: istiod sends routes up to the first (route.go BuildHTTPRoutesForVirtualService).
+    catch_all = same.replace('matches: [{headers: [{name: x-a, value: "1"}]}], ', "")
+    both = store(BASE + route("a", created="2026-06-01T00:00:00Z", spec=catch_all)
+                 + route("b", created="2026-01-01T00:00:00Z", spec=catch_all))
+    assert [r["name"] for r in vhost(both)["routes"]] == ["shop.b.0"]
 
 
 def test_admit_keeps_the_first_creation_time_and_counts_spec_changes():
@@ -202,14 +215,15 @@ def test_admit_keeps_the_first_creation_time_and_counts_spec_changes():
 
 
 @pytest.mark.parametrize("listener, hostnames, served", [
-    (None, [], ["*"]),
-    ("*.lab.local", [], ["*.lab.local"]),
+    ("", ["*"], ["*"]),
+    ("", ["shop.lab.local"], ["shop.lab.local"]),    # no listener hostname: the route's, never "*"
+    ("*.lab.local", ["*"], ["*.lab.local"]),
     ("*.lab.local", ["shop.lab.local", "a.b.lab.local", "lab.local", "shop.other"], ["a.b.lab.local", "shop.lab.local"]),
     ("shop.lab.local", ["*.lab.local"], ["shop.lab.local"]),
     ("shop.lab.local", ["other.lab.local"], []),
 ])
 def test_hostnames_served_are_where_listener_and_route_intersect(listener, hostnames, served):
-    assert intersect(listener, hostnames) == served
+    assert sorted(h for h in (intersection(listener, host) for host in hostnames) if h) == served
 
 
 def test_accepted_route_reports_accepted_and_resolved_refs_as_istio_writes_them():
@@ -223,13 +237,12 @@ def test_accepted_route_reports_accepted_and_resolved_refs_as_istio_writes_them(
         ("ResolvedRefs", "True", "ResolvedRefs", "All references resolved")]
     assert apply_note(ref, held) == ""
     gateway = with_status(Ref("Gateway", "shop", "shop", GROUP), held[Ref("Gateway", "shop", "shop", GROUP)], held)
-    assert {c["type"]: c["status"] for c in gateway["status"]["conditions"]} == {"Accepted": "True",
-                                                                                 "Programmed": "True"}
+    assert {c["type"]: c["status"] for c in gateway["status"]["conditions"]} == {
+        "Accepted": "True", "Programmed": "True", "ResolvedRefs": "True"}
     assert [(l["name"], l["attachedRoutes"]) for l in gateway["status"]["listeners"]] == [("http", 1), ("other", 0)]
 
 
 @pytest.mark.parametrize("parent, hostnames, reason", [
-    ("{name: nope}", "[shop.lab.local]", "NoMatchingParent"),
     ("{name: shop, sectionName: https}", "[shop.lab.local]", "NoMatchingParent"),
     ("{name: shop, sectionName: other}", "[shop.lab.local]", "NoMatchingListenerHostname"),
     ("{name: shop}", "[shop.example.org]", "NoMatchingListenerHostname"),
@@ -243,7 +256,7 @@ def test_a_route_its_parent_does_not_accept_reports_why_and_serves_nothing(paren
     assert route_status(held)["Accepted"] == ("False", reason)
     assert "not Accepted by Gateway" in apply_note(Ref("HTTPRoute", "shop", "web", GROUP), held)
     assert reason in apply_note(Ref("HTTPRoute", "shop", "web", GROUP), held)
-    assert all(not v["name"].endswith("|httproutes") for v in translate(held, PODS).route_configs["http"]["virtual_hosts"])
+    assert served_hosts(held) == []
 
 
 CROSS = BASE + """
@@ -332,7 +345,9 @@ def test_get_finds_gateway_api_kinds_by_the_names_kubectl_takes():
     assert resolve_kind("gw").ref("shop", "g") == Ref("Gateway", "shop", "g")
 
 
-def test_a_host_routed_by_a_virtual_service_and_an_httproute_is_an_error():
+def test_a_host_routed_by_a_virtual_service_and_an_httproute_is_served_by_each_gateway_apart():
+    """On a cluster the VirtualService binds the ingress gateway and the HTTPRoute the gateway Istio
+    deploys for its Gateway: two gateways, two addresses, no clash."""
     held = store(BASE + route(spec=SPLIT) + """
 ---
 apiVersion: networking.istio.io/v1
@@ -350,8 +365,12 @@ spec:
   gateways: [istio-gw]
   http: [{route: [{destination: {host: web-v1}}]}]
 """)
-    with pytest.raises(ManifestError, match="shop.lab.local is routed by VirtualService shop/web and by HTTPRoutes"):
-        translate(held, PODS)
+    config = translate(held, PODS)
+    [istio] = config.route_configs["http"]["virtual_hosts"]
+    assert istio["domains"][0] == "shop.lab.local" and istio["routes"][0]["route"]["cluster"].endswith("web-v1.shop.svc.cluster.local")
+    assert len(vhost(held)["routes"][0]["route"]["weighted_clusters"]["clusters"]) == 2
+    assert [(l.gateway.name, l.port, l.route_config["name"]) for l in config.gateway_listeners] == [
+        ("shop", 80, "http.80.shop.shop"), ("shop", 8080, "http.8080.shop.shop")]
 
 
 @pytest.mark.parametrize("rule, field", [

@@ -69,8 +69,10 @@ class Walkthrough:
         (where helm comes from, for an exercise that renders a chart)."""
         gateway_api = uses_gateway_api(self.exercise)   # a cluster has another entry point for that track
         values = {
-            "gateway_url": lambda: self.backend.entry_url("http", gateway_api),
-            "https_port": lambda: urlsplit(self.backend.entry_url("https", gateway_api)).port,
+            # the gateway that takes the exercise's host: a Gateway API Gateway's own, on that track
+            "gateway_url": lambda: self.backend.entry_url("http", gateway_api, self.exercise.request.host),
+            "https_port": lambda: urlsplit(self.backend.entry_url("https", gateway_api,
+                                                                  self.exercise.request.host)).port,
             "ca_file": lambda: _shown_path(self.paths.ca_file),
             "helm_source": lambda: helm_source()[1],
         }
