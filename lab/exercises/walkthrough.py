@@ -25,6 +25,7 @@ from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.check_now import show_result
 from lab.exercises.checks import CheckResult, run_check
 from lab.exercises.hints import Hints
+from lab.exercises.tracks import GATEWAY, base_and_track
 from lab.exercises.working_copy import apply_command, not_applied, solution_diff, work_file
 from lab.exercises.working_copy import shown_path as _shown_path
 from lab.helm import helm_source
@@ -493,6 +494,7 @@ def require_terminal_or_yes(yes: bool) -> None:
 
 
 def uses_gateway_api(exercise: Exercise) -> bool:
-    """An exercise whose manifests make a Gateway API Gateway plays the Gateway API track."""
-    return any(str(obj.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") and obj.get("kind") == "Gateway"
+    """An exercise of the Gateway API track (its folder is NAME-gateway-api: a chart may make its
+    Gateway), or whose manifests make a Gateway API Gateway, plays the Gateway API track."""
+    return base_and_track(exercise.name)[1] == GATEWAY or any(str(obj.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") and obj.get("kind") == "Gateway"
                for step in exercise.steps for path in step.manifests for obj in load_manifest_file(path))

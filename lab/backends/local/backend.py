@@ -301,8 +301,10 @@ class LocalBackend(Backend):
         own port (the lab's + 1, which the first Gateway gets, as a cluster's port-forward uses)."""
         if not gateway_api:
             return super().entry_url(scheme)
-        key = listener_for(self._objects(), scheme, host) if self.processes.supervisor_alive() else None
-        port = self.gateway_ports.remembered().get(key or "") or track_port(self.port, scheme)
+        if not self.processes.supervisor_alive():
+            return f"{scheme}://127.0.0.1:{track_port(self.port, scheme)}"
+        key = listener_for(self._objects(), scheme, host)
+        port = self.gateway_ports.remembered().get(key or "") or self.gateway_ports.promise(scheme, host)
         return f"{scheme}://127.0.0.1:{port}"
 
     def gateway_endpoint(self, scheme: str, host: str = "") -> tuple[str, str | None]:

@@ -7,6 +7,7 @@ listener ports get loopback ports of the lab: the first HTTP and the first HTTPS
 out are those same track ports, so the Gateway API track's URLs are the same on every backend;
 others are picked free. What is handed out is remembered (`.lab/run/gateway-api-ports.json`), so a
 Gateway keeps its ports across `apply`, `up` and restarts; a Gateway deleted gives its ports back.
+A URL a step's text names before its Gateway exists is a promise the Gateway keeps when it comes.
 """
 
 from pathlib import Path
@@ -28,33 +29,67 @@ def track_port(lab_port: int, scheme: str) -> int:
 
 
 class GatewayPorts:
-    """The loopback port of each Gateway listener port (`namespace/name:port` → local port)."""
+    """The loopback port of each Gateway listener port (`namespace/name:port` → local port), and the
+    ports promised to hosts no Gateway takes yet (a step's text names its URL before the Gateway is
+    applied: the Gateway gets that port when it comes)."""
 
     def __init__(self, run_dir: Path, lab_port: int):
         self.file = run_dir / PORTS_FILE
         self.lab_port = lab_port
 
+    def _read(self) -> tuple[dict[str, int], dict[str, int]]:
+        held = read_json(self.file, default={}) or {}
+        return ({str(k): int(v) for k, v in (held.get("listeners") or {}).items()},
+                {str(k): int(v) for k, v in (held.get("promised") or {}).items()})
+
     def remembered(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in (read_json(self.file, default={}) or {}).items()}
+        return self._read()[0]
 
     def save(self, ports: dict[str, int]) -> None:
-        write_json(self.file, ports)
+        promised = {k: v for k, v in self._read()[1].items() if v not in ports.values()}
+        write_json(self.file, {"listeners": ports, "promised": promised})
+
+    def promise(self, scheme: str, host: str) -> int:
+        """The port a Gateway for `host` will get: the track's while no Gateway holds it, else one kept for it."""
+        ports, promised = self._read()
+        track = track_port(self.lab_port, scheme)
+        if track not in ports.values() and not port_in_use(track):
+            return track
+        key = f"{scheme} {host}"
+        if key not in promised:
+            [promised[key]] = free_ports(1, frozenset({*ports.values(), *promised.values(), *self._track_ports()}))
+            write_json(self.file, {"listeners": ports, "promised": promised})
+        return promised[key]
 
     def assign(self, listeners: list[GatewayListener], objects: dict[Ref, dict], taken: set[int]) -> dict[str, int]:
-        """A port for each listener: the one it had, else its scheme's track port while no other Gateway
-        holds it (the oldest Gateway first, its first listener first), else a free one not in `taken`."""
-        remembered = self.remembered()
+        """A port for each listener: the one it had, else the one promised to its hostname, else its
+        scheme's track port while no other Gateway holds it (the oldest Gateway first, its first listener
+        first), else a free one not in `taken`."""
+        remembered, promised = self._read()
         ports = {entry.key: remembered[entry.key] for entry in listeners if entry.key in remembered}
         new = sorted((entry for entry in listeners if entry.key not in ports), key=lambda entry: _age(entry, objects))
-        picked = iter(free_ports(len(new), frozenset(taken | set(ports.values()) | set(self._track_ports()))))
+        avoid = frozenset(taken | set(ports.values()) | set(promised.values()) | set(self._track_ports()))
+        picked = iter(free_ports(len(new), avoid))
         for listener in new:
             track = track_port(self.lab_port, listener.scheme)
-            held = track in ports.values() or port_in_use(track)
-            ports[listener.key] = next(picked) if held else track
+            kept = [promised[f"{listener.scheme} {host}"] for host in _hostnames(listener, objects)
+                    if f"{listener.scheme} {host}" in promised]
+            if kept and kept[0] not in ports.values() and not port_in_use(kept[0]):
+                ports[listener.key] = kept[0]
+            elif track not in ports.values() and not port_in_use(track):
+                ports[listener.key] = track
+            else:
+                ports[listener.key] = next(picked)
         return ports
 
     def _track_ports(self) -> list[int]:
         return [track_port(self.lab_port, scheme) for scheme in ("http", "https")]
+
+
+def _hostnames(listener: GatewayListener, objects: dict[Ref, dict]) -> list[str]:
+    spec = (objects.get(listener.gateway) or {}).get("spec") or {}
+    return [str(entry.get("hostname") or "*") for entry in spec.get("listeners") or []
+            if int(entry["port"]) == listener.port]
 
 
 def _age(listener: GatewayListener, objects: dict[Ref, dict]) -> tuple:
@@ -66,10 +101,13 @@ def _age(listener: GatewayListener, objects: dict[Ref, dict]) -> tuple:
 
 
 def listener_for(objects: dict[Ref, dict], scheme: str, host: str) -> str | None:
-    """The Gateway listener (its key) requests for `host` of a scheme go to: the one with the virtual host
-    (an attached route's hostname, else its own hostname) that picks the host most specifically, as
-    Envoy picks one (exact, then the longest wildcard, then `*`); on a tie the one with routes for it,
-    then the oldest Gateway. None when no Gateway API Gateway takes the host."""
+    """The Gateway listener (its key) requests for `host` of a scheme go to: the one whose hostname, or an
+    attached route's, picks the host most specifically, as Envoy picks a virtual host (exact, then the
+    longest wildcard); on a tie the one with routes for it, then the oldest Gateway. None when no Gateway
+    API Gateway names the host: a catch-all `*` does not claim it from the ingress gateway (as the
+    cluster backend's _gateway_for)."""
+    if not host:
+        return None
     served: dict[str, set[str]] = {}
     for result in attach(objects).values():
         for parent in result.parents:
@@ -85,8 +123,8 @@ def listener_for(objects: dict[Ref, dict], scheme: str, host: str) -> str | None
             if listener["name"] in conflicted or listener["protocol"].lower() != scheme:
                 continue
             key = listener_key(ref, int(listener["port"]))
-            names = served.get(key, set()) | {listener.get("hostname") or "*"}
-            scores = [_specificity(name, host) for name in names if not host or subset_of(host, name)]
+            names = (served.get(key, set()) | {listener.get("hostname") or "*"}) - {"*"}
+            scores = [_specificity(name, host) for name in names if subset_of(host, name)]
             if not scores:
                 continue
             rank = (-max(scores)[0], -max(scores)[1], key not in served,
@@ -97,7 +135,7 @@ def listener_for(objects: dict[Ref, dict], scheme: str, host: str) -> str | None
 
 
 def _specificity(name: str, host: str) -> tuple[int, int]:
-    return (2, len(name)) if name == host else (1, len(name)) if name != "*" else (0, 0)
+    return (2, len(name)) if name == host else (1, len(name))
 
 
 def gateway_urls(ports: dict[str, int], gateway: Ref, objects: dict[Ref, dict]) -> list[tuple[str, int, str]]:
