@@ -16,8 +16,8 @@ from lab.backends.local.backend import LocalBackend
 from lab.traffic.classify import Classifier
 from lab.traffic.sampler import RequestSpec, count
 from tests.lab_process import new_lab
-from tests.test_routing import deployment
 from tests.test_local_faults import wait_until
+from tests.test_routing import deployment
 
 pytestmark = pytest.mark.slow
 
