@@ -445,3 +445,143 @@ def test_a_gateway_of_another_class_is_left_pending_and_its_routes_get_no_status
     ref = Ref("HTTPRoute", "shop", "web", GROUP)
     assert with_status(ref, held[ref], held)["status"] == {"parents": []}
     assert "serves nothing" in apply_note(ref, held)
+
+
+def test_a_backend_service_without_a_selector_gets_no_pods_not_every_pod_of_its_namespace():
+    """Kubernetes fills the endpoints of a Service with a selector only: without one, the gateway has
+    none to send to (503), however many pods run beside it."""
+    held = store(BASE.replace("spec: {selector: {app: web, version: v2}, ports: [{port: 80}]}",
+                              "spec: {ports: [{port: 80}]}") + route(spec=SPLIT))
+    clusters = {c["name"]: c for c in translate(held, PODS).clusters}
+    assert clusters["outbound|80||web-v2.shop.svc.cluster.local"]["load_assignment"]["endpoints"] == [
+        {"lb_endpoints": []}]
+    assert len(clusters["outbound|80||web-v1.shop.svc.cluster.local"]["load_assignment"]["endpoints"][0][
+        "lb_endpoints"]) == 1
+
+
+def test_resolved_refs_names_the_last_backend_that_does_not_resolve_as_istio_does():
+    """route_collections.go computeRoute keeps the last error over rules and backends; a weight-0
+    backendRef is never looked at (buildHTTPDestination skips it)."""
+    held = store(allowing("{namespaces: {from: All}}") + route(namespace="front", spec="""
+  parentRefs: [{name: shop, namespace: shop}]
+  hostnames: [shop.lab.local]
+  rules:
+    - backendRefs: [{name: web-v1, namespace: shop, port: 80}]
+    - matches: [{path: {type: Exact, value: /missing}}]
+      backendRefs: [{name: gone, port: 80, weight: 0}, {name: nope, port: 80}]
+"""))
+    ref = Ref("HTTPRoute", "front", "web", GROUP)
+    [parent] = with_status(ref, held[ref], held)["status"]["parents"]
+    [resolved] = [c for c in parent["conditions"] if c["type"] == "ResolvedRefs"]
+    assert (resolved["reason"], resolved["message"]) == ("BackendNotFound", "backend(nope.front.svc.cluster.local) not found")
+
+
+def test_a_route_bound_to_two_listeners_says_so_and_each_counts_it():
+    held = store(BASE.replace('hostname: other.example.com}', 'hostname: "*.lab.local"}') + route(spec=SPLIT))
+    [parent] = with_status(Ref("HTTPRoute", "shop", "web", GROUP), held[Ref("HTTPRoute", "shop", "web", GROUP)],
+                           held)["status"]["parents"]
+    assert parent["conditions"][0]["message"] == "Route was valid, bound to 2 parents"
+    gateway = with_status(Ref("Gateway", "shop", "shop", GROUP), held[Ref("Gateway", "shop", "shop", GROUP)], held)
+    assert [(l["name"], l["attachedRoutes"]) for l in gateway["status"]["listeners"]] == [("http", 1), ("other", 1)]
+
+
+def test_the_gateway_status_names_its_deployed_service_as_istio_writes_it():
+    """reportGatewayStatus for a gateway whose Service has no external address (the lab's clusters make
+    it ClusterIP): the Service's host name, and Programmed naming it per listener port."""
+    ref = Ref("Gateway", "shop", "shop", GROUP)
+    held = store(BASE)
+    status = with_status(ref, held[ref], held)["status"]
+    assert status["addresses"] == [{"type": "Hostname", "value": "shop-istio.shop.svc.cluster.local"}]
+    [programmed] = [c for c in status["conditions"] if c["type"] == "Programmed"]
+    assert programmed["message"] == ("Resource programmed, assigned to service(s) "
+                                     "shop-istio.shop.svc.cluster.local:80 and shop-istio.shop.svc.cluster.local:8080")
+    [listener, _] = status["listeners"]
+    assert [(c["type"], c["status"], c["reason"]) for c in listener["conditions"]] == [
+        ("Accepted", "True", "Accepted"), ("Conflicted", "False", "NoConflicts"),
+        ("Programmed", "True", "Programmed"), ("ResolvedRefs", "True", "ResolvedRefs")]
+    assert listener["supportedKinds"] == [{"group": GROUP, "kind": "HTTPRoute"}, {"group": GROUP, "kind": "GRPCRoute"}]
+
+
+SHOP_ROUTE_TO = """
+  parentRefs: [{name: shop, namespace: shop}]
+  hostnames: [shop.lab.local]
+  rules: [{backendRefs: [{name: web-v1, namespace: shop, port: 80}]}]
+"""
+
+
+@pytest.mark.parametrize("selector, accepted", [
+    ("{team: front}", True),
+    ("{team: shop}", False),                                        # labels of another namespace
+    ("{team: front, kubernetes.io/metadata.name: shop}", False),    # every label must hold
+    ("{kubernetes.io/metadata.name: front}", True),                 # the name label Kubernetes sets
+])
+def test_a_namespace_selector_takes_routes_of_namespaces_whose_labels_it_matches(selector, accepted):
+    held = store(allowing(f"{{namespaces: {{from: Selector, selector: {{matchLabels: {selector}}}}}}}")
+                 + route(namespace="front", spec=SHOP_ROUTE_TO))
+    assert route_status(held, namespace="front")["Accepted"][0] == ("True" if accepted else "False")
+
+
+@pytest.mark.parametrize("grant", [
+    # one `from` entry of two is enough, one `to` entry of two is enough (references.go: any pair)
+    "from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: x}, "
+    "{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: front}]\n  to: [{group: '', kind: Service}]",
+    "from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: front}]\n"
+    "  to: [{group: '', kind: Secret}, {group: '', kind: Service, name: web-v1}]",
+])
+def test_a_grant_with_several_entries_permits_by_any_matching_pair(grant):
+    held = store(allowing("{namespaces: {from: All}}") + route(namespace="front", spec=SHOP_ROUTE_TO) + f"""
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {{name: front-routes, namespace: shop}}
+spec:
+  {grant}
+""")
+    assert route_status(held, namespace="front")["ResolvedRefs"] == ("True", "ResolvedRefs")
+
+
+def test_a_parent_is_accepted_by_any_listener_else_reports_the_least_severe_reason():
+    """conditions.go createRouteStatus: a parentRef is Accepted when any listener takes it; otherwise
+    the least severe reason (NotAllowedByListeners before NoMatchingListenerHostname), the messages
+    of that rank joined."""
+    held = store(CROSS + route(namespace="front", spec=SHOP_ROUTE_TO))
+    ref = Ref("HTTPRoute", "front", "web", GROUP)
+    [parent] = with_status(ref, held[ref], held)["status"]["parents"]
+    accepted = parent["conditions"][0]
+    assert (accepted["reason"], accepted["message"]) == (
+        "NotAllowedByListeners",
+        'hostnames matched parent hostname "*.lab.local", but namespace "front" is not allowed by the parent')
+    # One parentRef refused (a sectionName it lacks), another taking it: the route is Accepted.
+    two = store(allowing("{namespaces: {from: All}}") + route(namespace="front", spec=SHOP_ROUTE_TO.replace(
+        "parentRefs: [{name: shop, namespace: shop}]",
+        "parentRefs: [{name: shop, namespace: shop, sectionName: nope}, {name: shop, namespace: shop, sectionName: http}]")))
+    assert "not Accepted" not in apply_note(ref, two)
+    assert [c["status"] for p in with_status(ref, two[ref], two)["status"]["parents"]
+            for c in p["conditions"] if c["type"] == "Accepted"] == ["False", "True"]
+
+
+@pytest.mark.parametrize("spec, reason, message", [
+    # The messages istiod writes (pilot/pkg/config/kube/gateway/conversion.go referenceAllowed,
+    # buildDestination), one per listener judged, joined (conditions.go createRouteStatus).
+    ("  parentRefs: [{name: shop, sectionName: nope}]\n  rules: [{backendRefs: [{name: web-v1, port: 80}]}]",
+     "NoMatchingParent", 'sectionName "nope" not found; sectionName "nope" not found'),
+    ("  parentRefs: [{name: shop}]\n  hostnames: [a.example.org]\n  rules: [{backendRefs: [{name: web-v1, port: 80}]}]",
+     "NoMatchingListenerHostname",
+     'no hostnames matched parent hostname "*.lab.local"; no hostnames matched parent hostname "other.example.com"'),
+    ("  parentRefs: [{name: shop}]\n  hostnames: [shop.lab.local]\n  rules: [{backendRefs: [{name: web.v1, port: 80}]}]",
+     "InvalidDestination", "service name invalid; the name of the Service must be used, not the hostname."),
+])
+def test_reasons_and_messages_are_istios(spec, reason, message):
+    held = store(BASE + route(spec=spec))
+    ref = Ref("HTTPRoute", "shop", "web", GROUP)
+    [parent] = with_status(ref, held[ref], held)["status"]["parents"]
+    assert [(c["reason"], c["message"]) for c in parent["conditions"] if c["reason"] == reason] == [(reason, message)]
+
+
+def test_a_listener_that_takes_no_httproute_and_a_grantless_backend_are_worded_as_istio_words_them():
+    held = store(allowing("{namespaces: {from: All}, kinds: [{kind: GRPCRoute}]}") + route(namespace="front", spec=SHOP_ROUTE_TO))
+    ref = Ref("HTTPRoute", "front", "web", GROUP)
+    [parent] = with_status(ref, held[ref], held)["status"]["parents"]
+    assert parent["conditions"][0]["message"] == "kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed"
+    assert parent["conditions"][1]["message"] == \
+        'backendRef web-v1/shop not accessible to a HTTPRoute in namespace "front" (missing a ReferenceGrant?)'

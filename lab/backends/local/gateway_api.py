@@ -107,10 +107,6 @@ class Served:
     def port(self) -> int:
         return int(self.listener["port"])
 
-    @property
-    def scheme(self) -> str:
-        return SCHEMES[self.listener["protocol"]]
-
 
 @dataclass
 class ParentResult:
@@ -124,10 +120,10 @@ class ParentResult:
 @dataclass
 class RouteResult:
     parents: list[ParentResult]
-    unresolved: tuple[str, str] | None = None   # (reason, message): ResolvedRefs is False
+    unresolved: tuple[str, str] | None   # (reason, message): ResolvedRefs is False
     # A backendRef istiod cannot build at all (conversion.go buildDestination's hard errors, e.g. a
     # Service named by hostname): the route yields no routes anywhere.
-    broken: bool = False
+    broken: bool
 
     @property
     def accepted(self) -> bool:
