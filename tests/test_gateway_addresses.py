@@ -13,16 +13,14 @@ import pytest
 import yaml
 
 from lab.backends.local.backend import LocalBackend
-from lab.traffic.classify import Classifier
 from lab.traffic.sampler import RequestSpec, count
 from tests.lab_process import new_lab
 from tests.test_local_faults import wait_until
-from tests.test_routing import deployment
+from tests.test_routing import VERSIONS, deployment
 
 pytestmark = pytest.mark.slow
 
 HOST = "both.lab.local"
-VERSIONS = Classifier.from_spec({"v1": {"header": {"x-version": "v1"}}, "v2": {"header": {"x-version": "v2"}}})
 
 APP = """
 apiVersion: v1

@@ -585,3 +585,19 @@ def test_a_listener_that_takes_no_httproute_and_a_grantless_backend_are_worded_a
     assert parent["conditions"][0]["message"] == "kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed"
     assert parent["conditions"][1]["message"] == \
         'backendRef web-v1/shop not accessible to a HTTPRoute in namespace "front" (missing a ReferenceGrant?)'
+
+
+def test_a_virtual_service_is_stored_with_the_creation_time_istio_merges_by():
+    """An API server stamps creationTimestamp on create and keeps it; istiod merges VirtualServices of
+    one gateway host oldest first (translate.py _merge_order), so the lab stamps them too."""
+    [vs] = objects("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: shop}
+spec: {hosts: [shop.lab.local], http: [{route: [{destination: {host: web-v1}}]}]}
+""")
+    first = admit(vs, None)
+    assert first["metadata"]["creationTimestamp"].endswith("Z")
+    kept = admit(vs, {**first, "metadata": {**first["metadata"], "creationTimestamp": "2026-01-01T00:00:00Z"}})
+    assert kept["metadata"]["creationTimestamp"] == "2026-01-01T00:00:00Z"
+    assert "creationTimestamp" not in vs["metadata"]   # the applied object is left as it was

@@ -13,6 +13,7 @@ Envoy's path_separated_prefix (whole segments), as route.go does for gateways.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from lab.backends.local.endpoints import serves
 from lab.backends.local.gateway_api import SCHEMES, RouteResult, attach, backend_problem, is_istio_gateway
@@ -60,9 +61,9 @@ def gateway_listeners(objects: Objects, pods: dict[str, Pod], clusters: dict[str
     """An Envoy listener for each port of each Gateway of class istio, with the routes of every
     accepted HTTPRoute there. New Envoy clusters are added to `clusters`."""
     ports: dict[tuple[Ref, int], str] = {}
-    for ref, gateway in sorted(objects.items()):
-        if is_istio_gateway(ref, gateway):
-            ports.update(check_listeners(ref, gateway))
+    for ref, obj in sorted(objects.items()):
+        if is_istio_gateway(ref, obj):
+            ports.update(check_listeners(ref, obj))
     # (gateway, port) → host → listener name → [(sort key, route)]
     entries: dict[tuple[Ref, int], dict[str, dict[str, list[tuple[tuple, dict]]]]] = {k: {} for k in ports}
     for ref, result in attach(objects).items():
@@ -146,6 +147,7 @@ def _match(match: dict) -> tuple[dict, tuple]:
     path = match.get("path") or {"type": "PathPrefix", "value": "/"}
     value = str(path.get("value", "/"))
     kind = path.get("type", "PathPrefix")
+    envoy: dict[str, Any]
     if kind == "Exact":
         envoy, rank = {"path": value}, 3
     elif kind == "RegularExpression":
@@ -154,7 +156,7 @@ def _match(match: dict) -> tuple[dict, tuple]:
         # PathPrefix matches whole segments: /app matches /app and /app/x, not /apple. A trailing / is ignored.
         value = value.rstrip("/") or "/"
         envoy, rank = ({"prefix": "/"} if value == "/" else {"path_separated_prefix": value}), 2
-    headers = [{"name": str(h["name"]).lower(),
+    headers: list[dict[str, Any]] = [{"name": str(h["name"]).lower(),
                 "string_match": {"safe_regex": {"regex": str(h["value"])}}
                 if h.get("type") == "RegularExpression" else {"exact": str(h["value"])}}
                for h in match.get("headers") or []]
