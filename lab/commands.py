@@ -57,6 +57,8 @@ def up(provider: str = "auto", port: int | None = None, addons: str = "", instal
         ui.info(f"The {name} lab is already up; nothing changed.")
     ui.info(f"\nGateway: [bold]{backend.gateway_url()}[/]  "
             f"(try: curl -H 'Host: {SAMPLE_HOST}' {backend.gateway_url()}/ once an exercise routes it)")
+    ui.info(f"Gateway API Gateways each get a gateway of their own, the first on "
+            f"{backend.entry_url('http', gateway_api=True)} (`invoke status` lists them)")
     from lab.exercises.standing import suggestion
 
     ui.info(f"Next: [bold]{suggestion(Progress(paths), name)}[/]  ·  `invoke status` shows the lab  ·  "

@@ -301,7 +301,7 @@ class LocalBackend(Backend):
         own port (the lab's + 1, which the first Gateway gets, as a cluster's port-forward uses)."""
         if not gateway_api:
             return super().entry_url(scheme)
-        if not self.processes.supervisor_alive():
+        if not host or not self.processes.supervisor_alive():
             return f"{scheme}://127.0.0.1:{track_port(self.port, scheme)}"
         key = listener_for(self._objects(), scheme, host)
         port = self.gateway_ports.remembered().get(key or "") or self.gateway_ports.promise(scheme, host)
