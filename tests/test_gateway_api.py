@@ -601,3 +601,62 @@ spec: {hosts: [shop.lab.local], http: [{route: [{destination: {host: web-v1}}]}]
     kept = admit(vs, {**first, "metadata": {**first["metadata"], "creationTimestamp": "2026-01-01T00:00:00Z"}})
     assert kept["metadata"]["creationTimestamp"] == "2026-01-01T00:00:00Z"
     assert "creationTimestamp" not in vs["metadata"]   # the applied object is left as it was
+
+
+def test_http_and_https_listeners_on_one_port_are_refused_saying_what_to_do():
+    mixed = BASE.replace("{name: other, port: 8080, protocol: HTTP, hostname: other.example.com}",
+                         "{name: other, port: 80, protocol: HTTPS, hostname: other.example.com, "
+                         "tls: {certificateRefs: [{name: canary-lab-gateway-tls}]}}")
+    with pytest.raises(ManifestError) as refused:
+        translate(store(mixed), PODS)
+    assert refused.value.message == (
+        "Gateway shop/shop: spec.listeners[1] serves HTTPS on port 80, where another listener serves the other "
+        "protocol; the local gateway serves one protocol per port (a cluster's gateway tells them apart by TLS)")
+    assert refused.value.fix == "put HTTP and HTTPS listeners on ports of their own (80 and 443)"
+
+
+def test_a_certificate_other_than_the_labs_is_refused_saying_which_one_to_name():
+    other = BASE + """
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: tls, namespace: shop}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: mine}]}}]
+"""
+    with pytest.raises(ManifestError) as refused:
+        translate(store(other), PODS)
+    assert refused.value.message.endswith(
+        "spec.listeners[0].tls must be mode Terminate with certificateRefs [{kind: Secret, name: "
+        "canary-lab-gateway-tls}] in the Gateway's namespace on the local lab")
+    assert refused.value.fix == "the local gateway has only the lab CA's certificate; other TLS setups need k3d or minikube"
+
+
+def test_a_prefix_outranks_a_longer_regular_expression_and_a_missing_service_port_answers_500():
+    """sortHTTPRoutes ranks the path kind before its length (Exact > PathPrefix > RegularExpression);
+    a backendRef to a port the Service lacks names a cluster istiod never builds: 500."""
+    held = store(BASE + route(spec="""
+  parentRefs: [{name: shop}]
+  hostnames: [shop.lab.local]
+  rules:
+    - matches: [{path: {type: RegularExpression, value: "/a/.*/very/long/expression"}}]
+      backendRefs: [{name: web-v2, port: 80}]
+    - matches: [{path: {type: PathPrefix, value: /a}}]
+      backendRefs: [{name: web-v1, port: 8081}]
+"""))
+    first, second = vhost(held)["routes"]
+    assert first["match"] == {"path_separated_prefix": "/a"} and "safe_regex" in second["match"]
+    assert first["route"]["cluster"] == "outbound|8081||web-v1.shop.svc.cluster.local"
+    assert first["route"]["cluster"] not in {c["name"] for c in translate(held, PODS).clusters}
+
+
+def test_only_gateways_and_httproutes_get_a_status_and_an_istio_gateway_gets_no_note():
+    held = store(BASE + GRANT.replace("namespace: front}]", "namespace: shop}]"))
+    grant = Ref("ReferenceGrant", "shop", "front-routes", GROUP)
+    assert with_status(grant, held[grant], held) == held[grant]
+    gateway = Ref("Gateway", "shop", "shop", GROUP)
+    assert apply_note(gateway, held) == ""
+    pending = store(BASE.replace("gatewayClassName: istio", "gatewayClassName: nginx"))
+    assert apply_note(gateway, pending) == \
+        " — not programmed: no controller runs gatewayClassName nginx (Istio's is istio)"
