@@ -369,7 +369,7 @@ spec:
     [istio] = config.route_configs["http"]["virtual_hosts"]
     assert istio["domains"][0] == "shop.lab.local" and istio["routes"][0]["route"]["cluster"].endswith("web-v1.shop.svc.cluster.local")
     assert len(vhost(held)["routes"][0]["route"]["weighted_clusters"]["clusters"]) == 2
-    assert [(l.gateway.name, l.port, l.route_config["name"]) for l in config.gateway_listeners] == [
+    assert [(entry.gateway.name, entry.port, entry.route_config["name"]) for entry in config.gateway_listeners] == [
         ("shop", 80, "http.80.shop.shop"), ("shop", 8080, "http.8080.shop.shop")]
 
 
@@ -482,7 +482,7 @@ def test_a_route_bound_to_two_listeners_says_so_and_each_counts_it():
                            held)["status"]["parents"]
     assert parent["conditions"][0]["message"] == "Route was valid, bound to 2 parents"
     gateway = with_status(Ref("Gateway", "shop", "shop", GROUP), held[Ref("Gateway", "shop", "shop", GROUP)], held)
-    assert [(l["name"], l["attachedRoutes"]) for l in gateway["status"]["listeners"]] == [("http", 1), ("other", 1)]
+    assert [(entry["name"], entry["attachedRoutes"]) for entry in gateway["status"]["listeners"]] == [("http", 1), ("other", 1)]
 
 
 def test_the_gateway_status_names_its_deployed_service_as_istio_writes_it():
