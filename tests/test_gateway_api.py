@@ -439,8 +439,10 @@ spec:
 def test_a_gateway_of_another_class_is_left_pending_and_its_routes_get_no_status():
     held = store(BASE.replace("gatewayClassName: istio", "gatewayClassName: nginx") + route(spec=SPLIT))
     gateway_ref = Ref("Gateway", "shop", "shop", GROUP)
-    assert {c["reason"] for c in with_status(gateway_ref, held[gateway_ref], held)["status"]["conditions"]} == \
-        {"Pending"}
+    # What the CRD's default status says until a controller picks the Gateway up.
+    assert with_status(gateway_ref, held[gateway_ref], held)["status"]["conditions"] == [
+        {"type": kind, "status": "Unknown", "reason": "Pending", "message": "Waiting for controller",
+         "lastTransitionTime": "1970-01-01T00:00:00Z"} for kind in ("Accepted", "Programmed")]
     assert "gatewayClassName nginx" in apply_note(gateway_ref, held)
     ref = Ref("HTTPRoute", "shop", "web", GROUP)
     assert with_status(ref, held[ref], held)["status"] == {"parents": []}
@@ -660,3 +662,28 @@ def test_only_gateways_and_httproutes_get_a_status_and_an_istio_gateway_gets_no_
     pending = store(BASE.replace("gatewayClassName: istio", "gatewayClassName: nginx"))
     assert apply_note(gateway, pending) == \
         " — not programmed: no controller runs gatewayClassName nginx (Istio's is istio)"
+
+
+def test_apply_notes_say_what_a_route_serves():
+    ref = Ref("HTTPRoute", "shop", "web", GROUP)
+    missing = store(BASE + route(spec=SPLIT.replace("name: web-v2", "name: web-v3")))
+    assert apply_note(ref, missing) == \
+        " — ResolvedRefs False: BackendNotFound (backend(web-v3.shop.svc.cluster.local) not found); its share answers 500"
+    dotted = store(BASE + route(spec=SPLIT.replace("name: web-v2", "name: web.v2")))
+    assert apply_note(ref, dotted).endswith("; it serves nothing")
+
+
+def test_a_gateway_with_a_conflicted_listener_is_accepted_saying_one_is_invalid():
+    held = store(BASE.replace("{name: other, port: 8080, protocol: HTTP, hostname: other.example.com}",
+                              '{name: other, port: 80, protocol: HTTP, hostname: "*.lab.local"}'))
+    ref = Ref("Gateway", "shop", "shop", GROUP)
+    status = with_status(ref, held[ref], held)["status"]
+    assert [(c["type"], c["status"], c["reason"], c["message"]) for c in status["conditions"]] == [
+        ("Accepted", "True", "ListenersNotValid", "One or more of the Gateway's listeners are invalid"),
+        ("Programmed", "True", "Programmed", "Resource programmed, assigned to service(s) shop-istio.shop.svc.cluster.local:80"),
+        ("ResolvedRefs", "True", "ResolvedRefs", "All references resolved")]
+    conflicted = status["listeners"][1]
+    assert [(c["type"], c["status"], c["reason"]) for c in conflicted["conditions"]] == [
+        ("Accepted", "False", "HostnameConflict"), ("Conflicted", "True", "HostnameConflict"),
+        ("Programmed", "False", "HostnameConflict")]
+    assert conflicted["conditions"][0]["message"] == "Listener has a conflict with another listener attached to the same Gateway"

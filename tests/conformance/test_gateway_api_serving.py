@@ -17,6 +17,7 @@ apply, naming the field. One module-scoped lab; a scenario is applied once for t
 import pytest
 
 from lab.backends.local.backend import LocalBackend
+from lab.backends.local.gateway_status import with_status
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
 from lab.routes import _by_host, expected_routes, served
@@ -73,26 +74,7 @@ def test_the_local_lab_serves_as_the_conformance_suite_says(lab, case):
     for request in case.requests:
         answer = send(urls[case.gateway, request.port], request)
         assert answer == request.expected, f"{case.source}: {request} got {answer}"
-    for expected in case.routes:
-        route = backend.get(Ref("HTTPRoute", expected.get("namespace", INFRA), expected["name"], GROUP))
-        parents = [p for p in route["status"]["parents"] if p["parentRef"]["name"] == expected["parent"]]
-        assert len(parents) == 1, f"{case.source}: {expected['name']} has no status for {expected['parent']}"
-        for kind in ("Accepted", "ResolvedRefs"):
-            if kind in expected:
-                assert condition(parents[0], kind) == expected[kind], f"{case.source}: {expected['name']} {kind}"
-    for expected in case.gateways:
-        gateway = backend.get(Ref("Gateway", INFRA, expected["name"], GROUP))
-        listeners = {entry["name"]: entry for entry in gateway["status"]["listeners"]}
-        for name, wanted in expected["listeners"].items():
-            listener = listeners[name]
-            if "attachedRoutes" in wanted:
-                assert listener["attachedRoutes"] == wanted["attachedRoutes"], f"{case.source}: {name} attachedRoutes"
-            if "kinds" in wanted:
-                assert [k["kind"] for k in listener["supportedKinds"]] == wanted["kinds"]
-                assert all(k["group"] == GROUP for k in listener["supportedKinds"])
-            for kind in ("Accepted", "Programmed", "ResolvedRefs", "Conflicted"):
-                if kind in wanted:
-                    assert condition(listener, kind) == wanted[kind], f"{case.source}: {name} {kind}"
+    _check_status(case, backend.get)
     if case.weights:
         _check_weights(backend, urls[case.gateway, 80], case)
     # What Envoy serves is what the cluster path predicts istiod serves (and waits for on a cluster).
@@ -125,6 +107,40 @@ def test_the_cluster_paths_prediction_answers_as_the_conformance_suite_says(case
         [destinations] = prediction["http", "*"]
         assert {s.split(".")[0].removeprefix("infra-backend-"): w for s, _, w in destinations} == \
             {k: v for k, v in case.weights.items() if v}
+
+
+STATUS_CASES = [c for c in CASES if c.routes or c.gateways]
+
+
+@pytest.mark.parametrize("case", STATUS_CASES, ids=[c.name for c in STATUS_CASES])
+def test_the_status_the_lab_writes_is_the_conformance_suites(case):
+    """The same status expectations, on the status the lab works out (gateway_status.py): what `invoke
+    get` shows locally, and what the cluster tests' istiod writes."""
+    held = model(base_objects() + case.objects)
+    _check_status(case, lambda ref: with_status(ref, held[ref], held))
+
+
+def _check_status(case: Case, read) -> None:
+    for expected in case.routes:
+        route = read(Ref("HTTPRoute", expected.get("namespace", INFRA), expected["name"], GROUP))
+        parents = [p for p in route["status"]["parents"] if p["parentRef"]["name"] == expected["parent"]]
+        assert len(parents) == 1, f"{case.source}: {expected['name']} has no status for {expected['parent']}"
+        for kind in ("Accepted", "ResolvedRefs"):
+            if kind in expected:
+                assert condition(parents[0], kind) == expected[kind], f"{case.source}: {expected['name']} {kind}"
+    for expected in case.gateways:
+        gateway = read(Ref("Gateway", INFRA, expected["name"], GROUP))
+        listeners = {entry["name"]: entry for entry in gateway["status"]["listeners"]}
+        for name, wanted in expected["listeners"].items():
+            listener = listeners[name]
+            if "attachedRoutes" in wanted:
+                assert listener["attachedRoutes"] == wanted["attachedRoutes"], f"{case.source}: {name} attachedRoutes"
+            if "kinds" in wanted:
+                assert [k["kind"] for k in listener["supportedKinds"]] == wanted["kinds"]
+                assert all(k["group"] == GROUP for k in listener["supportedKinds"])
+            for kind in ("Accepted", "Programmed", "ResolvedRefs", "Conflicted"):
+                if kind in wanted:
+                    assert condition(listener, kind) == wanted[kind], f"{case.source}: {name} {kind}"
 
 
 @pytest.mark.slow

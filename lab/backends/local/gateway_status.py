@@ -97,16 +97,16 @@ def _gateway_status(ref: Ref, obj: dict, routes: dict[Ref, RouteResult]) -> dict
                     attached[served.listener["name"]] = attached.get(served.listener["name"], 0) + 1
     service = deployed_service(ref)
     ports = sorted({f"{service}:{listener['port']}" for listener in listeners if listener["name"] not in conflicts})
-    valid = len(listeners) - len(conflicts)
-    accepted: Problem = None if valid else ("ListenersNotValid", "None of the Gateway's listeners are valid")
-    accepted_reason, accepted_message = ("Accepted", "Resource accepted") if valid == len(listeners) else \
-        ("ListenersNotValid", "One or more of the Gateway's listeners are invalid")
+    # Accepted with reason ListenersNotValid when a listener is not valid (reportGatewayStatus); only a
+    # later listener conflicts, so one always is: "None of the Gateway's listeners are valid" never applies.
+    accepted_reason, accepted_message = ("ListenersNotValid", "One or more of the Gateway's listeners are invalid") \
+        if conflicts else ("Accepted", "Resource accepted")
     return {
         # The deployed Service's host name: what Istio reports for a gateway whose Service has no
         # external address (the lab's clusters make it ClusterIP; class istio's AddressType is Hostname).
         "addresses": [{"type": "Hostname", "value": service}],
         "conditions": [
-            _condition("Accepted", accepted, accepted_reason, accepted_message, obj),
+            _condition("Accepted", None, accepted_reason, accepted_message, obj),
             _condition("Programmed", None, "Programmed",
                        f"Resource programmed, assigned to service(s) {_join(ports)}", obj),
             _condition("ResolvedRefs", None, "ResolvedRefs", "All references resolved", obj),
