@@ -687,3 +687,29 @@ def test_a_gateway_with_a_conflicted_listener_is_accepted_saying_one_is_invalid(
         ("Accepted", "False", "HostnameConflict"), ("Conflicted", "True", "HostnameConflict"),
         ("Programmed", "False", "HostnameConflict")]
     assert conflicted["conditions"][0]["message"] == "Listener has a conflict with another listener attached to the same Gateway"
+
+
+def test_the_programmed_message_lists_every_listener_port_as_istio_joins_them():
+    ref = Ref("Gateway", "shop", "shop", GROUP)
+    held = store(BASE.replace("{name: other, port: 8080, protocol: HTTP, hostname: other.example.com}",
+                              "{name: other, port: 8080, protocol: HTTP, hostname: other.example.com}\n"
+                              "    - {name: third, port: 9090, protocol: HTTP}"))
+    [programmed] = [c for c in with_status(ref, held[ref], held)["status"]["conditions"] if c["type"] == "Programmed"]
+    service = "shop-istio.shop.svc.cluster.local"
+    assert programmed["message"] == \
+        f"Resource programmed, assigned to service(s) {service}:80, {service}:8080, and {service}:9090"
+
+
+def test_a_route_no_parent_accepts_is_noted_with_its_first_parents_reason():
+    held = store(CROSS + """
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: second, namespace: shop}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP, hostname: second.example.com}]
+""" + route(namespace="front", spec=SHOP_ROUTE_TO.replace(
+        "parentRefs: [{name: shop, namespace: shop}]", "parentRefs: [{name: shop, namespace: shop}, {name: second, namespace: shop}]")))
+    assert apply_note(Ref("HTTPRoute", "front", "web", GROUP), held).startswith(
+        " — not Accepted by Gateway shop: NotAllowedByListeners")

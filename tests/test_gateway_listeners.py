@@ -27,6 +27,7 @@ GROUP = "gateway.networking.k8s.io"
     ("*.foo.bar.baz", "baz", False), ("baz", "*.foo.bar.baz", False),
     ("*.foo.bar.baz", "*.baz", True), ("foo.bar.baz", "*.baz", True),
     ("a.facebook.com", "*.facebook.COM", False),   # no case folding
+    ("*.com", "*.xcom", False), ("*.xcom", "*.com", False), ("*.com", "xcom", False), ("xcom", "*.com", False),
 ])
 def test_hostnames_overlap_as_istio_matches_them(a, b, overlap):
     assert matches(a, b) is overlap
@@ -40,6 +41,7 @@ def test_hostnames_overlap_as_istio_matches_them(a, b, overlap):
     ("foo.com", "*", True), ("*.com", "*", True), ("com", "*", True), ("*", "*", True), ("", "*", True),
     ("*.foo.com", "*.com", True), ("*.com", "*.foo.com", False), ("*.foo.com", "foo.com", False),
     ("*.foo.bar.baz", "baz", False), ("foo.bar.baz", "*.baz", True), ("*", "*.com", False),
+    ("*.xcom", "*.com", False), ("xcom", "*.com", False),
 ])
 def test_one_hostname_covers_another_as_istio_subset_of_says(host, of, covered):
     assert subset_of(host, of) is covered
@@ -100,3 +102,6 @@ def test_isolation_compares_with_listeners_of_the_same_port_and_protocol_only():
     assert allowed_by_isolation("a.example.com", ours, [ours, listener("w", port=81, hostname="*.example.com")])
     assert allowed_by_isolation("a.example.com", ours, [ours, listener("w", protocol="HTTPS", hostname="*.example.com")])
     assert not allowed_by_isolation("a.example.com", ours, [ours, listener("w", hostname="*.example.com")])
+    # an exact listener as long as our wildcard still owns its hostname
+    wild, exact = listener("wild", hostname="*.a.com"), listener("exact", hostname="b.a.com")
+    assert hostnames_served(wild, [wild, exact], ["b.a.com", "c.a.com"]) == ["c.a.com"]

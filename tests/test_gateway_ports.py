@@ -63,11 +63,11 @@ def assign(tmp_path, lab_port: int, text: str, taken: frozenset[int] = frozenset
 def test_the_oldest_gateways_first_ports_get_the_tracks_and_the_rest_free_ones(tmp_path, lab_port):
     found = assign(tmp_path, lab_port,
                    gateway("newer", "[{name: a, port: 80, protocol: HTTP}]", "2026-06-01T00:00:00Z")
-                   + gateway("older", "[{name: web, port: 8080, protocol: HTTP}, {name: admin, port: 9090, protocol: HTTP},"
+                   + gateway("older", "[{name: web, port: 9090, protocol: HTTP}, {name: admin, port: 8080, protocol: HTTP},"
                              " {name: tls, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: canary-lab-gateway-tls}]}}]"))
-    assert found["shop/older:8080"] == track_port(lab_port, "http") == lab_port + 1
+    assert found["shop/older:9090"] == track_port(lab_port, "http") == lab_port + 1   # its first listener
     assert found["shop/older:443"] == track_port(lab_port, "https") == lab_port + 364
-    others = {found["shop/older:9090"], found["shop/newer:80"]}
+    others = {found["shop/older:8080"], found["shop/newer:80"]}
     assert len(others) == 2 and not others & {lab_port, lab_port + 1, lab_port + 363, lab_port + 364}
 
 
@@ -102,6 +102,8 @@ def test_a_promised_port_is_the_one_its_hosts_gateway_gets(tmp_path, lab_port):
     assign(tmp_path, lab_port, gateway("a", "[{name: h, port: 80, protocol: HTTP}]"))
     promised = ports.promise("http", "later.lab.local")
     assert promised != lab_port + 1 and ports.promise("http", "later.lab.local") == promised
+    assign(tmp_path, lab_port, gateway("a", "[{name: h, port: 80, protocol: HTTP}]"))   # an apply keeps promises
+    assert ports.promise("http", "later.lab.local") == promised
     assert ports.promise("http", "other.lab.local") not in (promised, lab_port + 1)
     found = assign(tmp_path, lab_port, gateway("a", "[{name: h, port: 80, protocol: HTTP}]")
                    + gateway("z", "[{name: h, port: 80, protocol: HTTP}]")
@@ -135,3 +137,27 @@ def test_on_a_tie_the_oldest_gateway_takes_the_host():
     tie = (gateway("b", "[{name: h, port: 80, protocol: HTTP, hostname: '*.lab.local'}]", "2026-01-01T00:00:00Z")
            + gateway("a", "[{name: h, port: 80, protocol: HTTP, hostname: '*.lab.local'}]", "2026-06-01T00:00:00Z"))
     assert listener_for(store(NAMESPACE + tie), "http", "x.lab.local") == "shop/b:80"
+
+
+@pytest.mark.parametrize("gateways, host, listener", [
+    # an exact hostname beats a wildcard of the same length, however old the wildcard's Gateway
+    (gateway("old", "[{name: h, port: 80, protocol: HTTP, hostname: '*.lab.local'}]")
+     + gateway("new", "[{name: h, port: 80, protocol: HTTP, hostname: a.lab.local}]", "2026-06-01T00:00:00Z"),
+     "a.lab.local", "shop/new:80"),
+    # the listener's best name counts: an attached route's exact hostname over its own wildcard
+    (gateway("old", "[{name: h, port: 80, protocol: HTTP, hostname: '*.lab.local'}]")
+     + gateway("new", "[{name: h, port: 80, protocol: HTTP, hostname: shop.lab.local}]", "2026-06-01T00:00:00Z")
+     + route("on-old", "old", "[shop.lab.local]"), "shop.lab.local", "shop/old:80"),
+    # equally specific: the one with routes for it, though newer
+    (gateway("old", "[{name: h, port: 80, protocol: HTTP, hostname: '*.lab.local'}]")
+     + gateway("new", "[{name: h, port: 80, protocol: HTTP, hostname: '*.lab.local'}]", "2026-06-01T00:00:00Z")
+     + route("on-new", "new", "['*.lab.local']"), "x.lab.local", "shop/new:80"),
+    # a later listener of a Gateway whose first does not take the host
+    (gateway("two", "[{name: x, port: 80, protocol: HTTP, hostname: x.lab.local}, "
+                    "{name: y, port: 81, protocol: HTTP, hostname: y.lab.local}]"), "y.lab.local", "shop/two:81"),
+    # two listener ports taking the host alike: the first, as a cluster forwards to the first HTTP port
+    (gateway("two", "[{name: x, port: 81, protocol: HTTP, hostname: '*.lab.local'}, "
+                    "{name: y, port: 80, protocol: HTTP, hostname: '*.lab.local'}]"), "y.lab.local", "shop/two:81"),
+])
+def test_ties_between_listeners_are_broken_as_a_learner_would_expect(gateways, host, listener):
+    assert listener_for(store(NAMESPACE + gateways), "http", host) == listener

@@ -72,10 +72,10 @@ class GatewayPorts:
         picked = iter(free_ports(len(new), avoid))
         for listener in new:
             track = track_port(self.lab_port, listener.scheme)
-            kept = [promised[f"{listener.scheme} {host}"] for host in _hostnames(listener, objects)
-                    if f"{listener.scheme} {host}" in promised]
-            if kept and kept[0] not in ports.values() and not port_in_use(kept[0]):
-                ports[listener.key] = kept[0]
+            kept = next((promised[f"{listener.scheme} {host}"] for host in _hostnames(listener, objects)
+                         if f"{listener.scheme} {host}" in promised), None)
+            if kept is not None and kept not in ports.values() and not port_in_use(kept):
+                ports[listener.key] = kept
             elif track not in ports.values() and not port_in_use(track):
                 ports[listener.key] = track
             else:
@@ -96,8 +96,7 @@ def _age(listener: GatewayListener, objects: dict[Ref, dict]) -> tuple:
     gateway = objects.get(listener.gateway) or {}
     ports = [int(entry["port"]) for entry in (gateway.get("spec") or {}).get("listeners") or []]
     created = (gateway.get("metadata") or {}).get("creationTimestamp") or ""
-    return created, listener.gateway.namespace, listener.gateway.name, ports.index(listener.port) \
-        if listener.port in ports else len(ports)
+    return created, listener.gateway.namespace, listener.gateway.name, ports.index(listener.port)
 
 
 def listener_for(objects: dict[Ref, dict], scheme: str, host: str) -> str | None:
@@ -119,7 +118,7 @@ def listener_for(objects: dict[Ref, dict], scheme: str, host: str) -> str | None
             continue
         listeners = (gateway.get("spec") or {}).get("listeners") or []
         conflicted = listener_conflicts(listeners)
-        for listener in listeners:
+        for index, listener in enumerate(listeners):
             if listener["name"] in conflicted or listener["protocol"].lower() != scheme:
                 continue
             key = listener_key(ref, int(listener["port"]))
@@ -127,15 +126,16 @@ def listener_for(objects: dict[Ref, dict], scheme: str, host: str) -> str | None
             scores = [_specificity(name, host) for name in names if subset_of(host, name)]
             if not scores:
                 continue
-            rank = (-max(scores)[0], -max(scores)[1], key not in served,
-                    (gateway.get("metadata") or {}).get("creationTimestamp") or "", ref.namespace, ref.name)
+            exact, length = max(scores)
+            rank = (-exact, -length, key not in served, (gateway.get("metadata") or {}).get("creationTimestamp") or "",
+                    ref.namespace, ref.name, index)
             if best is None or rank < best[0]:
                 best = (rank, key)
     return best[1] if best else None
 
 
-def _specificity(name: str, host: str) -> tuple[int, int]:
-    return (2, len(name)) if name == host else (1, len(name))
+def _specificity(name: str, host: str) -> tuple[bool, int]:
+    return name == host, len(name)
 
 
 def gateway_urls(ports: dict[str, int], gateway: Ref, objects: dict[Ref, dict]) -> list[tuple[str, int, str]]:
