@@ -494,6 +494,9 @@ def test_the_gateway_status_names_its_deployed_service_as_istio_writes_it():
     held = store(BASE)
     status = with_status(ref, held[ref], held)["status"]
     assert status["addresses"] == [{"type": "Hostname", "value": "shop-istio.shop.svc.cluster.local"}]
+    assert [(c["type"], c["status"], c["reason"], c["message"]) for c in status["conditions"]][::2] == [
+        ("Accepted", "True", "Accepted", "Resource accepted"),
+        ("ResolvedRefs", "True", "ResolvedRefs", "All references resolved")]
     [programmed] = [c for c in status["conditions"] if c["type"] == "Programmed"]
     assert programmed["message"] == ("Resource programmed, assigned to service(s) "
                                      "shop-istio.shop.svc.cluster.local:80 and shop-istio.shop.svc.cluster.local:8080")

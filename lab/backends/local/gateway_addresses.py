@@ -12,7 +12,7 @@ A URL a step's text names before its Gateway exists is a promise the Gateway kee
 
 from pathlib import Path
 
-from lab.backends.local.gateway_api import GROUP, attach, is_istio_gateway
+from lab.backends.local.gateway_api import attach, is_istio_gateway
 from lab.backends.local.gateway_api_routes import GatewayListener, listener_key
 from lab.backends.local.gateway_listeners import listener_conflicts, subset_of
 from lab.config import gateway_tls_port
@@ -144,6 +144,6 @@ def gateway_urls(ports: dict[str, int], gateway: Ref, objects: dict[Ref, dict]) 
     found = []
     for listener in spec.get("listeners") or []:
         local = ports.get(listener_key(gateway, int(listener["port"])))
-        if local and gateway.group == GROUP:
+        if local:
             found.append((listener["name"], int(listener["port"]), f"{listener['protocol'].lower()}://127.0.0.1:{local}"))
     return found
