@@ -68,6 +68,8 @@ def _up(provider: str, port: int | None, addons: str, install_istio: bool, regis
         ui.info(f"The {name} lab is already up; nothing changed.")
     ui.info(f"\nGateway: [bold]{backend.gateway_url()}[/]  "
             f"(try: curl -H 'Host: {SAMPLE_HOST}' {backend.gateway_url()}/ once an exercise routes it)")
+    ui.info(f"Gateway API Gateways each get a gateway of their own, the first on "
+            f"{backend.entry_url('http', gateway_api=True)} (`invoke status` lists them)")
     from lab.exercises.standing import suggestion
 
     ui.info(f"Next: [bold]{suggestion(Progress(paths), name)}[/]  ·  `invoke status` shows the lab  ·  "
@@ -114,6 +116,8 @@ def status() -> None:
     else:
         report = make_backend(paths, state.provider, state.gateway_port).status()
         ui.info(f"provider: [bold]{report.provider}[/]   gateway: {report.gateway_url or '-'}")
+        for gateway, listener, port, url in report.gateway_addresses:   # the Gateway API's own gateways
+            ui.info(f"Gateway {gateway.namespace}/{gateway.name}: {url} (listener {listener}, port {port})")
         table = ui.table("part", "state", "detail", title="processes", title_justify="left")
         for proc in report.processes:
             colour = "green" if proc.state == "running" else "red"
@@ -239,7 +243,7 @@ def metrics(requests: str = "0", window: str = "10", host: str = SAMPLE_HOST, pa
     admin = backend.gateway_admin()
     if requests:
         spec = RequestSpec(host=host, path=path)
-        base, ca_file = backend.gateway_endpoint(spec.scheme)
+        base, ca_file = backend.gateway_endpoint(spec.scheme, spec.host)
         what = f"{requests} requests to {host}{path}"
 
         def during() -> None:
@@ -414,7 +418,9 @@ def doctor(provider: str = "auto", port: int | None = None) -> None:
         raise LabError(f"doctor checks a provider's lab: local, k3d, minikube, kind or existing, not {provider!r}",
                        "use --provider local, k3d, minikube, kind or existing")
     port = gateway_port(port if port else state.gateway_port if state else None)
-    lab_ports = frozenset({state.gateway_port, gateway_tls_port(state.gateway_port)}) if state else frozenset()
+    # The lab's gateway ports, and its Gateway API track's beside them (held by the lab while it is up).
+    lab_ports = frozenset(p for base in (state.gateway_port, gateway_tls_port(state.gateway_port))
+                          for p in (base, base + 1)) if state else frozenset()
     checks = run_checks(provider, port, paths, lab_ports=lab_ports)
     table = ui.table("check", "result", "detail", "fix", title=f"preflight for {provider}", title_justify="left")
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}

@@ -93,15 +93,24 @@ def _resource(name: str, have: float, minimum: float, good: float, shown: str, f
     return Check(name, OK, shown)
 
 
-def port_checks(port: int, lab_ports: frozenset[int] = frozenset()) -> list[Check]:
-    """Each gateway port is free, or held by the lab that is up (lab_ports): not a problem."""
+def port_checks(port: int, lab_ports: frozenset[int] = frozenset(), local: bool = False) -> list[Check]:
+    """Each gateway port is free, or held by the lab that is up (lab_ports): not a problem. The Gateway
+    API track's ports (the lab's + 1: a cluster's port-forwards to the gateways Istio deploys, the local
+    lab's first Gateway) too: taken, a cluster cannot forward there; the local lab picks other ports."""
     checks = []
-    for what, number in (("gateway HTTP port", port), ("gateway HTTPS port", gateway_tls_port(port))):
+    tls = gateway_tls_port(port)
+    for what, number, track in (("gateway HTTP port", port, False), ("gateway HTTPS port", tls, False),
+                                ("Gateway API HTTP port", port + 1, True), ("Gateway API HTTPS port", tls + 1, True)):
         if number in lab_ports and port_in_use(number):
-            checks.append(Check(what, OK, f"127.0.0.1:{number} is this lab's gateway (the lab is up)"))
+            owner = "Gateway API gateway" if track else "gateway"
+            checks.append(Check(what, OK, f"127.0.0.1:{number} is this lab's {owner} (the lab is up)"))
+        elif port_in_use(number) and track and local:
+            checks.append(Check(what, WARN, f"127.0.0.1:{number} is in use: the first Gateway API Gateway gets "
+                                            "another port (the walkthrough's commands say which)",
+                                f"stop what uses it, or `invoke up --port {port + 10}`"))
         elif port_in_use(number):
             checks.append(Check(what, FAIL, f"127.0.0.1:{number} is in use",
-                                f"stop what uses it, or `invoke up --port {port + 1}`"))
+                                f"stop what uses it, or `invoke up --port {port + 10 if track else port + 1}`"))
         else:
             checks.append(Check(what, OK, f"127.0.0.1:{number} is free"))
     return checks
@@ -177,7 +186,7 @@ def context_checks(run=None) -> list[Check]:
 def run_checks(provider: str, port: int, paths: Paths, client_factory=None, version_of=path_version,
                lab_ports: frozenset[int] = frozenset()) -> list[Check]:
     if provider == "local":
-        return [envoy_check(), *port_checks(port, lab_ports), helm_check()]
+        return [envoy_check(), *port_checks(port, lab_ports, local=True), helm_check()]
     if provider == "existing":   # the lab's own images are still built with the local Docker
         return [*context_checks(), *docker_checks(client_factory, provider)[:1], *port_checks(port, lab_ports),
                 *tool_checks(provider, paths, version_of)]

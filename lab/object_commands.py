@@ -39,6 +39,9 @@ def get(kind: str, name: str = "", namespace: str = "", output: str = "", all_na
     if obj is None:
         raise LabError(f"{ref} is not in the lab", _closest(backend.list_objects(chosen.name, chosen.group), ref))
     _show(obj, output)
+    if output != "json":   # a YAML comment: the output still parses
+        for _, listener, port, url in (a for a in backend.gateway_addresses() if a[0] == ref):
+            ui.plain(f"# listener {listener} (port {port}) is reached here at {url}")
 
 
 def delete(kind: str = "", name: str = "", namespace: str = "", file: str = "") -> None:
@@ -123,8 +126,11 @@ def _show_list(kind: Kind, found: list[dict], namespace: str, output: str) -> No
         return _show_pods(found, all_namespaces=not namespace)
     table = ui.table(*(["namespace"] if kind.namespaced else []), "name", "summary",
                      title=f"{kind.plural}{where}", title_justify="left")
+    reached = {(ref.namespace, ref.name): urls for ref, urls in _addresses(kind).items()}
     for obj in found:
-        table.add_row(*([_namespace(obj)] if kind.namespaced else []), obj["metadata"]["name"], _summary(obj))
+        at = reached.get((_namespace(obj), obj["metadata"]["name"]))
+        table.add_row(*([_namespace(obj)] if kind.namespaced else []), obj["metadata"]["name"],
+                      _summary(obj) + (f"; reached at {', '.join(at)}" if at else ""))
     ui.console.print(table)
 
 
@@ -136,6 +142,16 @@ def _show_pods(pods: list[dict], all_namespaces: bool) -> None:
         table.add_row(*([row.namespace] if all_namespaces else []), row.name, row.ready, row.status,
                       str(row.restarts), row.age)
     ui.console.print(table)
+
+
+def _addresses(kind: Kind) -> dict[Ref, list[str]]:
+    """Each Gateway API Gateway's listener URLs on this machine (other kinds: none)."""
+    if (kind.name, kind.group) != ("Gateway", "gateway.networking.k8s.io"):
+        return {}
+    found: dict[Ref, list[str]] = {}
+    for ref, _, _, url in current_backend(lab_paths()).gateway_addresses():
+        found.setdefault(ref, []).append(url)
+    return found
 
 
 def _summary(obj: dict) -> str:

@@ -307,7 +307,7 @@ def roll_out(backend: Backend, plan: Plan, traffic: bool = False, host: str = ""
         host = next(iter((held.get("spec") or {}).get("hosts") or []), "")
         if not host:
             raise LabError(f"{plan.ref} names no host to send traffic to", "give one with --host")
-    load = SteadyTraffic(backend.gateway_url(), host, path) if traffic else nullcontext()
+    load = SteadyTraffic(backend.gateway_endpoint("http", host)[0], host, path) if traffic else nullcontext()
     ui.info(f"rollout of {plan.canary} over {plan.stable} in {plan.ref}: steps "
             f"{', '.join(f'{s}%' for s in plan.steps)}, {plan.interval:g} s each, gates: errors ≤ "
             f"{plan.max_error_rate:g}%, p95 ≤ {plan.max_p95_ms:g} ms, at least {plan.min_requests} canary "

@@ -11,7 +11,7 @@ Gateway serves are on the gateway (a mesh-only host never is).
 import copy
 
 from lab.backends.base import LiveRoute
-from lab.backends.local.translate import LOCAL_CREDENTIAL, ROUTE_CONFIGS, translate
+from lab.backends.local.translate import LOCAL_CREDENTIAL, translate
 from lab.envoy_admin import routes_of
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
@@ -70,7 +70,7 @@ def expected_routes(virtual_services: list[dict], objects: list[dict]) -> Served
     model = {ref_of(o): _as_modelled(o) for o in objects}
     model.update({ref_of(vs): vs for vs in virtual_services})
     config = translate(model, pods={})
-    return _by_host(routes_of([config.route_configs[scheme] for scheme in ROUTE_CONFIGS]))
+    return _by_host(routes_of(config.all_route_configs()))   # the ingress gateway's, and each Gateway API Gateway's
 
 
 def served(expected: Served, routes: list[LiveRoute]) -> bool:

@@ -306,7 +306,7 @@ class Istiod:
         import json as json_lib
 
         from lab.backends.cluster import gateway_api
-        from lab.backends.local.translate import ROUTE_CONFIGS, translate
+        from lab.backends.local.translate import translate
 
         for ref, gateway in model.items():
             if not gateway_api.is_gateway(gateway) or gateway["spec"].get("gatewayClassName") != gateway_api.CLASS:
@@ -318,8 +318,9 @@ class Istiod:
             self._deploy(ref.namespace, gateway)
             alone = {r: o for r, o in model.items() if not gateway_api.is_gateway(o) or r == ref}
             config = translate({r: gateway_api._as_modelled(o) for r, o in alone.items()}, pods={})
-            dump = json_lib.dumps({"configs": [{"route_config": config.route_configs[scheme]}
-                                               for scheme in ROUTE_CONFIGS]})
+            # The deployed gateway serves its own Gateway's listeners only.
+            dump = json_lib.dumps({"configs": [{"route_config": listener.route_config}
+                                               for listener in config.gateway_listeners if listener.gateway == ref]})
             waiting = self.pending.get(key)
             folder = self.tools.admin_folder(ref.namespace, f"deployment/{gateway_api.deployed_name(gateway)}")
             served = (folder / "config_dump.json").read_text() if (folder / "config_dump.json").exists() else ""

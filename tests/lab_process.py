@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.backends.local.backend import LocalBackend
 from lab.backends.local.pids import lab_processes
 from lab.backends.local.processes import Processes, runs_program, runs_supervisor
 from lab.config import PROJECT_DIR, Paths, gateway_tls_port
@@ -47,6 +48,10 @@ class Lab:
     @property
     def paths(self) -> Paths:
         return Paths(self.root)
+
+    def endpoint(self, host: str, scheme: str = "http") -> str:
+        """Where the lab sends requests for `host`: a Gateway API Gateway's own port, else the ingress gateway's."""
+        return LocalBackend(self.paths, self.port).gateway_endpoint(scheme, host)[0]
 
     @property
     def processes(self) -> Processes:
@@ -91,10 +96,11 @@ GATEWAY_PORTS = range(20000, 32000)
 
 
 def gateway_port() -> int:
-    """A gateway port whose HTTPS port beside it is free too."""
+    """A gateway port whose HTTPS port beside it is free too, and the Gateway API track's ports after
+    each (the first Gateway's: lab/backends/local/gateway_addresses.py)."""
     for _ in range(100):
         port = random.choice(GATEWAY_PORTS)
-        if not port_in_use(port) and not port_in_use(gateway_tls_port(port)):
+        if not any(port_in_use(p) for p in (port, port + 1, gateway_tls_port(port), gateway_tls_port(port) + 1)):
             return port
     raise RuntimeError("no free pair of gateway ports between 20000 and 32000")
 

@@ -11,7 +11,7 @@ import pytest
 from lab.backends.cluster.tools import releases
 from lab.config import lab_paths
 from lab.doctor import FAIL, OK, WARN, docker_checks, port_checks, tool_checks
-from lab.ports import free_port
+from lab.ports import free_port, port_in_use
 from tests.lab_process import new_lab
 from tests.loopback_http import QuietHandler, serving
 
@@ -121,11 +121,23 @@ def test_doctor_for_the_local_lab_knows_its_own_ports_and_says_where_helm_comes_
     assert "helm (cross-namespace)" in shown
     try:
         lab.invoke("up", "--provider", "local")
+        lab.invoke("apply", "-", input=GATEWAY)   # a Gateway API Gateway: its own port, the lab's + 1
         during = " ".join(lab.invoke("doctor").stdout.split())   # the lab that is up: local, its ports
     finally:
         lab.cleanup()
     assert "preflight for local" in during and "Docker" not in during
     assert f"127.0.0.1:{lab.port} is this lab's gateway" in during and "in use" not in during
+    assert f"127.0.0.1:{lab.port + 1} is this lab's Gateway API gateway" in during
+
+
+GATEWAY = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+"""
 
 
 def test_doctor_refuses_an_unknown_provider_in_one_line(tmp_path):
@@ -171,3 +183,20 @@ def test_docker_is_found_through_the_cli_context_as_on_colima(monkeypatch):
     assert asked == [["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"]]
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")     # as docker itself: DOCKER_HOST wins
     assert docker_host(docker_cli) == "tcp://127.0.0.1:2375"
+
+
+@pytest.mark.parametrize("local, result", [(True, WARN), (False, FAIL)])
+def test_the_gateway_api_track_port_is_checked_beside_the_lab_port(local, result):
+    """The Gateway API track's port is the lab's + 1 on every backend: a cluster cannot forward there when
+    it is taken (fail), the local lab gives the first Gateway another port (warn)."""
+    port = free_port()
+    while port_in_use(port + 1):
+        port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        taken.listen(1)
+        checks = {c.name: c for c in port_checks(port, local=local)}
+    assert checks["gateway HTTP port"].result == OK
+    assert checks["Gateway API HTTP port"].result == result
+    assert f"127.0.0.1:{port + 1} is in use" in checks["Gateway API HTTP port"].detail
+    assert checks["Gateway API HTTPS port"].detail == f"127.0.0.1:{port + 364} is free"

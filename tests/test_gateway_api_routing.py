@@ -76,6 +76,11 @@ def split(v1: int, v2: int, name="web") -> str:
         """)
 
 
+def track(lab) -> str:
+    """The Gateway shop's own address: the first Gateway gets the track's port, the lab's + 1 (8081)."""
+    return f"http://127.0.0.1:{lab.port + 1}"
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     lab = new_lab(tmp_path_factory.mktemp("gateway-api"))
@@ -88,7 +93,7 @@ def lab(tmp_path_factory):
 @pytest.mark.parametrize("v1, v2", [(80, 20), (90, 10)])
 def test_weighted_backend_refs_pass_their_check_from_live_traffic(lab, v1, v2):
     lab.invoke("apply", "-", input=split(v1, v2))
-    verdict, examples = run_verdict(lab.url, RequestSpec(host=HOST), VERSIONS,
+    verdict, examples = run_verdict(track(lab), RequestSpec(host=HOST), VERSIONS,
                                     Expectation(shares={"v1": v1, "v2": v2}, alpha=check_alpha()))
     assert verdict.decision == PASS, verdict.reason
     assert not examples
@@ -96,15 +101,15 @@ def test_weighted_backend_refs_pass_their_check_from_live_traffic(lab, v1, v2):
 
 def test_a_90_10_route_checked_as_80_20_fails(lab):
     lab.invoke("apply", "-", input=split(90, 10))
-    verdict, _ = run_verdict(lab.url, RequestSpec(host=HOST), VERSIONS, Expectation(shares={"v1": 80, "v2": 20}))
+    verdict, _ = run_verdict(track(lab), RequestSpec(host=HOST), VERSIONS, Expectation(shares={"v1": 80, "v2": 20}))
     assert verdict.decision == "fail"
 
 
 def test_a_header_match_sends_every_matching_request_to_v2_and_none_of_the_others(lab):
     lab.invoke("apply", "-", input=split(100, 0))
-    assert count(lab.url, RequestSpec(host=HOST, headers=(("X-Track", "canary"),)), VERSIONS, 200) == {"v2": 200}
-    assert count(lab.url, RequestSpec(host=HOST, headers=(("X-Track", "Canary"),)), VERSIONS, 100) == {"v1": 100}
-    assert count(lab.url, RequestSpec(host=HOST), VERSIONS, 200) == {"v1": 200}
+    assert count(track(lab), RequestSpec(host=HOST, headers=(("X-Track", "canary"),)), VERSIONS, 200) == {"v2": 200}
+    assert count(track(lab), RequestSpec(host=HOST, headers=(("X-Track", "Canary"),)), VERSIONS, 100) == {"v1": 100}
+    assert count(track(lab), RequestSpec(host=HOST), VERSIONS, 200) == {"v1": 200}
 
 
 def test_the_most_specific_rule_wins_across_routes_whatever_the_file_order(lab):
@@ -135,7 +140,7 @@ def test_the_most_specific_rule_wins_across_routes_whatever_the_file_order(lab):
               backendRefs: [{name: web-v2, port: 80}]
         """))
     def where(path: str) -> dict:
-        return count(lab.url, RequestSpec(host="order.lab.local", path=path), VERSIONS, 30)
+        return count(track(lab), RequestSpec(host="order.lab.local", path=path), VERSIONS, 30)
 
     assert where("/app/v2/x") == {"v2": 30}
     assert where("/app/exact") == {"v2": 30}
@@ -155,7 +160,7 @@ def test_a_route_its_listener_refuses_serves_nothing_and_apply_says_why(lab):
     applied = lab.invoke("apply", "-", input=refused).stdout
     assert "httproute.gateway.networking.k8s.io/elsewhere created — not Accepted by Gateway shop: " \
            "NoMatchingListenerHostname" in " ".join(applied.split())
-    assert count(lab.url, RequestSpec(host="shop.example.org"), VERSIONS, 5) == {"unclassified": 5}
+    assert count(track(lab), RequestSpec(host="shop.example.org"), VERSIONS, 5) == {"unclassified": 5}
     shown = yaml.safe_load(lab.invoke("get", "httproute", "elsewhere", "--namespace", "shop").stdout)
     [parent] = shown["status"]["parents"]
     assert {c["type"]: (c["status"], c["reason"]) for c in parent["conditions"]} == {
@@ -187,7 +192,7 @@ def test_a_backend_in_another_namespace_answers_500_until_a_reference_grant_allo
     assert "ResolvedRefs False: RefNotPermitted" in applied
     assert _statuses(lab, "front.lab.local", 10) == [500] * 10
     lab.invoke("apply", "-", input=GRANT)
-    assert count(lab.url, RequestSpec(host="front.lab.local"), VERSIONS, 20) == {"v2": 20}
+    assert count(track(lab), RequestSpec(host="front.lab.local"), VERSIONS, 20) == {"v2": 20}
     shown = yaml.safe_load(lab.invoke("get", "HTTPRoute", "front", "--namespace", "front").stdout)
     assert [c["reason"] for c in shown["status"]["parents"][0]["conditions"]] == ["Accepted", "ResolvedRefs"]
 
@@ -195,7 +200,7 @@ def test_a_backend_in_another_namespace_answers_500_until_a_reference_grant_allo
 def _statuses(lab, host: str, n: int) -> list[int]:
     statuses = []
     for _ in range(n):
-        request = urllib.request.Request(lab.url + "/", headers={"Host": host})
+        request = urllib.request.Request(track(lab) + "/", headers={"Host": host})
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 statuses.append(response.status)
@@ -210,7 +215,13 @@ def test_a_json_patch_moves_the_weights_and_get_shows_the_gateway_by_its_group(l
                          '[{"op": "replace", "path": "/spec/rules/1/backendRefs/0/weight", "value": 0},'
                          ' {"op": "replace", "path": "/spec/rules/1/backendRefs/1/weight", "value": 1}]').stdout
     assert "httproute.gateway.networking.k8s.io/web patched" in patched
-    assert count(lab.url, RequestSpec(host=HOST), VERSIONS, 50) == {"v2": 50}
-    gateway = yaml.safe_load(lab.invoke("get", "gtw", "shop", "--namespace", "shop").stdout)
+    assert count(track(lab), RequestSpec(host=HOST), VERSIONS, 50) == {"v2": 50}
+    shown = lab.invoke("get", "gtw", "shop", "--namespace", "shop").stdout
+    assert f"# listener http (port 80) is reached here at {track(lab)}" in shown
+    assert f"reached at {track(lab)}" in lab.invoke("get", "gtw").stdout
+    assert f"Gateway shop/shop: {track(lab)} (listener http, port 80)" in lab.invoke("status").stdout
+    gateway = yaml.safe_load(shown)
     assert gateway["spec"]["gatewayClassName"] == "istio"
-    assert [c["reason"] for c in gateway["status"]["conditions"]] == ["Accepted", "Programmed"]
+    assert [c["reason"] for c in gateway["status"]["conditions"]] == ["Accepted", "Programmed", "ResolvedRefs"]
+    # As Istio writes it for the gateway it deploys (a ClusterIP Service): its host name.
+    assert gateway["status"]["addresses"] == [{"type": "Hostname", "value": "shop-istio.shop.svc.cluster.local"}]

@@ -213,7 +213,9 @@ def small_disk(tmp_path):
 
 
 def fill(folder) -> None:
-    with open(folder / "filler", "wb") as f:
+    # Unbuffered: a buffered file keeps what the last write could not place and fails again on close,
+    # depending on how many bytes the lab happens to use on the disk.
+    with open(folder / "filler", "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)

@@ -148,7 +148,8 @@ def http_route_action(timeouts: str = "") -> dict:
     held = store(GATEWAY_API_BASE + route(spec=f"  parentRefs: [{{name: shop}}]\n  hostnames: [shop.lab.local]\n"
                                                 f"  rules:\n{rule}"))
     config = translate(held, GATEWAY_API_PODS)
-    [host] = [h for h in config.route_configs["http"]["virtual_hosts"] if "shop.lab.local" in h["domains"]]
+    [host] = [h for listener in config.gateway_listeners for h in listener.route_config["virtual_hosts"]
+              if "shop.lab.local" in h["domains"]]
     return host["routes"][0]["route"]
 
 
@@ -211,7 +212,8 @@ def http_route_filters(filters: str) -> dict:
     held = store(GATEWAY_API_BASE + route(spec=f"  parentRefs: [{{name: shop}}]\n  hostnames: [shop.lab.local]\n"
                                                 f"  rules:\n{rule}"))
     config = translate(held, GATEWAY_API_PODS)
-    [host] = [h for h in config.route_configs["http"]["virtual_hosts"] if "shop.lab.local" in h["domains"]]
+    [host] = [h for listener in config.gateway_listeners for h in listener.route_config["virtual_hosts"]
+              if "shop.lab.local" in h["domains"]]
     return host["routes"][0]["route"]
 
 

@@ -62,6 +62,8 @@ class LabStatus:
     processes: list[ProcessStatus] = field(default_factory=list)
     routes: list[LiveRoute] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # (Gateway, listener name, listener port, URL): where each Gateway API listener is reached
+    gateway_addresses: list[tuple[Ref, str, int, str]] = field(default_factory=list)
 
 
 class Backend(ABC):
@@ -125,18 +127,24 @@ class Backend(ABC):
         split by replica counts follows, and what a route to a subset with none turns into (503 UH)."""
         return {}
 
-    def entry_url(self, scheme: str, gateway_api: bool = False) -> str:
-        """Where a learner sends requests of a track (the Istio API's, or the Gateway API's): one
-        place for both here; a cluster reaches Istio's deployed gateways on ports of their own."""
+    def entry_url(self, scheme: str, gateway_api: bool = False, host: str = "") -> str:
+        """Where a learner sends requests of a track (the Istio API's, or the Gateway API's, for
+        `host`): the ingress gateway here; a Gateway API Gateway has a gateway and ports of its own on
+        every backend (the lab's ports + 1 for the first: 8081, 8444)."""
         return self.gateway_tls_url() if scheme == "https" else self.gateway_url()
 
     def gateway_endpoint(self, scheme: str, host: str = "") -> tuple[str, str | None]:
         """Where to send requests of this scheme for this host, and the CA file to trust (None for
-        plain HTTP). One place for every host here; a cluster sends a host a Gateway API Gateway
-        serves to the gateway Istio deployed for it."""
+        plain HTTP): the ingress gateway here; a host a Gateway API Gateway takes goes to that
+        Gateway's own gateway (the one Istio deployed for it, or the local lab's listener for it)."""
         if scheme == "https":
             return self.gateway_tls_url(), str(self.ca_bundle())
         return self.gateway_url(), None
+
+    def gateway_addresses(self) -> list[tuple[Ref, str, int, str]]:
+        """(Gateway, listener name, listener port, URL) of each Gateway API listener, where a learner
+        reaches it from this machine; [] where the backend cannot tell."""
+        return []
 
     def send_from_pod(self, client: str, url: str, headers: dict[str, str], count: int) -> list[Reply]:
         """`count` requests from a client pod: "mesh" (with a sidecar) or "outside" (plaintext, no sidecar)."""

@@ -26,6 +26,7 @@ from lab.exercises.check_now import show_result
 from lab.exercises.checks import CheckResult, run_check
 from lab.exercises.cleanup import delete_commands, leftovers
 from lab.exercises.hints import Hints
+from lab.exercises.tracks import GATEWAY, base_and_track
 from lab.exercises.working_copy import apply_command, not_applied, solution_diff, work_file
 from lab.exercises.working_copy import shown_path as _shown_path
 from lab.helm import helm_source
@@ -71,8 +72,10 @@ class Walkthrough:
         (where helm comes from, for an exercise that renders a chart)."""
         gateway_api = uses_gateway_api(self.exercise)   # a cluster has another entry point for that track
         values = {
-            "gateway_url": lambda: self.backend.entry_url("http", gateway_api),
-            "https_port": lambda: urlsplit(self.backend.entry_url("https", gateway_api)).port,
+            # the gateway that takes the exercise's host: a Gateway API Gateway's own, on that track
+            "gateway_url": lambda: self.backend.entry_url("http", gateway_api, self.exercise.request.host),
+            "https_port": lambda: urlsplit(self.backend.entry_url("https", gateway_api,
+                                                                  self.exercise.request.host)).port,
             "ca_file": lambda: _shown_path(self.paths.ca_file),
             "helm_source": lambda: helm_source()[1],
         }
@@ -512,6 +515,7 @@ def require_terminal_or_yes(yes: bool) -> None:
 
 
 def uses_gateway_api(exercise: Exercise) -> bool:
-    """An exercise whose manifests make a Gateway API Gateway plays the Gateway API track."""
-    return any(str(obj.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") and obj.get("kind") == "Gateway"
+    """An exercise of the Gateway API track (its folder is NAME-gateway-api: a chart may make its
+    Gateway), or whose manifests make a Gateway API Gateway, plays the Gateway API track."""
+    return base_and_track(exercise.name)[1] == GATEWAY or any(str(obj.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") and obj.get("kind") == "Gateway"
                for step in exercise.steps for path in step.manifests for obj in load_manifest_file(path))

@@ -482,7 +482,7 @@ class ClusterBackend(Backend):
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def entry_url(self, scheme: str, gateway_api: bool = False) -> str:
+    def entry_url(self, scheme: str, gateway_api: bool = False, host: str = "") -> str:
         if not gateway_api:
             return super().entry_url(scheme)
         return f"{scheme}://127.0.0.1:{self.gateway_api_port(scheme)}"

@@ -15,7 +15,8 @@ from pathlib import Path
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
 from lab.backends.local import envoy
 from lab.backends.local.endpoints import target_port_notes
-from lab.backends.local.gateway_api import admit
+from lab.backends.local.gateway_addresses import GatewayPorts, gateway_urls, listener_for, track_port
+from lab.backends.local.gateway_api import admit, is_istio_gateway
 from lab.backends.local.gateway_status import apply_note, with_status
 from lab.backends.local.pod_objects import pod_objects
 from lab.backends.local.pods import desired_pods
@@ -59,6 +60,7 @@ class LocalBackend(Backend):
         # killed in between and the gateway may serve what is not stored (`up` pushes the stored again).
         self.pending_file = self.run_dir / "pending.json"
         self.processes = Processes(self.run_dir)
+        self.gateway_ports = GatewayPorts(self.run_dir, gateway_port)   # each Gateway API Gateway's own ports
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -140,7 +142,14 @@ class LocalBackend(Backend):
     def _serves_other_than(self, objects: dict[Ref, dict], pods: dict) -> bool:
         """Whether the gateway serves other clusters or routes than the stored objects make."""
         config = translate(objects, pods)
-        return envoy.XdsPusher(self.xds_dir, self._admin()).differs(config.clusters, config.route_configs)
+        remembered = self.gateway_ports.remembered()
+        if any(entry.key not in remembered for entry in config.gateway_listeners):
+            return True   # a Gateway API listener with no port yet cannot be served
+        listeners = [envoy.ServedListener(entry.key, remembered[entry.key], entry.route_config)
+                     for entry in config.gateway_listeners]
+        tls = envoy.tls_files(read_json(self.run_dir / BOOTSTRAP_FILE))
+        return envoy.XdsPusher(self.xds_dir, self._admin()).differs(config.clusters, config.route_configs,
+                                                                    listeners, tls)
 
     def stop_processes(self) -> bool:
         """End every process of this lab (found by marker, whatever its files say); keep every file."""
@@ -279,6 +288,11 @@ class LocalBackend(Backend):
         pusher = envoy.XdsPusher(self.xds_dir, self._admin())
         old_clusters = _read_resources(self.xds_dir / "cds.json")
         old_routes = {scheme: _read_resources(self.xds_dir / name)[0] for scheme, name in envoy.RDS_FILES.items()}
+        old_listeners = envoy.read_gateway_listeners(self.xds_dir)
+        ports = self.gateway_ports.assign(config.gateway_listeners, objects, taken={p.port for p in pods.values()})
+        listeners = [envoy.ServedListener(entry.key, ports[entry.key], entry.route_config)
+                     for entry in config.gateway_listeners]
+        tls = envoy.tls_files(read_json(self.run_dir / BOOTSTRAP_FILE))
         try:
             if starting:
                 self.processes.set_desired({**old_processes, **new_processes})
@@ -293,13 +307,15 @@ class LocalBackend(Backend):
                     merged = {c["name"]: c for c in old_clusters} | {c["name"]: c for c in config.clusters}
                     pusher.push_clusters(list(merged.values()))
                     pusher.push_routes(config.route_configs)
+                    pusher.push_gateway_listeners(listeners, tls)
                     _test_point("after-routes", self.run_dir)
                     if len(merged) > len(config.clusters):
                         time.sleep(DRAIN_SECONDS)   # requests already sent to a cluster about to go finish first
                     pusher.push_clusters(config.clusters)
                     save()
+                    self.gateway_ports.save({entry.key: entry.local_port for entry in listeners})
                 except BaseException:
-                    _restore(pusher, old_clusters, config.clusters, old_routes)
+                    _restore(pusher, old_clusters, config.clusters, old_routes, (old_listeners, tls))
                     self.pending_file.unlink(missing_ok=True)   # the old config serves again
                     raise
                 self.pending_file.unlink(missing_ok=True)   # only a kill -9 in between leaves it
@@ -326,6 +342,33 @@ class LocalBackend(Backend):
 
     def gateway_tls_url(self) -> str:
         return f"https://127.0.0.1:{self.tls_port}"
+
+    def entry_url(self, scheme: str, gateway_api: bool = False, host: str = "") -> str:
+        """The Gateway API track: the port of the Gateway listener that takes `host`, else the track's
+        own port (the lab's + 1, which the first Gateway gets, as a cluster's port-forward uses)."""
+        if not gateway_api:
+            return super().entry_url(scheme)
+        if not host or not self.processes.supervisor_alive():
+            return f"{scheme}://127.0.0.1:{track_port(self.port, scheme)}"
+        key = listener_for(self._objects(), scheme, host)
+        port = self.gateway_ports.remembered().get(key or "") or self.gateway_ports.promise(scheme, host)
+        return f"{scheme}://127.0.0.1:{port}"
+
+    def gateway_endpoint(self, scheme: str, host: str = "") -> tuple[str, str | None]:
+        """A host a Gateway API Gateway takes goes to that Gateway's own port; the rest to the ingress gateway."""
+        self._require_up()
+        key = listener_for(self._objects(), scheme, host)
+        port = self.gateway_ports.remembered().get(key) if key else None
+        if port is None:
+            return super().gateway_endpoint(scheme, host)
+        return f"{scheme}://127.0.0.1:{port}", str(self.ca_bundle()) if scheme == "https" else None
+
+    def gateway_addresses(self) -> list[tuple[Ref, str, int, str]]:
+        """(Gateway, listener name, listener port, URL) for each Gateway API listener the lab serves."""
+        self._require_up()
+        objects, ports = self._objects(), self.gateway_ports.remembered()
+        return [(ref, name, port, url) for ref, obj in sorted(objects.items()) if is_istio_gateway(ref, obj)
+                for name, port, url in gateway_urls(ports, ref, objects)]
 
     def ca_bundle(self) -> Path:
         self._require_up()
@@ -395,7 +438,7 @@ class LocalBackend(Backend):
         except OSError as e:
             notes.append(f"could not read the gateway's routes: {e}")
         return LabStatus(provider=self.name, up=True, gateway_url=self.gateway_url(),
-                         processes=processes, routes=routes, notes=notes)
+                         processes=processes, routes=routes, notes=notes, gateway_addresses=self.gateway_addresses())
 
     def _interrupted(self) -> bool:
         """A pending record whose command no longer runs (a damaged one is named: DamagedFile)."""
@@ -433,11 +476,13 @@ def _test_point(name: str, run_dir: Path) -> None:
             time.sleep(0.01)
 
 
-def _restore(pusher, old_clusters: list[dict], new_clusters: list[dict], old_routes: dict) -> None:
+def _restore(pusher, old_clusters: list[dict], new_clusters: list[dict], old_routes: dict,
+             old_listeners: tuple[list[envoy.ServedListener], dict[str, Path]]) -> None:
     """Put the old config back after a push half-happened (best effort: the gateway may be gone)."""
     merged = {c["name"]: c for c in new_clusters} | {c["name"]: c for c in old_clusters}
     _quietly(lambda: pusher.push_clusters(list(merged.values())))
     _quietly(lambda: pusher.push_routes(old_routes))
+    _quietly(lambda: pusher.push_gateway_listeners(*old_listeners))
     _quietly(lambda: pusher.push_clusters(old_clusters))
 
 

@@ -6,7 +6,8 @@ parentRefs name (sectionName) that allow its namespace and kind (allowedRoutes) 
 hostname with it; the reasons it may not, and a backendRef that does not resolve or is not
 granted (ReferenceGrant), are the ones Istio reports (pilot/pkg/config/kube/gateway/
 conversion.go referenceAllowed and buildDestination, conditions.go). gateway_api_routes.py turns
-attached routes into Envoy routes; gateway_status.py writes the status.
+attached routes into Envoy routes; gateway_status.py writes the status; gateway_listeners.py
+says which hostnames each listener serves (listener isolation).
 """
 
 import copy
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from lab.backends.local.gateway_api_schema import GROUP
+from lab.backends.local.gateway_listeners import hostnames_served, listener_conflicts, matches, supported_kinds
 from lab.backends.local.translate import CLUSTER_DOMAIN
 from lab.manifests import Ref
 
@@ -22,9 +24,17 @@ CONTROLLER = "istio.io/gateway-controller"
 HTTPROUTE = "HTTPRoute"
 SCHEMES = {"HTTP": "http", "HTTPS": "https"}
 
+Objects = dict[Ref, dict]
+
 
 def gateway_ref(namespace: str, name: str) -> Ref:
     return Ref("Gateway", namespace, name, GROUP)
+
+
+def is_istio_gateway(ref: Ref, obj: dict | None) -> bool:
+    """A Gateway API Gateway of class istio: the ones Istio deploys a gateway for."""
+    return obj is not None and ref.group == GROUP and ref.kind == "Gateway" \
+        and (obj.get("spec") or {}).get("gatewayClassName") == CLASS
 
 
 # -- what an API server adds -------------------------------------------------------------------
@@ -58,7 +68,10 @@ def _defaults(kind: str, spec: dict) -> None:
     """The `+kubebuilder:default` values of the v1.6.0 standard-channel CRDs (the pinned GATEWAY_API)."""
     if kind == "Gateway":
         for listener in spec.get("listeners") or []:
-            listener.setdefault("allowedRoutes", {}).setdefault("namespaces", {}).setdefault("from", "Same")
+            allowed = listener.setdefault("allowedRoutes", {})
+            allowed.setdefault("namespaces", {}).setdefault("from", "Same")
+            for route_kind in allowed.get("kinds") or []:   # RouteGroupKind.group's default
+                route_kind.setdefault("group", GROUP)
             if "tls" in listener:
                 listener["tls"].setdefault("mode", "Terminate")
                 for cert in listener["tls"].get("certificateRefs") or []:
@@ -84,27 +97,48 @@ def _defaults(kind: str, spec: dict) -> None:
 # -- attachment: which listeners take a route, which backends resolve ---------------------------
 
 @dataclass
+class Served:
+    """One listener that accepted a route, and the hostnames the route gets there."""
+    gateway: Ref
+    listener: dict
+    hostnames: list[str]
+
+    @property
+    def port(self) -> int:
+        return int(self.listener["port"])
+
+
+@dataclass
 class ParentResult:
     """One parentRef of a route, as the Gateway's controller judged it."""
     parent_ref: dict
-    listeners: list[dict] = field(default_factory=list)   # the listeners that accepted the route
-    hostnames: dict[str, list[str]] = field(default_factory=dict)   # scheme → hostnames served
+    gateway: Ref
+    served: list[Served] = field(default_factory=list)   # the listeners that accepted the route
     denied: tuple[str, str] | None = None                  # (reason, message): Accepted is False
 
 
 @dataclass
 class RouteResult:
     parents: list[ParentResult]
-    unresolved: tuple[str, str] | None = None   # (reason, message): ResolvedRefs is False
+    unresolved: tuple[str, str] | None   # (reason, message): ResolvedRefs is False
+    # A backendRef istiod cannot build at all (conversion.go buildDestination's hard errors, e.g. a
+    # Service named by hostname): the route yields no routes anywhere.
+    broken: bool
 
     @property
     def accepted(self) -> bool:
         return any(p.denied is None for p in self.parents)
 
 
-def attach(objects: dict[Ref, dict]) -> dict[Ref, RouteResult]:
-    """Each HTTPRoute's parents, as far as they are Gateways this lab's controller (istio) runs:
-    a parentRef to a Gateway of another class gets no entry, as no controller writes one."""
+# Istio reports one reason per parentRef: the least severe among its listeners (conditions.go
+# createRouteStatus, rankParentError), the messages of equally ranked ones joined with "; ".
+_RANK = {"NotAllowedByListeners": 1, "NoMatchingListenerHostname": 2, "NoMatchingParent": 4}
+
+
+def attach(objects: Objects) -> dict[Ref, RouteResult]:
+    """Each HTTPRoute's parents, as far as they are Gateways this lab's controller (istio) runs. A
+    parentRef to a Gateway that is not there, or of another class, gets no entry: istiod finds no
+    listener for it (gateway_collection.go RouteParents.fetch) and writes no status for it."""
     results = {}
     for ref, route in sorted(objects.items()):
         if ref.group != GROUP or ref.kind != HTTPROUTE:
@@ -112,75 +146,76 @@ def attach(objects: dict[Ref, dict]) -> dict[Ref, RouteResult]:
         spec = route.get("spec") or {}
         parents = []
         for parent_ref in spec.get("parentRefs") or []:
-            gateway = objects.get(gateway_ref(parent_ref.get("namespace") or ref.namespace, parent_ref["name"]))
-            if gateway is not None and (gateway.get("spec") or {}).get("gatewayClassName") != CLASS:
-                continue
-            parents.append(_attach_to(ref, spec, parent_ref, gateway, objects))
-        unresolved = None
-        for rule in spec.get("rules") or []:
-            for backend in rule.get("backendRefs") or []:
-                unresolved = backend_problem(ref, backend, objects) or unresolved   # Istio reports the last
-        results[ref] = RouteResult(parents, unresolved)
+            gw_ref = gateway_ref(parent_ref.get("namespace") or ref.namespace, parent_ref["name"])
+            if is_istio_gateway(gw_ref, objects.get(gw_ref)):
+                parents.extend(_attach_to(ref, spec, parent_ref, gw_ref, objects))
+        results[ref] = RouteResult(parents, *_resolve(ref, spec, objects))
     return results
 
 
-def _attach_to(ref: Ref, spec: dict, parent_ref: dict, gateway: dict | None, objects) -> ParentResult:
-    result = ParentResult(parent_ref)
-    namespace = parent_ref.get("namespace") or ref.namespace
-    if gateway is None:
-        result.denied = ("NoMatchingParent", f"parent Gateway {namespace}/{parent_ref['name']} not found")
-        return result
+def _resolve(ref: Ref, spec: dict, objects: Objects) -> tuple[tuple[str, str] | None, bool]:
+    """ResolvedRefs: the last backendRef that does not resolve, over rules and their matches in order
+    (route_collections.go computeRoute keeps the last error); weight-0 backendRefs are never looked
+    at (conversion.go buildHTTPDestination skips them)."""
+    unresolved = None
+    for rule in spec.get("rules") or []:
+        for backend in rule.get("backendRefs") or []:
+            if backend.get("weight", 1) == 0:
+                continue
+            problem = backend_problem(ref, backend, objects)
+            if problem and problem[0] == "InvalidDestination":
+                return problem, True
+            unresolved = problem or unresolved
+    return unresolved, False
+
+
+def _attach_to(ref: Ref, spec: dict, parent_ref: dict, gw_ref: Ref, objects: Objects) -> list[ParentResult]:
+    """Istio judges a parentRef against each listener of its Gateway (conversion.go
+    extractParentReferenceInfo, referenceAllowed) and reports them as one (createRouteStatus)."""
+    gateway = objects[gw_ref]
     listeners = (gateway.get("spec") or {}).get("listeners") or []
+    conflicted = listener_conflicts(listeners)
+    programmed = [listener for listener in listeners if listener["name"] not in conflicted]
+    if not programmed:
+        return []
+    result = ParentResult(parent_ref, gw_ref)
+    denials: list[tuple[str, str]] = []
+    route_hostnames = [str(h) for h in spec.get("hostnames") or []] or ["*"]
+    for listener in programmed:
+        denial = _denial(ref, parent_ref, listener, route_hostnames, gw_ref.namespace, objects)
+        if denial:
+            denials.append(denial)
+            continue
+        result.served.append(Served(gw_ref, listener, hostnames_served(listener, programmed, route_hostnames)))
+    if not result.served:
+        rank = min(_RANK[reason] for reason, _ in denials)
+        same = [d for d in denials if _RANK[d[0]] == rank]
+        result.denied = (same[0][0], "; ".join(message for _, message in same))
+    return [result]
+
+
+def _denial(ref: Ref, parent_ref: dict, listener: dict, route_hostnames: list[str], gateway_namespace: str,
+            objects: Objects) -> tuple[str, str] | None:
+    """Why this listener does not take the route (conversion.go referenceAllowed, in its order), or None."""
     section = parent_ref.get("sectionName")
-    if section:
-        listeners = [listener for listener in listeners if listener.get("name") == section]
-        if not listeners:
-            result.denied = ("NoMatchingParent", f'sectionName "{section}" not found')
-            return result
-    denials = []
-    for listener in listeners:
-        hostnames = intersect(listener.get("hostname"), spec.get("hostnames") or [])
-        if not hostnames:
-            denials.append(("NoMatchingListenerHostname",
-                            f'no hostnames matched parent hostname "{listener.get("hostname")}"'))
-        elif not _namespace_allowed(listener, namespace, ref.namespace, objects):
-            denials.append(("NotAllowedByListeners", f'hostnames matched parent hostname '
-                            f'"{listener.get("hostname") or "*"}", but namespace "{ref.namespace}" is not '
-                            "allowed by the parent"))
-        elif not _kind_allowed(listener):
-            denials.append(("NotAllowedByListeners", f"kind {GROUP}/v1, Kind={HTTPROUTE} is not allowed"))
-        else:
-            result.listeners.append(listener)
-            scheme = SCHEMES[listener["protocol"]]
-            result.hostnames[scheme] = sorted(set(result.hostnames.get(scheme, [])) | set(hostnames))
-    if not result.listeners:
-        # Istio reports the least severe reason among the listeners (conditions.go, rankParentError).
-        result.denied = min(denials, key=lambda d: ["NotAllowedByListeners", "NoMatchingListenerHostname"].index(d[0]))
-    return result
+    if section and section != listener["name"]:
+        return "NoMatchingParent", f'sectionName "{section}" not found'
+    listener_hostname = listener.get("hostname") or ""
+    host_matched = any(matches(listener_hostname or "*", host) for host in route_hostnames)
+    if not host_matched:
+        return "NoMatchingListenerHostname", f'no hostnames matched parent hostname "{listener_hostname}"'
+    if not _namespace_allowed(listener, gateway_namespace, ref.namespace, objects):
+        return "NotAllowedByListeners", (f'hostnames matched parent hostname "{listener_hostname}", but namespace '
+                                         f'"{ref.namespace}" is not allowed by the parent')
+    kinds, _ = supported_kinds(listener)
+    if not any(k["kind"] == HTTPROUTE and k["group"] == GROUP for k in kinds):
+        return "NotAllowedByListeners", f"kind {GROUP}/v1/{HTTPROUTE} is not allowed"
+    return None
 
 
-def intersect(listener_hostname: str | None, route_hostnames: list[str]) -> list[str]:
-    """The hostnames both allow (the spec's HTTPRoute.hostnames rules); "*" means any."""
-    if not listener_hostname:
-        return list(route_hostnames) or ["*"]
-    if not route_hostnames:
-        return [listener_hostname]
-    served = []
-    for host in route_hostnames:
-        if host == listener_hostname or _wildcard_covers(listener_hostname, host):
-            served.append(host)
-        elif _wildcard_covers(host, listener_hostname):
-            served.append(listener_hostname)
-    return sorted(set(served))
-
-
-def _wildcard_covers(pattern: str, host: str) -> bool:
-    """`*.example.com` covers `a.example.com` and `a.b.example.com`, not `example.com`."""
-    return pattern.startswith("*.") and host.endswith(pattern[1:]) and len(host) > len(pattern) - 1 \
-        and not (host.startswith("*.") and len(host) == len(pattern))
-
-
-def _namespace_allowed(listener: dict, gateway_namespace: str, route_namespace: str, objects) -> bool:
+def _namespace_allowed(listener: dict, gateway_namespace: str, route_namespace: str, objects: Objects) -> bool:
+    """allowedRoutes.namespaces (conversion.go namespacesFromSelector): Same, All, or a Selector run
+    against the namespaces that exist."""
     namespaces = (listener.get("allowedRoutes") or {}).get("namespaces") or {}
     where = namespaces.get("from", "Same")
     if where == "All":
@@ -194,25 +229,22 @@ def _namespace_allowed(listener: dict, gateway_namespace: str, route_namespace: 
     return route_namespace == gateway_namespace
 
 
-def _kind_allowed(listener: dict) -> bool:
-    kinds = (listener.get("allowedRoutes") or {}).get("kinds")
-    if not kinds:
-        return True   # an HTTP/HTTPS listener takes HTTPRoutes by default
-    return any(k.get("kind") == HTTPROUTE and k.get("group", GROUP) == GROUP for k in kinds)
-
-
-def backend_problem(ref: Ref, backend: dict, objects) -> tuple[str, str] | None:
+def backend_problem(ref: Ref, backend: dict, objects: Objects) -> tuple[str, str] | None:
+    """Why a backendRef does not resolve, worded as conversion.go buildDestination words it."""
     namespace = backend.get("namespace") or ref.namespace
     if namespace != ref.namespace and not reference_granted(ref, namespace, backend["name"], objects):
         return ("RefNotPermitted", f"backendRef {backend['name']}/{namespace} not accessible to a {HTTPROUTE} "
                 f'in namespace "{ref.namespace}" (missing a ReferenceGrant?)')
+    if "." in str(backend["name"]):
+        return ("InvalidDestination", "service name invalid; the name of the Service must be used, not the hostname.")
     if Ref("Service", namespace, backend["name"]) not in objects:
         return ("BackendNotFound", f"backend({backend['name']}.{namespace}.{CLUSTER_DOMAIN}) not found")
     return None
 
 
-def reference_granted(ref: Ref, namespace: str, service: str, objects) -> bool:
-    """A ReferenceGrant in the Service's namespace lets HTTPRoutes of the route's namespace name it."""
+def reference_granted(ref: Ref, namespace: str, service: str, objects: Objects) -> bool:
+    """A ReferenceGrant in the Service's namespace lets HTTPRoutes of the route's namespace name it
+    (gatewaycommon/references.go BackendAllowed: `to.name` left out allows every Service there)."""
     for grant_ref, grant in objects.items():
         if grant_ref.group != GROUP or grant_ref.kind != "ReferenceGrant" or grant_ref.namespace != namespace:
             continue

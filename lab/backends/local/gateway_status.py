@@ -1,13 +1,26 @@
 """Gateway API status, written as Istio's controller writes it on a cluster.
 
 HTTPRoute: status.parents[] with Accepted and ResolvedRefs (pilot/pkg/config/kube/gateway/
-conditions.go: "Route was valid", "All references resolved", and the standard reasons); Gateway:
-Accepted and Programmed, and per listener its attached routes. The status is worked out from the
-objects the lab holds whenever it is read, so it follows Services and grants applied later.
+conditions.go createRouteStatus: "Route was valid", "All references resolved", and the standard
+reasons); Gateway: Accepted, Programmed and ResolvedRefs, its address, and per listener its
+supported kinds, attached routes and conditions (conversion.go reportGatewayStatus, buildListener;
+gatewaycommon/conversion.go ReportListenerCondition). Conditions are listed by type, as Istio sorts
+them. The status is worked out from the objects the lab holds whenever it is read, so it follows
+Services and grants applied later.
 """
 
-from lab.backends.local.gateway_api import CLASS, CONTROLLER, GROUP, HTTPROUTE, attach
+from lab.backends.local.gateway_api import CLASS, CONTROLLER, GROUP, HTTPROUTE, RouteResult, attach
+from lab.backends.local.gateway_listeners import listener_conflicts, supported_kinds
+from lab.backends.local.translate import CLUSTER_DOMAIN
 from lab.manifests import Ref
+
+Problem = tuple[str, str] | None
+
+
+def deployed_service(ref: Ref) -> str:
+    """The Service Istio deploys for a Gateway of class istio: `<name>-istio` in its namespace
+    (gatewaycommon/gateway_utils.go GetDefaultName), by its cluster host name."""
+    return f"{ref.name}-{CLASS}.{ref.namespace}.{CLUSTER_DOMAIN}"
 
 
 def with_status(ref: Ref, obj: dict, objects: dict[Ref, dict]) -> dict:
@@ -33,62 +46,95 @@ def apply_note(ref: Ref, objects: dict[Ref, dict]) -> str:
         return " — no parent Gateway of class istio: it serves nothing"
     if not result.accepted:
         parent = result.parents[0]
-        return f" — not Accepted by Gateway {parent.parent_ref['name']}: {parent.denied[0]} " \
-               f"({parent.denied[1]}); it serves nothing"
+        reason, message = parent.denied or ("", "")
+        return f" — not Accepted by Gateway {parent.parent_ref['name']}: {reason} ({message}); it serves nothing"
     if result.unresolved:
-        return f" — ResolvedRefs False: {result.unresolved[0]} ({result.unresolved[1]}); " \
-               "its share answers 500"
+        what = "it serves nothing" if result.broken else "its share answers 500"
+        return f" — ResolvedRefs False: {result.unresolved[0]} ({result.unresolved[1]}); {what}"
     return ""
 
 
-def _condition(kind: str, problem: tuple[str, str] | None, reason: str, message: str, obj: dict) -> dict:
+def _condition(kind: str, problem: Problem, reason: str, message: str, obj: dict, status: str = "True") -> dict:
     meta = obj["metadata"]
-    return {"type": kind, "status": "False" if problem else "True",
+    inverted = {"True": "False", "False": "True"}[status]
+    return {"type": kind, "status": inverted if problem else status,
             "reason": problem[0] if problem else reason, "message": problem[1] if problem else message,
             "observedGeneration": meta.get("generation", 1),
             # The lab keeps no history of conditions; it reports them as of the object's creation.
             "lastTransitionTime": meta.get("creationTimestamp")}
 
 
-def _route_status(obj: dict, result) -> dict:
+def _route_status(obj: dict, result: RouteResult) -> dict:
     parents = []
     for parent in result.parents:
+        bound = len(parent.served)
+        valid = f"Route was valid, bound to {bound} parents" if bound > 1 else "Route was valid"
         parents.append({
             "parentRef": parent.parent_ref,
             "controllerName": CONTROLLER,
             "conditions": [
-                _condition("Accepted", parent.denied, "Accepted", "Route was valid", obj),
+                _condition("Accepted", parent.denied, "Accepted", valid, obj),
                 _condition("ResolvedRefs", result.unresolved, "ResolvedRefs", "All references resolved", obj),
             ],
         })
     return {"parents": parents}
 
 
-def _gateway_status(ref: Ref, obj: dict, routes) -> dict:
+def _gateway_status(ref: Ref, obj: dict, routes: dict[Ref, RouteResult]) -> dict:
     spec = obj.get("spec") or {}
     if spec.get("gatewayClassName") != CLASS:
         # What the CRD's default status says while no controller has picked the Gateway up.
         pending = {"status": "Unknown", "reason": "Pending", "message": "Waiting for controller",
                    "lastTransitionTime": "1970-01-01T00:00:00Z"}
         return {"conditions": [{"type": "Accepted", **pending}, {"type": "Programmed", **pending}]}
-    listeners = []
-    for listener in spec.get("listeners") or []:
-        attached = sum(1 for route_ref, result in routes.items() for parent in result.parents
-                       if parent.denied is None and listener in parent.listeners
-                       and (parent.parent_ref.get("namespace") or route_ref.namespace) == ref.namespace
-                       and parent.parent_ref["name"] == ref.name)
-        listeners.append({
-            "name": listener["name"], "attachedRoutes": attached,
-            "supportedKinds": [{"group": GROUP, "kind": HTTPROUTE}],
-            "conditions": [_condition(kind, None, kind, message, obj) for kind, message in (
-                ("Accepted", "No errors found"), ("Programmed", "No errors found"),
-                ("ResolvedRefs", "No errors found"))],
-        })
+    listeners = spec.get("listeners") or []
+    conflicts = listener_conflicts(listeners)
+    attached: dict[str, int] = {}
+    for result in routes.values():
+        for parent in result.parents:
+            if parent.denied is None and parent.gateway == ref:
+                for served in parent.served:
+                    attached[served.listener["name"]] = attached.get(served.listener["name"], 0) + 1
+    service = deployed_service(ref)
+    ports = sorted({f"{service}:{listener['port']}" for listener in listeners if listener["name"] not in conflicts})
+    # Accepted with reason ListenersNotValid when a listener is not valid (reportGatewayStatus); only a
+    # later listener conflicts, so one always is: "None of the Gateway's listeners are valid" never applies.
+    accepted_reason, accepted_message = ("ListenersNotValid", "One or more of the Gateway's listeners are invalid") \
+        if conflicts else ("Accepted", "Resource accepted")
     return {
+        # The deployed Service's host name: what Istio reports for a gateway whose Service has no
+        # external address (the lab's clusters make it ClusterIP; class istio's AddressType is Hostname).
+        "addresses": [{"type": "Hostname", "value": service}],
         "conditions": [
-            _condition("Accepted", None, "Accepted", "Resource accepted", obj),
+            _condition("Accepted", None, accepted_reason, accepted_message, obj),
             _condition("Programmed", None, "Programmed",
-                       "Resource programmed, served by the local lab's gateway on 127.0.0.1", obj),
+                       f"Resource programmed, assigned to service(s) {_join(ports)}", obj),
+            _condition("ResolvedRefs", None, "ResolvedRefs", "All references resolved", obj),
         ],
-        "listeners": listeners,
+        "listeners": [_listener_status(listener, conflicts.get(listener["name"]), attached.get(listener["name"], 0),
+                                       obj) for listener in listeners],
     }
+
+
+def _listener_status(listener: dict, conflict: str | None, attached: int, obj: dict) -> dict:
+    kinds, valid_kinds = supported_kinds(listener)
+    fine = "No errors found"
+    clash: Problem = (conflict, "Listener has a conflict with another listener attached to the same Gateway") \
+        if conflict else None
+    bad_kinds: Problem = None if valid_kinds else ("InvalidRouteKinds", "Invalid route kinds")
+    conditions = [
+        _condition("Accepted", clash, "Accepted", fine, obj),
+        _condition("Conflicted", clash, "NoConflicts", fine, obj, status="False"),
+        _condition("Programmed", clash, "Programmed", fine, obj),
+        _condition("ResolvedRefs", bad_kinds, "ResolvedRefs", fine, obj),
+    ]
+    if clash and not bad_kinds:   # ReportListenerConflict sets no ResolvedRefs of its own
+        conditions.pop()
+    return {"name": listener["name"], "attachedRoutes": attached, "supportedKinds": kinds, "conditions": conditions}
+
+
+def _join(items: list[str]) -> str:
+    """gatewaycommon/conversion.go HumanReadableJoin: a, b, and c."""
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]

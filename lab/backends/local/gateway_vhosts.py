@@ -63,11 +63,12 @@ def intersecting_hosts(server_hosts: Iterable[str], vs_hosts: Iterable[str]) -> 
 
 
 def is_catch_all(match: dict) -> bool:
-    """route.go, IsCatchAllRoute: the path is prefix `/` or the regex `.*`, and there is no header or
-    query parameter match. (Its path-separated `/` is the Gateway API's; those routes are sorted by
-    specificity instead, gateway_api_routes.py.)"""
+    """route.go, IsCatchAllRoute: the path is prefix `/` (or path-separated prefix `/`, the Gateway
+    API's PathPrefix) or the regex `.*`, and there is no header or query parameter match (a Gateway
+    API method match is a `:method` header)."""
+    path = match.get("prefix", match.get("path_separated_prefix"))
     regex = (match.get("safe_regex") or {}).get("regex")
-    return (match.get("prefix") == "/" or regex == ".*") and not match.get("headers") \
+    return (path == "/" or regex == ".*") and not match.get("headers") and not match.get("query_parameters") \
         and not match.get(CLUSTER_ONLY)
 
 

@@ -8,6 +8,7 @@ live routes on both backends.
 """
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lab.backends.local.endpoints import CLUSTER_DOMAIN, service_named, serves, target_port_notes
 from lab.backends.local.gateway_vhosts import (
@@ -26,6 +27,9 @@ from lab.errors import ManifestError
 from lab.manifests import Ref
 from lab.validate import route_weights
 
+if TYPE_CHECKING:
+    from lab.backends.local.gateway_api_routes import GatewayListener
+
 # One route config per gateway listener; like Istio's, the HTTPS one's name starts with "https".
 ROUTE_CONFIGS = {"http": "http-gateway", "https": "https-gateway"}
 # The one certificate the local gateway has: the lab CA's, under the name the cluster's
@@ -42,8 +46,14 @@ RETRY_POLICY = DEFAULT_RETRY_POLICY
 @dataclass
 class EnvoyConfig:
     clusters: list[dict]
-    route_configs: dict[str, dict]   # scheme → RouteConfiguration
+    route_configs: dict[str, dict]   # scheme → RouteConfiguration of the ingress gateway (the Istio API)
     notes: list[tuple[Ref, str]] = field(default_factory=list)   # accepted, but served unlike the learner may think
+    # The Gateway API Gateways' listeners (gateway_api_routes.GatewayListener), one per Gateway and port.
+    gateway_listeners: list["GatewayListener"] = field(default_factory=list)
+
+    def all_route_configs(self) -> list[dict]:
+        """Every route config the gateways serve: the ingress gateway's, then each Gateway API listener's."""
+        return [*self.route_configs.values(), *(listener.route_config for listener in self.gateway_listeners)]
 
 
 def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
@@ -98,19 +108,15 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
     for by_host in virtual_hosts.values():
         for vhost in by_host.values():   # gateway.go: SortVHostRoutes on every virtual host
             vhost["routes"] = sort_vhost_routes(vhost["routes"])
-    from lab.backends.local.gateway_api_routes import http_routes  # noqa: I001  here: it builds on this module
-    for (scheme, host), routes in http_routes(objects, pods, clusters).items():
-        if (scheme, host) in owners:
-            raise ManifestError(f"host {host} is routed by {owners[scheme, host]} and by HTTPRoutes",
-                                "route a host with one API: a VirtualService or HTTPRoutes")
-        virtual_hosts[scheme][host] = {"name": f"{host}|httproutes", "routes": routes,
-                                       "domains": virtual_host_domains(host)}
+    # Gateway API Gateways: each its own gateway (listeners of their own), beside the ingress gateway's.
+    from lab.backends.local.gateway_api_routes import gateway_listeners   # here: it builds on this module
+    listeners = gateway_listeners(objects, pods, clusters)
     notes += target_port_notes(objects, pods)
     notes += unreachable_rule_notes(objects)
     route_configs = {scheme: {"name": name, **ROUTE_CONFIG_FLAGS, "virtual_hosts": list(virtual_hosts[scheme].values())}
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
-                       notes=notes)
+                       notes=notes, gateway_listeners=listeners)
 
 
 def _merge_order(objects: dict[Ref, dict]) -> list[tuple[Ref, dict]]:
