@@ -107,8 +107,20 @@ def routes_of(route_configs: list[dict]) -> list[LiveRoute]:
                                         destinations=_destinations(route.get("route", {})), scheme=scheme,
                                         domains=domains, conditions=route.get("match", {}),
                                         name=route.get("name", ""),
-                                        status=int((route.get("direct_response") or {}).get("status", 0))))
+                                        status=int((route.get("direct_response") or {}).get("status", 0)),
+                                        origin=_origin(route)))
     return routes
+
+def _origin(route: dict) -> str:
+    """The object a route comes from, as istiod records it on each route: `metadata.filter_metadata.istio.config`
+    is "/apis/GROUP/VERSION/namespaces/NS/KIND/NAME" (pilot/pkg/networking/util/util.go AddConfigInfoMetadata)."""
+    config = str((((route.get("metadata") or {}).get("filter_metadata") or {}).get("istio") or {}).get("config", ""))
+    parts = config.strip("/").split("/")
+    if len(parts) != 7 or parts[0] != "apis" or parts[3] != "namespaces":
+        return ""
+    kind = "".join(word.capitalize() for word in parts[5].split("-"))   # virtual-service → VirtualService
+    return f"{kind} {parts[4]}/{parts[6]}"
+
 
 def _host_of(vhost: dict) -> str:
     domains = [d for d in vhost.get("domains", []) if not d.endswith(":*")]

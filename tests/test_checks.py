@@ -7,7 +7,8 @@ import pytest
 from lab.backends.base import LiveRoute, RouteDestination
 from lab.exercises import checks
 from lab.exercises.catalogue import Step, load_exercise
-from lab.exercises.checks import applied_virtualservices, held_http_routes, run_check
+from lab.exercises.checks import run_check
+from lab.exercises.route_table import applied_virtualservices, held_http_routes
 from lab.exercises.served import Target, host_routes, picked_route, served_shares
 from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Verdict
 
@@ -38,7 +39,10 @@ class Gateway:
         return {}
 
     def get(self, ref):
-        return None
+        return {"spec": {}}      # every object the exercise makes is held (its routes are the test's)
+
+    def list_objects(self, kind, group=""):
+        return []
 
     def gateway_endpoint(self, scheme, host=""):
         return "http://127.0.0.1:9", None
@@ -49,7 +53,7 @@ def verdict(monkeypatch):
     """The traffic verdict the check gets, as the test says; counts how often traffic was sampled."""
     state = {"decision": PASS, "runs": 0}
 
-    def fake_run_verdict(base, request, classifier, expectation, ca_file=None):
+    def fake_run_verdict(base, request, classifier, expectation, ca_file=None, also=()):
         state["runs"] += 1
         return Verdict(state["decision"], 100, dict.fromkeys(expectation.shares, 50), f"{state['decision']} (test)"), []
 
@@ -166,7 +170,7 @@ def test_a_traffic_result_says_once_what_alpha_and_beta_mean(verdict):
         console.print(detail)
     shown = console.export_text()
     assert shown.count("a right split fails this check at most 1 time in") == 1
-    assert "config: the route serves v1 90 / v2 10, as the step expects" in shown
+    assert "the gateway serves v1 90 / v2 10, as the step expects" in shown
 
 
 @pytest.mark.parametrize("name, kinds", [("cross-namespace", {"VirtualService"}),

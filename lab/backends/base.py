@@ -44,6 +44,7 @@ class LiveRoute:
     conditions: dict = field(default_factory=dict)   # Envoy's route match, to pick the route a request takes
     name: str = ""                  # the route's name (the VirtualService's http[].name), if any
     status: int = 0                 # a direct response (no destinations): its HTTP status
+    origin: str = ""                # the object it comes from, when the gateway says (Istio's route metadata)
 
 
 @dataclass

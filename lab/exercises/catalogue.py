@@ -127,7 +127,8 @@ class ExerciseFile(_File):
             for check in step.check:
                 spec = check.spec
                 named = list(spec.expect) if isinstance(spec, TrafficCheck) else \
-                    [spec.canary, spec.stable] if isinstance(spec, ErrorsCheck) else []
+                    [spec.canary, spec.stable] if isinstance(spec, ErrorsCheck) else \
+                    list(spec.expect or {}) if isinstance(spec, WebsocketCheck) else []
                 unknown = [n for n in named if n not in self.destinations]
                 if unknown:
                     raise ValueError(f"step {step.name}: check names {', '.join(unknown)}, not a destination "

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.backends.base import LiveRoute
+from lab.exercises.request_classes import RequestClass
 from lab.exercises.served import Served, Target, header_matches, picked_route, route_matches, served_shares
 
 
@@ -25,6 +26,10 @@ class Situation:
     httproutes: list[dict] = field(default_factory=list)   # the exercise's HTTPRoutes as held, status included
     addresses: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)   # pods per (Service, subset)
     gateway_api: bool = False                  # the exercise routes with HTTPRoutes: fixes in that API's words
+    about: RequestClass = field(default_factory=RequestClass)   # the requests the expectation is about
+    by: str = "weights"                        # "weights-or-pods": a split by ready pods is right too
+    unserved: str = ""      # the lab's objects whose routes the gateway does not serve yet (lab/exercises/propagation.py)
+    unmade: str = ""        # no route object of the exercise is held: which step makes them (skipped, if so)
     served: Served | None = None
 
     def __post_init__(self):
@@ -33,7 +38,9 @@ class Situation:
             self.served = served_shares(route, self.targets, self.endpoints)
 
     def right(self, served: Served | None) -> bool:
-        return served is not None and _same(served, self.expected)
+        """The split the step expects, made as it asks (by weights, unless a split by pods will do)."""
+        return served is not None and _same(served, self.expected) and \
+            (self.by == "weights-or-pods" or not served.pods)
 
     @property
     def request(self) -> str:
@@ -78,16 +85,15 @@ def _facts(s: Situation, **more) -> dict:
 
 # -- the rules, in the order they are tried ----------------------------------------------------
 
+def _routes_not_made(s: Situation) -> dict | None:
+    """None of the exercise's routes is in the lab: a step that makes them was skipped or not reached."""
+    return _facts(s, unmade=s.unmade) if s.unmade else None
+
+
 def _not_served(s: Situation) -> dict | None:
-    """The lab holds a VirtualService for the host whose routes the gateway does not serve."""
-    for vs in s.applied:
-        wanted = applied_destinations(vs)
-        live = [sorted((d.service, d.subset, d.weight) for d in r.destinations if d.weight) for r in s.routes]
-        bound = [g for g in (vs.get("spec") or {}).get("gateways") or [] if g != "mesh"]
-        if bound and wanted != live:
-            meta = vs.get("metadata") or {}
-            return _facts(s, name=f"{meta.get('namespace', 'default')}/{meta.get('name')}")
-    return None
+    """The gateway serves other routes for the host than the lab's objects make (by the lab's model of
+    istiod): the one evidence that it has not caught up yet, or refused them."""
+    return _facts(s, name=s.unserved) if s.unserved else None
 
 
 def _route_not_accepted(s: Situation) -> dict | None:
@@ -157,6 +163,17 @@ def _no_header_route(s: Situation) -> dict | None:
     return _facts(s, sent=sent, route=s.served.route.name or s.served.route.match)
 
 
+def _no_path_route(s: Situation) -> dict | None:
+    """The step is about some paths (/websocket), but the route they take matches every path: the route
+    of their own is missing, or comes after a catch-all."""
+    if not s.about.specific_path or s.served is None or s.right(s.served):
+        return None
+    conditions = s.served.route.conditions
+    if conditions.get("prefix", "/") != "/" or {"path", "safe_regex", "path_separated_prefix"} & set(conditions):
+        return None
+    return _facts(s, route=_route_name(s.served.route, with_object=True), about=s.about.describe())
+
+
 def _no_backend(s: Situation) -> dict | None:
     """A route matches, but has nothing to send to: every backendRef at weight 0, or none that resolves
     (the Gateway API answers 500 for it: HTTPRoute spec, BackendRef weight and ResolvedRefs)."""
@@ -180,8 +197,29 @@ def _shadowed(s: Situation) -> dict | None:
     later = s.routes[s.routes.index(first) + 1:]
     for route in later:
         if route_matches(route.conditions, s.path, s.headers) and s.right(served_shares(route, s.targets, s.endpoints)):
-            return _facts(s, first=first.name or first.match, route=route.name or route.match)
+            across = bool(first.origin) and first.origin != route.origin   # name the objects only when two
+            return _facts(s, first=_route_name(first, across), route=_route_name(route, across),
+                          across=_across(first, route) if across else "")
     return None
+
+
+def _route_name(route: LiveRoute, with_object: bool = False) -> str:
+    """A route as the learner wrote it: its name (or match), and its object when the gateway says."""
+    name = route.name or route.match
+    return f"{name} of {route.origin}" if route.origin and with_object else name
+
+
+def _across(first: LiveRoute, later: LiveRoute) -> str:
+    """Two objects merged for one host: istiod puts the older one's routes first (catch-alls last)."""
+    return (f" ({first.origin} and {later.origin} share the host: the gateway merges them, the older one's "
+            "routes first, and each one's catch-all after every route with a match)")
+
+
+def _split_by_pods(s: Situation) -> dict | None:
+    """The numbers are right, but only because of how many pods run: the route names a whole Service."""
+    if s.by != "weights" or not s.served.pods or not _same(s.served, s.expected):
+        return None
+    return _facts(s)
 
 
 def _swapped(s: Situation) -> dict | None:
@@ -255,9 +293,12 @@ CATALOGUE: tuple[Diagnosis, ...] = (
     Diagnosis("not-applied", "your working copy differs from what the lab runs",
               "apply it with the command shown above", "Did you run the apply command after saving the file?",
               lambda s: None),   # found by the walkthrough, which knows the working copy
-    Diagnosis("not-served", "the lab holds VirtualService {name}, but the gateway does not serve its routes "
-                            "(yet): it serves {served} for {request}",
-              "wait a moment and check again; if it stays, the gateway rejected it: `invoke status` shows what "
+    Diagnosis("routes-not-made", "the lab holds none of the routes this exercise makes for {host}: {unmade}",
+              "do that step first: `invoke exercise` offers it again (`--step NAME` goes straight to it)",
+              "The routes come from an earlier step: was it skipped, or did it fail?", _routes_not_made),
+    Diagnosis("not-served", "the gateway does not serve what the lab holds for {host} yet ({name}): it serves "
+                            "{served} for {request}",
+              "wait a moment and check again; if it stays, the gateway refused it: `invoke status` shows what "
               "is live", "Run the check again in a few seconds: a gateway takes a moment to serve a change.",
               _not_served),
     Diagnosis("route-not-accepted", "HTTPRoute {name} is not Accepted by its parent Gateway {parent}: {reason} "
@@ -285,6 +326,14 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "that turns that route on, kept with your values file or --reuse-values)",
               "A request with the header needs a route that matches it: is the header route still there?",
               _no_header_route),
+    Diagnosis("path-route-missing", "requests to {request} ({about}) take route {route}, which matches every "
+                                    "path: they get {served}, expected {expected}",
+              "give those paths a route of their own (a uri prefix match), above the catch-all",
+              "A route with a match for that path must come before the route for every path.",
+              _needs_route(_no_path_route),
+              gateway_fix="give those paths a rule of their own (a PathPrefix match): a rule with a longer path "
+                          "comes before the rule for every path",
+              gateway_hint="`invoke get httproute -A`: is there a rule whose matches name that path?"),
     Diagnosis("reference-not-permitted", "HTTPRoute {name} names a Service in another namespace that no "
                                          "ReferenceGrant there allows: its status says ResolvedRefs False, "
                                          "RefNotPermitted, \"{said}\"; those requests get 500",
@@ -302,7 +351,7 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "add a route without a match (a catch-all) last, or a match this request meets",
               "Every request needs a route: a last http entry without `match` catches the rest.", _no_route),
     Diagnosis("route-shadowed", "route {first} comes before route {route} and matches {request} too, so {route} "
-                                "never gets it: it gets {served}, expected {expected}",
+                                "never gets it: it gets {served}, expected {expected}{across}",
               "put the specific route (with the match) above the catch-all",
               "Routes are tried from top to bottom; the first that matches wins: put the one with the match first.",
               _needs_route(_shadowed),
@@ -321,6 +370,13 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "make each subset's labels pick its own version's pods only (e.g. version: {wide})",
               "A subset is a label selector over the Service's pods: does it name a label only that version has?",
               _needs_route(_subsets_overlap)),
+    Diagnosis("split-by-pods", "the gateway serves {served}{how}, as the step expects, but only because of how "
+                               "many pods run: the route names the whole Service, not each version",
+              "route to each version by its own destination (a subset) with a weight, as the step asks",
+              "A split by weights holds whatever the replica counts: name a subset per version in the route.",
+              _needs_route(_split_by_pods),
+              gateway_fix="give each version's own Service a backendRef with its weight, not the Service over both",
+              gateway_hint="A split by weights holds whatever the replica counts: a backendRef per version's Service."),
     Diagnosis("weights-swapped", "the weights look swapped: the gateway serves {served}, the step expects {expected}",
               "give each destination the other's weight",
               "Each weight belongs to the destination it sits under: check which destination got which number.",
@@ -371,28 +427,3 @@ def diagnose(situation: Situation) -> Finding | None:
 def traffic_disagrees(served: str, reason: str, fix: str) -> Finding:
     d = TRAFFIC_DISAGREES
     return Finding(d.code, d.message.format(served=served, reason=reason), d.fix.format(fix=fix), d.hint)
-
-
-def applied_destinations(vs: dict) -> list[list[tuple[str, str, int]]]:
-    """A VirtualService's http routes as the gateway would serve them: one entry per match, each the
-    sorted (Service name.namespace, subset, weight) of its destinations."""
-    from lab.errors import ManifestError
-    from lab.validate import route_weights
-
-    namespace = (vs.get("metadata") or {}).get("namespace", "default")
-    result = []
-    for http in (vs.get("spec") or {}).get("http") or []:
-        routes = http.get("route") or []
-        try:
-            weights = route_weights(routes)
-        except ManifestError:   # weights the lab refuses never reach the gateway anyway
-            weights = [0] * len(routes)
-        destinations = []
-        for route, weight in zip(routes, weights):
-            destination = route.get("destination") or {}
-            host = str(destination.get("host", "")).split(".")
-            service = f"{host[0]}.{host[1] if len(host) > 1 else namespace}"
-            if weight:   # Istio leaves a weight-0 destination out of what the gateway serves
-                destinations.append((service, str(destination.get("subset") or ""), int(weight)))
-        result += [sorted(destinations)] * max(1, len(http.get("match") or []))
-    return result

@@ -2,10 +2,10 @@
 
 Envoy picks a virtual host by the Host header (exact domain, then the longest `*.suffix`, then
 `prefix.*`, then `*`), then the FIRST route of that host whose match holds (path prefix, exact or
-regex; every header condition). The route's weighted destinations are mapped to the exercise's
-destinations by Service and subset; a route to a whole Service whose destinations are its
-subsets (or, in the Gateway API, narrower Services of its pods: `within`) splits by ready
-endpoints, as plain load balancing does.
+regex; every header condition, the method as Envoy's `:method` header; every query parameter). The
+route's weighted destinations are mapped to the exercise's destinations by Service and subset; a
+route to a whole Service whose destinations are its subsets (or, in the Gateway API, narrower
+Services of its pods: `within`) splits by ready endpoints, as plain load balancing does.
 """
 
 import re
@@ -72,13 +72,23 @@ def _domain_rank(domain: str, host: str) -> tuple[int, int] | None:
     return None
 
 
+def regex_fullmatch(pattern: str, text: str) -> bool:
+    """A route's regex against the whole text, as Envoy's RE2 matcher takes it. The one place a learner's
+    regex is evaluated here (lab/re2.py checks its syntax at apply)."""
+    try:
+        return re.fullmatch(pattern, text) is not None
+    except re.error:
+        return False
+
+
 def picked_route(routes: list[LiveRoute], path: str, headers: dict[str, str]) -> LiveRoute | None:
-    """The first route whose match holds for this path and these headers."""
+    """The first route whose match holds for this path (query string included) and these headers."""
     return next((r for r in routes if route_matches(r.conditions, path, headers)), None)
 
 
 def route_matches(conditions: dict, path: str, headers: dict[str, str]) -> bool:
-    return path_matches(conditions, path) and all(header_matches(h, headers) for h in conditions.get("headers", []))
+    return path_matches(conditions, path) and all(header_matches(h, headers) for h in conditions.get("headers", [])) \
+        and all(query_matches(q, path) for q in conditions.get("query_parameters", []))
 
 
 def path_matches(conditions: dict, path: str) -> bool:
@@ -88,11 +98,20 @@ def path_matches(conditions: dict, path: str) -> bool:
     if "path" in conditions:
         return fold(bare) == fold(conditions["path"])
     if "safe_regex" in conditions:
-        return re.fullmatch(conditions["safe_regex"].get("regex", ""), bare) is not None
+        return regex_fullmatch(conditions["safe_regex"].get("regex", ""), bare)
     if "path_separated_prefix" in conditions:
         prefix = conditions["path_separated_prefix"]
         return fold(bare) == fold(prefix) or fold(bare).startswith(fold(prefix) + "/")
     return fold(path).startswith(fold(conditions.get("prefix", "/")))
+
+
+def query_matches(condition: dict, path: str) -> bool:
+    """One of Envoy's query parameter matchers (route.QueryParameterMatcher) against the path's query."""
+    query = dict(part.partition("=")[::2] for part in path.partition("?")[2].split("&") if part)
+    value = query.get(condition.get("name", ""))
+    if "present_match" in condition:
+        return (value is not None) == bool(condition["present_match"])
+    return value is not None and string_matches(condition.get("string_match") or {}, value)
 
 
 def header_matches(condition: dict, headers: dict[str, str]) -> bool:
@@ -112,6 +131,11 @@ def _header_holds(condition: dict, value: str | None) -> bool:
         match = {"exact": condition["exact_match"]}
     if not match:
         return True   # a name only: the header is there
+    return string_matches(match, value)
+
+
+def string_matches(match: dict, value: str) -> bool:
+    """Envoy's StringMatcher: exact, prefix, suffix, contains or safe_regex, ignore_case for all but the regex."""
     if match.get("ignore_case"):
         value, match = value.lower(), {k: v.lower() if isinstance(v, str) else v for k, v in match.items()}
     if "exact" in match:
@@ -123,7 +147,7 @@ def _header_holds(condition: dict, value: str | None) -> bool:
     if "contains" in match:
         return match["contains"] in value
     if "safe_regex" in match:
-        return re.fullmatch(match["safe_regex"].get("regex", ""), value) is not None
+        return regex_fullmatch(match["safe_regex"].get("regex", ""), value)
     return False
 
 

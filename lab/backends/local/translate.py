@@ -76,7 +76,7 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
         for i, http in enumerate(spec.get("http") or []):
             action = _route_action(ref, i, http, objects, pods, clusters)
             for match in _matches(http):
-                routes.append({"match": match, "route": action,
+                routes.append({"match": match, "route": action, "metadata": _config_info(ref),
                                **({"name": http["name"]} if http.get("name") else {})})
         for scheme, host in served:
             if (scheme, host) in owners:
@@ -102,6 +102,13 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
                        notes=notes)
+
+
+def _config_info(ref: Ref) -> dict:
+    """Which VirtualService a route comes from, as istiod records it on every route
+    (pilot/pkg/networking/util/util.go AddConfigInfoMetadata): `invoke check` names it."""
+    return {"filter_metadata": {"istio": {"config": f"/apis/networking.istio.io/v1/namespaces/{ref.namespace}/"
+                                                    f"virtual-service/{ref.name}"}}}
 
 
 def _merge_order(objects: dict[Ref, dict]) -> list[tuple[Ref, dict]]:

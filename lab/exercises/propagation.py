@@ -1,0 +1,37 @@
+"""Has the gateway caught up with what the lab holds? The one evidence a check has of propagation lag.
+
+The lab's model of istiod (the local translator, through lab/routes.py) says what the gateway should
+serve for a host, given every routing object the lab holds; when the gateway serves something else,
+it has not pushed the change yet (or refused it). Only then may a check say "(yet)" and "wait": when
+the model and the gateway agree, waiting changes nothing, and the routes are what they are.
+"""
+
+from lab.backends.base import Backend, LiveRoute
+from lab.errors import LabError
+from lab.kinds import GATEWAY_API_GROUP
+from lab.manifests import ref_of
+from lab.routes import expected_routes, served
+
+# What the translator reads to make a host's routes (pods do not change routes, only endpoints).
+ROUTING_KINDS = (("Namespace", ""), ("Service", ""), ("Gateway", ""), ("VirtualService", ""),
+                 ("DestinationRule", ""), ("Gateway", GATEWAY_API_GROUP), ("HTTPRoute", GATEWAY_API_GROUP),
+                 ("ReferenceGrant", GATEWAY_API_GROUP))
+
+
+def unserved_objects(backend: Backend, host: str, scheme: str, live: list[LiveRoute]) -> str:
+    """The objects naming `host` whose routes the gateway does not serve (as the model says it should),
+    e.g. "VirtualService canary-lab/canary"; "" when it serves what the lab holds, or when the model
+    cannot tell (an object it does not take: then there is no evidence either way)."""
+    objects = [o for kind, group in ROUTING_KINDS for o in backend.list_objects(kind, group)]   # type: ignore[call-arg]
+    naming = [o for o in objects if o.get("kind") in ("VirtualService", "HTTPRoute")
+              and host in ((o.get("spec") or {}).get("hosts") or (o.get("spec") or {}).get("hostnames") or [])]
+    if not naming:
+        return ""    # nothing held names the host: nothing for the gateway to catch up with
+    try:
+        expected = expected_routes([], objects)
+    except (LabError, KeyError, TypeError, ValueError, AttributeError):
+        return ""
+    key = (scheme, host)
+    if served({key: expected.get(key, [])}, [r for r in live if r.scheme == scheme]):
+        return ""
+    return ", ".join(str(ref_of(o)) for o in naming)
