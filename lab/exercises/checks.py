@@ -13,17 +13,30 @@ from rich.text import Text
 from lab.backends.base import Backend, LiveRoute
 from lab.config import check_alpha, check_beta, runs_on
 from lab.exercises.catalogue import Exercise, Step
-from lab.exercises.check_specs import (About, Check, ErrorsCheck, MtlsCheck, RequestOverride, TrafficCheck,
-                                       WebsocketCheck)
+from lab.exercises.check_specs import (
+    About,
+    Check,
+    ErrorsCheck,
+    MtlsCheck,
+    RequestOverride,
+    TrafficCheck,
+    WebsocketCheck,
+)
 from lab.exercises.diagnoses import Finding, Situation, traffic_disagrees
-from lab.exercises.request_classes import METHOD
 from lab.exercises.route_table import Table, check_table
 from lab.traffic.chart import verdict_chart
 from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier
 from lab.traffic.sampler import Answer, RequestSpec, run_verdict, verdict_in_batches
-from lab.traffic.verdict import INCONCLUSIVE, PASS, Expectation, Verdict, one_in, plural, rates_in_words
+from lab.traffic.verdict import (
+    INCONCLUSIVE,
+    PASS,
+    Expectation,
+    Verdict,
+    one_in,
+    plural,
+    rates_in_words,
+)
 from lab.traffic.websocket import echo_check
-
 
 MAX_SAMPLED = 8   # kinds of request live traffic takes in turn (the config check tries every one)
 
@@ -43,8 +56,9 @@ def run_check(exercise: Exercise, step: Step, backend: Backend, skipped: tuple[s
     and the message says so. `skipped`: the steps the learner skipped (a check blames nothing they made)."""
     here = [c for c in step.check if runs_on(backend.name, _check_backends(c, exercise))]
     elsewhere = sorted({b for c in step.check if c not in here for b in _check_backends(c, exercise)})
-    results = []
-    for check in here:
+    # Every check's config first: a wrong route table anywhere in the step sends no traffic at all.
+    results = [r for r in (config_failure(exercise, c, backend, skipped) for c in here) if r is not None][:1]
+    for check in [] if results else here:
         results.append(_one_check(exercise, check, backend, skipped))
         if not results[-1].passed:
             break
@@ -84,6 +98,25 @@ def _one_check(exercise: Exercise, check: Check, backend: Backend, skipped: tupl
     from lab.exercises.scale_check import scale_check
 
     return scale_check(exercise, spec.model_dump(), backend)
+
+
+def config_failure(exercise: Exercise, check: Check, backend: Backend, skipped: tuple[str, ...]) -> CheckResult | None:
+    """The check's config half, for the checks that have one: a failure, or None when the routes are right."""
+    spec = check.spec
+    if isinstance(spec, TrafficCheck) and spec.from_ == "gateway":
+        request = request_spec(exercise, spec.request)
+        table = check_table(exercise, backend, request, dict(spec.expect), spec.about, spec.by, skipped)
+    elif isinstance(spec, WebsocketCheck) and spec.expect:
+        request = _websocket_request(exercise, spec)
+        table = check_table(exercise, backend, request, dict(spec.expect), About(paths=(spec.path,)), skipped=skipped)
+    else:
+        return None
+    return _config_failed(table, request) if table.finding else None
+
+
+def _websocket_request(exercise: Exercise, spec: WebsocketCheck) -> RequestSpec:
+    request = request_spec(exercise, spec.request)
+    return RequestSpec(host=request.host, path=spec.path, headers=request.headers, scheme=request.scheme)
 
 
 def request_spec(exercise: Exercise, override: RequestOverride | None) -> RequestSpec:
@@ -156,8 +189,7 @@ def _sampled(exercise: Exercise, request: RequestSpec, table: Table) -> list[Req
     """The probes live traffic can be judged on: GET requests, and other paths only when every
     destination says who it is by a header (a page title is on the app's own page only)."""
     any_path = all(d.header is not None for d in exercise.destinations.values())
-    kinds = [RequestSpec(host=request.host, path=p.path, headers=tuple((n, v) for n, v in p.headers if n != METHOD),
-                         scheme=request.scheme)
+    kinds = [RequestSpec(host=request.host, path=p.path, headers=p.headers, scheme=request.scheme)
              for p in table.probes if p.method == "GET" and (any_path or p.path == request.path)]
     return kinds[:MAX_SAMPLED] or [request]
 
@@ -246,12 +278,10 @@ def mtls_check(spec: MtlsCheck, backend: Backend) -> CheckResult:
 def websocket_check(exercise: Exercise, spec: WebsocketCheck, backend: Backend,
                     skipped: tuple[str, ...] = ()) -> CheckResult:
     request = request_spec(exercise, spec.request)
-    if spec.expect:   # config first: where the gateway's routes send requests to the WebSocket path
-        at_path = RequestSpec(host=request.host, path=spec.path, headers=request.headers, scheme=request.scheme)
-        table = check_table(exercise, backend, at_path, dict(spec.expect), About(paths=(spec.path,)),
-                            skipped=skipped)
-        if table.finding:
-            return _config_failed(table, at_path)
+    check = Check(websocket=spec)
+    failed = config_failure(exercise, check, backend, skipped)   # where the routes send the WebSocket path
+    if failed:
+        return failed
     result = echo_check(backend.gateway_endpoint("http", request.host)[0], request.host, spec.path, spec.connections, spec.messages)
     if result.passed:
         where = ", ".join(f"{name} ({n})" for name, n in sorted(result.instances.items()))

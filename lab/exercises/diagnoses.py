@@ -8,8 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.backends.base import LiveRoute
-from lab.exercises.request_classes import RequestClass
-from lab.exercises.served import Served, Target, header_matches, picked_route, route_matches, served_shares
+from lab.exercises.request_classes import METHOD, RequestClass
+from lab.exercises.served import (
+    Served,
+    Target,
+    header_matches,
+    picked_route,
+    route_matches,
+    served_shares,
+)
 
 
 @dataclass
@@ -17,7 +24,7 @@ class Situation:
     """Everything the rules look at: the request, what the step expects, what the gateway serves."""
     host: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]                    # what the request carries (the method apart)
     expected: dict[str, float]                 # destination → percent
     targets: dict[str, Target]
     routes: list[LiveRoute]                    # the routes of the virtual host Envoy picks, in order
@@ -30,10 +37,11 @@ class Situation:
     by: str = "weights"                        # "weights-or-pods": a split by ready pods is right too
     unserved: str = ""      # the lab's objects whose routes the gateway does not serve yet (lab/exercises/propagation.py)
     unmade: str = ""        # no route object of the exercise is held: which step makes them (skipped, if so)
+    method: str = "GET"
     served: Served | None = None
 
     def __post_init__(self):
-        route = picked_route(self.routes, self.path, self.headers)
+        route = picked_route(self.routes, self.path, self.envoy_headers)
         if route is not None and route.destinations:
             self.served = served_shares(route, self.targets, self.endpoints)
 
@@ -43,9 +51,14 @@ class Situation:
             (self.by == "weights-or-pods" or not served.pods)
 
     @property
+    def envoy_headers(self) -> dict[str, str]:
+        """The headers as Envoy matches them: the method as `:method`."""
+        return {**self.headers, METHOD: self.method}
+
+    @property
     def request(self) -> str:
         sent = "".join(f", {k}: {v}" for k, v in self.headers.items())
-        return f"{self.host}{self.path}{sent}"
+        return f"{self.method + ' ' if self.method != 'GET' else ''}{self.host}{self.path}{sent}"
 
     def split(self, shares: dict[str, float]) -> str:
         return " / ".join(f"{name} {shares.get(name, 0):g}" for name in self.expected)
@@ -141,7 +154,7 @@ def _header_mismatch(s: Situation) -> dict | None:
         return None
     for route in s.routes:
         for condition in route.conditions.get("headers", []):
-            if header_matches(condition, s.headers):
+            if header_matches(condition, s.envoy_headers):
                 continue
             name = condition.get("name", "")
             wanted = (condition.get("string_match") or {}).get("exact", "")
@@ -169,22 +182,26 @@ def _no_path_route(s: Situation) -> dict | None:
     if not s.about.specific_path or s.served is None or s.right(s.served):
         return None
     conditions = s.served.route.conditions
-    if conditions.get("prefix", "/") != "/" or {"path", "safe_regex", "path_separated_prefix"} & set(conditions):
+    if conditions.get("prefix") != "/" and not _regex_for_every_path(conditions):
         return None
     return _facts(s, route=_route_name(s.served.route, with_object=True), about=s.about.describe())
+
+
+def _regex_for_every_path(conditions: dict) -> bool:
+    return str((conditions.get("safe_regex") or {}).get("regex", "")) in ("/.*", ".*", "/.+", "^/.*")
 
 
 def _no_backend(s: Situation) -> dict | None:
     """A route matches, but has nothing to send to: every backendRef at weight 0, or none that resolves
     (the Gateway API answers 500 for it: HTTPRoute spec, BackendRef weight and ResolvedRefs)."""
-    route = picked_route(s.routes, s.path, s.headers)
+    route = picked_route(s.routes, s.path, s.envoy_headers)
     if route is None or route.destinations or route.status != 500:
         return None
     return _facts(s, route=route.name or route.match)
 
 
 def _no_route(s: Situation) -> dict | None:
-    route = picked_route(s.routes, s.path, s.headers)
+    route = picked_route(s.routes, s.path, s.envoy_headers)
     if route is not None and route.destinations:
         return None
     return _facts(s, status=f"HTTP {route.status}" if route is not None else "404 (Envoy's NR)")
@@ -196,11 +213,20 @@ def _shadowed(s: Situation) -> dict | None:
     first = s.served.route
     later = s.routes[s.routes.index(first) + 1:]
     for route in later:
-        if route_matches(route.conditions, s.path, s.headers) and s.right(served_shares(route, s.targets, s.endpoints)):
+        if _catch_all(route) and not _catch_all(first):
+            continue   # a route for some requests before the one for all: an exception on purpose, not a shadow
+        if route_matches(route.conditions, s.path, s.envoy_headers) and s.right(served_shares(route, s.targets, s.endpoints)):
             across = bool(first.origin) and first.origin != route.origin   # name the objects only when two
             return _facts(s, first=_route_name(first, across), route=_route_name(route, across),
                           across=_across(first, route) if across else "")
     return None
+
+
+def _catch_all(route: LiveRoute) -> bool:
+    """A route for every request: no header, method or query condition, and the path prefix `/`."""
+    conditions = route.conditions
+    return not conditions.get("headers") and not conditions.get("query_parameters") and \
+        conditions.get("prefix", "") == "/"
 
 
 def _route_name(route: LiveRoute, with_object: bool = False) -> str:

@@ -24,19 +24,13 @@ REGEX_METACHARACTERS = set(".^$*+?{}[]\\|()")
 
 @dataclass(frozen=True)
 class Probe:
-    """One request: a path (with a query string, if any) and headers (the method as `:method`)."""
+    """One request: a path (with a query string, if any), headers and a method."""
     path: str
     headers: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def method(self) -> str:
-        return dict(self.headers).get(METHOD, "GET")
-
-    def header_dict(self) -> dict[str, str]:
-        return dict(self.headers)
+    method: str = "GET"
 
     def shown(self, host: str) -> str:
-        said = "".join(f", {name}: {value}" for name, value in self.headers if name != METHOD)
+        said = "".join(f", {name}: {value}" for name, value in self.headers)
         method = f"{self.method} " if self.method != "GET" else ""
         return f"{method}{host}{self.path}{said}"
 
@@ -86,9 +80,11 @@ class RequestClass:
         queries = [""] + _unique([q for route in routes for q in _condition_queries(route.conditions)])
         found = []
         for extra in variants:
+            method = dict(extra).get(METHOD, "GET")
+            added = tuple((name, value) for name, value in extra if name != METHOD)
             for path in paths:
                 for query in queries:
-                    probe = Probe(path + query, tuple(self.headers) + extra)
+                    probe = Probe(path + query, tuple(self.headers) + added, method)
                     if self.contains(probe) and probe not in found:
                         found.append(probe)
         return found

@@ -52,12 +52,13 @@ def check_table(exercise: Exercise, backend: Backend, request: RequestSpec, expe
                "applied": applied_virtualservices(exercise, request.host, backend),
                "httproutes": held_http_routes(exercise, backend),
                "gateway_api": exercise.name.endswith(GATEWAY_API_SUFFIX),
-               "unserved": _unserved(backend, request, routes), "unmade": unmade(exercise, backend, skipped)}
+               "unserved": _unserved(backend, request, routes),
+               "unmade": "" if routes else unmade(exercise, backend, skipped)}   # served: something made routes
     probes = wanted.probes(routes) or [Probe(request.path, request.headers)]
     first = None
     for probe in probes:
-        situation = Situation(host=request.host, path=probe.path, headers=probe.header_dict(), expected=expected,
-                              routes=routes, about=wanted, by=by, **context)
+        situation = Situation(host=request.host, path=probe.path, headers=dict(probe.headers), expected=expected,
+                              routes=routes, about=wanted, by=by, method=probe.method, **context)
         first = first or situation
         finding = diagnose(situation)
         if finding:

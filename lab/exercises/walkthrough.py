@@ -117,9 +117,10 @@ class Walkthrough:
         that still holds every object those steps made is left as it is: it may hold what the learner
         applied for the current step before quitting."""
         objects = []
+        skipped = set(self.progress.skipped(self.exercise.name))
         for step in self.exercise.steps[:before]:
-            if not self._runs_here(step):
-                continue
+            if not self._runs_here(step) or (step.name in skipped and not force):
+                continue   # a skipped step made nothing (helm out of reach, say): nothing to miss
             if step.kind == "apply":
                 self.install(step)    # idempotent: each says so when it is there already
                 for manifest in step.manifests:
