@@ -6,6 +6,8 @@ it has not pushed the change yet (or refused it). Only then may a check say "(ye
 the model and the gateway agree, waiting changes nothing, and the routes are what they are.
 """
 
+import json
+
 from lab.backends.base import Backend, LiveRoute
 from lab.errors import LabError
 from lab.kinds import GATEWAY_API_GROUP
@@ -16,6 +18,21 @@ from lab.routes import expected_routes, served
 ROUTING_KINDS = (("Namespace", ""), ("Service", ""), ("Gateway", ""), ("VirtualService", ""),
                  ("DestinationRule", ""), ("Gateway", GATEWAY_API_GROUP), ("HTTPRoute", GATEWAY_API_GROUP),
                  ("ReferenceGrant", GATEWAY_API_GROUP))
+
+
+# What else a step's check reads: the pods behind the routes (a Deployment's replicas and labels).
+WATCHED_KINDS = (*ROUTING_KINDS, ("Deployment", ""))
+
+
+def what_checks_read(backend: Backend) -> tuple:
+    """Everything a check's outcome depends on, to tell when it may have changed: the gateway's live
+    routes, the specs of the objects they are made of (a DestinationRule's subsets, a Service's selector,
+    a ReferenceGrant, a Deployment's replicas) and the ready endpoints. Status fields are left out: they
+    change on their own."""
+    specs = sorted(json.dumps([o.get("kind"), (o.get("metadata") or {}).get("namespace"),
+                               (o.get("metadata") or {}).get("name"), o.get("spec")], sort_keys=True, default=str)
+                   for kind, group in WATCHED_KINDS for o in backend.list_objects(kind, group))   # type: ignore[call-arg]
+    return backend.live_routes(), specs, backend.ready_endpoints()
 
 
 def unserved_objects(backend: Backend, host: str, scheme: str, live: list[LiveRoute]) -> str:
