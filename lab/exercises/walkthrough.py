@@ -22,12 +22,18 @@ from lab.backends.base import Backend
 from lab.config import Paths, runs_on
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
-from lab.exercises.check_now import show_result
 from lab.exercises.checks import CheckResult, run_check
 from lab.exercises.hints import Hints
 from lab.exercises.propagation import what_checks_read
-from lab.exercises.working_copy import (apply_command, left_behind, not_applied, solution_diff, solution_objects,
-                                        work_file)
+from lab.exercises.results import show_result
+from lab.exercises.working_copy import (
+    apply_command,
+    left_behind,
+    not_applied,
+    solution_diff,
+    solution_objects,
+    work_file,
+)
 from lab.exercises.working_copy import shown_path as _shown_path
 from lab.helm import helm_source
 from lab.manifests import load_manifest_file, ref_of
