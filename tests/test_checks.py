@@ -4,12 +4,15 @@ Envoy picks a route."""
 
 import pytest
 
-from lab.backends.base import LiveRoute, RouteDestination
+from lab.backends.base import LiveRoute, Reply, RouteDestination
 from lab.exercises import checks
 from lab.exercises.catalogue import Step, load_exercise
+from lab.exercises.check_specs import MtlsCheck
 from lab.exercises.checks import run_check
 from lab.exercises.route_table import applied_virtualservices, held_http_routes
 from lab.exercises.served import Target, host_routes, picked_route, served_shares
+from lab.traffic.classify import ERROR
+from lab.traffic.sampler import Answer
 from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Verdict
 
 PROMOTE = load_exercise("promote")
@@ -51,11 +54,13 @@ class Gateway:
 @pytest.fixture
 def verdict(monkeypatch):
     """The traffic verdict the check gets, as the test says; counts how often traffic was sampled."""
-    state = {"decision": PASS, "runs": 0}
+    state = {"decision": PASS, "runs": 0, "counts": None, "examples": [], "kinds": []}
 
     def fake_run_verdict(base, request, classifier, expectation, ca_file=None, also=()):
         state["runs"] += 1
-        return Verdict(state["decision"], 100, dict.fromkeys(expectation.shares, 50), f"{state['decision']} (test)"), []
+        state["kinds"] = [request, *also]
+        counts = state["counts"] or dict.fromkeys(expectation.shares, 50)
+        return Verdict(state["decision"], 100, counts, f"{state['decision']} (test)"), state["examples"]
 
     monkeypatch.setattr(checks, "run_verdict", fake_run_verdict)
     return state
@@ -187,3 +192,55 @@ def test_a_check_asks_only_for_the_route_kinds_its_exercise_makes(name, kinds):
     applied_virtualservices(exercise, exercise.request.host, Recording())
     held_http_routes(exercise, Recording())
     assert {ref.kind for ref in asked} == kinds
+
+
+def test_a_right_split_that_fails_by_chance_is_said_to_be_chance(verdict):
+    # Envoy draws a weighted destination for every request: nothing sticks to a kept-alive connection.
+    verdict["decision"] = FAIL
+    result = run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN))
+    assert result.diagnosis == "traffic-disagrees"
+    assert "fell outside the split by chance, which a right split does at most 1 time in" in result.message
+    assert "kept-alive" not in result.message and "run the check again" in result.message
+
+
+def test_errors_from_a_destination_with_no_ready_pods_are_said_to_be_that(verdict):
+    # The pods went between the config check and the traffic: Envoy's own 503, not the app's failures.
+    verdict["decision"] = FAIL
+    verdict["counts"] = {"v1": 40, "v2": 0, ERROR: 10}
+    verdict["examples"] = [Answer(503, ERROR, "HTTP 503, 'no healthy upstream'", from_gateway=True)]
+    result = run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN))
+    assert "no healthy upstream" in result.message and "not ready" in result.message
+    assert "answers fail" not in result.message
+    verdict["examples"] = [Answer(500, ERROR, "HTTP 500, 'version v2 failed'", source="v2")]
+    result = run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN))
+    assert "answers fail from v2" in result.message and "not ready" not in result.message
+
+
+def test_live_traffic_takes_each_kind_of_request_the_step_is_about(verdict):
+    testers = route(("v2", 100), conditions={"prefix": "/api", "headers": [
+        {"name": "x-user", "string_match": {"exact": "alice"}}]})
+    run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(route(("v1", 90), ("v2", 10), conditions={"prefix": "/"})))
+    paths = {k.path for k in verdict["kinds"]}
+    assert {"/", "/other"} <= paths                      # version apps say who they are on any path
+    result = run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(testers, NINETY_TEN))
+    assert result.diagnosis == "destination-missing" and "sentences.lab.local/api, x-user: alice" in result.message
+
+
+class Mesh:
+    """A cluster's mesh client pods, answering as the test says (the local lab has none)."""
+    name = "k3d"
+
+    def __init__(self, inside: list[int], outside: list[int]):
+        self.answers = {"mesh": inside, "outside": outside}
+
+    def send_from_pod(self, client, url, headers, count):
+        return [Reply(status, {}, "") for status in self.answers[client][:count]]
+
+
+def test_mtls_fails_when_one_mesh_request_fails():
+    spec = MtlsCheck(url="http://search.services-v1.svc.cluster.local/", requests=5)
+    assert checks.mtls_check(spec, Mesh([200] * 5, [0] * 5)).passed
+    one_lost = checks.mtls_check(spec, Mesh([200, 200, 200, 200, 0], [0] * 5))
+    assert not one_lost.passed and "only 4 of 5" in one_lost.message
+    leaky = checks.mtls_check(spec, Mesh([200] * 5, [0, 0, 0, 0, 200]))
+    assert not leaky.passed and "got 1 of 5" in leaky.message
