@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from lab import ui
 from lab.backends.base import Backend
 from lab.errors import LabError
+from lab.gate_rates import gate_in_words, percent, window_rollback
 from lab.manifests import Ref
 from lab.rollout_record import PROMOTED, ROLLED_BACK, RolloutRecord, record_patch
 from lab.traffic import metrics
@@ -259,6 +260,10 @@ class Stepper:
             # One line per decision, never wrapped: it is the rollout's record.
             ui.console.print(f"{title} — {decision.reason} ({_compare(stable)}): [{colour}]{action}[/]",
                              soft_wrap=True)
+            if decision.verdict == "rollback" and canary.error_rate > plan.max_error_rate:
+                chance = window_rollback(canary.requests, plan.max_error_rate / 2, plan.max_error_rate)
+                ui.info(f"[dim]  (with {canary.requests} requests, a canary erring {plan.max_error_rate / 2:g}% — "
+                        f"half the limit — fails such a window {percent(chance)} of the time)[/]")
             if decision.verdict != "wait":
                 return decision
         return decision
@@ -312,5 +317,7 @@ def roll_out(backend: Backend, plan: Plan, traffic: bool = False, host: str = ""
             f"{', '.join(f'{s}%' for s in plan.steps)}, {plan.interval:g} s each, gates: errors ≤ "
             f"{plan.max_error_rate:g}%, p95 ≤ {plan.max_p95_ms:g} ms, at least {plan.min_requests} canary "
             f"requests per window" + (f"; sending {host}{path} traffic" if traffic else ""))
+    # A window judges a sample: say how often that sample misleads, as the checks state their α and β.
+    ui.info(f"[dim]{gate_in_words(plan.min_requests, plan.max_error_rate, len(plan.steps))}[/]")
     with load:
         Stepper(backend, plan).run()
