@@ -20,7 +20,7 @@ def more_than(n: int, share: float, limit: float) -> float:
         return 1.0 if most < n else 0.0
     log_p, log_q = math.log(share), math.log1p(-share)
     total = 0.0
-    for hits in range(0, min(most, n) + 1):
+    for hits in range(min(most, n) + 1):
         total += math.exp(math.lgamma(n + 1) - math.lgamma(hits + 1) - math.lgamma(n - hits + 1)
                           + hits * log_p + (n - hits) * log_q)
     return max(0.0, 1.0 - total)

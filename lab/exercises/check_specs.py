@@ -112,7 +112,7 @@ class TrafficCheck(CheckSpec):
     expect: dict[str, float]
     tolerance: float = Field(10, gt=0, lt=100)
     request: RequestOverride | None = None
-    about: About = Field(default_factory=About)
+    about: About = About.model_validate({})   # every path (frozen: one default serves all)
     # How the split may be made: by route weights (a destination per version), or also by ready pods
     # (a route to a Service over every version, which splits like plain load balancing).
     by: Literal["weights", "weights-or-pods"] = "weights"

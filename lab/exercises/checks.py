@@ -15,10 +15,12 @@ from lab.config import check_alpha, check_beta, runs_on
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.check_specs import (
     About,
+    ArgoRolloutCheck,
     Check,
     ErrorsCheck,
     MtlsCheck,
     RequestOverride,
+    RolloutCheck,
     TrafficCheck,
     WebsocketCheck,
 )
@@ -87,11 +89,11 @@ def _one_check(exercise: Exercise, check: Check, backend: Backend, skipped: tupl
         return mtls_check(spec, backend)
     if isinstance(spec, WebsocketCheck):
         return websocket_check(exercise, spec, backend, skipped)
-    if check.kind == "argo":
+    if isinstance(spec, ArgoRolloutCheck):
         from lab.exercises.argo_check import argo_rollout_check
 
         return argo_rollout_check(spec, backend)
-    if check.kind == "rollout":
+    if isinstance(spec, RolloutCheck):
         from lab.exercises.rollout_check import rollout_check
 
         return rollout_check(spec, backend)
@@ -108,7 +110,7 @@ def config_failure(exercise: Exercise, check: Check, backend: Backend, skipped: 
         table = check_table(exercise, backend, request, dict(spec.expect), spec.about, spec.by, skipped)
     elif isinstance(spec, WebsocketCheck) and spec.expect:
         request = _websocket_request(exercise, spec)
-        table = check_table(exercise, backend, request, dict(spec.expect), About(paths=(spec.path,)), skipped=skipped)
+        table = check_table(exercise, backend, request, dict(spec.expect), About.model_validate({"paths": (spec.path,)}), skipped=skipped)
     else:
         return None
     return _config_failed(table, request) if table.finding else None
@@ -243,7 +245,7 @@ def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Cl
                         backend: Backend) -> CheckResult:
     """The split as another service sees it: curl from a client pod with a sidecar, to the Service's URL."""
     def ask(n: int):
-        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", spec.url, dict(request.headers), n)]
+        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", spec.url or "", dict(request.headers), n)]
 
     verdict, examples = verdict_in_batches(ask, classifier, expectation)
     details: list[RenderableType] = [Text(f"From a client pod inside the mesh, to {spec.url}:"),
@@ -303,7 +305,7 @@ def errors_check(exercise: Exercise, spec: ErrorsCheck, backend: Backend) -> Che
                       spec.requests)
     rates = rates_by_source(answers)
     table = "\n".join(f"  {name}: errors {rate}" for name, rate in sorted(rates.items()))
-    details = [Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
+    details: list[RenderableType] = [Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
     got_canary = rates.get(canary)
     if got_canary is None:
         return CheckResult(False, f"{canary} got no traffic, so its errors cannot be measured", details)

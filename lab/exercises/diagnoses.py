@@ -207,10 +207,10 @@ def _no_route(s: Situation) -> dict | None:
     return _facts(s, status=f"HTTP {route.status}" if route is not None else "404 (Envoy's NR)")
 
 
-def _shadowed(s: Situation) -> dict | None:
-    if s.right(s.served):
+def _shadowed(s: Situation, served: Served) -> dict | None:
+    if s.right(served):
         return None
-    first = s.served.route
+    first = served.route
     later = s.routes[s.routes.index(first) + 1:]
     for route in later:
         if _catch_all(route) and not _catch_all(first):
@@ -241,28 +241,28 @@ def _across(first: LiveRoute, later: LiveRoute) -> str:
             "routes first, and each one's catch-all after every route with a match)")
 
 
-def _split_by_pods(s: Situation) -> dict | None:
+def _split_by_pods(s: Situation, served: Served) -> dict | None:
     """The numbers are right, but only because of how many pods run: the route names a whole Service."""
-    if s.by != "weights" or not s.served.pods or not _same(s.served, s.expected):
+    if s.by != "weights" or not served.pods or not _same(served, s.expected):
         return None
     return _facts(s)
 
 
-def _swapped(s: Situation) -> dict | None:
-    if s.right(s.served) or len(s.expected) != 2 or any(share for _, share in s.served.others):
+def _swapped(s: Situation, served: Served) -> dict | None:
+    if s.right(served) or len(s.expected) != 2 or any(share for _, share in served.others):
         return None
     a, b = s.expected
-    if abs(s.served.shares.get(a, 0) - s.expected[b]) < 0.5 and abs(s.served.shares.get(b, 0) - s.expected[a]) < 0.5:
+    if abs(served.shares.get(a, 0) - s.expected[b]) < 0.5 and abs(served.shares.get(b, 0) - s.expected[a]) < 0.5:
         return _facts(s)
     return None
 
 
-def _backend_not_found(s: Situation) -> dict | None:
+def _backend_not_found(s: Situation, served: Served) -> dict | None:
     """A weighted destination names a Service the lab (or cluster) does not have: a typo, usually."""
-    if s.right(s.served):
+    if s.right(served):
         return None
     known = {t.service for t in s.targets.values()}
-    missing = [d for d in s.served.route.destinations if d.weight and d.service not in known
+    missing = [d for d in served.route.destinations if d.weight and d.service not in known
                and (d.service, "") not in s.endpoints]
     if not missing:
         return None
@@ -272,30 +272,30 @@ def _backend_not_found(s: Situation) -> dict | None:
                   close=f" (did you mean {close[0].split('.')[0]}?)" if close else "")
 
 
-def _extra(s: Situation) -> dict | None:
-    extra = [(n, p) for n, p in s.served.shares.items() if p and not s.expected.get(n)] + \
-        [(label, p) for label, p in s.served.others if p]
+def _extra(s: Situation, served: Served) -> dict | None:
+    extra = [(n, p) for n, p in served.shares.items() if p and not s.expected.get(n)] + \
+        [(label, p) for label, p in served.others if p]
     if not extra:
         return None
     return _facts(s, extra=", ".join(f"{p:g}% to {n}" for n, p in extra))
 
 
-def _missing(s: Situation) -> dict | None:
-    missing = [n for n, p in s.expected.items() if p and not s.served.shares.get(n)]
+def _missing(s: Situation, served: Served) -> dict | None:
+    missing = [n for n, p in s.expected.items() if p and not served.shares.get(n)]
     return _facts(s, missing=", ".join(missing)) if missing else None
 
 
-def _wrong_weights(s: Situation) -> dict | None:
-    return None if s.right(s.served) else _facts(s)
+def _wrong_weights(s: Situation, served: Served) -> dict | None:
+    return None if s.right(served) else _facts(s)
 
 
-def _no_endpoints(s: Situation) -> dict | None:
-    if not s.served.empty:
+def _no_endpoints(s: Situation, served: Served) -> dict | None:
+    if not served.empty:
         return None
-    return _facts(s, empty=", ".join(d.service + (f" (subset {d.subset})" if d.subset else "") for d in s.served.empty))
+    return _facts(s, empty=", ".join(d.service + (f" (subset {d.subset})" if d.subset else "") for d in served.empty))
 
 
-def _subsets_overlap(s: Situation) -> dict | None:
+def _subsets_overlap(s: Situation, served: Served) -> dict | None:
     """Two versions the step splits, as subsets of one Service, whose labels pick some of the same pods:
     the weights are right, but part of one version's share goes to the other's pods."""
     split = [(n, s.targets[n]) for n, p in s.expected.items() if p and n in s.targets and s.targets[n].subset]
@@ -311,8 +311,9 @@ def _subsets_overlap(s: Situation) -> dict | None:
     return None
 
 
-def _needs_route(rule: Callable[[Situation], dict | None]) -> Callable[[Situation], dict | None]:
-    return lambda s: rule(s) if s.served is not None else None
+def _needs_route(rule: Callable[[Situation, Served], dict | None]) -> Callable[[Situation], dict | None]:
+    """A rule about the route the request takes: tried only when one with destinations matches."""
+    return lambda s: rule(s, s.served) if s.served is not None else None
 
 
 CATALOGUE: tuple[Diagnosis, ...] = (
@@ -356,7 +357,7 @@ CATALOGUE: tuple[Diagnosis, ...] = (
                                     "path: they get {served}, expected {expected}",
               "give those paths a route of their own (a uri prefix match), above the catch-all",
               "A route with a match for that path must come before the route for every path.",
-              _needs_route(_no_path_route),
+              _no_path_route,
               gateway_fix="give those paths a rule of their own (a PathPrefix match): a rule with a longer path "
                           "comes before the rule for every path",
               gateway_hint="`invoke get httproute -A`: is there a rule whose matches name that path?"),

@@ -134,7 +134,7 @@ def _literal_start(regex: str) -> str:
 
 def _condition_headers(conditions: dict) -> list[tuple[tuple[str, str], ...]]:
     """For each header (or method) a route matches on: a value it takes, as one header to add."""
-    found = []
+    found: list[tuple[tuple[str, str], ...]] = []
     for condition in conditions.get("headers", []):
         name = str(condition.get("name", "")).lower()
         if name in NOT_PROBED or condition.get("invert_match"):

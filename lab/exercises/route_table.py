@@ -47,18 +47,19 @@ def check_table(exercise: Exercise, backend: Backend, request: RequestSpec, expe
     routes = host_routes(backend.live_routes(), request.host, request.scheme)
     wanted = RequestClass(paths=about.paths, excluded=about.except_, headers=request.headers,
                           reserved=header_names(exercise), first_path=request.path)
-    context = {"targets": {n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()},
-               "endpoints": backend.ready_endpoints(), "addresses": backend.endpoint_addresses(),
-               "applied": applied_virtualservices(exercise, request.host, backend),
-               "httproutes": held_http_routes(exercise, backend),
-               "gateway_api": exercise.name.endswith(GATEWAY_API_SUFFIX),
-               "unserved": _unserved(backend, request, routes),
-               "unmade": "" if routes else unmade(exercise, backend, skipped)}   # served: something made routes
+    targets = {n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()}
+    endpoints, addresses = backend.ready_endpoints(), backend.endpoint_addresses()
+    applied, httproutes = applied_virtualservices(exercise, request.host, backend), held_http_routes(exercise, backend)
+    unserved = _unserved(backend, request, routes)
+    made = "" if routes else unmade(exercise, backend, skipped)   # served: something made routes
     probes = wanted.probes(routes) or [Probe(request.path, request.headers)]
     first = None
     for probe in probes:
         situation = Situation(host=request.host, path=probe.path, headers=dict(probe.headers), expected=expected,
-                              routes=routes, about=wanted, by=by, method=probe.method, **context)
+                              routes=routes, targets=targets, endpoints=endpoints, addresses=addresses,
+                              applied=applied, httproutes=httproutes, unserved=unserved, unmade=made,
+                              gateway_api=exercise.name.endswith(GATEWAY_API_SUFFIX), about=wanted, by=by,
+                              method=probe.method)
         first = first or situation
         finding = diagnose(situation)
         if finding:
@@ -90,7 +91,8 @@ def unmade(exercise: Exercise, backend: Backend, skipped: tuple[str, ...]) -> st
         return ""
     makers = [s.name for s in exercise.steps
               if (s.kind == "apply" and any(_makes_routes(m) for m in s.manifests))
-              or (s.kind == "helm" and any(_chart_renders(s.helm.chart, kind) for kind, _ in ROUTE_KINDS))]
+              or (s.kind == "helm" and s.helm is not None
+                  and any(_chart_renders(s.helm.chart, kind) for kind, _ in ROUTE_KINDS))]
     if not makers:
         return "no step of this exercise has made them yet"
     maker = makers[0]
