@@ -1,8 +1,10 @@
 """The learner's configurations the checks' tests apply, and how a case sets the lab up for its step:
 restore what the earlier steps made (on the module's one lab), then apply the case's objects."""
 
+import os
 from dataclasses import dataclass, field
 
+from lab.backends.select import current_backend
 from lab.config import lab_paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, load_exercise
@@ -11,6 +13,7 @@ from lab.exercises.walkthrough import Walkthrough
 from lab.files import write_json
 from lab.helm import render
 from lab.manifests import Ref, load_manifest_file, ref_of
+from tests.lab_process import new_lab
 
 
 def vs(namespace: str, name: str, host: str, gateway: str, http: list[dict]) -> list[dict]:
@@ -169,6 +172,16 @@ def shop_route(*backends, host: str = "rollback-gateway-api.lab.local") -> list[
 def sentences_route(*backends) -> list[dict]:
     return httproute("sentences-gateway-api", "sentences", "sentences-gateway-api.lab.local", "sentences-gateway",
                      *backends)
+
+
+def module_lab(root):
+    """A local lab for a test module's many cases, as the backend the checks run on; down afterwards."""
+    lab = new_lab(root)
+    lab.invoke("up", "--provider", "local")
+    os.environ["CANARY_LAB_ROOT"] = str(lab.root)
+    yield current_backend(lab_paths())
+    del os.environ["CANARY_LAB_ROOT"]
+    lab.cleanup()
 
 
 def requests_served(backend) -> int:

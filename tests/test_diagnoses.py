@@ -2,12 +2,10 @@
 fails with its diagnosis code (and, when the config is wrong, with no traffic sent); each right
 configuration passes."""
 
-import os
 
 import pytest
 
-from lab.backends.select import current_backend
-from lab.config import EXERCISES_DIR, lab_paths
+from lab.config import EXERCISES_DIR
 from lab.exercises.diagnoses import BY_CODE, Situation, diagnose
 from tests.check_cases import (
     BY_HEADER,
@@ -24,6 +22,7 @@ from tests.check_cases import (
     everyone,
     for_testers,
     grant,
+    module_lab,
     rollback_shop,
     run_case,
     search_route,
@@ -37,7 +36,6 @@ from tests.check_cases import (
     vs,
 )
 from tests.conftest import objects
-from tests.lab_process import new_lab
 
 pytestmark = pytest.mark.slow
 
@@ -150,12 +148,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    lab = new_lab(tmp_path_factory.mktemp("diagnoses"))
-    lab.invoke("up", "--provider", "local")
-    os.environ["CANARY_LAB_ROOT"] = str(lab.root)
-    yield current_backend(lab_paths())
-    del os.environ["CANARY_LAB_ROOT"]
-    lab.cleanup()
+    yield from module_lab(tmp_path_factory.mktemp("diagnoses"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

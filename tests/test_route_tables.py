@@ -8,12 +8,10 @@ tests/test_diagnoses.py holds the first table (one wrong config per diagnosis); 
 over both tables."""
 
 import copy
-import os
 
 import pytest
 
-from lab.backends.select import current_backend
-from lab.config import EXERCISES_DIR, lab_paths
+from lab.config import EXERCISES_DIR
 from lab.exercises.diagnoses import BY_CODE
 from lab.manifests import Ref, load_manifest_file
 from tests import test_diagnoses
@@ -27,13 +25,13 @@ from tests.check_cases import (
     everyone,
     for_testers,
     gateway_api_route,
+    module_lab,
     run_case,
     search_route,
     to,
     traffic_manager,
     vs,
 )
-from tests.lab_process import new_lab
 
 pytestmark = pytest.mark.slow
 
@@ -320,12 +318,7 @@ CASES = ISTIO_MISTAKES + GATEWAY_API_MISTAKES + RIGHT_SHAPES
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    lab = new_lab(tmp_path_factory.mktemp("route-tables"))
-    lab.invoke("up", "--provider", "local")
-    os.environ["CANARY_LAB_ROOT"] = str(lab.root)
-    yield current_backend(lab_paths())
-    del os.environ["CANARY_LAB_ROOT"]
-    lab.cleanup()
+    yield from module_lab(tmp_path_factory.mktemp("route-tables"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)

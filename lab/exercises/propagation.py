@@ -31,8 +31,16 @@ def what_checks_read(backend: Backend) -> tuple:
     change on their own."""
     specs = sorted(json.dumps([o.get("kind"), (o.get("metadata") or {}).get("namespace"),
                                (o.get("metadata") or {}).get("name"), o.get("spec")], sort_keys=True, default=str)
-                   for kind, group in WATCHED_KINDS for o in backend.list_objects(kind, group))   # type: ignore[call-arg]
+                   for kind, group in WATCHED_KINDS for o in _listed(backend, kind, group))
     return backend.live_routes(), specs, backend.ready_endpoints()
+
+
+def _listed(backend: Backend, kind: str, group: str) -> list[dict]:
+    """A kind's objects, or none where the lab cannot list it (a cluster without the Gateway API's CRDs)."""
+    try:
+        return backend.list_objects(kind, group)   # type: ignore[call-arg]
+    except LabError:
+        return []
 
 
 def unserved_objects(backend: Backend, host: str, scheme: str, live: list[LiveRoute]) -> str:
@@ -40,6 +48,7 @@ def unserved_objects(backend: Backend, host: str, scheme: str, live: list[LiveRo
     e.g. "VirtualService canary-lab/canary"; "" when it serves what the lab holds, or when the model
     cannot tell (an object it does not take: then there is no evidence either way)."""
     objects = [o for kind, group in ROUTING_KINDS for o in backend.list_objects(kind, group)]   # type: ignore[call-arg]
+    # (one kind the lab cannot list leaves the model without it: route_table treats that as no evidence)
     naming = [o for o in objects if o.get("kind") in ("VirtualService", "HTTPRoute")
               and host in ((o.get("spec") or {}).get("hosts") or (o.get("spec") or {}).get("hostnames") or [])]
     if not naming:
