@@ -363,6 +363,19 @@ def test_cross_namespace_says_it_needs_helm_and_stays_in_the_walkthrough_when_he
     assert not (lab.root / ".lab" / "bin").exists()
 
 
+def test_after_the_chart_step_is_skipped_for_want_of_helm_the_next_check_blames_no_object_it_never_made(
+        lab, answers, capsys, monkeypatch):
+    cut_off_helm(monkeypatch, pypi_too=True)
+    # the intro, after deploy; the chart step fails: skip it; the next check fails: quit.
+    answers += [CONTINUE, CONTINUE, DOWN + ENTER, DOWN * 2 + ENTER]
+    commands.exercise("cross-namespace")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the lab holds none of the routes this exercise makes for search.lab.local: step install-chart makes " \
+           "them, and it was skipped" in out
+    assert "your VirtualService" not in out and "(routes-not-made)" in out
+    assert Progress(lab_paths()).skipped("cross-namespace") == ["install-chart"]
+
+
 class LearnerRollsOut:
     """The learner running the step's `invoke rollout` in a second terminal (1 s windows), then
     choosing check once it has ended; the menu must not judge the rollout half-way."""
