@@ -9,6 +9,7 @@ It works through the Backend verbs only (get, patch, gateway_admin), so on every
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lab import ui
 from lab.backends.base import Backend
@@ -18,6 +19,9 @@ from lab.manifests import Ref
 from lab.rollout_record import PROMOTED, ROLLED_BACK, RolloutRecord, record_patch
 from lab.traffic import metrics
 from lab.traffic.metrics import Destination, WindowStats
+
+if TYPE_CHECKING:
+    from lab.envoy_admin import EnvoyAdmin
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,22 @@ def decide(plan: Plan, canary: WindowStats, seconds: float) -> Decision:
     return Decision("promote" if errors_ok and latency_ok else "rollback", reason)
 
 
+STATS_READS = 3          # a read that times out once (a busy gateway) is tried again: a slow read is no bad window
+STATS_RETRY_AFTER = 0.5
+
+
+def read_stats(admin: "EnvoyAdmin") -> metrics.Reading:
+    """The gateway's counters now; OSError only when every one of STATS_READS reads failed."""
+    for attempt in range(1, STATS_READS + 1):
+        try:
+            return metrics.read(admin)
+        except OSError:
+            if attempt == STATS_READS:
+                raise
+            time.sleep(STATS_RETRY_AFTER)
+    raise AssertionError("unreachable")
+
+
 def _compare(stable: WindowStats) -> str:
     if not stable.requests:
         return "stable: no requests"
@@ -244,10 +264,10 @@ class Stepper:
         """Wait the interval (and up to max_waits more while too few requests came), then decide."""
         plan = self.plan
         admin = self.backend.gateway_admin()
-        start = metrics.read(admin)
+        start = read_stats(admin)
         for waited in range(plan.max_waits + 1):
             time.sleep(plan.interval)
-            now = metrics.read(admin)
+            now = read_stats(admin)
             seconds = now.taken_at - start.taken_at
             canary = metrics.window(start, now, slots.canary)
             stable = metrics.window(start, now, slots.stable)

@@ -201,3 +201,24 @@ def test_stats_that_cannot_be_read_roll_back_instead_of_passing(capsys):
     route = held.virtual_service["spec"]["http"][1]["route"]
     assert [(d["destination"]["subset"], d["weight"]) for d in route] == [("v1", 100), ("v2", 0)]
     assert "step 1/2: canary 10% — could not be judged" in capsys.readouterr().out
+
+
+class Flaky:
+    """A gateway admin whose first stats read times out (a busy gateway), then answers."""
+
+    def __init__(self, text: str):
+        self.text, self.reads = text, 0
+
+    def stats_text(self, filter_regex, histogram_buckets=""):
+        self.reads += 1
+        if self.reads == 1:
+            raise TimeoutError("timed out")
+        return self.text
+
+
+def test_a_stats_read_that_times_out_once_is_read_again_not_judged_a_bad_window():
+    from lab.rollout import read_stats
+
+    admin = Flaky("cluster.outbound|80|v2|web.shop.svc.cluster.local.upstream_rq_total: 30\n")
+    reading = read_stats(admin)
+    assert admin.reads == 2 and reading.clusters   # the second read's numbers
