@@ -197,6 +197,8 @@ def test_each_gateway_api_variant_the_catalogue_lists_is_an_exercise_in_that_api
     # What a check spec must refuse at load, not when a learner reaches the step (issue 25's survivors):
     (("{httpbin: 80, tornado: 20}", "{httpbin: 80, tornado: 19.5}"),
      "steps[3] (shift-20).check[0].traffic.expect: expected shares add up to 99.5, not 100"),
+    (("{httpbin: 80, tornado: 20}", "{httpbin: 120, tornado: -20}"),          # adds up to 100, still wrong
+     "steps[3] (shift-20).check[0].traffic.expect: each expected share is 0 to 100"),
     (("{title: tornado WebSocket example, service: tornado.canary-lab}", "{service: tornado.canary-lab}"),
      "destinations.tornado: give exactly one of title, header or body"),
     (("{title: tornado WebSocket example, service: tornado.canary-lab}",

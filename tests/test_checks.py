@@ -201,6 +201,7 @@ def test_a_right_split_that_fails_by_chance_is_said_to_be_chance(verdict):
     assert result.diagnosis == "traffic-disagrees"
     assert "fell outside the split by chance, which a right split does at most 1 time in" in result.message
     assert "kept-alive" not in result.message and "run the check again" in result.message
+    assert "by chance" in result.hint and "pods" not in result.hint     # no blame on pods it cannot see
 
 
 def test_errors_from_a_destination_with_no_ready_pods_are_said_to_be_that(verdict):

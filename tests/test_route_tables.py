@@ -139,7 +139,11 @@ ISTIO_MISTAKES = [
     Case("canary", "shift-20", "route-shadowed", canary_vs(WEBSOCKET, main(100, 0)) + canary_vs(main(80, 20),
                                                                                                name="canary-split"),
          says="route main of VirtualService canary-lab/canary comes before route main of VirtualService "
-              "canary-lab/canary-split and matches canary.lab.local/ too"),
+              "canary-lab/canary-split and matches canary.lab.local/ too, so main of VirtualService "
+              "canary-lab/canary-split never gets it: it gets httpbin 100 / tornado 0, expected httpbin 80 / tornado 20 "
+              "(VirtualService canary-lab/canary and VirtualService canary-lab/canary-split share the host: the "
+              "gateway merges them, the older one's routes first, and each one's catch-all after every route with "
+              "a match)\n  fix: take the catch-all out of VirtualService canary-lab/canary (the older one)"),
     # More a learner does.
     Case("canary", "shift-20", "destination-missing",                    # a typo in the WebSocket route's prefix
          canary_vs({**WEBSOCKET, "match": [{"uri": {"prefix": "/websockt"}}]}, main(80, 20)),

@@ -238,7 +238,9 @@ def _why_traffic_disagrees(situation: Situation, verdict: Verdict, examples: lis
     return traffic_disagrees(served, "the answers fell outside the split by chance, which a right split does at "
                                      f"most {one_in(expectation.alpha)} (α = {expectation.alpha:g})",
                              "run the check again: a right split passes it with probability "
-                             f"≥ {100 * (1 - expectation.alpha):g}%")
+                             f"≥ {100 * (1 - expectation.alpha):g}%",
+                             "Nothing is wrong that the lab can see: a right split misses now and then by chance. "
+                             "Check again.")
 
 
 def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Classifier, expectation: Expectation,

@@ -217,16 +217,22 @@ def _shadowed(s: Situation, served: Served) -> dict | None:
             continue   # a route for some requests before the one for all: an exception on purpose, not a shadow
         if route_matches(route.conditions, s.path, s.envoy_headers) and s.right(served_shares(route, s.targets, s.endpoints)):
             across = bool(first.origin) and first.origin != route.origin   # name the objects only when two
+            remedy = (f"take the catch-all out of {first.origin} (the older one), or keep one VirtualService for "
+                      "the host" if across and _catch_all(first) else
+                      "put the specific route (with the match) above the catch-all")
             return _facts(s, first=_route_name(first, across), route=_route_name(route, across),
-                          across=_across(first, route) if across else "")
+                          across=_across(first, route) if across else "", remedy=remedy)
     return None
 
 
 def _catch_all(route: LiveRoute) -> bool:
-    """A route for every request: no header, method or query condition, and the path prefix `/`."""
+    """A route for every request, as istiod tells one (pilot/pkg/networking/core/route/route.go
+    IsCatchAllRoute): the path prefix `/` (or a path-separated `/`, or the regex `.*`), and no header,
+    method or query condition."""
     conditions = route.conditions
-    return not conditions.get("headers") and not conditions.get("query_parameters") and \
-        conditions.get("prefix", "") == "/"
+    every_path = conditions.get("prefix") == "/" or conditions.get("path_separated_prefix") == "/" or \
+        (conditions.get("safe_regex") or {}).get("regex") == ".*"
+    return every_path and not conditions.get("headers") and not conditions.get("query_parameters")
 
 
 def _route_name(route: LiveRoute, with_object: bool = False) -> str:
@@ -379,7 +385,7 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "Every request needs a route: a last http entry without `match` catches the rest.", _no_route),
     Diagnosis("route-shadowed", "route {first} comes before route {route} and matches {request} too, so {route} "
                                 "never gets it: it gets {served}, expected {expected}{across}",
-              "put the specific route (with the match) above the catch-all",
+              "{remedy}",
               "Routes are tried from top to bottom; the first that matches wins: put the one with the match first.",
               _needs_route(_shadowed),
               gateway_fix="rules are ordered by their matches, not by file: a rule with the same match as another "
@@ -451,6 +457,6 @@ def diagnose(situation: Situation) -> Finding | None:
     return None
 
 
-def traffic_disagrees(served: str, reason: str, fix: str) -> Finding:
+def traffic_disagrees(served: str, reason: str, fix: str, hint: str = "") -> Finding:
     d = TRAFFIC_DISAGREES
-    return Finding(d.code, d.message.format(served=served, reason=reason), d.fix.format(fix=fix), d.hint)
+    return Finding(d.code, d.message.format(served=served, reason=reason), d.fix.format(fix=fix), hint or d.hint)
