@@ -101,3 +101,21 @@ def test_a_tolerance_is_between_0_and_100_points(tolerance, loads):
         assert not loads
     else:
         assert loads
+
+
+def test_each_share_is_0_to_100_even_when_they_add_up():
+    with pytest.raises(ValueError, match="each expected share is 0 to 100"):
+        TrafficCheck(expect={"v1": 100, "v2": 10, "v3": -10})
+
+
+@pytest.mark.parametrize("check, values", [
+    (WebsocketCheck, {"connections": 1, "messages": 1}),
+    (ScaleCheck, {"namespace": "n", "deployment": "d", "load": "l.yaml", "timeout": 0.5, "interval": 0.5,
+                  "min_replicas": 1}),
+    (ErrorsCheck, {"canary": "v3", "stable": "v1", "requests": 1}),
+])
+def test_the_smallest_counts_and_times_load_and_zero_does_not(check, values):
+    check(**values)
+    for key in [k for k, v in values.items() if isinstance(v, (int, float))]:
+        with pytest.raises(ValueError):
+            check(**{**values, key: 0})
