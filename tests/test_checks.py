@@ -175,7 +175,27 @@ def test_a_traffic_result_says_once_what_alpha_and_beta_mean(verdict):
         console.print(detail)
     shown = console.export_text()
     assert shown.count("a right split fails this check at most 1 time in") == 1
+    assert "a split 10 points off passes it at most" in shown            # the default tolerance, said
     assert "the gateway serves v1 90 / v2 10, as the step expects" in shown
+
+
+def test_live_traffic_says_which_kinds_of_request_it_took(verdict):
+    from rich.console import Console
+
+    alice = route(("v1", 90), ("v2", 10), conditions={"prefix": "/", "headers": [
+        {"name": "x-user", "string_match": {"exact": "alice"}}]})
+    result = run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(alice, NINETY_TEN))
+    console = Console(record=True, width=300)
+    for detail in result.details:
+        console.print(detail)
+    shown = " ".join(console.export_text().split())
+    assert result.passed and "live traffic over /, /other, / with x-user: alice, /other with x-user: alice" in shown
+    assert "more check(s) need" not in result.message          # nothing of the step was skipped here
+
+
+def test_a_step_with_two_wrong_checks_shows_only_the_first(verdict):
+    result = run_check(PROMOTE, step({"v1": 10, "v2": 90}, {"v1": 50, "v2": 50}), Gateway(NINETY_TEN))
+    assert result.diagnosis == "weights-swapped" and len(result.details) == 1
 
 
 @pytest.mark.parametrize("name, kinds", [("cross-namespace", {"VirtualService"}),
@@ -245,3 +265,10 @@ def test_mtls_fails_when_one_mesh_request_fails():
     assert not one_lost.passed and "only 4 of 5" in one_lost.message
     leaky = checks.mtls_check(spec, Mesh([200] * 5, [0, 0, 0, 0, 200]))
     assert not leaky.passed and "got 1 of 5" in leaky.message
+
+
+def test_a_rollout_check_reads_the_outcome_not_the_routes(verdict):
+    rollout = Step(name="s", kind="check", check=[{"rollout": {"virtualservice": "shop", "namespace": "shop-auto",
+                                                                "canary": "v2", "outcome": "promoted"}}])
+    result = run_check(load_exercise("auto-rollout"), rollout, Gateway(NINETY_TEN))
+    assert not result.passed and "holds no rollout's outcome" in result.message and verdict["runs"] == 0

@@ -4,8 +4,16 @@ wrong one: the rules tests/test_route_tables.py plays through the real Envoy, he
 import pytest
 
 from lab.backends.base import LiveRoute
-from lab.exercises.check_specs import (About, ArgoRolloutCheck, ErrorsCheck, MtlsCheck, ScaleCheck, TrafficCheck,
-                                       WebsocketCheck)
+from lab.exercises.check_specs import (
+    About,
+    ArgoRolloutCheck,
+    ErrorsCheck,
+    MtlsCheck,
+    Question,
+    ScaleCheck,
+    TrafficCheck,
+    WebsocketCheck,
+)
 from lab.exercises.request_classes import Probe, RequestClass
 
 BUT_WEBSOCKET = RequestClass(excluded=("/websocket",))
@@ -89,6 +97,7 @@ def test_the_defaults_exercise_authors_rely_on():
     assert MtlsCheck(url="http://a.b/").requests == 5
     scale = ScaleCheck(namespace="n", deployment="d", load="l.yaml")
     assert (scale.min_replicas, scale.timeout, scale.interval) == (2, 300, 10)
+    assert not Question(prompt="p", choices=("a", "b"), answer="a", explain="e").decision   # a prediction: goes on
     argo = ArgoRolloutCheck(rollout="r", phase="Healthy", version="v2")
     assert (argo.namespace, argo.timeout, argo.interval) == ("default", 300, 5)
 
