@@ -7,11 +7,11 @@ import pytest
 from lab.backends.base import LiveRoute, Reply, RouteDestination
 from lab.exercises import checks
 from lab.exercises.catalogue import Step, load_exercise
-from lab.exercises.check_specs import MtlsCheck
+from lab.exercises.check_specs import ErrorsCheck, MtlsCheck, TrafficCheck
 from lab.exercises.checks import run_check
 from lab.exercises.route_table import applied_virtualservices, held_http_routes
 from lab.exercises.served import Target, host_routes, picked_route, served_shares
-from lab.traffic.classify import ERROR
+from lab.traffic.classify import ERROR, UNCLASSIFIED
 from lab.traffic.sampler import Answer
 from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Verdict
 
@@ -272,3 +272,68 @@ def test_a_rollout_check_reads_the_outcome_not_the_routes(verdict):
                                                                 "canary": "v2", "outcome": "promoted"}}])
     result = run_check(load_exercise("auto-rollout"), rollout, Gateway(NINETY_TEN))
     assert not result.passed and "holds no rollout's outcome" in result.message and verdict["runs"] == 0
+
+
+def test_live_traffic_takes_get_requests_and_other_paths_only_from_apps_that_say_who_they_are_by_header(verdict):
+    posts = route(("v1", 90), ("v2", 10), conditions={"prefix": "/", "headers": [
+        {"name": ":method", "string_match": {"exact": "POST"}}]})
+    assert run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(posts, NINETY_TEN)).passed
+    assert [k.path for k in verdict["kinds"]] == ["/", "/other"]          # a POST probe is the config's only
+    canary = load_exercise("canary")                                         # titles: the app's own page only
+    apps = LiveRoute(host="canary.lab.local", match="", domains=("canary.lab.local",), conditions={"prefix": "/"},
+                     destinations=[RouteDestination("httpbin.canary-lab", "", 100)])
+    assert run_check(canary, Step(name="s", kind="check", check=[{"traffic": {"expect": {"httpbin": 100}}}]),
+                     Gateway(apps)).passed
+    assert [k.path for k in verdict["kinds"]] == ["/"]
+
+
+@pytest.mark.parametrize("counts, example, says", [
+    ({"v1": 40, "v2": 0, ERROR: 10}, Answer(503, ERROR, "HTTP 503, 'service unavailable'", source="v2"),
+     "answers fail from v2"),                                               # the app's own 503: not Envoy's UH
+    ({"v1": 40, "v2": 0, UNCLASSIFIED: 5}, Answer(200, UNCLASSIFIED, "HTTP 200, 'hello'"),
+     "answers come from an app none of the destinations matches"),
+])
+def test_why_live_traffic_disagrees_is_what_the_answers_show(verdict, counts, example, says):
+    verdict["decision"], verdict["counts"], verdict["examples"] = FAIL, counts, [example]
+    result = run_check(PROMOTE, step({"v1": 90, "v2": 10}), Gateway(NINETY_TEN))
+    assert says in result.message and "no healthy upstream" not in result.message
+
+
+class Pods(Mesh):
+    """A cluster's mesh client whose calls the test answers as v1 or v2 pods would."""
+
+    def __init__(self, version: str):
+        self.version = version
+
+    def send_from_pod(self, client, url, headers, count):
+        return [Reply(200, {"x-version": self.version}, "") for _ in range(count)]
+
+
+@pytest.mark.parametrize("version, passed", [("v1", True), ("v2", False)])
+def test_a_split_seen_from_the_mesh_is_judged_on_the_mesh_clients_answers(version, passed):
+    mesh = TrafficCheck.model_validate({"expect": {"v1": 100, "v2": 0}, "from": "mesh", "url": "http://s.n/"})
+    result = checks.traffic_check(PROMOTE, mesh, Pods(version))
+    assert result.passed == passed and result.message.startswith("inside the mesh: ")
+    from rich.console import Console
+    console = Console(record=True, width=200)
+    for detail in result.details:
+        console.print(detail)
+    assert ("is yours bound there?" in console.export_text()) == (not passed)
+
+
+def test_the_error_check_compares_the_canary_with_stable(monkeypatch):
+    from lab.traffic import sampler
+
+    def answers(v1_errors: int, v3_errors: int, stable: bool = True):
+        made = [Answer(500 if i < v3_errors else 200, "", source="v3") for i in range(100)]
+        return made + ([Answer(500 if i < v1_errors else 200, "", source="v1") for i in range(900)] if stable else [])
+
+    rollback = load_exercise("rollback")
+    errors = ErrorsCheck(canary="v3", stable="v1")
+    for given, passed, says in [(answers(0, 30), True, "v3 fails more often than v1"),
+                                (answers(9, 1), False, "v3 is not measurably worse than v1 yet"),
+                                (answers(0, 100, stable=False), False, "not measurably worse"),
+                                ([a for a in answers(0, 0) if a.source == "v1"], False, "v3 got no traffic")]:
+        monkeypatch.setattr(sampler, "collect", lambda *a, given=given, **k: given)
+        result = checks.errors_check(rollback, errors, Gateway())
+        assert result.passed == passed and says in result.message, result.message
