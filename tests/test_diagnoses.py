@@ -79,7 +79,9 @@ CASES = [
          says="it serves v1 1 / v2 99, the step expects v1 0 / v2 100"),
     Case("autoscale-gateway-api", "all-to-v2", "", autoscale_route(0, 1), traffic=True),    # weights are shares of their sum
     Case("cross-namespace-gateway-api", "grant", "reference-not-permitted",    # the step as the learner finds it
-         says='ResolvedRefs False, RefNotPermitted, "backendRef search/search-v1 not accessible'),
+         says='HTTPRoute search-traffic/traffic-manager names a Service in another namespace that no ReferenceGrant '
+              'there allows: its status says ResolvedRefs False, RefNotPermitted, "backendRef search/search-v1 not '
+              'accessible'),
     Case("cross-namespace-gateway-api", "grant", "reference-not-permitted",    # a grant beside the route allows nothing
          grant("search-traffic")),
     Case("cross-namespace-gateway-api", "grant", "reference-not-permitted",    # from the wrong namespace
