@@ -65,7 +65,8 @@ CASES = [
     Case("promote-gateway-api", "canary-10", "wrong-weights",          # unset weights count 1 each: 50/50
          sentences_route(("sentences-v1", None), ("sentences-v2", None)), says="serves v1 50 / v2 50"),
     Case("promote-gateway-api", "promote", "no-backend", sentences_route(("sentences-v1", 0), ("sentences-v2", 0)),
-         says="has no backend to send it to"),   # every weight 0: the gateway's own 500, not "no route"
+         says="route sentences-gateway-api.sentences.0 matches sentences-gateway-api.lab.local/, but has no backend "
+              "to send it to"),   # every weight 0: the gateway's own 500, not "no route"
     Case("promote-gateway-api", "replica-split", "", traffic=True),   # one backendRef over 3 + 1 pods: 75/25
     Case("rollback-gateway-api", "shift-10", "route-not-accepted",
          shop_route(("shop-v1", 90), ("shop-v3", 10), host="rollback.lab.local"),

@@ -298,6 +298,10 @@ RIGHT_SHAPES = [
     Case("debug", "fix-order", "", debug_shop({**for_testers(), "match": [{"headers": {"x-track": {"prefix": "can"}}}]},
                                               everyone(90, 10)),
          traffic=True, shape="testers matched by a header prefix"),
+    Case("debug", "fix-order", "", debug_shop(for_testers(), {
+        "name": "typo", "match": [{"headers": {"x-trak": {"exact": "canary"}}}],
+        "route": [to("shop", 90, "v1"), to("shop", 10, "v2")]}, everyone(90, 10)),
+         traffic=True, shape="a harmless route on a header named like the testers' one"),
     Case("debug", "fix-weights", "", debug_shop(for_testers()) + vs("shop-debug", "shop-everyone", "debug.lab.local",
                                                                     "shop-gateway", [everyone(90, 10)]),
          traffic=True, shape="testers and everyone in two VirtualServices"),
