@@ -135,6 +135,8 @@ def test_a_weighted_subset_without_ready_endpoints_is_named():
 @pytest.mark.parametrize("conditions, path, headers, matches", [
     ({"prefix": "/"}, "/anything", {}, True),
     ({"prefix": "/websocket"}, "/", {}, False),
+    ({"prefix": "/websocket"}, "/WebSocket", {}, False),                      # Envoy compares case by default
+    ({"prefix": "/websocket", "case_sensitive": False}, "/WebSocket", {}, True),
     ({"path": "/exact"}, "/exact?q=1", {}, True),
     ({"path": "/exact"}, "/exact/more", {}, False),
     ({"safe_regex": {"regex": "/v[0-9]+"}}, "/v12", {}, True),
@@ -150,6 +152,19 @@ def test_a_route_matches_as_envoy_matches_it(conditions, path, headers, matches)
     first = route(("v2", 100), conditions=conditions)
     fallback = route(("v1", 100))
     assert (picked_route([first, fallback], path, headers) is first) == matches
+
+
+@pytest.mark.parametrize("domains, host, picked", [
+    (["*.lab.local", "a.lab.local"], "a.lab.local", "a.lab.local"),       # exact before any wildcard
+    (["canary.lab.*", "*.lab.local"], "canary.lab.local", "*.lab.local"),  # a suffix before a longer prefix
+    (["*.lab.local"], "canarylab.local", None),                            # the dot is part of the suffix
+    (["shop.*"], "shopping.lab.local", None),                              # and of the prefix
+    (["shop.*", "*"], "shop.lab.local", "shop.*"),
+])
+def test_envoy_picks_a_virtual_host_exact_then_suffix_then_prefix_then_any(domains, host, picked):
+    routes = [route(host=d) for d in domains]
+    found = host_routes(routes, host, "http")
+    assert (found[0].host if found else None) == picked
 
 
 def test_the_virtual_host_is_picked_by_the_most_specific_domain():

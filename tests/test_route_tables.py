@@ -172,9 +172,9 @@ ISTIO_MISTAKES = [
     Case("promote", "canary-10", "weights-swapped", sentences(to("sentences", 10, "v1"), to("sentences", 90, "v2"))),
     Case("auto-rollout", "baseline", "destination-extra", shop_auto(to("shop", 90, "v1"), to("shop", 10, "v3")),
          says="10% to v3"),                                              # a destination the step does not name
-    Case("auto-rollout", "baseline", "destination-extra", shop_auto(to("shop", 0, "v1"), to("shop", 90, "v2"),
-                                                                    to("shop", 10, "v3")),
-         says="90% to v2, 10% to v3"),                                   # one share swapped is not a swap
+    Case("auto-rollout", "promote-v2", "destination-extra", shop_auto(to("shop", 0, "v2"), to("shop", 90, "v1"),
+                                                                      to("shop", 10, "v3")),
+         says="90% to v1, 10% to v3"),                                   # one share swapped is not a swap
     Case("metrics", "canary-20", "weights-swapped", checkout(to("checkout", 20, "v1"), to("checkout", 80, "v2"))),
     Case("metrics", "roll-back", "weights-swapped", checkout(to("checkout", 0, "v1"), to("checkout", 100, "v2"))),
     Case("cross-namespace", "v1-only", "routes-not-made", skipped=("install-chart",),
