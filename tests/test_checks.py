@@ -352,3 +352,16 @@ def test_the_error_check_compares_the_canary_with_stable(monkeypatch):
         monkeypatch.setattr(sampler, "collect", lambda *a, given=given, **k: given)
         result = checks.errors_check(rollback, errors, Gateway())
         assert result.passed == passed and says in result.message, result.message
+
+
+def test_pods_of_a_service_that_neither_version_picks_are_named_however_few():
+    endpoints = {("sentences.sentences", ""): 100, ("sentences.sentences", "v1"): 99, ("sentences.sentences", "v2"): 0}
+    served = served_shares(route(("", 100)), TARGETS, endpoints)
+    assert served.shares == {"v1": 99.0, "v2": 0.0} and served.others == [("other pods of sentences.sentences", 1.0)]
+
+
+def test_a_route_to_another_whole_service_is_not_split_among_this_ones_subsets():
+    other = LiveRoute(host=HOST, match="", domains=(HOST,), conditions={"prefix": "/"},
+                      destinations=[RouteDestination("other.ns", "", 100)])
+    served = served_shares(other, TARGETS, {("other.ns", ""): 2, ("sentences.sentences", "v1"): 3})
+    assert served.shares == {"v1": 0.0, "v2": 0.0} and served.others == [("other.ns", 100.0)]

@@ -128,3 +128,10 @@ def test_the_smallest_counts_and_times_load_and_zero_does_not(check, values):
     for key in [k for k, v in values.items() if isinstance(v, (int, float))]:
         with pytest.raises(ValueError):
             check(**{**values, key: 0})
+
+
+def test_a_class_of_several_paths_holds_each():
+    apis = RequestClass(paths=("/api/*", "/v2/*"), first_path="/api")
+    assert apis.contains(Probe("/api/x")) and apis.contains(Probe("/v2")) and not apis.contains(Probe("/"))
+    probes = {p.path for p in apis.probes([])}
+    assert probes == {"/api", "/api/other", "/v2", "/v2/other"}      # each path, and one under it
