@@ -9,7 +9,7 @@ from lab.exercises import checks
 from lab.exercises.catalogue import Step, load_exercise
 from lab.exercises.check_specs import ErrorsCheck, MtlsCheck, TrafficCheck
 from lab.exercises.checks import run_check
-from lab.exercises.route_table import applied_virtualservices, held_http_routes
+from lab.exercises.route_table import applied_virtualservices, held_http_routes, unmade
 from lab.exercises.served import Target, host_routes, picked_route, served_shares
 from lab.traffic.classify import ERROR, UNCLASSIFIED
 from lab.traffic.sampler import Answer
@@ -365,3 +365,13 @@ def test_a_route_to_another_whole_service_is_not_split_among_this_ones_subsets()
                       destinations=[RouteDestination("other.ns", "", 100)])
     served = served_shares(other, TARGETS, {("other.ns", ""): 2, ("sentences.sentences", "v1"): 3})
     assert served.shares == {"v1": 0.0, "v2": 0.0} and served.others == [("other.ns", 100.0)]
+
+
+@pytest.mark.parametrize("name, maker", [("auto-rollout", "step deploy makes them"),          # beside a Deployment
+                                          ("cross-namespace", "step install-chart makes them")])   # a chart's
+def test_with_no_route_object_held_the_check_names_the_step_that_makes_them(name, maker):
+    class Empty(Gateway):
+        def get(self, ref):
+            return None
+
+    assert unmade(load_exercise(name), Empty(), ()) == maker

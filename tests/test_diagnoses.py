@@ -50,7 +50,8 @@ CASES = [
     Case("canary", "shift-20", "wrong-weights", canary(apps(70, 30))),
     Case("canary", "shift-20", "destination-missing"),                     # the step as the learner finds it
     Case("canary", "shift-20", "not-served", canary(apps(80, 20)), held_only=True),
-    Case("canary", "baseline", "host-not-served", canary([to("httpbin", port=8000)], gateway="mesh")),
+    Case("canary", "baseline", "host-not-served", canary([to("httpbin", port=8000)], gateway="mesh"),
+         says="VirtualService canary names it but is bound only to `mesh`"),
     Case("canary", "shift-20", "", canary(apps(80, 20)), traffic=True),
     Case("canary-gateway-api", "rollback", "backend-not-found",
          objects(GATEWAY_API_ROLLBACK.replace("name: httpbin", "name: httpbn")),

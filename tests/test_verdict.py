@@ -16,7 +16,7 @@ import pytest
 
 from lab.errors import LabError
 from lab.traffic.classify import ERROR, UNCLASSIFIED
-from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Expectation, SequentialVerdict
+from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Expectation, SequentialVerdict, Verdict
 
 RUNS = 4000
 SEED = int(os.environ.get("CANARY_LAB_VERDICT_SEED", "7"))   # to try the bounds on other seeds
@@ -147,6 +147,28 @@ def test_the_interval_covers_the_observed_share():
 def test_bad_expectations_are_refused(shares):
     with pytest.raises(LabError):
         Expectation(shares=shares)
+
+
+@pytest.mark.parametrize("tolerance", [0, 100])
+def test_a_tolerance_of_0_or_100_points_is_refused(tolerance):
+    with pytest.raises(LabError, match="between 0 and 100"):
+        Expectation(shares={"a": 80, "b": 20}, tolerance=tolerance)
+
+
+def test_the_interval_is_wilsons_and_a_share_is_of_the_classified_answers():
+    # Wilson's 95% interval for 8 of 10 is 49.0%–94.3% (Wilson 1927; e.g. Newcombe 1998, table I).
+    verdict = Verdict(None, 12, {"a": 8, "b": 2, ERROR: 2}, "", alpha=0.05)
+    low, high = verdict.interval("a")
+    assert round(low, 1) == 49.0 and round(high, 1) == 94.3
+    assert verdict.share("a") == 80.0 and verdict.share("c") == 0.0         # errors are not samples
+    assert Verdict(None, 0, {}, "").interval("a") == (0.0, 100.0)          # no answer: anything
+    assert Expectation(shares={"a": 80, "b": 20}).max_requests == 2000     # the documented cap
+
+
+def test_a_small_share_of_three_is_tested_too():
+    # Expected 50/49/1, true 45/44/11: only c is a full 10 points off; c's own test must catch it.
+    rates, _ = simulate({"a": 45, "b": 44, "c": 11}, {"a": 50, "b": 49, "c": 1}, runs=300)
+    assert at_least(rates[FAIL], 0.99, 300), rates
 
 
 def test_a_split_at_the_edge_is_caught_too():
