@@ -136,6 +136,14 @@ def test_a_weighted_subset_without_ready_endpoints_is_named():
     ({"prefix": "/"}, "/anything", {}, True),
     ({"prefix": "/websocket"}, "/", {}, False),
     ({"prefix": "/websocket"}, "/WebSocket", {}, False),                      # Envoy compares case by default
+    ({"prefix": "/", "headers": [{"name": "x-track"}]}, "/", {"x-track": "any"}, True),     # a name only: present
+    ({"prefix": "/", "headers": [{"name": "x-track"}]}, "/", {}, False),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"safe_regex": {"regex": "can.*"}}}]}, "/",
+     {"x-track": "canary"}, True),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"suffix": "ary"}}]}, "/", {"x-track": "canary"},
+     True),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"some_future_matcher": "x"}}]}, "/",
+     {"x-track": "x"}, False),                                                   # what is not understood never holds
     ({"prefix": "/websocket", "case_sensitive": False}, "/WebSocket", {}, True),
     ({"path": "/exact"}, "/exact?q=1", {}, True),
     ({"path": "/exact"}, "/exact/more", {}, False),
@@ -375,3 +383,8 @@ def test_with_no_route_object_held_the_check_names_the_step_that_makes_them(name
             return None
 
     assert unmade(load_exercise(name), Empty(), ()) == maker
+
+
+def test_a_split_by_pods_is_said_to_a_tenth_of_a_point():
+    endpoints = {("sentences.sentences", ""): 3, ("sentences.sentences", "v1"): 2, ("sentences.sentences", "v2"): 1}
+    assert served_shares(route(("", 100)), TARGETS, endpoints).shares == {"v1": 66.7, "v2": 33.3}

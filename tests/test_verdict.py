@@ -109,6 +109,14 @@ def test_errors_beyond_the_allowed_rate_fail_and_a_rare_one_does_not():
         verdict.add(outcome)
     assert verdict.verdict.decision == FAIL and "3 of 23 requests failed" in verdict.verdict.reason
 
+    # 3 of 300 is 1%: allowed ("more than 1%" fails). A 1-point tolerance keeps the split undecided meanwhile.
+    at_the_limit = SequentialVerdict(Expectation(shares={"a": 50, "b": 50}, tolerance=1))
+    for i in range(300):
+        at_the_limit.add(ERROR if i in (0, 1, 299) else ("a" if i % 2 else "b"))
+    assert at_the_limit.decision is None and at_the_limit.counts[ERROR] == 3
+    at_the_limit.add(ERROR)                                                  # 4 of 301: more than 1%
+    assert at_the_limit.decision == FAIL and "4 of 301 requests failed" in at_the_limit.reason
+
     rare = SequentialVerdict(Expectation(shares={"a": 100}))
     for outcome in ["a"] * 30 + [ERROR] + ["a"] * 14:
         rare.add(outcome)
@@ -281,3 +289,9 @@ def test_reasons_say_1_request_and_an_80_20():
     assert verdict.decision == PASS and "consistent with an 80/20 split" in verdict.reason
     assert "nearer" not in verdict.reason   # a pass claims only what the test did: 80% weighed against 70% and 90%
     assert "weighed a: 80% (right) against 70% and 90% (10 points off)" in verdict.reason
+
+
+def test_an_answer_from_a_version_not_in_the_split_is_counted_once():
+    verdict = SequentialVerdict(Expectation(shares={"v1": 100}))
+    verdict.add("v3")
+    assert verdict.decision == FAIL and verdict.counts["v3"] == 1 and verdict.requests == 1
