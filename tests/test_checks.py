@@ -375,7 +375,8 @@ def test_a_route_to_another_whole_service_is_not_split_among_this_ones_subsets()
     assert served.shares == {"v1": 0.0, "v2": 0.0} and served.others == [("other.ns", 100.0)]
 
 
-@pytest.mark.parametrize("name, maker", [("auto-rollout", "step deploy makes them"),          # beside a Deployment
+@pytest.mark.parametrize("name, maker", [("auto-rollout", "step deploy makes them"),
+                                          ("debug", "step deploy makes them"),           # beside its Deployments
                                           ("cross-namespace", "step install-chart makes them")])   # a chart's
 def test_with_no_route_object_held_the_check_names_the_step_that_makes_them(name, maker):
     class Empty(Gateway):
