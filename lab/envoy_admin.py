@@ -154,7 +154,9 @@ def _destinations(action: dict) -> list[RouteDestination]:
         return [_destination(action["cluster"], 100)]
     clusters = (action.get("weighted_clusters") or {}).get("clusters", [])
     total = sum(int(c.get("weight", 0)) for c in clusters) or 1
-    return [_destination(c["name"], round(100 * int(c.get("weight", 0)) / total)) for c in clusters]
+    # Shares to 1/10,000 of a percent, not whole percents: a backendRef of weight 1 beside 1999 gets 0.05%, not
+    # nothing; and the same ratio of other weights (1/3, 33/99) reads the same.
+    return [_destination(c["name"], round(100 * int(c.get("weight", 0)) / total, 4)) for c in clusters]
 
 
 def destination_name(cluster: str) -> str:
@@ -162,7 +164,7 @@ def destination_name(cluster: str) -> str:
     return str(_destination(cluster, 0)).rsplit(":", 1)[0]
 
 
-def _destination(cluster: str, weight: int) -> RouteDestination:
+def _destination(cluster: str, weight: float) -> RouteDestination:
     """`outbound|80|v1|httpbin.ns.svc.cluster.local` → httpbin.ns (v1)."""
     parts = cluster.split("|")
     if len(parts) == 4:

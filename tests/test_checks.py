@@ -386,6 +386,6 @@ def test_with_no_route_object_held_the_check_names_the_step_that_makes_them(name
     assert unmade(load_exercise(name), Empty(), ()) == maker
 
 
-def test_a_split_by_pods_is_said_to_a_tenth_of_a_point():
+def test_a_split_by_pods_is_said_to_a_hundredth_of_a_point():
     endpoints = {("sentences.sentences", ""): 3, ("sentences.sentences", "v1"): 2, ("sentences.sentences", "v2"): 1}
-    assert served_shares(route(("", 100)), TARGETS, endpoints).shares == {"v1": 66.7, "v2": 33.3}
+    assert served_shares(route(("", 100)), TARGETS, endpoints).shares == {"v1": 66.67, "v2": 33.33}

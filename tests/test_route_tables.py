@@ -151,6 +151,9 @@ ISTIO_MISTAKES = [
     Case("canary", "shift-20", "no-route", canary_vs(WEBSOCKET, main(80, 20, match=X_USER))),   # a match on main
     Case("canary", "shift-20", "no-route",                                # main only for /anything
          canary_vs(WEBSOCKET, main(80, 20, match=[{"uri": {"prefix": "/anything"}}]))),
+    Case("canary", "shift-20", "destination-missing", canary_vs(        # a later route that misses is no shadow
+        WEBSOCKET, main(100, 0, match=X_USER), main(80, 20, match=[{"headers": {"x-user": {"exact": "bob"}}}]),
+        main(80, 20)), says="for canary.lab.local/, x-user: alice"),
     Case("canary", "rollback", "destination-extra", canary_vs(WEBSOCKET, main(0, 100, match=X_USER), only_httpbin()),
          says="for canary.lab.local/, x-user: alice"),                    # a dark launch's route left behind
     Case("canary", "rollback", "destination-extra", preview_service() + canary_vs(WEBSOCKET, {"route": [
@@ -224,6 +227,10 @@ GATEWAY_API_MISTAKES = [
         "name": "main", "backendRefs": [backend_ref("httpbin", 99, port=8000),
                                         backend_ref("httpbin-preview", 1, port=8000)]}),
          says="1% to httpbin-preview.canary-lab"),
+    Case("canary-gateway-api", "rollback", "destination-extra", preview_service() + canary_route(WS_RULE, {
+        "name": "main", "backendRefs": [backend_ref("httpbin", 1999, port=8000),
+                                        backend_ref("httpbin-preview", 1, port=8000)]}),
+         says="0.05% to httpbin-preview.canary-lab"),                    # not rounded away to nothing
     Case("canary-gateway-api", "shift-20", "route-shadowed",             # the older route's same match wins
          canary_route(WS_RULE, weighted(100)) + canary_route(weighted(80, 20), name="canary-split")),
     Case("canary-gateway-api", "shift-20", "route-not-accepted",

@@ -27,10 +27,10 @@ class ProcessStatus:
 class RouteDestination:
     service: str      # e.g. "httpbin.canary-lab"
     subset: str       # "" when the route names no subset
-    weight: int
+    weight: float     # its percent of the route's requests
 
     def __str__(self) -> str:
-        return f"{self.service}{' (' + self.subset + ')' if self.subset else ''}: {self.weight}"
+        return f"{self.service}{' (' + self.subset + ')' if self.subset else ''}: {self.weight:g}"
 
 
 @dataclass

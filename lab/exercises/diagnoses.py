@@ -150,7 +150,9 @@ def _reference_not_permitted(s: Situation) -> dict | None:
 
 
 def _header_mismatch(s: Situation) -> dict | None:
-    if not s.headers or s.right(s.served):
+    """A header the step sends (not one a probe added), against a route's condition on a header named so."""
+    step_sends = dict(s.about.headers)
+    if not step_sends or s.right(s.served):
         return None
     for route in s.routes:
         for condition in route.conditions.get("headers", []):
@@ -158,7 +160,7 @@ def _header_mismatch(s: Situation) -> dict | None:
                 continue
             name = condition.get("name", "")
             wanted = (condition.get("string_match") or {}).get("exact", "")
-            for sent, value in s.headers.items():
+            for sent, value in step_sends.items():
                 close_name = difflib.SequenceMatcher(None, sent.lower(), name.lower()).ratio() >= 0.75
                 if sent.lower() == name.lower() or close_name:
                     return _facts(s, route=route.name or route.match, condition=f"{name} = {wanted}" if wanted
@@ -168,11 +170,11 @@ def _header_mismatch(s: Situation) -> dict | None:
 
 def _no_header_route(s: Situation) -> dict | None:
     """The step sends a header, but no route matches on any header: it takes the catch-all."""
-    if not s.headers or s.right(s.served) or s.served is None:
+    if not s.about.headers or s.right(s.served) or s.served is None:
         return None
     if any(route.conditions.get("headers") for route in s.routes):
         return None
-    sent = ", ".join(f"{k}: {v}" for k, v in s.headers.items())
+    sent = ", ".join(f"{k}: {v}" for k, v in s.about.headers)
     return _facts(s, sent=sent, route=s.served.route.name or s.served.route.match)
 
 

@@ -60,7 +60,7 @@ def host_routes(routes: list[LiveRoute], host: str, scheme: str) -> list[LiveRou
 
 
 def _domain_rank(domain: str, host: str) -> tuple[int, int] | None:
-    domain = domain[:-2] if domain.endswith(":*") else domain
+    domain = domain.removesuffix(":*")
     if domain == host:
         return 3, len(domain)
     if domain.startswith("*") and domain != "*" and host.endswith(domain[1:]):
@@ -179,6 +179,6 @@ def served_shares(route: LiveRoute, targets: dict[str, Target],
                 served.others.append((f"other pods of {destination.service}", rest))
         else:
             served.others.append((str(destination).rsplit(":", 1)[0], weight))
-    served.shares = {name: round(share, 1) for name, share in shares.items()}
-    served.others = [(label, round(share, 1)) for label, share in served.others]
+    served.shares = {name: round(share, 2) for name, share in shares.items()}
+    served.others = [(label, round(share, 2)) for label, share in served.others]
     return served

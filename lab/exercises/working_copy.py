@@ -99,6 +99,8 @@ def solution_objects(exercise: Exercise, step: Step) -> list[dict]:
     """The solution as whole objects, whatever shape the lab's copy is in now: a JSON patch's solution is
     applied to the object as the exercise's files make it (a positional patch on the learner's object,
     whose routes may be in another order, would change the wrong ones)."""
+    if step.solution is None:
+        raise LabError(f"step {step.name} has no solution to apply", "a task step names its solution")
     if not step.patch:
         return load_manifest_file(step.solution)
     made = [o for earlier in exercise.steps[:exercise.steps.index(step)] for manifest in earlier.manifests
@@ -116,7 +118,7 @@ def solution_objects(exercise: Exercise, step: Step) -> list[dict]:
 def left_behind(step: Step, work: Path | None) -> list:
     """Objects the working copy makes that the solution does not (a second VirtualService for the host,
     say): once the solution replaces the working copy, nothing should still make them."""
-    if step.patch or step.helm or work is None or not work.exists():
+    if step.patch or step.helm or step.solution is None or work is None or not work.exists():
         return []
     try:
         mine = {ref_of(o) for o in load_manifest_file(work)}
