@@ -9,14 +9,19 @@ It works through the Backend verbs only (get, patch, gateway_admin), so on every
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lab import ui
 from lab.backends.base import Backend
 from lab.errors import LabError
+from lab.gate_rates import gate_in_words, percent, window_rollback
 from lab.manifests import Ref
 from lab.rollout_record import PROMOTED, ROLLED_BACK, RolloutRecord, record_patch
 from lab.traffic import metrics
 from lab.traffic.metrics import Destination, WindowStats
+
+if TYPE_CHECKING:
+    from lab.envoy_admin import EnvoyAdmin
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,22 @@ def decide(plan: Plan, canary: WindowStats, seconds: float) -> Decision:
     return Decision("promote" if errors_ok and latency_ok else "rollback", reason)
 
 
+STATS_READS = 3          # a read that times out once (a busy gateway) is tried again: a slow read is no bad window
+STATS_RETRY_AFTER = 0.5
+
+
+def read_stats(admin: "EnvoyAdmin") -> metrics.Reading:
+    """The gateway's counters now; OSError only when every one of STATS_READS reads failed."""
+    for attempt in range(1, STATS_READS + 1):
+        try:
+            return metrics.read(admin)
+        except OSError:
+            if attempt == STATS_READS:
+                raise
+            time.sleep(STATS_RETRY_AFTER)
+    raise AssertionError("unreachable")
+
+
 def _compare(stable: WindowStats) -> str:
     if not stable.requests:
         return "stable: no requests"
@@ -243,10 +264,10 @@ class Stepper:
         """Wait the interval (and up to max_waits more while too few requests came), then decide."""
         plan = self.plan
         admin = self.backend.gateway_admin()
-        start = metrics.read(admin)
+        start = read_stats(admin)
         for waited in range(plan.max_waits + 1):
             time.sleep(plan.interval)
-            now = metrics.read(admin)
+            now = read_stats(admin)
             seconds = now.taken_at - start.taken_at
             canary = metrics.window(start, now, slots.canary)
             stable = metrics.window(start, now, slots.stable)
@@ -259,6 +280,10 @@ class Stepper:
             # One line per decision, never wrapped: it is the rollout's record.
             ui.console.print(f"{title} — {decision.reason} ({_compare(stable)}): [{colour}]{action}[/]",
                              soft_wrap=True)
+            if decision.verdict == "rollback" and canary.error_rate > plan.max_error_rate:
+                chance = window_rollback(canary.requests, plan.max_error_rate / 2, plan.max_error_rate)
+                ui.info(f"[dim]  (with {canary.requests} requests, a canary erring {plan.max_error_rate / 2:g}% — "
+                        f"half the limit — fails such a window {percent(chance)} of the time)[/]")
             if decision.verdict != "wait":
                 return decision
         return decision
@@ -312,5 +337,7 @@ def roll_out(backend: Backend, plan: Plan, traffic: bool = False, host: str = ""
             f"{', '.join(f'{s}%' for s in plan.steps)}, {plan.interval:g} s each, gates: errors ≤ "
             f"{plan.max_error_rate:g}%, p95 ≤ {plan.max_p95_ms:g} ms, at least {plan.min_requests} canary "
             f"requests per window" + (f"; sending {host}{path} traffic" if traffic else ""))
+    # A window judges a sample: say how often that sample misleads, as the checks state their α and β.
+    ui.info(f"[dim]{gate_in_words(plan.min_requests, plan.max_error_rate, len(plan.steps))}[/]")
     with load:
         Stepper(backend, plan).run()

@@ -17,7 +17,7 @@ from lab.errors import LabError
 from lab.manifests import Ref, ref_of
 from lab.polling import poll
 
-Served = dict[tuple[str, str], list[list[tuple[str, str, int]]]]   # (scheme, host) → routes' destinations
+Served = dict[tuple[str, str], list[list[tuple[str, str, float]]]]   # (scheme, host) → routes' destinations
 
 
 # pkg/config/protocol/instance.go, Instance.IsHTTP; pkg/config/gateway/gateway.go, IsPassThroughServer
@@ -50,7 +50,7 @@ def _as_modelled(obj: dict) -> dict:
     return obj
 
 
-def _runs(routes: list[list[tuple[str, str, int]]]) -> list[list[tuple[str, str, int]]]:
+def _runs(routes: list[list[tuple[str, str, float]]]) -> list[list[tuple[str, str, float]]]:
     """One http route may become several Envoy routes (one per match entry): compare distinct runs."""
     return [r for i, r in enumerate(routes) if i == 0 or routes[i - 1] != r]
 

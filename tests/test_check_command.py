@@ -128,7 +128,7 @@ def test_a_step_this_lab_cannot_run_is_refused_or_passed_over(lab):
 def test_a_failure_with_a_known_cause_shows_its_hint(lab, monkeypatch, capsys):
     failure = CheckResult(False, "httpbin got 21%, tornado 79%", diagnosis="weights-swapped",
                           hint="The weights look swapped: the first destination gets the first weight.")
-    monkeypatch.setattr(check_now, "run_check", lambda exercise, step, backend: failure)
+    monkeypatch.setattr(check_now, "run_check", lambda exercise, step, backend, skipped=(): failure)
     monkeypatch.setenv("CANARY_LAB_ROOT", str(lab.root))
     with pytest.raises(LabError, match="rollback of canary does not pass yet"):
         commands.check("canary", "rollback")
@@ -141,3 +141,20 @@ def test_a_failure_with_a_known_cause_shows_its_hint(lab, monkeypatch, capsys):
     with pytest.raises(LabError):
         commands.check("canary", "rollback")
     assert "diagnosis: weights-swapped" in one_line(capsys.readouterr().out)
+
+
+def test_after_down_and_up_check_restores_the_lab_as_exercise_does(lab):
+    # Last in this file: it takes the module's lab down and up again.
+    progress = Progress(lab.paths)
+    for step in ("intro", "deploy", "baseline"):
+        progress.mark_done("canary", step)
+    work = lab.paths.work_dir / "canary" / "virtualservice.yaml"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    work.write_text((CANARY.folder / "solutions" / "virtualservice-80-20.yaml").read_text())
+    lab.invoke("down")
+    lab.invoke("up", "--provider", "local")
+    result = lab.invoke("check", "canary", "shift-20", check=False)
+    assert "restoring the lab to where you left off" in result.stdout   # as `invoke exercise canary` does
+    assert result.returncode == 1 and "Did you run `invoke apply" in one_line(result.stdout)
+    lab.invoke("apply", str(work))        # what the check told the learner to run now works
+    assert "passed" in lab.invoke("check", "canary", "shift-20").stdout

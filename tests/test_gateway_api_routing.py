@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 import yaml
 
-from lab.config import check_alpha
+from lab.config import check_alpha, check_beta
 from lab.traffic.classify import Classifier
 from lab.traffic.sampler import RequestSpec, count, run_verdict
 from lab.traffic.verdict import PASS, Expectation
@@ -101,7 +101,9 @@ def test_weighted_backend_refs_pass_their_check_from_live_traffic(lab, v1, v2):
 
 def test_a_90_10_route_checked_as_80_20_fails(lab):
     lab.invoke("apply", "-", input=split(90, 10))
-    verdict, _ = run_verdict(track(lab), RequestSpec(host=HOST), VERSIONS, Expectation(shares={"v1": 80, "v2": 20}))
+    # The suite's own rates (tests/conftest.py), not the learner's 1%: a right fail must not miss by chance.
+    verdict, _ = run_verdict(track(lab), RequestSpec(host=HOST), VERSIONS,
+                             Expectation(shares={"v1": 80, "v2": 20}, alpha=check_alpha(), beta=check_beta()))
     assert verdict.decision == "fail"
 
 

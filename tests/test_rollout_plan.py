@@ -7,6 +7,7 @@ import pytest
 
 from lab.errors import LabError
 from lab.manifests import Ref
+from lab.gate_rates import gate_in_words, window_rollback
 from lab.rollout import Plan, decide, locate, parse_steps
 from lab.traffic.metrics import ClusterCounts, Destination, Reading, WindowStats, parse_stats, window
 from tests.conftest import objects
@@ -84,6 +85,39 @@ def test_the_gate_promotes_waits_and_rolls_back():
     assert slow.verdict == "rollback" and "p95 6" in slow.reason and "> 500 ms" in slow.reason
     assert decide(plan(), stats(19, 19, {(1.0, 0.1): 19}), 10).verdict == "wait"     # too few: no verdict
     assert decide(plan(), stats(50, 0, {(1.0, 0.1): 5}), 10).verdict == "wait"       # latency not flushed yet
+
+
+def test_exactly_min_requests_are_enough_to_judge():
+    # --min-requests 20 means 20 judge a window: the 20th request does not leave it waiting.
+    assert decide(plan(), stats(20, 0, {(1.0, 0.1): 20}), 10).verdict == "promote"
+    assert decide(plan(), stats(20, 1, {(1.0, 0.1): 20}), 10).verdict == "rollback"     # 5% > 1%
+    assert decide(plan(), stats(40, 0, {(1.0, 0.1): 20}), 10).verdict == "promote"      # 20 latency samples too
+
+
+def test_a_canary_named_as_another_host_is_that_host_not_a_subset():
+    # --canary web.other names a host (it has a dot): a destination of its own, not subset web.other of web.
+    slots = locate(plan(canary="web.other"), VS)
+    assert slots.add_canary == {"host": "web.other"}
+    assert slots.canary == Destination("web.other", "")
+    subset = locate(plan(canary="v2"), VS)                   # a bare name beside a subset: a subset of web
+    assert subset.add_canary == {"host": "web", "subset": "v2"}
+
+
+@pytest.mark.parametrize("n, share, limit, rollback", [
+    (1000, 0.9, 1, (0.25, 0.33)),     # a 0.9% canary fails a 1% gate about 30% of the time at any big window
+    (300, 0.9, 1, (0.25, 0.33)),
+    (20, 0.5, 1, (0.08, 0.11)),       # 1 error of 20 is 5%: rolled back
+    (1000, 2.0, 1, (0.98, 1.0)),
+])
+def test_the_gates_error_rates_are_binomial_tails(n, share, limit, rollback):
+    low, high = rollback
+    assert low <= window_rollback(n, share, limit) <= high
+
+
+def test_the_gates_error_rates_are_printed_beside_its_knobs():
+    said = gate_in_words(20, 1, 3)
+    assert "at 20 canary requests a window: a canary erring 0.5% (half the limit) is rolled back 10% of windows" in said
+    assert "(26% of 3-step rollouts)" in said and "one erring 2% (twice) passes 67% of windows" in said
 
 
 def test_percentiles_interpolate_within_envoys_buckets():
@@ -167,3 +201,24 @@ def test_stats_that_cannot_be_read_roll_back_instead_of_passing(capsys):
     route = held.virtual_service["spec"]["http"][1]["route"]
     assert [(d["destination"]["subset"], d["weight"]) for d in route] == [("v1", 100), ("v2", 0)]
     assert "step 1/2: canary 10% — could not be judged" in capsys.readouterr().out
+
+
+class Flaky:
+    """A gateway admin whose first stats read times out (a busy gateway), then answers."""
+
+    def __init__(self, text: str):
+        self.text, self.reads = text, 0
+
+    def stats_text(self, filter_regex, histogram_buckets=""):
+        self.reads += 1
+        if self.reads == 1:
+            raise TimeoutError("timed out")
+        return self.text
+
+
+def test_a_stats_read_that_times_out_once_is_read_again_not_judged_a_bad_window():
+    from lab.rollout import read_stats
+
+    admin = Flaky("cluster.outbound|80|v2|web.shop.svc.cluster.local.upstream_rq_total: 30\n")
+    reading = read_stats(admin)
+    assert admin.reads == 2 and reading.clusters   # the second read's numbers

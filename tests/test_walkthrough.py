@@ -183,6 +183,47 @@ def test_an_apply_from_another_terminal_is_checked_while_the_menu_waits(lab, ans
     assert "shift-20" in Progress(lab_paths()).done("canary")
 
 
+def test_a_destination_rule_fixed_from_another_terminal_is_checked_while_the_menu_waits(lab, answers, capsys,
+                                                                                        tmp_path):
+    # debug's fix-subset promises "just apply it: the lab checks by itself"; its fix changes no route,
+    # only which pods subset v2 picks.
+    solution = load_exercise("debug").folder / "solutions" / "fixed-subset.yaml"
+    rule = tmp_path / "destination-rule.yaml"
+    rule.write_text("---".join(d for d in solution.read_text().split("---") if "kind: DestinationRule" in d))
+    learner = AnotherTerminal(lab, rule)
+    answers += [learner, STOP]
+    try:
+        commands.exercise("debug", step="fix-subset")
+    finally:
+        learner.done()
+    out = capsys.readouterr().out
+    assert "The gateway serves something new: checking it" in out
+    assert "fix-subset" in Progress(lab_paths()).done("debug")
+
+
+REORDERED_50 = {  # the learner's canary-50: the canary's destination moved first, both at 50
+    "progressive": "- {op: replace, path: /spec/http/0/route, value: [{destination: {host: app-example, subset: canary}, "
+                   "weight: 50}, {destination: {host: app-example, subset: stable}, weight: 50}]}\n",
+    "progressive-gateway-api": "- {op: replace, path: /spec/rules/0/backendRefs, value: [{name: app-canary, port: 80, "
+                               "weight: 50}, {name: app-stable, port: 80, weight: 50}]}\n"}
+
+
+@pytest.mark.parametrize("name", sorted(REORDERED_50))
+def test_apply_the_solution_for_me_passes_whatever_order_the_learner_left_the_routes_in(lab, answers, capsys, name):
+    exercise = load_exercise(name)
+    progress = Progress(lab_paths())
+    for step in exercise.steps[:exercise.steps.index(exercise.step("canary-100"))]:
+        progress.mark_done(name, step.name)
+    work = lab_paths().work_dir / name / "patch-canary-50.yaml"
+    work.parent.mkdir(parents=True, exist_ok=True)
+    work.write_text(REORDERED_50[name])        # replayed by restore: the learner's own, solved copy
+    answers += [SOLVE, STOP]
+    commands.exercise(name, step="canary-100")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "✓ passed" in out and "swapped" not in out
+    assert "canary-100" in Progress(lab_paths()).done(name)
+
+
 def test_after_a_wrong_apply_from_another_terminal_the_menu_is_back(lab, answers, capsys, tmp_path):
     solution = load_exercise("canary").folder / "solutions" / "virtualservice-80-20.yaml"
     half = tmp_path / "half.yaml"
@@ -202,7 +243,7 @@ def test_after_a_wrong_apply_from_another_terminal_the_menu_is_back(lab, answers
 def test_after_a_known_failure_the_first_hint_is_about_it(lab, answers, capsys, monkeypatch):
     failure = CheckResult(False, "httpbin got 21%, tornado 79%", diagnosis="weights-swapped",
                           hint="The weights look swapped: the first destination gets the first weight.")
-    monkeypatch.setattr(walkthrough, "run_check", lambda exercise, step, backend: failure)
+    monkeypatch.setattr(walkthrough, "run_check", lambda exercise, step, backend, skipped=(): failure)
     answers += [CHECK, HINT, HINT, QUIT]
     commands.exercise("canary", step="shift-20")
     out = " ".join(capsys.readouterr().out.split())
@@ -321,6 +362,19 @@ def test_cross_namespace_says_it_needs_helm_and_stays_in_the_walkthrough_when_he
     assert "Progress saved" in out                # quit from the menu, not dropped to the shell
     assert Progress(lab_paths()).done("cross-namespace") == ["intro", "deploy"]
     assert not (lab.root / ".lab" / "bin").exists()
+
+
+def test_after_the_chart_step_is_skipped_for_want_of_helm_the_next_check_blames_no_object_it_never_made(
+        lab, answers, capsys, monkeypatch):
+    cut_off_helm(monkeypatch, pypi_too=True)
+    # the intro, after deploy; the chart step fails: skip it; the next check fails: quit.
+    answers += [CONTINUE, CONTINUE, DOWN + ENTER, DOWN * 2 + ENTER]
+    commands.exercise("cross-namespace")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the lab holds none of the routes this exercise makes for search.lab.local: step install-chart makes " \
+           "them, and it was skipped" in out
+    assert "your VirtualService" not in out and "(routes-not-made)" in out
+    assert Progress(lab_paths()).skipped("cross-namespace") == ["install-chart"]
 
 
 class LearnerRollsOut:

@@ -27,10 +27,10 @@ class ProcessStatus:
 class RouteDestination:
     service: str      # e.g. "httpbin.canary-lab"
     subset: str       # "" when the route names no subset
-    weight: int
+    weight: float     # its percent of the route's requests
 
     def __str__(self) -> str:
-        return f"{self.service}{' (' + self.subset + ')' if self.subset else ''}: {self.weight}"
+        return f"{self.service}{' (' + self.subset + ')' if self.subset else ''}: {self.weight:g}"
 
 
 @dataclass
@@ -44,6 +44,7 @@ class LiveRoute:
     conditions: dict = field(default_factory=dict)   # Envoy's route match, to pick the route a request takes
     name: str = ""                  # the route's name (the VirtualService's http[].name), if any
     status: int = 0                 # a direct response (no destinations): its HTTP status
+    origin: str = ""                # the object it comes from, when the gateway says (Istio's route metadata)
 
 
 @dataclass

@@ -11,14 +11,37 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lab.config import EXERCISES_DIR, PROVIDERS, runs_on
 from lab.errors import LabError
-from lab.exercises.check_specs import (CHECK_KINDS, MIRROR_DIAGNOSES, RESILIENCE_DIAGNOSES, STICKY_DIAGNOSES,
-                                       ArgoRolloutCheck, Check, Destination, ErrorsCheck, MirrorCheck, MtlsCheck,
-                                       Question, Request, ResilienceCheck, RolloutCheck, ScaleCheck, StickyCheck,
-                                       TrafficCheck, WebsocketCheck)
+from lab.exercises.check_specs import (
+    CHECK_KINDS,
+    MIRROR_DIAGNOSES,
+    RESILIENCE_DIAGNOSES,
+    STICKY_DIAGNOSES,
+    ArgoRolloutCheck,
+    Check,
+    Destination,
+    ErrorsCheck,
+    MirrorCheck,
+    MtlsCheck,
+    Question,
+    Request,
+    ResilienceCheck,
+    RolloutCheck,
+    ScaleCheck,
+    StickyCheck,
+    TrafficCheck,
+    WebsocketCheck,
+)
 from lab.exercises.rollout_step import RolloutStep
 from lab.manifests import Ref
 
@@ -132,7 +155,8 @@ class ExerciseFile(_File):
                 spec = check.spec
                 named = list(spec.expect) if isinstance(spec, TrafficCheck) else \
                     [spec.canary, spec.stable] if isinstance(spec, ErrorsCheck) else \
-                    [spec.destination] if isinstance(spec, (ResilienceCheck, MirrorCheck)) else []
+                    [spec.destination] if isinstance(spec, (ResilienceCheck, MirrorCheck)) else \
+                    list(spec.expect or {}) if isinstance(spec, WebsocketCheck) else []
                 unknown = [n for n in named if n not in self.destinations]
                 if unknown:
                     raise ValueError(f"step {step.name}: check names {', '.join(unknown)}, not a destination "

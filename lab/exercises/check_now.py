@@ -1,9 +1,9 @@
 """`invoke check`: one step's check against the lab as it is now (what Killercoda's verify
-script is to a scenario). It never prompts and never applies anything; it marks progress
-only when the check passes.
+script is to a scenario). It never prompts and applies nothing of the learner's; it marks
+progress only when the check passes. Like `invoke exercise`, it first restores what earlier
+steps made when the lab lacks it (after `down` and `up`): both commands agree on the lab a
+step starts from, so the check never blames the learner for objects a new lab never had.
 """
-
-from rich.markup import escape
 
 from lab import ui
 from lab.backends.base import Backend
@@ -11,7 +11,9 @@ from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step, exercise_names, load_exercise
 from lab.exercises.checks import CheckResult, run_check
+from lab.exercises.results import show_result
 from lab.exercises.tracks import chosen_track_exercise
+from lab.exercises.walkthrough import Walkthrough
 from lab.exercises.working_copy import not_applied, work_file
 from lab.state import Progress, wait_for_other_commands
 
@@ -65,8 +67,9 @@ def check_step(exercise: Exercise, step: Step, backend: Backend, paths: Paths) -
                        f"`invoke exercise {exercise.name}` skips it for you")
     ui.console.rule(f"{exercise.name}: {step.name}", style="cyan")
     wait_for_other_commands(paths)
+    Walkthrough(exercise, backend, paths, yes=True).restore(exercise.steps.index(step), force=False)
     with ui.step("checking what the gateway serves, then live traffic"):
-        result = run_check(exercise, step, backend)
+        result = run_check(exercise, step, backend, tuple(progress.skipped(exercise.name)))
     show_result(result)
     if result.passed:
         progress.mark_done(exercise.name, step.name)
@@ -77,20 +80,3 @@ def check_step(exercise: Exercise, step: Step, backend: Backend, paths: Paths) -
     raise LabError(f"step {step.name} of {exercise.name} does not pass yet",
                    f"fix it and run `invoke check` again; `invoke exercise {exercise.name}` has hints "
                    "and the solution")
-
-
-def show_result(result: CheckResult, with_hint: bool = True) -> None:
-    """The details, the verdict and, after a failure with a known cause, the hint for it."""
-    for detail in result.details:
-        ui.console.print(detail)
-    if result.passed:
-        ui.info(f"[green]✓ passed:[/] {result.message}")
-        return
-    ui.info(f"[red]✗ not yet:[/] {result.message}")
-    if not with_hint:
-        return
-    if result.hint:
-        label = f" ({result.diagnosis})" if result.diagnosis else ""
-        ui.info(f"[yellow]hint{escape(label)}:[/] {escape(result.hint)}")
-    elif result.diagnosis:
-        ui.info(f"[yellow]diagnosis:[/] {escape(result.diagnosis)}")

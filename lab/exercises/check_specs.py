@@ -66,14 +66,56 @@ class Destination(Spec):
         return {kind: getattr(self, kind)}
 
 
+def shares_adding_up(expect: dict[str, float]) -> dict[str, float]:
+    if not expect or any(not 0 <= p <= 100 for p in expect.values()):
+        raise ValueError("each expected share is 0 to 100")
+    if abs(sum(expect.values()) - 100) > 0.01:
+        raise ValueError(f"expected shares add up to {sum(expect.values()):g}, not 100")
+    return expect
+
+
 class CheckSpec(Spec):
     backends: tuple[str, ...] = ()
+
+
+def _path_pattern(pattern: str) -> str:
+    """"/x" is that path only, "/x/*" the path and every path under it, "/*" every path."""
+    stem = pattern.removesuffix("/*")
+    if not pattern.startswith("/") or "*" in stem or "?" in pattern:
+        raise ValueError(f"path {pattern!r} is not /PATH, /PATH/* or /* (every path)")
+    return pattern
+
+
+class About(Spec):
+    """Which requests an expectation is about (the check's request is one of them): the paths it covers
+    ("/*" every path; "/x/*" /x and under it; "/x" only /x), but not those under `except`. A request
+    whose path merely starts like an excepted one (/websockets beside /websocket) is no one's: a right
+    answer may route it either way. The headers are the check's request's; a header the exercise routes
+    on elsewhere is absent from a check's requests unless its request names it."""
+    paths: tuple[str, ...] = ("/*",)
+    except_: tuple[str, ...] = Field((), alias="except")
+
+    @field_validator("paths", "except_")
+    @classmethod
+    def _patterns(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_path_pattern(p) for p in patterns)
+
+    @field_validator("paths")
+    @classmethod
+    def _some(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        if not patterns:
+            raise ValueError("give at least one path (\"/*\" is every path)")
+        return patterns
 
 
 class TrafficCheck(CheckSpec):
     expect: dict[str, float]
     tolerance: float = Field(10, gt=0, lt=100)
     request: RequestOverride | None = None
+    about: About = About.model_validate({})   # every path (frozen: one default serves all)
+    # How the split may be made: by route weights (a destination per version), or also by ready pods
+    # (a route to a Service over every version, which splits like plain load balancing).
+    by: Literal["weights", "weights-or-pods"] = "weights"
     from_: Literal["gateway", "mesh"] = Field("gateway", alias="from")
     url: str | None = None
     # Answers that failed but say who sent them (a 500 with x-version) count for their sender: the
@@ -83,11 +125,7 @@ class TrafficCheck(CheckSpec):
     @field_validator("expect")
     @classmethod
     def _adds_up(cls, expect: dict[str, float]) -> dict[str, float]:
-        if not expect or any(not 0 <= p <= 100 for p in expect.values()):
-            raise ValueError("each expected share is 0 to 100")
-        if abs(sum(expect.values()) - 100) > 0.01:
-            raise ValueError(f"expected shares add up to {sum(expect.values()):g}, not 100")
-        return expect
+        return shares_adding_up(expect)
 
     @model_validator(mode="after")
     def _mesh_needs_url(self):
@@ -101,6 +139,14 @@ class WebsocketCheck(CheckSpec):
     connections: int = Field(10, gt=0)
     messages: int = Field(3, gt=0)
     request: RequestOverride | None = None
+    # Where the gateway's routes must send requests to `path` (checked before any connection), e.g.
+    # {tornado: 100}: a WebSocket route deleted or shadowed fails in the config, whatever else answers.
+    expect: dict[str, float] | None = None
+
+    @field_validator("expect")
+    @classmethod
+    def _adds_up(cls, expect: dict[str, float] | None) -> dict[str, float] | None:
+        return None if expect is None else shares_adding_up(expect)
 
 
 class ErrorsCheck(CheckSpec):

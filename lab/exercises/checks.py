@@ -6,29 +6,48 @@ broken infrastructure (the lab is down), not a wrong answer.
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from lab.backends.base import Backend, LiveRoute
 from lab.config import check_alpha, check_beta, runs_on
-from lab.errors import LabError
-from lab.exercises.catalogue import GATEWAY_API_SUFFIX, Exercise, Step
-from lab.exercises.check_specs import (Check, ErrorsCheck, MirrorCheck, MtlsCheck, RequestOverride, ResilienceCheck,
-                                       StickyCheck, TrafficCheck, WebsocketCheck)
-from lab.exercises.diagnoses import Finding, Situation, diagnose, traffic_disagrees
+from lab.exercises.catalogue import Exercise, Step
+from lab.exercises.check_specs import (
+    About,
+    ArgoRolloutCheck,
+    Check,
+    ErrorsCheck,
+    MirrorCheck,
+    MtlsCheck,
+    RequestOverride,
+    ResilienceCheck,
+    RolloutCheck,
+    StickyCheck,
+    TrafficCheck,
+    WebsocketCheck,
+)
+from lab.exercises.diagnoses import Finding, Situation, traffic_disagrees
 from lab.exercises.last_check import recorded
 from lab.exercises.mirror_check import mirror_check
 from lab.exercises.resilience_check import resilience_check
+from lab.exercises.route_table import Table, check_table
 from lab.exercises.sticky_check import sticky_check
-from lab.exercises.served import Target, host_routes
-from lab.kinds import GATEWAY_API_GROUP
-from lab.manifests import Ref, load_manifest_file
+from lab.traffic.chart import verdict_chart
 from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier
 from lab.traffic.sampler import Answer, RequestSpec, run_verdict, verdict_in_batches
-from lab.traffic.verdict import INCONCLUSIVE, PASS, Expectation, Verdict, rates_in_words
+from lab.traffic.verdict import (
+    INCONCLUSIVE,
+    PASS,
+    Expectation,
+    Verdict,
+    one_in,
+    plural,
+    rates_in_words,
+)
 from lab.traffic.websocket import echo_check
+
+MAX_SAMPLED = 8   # kinds of request live traffic takes in turn (the config check tries every one)
 
 
 @dataclass
@@ -40,21 +59,22 @@ class CheckResult:
     hint: str = ""          # the first hint for that failure, shown before the step's own hints
 
 
-def run_check(exercise: Exercise, step: Step, backend: Backend) -> CheckResult:
+def run_check(exercise: Exercise, step: Step, backend: Backend, skipped: tuple[str, ...] = ()) -> CheckResult:
     """A step's checks, in order; it passes when every one does, and stops at the first that fails (a
     wrong config sends no traffic). A check with `backends:` runs only there; elsewhere it is skipped,
-    and the message says so."""
+    and the message says so. `skipped`: the steps the learner skipped (a check blames nothing they made)."""
     here = [c for c in step.check if runs_on(backend.name, _check_backends(c, exercise))]
-    skipped = sorted({b for c in step.check if c not in here for b in _check_backends(c, exercise)})
-    results = []
-    for check in here:
-        results.append(_one_check(exercise, step, check, backend))
+    elsewhere = sorted({b for c in step.check if c not in here for b in _check_backends(c, exercise)})
+    # Every check's config first: a wrong route table anywhere in the step sends no traffic at all.
+    results = [r for r in (config_failure(exercise, c, backend, skipped) for c in here) if r is not None][:1]
+    for check in [] if results else here:
+        results.append(_one_check(exercise, check, backend, skipped))
         if not results[-1].passed:
             break
     failed = next((r for r in results if not r.passed), None)
     message = failed.message if failed else "; ".join(r.message for r in results)
-    if skipped:
-        message += (f" ({len(step.check) - len(here)} more check(s) need {' or '.join(skipped)}; "
+    if elsewhere:
+        message += (f" ({len(step.check) - len(here)} more check(s) need {' or '.join(elsewhere)}; "
                     f"skipped on the {backend.name} lab)")
     diagnosis = failed.diagnosis if failed else ""
     # The step's own word on a known failure (hints_for) before the catalogue's general hint.
@@ -68,33 +88,52 @@ def _check_backends(check: Check, exercise: Exercise) -> tuple[str, ...]:
     return tuple(check.spec.backends or exercise.backends)
 
 
-def _one_check(exercise: Exercise, step: Step, check: Check, backend: Backend) -> CheckResult:
+def _one_check(exercise: Exercise, check: Check, backend: Backend, skipped: tuple[str, ...]) -> CheckResult:
     spec = check.spec
     if isinstance(spec, TrafficCheck):
-        return traffic_check(exercise, spec, backend)
+        return traffic_check(exercise, spec, backend, skipped)
     if isinstance(spec, ErrorsCheck):
         return errors_check(exercise, spec, backend)
     if isinstance(spec, MtlsCheck):
         return mtls_check(spec, backend)
     if isinstance(spec, WebsocketCheck):
-        return websocket_check(exercise, spec, backend)
+        return websocket_check(exercise, spec, backend, skipped)
     if isinstance(spec, (ResilienceCheck, MirrorCheck, StickyCheck)):   # resilience_, mirror_, sticky_check.py
         asked, classifier = request_spec(exercise, spec.request), classifier_of(exercise)
         outcome = (resilience_check(exercise, spec, backend, asked, classifier) if isinstance(spec, ResilienceCheck)
                    else mirror_check(exercise, spec, backend, asked, classifier) if isinstance(spec, MirrorCheck)
                    else sticky_check(exercise, spec, backend, asked, classifier))
         return CheckResult(outcome.passed, outcome.message, outcome.details, diagnosis=outcome.diagnosis)
-    if check.kind == "argo":
+    if isinstance(spec, ArgoRolloutCheck):
         from lab.exercises.argo_check import argo_rollout_check
 
         return argo_rollout_check(spec, backend)
-    if check.kind == "rollout":
+    if isinstance(spec, RolloutCheck):
         from lab.exercises.rollout_check import rollout_check
 
         return rollout_check(spec, backend)
     from lab.exercises.scale_check import scale_check
 
     return scale_check(exercise, spec.model_dump(), backend)
+
+
+def config_failure(exercise: Exercise, check: Check, backend: Backend, skipped: tuple[str, ...]) -> CheckResult | None:
+    """The check's config half, for the checks that have one: a failure, or None when the routes are right."""
+    spec = check.spec
+    if isinstance(spec, TrafficCheck) and spec.from_ == "gateway":
+        request = request_spec(exercise, spec.request)
+        table = check_table(exercise, backend, request, dict(spec.expect), spec.about, spec.by, skipped)
+    elif isinstance(spec, WebsocketCheck) and spec.expect:
+        request = _websocket_request(exercise, spec)
+        table = check_table(exercise, backend, request, dict(spec.expect), About.model_validate({"paths": (spec.path,)}), skipped=skipped)
+    else:
+        return None
+    return _config_failed(table, request) if table.finding else None
+
+
+def _websocket_request(exercise: Exercise, spec: WebsocketCheck) -> RequestSpec:
+    request = request_spec(exercise, spec.request)
+    return RequestSpec(host=request.host, path=spec.path, headers=request.headers, scheme=request.scheme)
 
 
 def request_spec(exercise: Exercise, override: RequestOverride | None) -> RequestSpec:
@@ -112,51 +151,76 @@ def expectation_of(spec: TrafficCheck) -> Expectation:
                        count_failed_answers=spec.count_failed_answers)
 
 
-def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend) -> CheckResult:
-    from lab.traffic.chart import verdict_chart
-
+def traffic_check(exercise: Exercise, spec: TrafficCheck, backend: Backend,
+                  skipped: tuple[str, ...] = ()) -> CheckResult:
     request = request_spec(exercise, spec.request)
     expectation = expectation_of(spec)
     classifier = classifier_of(exercise)
     if spec.from_ == "mesh":
         return _mesh_traffic_check(spec, request, classifier, expectation, backend)
-    with_headers = f" with {', '.join(f'{k}: {v}' for k, v in request.headers)}" if request.headers else ""
-    where = f"{request.scheme}://{request.host}{request.path}{with_headers}"
-    # Config first: the route Envoy picks for this request, its destinations against the step's.
-    routes = host_routes(backend.live_routes(), request.host, request.scheme)
-    situation = Situation(host=request.host, path=request.path, headers=dict(request.headers),
-                          expected=dict(spec.expect), routes=routes, endpoints=backend.ready_endpoints(),
-                          targets={n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()},
-                          applied=applied_virtualservices(exercise, request.host, backend),
-                          httproutes=held_http_routes(exercise, backend),
-                          addresses=backend.endpoint_addresses(),
-                          gateway_api=exercise.name.endswith(GATEWAY_API_SUFFIX))
-    finding = diagnose(situation)
-    served = Text(f"The gateway's routes for {request.host}:\n{_routes_text(routes)}" if routes
-                  else f"The gateway has no route for host {request.host}.")
-    if finding:
-        return _failed(finding, with_headers, [Group(Text(f"Through the gateway, to {where}: the config is wrong, so no traffic was sent."), served)])
-    # Then traffic: the sequential verdict on live answers.
+    where = _where(request)
+    # Config first: every request the step is about, routed by the whole table the gateway serves.
+    table = check_table(exercise, backend, request, dict(spec.expect), spec.about, spec.by, skipped)
+    if table.finding:
+        return _config_failed(table, request)
+    # Then traffic: the sequential verdict on live answers, over the requests of the class it can tell apart.
+    kinds = _sampled(exercise, request, table)
     base, ca_file = backend.gateway_endpoint(request.scheme, request.host)
-    verdict, examples = run_verdict(base, request, classifier, expectation, ca_file)
-    details: list[RenderableType] = [Text(f"Through the gateway, to {where}:"),
-                                     Text(f"config: the route serves {situation.served.describe(list(spec.expect))}, "
-                                          "as the step expects; live traffic:"),
-                                     verdict_chart(verdict, expectation),
-                                     Text(rates_in_words(expectation.alpha, expectation.beta, expectation.tolerance),
-                                          style="dim")]
+    verdict, examples = run_verdict(base, kinds[0], classifier, expectation, ca_file, also=kinds[1:])
+    over = ", ".join(k.path + "".join(f" with {n}: {v}" for n, v in k.headers if (n, v) not in request.headers)
+                     for k in kinds)
+    served = table.situation.served
+    assert served is not None
+    details: list[RenderableType] = [
+        Text(f"Through the gateway, to {where}:"),
+        Text(f"config: for {table.about.describe()} ({plural(len(table.probes), 'kind')} of request tried on the "
+             f"routes), the gateway serves {served.describe(list(spec.expect))}, as the step expects; "
+             f"live traffic over {over}:"),
+        verdict_chart(verdict, expectation),
+        Text(rates_in_words(expectation.alpha, expectation.beta, expectation.tolerance), style="dim")]
     if verdict.decision != PASS:
-        details.append(served)
+        details.append(_served_text(request.host, table))
         if examples:
             details.append(_examples_text(examples))
-        finding = _why_traffic_disagrees(situation, verdict, examples, expectation)
-        return _failed(finding, with_headers, [Group(*details)], verdict.reason)
-    reason = f"{with_headers.strip()}: {verdict.reason}" if with_headers else verdict.reason
-    return CheckResult(True, reason, [Group(*details)])
+        finding = _why_traffic_disagrees(table.situation, verdict, examples, expectation)
+        return _failed(table, request, [Group(*details)], finding, verdict.reason)
+    said = _with_headers(request)
+    return CheckResult(True, f"{said.strip()}: {verdict.reason}" if said else verdict.reason, [Group(*details)])
 
 
-def _failed(finding: Finding, with_headers: str, details: list, verdict_reason: str = "") -> CheckResult:
-    said = f"{with_headers.strip()}: " if with_headers else ""
+def _where(request: RequestSpec) -> str:
+    return f"{request.scheme}://{request.host}{request.path}{_with_headers(request)}"
+
+
+def _with_headers(request: RequestSpec) -> str:
+    return f" with {', '.join(f'{k}: {v}' for k, v in request.headers)}" if request.headers else ""
+
+
+def _config_failed(table: Table, request: RequestSpec) -> CheckResult:
+    assert table.finding is not None
+    said = Text(f"Through the gateway, to {_where(request)}: the config is wrong, so no traffic was sent.")
+    return _failed(table, request, [Group(said, _served_text(request.host, table))], table.finding)
+
+
+def _sampled(exercise: Exercise, request: RequestSpec, table: Table) -> list[RequestSpec]:
+    """The probes live traffic can be judged on: GET requests, and other paths only when every
+    destination says who it is by a header (a page title is on the app's own page only)."""
+    any_path = all(d.header is not None for d in exercise.destinations.values())
+    kinds = [RequestSpec(host=request.host, path=p.path, headers=p.headers, scheme=request.scheme)
+             for p in table.probes if p.method == "GET" and (any_path or p.path == request.path)]
+    return kinds[:MAX_SAMPLED] or [request]
+
+
+def _served_text(host: str, table: Table) -> Text:
+    return Text(f"The gateway's routes for {host}, in the order it tries them:\n{_routes_text(table.routes)}"
+                if table.routes else f"The gateway has no route for host {host}.")
+
+
+def _failed(table: Table, request: RequestSpec, details: list, finding: Finding,
+            verdict_reason: str = "") -> CheckResult:
+    said = f"{_with_headers(request).strip()}: " if request.headers else ""
+    if not table.first:   # the check's own request is fine: say which request of the step's shows it
+        said = f"for {table.probe.shown(request.host)} (the step is about {table.about.describe()}): "
     message = f"{said}{verdict_reason + ' — ' if verdict_reason else ''}{finding.message}\n  fix: {finding.fix}"
     return CheckResult(False, message, details, diagnosis=finding.code, hint=finding.hint)
 
@@ -164,6 +228,7 @@ def _failed(finding: Finding, with_headers: str, details: list, verdict_reason: 
 def _why_traffic_disagrees(situation: Situation, verdict: Verdict, examples: list[Answer],
                            expectation: Expectation) -> Finding:
     """The likeliest reason live traffic does not follow a config that is right."""
+    assert situation.served is not None
     served = situation.served.describe(list(expectation.shares))
     if verdict.decision == INCONCLUSIVE:
         return traffic_disagrees(served, "the split sits between right and off by the tolerance, so the verdict "
@@ -183,51 +248,21 @@ def _why_traffic_disagrees(situation: Situation, verdict: Verdict, examples: lis
     if verdict.counts.get(ERROR):
         who = f" from {', '.join(failing)}" if failing else ""
         return traffic_disagrees(served, f"answers fail{who}", "look at that version's pods (`invoke status`)")
-    return traffic_disagrees(served, "the split is off although the weights are right (requests on a kept-alive "
-                                     "connection, a WebSocket path, stay where they went)",
-                             "run the check again; if it stays off, look at the pods (`invoke status`)")
-
-
-def applied_virtualservices(exercise: Exercise, host: str, backend: Backend) -> list[dict]:
-    """The VirtualServices the lab holds that name this host, among those the exercise's files make."""
-    held = [backend.get(ref) for ref in _refs_of_kind(exercise, "VirtualService")]
-    return [vs for vs in held if vs and host in ((vs.get("spec") or {}).get("hosts") or [])]
-
-
-def held_http_routes(exercise: Exercise, backend: Backend) -> list[dict]:
-    """The HTTPRoutes the exercise's files and Helm releases make, as the lab holds them (with the status
-    their Gateway wrote), whatever their hostnames: a route refused for its hostname is one to explain."""
-    return [route for route in (backend.get(ref) for ref in _refs_of_kind(exercise, "HTTPRoute", GATEWAY_API_GROUP)) if route]
-
-
-def _refs_of_kind(exercise: Exercise, kind: str, group: str = "") -> list[Ref]:
-    """Objects of this kind the exercise's files make, and its Helm releases' namesakes."""
-    refs: set[Ref] = set()
-    for path in sorted(exercise.folder.glob("*/*.yaml")):
-        try:
-            refs |= {Ref(kind, (o.get("metadata") or {}).get("namespace", "default"), o["metadata"]["name"], group)
-                     for o in load_manifest_file(path) if o.get("kind") == kind
-                     and str(o.get("apiVersion", "")).startswith(group)}
-        except (LabError, KeyError, TypeError, AttributeError):
-            continue   # a patch or values file, not a manifest
-    # A release's objects carry its name; ask only for kinds its chart renders (a cluster without the
-    # Gateway API's CRDs has no HTTPRoute to ask about).
-    refs |= {Ref(kind, s.helm.namespace, s.helm.release, group) for s in exercise.steps
-             if s.helm and _chart_renders(s.helm.chart, kind)}
-    return sorted(refs, key=str)
-
-
-def _chart_renders(chart: Path, kind: str) -> bool:
-    return any(f"kind: {kind}\n" in template.read_text() for template in sorted((chart / "templates").glob("*.yaml")))
+    # Envoy draws a weighted destination for every request, so nothing sticks to a connection: with right
+    # weights and no errors, the sample fell outside by the chance the verdict states.
+    return traffic_disagrees(served, "the answers fell outside the split by chance, which a right split does at "
+                                     f"most {one_in(expectation.alpha)} (α = {expectation.alpha:g})",
+                             "run the check again: a right split passes it with probability "
+                             f"≥ {100 * (1 - expectation.alpha):g}%",
+                             "Nothing is wrong that the lab can see: a right split misses now and then by chance. "
+                             "Check again.")
 
 
 def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Classifier, expectation: Expectation,
                         backend: Backend) -> CheckResult:
     """The split as another service sees it: curl from a client pod with a sidecar, to the Service's URL."""
-    from lab.traffic.chart import verdict_chart
-
     def ask(n: int):
-        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", spec.url, dict(request.headers), n)]
+        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", spec.url or "", dict(request.headers), n)]
 
     verdict, examples = verdict_in_batches(ask, classifier, expectation)
     details: list[RenderableType] = [Text(f"From a client pod inside the mesh, to {spec.url}:"),
@@ -259,8 +294,13 @@ def mtls_check(spec: MtlsCheck, backend: Backend) -> CheckResult:
                              f"outside the mesh {n} of {n} times: STRICT mTLS holds")
 
 
-def websocket_check(exercise: Exercise, spec: WebsocketCheck, backend: Backend) -> CheckResult:
+def websocket_check(exercise: Exercise, spec: WebsocketCheck, backend: Backend,
+                    skipped: tuple[str, ...] = ()) -> CheckResult:
     request = request_spec(exercise, spec.request)
+    check = Check(websocket=spec)
+    failed = config_failure(exercise, check, backend, skipped)   # where the routes send the WebSocket path
+    if failed:
+        return failed
     result = echo_check(backend.gateway_endpoint("http", request.host)[0], request.host, spec.path, spec.connections, spec.messages)
     if result.passed:
         where = ", ".join(f"{name} ({n})" for name, n in sorted(result.instances.items()))
@@ -282,7 +322,7 @@ def errors_check(exercise: Exercise, spec: ErrorsCheck, backend: Backend) -> Che
                       spec.requests)
     rates = rates_by_source(answers)
     table = "\n".join(f"  {name}: errors {rate}" for name, rate in sorted(rates.items()))
-    details = [Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
+    details: list[RenderableType] = [Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
     got_canary = rates.get(canary)
     if got_canary is None:
         return CheckResult(False, f"{canary} got no traffic, so its errors cannot be measured", details)

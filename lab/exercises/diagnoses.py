@@ -8,8 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.backends.base import LiveRoute
-from lab.backends.local.gateway_vhosts import route_match, sent_routes
-from lab.exercises.served import Served, Target, header_matches, picked_route, route_matches, served_shares
+from lab.backends.local.gateway_vhosts import is_catch_all, route_match, sent_routes
+from lab.exercises.request_classes import METHOD, RequestClass
+from lab.exercises.served import (
+    Served,
+    Target,
+    header_matches,
+    picked_route,
+    route_matches,
+    served_shares,
+)
 
 
 @dataclass
@@ -17,7 +25,7 @@ class Situation:
     """Everything the rules look at: the request, what the step expects, what the gateway serves."""
     host: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]                    # what the request carries (the method apart)
     expected: dict[str, float]                 # destination → percent
     targets: dict[str, Target]
     routes: list[LiveRoute]                    # the routes of the virtual host Envoy picks, in order
@@ -26,20 +34,32 @@ class Situation:
     httproutes: list[dict] = field(default_factory=list)   # the exercise's HTTPRoutes as held, status included
     addresses: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)   # pods per (Service, subset)
     gateway_api: bool = False                  # the exercise routes with HTTPRoutes: fixes in that API's words
+    about: RequestClass = field(default_factory=RequestClass)   # the requests the expectation is about
+    by: str = "weights"                        # "weights-or-pods": a split by ready pods is right too
+    unserved: str = ""      # the lab's objects whose routes the gateway does not serve yet (lab/exercises/propagation.py)
+    unmade: str = ""        # no route object of the exercise is held: which step makes them (skipped, if so)
+    method: str = "GET"
     served: Served | None = None
 
     def __post_init__(self):
-        route = picked_route(self.routes, self.path, self.headers)
+        route = picked_route(self.routes, self.path, self.envoy_headers)
         if route is not None and route.destinations:
             self.served = served_shares(route, self.targets, self.endpoints)
 
     def right(self, served: Served | None) -> bool:
-        return served is not None and _same(served, self.expected)
+        """The split the step expects, made as it asks (by weights, unless a split by pods will do)."""
+        return served is not None and _same(served, self.expected) and \
+            (self.by == "weights-or-pods" or not served.pods)
+
+    @property
+    def envoy_headers(self) -> dict[str, str]:
+        """The headers as Envoy matches them: the method as `:method`."""
+        return {**self.headers, METHOD: self.method}
 
     @property
     def request(self) -> str:
         sent = "".join(f", {k}: {v}" for k, v in self.headers.items())
-        return f"{self.host}{self.path}{sent}"
+        return f"{self.method + ' ' if self.method != 'GET' else ''}{self.host}{self.path}{sent}"
 
     def split(self, shares: dict[str, float]) -> str:
         return " / ".join(f"{name} {shares.get(name, 0):g}" for name in self.expected)
@@ -79,16 +99,15 @@ def _facts(s: Situation, **more) -> dict:
 
 # -- the rules, in the order they are tried ----------------------------------------------------
 
+def _routes_not_made(s: Situation) -> dict | None:
+    """None of the exercise's routes is in the lab: a step that makes them was skipped or not reached."""
+    return _facts(s, unmade=s.unmade) if s.unmade else None
+
+
 def _not_served(s: Situation) -> dict | None:
-    """The lab holds a VirtualService for the host whose routes the gateway does not serve."""
-    for vs in s.applied:
-        wanted = applied_destinations(vs)
-        live = [sorted((d.service, d.subset, d.weight) for d in r.destinations if d.weight) for r in s.routes]
-        bound = [g for g in (vs.get("spec") or {}).get("gateways") or [] if g != "mesh"]
-        if bound and wanted != live:
-            meta = vs.get("metadata") or {}
-            return _facts(s, name=f"{meta.get('namespace', 'default')}/{meta.get('name')}")
-    return None
+    """The gateway serves other routes for the host than the lab's objects make (by the lab's model of
+    istiod): the one evidence that it has not caught up yet, or refused them."""
+    return _facts(s, name=s.unserved) if s.unserved else None
 
 
 def _route_not_accepted(s: Situation) -> dict | None:
@@ -132,15 +151,17 @@ def _reference_not_permitted(s: Situation) -> dict | None:
 
 
 def _header_mismatch(s: Situation) -> dict | None:
-    if not s.headers or s.right(s.served):
+    """A header the step sends (not one a probe added), against a route's condition on a header named so."""
+    step_sends = dict(s.about.headers)
+    if not step_sends or s.right(s.served):
         return None
     for route in s.routes:
         for condition in route.conditions.get("headers", []):
-            if header_matches(condition, s.headers):
+            if header_matches(condition, s.envoy_headers):
                 continue
             name = condition.get("name", "")
             wanted = (condition.get("string_match") or {}).get("exact", "")
-            for sent, value in s.headers.items():
+            for sent, value in step_sends.items():
                 close_name = difflib.SequenceMatcher(None, sent.lower(), name.lower()).ratio() >= 0.75
                 if sent.lower() == name.lower() or close_name:
                     return _facts(s, route=route.name or route.match, condition=f"{name} = {wanted}" if wanted
@@ -150,41 +171,64 @@ def _header_mismatch(s: Situation) -> dict | None:
 
 def _no_header_route(s: Situation) -> dict | None:
     """The step sends a header, but no route matches on any header: it takes the catch-all."""
-    if not s.headers or s.right(s.served) or s.served is None:
+    if not s.about.headers or s.right(s.served) or s.served is None:
         return None
     if any(route.conditions.get("headers") for route in s.routes + _unsent(s)):
         return None   # there is one: behind a catch-all (route-shadowed)
-    sent = ", ".join(f"{k}: {v}" for k, v in s.headers.items())
+    sent = ", ".join(f"{k}: {v}" for k, v in s.about.headers)
     return _facts(s, sent=sent, route=s.served.route.name or s.served.route.match)
+
+
+def _no_path_route(s: Situation) -> dict | None:
+    """The step is about some paths (/websocket), but the route they take matches every path: the route
+    of their own is missing, or comes after a catch-all."""
+    if not s.about.specific_path or s.served is None or s.right(s.served):
+        return None
+    conditions = s.served.route.conditions
+    if conditions.get("prefix") != "/" and not _regex_for_every_path(conditions):
+        return None
+    return _facts(s, route=_route_name(s.served.route, with_object=True), about=s.about.describe())
+
+
+def _regex_for_every_path(conditions: dict) -> bool:
+    return str((conditions.get("safe_regex") or {}).get("regex", "")) in ("/.*", ".*", "/.+", "^/.*")
 
 
 def _no_backend(s: Situation) -> dict | None:
     """A route matches, but has nothing to send to: every backendRef at weight 0, or none that resolves
     (the Gateway API answers 500 for it: HTTPRoute spec, BackendRef weight and ResolvedRefs)."""
-    route = picked_route(s.routes, s.path, s.headers)
+    route = picked_route(s.routes, s.path, s.envoy_headers)
     if route is None or route.destinations or route.status != 500:
         return None
     return _facts(s, route=route.name or route.match)
 
 
 def _no_route(s: Situation) -> dict | None:
-    route = picked_route(s.routes, s.path, s.headers)
+    route = picked_route(s.routes, s.path, s.envoy_headers)
     if route is not None and route.destinations:
         return None
     return _facts(s, status=f"HTTP {route.status}" if route is not None else "404 (Envoy's NR)")
 
 
-def _shadowed(s: Situation) -> dict | None:
-    if s.right(s.served):
+def _shadowed(s: Situation, served: Served) -> dict | None:
+    if s.right(served):
         return None
-    first = s.served.route
+    first = served.route
     later = s.routes[s.routes.index(first) + 1:]
     for route in later:
-        if route_matches(route.conditions, s.path, s.headers) and s.right(served_shares(route, s.targets, s.endpoints)):
-            return _facts(s, first=first.name or first.match, route=route.name or route.match)
+        if _catch_all(route) and not _catch_all(first):
+            continue   # a route for some requests before the one for all: an exception on purpose, not a shadow
+        if route_matches(route.conditions, s.path, s.envoy_headers) and s.right(served_shares(route, s.targets, s.endpoints)):
+            across = bool(first.origin) and first.origin != route.origin   # name the objects only when two
+            remedy = (f"take the catch-all out of {first.origin} (the older one), or keep one VirtualService for "
+                      "the host" if across and _catch_all(first) else
+                      "put the specific route (with the match) above the catch-all")
+            return _facts(s, first=_route_name(first, across), route=_route_name(route, across),
+                          across=_across(first, route) if across else "", remedy=remedy)
     for route in _unsent(s):   # behind a catch-all of its VirtualService: istiod never sends it
-        if route_matches(route.conditions, s.path, s.headers):
-            return _facts(s, first=first.name or first.match, route=route.name)
+        if route_matches(route.conditions, s.path, s.envoy_headers):
+            return _facts(s, first=_route_name(first), route=route.name, across="",
+                          remedy="put the specific route (with the match) above the catch-all")
     return None
 
 
@@ -200,21 +244,45 @@ def _unsent(s: Situation) -> list[LiveRoute]:
     return found
 
 
-def _swapped(s: Situation) -> dict | None:
-    if s.right(s.served) or len(s.expected) != 2 or any(share for _, share in s.served.others):
+def _catch_all(route: LiveRoute) -> bool:
+    """A route for every request, as istiod tells one (gateway_vhosts.is_catch_all: route.go IsCatchAllRoute)."""
+    return is_catch_all(route.conditions)
+
+
+def _route_name(route: LiveRoute, with_object: bool = False) -> str:
+    """A route as the learner wrote it: its name (or match), and its object when the gateway says."""
+    name = route.name or route.match
+    return f"{name} of {route.origin}" if route.origin and with_object else name
+
+
+def _across(first: LiveRoute, later: LiveRoute) -> str:
+    """Two objects merged for one host: istiod puts the older one's routes first (catch-alls last)."""
+    return (f" ({first.origin} and {later.origin} share the host: the gateway merges them, the older one's "
+            "routes first, and each one's catch-all after every route with a match)")
+
+
+def _split_by_pods(s: Situation, served: Served) -> dict | None:
+    """The numbers are right, but only because of how many pods run: the route names a whole Service."""
+    if s.by != "weights" or not served.pods or not _same(served, s.expected):
+        return None
+    return _facts(s)
+
+
+def _swapped(s: Situation, served: Served) -> dict | None:
+    if s.right(served) or len(s.expected) != 2 or any(share for _, share in served.others):
         return None
     a, b = s.expected
-    if abs(s.served.shares.get(a, 0) - s.expected[b]) < 0.5 and abs(s.served.shares.get(b, 0) - s.expected[a]) < 0.5:
+    if abs(served.shares.get(a, 0) - s.expected[b]) < 0.5 and abs(served.shares.get(b, 0) - s.expected[a]) < 0.5:
         return _facts(s)
     return None
 
 
-def _backend_not_found(s: Situation) -> dict | None:
+def _backend_not_found(s: Situation, served: Served) -> dict | None:
     """A weighted destination names a Service the lab (or cluster) does not have: a typo, usually."""
-    if s.right(s.served):
+    if s.right(served):
         return None
     known = {t.service for t in s.targets.values()}
-    missing = [d for d in s.served.route.destinations if d.weight and d.service not in known
+    missing = [d for d in served.route.destinations if d.weight and d.service not in known
                and (d.service, "") not in s.endpoints]
     if not missing:
         return None
@@ -224,30 +292,30 @@ def _backend_not_found(s: Situation) -> dict | None:
                   close=f" (did you mean {close[0].split('.')[0]}?)" if close else "")
 
 
-def _extra(s: Situation) -> dict | None:
-    extra = [(n, p) for n, p in s.served.shares.items() if p and not s.expected.get(n)] + \
-        [(label, p) for label, p in s.served.others if p]
+def _extra(s: Situation, served: Served) -> dict | None:
+    extra = [(n, p) for n, p in served.shares.items() if p and not s.expected.get(n)] + \
+        [(label, p) for label, p in served.others if p]
     if not extra:
         return None
     return _facts(s, extra=", ".join(f"{p:g}% to {n}" for n, p in extra))
 
 
-def _missing(s: Situation) -> dict | None:
-    missing = [n for n, p in s.expected.items() if p and not s.served.shares.get(n)]
+def _missing(s: Situation, served: Served) -> dict | None:
+    missing = [n for n, p in s.expected.items() if p and not served.shares.get(n)]
     return _facts(s, missing=", ".join(missing)) if missing else None
 
 
-def _wrong_weights(s: Situation) -> dict | None:
-    return None if s.right(s.served) else _facts(s)
+def _wrong_weights(s: Situation, served: Served) -> dict | None:
+    return None if s.right(served) else _facts(s)
 
 
-def _no_endpoints(s: Situation) -> dict | None:
-    if not s.served.empty:
+def _no_endpoints(s: Situation, served: Served) -> dict | None:
+    if not served.empty:
         return None
-    return _facts(s, empty=", ".join(d.service + (f" (subset {d.subset})" if d.subset else "") for d in s.served.empty))
+    return _facts(s, empty=", ".join(d.service + (f" (subset {d.subset})" if d.subset else "") for d in served.empty))
 
 
-def _subsets_overlap(s: Situation) -> dict | None:
+def _subsets_overlap(s: Situation, served: Served) -> dict | None:
     """Two versions the step splits, as subsets of one Service, whose labels pick some of the same pods:
     the weights are right, but part of one version's share goes to the other's pods."""
     split = [(n, s.targets[n]) for n, p in s.expected.items() if p and n in s.targets and s.targets[n].subset]
@@ -263,17 +331,21 @@ def _subsets_overlap(s: Situation) -> dict | None:
     return None
 
 
-def _needs_route(rule: Callable[[Situation], dict | None]) -> Callable[[Situation], dict | None]:
-    return lambda s: rule(s) if s.served is not None else None
+def _needs_route(rule: Callable[[Situation, Served], dict | None]) -> Callable[[Situation], dict | None]:
+    """A rule about the route the request takes: tried only when one with destinations matches."""
+    return lambda s: rule(s, s.served) if s.served is not None else None
 
 
 CATALOGUE: tuple[Diagnosis, ...] = (
     Diagnosis("not-applied", "your working copy differs from what the lab runs",
               "apply it with the command shown above", "Did you run the apply command after saving the file?",
               lambda s: None),   # found by the walkthrough, which knows the working copy
-    Diagnosis("not-served", "the lab holds VirtualService {name}, but the gateway does not serve its routes "
-                            "(yet): it serves {served} for {request}",
-              "wait a moment and check again; if it stays, the gateway rejected it: `invoke status` shows what "
+    Diagnosis("routes-not-made", "the lab holds none of the routes this exercise makes for {host}: {unmade}",
+              "do that step first: `invoke exercise` offers it again (`--step NAME` goes straight to it)",
+              "The routes come from an earlier step: was it skipped, or did it fail?", _routes_not_made),
+    Diagnosis("not-served", "the gateway does not serve what the lab holds for {host} yet ({name}): it serves "
+                            "{served} for {request}",
+              "wait a moment and check again; if it stays, the gateway refused it: `invoke status` shows what "
               "is live", "Run the check again in a few seconds: a gateway takes a moment to serve a change.",
               _not_served),
     Diagnosis("route-not-accepted", "HTTPRoute {name} is not Accepted by its parent Gateway {parent}: {reason} "
@@ -301,6 +373,14 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "that turns that route on, kept with your values file or --reuse-values)",
               "A request with the header needs a route that matches it: is the header route still there?",
               _no_header_route),
+    Diagnosis("path-route-missing", "requests to {request} ({about}) take route {route}, which matches every "
+                                    "path: they get {served}, expected {expected}",
+              "give those paths a route of their own (a uri prefix match), above the catch-all",
+              "A route with a match for that path must come before the route for every path.",
+              _no_path_route,
+              gateway_fix="give those paths a rule of their own (a PathPrefix match): a rule with a longer path "
+                          "comes before the rule for every path",
+              gateway_hint="`invoke get httproute -A`: is there a rule whose matches name that path?"),
     Diagnosis("reference-not-permitted", "HTTPRoute {name} names a Service in another namespace that no "
                                          "ReferenceGrant there allows: its status says ResolvedRefs False, "
                                          "RefNotPermitted, \"{said}\"; those requests get 500",
@@ -318,8 +398,8 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "add a route without a match (a catch-all) last, or a match this request meets",
               "Every request needs a route: a last http entry without `match` catches the rest.", _no_route),
     Diagnosis("route-shadowed", "route {first} comes before route {route} and matches {request} too, so {route} "
-                                "never gets it: it gets {served}, expected {expected}",
-              "put the specific route (with the match) above the catch-all",
+                                "never gets it: it gets {served}, expected {expected}{across}",
+              "{remedy}",
               "Routes are tried from top to bottom; the first that matches wins: put the one with the match first.",
               _needs_route(_shadowed),
               gateway_fix="rules are ordered by their matches, not by file: a rule with the same match as another "
@@ -340,6 +420,13 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "make each subset's labels pick its own version's pods only (e.g. version: {wide})",
               "A subset is a label selector over the Service's pods: does it name a label only that version has?",
               _needs_route(_subsets_overlap)),
+    Diagnosis("split-by-pods", "the gateway serves {served}{how}, as the step expects, but only because of how "
+                               "many pods run: the route names the whole Service, not each version",
+              "route to each version by its own destination (a subset) with a weight, as the step asks",
+              "A split by weights holds whatever the replica counts: name a subset per version in the route.",
+              _needs_route(_split_by_pods),
+              gateway_fix="give each version's own Service a backendRef with its weight, not the Service over both",
+              gateway_hint="A split by weights holds whatever the replica counts: a backendRef per version's Service."),
     Diagnosis("weights-swapped", "the weights look swapped: the gateway serves {served}, the step expects {expected}",
               "give each destination the other's weight",
               "Each weight belongs to the destination it sits under: check which destination got which number.",
@@ -387,32 +474,6 @@ def diagnose(situation: Situation) -> Finding | None:
     return None
 
 
-def traffic_disagrees(served: str, reason: str, fix: str) -> Finding:
+def traffic_disagrees(served: str, reason: str, fix: str, hint: str = "") -> Finding:
     d = TRAFFIC_DISAGREES
-    return Finding(d.code, d.message.format(served=served, reason=reason), d.fix.format(fix=fix), d.hint)
-
-
-def applied_destinations(vs: dict) -> list[list[tuple[str, str, int]]]:
-    """A VirtualService's http routes as the gateway would serve them: one entry per match, each the
-    sorted (Service name.namespace, subset, weight) of its destinations."""
-    from lab.errors import ManifestError
-    from lab.validate import route_weights
-
-    namespace = (vs.get("metadata") or {}).get("namespace", "default")
-    result = []
-    https = (vs.get("spec") or {}).get("http") or []
-    for index, _, _ in sent_routes(https):   # what istiod sends: nothing after a catch-all
-        routes = https[index].get("route") or []
-        try:
-            weights = route_weights(routes)
-        except ManifestError:   # weights the lab refuses never reach the gateway anyway
-            weights = [0] * len(routes)
-        destinations = []
-        for route, weight in zip(routes, weights):
-            destination = route.get("destination") or {}
-            host = str(destination.get("host", "")).split(".")
-            service = f"{host[0]}.{host[1] if len(host) > 1 else namespace}"
-            if weight:   # Istio leaves a weight-0 destination out of what the gateway serves
-                destinations.append((service, str(destination.get("subset") or ""), int(weight)))
-        result.append(sorted(destinations))
-    return result
+    return Finding(d.code, d.message.format(served=served, reason=reason), d.fix.format(fix=fix), hint or d.hint)

@@ -2,10 +2,10 @@
 
 Envoy picks a virtual host by the Host header (exact domain, then the longest `*.suffix`, then
 `prefix.*`, then `*`), then the FIRST route of that host whose match holds (path prefix, exact or
-regex; every header condition). The route's weighted destinations are mapped to the exercise's
-destinations by Service and subset; a route to a whole Service whose destinations are its
-subsets (or, in the Gateway API, narrower Services of its pods: `within`) splits by ready
-endpoints, as plain load balancing does.
+regex; every header condition, the method as Envoy's `:method` header; every query parameter). The
+route's weighted destinations are mapped to the exercise's destinations by Service and subset; a
+route to a whole Service whose destinations are its subsets (or, in the Gateway API, narrower
+Services of its pods: `within`) splits by ready endpoints, as plain load balancing does.
 """
 
 from dataclasses import dataclass, field
@@ -60,7 +60,7 @@ def host_routes(routes: list[LiveRoute], host: str, scheme: str) -> list[LiveRou
 
 
 def _domain_rank(domain: str, host: str) -> tuple[int, int] | None:
-    domain = domain[:-2] if domain.endswith(":*") else domain
+    domain = domain.removesuffix(":*")
     if domain == host:
         return 3, len(domain)
     if domain.startswith("*") and domain != "*" and host.endswith(domain[1:]):
@@ -73,12 +73,13 @@ def _domain_rank(domain: str, host: str) -> tuple[int, int] | None:
 
 
 def picked_route(routes: list[LiveRoute], path: str, headers: dict[str, str]) -> LiveRoute | None:
-    """The first route whose match holds for this path and these headers."""
+    """The first route whose match holds for this path (query string included) and these headers."""
     return next((r for r in routes if route_matches(r.conditions, path, headers)), None)
 
 
 def route_matches(conditions: dict, path: str, headers: dict[str, str]) -> bool:
-    return path_matches(conditions, path) and all(header_matches(h, headers) for h in conditions.get("headers", []))
+    return path_matches(conditions, path) and all(header_matches(h, headers) for h in conditions.get("headers", [])) \
+        and all(query_matches(q, path) for q in conditions.get("query_parameters", []))
 
 
 def path_matches(conditions: dict, path: str) -> bool:
@@ -93,6 +94,15 @@ def path_matches(conditions: dict, path: str) -> bool:
         prefix = conditions["path_separated_prefix"]
         return fold(bare) == fold(prefix) or fold(bare).startswith(fold(prefix) + "/")
     return fold(path).startswith(fold(conditions.get("prefix", "/")))
+
+
+def query_matches(condition: dict, path: str) -> bool:
+    """One of Envoy's query parameter matchers (route.QueryParameterMatcher) against the path's query."""
+    query = dict(part.partition("=")[::2] for part in path.partition("?")[2].split("&") if part)
+    value = query.get(condition.get("name", ""))
+    if "present_match" in condition:
+        return (value is not None) == bool(condition["present_match"])
+    return value is not None and string_matches(condition.get("string_match") or {}, value)
 
 
 def header_matches(condition: dict, headers: dict[str, str]) -> bool:
@@ -112,6 +122,11 @@ def _header_holds(condition: dict, value: str | None) -> bool:
         match = {"exact": condition["exact_match"]}
     if not match:
         return True   # a name only: the header is there
+    return string_matches(match, value)
+
+
+def string_matches(match: dict, value: str) -> bool:
+    """Envoy's StringMatcher: exact, prefix, suffix, contains or safe_regex, ignore_case for all but the regex."""
     if match.get("ignore_case"):
         value, match = value.lower(), {k: v.lower() if isinstance(v, str) else v for k, v in match.items()}
     if "exact" in match:
@@ -155,6 +170,6 @@ def served_shares(route: LiveRoute, targets: dict[str, Target],
                 served.others.append((f"other pods of {destination.service}", rest))
         else:
             served.others.append((str(destination).rsplit(":", 1)[0], weight))
-    served.shares = {name: round(share, 1) for name, share in shares.items()}
-    served.others = [(label, round(share, 1)) for label, share in served.others]
+    served.shares = {name: round(share, 2) for name, share in shares.items()}
+    served.others = [(label, round(share, 2)) for label, share in served.others]
     return served

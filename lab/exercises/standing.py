@@ -3,7 +3,12 @@ exercise and step to play next (for `up` and `status`)."""
 
 from dataclasses import dataclass
 
-from lab.exercises.catalogue import Exercise, base_exercise_names, exercise_names, load_exercise
+from lab.exercises.catalogue import (
+    Exercise,
+    base_exercise_names,
+    exercise_names,
+    load_exercise,
+)
 from lab.state import Progress
 
 

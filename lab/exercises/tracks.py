@@ -4,7 +4,11 @@ exercises/NAME-gateway-api/, with its own progress and working copies; `--api` p
 choice is remembered per exercise, so `invoke exercise NAME` continues in the track last played."""
 
 from lab.errors import LabError
-from lab.exercises.catalogue import GATEWAY_API_SUFFIX, base_exercise_names, gateway_api_names
+from lab.exercises.catalogue import (
+    GATEWAY_API_SUFFIX,
+    base_exercise_names,
+    gateway_api_names,
+)
 from lab.state import Progress
 
 ISTIO, GATEWAY = "istio", "gateway"

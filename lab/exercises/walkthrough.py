@@ -22,12 +22,20 @@ from lab.backends.base import Backend
 from lab.config import Paths, runs_on
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
-from lab.exercises.check_now import show_result
 from lab.exercises.checks import CheckResult, run_check
 from lab.exercises.cleanup import delete_commands, leftovers
 from lab.exercises.hints import Hints
+from lab.exercises.propagation import what_checks_read
+from lab.exercises.results import show_result
 from lab.exercises.tracks import GATEWAY, base_and_track
-from lab.exercises.working_copy import apply_command, not_applied, solution_diff, work_file
+from lab.exercises.working_copy import (
+    apply_command,
+    left_behind,
+    not_applied,
+    solution_diff,
+    solution_objects,
+    work_file,
+)
 from lab.exercises.working_copy import shown_path as _shown_path
 from lab.helm import helm_source
 from lab.manifests import load_manifest_file, ref_of
@@ -64,7 +72,7 @@ class Walkthrough:
         self.progress = Progress(paths)
         self.failed: list[str] = []
         self.hints = Hints()
-        self.served_at_last_check = None                 # the gateway's live routes when last checked
+        self.served_at_last_check: tuple | None = None   # what the check read when last checked
 
     def fill_in(self, text: str) -> str:
         """Step texts name this lab's own gateway and files, so a command in them can be pasted as is:
@@ -122,9 +130,10 @@ class Walkthrough:
         that still holds every object those steps made is left as it is: it may hold what the learner
         applied for the current step before quitting."""
         objects = []
+        skipped = set(self.progress.skipped(self.exercise.name))
         for step in self.exercise.steps[:before]:
-            if not self._runs_here(step):
-                continue
+            if not self._runs_here(step) or (step.name in skipped and not force):
+                continue   # a skipped step made nothing (helm out of reach, say): nothing to miss
             if step.kind == "apply":
                 self.install(step)    # idempotent: each says so when it is there already
                 for manifest in step.manifests:
@@ -427,8 +436,8 @@ class Walkthrough:
         return apply_command(step, work)
 
     def ask(self, step: Step, choices: list[str], watch: bool = False) -> str:
-        """A menu; with `watch`, it closes by itself (ui.CHANGED) once the gateway serves
-        something other than at the last check."""
+        """A menu; with `watch`, it closes by itself (ui.CHANGED) once anything the check reads differs
+        from the last check: the gateway's routes, the objects behind them, or ready endpoints."""
         return ui.choose(f"{step.name}:", choices, changed=self.gateway_changed if watch else None,
                          every=WATCH_EVERY)
 
@@ -436,10 +445,12 @@ class Walkthrough:
         now = self.served()
         return now is not None and now != self.served_at_last_check
 
-    def served(self):
-        """What the gateway serves now (its live routes), or None if it cannot be read just now."""
+    def served(self) -> tuple | None:
+        """What the step's check reads now: the gateway's live routes, the objects behind them (a
+        DestinationRule, a Service, a Deployment, a ReferenceGrant) and ready endpoints; None if it cannot
+        be read just now."""
         try:
-            return self.backend.live_routes()
+            return what_checks_read(self.backend)
         except Exception:  # noqa: BLE001 - a lab that hiccups while the menu waits is not the learner's error
             return None
 
@@ -456,17 +467,19 @@ class Walkthrough:
         if step.rollout:
             step.rollout.run(self.backend, quick=self.yes)
             return
+        stale = [ref for ref in left_behind(step, work) if self.backend.get(ref) is not None]
         if work is not None:
             if work.exists() and work.read_text() != step.solution.read_text():
                 shutil.copyfile(work, work.with_name(work.name + ".bak"))
             shutil.copyfile(step.solution, work)
         with ui.step("applying the solution"):
-            if step.patch:
-                lines = [self.backend.patch(step.patch, load_patch(step.solution))]
-            elif step.helm:
+            if step.helm:
                 lines = self.upgrade(step, [step.solution])
-            else:
-                lines = self.backend.apply(load_manifest_file(step.solution))
+            else:   # whole objects, whatever shape the learner left them in (a patch's too)
+                lines = self.backend.apply(solution_objects(self.exercise, step))
+            if stale:   # what only the learner's copy made goes with it (a second route object for the host)
+                self.backend.delete(stale)
+                lines += [f"{ref} deleted: your working copy made it, the solution does not" for ref in stale]
         for line in lines:
             ui.info(f"  {line}")
 
@@ -490,7 +503,7 @@ class Walkthrough:
     def verify(self, step: Step) -> CheckResult:
         wait_for_other_commands(self.paths)
         with ui.step("checking what the gateway serves, then live traffic"):
-            result = run_check(self.exercise, step, self.backend)
+            result = run_check(self.exercise, step, self.backend, tuple(self.progress.skipped(self.exercise.name)))
         self.served_at_last_check = self.served()
         return result
 

@@ -4,6 +4,7 @@ compares with what the lab runs and with the solution.
 Shared by the walkthrough and `invoke check`, so both spot the same slips.
 """
 
+import copy
 import difflib
 from pathlib import Path
 
@@ -92,3 +93,35 @@ def solution_diff(step: Step, work: Path | None) -> str:
     lines = difflib.unified_diff(mine.splitlines(keepends=True), step.solution.read_text().splitlines(keepends=True),
                                  fromfile="your working copy", tofile="solution")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def solution_objects(exercise: Exercise, step: Step) -> list[dict]:
+    """The solution as whole objects, whatever shape the lab's copy is in now: a JSON patch's solution is
+    applied to the object as the exercise's files make it (a positional patch on the learner's object,
+    whose routes may be in another order, would change the wrong ones)."""
+    if step.solution is None:
+        raise LabError(f"step {step.name} has no solution to apply", "a task step names its solution")
+    if not step.patch:
+        return load_manifest_file(step.solution)
+    made = [o for earlier in exercise.steps[:exercise.steps.index(step)] for manifest in earlier.manifests
+            for o in load_manifest_file(manifest) if ref_of(o) == step.patch]
+    if not made:
+        raise LabError(f"no earlier step of {exercise.name} makes {step.patch}, which the solution patches",
+                       "apply the solution patch by hand: `invoke patch`")
+    try:
+        return [jsonpatch.apply_patch(copy.deepcopy(made[-1]), load_patch(step.solution))]
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as e:
+        raise LabError(f"the solution of {step.name} does not apply to {step.patch}: {e}",
+                       "report it: the exercise's files disagree") from None
+
+
+def left_behind(step: Step, work: Path | None) -> list:
+    """Objects the working copy makes that the solution does not (a second VirtualService for the host,
+    say): once the solution replaces the working copy, nothing should still make them."""
+    if step.patch or step.helm or step.solution is None or work is None or not work.exists():
+        return []
+    try:
+        mine = {ref_of(o) for o in load_manifest_file(work)}
+    except LabError:
+        return []
+    return sorted(mine - {ref_of(o) for o in load_manifest_file(step.solution)}, key=str)

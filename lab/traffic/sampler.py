@@ -7,7 +7,7 @@ sequential verdict stops as soon as it can decide.
 
 import asyncio
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -65,10 +65,10 @@ def _tls_options(spec: RequestSpec, ca_file: str | None) -> dict:
 
 async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
                  on_answer: Callable[[Answer], bool], max_requests: int, concurrency: int = 8,
-                 timeout: float = 5.0, ca_file: str | None = None) -> int:
-    """Send up to `max_requests`; stop early once `on_answer` returns True. Returns requests sent."""
-    url = gateway_url.rstrip("/") + spec.path
-    headers = {"Host": spec.host, **dict(spec.headers)}
+                 timeout: float = 5.0, ca_file: str | None = None, also: Sequence[RequestSpec] = ()) -> int:
+    """Send up to `max_requests`; stop early once `on_answer` returns True. Returns requests sent.
+    With `also`, requests take `spec` and each of those in turn (one host and scheme: one session)."""
+    kinds = [(gateway_url.rstrip("/") + s.path, {"Host": s.host, **dict(s.headers)}) for s in (spec, *also)]
     tls = _tls_options(spec, ca_file)
     sent = 0
     stop = False
@@ -80,6 +80,7 @@ async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
         async def worker() -> None:
             nonlocal sent, stop
             while not stop and sent < max_requests:
+                url, headers = kinds[sent % len(kinds)]
                 sent += 1
                 answer = await _ask(session, url, headers, classifier, tls)
                 if not stop and on_answer(answer):
@@ -90,11 +91,13 @@ async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
 
 
 def run_verdict(gateway_url: str, spec: RequestSpec, classifier: Classifier,
-                expectation: Expectation, ca_file: str | None = None) -> tuple[Verdict, list[Answer]]:
-    """Sample until the verdict decides (or the cap); also return a few unexpected answers, for 'why'."""
+                expectation: Expectation, ca_file: str | None = None,
+                also: Sequence[RequestSpec] = ()) -> tuple[Verdict, list[Answer]]:
+    """Sample until the verdict decides (or the cap), over `spec` and `also` in turn; also return a few
+    unexpected answers, for 'why'."""
     verdict, examples, on_answer = _judge(expectation)
     asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer,
-                       max_requests=expectation.max_requests, ca_file=ca_file))
+                       max_requests=expectation.max_requests, ca_file=ca_file, also=also))
     return verdict.verdict, examples
 
 

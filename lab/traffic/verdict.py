@@ -199,8 +199,10 @@ class SequentialVerdict:
                 return
         if all(side.outcome == "h0" for sides in self.sides.values() for side in sides):
             tested = ", ".join(f"{name} {self._share_with_interval(name)}" for name in self.sides)
-            self._decide(PASS, f"{tested}: consistent with {an(self._expected())} split — it is nearer "
-                               f"{self._expected()} than anything {e.tolerance:g} points off")
+            weighed = "; ".join(f"{name}: {100 * sides[0].p0:g}% (right) against "
+                                f"{' and '.join(f'{100 * side.p1:g}%' for side in sides)}" for name, sides in self.sides.items())
+            self._decide(PASS, f"{tested}: consistent with {an(self._expected())} split — the test weighed {weighed} "
+                               f"({e.tolerance:g} points off), and these answers are likelier under the right share")
 
     def _share_with_interval(self, name: str) -> str:
         verdict = self.verdict
@@ -242,9 +244,9 @@ def an(split: str) -> str:
 
 def rates_in_words(alpha: float, beta: float, tolerance: float) -> str:
     """What α and β mean, said once in plain words."""
-    return (f"α = {alpha:g}: a right split fails this check at most {_one_in(alpha)}; β = {beta:g}: a split "
-            f"{tolerance:g} points off passes it at most {_one_in(beta)}")
+    return (f"α = {alpha:g}: a right split fails this check at most {one_in(alpha)}; β = {beta:g}: a split "
+            f"{tolerance:g} points off passes it at most {one_in(beta)}")
 
 
-def _one_in(rate: float) -> str:
+def one_in(rate: float) -> str:
     return f"1 time in {round(1 / rate):,}" if rate > 0 else "never"

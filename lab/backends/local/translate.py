@@ -10,7 +10,13 @@ live routes on both backends.
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lab.backends.local.endpoints import CLUSTER_DOMAIN, service_named, serves, target_port_notes
+from lab.backends.local.destination_policies import with_traffic_policy
+from lab.backends.local.endpoints import (
+    CLUSTER_DOMAIN,
+    serves,
+    service_named,
+    target_port_notes,
+)
 from lab.backends.local.gateway_vhosts import (
     ROUTE_CONFIG_FLAGS,
     intersecting_hosts,
@@ -20,9 +26,14 @@ from lab.backends.local.gateway_vhosts import (
     virtual_host_domains,
 )
 from lab.backends.local.pods import Pod
-from lab.backends.local.destination_policies import with_traffic_policy
-from lab.backends.local.route_policies import DEFAULT_RETRY_POLICY, virtual_service_route
-from lab.backends.local.unreachable_rules import unreachable_rule_indexes, unreachable_rule_notes
+from lab.backends.local.route_policies import (
+    DEFAULT_RETRY_POLICY,
+    virtual_service_route,
+)
+from lab.backends.local.unreachable_rules import (
+    unreachable_rule_indexes,
+    unreachable_rule_notes,
+)
 from lab.errors import ManifestError
 from lab.manifests import Ref
 from lab.validate import route_weights
@@ -109,7 +120,9 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
         for vhost in by_host.values():   # gateway.go: SortVHostRoutes on every virtual host
             vhost["routes"] = sort_vhost_routes(vhost["routes"])
     # Gateway API Gateways: each its own gateway (listeners of their own), beside the ingress gateway's.
-    from lab.backends.local.gateway_api_routes import gateway_listeners   # here: it builds on this module
+    from lab.backends.local.gateway_api_routes import (
+        gateway_listeners,  # here: it builds on this module
+    )
     listeners = gateway_listeners(objects, pods, clusters)
     notes += target_port_notes(objects, pods)
     notes += unreachable_rule_notes(objects)
@@ -117,6 +130,13 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
                        notes=notes, gateway_listeners=listeners)
+
+
+def _config_info(ref: Ref) -> dict:
+    """Which VirtualService a route comes from, as istiod records it on every route
+    (pilot/pkg/networking/util/util.go AddConfigInfoMetadata): `invoke check` names it."""
+    return {"filter_metadata": {"istio": {"config": f"/apis/networking.istio.io/v1/namespaces/{ref.namespace}/"
+                                                    f"virtual-service/{ref.name}"}}}
 
 
 def _merge_order(objects: dict[Ref, dict]) -> list[tuple[Ref, dict]]:
@@ -208,7 +228,8 @@ def _virtual_service_routes(ref: Ref, spec: dict, objects: dict[Ref, dict], pods
     https = spec.get("http") or []
     sent = sent_routes(https)
     actions = {i: _route_action(ref, i, https[i], objects, pods, clusters) for i in sorted({i for i, _, _ in sent})}
-    routes = [{"match": match, "route": actions[i], **({"name": name} if name else {})} for i, name, match in sent]
+    routes = [{"match": match, "route": actions[i], "metadata": _config_info(ref), **({"name": name} if name else {})}
+              for i, name, match in sent]
     unsent = [j for j in range(len(https)) if j not in actions]
     for j in unsent:
         _route_action(ref, j, https[j], objects, pods, {})   # still checked, as istioctl analyze would
