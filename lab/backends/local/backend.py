@@ -32,7 +32,7 @@ from lab.files import read_json, write_json
 from lab.manifests import Ref, ref_of
 from lab.ports import free_port, port_in_use
 from lab.state import DamagedState, LabState, clear_state, lab_lock, load_state, save_state
-from lab.validate import validate, validate_identity
+from lab.validate import validate, validate_identity, validate_update
 
 GATEWAY = "gateway"
 DRAIN_SECONDS = 0.2   # longer than any sample app's answer
@@ -160,6 +160,7 @@ class LocalBackend(Backend):
             validate(obj)
             obj = _with_namespace(obj)
             ref = ref_of(obj)
+            validate_update(new.get(ref), obj)   # what the API server refuses to change (a selector)
             obj = admit(obj, current.get(ref))   # Gateway API: CRD defaults, creationTimestamp
             if ref.namespace and ref.kind != "Namespace" and Ref("Namespace", "", ref.namespace) not in new \
                     and ref.namespace != "default":

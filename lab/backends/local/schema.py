@@ -84,8 +84,8 @@ def check_supported(obj: dict) -> None:
            "spec": kinds[obj["kind"]], "status": MAP}
     _walk(obj, top, "", ref)
     if kinds is gateway_api_schema.SUPPORTED:
-        check_limits(ref, obj)   # the CRDs' maxItems, before the values are walked
-        gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})
+        gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})   # its own words first
+        check_limits(ref, obj)   # then the rest of what the CRD's schema refuses
 
 
 def _refuse_istio_gateway_fields(obj: dict, ref: Ref) -> None:
