@@ -10,6 +10,7 @@ says it is the lab's convention.
 
 import re
 
+from lab.api_fields import check_known
 from lab.errors import ManifestError
 from lab.gateway_api_crds import CRD_FILES, GROUP as GATEWAY_API_GROUP, served_versions
 from lab.labels import key_problem, value_problem
@@ -41,6 +42,7 @@ def validate_identity(obj: dict) -> None:
 
 def validate(obj: dict) -> None:
     validate_identity(obj)
+    check_known(obj, str(ref_of(obj)))   # typos: a kind or field no real API has
     if is_gateway_api(obj):   # its fields and values: the CRDs (gateway_api_limits.py, gateway_api_schema.py)
         return
     check = {"VirtualService": check_virtual_service, "DestinationRule": check_destination_rule,

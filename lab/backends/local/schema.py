@@ -5,8 +5,7 @@ silently ignores what it cannot do. Leaves: SCALAR (any scalar), MAP (any
 string map, e.g. labels), [x] (a list of x), {key: x} (an object).
 """
 
-import difflib
-
+from lab.api_fields import check_known, local_kinds
 from lab.backends.local import gateway_api_schema
 from lab.backends.local.gateway_api_limits import check_limits
 from lab.errors import ManifestError
@@ -67,36 +66,27 @@ CLUSTER_BACKENDS = "k3d or minikube (invoke up --provider k3d)"
 
 
 def check_supported(obj: dict) -> None:
-    """Raise ManifestError for the first field the local lab does not implement."""
+    """Raise ManifestError for the first kind or field the local lab does not implement. A typo (no
+    real API has it) is refused as one first (lab/api_fields.py): only what Istio, Kubernetes or the
+    Gateway API really have gets the line that a cluster supports it."""
     ref = Ref(obj["kind"], (obj.get("metadata") or {}).get("namespace", ""), obj["metadata"]["name"])
+    check_known(obj, str(ref))
     kinds, metadata = SUPPORTED, _METADATA
     if str(obj.get("apiVersion", "")).startswith(gateway_api_schema.GROUP + "/"):
         # Gateway API kinds: their own tree (a Gateway there is not Istio's), and the metadata the lab sets
         kinds, metadata = gateway_api_schema.SUPPORTED, {**_METADATA, **gateway_api_schema.SERVER_METADATA}
-        _refuse_istio_gateway_fields(obj, ref)
     if obj["kind"] == "VirtualService":   # set by the lab as by an API server (merge order)
         metadata = {**metadata, "creationTimestamp": SCALAR}
     if obj["kind"] not in kinds:
         raise ManifestError(
             f"{obj['kind']} {ref.name}: the local lab does not support kind {obj['kind']}",
-            f"use {CLUSTER_BACKENDS}; locally: {', '.join(kinds)}")
+            f"use {CLUSTER_BACKENDS}; locally: {local_kinds()}")
     top = {"apiVersion": SCALAR, "kind": SCALAR, "metadata": metadata,
            "spec": kinds[obj["kind"]], "status": MAP}
     _walk(obj, top, "", ref)
     if kinds is gateway_api_schema.SUPPORTED:
         gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})   # its own words first
         check_limits(ref, obj)   # then the rest of what the CRD's schema refuses
-
-
-def _refuse_istio_gateway_fields(obj: dict, ref: Ref) -> None:
-    """Istio's Gateway under the Gateway API's apiVersion: a common mix-up, refused by a cluster too."""
-    istio_fields = [f for f in ("selector", "servers") if f in (obj.get("spec") or {})]
-    if obj["kind"] == "Gateway" and istio_fields:
-        raise ManifestError(
-            f"{ref}: spec.{' and spec.'.join(istio_fields)} belong to Istio's Gateway (networking.istio.io/v1), "
-            f"not to the Kubernetes Gateway API's ({obj['apiVersion']}); a cluster refuses them too",
-            "use apiVersion networking.istio.io/v1 for selector/servers, or write the Gateway API's "
-            "gatewayClassName: istio and listeners")
 
 
 def _walk(value, schema, path: str, ref: Ref) -> None:
@@ -124,9 +114,7 @@ def _walk(value, schema, path: str, ref: Ref) -> None:
             _walk(item, schema["*"], child, ref)
         elif key in schema:
             _walk(item, schema[key], child, ref)
-        else:
-            close = difflib.get_close_matches(str(key), list(schema), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+        else:   # a real field (check_known has refused typos)
             raise ManifestError(
-                f"{ref}: field {child} is not supported by the local lab",
-                f"{hint}remove it, or use {CLUSTER_BACKENDS}, which supports all of Istio")
+                f"{ref}: field {child} is not supported by the local lab (a cluster supports it)",
+                f"remove it, or use {CLUSTER_BACKENDS}, which runs real Istio and Kubernetes")
