@@ -9,7 +9,7 @@ here — gateway_api_schema.py and gateway_api_limits.py write the ones the lab'
 
 import re
 from collections.abc import Iterator
-from functools import lru_cache, cache
+from functools import cache
 from typing import Any
 
 import yaml

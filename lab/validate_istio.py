@@ -49,12 +49,7 @@ def check_virtual_service(vs: dict) -> None:
     ref, spec = ref_of(vs), vs.get("spec") or {}
     gateways = spec.get("gateways") or []
     _check_gateway_names(ref, gateways)
-    hosts = spec.get("hosts")
-    if not hosts:
-        # Istio takes a VirtualService without hosts as a delegate, which only another's `delegate` uses.
-        raise ManifestError(f"{ref}: spec.hosts is empty (Istio would take it as a delegate VirtualService, "
-                            "routed only through another VirtualService's http[].delegate, which the lab does "
-                            "not use)", "list the host names this VirtualService routes")
+    hosts = spec.get("hosts") or []   # none: a delegate VirtualService (the local lab refuses it, schema.py)
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         bad = next((f"[{i}] is {h!r}" for i, h in enumerate(hosts) if not isinstance(h, str)), " is not a list") \
             if isinstance(hosts, list) else " is not a list"
@@ -79,8 +74,9 @@ def check_virtual_service(vs: dict) -> None:
                "give it at least one http route (to remove it, `invoke delete vs NAME -n NS`)")
     for i, http in enumerate(spec["http"]):
         for j, match in enumerate(http.get("match") or []):
-            _check_match(ref, f"spec.http[{i}].match[{j}]", match or {})
-        _check_destinations(ref, f"spec.http[{i}].route", http.get("route") or [])
+            _check_match(ref, f"spec.http[{i}].match[{j}]", match or {}, to_mesh)
+        if http.get("route") or not any(http.get(k) for k in ("redirect", "directResponse", "delegate")):
+            _check_destinations(ref, f"spec.http[{i}].route", http.get("route") or [])
 
 
 def _host_words(host: str, problem: str) -> str:
@@ -107,7 +103,7 @@ def _check_gateway_names(ref: Ref, gateways: object) -> None:
                    "name one Gateway as NAMESPACE/NAME, e.g. canary-lab/lab-gateway")
 
 
-def _check_match(ref: Ref, where: str, match: dict) -> None:
+def _check_match(ref: Ref, where: str, match: dict, to_mesh: bool) -> None:
     if "uri" in match:
         _check_string_match(ref, f"{where}.uri", match["uri"], presence_allowed=False)
     headers = match.get("headers") or {}
@@ -115,11 +111,15 @@ def _check_match(ref: Ref, where: str, match: dict) -> None:
         raise ManifestError(f"{ref}: {where}.headers must be a mapping", "e.g. headers: {x-track: {exact: canary}}")
     for name, condition in headers.items():
         name = str(name)   # ValidateHTTPHeaderNameOrJwtClaimRoute
-        if JWT_CLAIM.match(name):
-            raise ManifestError(f"{ref}: {where}.headers.{name} routes by a JWT claim, which the local lab "
-                                "does not support (a cluster does, with a RequestAuthentication)",
-                                "use k3d or minikube (invoke up --provider k3d)")
-        if name not in PSEUDO_HEADERS and not HEADER_NAME.match(name):
+        if JWT_CLAIM.match(name) and to_mesh:
+            refuse(ref, f"{where}.headers.{name} routes by a JWT claim, which only a gateway does",
+                   "bind the VirtualService to a Gateway (spec.gateways without mesh)")
+        if condition is None:   # apiextensions prunenulls.go: a null map value is deleted before Istio sees it
+            raise ManifestError(f"{ref}: {where}.headers.{name} is empty (null): a cluster's API server drops it, "
+                                "and the match then takes every request; the lab refuses it",
+                                f"write {name}: {{}} to match any value when the header is present, or give "
+                                "exact, prefix or regex")
+        if not JWT_CLAIM.match(name) and name not in PSEUDO_HEADERS and not HEADER_NAME.match(name):
             refuse(ref, f"{where}.headers names {name!r}, which is not an HTTP header name",
                    "use letters, digits and '-' (no spaces, colons or line breaks)")
         # `{}` matches when the header is present, whatever its value (Istio's rule).
@@ -128,8 +128,6 @@ def _check_match(ref: Ref, where: str, match: dict) -> None:
 
 def _check_string_match(ref: Ref, where: str, condition: object, presence_allowed: bool) -> None:
     """validateStringMatch / validateStringMatchRegexp."""
-    if condition is None and presence_allowed:
-        return
     if not isinstance(condition, dict):
         raise ManifestError(f"{ref}: {where} must be a mapping", "e.g. {exact: canary} or {prefix: /api}")
     kinds = [k for k in STRING_MATCH_TYPES if k in condition]

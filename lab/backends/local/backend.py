@@ -22,7 +22,7 @@ from lab.backends.local.gateway_status import apply_note, with_status
 from lab.backends.local.pods import desired_pods
 from lab.backends.local.processes import Processes, pid_alive
 from lab.backends.local.runners import load_runners
-from lab.backends.local.schema import check_supported
+from lab.backends.local.schema import check_object
 from lab.backends.local.translate import EnvoyConfig, translate
 from lab.config import Paths, gateway_tls_port
 from lab.edge import ctrl_c_deferred
@@ -32,7 +32,7 @@ from lab.files import read_json, write_json
 from lab.manifests import Ref, ref_of
 from lab.ports import free_port, port_in_use
 from lab.state import DamagedState, LabState, clear_state, lab_lock, load_state, save_state
-from lab.validate import validate, validate_identity, validate_update
+from lab.validate import validate_update
 
 GATEWAY = "gateway"
 DRAIN_SECONDS = 0.2   # longer than any sample app's answer
@@ -155,9 +155,7 @@ class LocalBackend(Backend):
         new = dict(current)
         lines, refs = [], []
         for obj in objects:
-            validate_identity(obj)
-            check_supported(obj)
-            validate(obj)
+            check_object(obj)
             obj = _with_namespace(obj)
             ref = ref_of(obj)
             validate_update(new.get(ref), obj)   # what the API server refuses to change (a selector)

@@ -9,7 +9,9 @@ from lab.api_fields import check_known, local_kinds
 from lab.backends.local import gateway_api_schema
 from lab.backends.local.gateway_api_limits import check_limits
 from lab.errors import ManifestError
-from lab.manifests import Ref
+from lab.manifests import Ref, ref_of
+from lab.validate import validate, validate_identity
+from lab.validate_istio import JWT_CLAIM
 
 SCALAR = "scalar"
 MAP = "map"
@@ -65,6 +67,17 @@ SUPPORTED: dict[str, dict] = {
 CLUSTER_BACKENDS = "k3d or minikube (invoke up --provider k3d)"
 
 
+def check_object(obj: dict) -> None:
+    """All the local lab refuses in one object, before anything changes: its identity, then typos and
+    what only a cluster supports, then what the API server and Istio refuse (lab/validate.py). Every
+    local path that changes objects (apply, patch, helm, exercise steps) runs it (backend._apply)."""
+    validate_identity(obj)
+    check_supported(obj)
+    validate(obj)
+    if obj["kind"] == "VirtualService":   # (after Istio's own refusals)
+        _refuse_cluster_only_routing(ref_of(obj), obj.get("spec") or {})
+
+
 def check_supported(obj: dict) -> None:
     """Raise ManifestError for the first kind or field the local lab does not implement. A typo (no
     real API has it) is refused as one first (lab/api_fields.py): only what Istio, Kubernetes or the
@@ -89,7 +102,24 @@ def check_supported(obj: dict) -> None:
         check_limits(ref, obj)   # then the rest of what the CRD's schema refuses
 
 
+def _refuse_cluster_only_routing(ref: Ref, spec: dict) -> None:
+    """What Istio accepts in fields the local lab has, and only a cluster serves."""
+    if not spec.get("hosts"):   # Istio's ValidateVirtualService: no hosts means a delegate
+        raise ManifestError(f"{ref}: spec.hosts is empty: a cluster takes it as a delegate VirtualService (one that "
+                            "another's http[].delegate names), which the local lab does not support",
+                            f"list the host names this VirtualService routes, or use {CLUSTER_BACKENDS}")
+    for i, http in enumerate(spec.get("http") or []):
+        for j, match in enumerate(http.get("match") or []):
+            for name in (match or {}).get("headers") or {}:
+                if JWT_CLAIM.match(str(name)):
+                    raise ManifestError(f"{ref}: spec.http[{i}].match[{j}].headers.{name} routes by a JWT claim, "
+                                        "which the local lab does not support (a cluster does, with a "
+                                        "RequestAuthentication)", f"use {CLUSTER_BACKENDS}")
+
+
 def _walk(value, schema, path: str, ref: Ref) -> None:
+    if value is None:   # as good as absent: the API server prunes a null (apiextensions prunenulls.go)
+        return
     if schema == SCALAR:
         if isinstance(value, (dict, list)):
             raise ManifestError(f"{ref}: {path} must be a single value, not a "
