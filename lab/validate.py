@@ -133,7 +133,8 @@ def _check_service(service: dict) -> None:
     for i, port in enumerate((service.get("spec") or {}).get("ports") or []):
         _check_port(ref, f"spec.ports[{i}].port", port.get("port"))
         target = port.get("targetPort")
-        if target is not None and not isinstance(target, str):
+        # 0 (like "" or none) is defaulted to the port (pkg/apis/core/v1/defaults.go SetDefaults_Service)
+        if target is not None and not isinstance(target, str) and target != 0:
             _check_port(ref, f"spec.ports[{i}].targetPort", target)
 
 

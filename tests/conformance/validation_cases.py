@@ -48,6 +48,7 @@ def judge(case: Case) -> None:
     assert case.says in message, message
     if case.expect == REFUSED:
         assert any(who in message for who in WHO_REFUSES), message
+        assert "would accept" not in message, message   # never says a cluster takes what it refuses
         if not is_gateway_api(case.obj):   # (a cluster's API server checks the Gateway API CRDs itself)
             with pytest.raises(ManifestError):
                 validate(case.obj)   # refused on a cluster backend too
