@@ -124,6 +124,9 @@ def _walk(value: Any, tree: Any, path: str, where: str, kind: str) -> None:
         if not isinstance(value, list):
             raise ManifestError(f"{where}: {path} must be a list", "start each item with '- '")
         for index, item in enumerate(value):
+            if item is None:   # (the API server prunes a null field, never a null item)
+                raise ManifestError(f"{where}: {path}[{index}] is empty (null); a cluster refuses it too",
+                                    "remove the empty '-' item, or fill it in")
             _walk(item, tree[0], f"{path}[{index}]", where, kind)
         return
     if not isinstance(value, dict):

@@ -36,6 +36,13 @@ __all__ = ["is_gateway_api", "route_weights", "validate", "validate_identity", "
 
 def validate_identity(obj: dict) -> None:
     """apiVersion, kind and names: before anything reads the object's spec."""
+    kind, meta = obj.get("kind"), obj.get("metadata")
+    # A kind lower-cased is a DNS-1035 label, or no CRD could name it (apiextensions validation:
+    # ValidateCustomResourceDefinitionNames), nor any built-in API.
+    if not isinstance(kind, str) or not DNS1035_LABEL.match(kind.lower()) or len(kind) > 63:
+        raise ManifestError(f"kind is {kind!r}, not the name of a kind", "e.g. kind: Service")
+    if not isinstance(meta, dict):
+        raise ManifestError(f"{kind}: metadata must be a mapping", "give it a name: metadata: {name: my-app}")
     _check_api_version(obj)
     _check_names(obj)
 
@@ -89,9 +96,7 @@ def _check_api_version(obj: dict) -> None:
 
 
 def _check_names(obj: dict) -> None:
-    kind, meta = obj["kind"], obj.get("metadata")
-    if not isinstance(meta, dict):
-        raise ManifestError(f"{kind}: metadata must be a mapping", "give it a name: metadata: {name: my-app}")
+    kind, meta = obj["kind"], obj["metadata"]
     rule, what = (DNS1123_LABEL, "a DNS-1123 label") if kind == "Namespace" else \
         (DNS1035_LABEL, "a DNS-1035 label") if kind == "Service" else (DNS1123_SUBDOMAIN, "a DNS-1123 subdomain")
     _check_name(f"{kind} metadata.name", meta.get("name"), rule, 63 if kind in ("Namespace", "Service") else 253,

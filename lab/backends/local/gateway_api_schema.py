@@ -77,7 +77,7 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
         _check_listener_rules(ref, spec["listeners"])   # what the CRD refuses, before what only a cluster serves
         for i, listener in enumerate(spec["listeners"]):
             if listener["protocol"] not in PROTOCOLS:
-                _local(ref, f"spec.listeners[{i}].protocol", f"is {listener['protocol']} (the local lab serves HTTP "
+                _local(ref, f"spec.listeners[{i}].protocol", f"is {_shown(listener['protocol'])} (the local lab serves HTTP "
                        "and HTTPS)", "TCP, TLS and UDP listeners need k3d or minikube")
     elif kind == "HTTPRoute":
         for i, hostname in enumerate(spec.get("hostnames") or []):
@@ -138,7 +138,7 @@ def _check_listener_rules(ref: Ref, listeners: list[dict]) -> None:
         if protocol == "TLS" and tls is None:   # (a tls without mode gets the default, Terminate)
             _fail(ref, f"{where}.tls.mode", "must be set for protocol TLS", "set mode: Passthrough")
         if protocol == "HTTPS" and tls is not None and tls.get("mode", "Terminate") not in ("", "Terminate"):
-            _fail(ref, f"{where}.tls.mode", f"is {tls.get('mode')}; the CRD's rule: it must be Terminate for HTTPS",
+            _fail(ref, f"{where}.tls.mode", f"is {tls.get('mode')!r}; it must be Terminate for HTTPS",
                   "use mode: Terminate (Passthrough goes with protocol TLS)")
         if tls is not None and tls.get("mode", "Terminate") == "Terminate" and not tls.get("certificateRefs"):
             _fail(ref, f"{where}.tls", "has mode Terminate without certificateRefs",
@@ -195,6 +195,11 @@ def _port(ref: Ref, field: str, value) -> None:
 def _enum(ref: Ref, field: str, value, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         _fail(ref, field, f"is {value!r}", f"one of {', '.join(allowed)}")
+
+
+def _shown(value: object) -> str:
+    """A value as the message shows it: plain when it is one printable word, else quoted (no line breaks)."""
+    return value if isinstance(value, str) and value.isprintable() and " " not in value else repr(value)
 
 
 def _fail(ref: Ref, field: str, problem: str, fix: str) -> NoReturn:

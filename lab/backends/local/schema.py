@@ -134,6 +134,9 @@ def _walk(value, schema, path: str, ref: Ref) -> None:
         if not isinstance(value, list):
             raise ManifestError(f"{ref}: {path} must be a list", "start each item with '- '")
         for index, item in enumerate(value):
+            if item is None:   # (the API server prunes a null field, never a null item)
+                raise ManifestError(f"{ref}: {path}[{index}] is empty (null); a cluster refuses it too",
+                                    "remove the empty '-' item, or fill it in")
             _walk(item, schema[0], f"{path}[{index}]", ref)
         return
     if not isinstance(value, dict):
