@@ -55,9 +55,8 @@ def _labels_problem(domain: str) -> str | None:
 
 
 def _is_go_int(text: str) -> bool:
-    """strconv.Atoi succeeds: an optional sign, ASCII digits, within int64."""
-    digits = text[1:] if text[:1] in ("+", "-") else text
-    return digits.isascii() and digits.isdigit() and -(2**63) <= int(text) < 2**63
+    """strconv.Atoi succeeds on ASCII digits within int64 (a signed label fails as a DNS label anyway)."""
+    return text.isascii() and text.isdigit() and int(text) < 2**63
 
 
 def fqdn_problem(domain: str) -> str | None:

@@ -76,6 +76,7 @@ GATEWAY = "validation TestValidateGateway"
 SERVER = "validation TestValidateServer"
 SERVER_PORT = "validation TestValidateServerPort"
 SOURCE = "validation.go"   # a rule read from the source, where no table row states it
+NAME_MATCHES = "host TestNameMatches"
 
 CASES = [
     # ValidateWildcardDomain, as a gateway-bound VirtualService's hosts take it
@@ -97,6 +98,28 @@ CASES = [
     Case(SOURCE + " ValidateDNS1123Labels", "non-ASCII label", vs(hosts=["ça.lab.local"]), REFUSED, "'ça'"),
     Case(SOURCE + " ValidateDNS1123Labels", "a port in the host", vs(hosts=["canary.lab.local:80"]), REFUSED,
          "has a port"),
+    Case(SOURCE + " ValidateDNS1123Labels", "a 63-character label", vs(hosts=[f"a.{'x' * 63}.com"]), ACCEPTED),
+    Case(SOURCE + " ValidateDNS1123Labels", "a 64-character label", vs(hosts=[f"a.{'x' * 64}.com"]), REFUSED,
+         "not a DNS-1123 label"),
+    Case(SOURCE + " ValidateWildcardDomain", "a 64-character first label", vs(hosts=["x" * 64 + ".com"]), REFUSED,
+         "first label"),
+    Case(SOURCE + " CheckDNS1123Preconditions", "255 characters", vs(hosts=[".".join(["x" * 63] * 4)]), ACCEPTED),
+    # strconv.Atoi: a top-level label of digits past int64 is no number to Istio, so a valid label
+    Case(SOURCE + " ValidateDNS1123Labels", "top-level label 2^63 - 1", vs(hosts=[f"foo.{2**63 - 1}"]), REFUSED,
+         "all-numeric"),
+    Case(SOURCE + " ValidateDNS1123Labels", "top-level label 2^63", vs(hosts=[f"foo.{2**63}"]), ACCEPTED),
+    # host.Name.Matches (pkg/config/host/name_test.go TestNameMatches), as two hosts of one VirtualService:
+    # hosts that match are duplicates (ValidateVirtualService)
+    *(Case(NAME_MATCHES, f"{a} and {b}", vs(hosts=[a, b]), REFUSED if overlap else ACCEPTED,
+           "overlap" if overlap else "") for a, b, overlap in (
+        ("a.facebook.com", "*.facebook.COM", False), ("foo.com", "foo.com", True), ("bar.com", "foo.com", False),
+        ("bar.foo.com", "foo.com", False), ("foo.com", "bar.foo.com", False), ("*.com", "foo.com", True),
+        ("*.foo.com", "bar.foo.com", True), ("*", "foo.com", True), ("*", "*.com", True), ("*", "com", True),
+        ("*.com", "*.foo.com", True), ("foo.com", "*.foo.com", False), ("*.foo.com", "foo.com", False),
+        ("*.foo.bar.baz", "baz", False), ("baz", "*.foo.bar.baz", False), ("*.foo.bar.baz", "*.baz", True),
+        ("foo.bar.baz", "*.baz", True))),
+    Case(SOURCE + " host Name.Matches", "a wildcard covers whole labels only", vs(hosts=["*.foo.com", "barfoo.com"]),
+         ACCEPTED),
     # ValidateFQDN, as validateGatewayNames takes a name without '/'
     Case(FQDN, "long FQDN", vs(gateways=["x" * 256]), REFUSED, "256 characters"),
     Case(FQDN, "empty FQDN", vs(gateways=[""]), REFUSED, "is empty"),
@@ -226,6 +249,12 @@ CASES = [
     Case(SERVER, "invalid ~/name", gateway(server(["~/foo.bar.com"])), REFUSED, "'~'"),
     Case(SERVER, "invalid domain ns/name format", gateway(server(["ns1/foo.*.bar.com"])), REFUSED, "foo.*.bar.com"),
     Case(SERVER, "invalid short name host", gateway(server(["foo"])), REFUSED, "short names"),
+    Case(SOURCE + " validateSidecarOrGatewayHostnamePart", "a bad label", gateway(server(["foo.ba!r.com"])),
+         REFUSED, "'ba!r'"),
+    Case(SOURCE + " ValidateNamespaceSlashWildcardHostname", "no host after '/'", gateway(server(["ns1/"])),
+         REFUSED, "empty namespace or host"),
+    Case(SOURCE + " ValidateNamespaceSlashWildcardHostname", "no namespace before '/'", gateway(server(["/foo.com"])),
+         REFUSED, "empty namespace or host"),
     Case(SERVER, "invalid tls options", gateway(server(number=1, tls={"mode": "SIMPLE"})), REFUSED,
          "with tls settings"),
     Case(SERVER, "no tls on HTTPS", gateway(server(number=10000, name="https", protocol="https")), REFUSED,

@@ -32,7 +32,30 @@ def container_port(number: int) -> dict:
     return deployment
 
 
+def labelled(key: str, value: str = "v1") -> dict:
+    service = copy.deepcopy(SERVICE)
+    service["metadata"]["labels"] = {key: value}
+    return service
+
+
+KEYS = "apimachinery TestIsQualifiedName"
+VALUES = "apimachinery TestIsValidLabelValue"
+GOOD_KEYS = ("simple", "now-with-dashes", "1-starts-with-num", "1234", "simple/simple", "now-with-dashes/simple",
+             "now-with-dashes/now-with-dashes", "now.with.dots/simple", "now-with.dashes-and.dots/simple",
+             "1-num.2-num/3-num", "1234/5678", "1.2.3.4/5678", "Uppercase_Is_OK_123", "example.com/Uppercase_Is_OK_123",
+             "requests.storage-foo", "a" * 63, "a" * 253 + "/" + "b" * 63)
+BAD_KEYS = ("nospecialchars%^=@", "cantendwithadash-", "-cantstartwithadash-", "only/one/slash", "Example.com/abc",
+            "example_com/abc", "example.com/", "/simple", "a" * 64, "a" * 254 + "/abc")
+GOOD_VALUES = ("simple", "now-with-dashes", "1-starts-with-num", "end-with-num-1", "1234", "a" * 63, "")
+BAD_VALUES = ("nospecialchars%^=@", "Tama-nui-te-rā.is.Māori.sun", "\\backslashes\\are\\bad", "-starts-with-dash",
+              "ends-with-dash-", ".starts.with.dot", "ends.with.dot.", "a" * 64)
+
 CASES = [
+    *(Case(KEYS, f"key {key[:70]}", labelled(key), ACCEPTED) for key in GOOD_KEYS),
+    *(Case(KEYS, f"key {key[:70]}", labelled(key), REFUSED, "Kubernetes refuses it") for key in BAD_KEYS),
+    *(Case(VALUES, f"value {value[:70]!r}", labelled("app", value), ACCEPTED) for value in GOOD_VALUES),
+    *(Case(VALUES, f"value {value[:70]!r}", labelled("app", value), REFUSED, "Kubernetes refuses it")
+      for value in BAD_VALUES),
     *(Case(PORTS, f"Service port {n}", service_port(port=n), ACCEPTED) for n in GOOD),
     *(Case(PORTS, f"Service port {n}", service_port(port=n), REFUSED, f"spec.ports[0].port is {n}") for n in BAD),
     *(Case(PORTS, f"Service targetPort {n}", service_port(targetPort=n), REFUSED, f"targetPort is {n}")
