@@ -10,8 +10,9 @@ have and the local lab does not is schema.py's to refuse, naming the backends th
 
 import difflib
 import json
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 
 from lab.config import PROJECT_DIR
 from lab.errors import ManifestError
@@ -90,7 +91,13 @@ def check_known(obj: dict, where: str) -> None:
                             "a cluster refuses it too)", f"{hint}kinds the lab runs: {local_kinds()}")
     tree = tree_of(obj)
     if tree is not None:
-        _walk(obj, tree, "", where, str(obj.get("kind")))
+        walk_fields(obj, tree, "", where, lambda field, known: _typo(where, str(obj.get("kind")), field, known))
+
+
+def _typo(where: str, kind: str, field: str, known: list[str]) -> NoReturn:
+    close = difflib.get_close_matches(field.rpartition(".")[2], known, n=1)
+    raise ManifestError(f"{where}: {kind} has no field {field} (a typo? a cluster refuses it too)",
+                        f"did you mean '{close[0]}'?" if close else f"remove it (the fields there: {', '.join(known[:12])})")
 
 
 def _refuse_istio_gateway_fields(obj: dict, where: str) -> None:
@@ -112,13 +119,20 @@ def local_kinds() -> str:
     return f"{', '.join(kubernetes)}; Istio's {', '.join(istio)}; the Gateway API's {', '.join(CRD_FILES)}"
 
 
-def _walk(value: Any, tree: Any, path: str, where: str, kind: str) -> None:
-    if value is None or tree == MAP:
+def walk_fields(value: Any, tree: Any, path: str, where: str, unknown: Callable[[str, list[str]], None]) -> None:
+    """Check `value` against a field tree: shapes (a single value, a list, a mapping), null list items,
+    and each key; `unknown(field, known keys)` raises for a key the tree lacks. A null field is as good
+    as absent, as the API server prunes it (apiextensions prunenulls.go)."""
+    if value is None:
         return
     if tree == SCALAR:
         if isinstance(value, (dict, list)):
             raise ManifestError(f"{where}: {path} must be a single value, not a "
                                 f"{'list' if isinstance(value, list) else 'mapping'}", "check the indentation there")
+        return
+    if tree == MAP:
+        if not isinstance(value, dict):
+            raise ManifestError(f"{where}: {path} must be a mapping", "write it as key: value lines")
         return
     if isinstance(tree, list):
         if not isinstance(value, list):
@@ -127,18 +141,13 @@ def _walk(value: Any, tree: Any, path: str, where: str, kind: str) -> None:
             if item is None:   # (the API server prunes a null field, never a null item)
                 raise ManifestError(f"{where}: {path}[{index}] is empty (null); a cluster refuses it too",
                                     "remove the empty '-' item, or fill it in")
-            _walk(item, tree[0], f"{path}[{index}]", where, kind)
+            walk_fields(item, tree[0], f"{path}[{index}]", where, unknown)
         return
     if not isinstance(value, dict):
         raise ManifestError(f"{where}: {path or 'the object'} must be a mapping", "check the indentation there")
     for key, item in value.items():
         child = f"{path}.{key}" if path else str(key)
-        if "*" in tree:
-            _walk(item, tree["*"], child, where, kind)
-        elif key in tree:
-            _walk(item, tree[key], child, where, kind)
+        if "*" in tree or key in tree:
+            walk_fields(item, tree["*"] if "*" in tree else tree[key], child, where, unknown)
         else:
-            close = difflib.get_close_matches(str(key), list(tree), n=1)
-            raise ManifestError(f"{where}: {kind} has no field {child} (a typo? a cluster refuses it too)",
-                                f"did you mean '{close[0]}'?" if close else
-                                f"remove it (the fields there: {', '.join(list(tree)[:12])})")
+            unknown(child, list(tree))

@@ -5,7 +5,10 @@ silently ignores what it cannot do. Leaves: SCALAR (any scalar), MAP (any
 string map, e.g. labels), [x] (a list of x), {key: x} (an object).
 """
 
-from lab.api_fields import check_known, local_kinds
+from collections.abc import Callable
+from typing import NoReturn
+
+from lab.api_fields import check_known, local_kinds, walk_fields
 from lab.backends.local import gateway_api_schema
 from lab.backends.local.gateway_api_limits import check_limits
 from lab.errors import ManifestError
@@ -96,7 +99,7 @@ def check_supported(obj: dict) -> None:
             f"use {CLUSTER_BACKENDS}; locally: {local_kinds()}")
     top = {"apiVersion": SCALAR, "kind": SCALAR, "metadata": metadata,
            "spec": kinds[obj["kind"]], "status": MAP}
-    _walk(obj, top, "", ref)
+    walk_fields(obj, top, "", str(ref), _unsupported(ref))
     if kinds is gateway_api_schema.SUPPORTED:
         gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})   # its own words first
         check_limits(ref, obj)   # then the rest of what the CRD's schema refuses
@@ -117,37 +120,8 @@ def _refuse_cluster_only_routing(ref: Ref, spec: dict) -> None:
                                         "RequestAuthentication)", f"use {CLUSTER_BACKENDS}")
 
 
-def _walk(value, schema, path: str, ref: Ref) -> None:
-    if value is None:   # as good as absent: the API server prunes a null (apiextensions prunenulls.go)
-        return
-    if schema == SCALAR:
-        if isinstance(value, (dict, list)):
-            raise ManifestError(f"{ref}: {path} must be a single value, not a "
-                                f"{'list' if isinstance(value, list) else 'mapping'}",
-                                "check the indentation there")
-        return
-    if schema == MAP:
-        if value is not None and not isinstance(value, dict):
-            raise ManifestError(f"{ref}: {path} must be a mapping", "write it as key: value lines")
-        return
-    if isinstance(schema, list):
-        if not isinstance(value, list):
-            raise ManifestError(f"{ref}: {path} must be a list", "start each item with '- '")
-        for index, item in enumerate(value):
-            if item is None:   # (the API server prunes a null field, never a null item)
-                raise ManifestError(f"{ref}: {path}[{index}] is empty (null); a cluster refuses it too",
-                                    "remove the empty '-' item, or fill it in")
-            _walk(item, schema[0], f"{path}[{index}]", ref)
-        return
-    if not isinstance(value, dict):
-        raise ManifestError(f"{ref}: {path} must be a mapping", "check the indentation there")
-    for key, item in value.items():
-        child = f"{path}.{key}" if path else str(key)
-        if "*" in schema:
-            _walk(item, schema["*"], child, ref)
-        elif key in schema:
-            _walk(item, schema[key], child, ref)
-        else:   # a real field (check_known has refused typos)
-            raise ManifestError(
-                f"{ref}: field {child} is not supported by the local lab (a cluster supports it)",
-                f"remove it, or use {CLUSTER_BACKENDS}, which runs real Istio and Kubernetes")
+def _unsupported(ref: Ref) -> Callable[[str, list[str]], None]:
+    def refuse(field: str, known: list[str]) -> NoReturn:   # a real field (check_known has refused typos)
+        raise ManifestError(f"{ref}: field {field} is not supported by the local lab (a cluster supports it)",
+                            f"remove it, or use {CLUSTER_BACKENDS}, which runs real Istio and Kubernetes")
+    return refuse
