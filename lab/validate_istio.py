@@ -114,14 +114,14 @@ def _check_match(ref: Ref, where: str, match: dict, to_mesh: bool) -> None:
         if JWT_CLAIM.match(name) and to_mesh:
             refuse(ref, f"{where}.headers.{name} routes by a JWT claim, which only a gateway does",
                    "bind the VirtualService to a Gateway (spec.gateways without mesh)")
+        if not JWT_CLAIM.match(name) and name not in PSEUDO_HEADERS and not HEADER_NAME.match(name):
+            refuse(ref, f"{where}.headers names {name!r}, which is not an HTTP header name",
+                   "use letters, digits and '-' (no spaces, colons or line breaks)")
         if condition is None:   # apiextensions prunenulls.go: a null map value is deleted before Istio sees it
             raise ManifestError(f"{ref}: {where}.headers.{name} is empty (null): a cluster's API server drops it, "
                                 "and the match then takes every request; the lab refuses it",
                                 f"write {name}: {{}} to match any value when the header is present, or give "
                                 "exact, prefix or regex")
-        if not JWT_CLAIM.match(name) and name not in PSEUDO_HEADERS and not HEADER_NAME.match(name):
-            refuse(ref, f"{where}.headers names {name!r}, which is not an HTTP header name",
-                   "use letters, digits and '-' (no spaces, colons or line breaks)")
         # `{}` matches when the header is present, whatever its value (Istio's rule).
         _check_string_match(ref, f"{where}.headers.{name}", condition, presence_allowed=True)
 
