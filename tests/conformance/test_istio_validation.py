@@ -123,6 +123,9 @@ CASES = [
         ("foo.bar.baz", "*.baz", True))),
     Case(SOURCE + " host Name.Matches", "a wildcard covers whole labels only", vs(hosts=["*.foo.com", "barfoo.com"]),
          ACCEPTED),
+    Case(SOURCE + " host Name.Matches", "a wildcard covers whole labels of a wildcard only",
+         vs(hosts=["*.foocom", "*.com"]), ACCEPTED),
+    Case(SOURCE + " host Name.Matches", "one wildcard twice", vs(hosts=["*.com", "*.com"]), REFUSED, "overlap"),
     # ValidateFQDN, as validateGatewayNames takes a name without '/'
     Case(FQDN, "long FQDN", vs(gateways=["x" * 256]), REFUSED, "256 characters"),
     Case(FQDN, "empty FQDN", vs(gateways=[""]), REFUSED, "is empty"),
