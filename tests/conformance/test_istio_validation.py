@@ -233,6 +233,12 @@ CASES = [
     Case(LABELS, "bad tag value 2", labelled({"key": "value_"}), REFUSED, "'value_'"),
     Case(LABELS, "bad tag value 3", labelled({"key": "value$"}), REFUSED, "'value$'"),
     Case(SOURCE + " labels validateTagKey", "upper-case DNS prefix", labelled({"Example.com/app": "v1"}), ACCEPTED),
+    Case(SOURCE + " labels validateTagKey", "a 253-character prefix", labelled({"a" * 253 + "/key": "v1"}), ACCEPTED),
+    Case(SOURCE + " labels validateTagKey", "a 254-character prefix", labelled({"a" * 254 + "/key": "v1"}), REFUSED,
+         "prefix longer than 253"),
+    Case(SOURCE + " labels validateTagKey", "a 63-character name", labelled({"k" * 63: "v1"}), ACCEPTED),
+    Case(SOURCE + " labels validateTagKey", "a 64-character name", labelled({"k" * 64: "v1"}), REFUSED,
+         "name part of 64 characters"),
     Case(SOURCE + " labels labelValueRegexp", "a 64-character value", labelled({"version": "v" * 64}), ACCEPTED),
     # ValidateGateway / validateServer / validateServerPort
     Case(GATEWAY, "empty", gateway(), REFUSED, "spec.servers is empty"),
