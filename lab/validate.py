@@ -113,7 +113,7 @@ def _check_name(where: str, value: object, rule: re.Pattern, limit: int, what: s
         raise ManifestError(f"{where} is {value!r}, not a string",
                             f"quote it (name: \"{value}\") or use a name of lowercase letters, digits and '-'")
     if len(value) > limit or not rule.match(value):
-        raise ManifestError(f"{where} {value!r} is not {what} (as Kubernetes requires)",
+        raise ManifestError(f"{where} {value!r} is not {what}; Kubernetes refuses it",
                             f"use lowercase letters, digits and '-', starting and ending with a letter or digit, "
                             f"at most {limit} characters")
 
@@ -122,7 +122,7 @@ def _check_deployment(deployment: dict) -> None:
     ref, spec = ref_of(deployment), deployment.get("spec") or {}
     replicas = spec.get("replicas", 1)
     if not whole_number(replicas) or replicas < 0:
-        raise ManifestError(f"{ref}: spec.replicas is {replicas!r}",
+        raise ManifestError(f"{ref}: spec.replicas is {replicas!r}; Kubernetes refuses it",
                             "replicas is a whole number, 0 or more, written without quotes (e.g. replicas: 2)")
     _check_labels(f"{ref}: spec.selector.matchLabels", (spec.get("selector") or {}).get("matchLabels"))
     _check_labels(f"{ref}: spec.template.metadata.labels", ((spec.get("template") or {}).get("metadata") or {}).get("labels"))

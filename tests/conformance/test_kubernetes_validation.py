@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from lab.config import PROJECT_DIR
+from lab.errors import ManifestError
+from lab.validate import route_weights, validate, validate_update
 from tests.conformance.validation_cases import ACCEPTED, REFUSED, Case, judge
 
 SAMPLE = list(yaml.safe_load_all((PROJECT_DIR / "apps" / "sample-apps.yaml").read_text()))
@@ -54,7 +56,43 @@ GOOD_VALUES = ("simple", "now-with-dashes", "1-starts-with-num", "end-with-num-1
 BAD_VALUES = ("nospecialchars%^=@", "Tama-nui-te-rā.is.Māori.sun", "\\backslashes\\are\\bad", "-starts-with-dash",
               "ends-with-dash-", ".starts.with.dot", "ends.with.dot.", "a" * 64)
 
+def edited(obj: dict, edit) -> dict:
+    obj = copy.deepcopy(obj)
+    edit(obj)
+    return obj
+
+
+def replicas(value) -> dict:
+    return edited(DEPLOYMENT, lambda d: d["spec"].update(replicas=value))
+
+
+SPEC = "apps validation ValidateDeploymentSpec"          # replicas: ValidateNonnegativeField
+META = "apimachinery ValidateObjectMeta"                 # namespace: a DNS-1123 label; annotations' keys
+LABELS_OF = "core validation ValidateLabels"             # selectors and template labels are labels too
+NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+
 CASES = [
+    Case(SPEC, "replicas 0", replicas(0), ACCEPTED),
+    Case(SPEC, "replicas -1", replicas(-1), REFUSED, "spec.replicas is -1"),
+    Case(SPEC, "replicas 2.7", replicas(2.7), REFUSED, "spec.replicas is 2.7"),
+    Case(SPEC, "replicas '3'", replicas("3"), REFUSED, "spec.replicas is '3'"),
+    Case(META, "a Namespace", NAMESPACE, ACCEPTED),
+    Case(META, "no namespace (the default one)", edited(SERVICE, lambda o: o["metadata"].pop("namespace")),
+         ACCEPTED),
+    Case(META, "namespace with a slash", edited(SERVICE, lambda o: o["metadata"].update(namespace="x/y")), REFUSED,
+         "metadata.namespace 'x/y'"),
+    Case(META, "namespace of 64 characters", edited(SERVICE, lambda o: o["metadata"].update(namespace="n" * 64)),
+         REFUSED, "metadata.namespace 'nnn"),
+    Case(META, "annotation key with a space", edited(SERVICE, lambda o: o["metadata"].update(
+        annotations={"my note": "x"})), REFUSED, "annotations: key 'my note'"),
+    Case(META, "annotation value with spaces", edited(SERVICE, lambda o: o["metadata"].update(
+        annotations={"note": "any text at all"})), ACCEPTED),
+    Case(LABELS_OF, "Service selector value", edited(SERVICE, lambda o: o["spec"].update(selector={"app": "a b"})),
+         REFUSED, "spec.selector.app 'a b'"),
+    Case(LABELS_OF, "Deployment matchLabels value", edited(DEPLOYMENT, lambda o: o["spec"]["selector"].update(
+        matchLabels={"app": "a b"})), REFUSED, "matchLabels.app 'a b'"),
+    Case(LABELS_OF, "Deployment template label value", edited(DEPLOYMENT, lambda o: o["spec"]["template"][
+        "metadata"]["labels"].update(version="v 2")), REFUSED, "labels.version 'v 2'"),
     *(Case(KEYS, f"key {key[:70]}", labelled(key), ACCEPTED) for key in GOOD_KEYS),
     *(Case(KEYS, f"key {key[:70]}", labelled(key), REFUSED, KEY_PROBLEMS.get(key, "Kubernetes refuses it"))
       for key in BAD_KEYS),
@@ -77,3 +115,46 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_kubernetes_validation_case(case: Case) -> None:
     judge(case)
+
+
+STRATEGY = "pkg/registry/apps/deployment/strategy.go ValidateUpdate"
+
+
+def with_selector(obj: dict, labels: dict) -> dict:
+    return edited(obj, lambda o: o["spec"].update(selector={"matchLabels": labels}))
+
+
+def test_a_deployments_selector_is_immutable_and_nothing_else_is() -> None:
+    """The API server refuses an update that changes a Deployment's spec.selector (apps/v1:
+    ValidateImmutableField in the registry's ValidateUpdate); a first create, the same selector
+    with other changes, and a Service's selector (mutable) are fine."""
+    changed = with_selector(DEPLOYMENT, {"app": "other"})
+    with pytest.raises(ManifestError, match="spec.selector: Invalid value.*field is immutable"):
+        validate_update(DEPLOYMENT, changed)
+    validate_update(None, changed)
+    validate_update(DEPLOYMENT, replicas(3))
+    validate_update(SERVICE, edited(SERVICE, lambda o: o["spec"].update(selector={"app": "other"})))
+
+
+def test_a_lone_destination_gets_all_traffic_whatever_its_weight() -> None:
+    """istio pilot route.go: one destination is routed to alone (its weight unused); several are
+    weighted clusters, a missing weight reading as 0."""
+    assert route_weights([{"destination": {"host": "a"}, "weight": 0}]) == [100]
+    assert route_weights([{"destination": {"host": "a"}, "weight": 30}, {"destination": {"host": "b"}}]) == [30, 0]
+
+
+@pytest.mark.parametrize("kind, refused", [("K" * 63, False), ("K" * 64, True), ("My Kind", True), ("", True)])
+def test_a_kind_is_a_name_no_longer_than_63(kind: str, refused: bool) -> None:
+    """apiextensions ValidateCustomResourceDefinitionNames: a kind lower-cased is a DNS-1035 label."""
+    obj = {"apiVersion": "example.com/v1", "kind": kind, "metadata": {"name": "x", "namespace": "lab"}}
+    if refused:
+        with pytest.raises(ManifestError, match="not the name of a kind"):
+            validate(obj)
+    else:
+        validate(obj)
+
+
+def test_labels_of_any_kind_are_a_mapping() -> None:
+    """Also for kinds whose fields the lab does not know (the cluster backend passes them on)."""
+    with pytest.raises(ManifestError, match="metadata.labels must be a mapping"):
+        validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": ["a"]}})
