@@ -108,7 +108,8 @@ CASES = [
     # The CRDs' schemas: which versions they serve, and what they require
     Case(CRD, "HTTPRoute v1", http_route(), ACCEPTED),
     Case(CRD, "HTTPRoute v1beta1", http_route(api_version="gateway.networking.k8s.io/v1beta1"), ACCEPTED),
-    Case(CRD, "HTTPRoute v9", http_route(api_version="gateway.networking.k8s.io/v9"), REFUSED, "'gateway.networking.k8s.io/v9'"),
+    Case(CRD, "HTTPRoute v9", http_route(api_version="gateway.networking.k8s.io/v9"), REFUSED,
+         "HTTPRoute foo: apiVersion 'gateway.networking.k8s.io/v9' does not serve kind HTTPRoute"),
     Case(CRD, "HTTPRoute v0", http_route(api_version="gateway.networking.k8s.io/v0"), REFUSED, "does not serve"),
     Case(CRD, "HTTPRoute foo", http_route(api_version="gateway.networking.k8s.io/foo"), REFUSED, "does not serve"),
     Case(CRD, "HTTPRoute v1alpha1", http_route(api_version="gateway.networking.k8s.io/v1alpha1"), REFUSED,

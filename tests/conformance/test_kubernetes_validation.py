@@ -66,6 +66,10 @@ def replicas(value) -> dict:
     return edited(DEPLOYMENT, lambda d: d["spec"].update(replicas=value))
 
 
+def named(obj: dict, name: str) -> dict:
+    return edited(obj, lambda o: o["metadata"].update(name=name))
+
+
 SPEC = "apps validation ValidateDeploymentSpec"          # replicas: ValidateNonnegativeField
 META = "apimachinery ValidateObjectMeta"                 # namespace: a DNS-1123 label; annotations' keys
 LABELS_OF = "core validation ValidateLabels"             # selectors and template labels are labels too
@@ -77,6 +81,12 @@ CASES = [
     Case(SPEC, "replicas 2.7", replicas(2.7), REFUSED, "spec.replicas is 2.7"),
     Case(SPEC, "replicas '3'", replicas("3"), REFUSED, "spec.replicas is '3'"),
     Case(META, "a Namespace", NAMESPACE, ACCEPTED),
+    # ValidateServiceName (a DNS-1035 label) and a Namespace's name: at most 63; a Deployment's: a subdomain, 253
+    Case(META, "a Service name of 63", named(SERVICE, "s" * 63), ACCEPTED),
+    Case(META, "a Service name of 64", named(SERVICE, "s" * 64), REFUSED, "not a DNS-1035 label"),
+    Case(META, "a Namespace name of 64", named(NAMESPACE, "n" * 64), REFUSED, "not a DNS-1123 label"),
+    Case(META, "a Deployment name of 253", named(DEPLOYMENT, "d" * 253), ACCEPTED),
+    Case(META, "a Deployment name of 254", named(DEPLOYMENT, "d" * 254), REFUSED, "not a DNS-1123 subdomain"),
     Case(META, "no namespace (the default one)", edited(SERVICE, lambda o: o["metadata"].pop("namespace")),
          ACCEPTED),
     Case(META, "namespace with a slash", edited(SERVICE, lambda o: o["metadata"].update(namespace="x/y")), REFUSED,
