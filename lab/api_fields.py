@@ -97,7 +97,8 @@ def check_known(obj: dict, where: str) -> None:
 def _typo(where: str, kind: str, field: str, known: list[str]) -> NoReturn:
     close = difflib.get_close_matches(field.rpartition(".")[2], known, n=1)
     raise ManifestError(f"{where}: {kind} has no field {field} (a typo? a cluster refuses it too)",
-                        f"did you mean '{close[0]}'?" if close else f"remove it (the fields there: {', '.join(known[:12])})")
+                        f"did you mean '{close[0]}'?" if close else
+                        f"remove it (the fields there: {', '.join(known[:12])})")
 
 
 def _refuse_istio_gateway_fields(obj: dict, where: str) -> None:

@@ -68,7 +68,8 @@ def schema_problems(schema: dict, value: Any, where: str) -> Iterator[tuple[str,
     yield from _scalar_problems(schema, value, where)
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0):
-            yield where, f"has {len(value)} entries; the CRD needs at least {schema['minItems']}", "add one, or leave the field out"
+            yield where, f"has {len(value)} entries; the CRD needs at least {schema['minItems']}", \
+                "add one, or leave the field out"
         if "maxItems" in schema and len(value) > schema["maxItems"]:
             yield where, f"has {len(value)} entries; the CRD allows at most {schema['maxItems']}", \
                 f"keep {schema['maxItems']} or fewer (split it across more objects if need be)"
@@ -90,7 +91,8 @@ def _scalar_problems(schema: dict, value: Any, where: str) -> Iterator[tuple[str
         yield where, f"is {value!r}", f"one of {', '.join(map(str, schema['enum']))}"
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0):
-            yield where, "is empty" if not value else f"is shorter than {schema['minLength']} characters", "give it a value"
+            short = "is empty" if not value else f"is shorter than {schema['minLength']} characters"
+            yield where, short, "give it a value"
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             yield where, f"is {len(value)} characters long; the CRD allows at most {schema['maxLength']}", "shorten it"
         if "pattern" in schema and not _pattern(schema["pattern"]).search(value):

@@ -3,7 +3,8 @@
 Ports from k8s.io/apimachinery/pkg/util/validation/validation_test.go (TestIsValidPortNum: 1, 2, 1000,
 16384, 32768 and 65535 are ports; 0, -1, 65536 and 100000 are not), as a Service's port and
 targetPort and a container's port take them (pkg/apis/core/validation), except a targetPort of 0,
-which the API server defaults to the port. A refusal says Kubernetes refuses it. A Deployment's immutable selector is a rule on updates: test_validation_paths.py.
+which the API server defaults to the port. A refusal says Kubernetes refuses it. A Deployment's
+immutable selector is a rule on updates: test_validation_paths.py.
 """
 
 import copy

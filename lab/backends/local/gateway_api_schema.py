@@ -77,8 +77,9 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
         _check_listener_rules(ref, spec["listeners"])   # what the CRD refuses, before what only a cluster serves
         for i, listener in enumerate(spec["listeners"]):
             if listener["protocol"] not in PROTOCOLS:
-                _local(ref, f"spec.listeners[{i}].protocol", f"is {_shown(listener['protocol'])} (the local lab serves HTTP "
-                       "and HTTPS)", "TCP, TLS and UDP listeners need k3d or minikube")
+                _local(ref, f"spec.listeners[{i}].protocol",
+                       f"is {_shown(listener['protocol'])} (the local lab serves HTTP and HTTPS)",
+                       "TCP, TLS and UDP listeners need k3d or minikube")
     elif kind == "HTTPRoute":
         for i, hostname in enumerate(spec.get("hostnames") or []):
             _hostname(ref, f"spec.hostnames[{i}]", hostname)
