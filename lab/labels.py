@@ -40,3 +40,28 @@ def value_problem(value: str) -> str | None:
     if not LABEL_VALUE.match(value):
         return "is not a label value (letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"
     return None
+
+
+# Istio checks a DestinationRule subset's labels with its own rules (pkg/config/labels/instance.go,
+# Instance.Validate): the key's DNS prefix may have upper case, and a value has no length limit.
+_ISTIO_LABEL = r"[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?"   # dns1123LabelFmt
+ISTIO_TAG_KEY = re.compile(rf"((?:{_ISTIO_LABEL}(?:\.{_ISTIO_LABEL})*)/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])\Z")
+
+
+def istio_key_problem(key: str) -> str | None:
+    """validateTagKey: `[dnsPrefix/]name`, the prefix at most 253, the name at most 63."""
+    match = ISTIO_TAG_KEY.match(key)
+    if not match:
+        return "is not a label key Istio takes ([prefix/]name: letters, digits, '-', '_' or '.')"
+    if match.group(1) and len(match.group(1)) - 1 > DNS1123_SUBDOMAIN_MAX:
+        return f"has a prefix longer than {DNS1123_SUBDOMAIN_MAX} characters"
+    if len(match.group(2)) > QUALIFIED_NAME_MAX:
+        return f"has a name part of {len(match.group(2))} characters (at most {QUALIFIED_NAME_MAX})"
+    return None
+
+
+def istio_value_problem(value: str) -> str | None:
+    """labelValueRegexp: a qualified name or empty, of any length."""
+    if not LABEL_VALUE.match(value):
+        return "is not a label value (letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"
+    return None

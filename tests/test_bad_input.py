@@ -50,7 +50,7 @@ spec:
 @pytest.mark.parametrize("text, phrases", [
     ("apiVersion: v1\nkind: Service\nmetadata: {name: x\n  spec: [\n", ["malformed YAML", "line"]),
     (SUBSET, ["subset v2", "no DestinationRule defines it"]),
-    (GOOD_VS.replace("weight: 100", "weight: -5"), ["weight is -5", "0 to 100"]),
+    (GOOD_VS.replace("weight: 100", "weight: -5"), ["weight is -5", "0 or more", "Istio refuses it"]),
     (GOOD_VS.replace("      match:", "      fault: {abort: {httpStatus: 503}}\n      match:"),
      ["spec.http[0].fault is not supported by the local lab", "k3d or minikube"]),
     (GOOD_VS.replace("weight: 100", "weight: 80\n        - destination: {host: tornado}\n          weight: 30"),

@@ -535,9 +535,6 @@ class ClusterBackend(Backend):
                 ready[key] = max(ready.get(key, 0), count)   # the same pods, seen from each gateway
         return ready
 
-    def gateway_admins(self) -> list[EnvoyAdmin]:
-        return self._admins()
-
     def upstream_counts(self) -> dict[str, tuple[int, int]]:
         counts: dict[str, tuple[int, int]] = {}
         for admin in self._admins():

@@ -22,7 +22,7 @@ from lab.backends.local.pod_objects import pod_objects
 from lab.backends.local.pods import desired_pods
 from lab.backends.local.processes import DESIRED_FIX, Processes, pid_alive
 from lab.backends.local.runners import load_runners
-from lab.backends.local.schema import check_supported
+from lab.backends.local.schema import check_object
 from lab.backends.local.store import read_objects, read_pending, save_objects
 from lab.backends.local.translate import EnvoyConfig, translate
 from lab.config import Paths, gateway_tls_port
@@ -34,7 +34,7 @@ from lab.manifests import Ref, check_limits, checked_object, ref_of
 from lab.patches import apply_patch
 from lab.ports import free_port, port_in_use
 from lab.state import DamagedState, LabState, clear_state, lab_lock, load_state, save_state
-from lab.validate import validate, validate_identity
+from lab.validate import validate_update
 
 GATEWAY = "gateway"
 DRAIN_SECONDS = 0.2   # longer than any sample app's answer
@@ -193,11 +193,10 @@ class LocalBackend(Backend):
         lines, refs = [], []
         for obj in objects:
             check_limits([obj], "the objects to apply")   # helm, exercise steps and patches too, not only files
-            validate_identity(obj)
-            check_supported(obj)
-            validate(obj)
+            check_object(obj)
             obj = _with_namespace(obj)
             ref = ref_of(obj)
+            validate_update(new.get(ref), obj)   # what the API server refuses to change (a selector)
             obj = admit(obj, current.get(ref))   # Gateway API: CRD defaults, creationTimestamp
             if ref.namespace and ref.kind != "Namespace" and Ref("Namespace", "", ref.namespace) not in new \
                     and ref.namespace != "default":

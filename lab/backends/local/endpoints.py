@@ -72,8 +72,9 @@ def _count(pods: list[tuple[str, dict]], namespace: str, labels: dict) -> int:
 
 
 def target_port(service_port: dict):
-    """A Service port's targetPort: a number, a container port's name, or (left out) the port itself."""
-    return service_port.get("targetPort", service_port.get("port"))
+    """A Service port's targetPort: a number, a container port's name, or (left out, 0 or "": Kubernetes'
+    SetDefaults_Service) the port itself."""
+    return service_port.get("targetPort") or service_port.get("port")
 
 
 def serves(pod: Pod, service_port: dict) -> bool:

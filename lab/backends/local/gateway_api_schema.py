@@ -7,6 +7,7 @@ learner meets them at apply time, as on a cluster.
 """
 
 import re
+from typing import NoReturn
 
 from lab.backends.local.route_policies import check_rule_policies
 from lab.errors import ManifestError
@@ -73,14 +74,17 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
                     _fail(ref, f"{where}.{field}", "is required", "give each listener a name, port and protocol")
             _hostname(ref, f"{where}.hostname", listener.get("hostname"))
             _port(ref, f"{where}.port", listener["port"])
-            if listener["protocol"] not in PROTOCOLS:
-                _fail(ref, f"{where}.protocol", f"is {listener['protocol']}; the local lab serves HTTP and HTTPS",
-                      "TCP, TLS and UDP listeners need k3d or minikube")
         if not spec.get("listeners"):
             _fail(ref, "spec.listeners", "is empty", "add a listener (name, port, protocol)")
         names = [listener["name"] for listener in spec["listeners"]]
         if len(set(names)) != len(names):
             _fail(ref, "spec.listeners", "has two listeners of one name", "give each listener its own name")
+        _check_listener_rules(ref, spec["listeners"])   # what the CRD refuses, before what only a cluster serves
+        for i, listener in enumerate(spec["listeners"]):
+            if listener["protocol"] not in PROTOCOLS:
+                _local(ref, f"spec.listeners[{i}].protocol",
+                       f"is {_shown(listener['protocol'])} (the local lab serves HTTP and HTTPS)",
+                       "TCP, TLS and UDP listeners need k3d or minikube")
     elif kind == "HTTPRoute":
         for i, hostname in enumerate(spec.get("hostnames") or []):
             _hostname(ref, f"spec.hostnames[{i}]", hostname)
@@ -106,8 +110,9 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
             for j, backend in enumerate(rule.get("backendRefs") or []):
                 where = f"spec.rules[{i}].backendRefs[{j}]"
                 if backend.get("group", "") != "" or backend.get("kind", "Service") != "Service":
-                    _fail(ref, f"{where}.kind", f"is {backend.get('group') or 'core'}/{backend.get('kind')}; "
-                          "the local lab routes to Services only", "name a Service (leave group and kind out)")
+                    _local(ref, f"{where}.kind", f"is {backend.get('group') or 'core'}/{backend.get('kind')} "
+                           "(the local lab routes to Services only)",
+                           "name a Service (leave group and kind out), or use k3d or minikube")
                 if not backend.get("name"):
                     _fail(ref, f"{where}.name", "is required", "name the Service")
                 if backend.get("port") is None:
@@ -117,12 +122,56 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
                 weight = backend.get("weight", 1)
                 if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= MAX_WEIGHT:
                     _fail(ref, f"{where}.weight", f"is {weight!r}", f"a whole number from 0 to {MAX_WEIGHT}")
+        _check_parent_rules(ref, spec.get("parentRefs") or [])
         for i, parent in enumerate(spec.get("parentRefs") or []):
             if not parent.get("name"):
                 _fail(ref, f"spec.parentRefs[{i}].name", "is required", "name the Gateway")
             if parent.get("group", GROUP) != GROUP or parent.get("kind", "Gateway") != "Gateway":
-                _fail(ref, f"spec.parentRefs[{i}].kind", "must be a Gateway of gateway.networking.k8s.io",
-                      "routes for the mesh (a Service as parent) need k3d or minikube")
+                _local(ref, f"spec.parentRefs[{i}].kind", "is not a Gateway of gateway.networking.k8s.io",
+                       "routes for the mesh (a Service as parent) need k3d or minikube")
+
+
+def _check_listener_rules(ref: Ref, listeners: list[dict]) -> None:
+    """The Gateway CRD's CEL rules on spec.listeners (v1.6.0 gateways.yaml; tests/cel/gateway_test.go)."""
+    seen: set[tuple] = set()
+    for i, listener in enumerate(listeners):
+        where, protocol, tls = f"spec.listeners[{i}]", listener["protocol"], listener.get("tls")
+        if protocol in ("HTTP", "TCP", "UDP") and tls is not None:
+            _fail(ref, f"{where}.tls", f"must not be set for protocol {protocol}",
+                  "leave tls out, or use HTTPS")
+        if protocol in ("TCP", "UDP") and listener.get("hostname"):
+            _fail(ref, f"{where}.hostname", f"must not be set for protocol {protocol}",
+                  "leave hostname out")
+        if protocol == "TLS" and tls is None:   # (a tls without mode gets the default, Terminate)
+            _fail(ref, f"{where}.tls.mode", "must be set for protocol TLS", "set mode: Passthrough")
+        if protocol == "HTTPS" and tls is not None and tls.get("mode", "Terminate") not in ("", "Terminate"):
+            _fail(ref, f"{where}.tls.mode", f"is {tls.get('mode')!r}; it must be Terminate for HTTPS",
+                  "use mode: Terminate (Passthrough goes with protocol TLS)")
+        if tls is not None and tls.get("mode", "Terminate") == "Terminate" and not tls.get("certificateRefs"):
+            _fail(ref, f"{where}.tls", "has mode Terminate without certificateRefs",
+                  "add certificateRefs: [{kind: Secret, name: canary-lab-gateway-tls}]")
+        key = (listener["port"], protocol, listener.get("hostname") or None)
+        if key in seen:   # "Combination of port, protocol and hostname must be unique for each listener"
+            _fail(ref, where, "repeats another listener's port, protocol and hostname",
+                  "give it another port or hostname")
+        seen.add(key)
+
+
+def _check_parent_rules(ref: Ref, parents: list[dict]) -> None:
+    """The HTTPRoute CRD's CEL rules on spec.parentRefs: two references to one parent each name a
+    sectionName, and not the same one."""
+    sections: dict[tuple, list[str]] = {}
+    for parent in parents:
+        key = (parent.get("group", GROUP), parent.get("kind", "Gateway"), parent.get("name"),
+               parent.get("namespace") or "")
+        sections.setdefault(key, []).append(parent.get("sectionName") or "")
+    for (_, _, name, _), names in sections.items():
+        if "" in names and any(names):
+            _fail(ref, "spec.parentRefs", f"names Gateway {name} more than once, not each with a sectionName",
+                  "name each listener once with sectionName, or the Gateway once without")
+        if len(set(names)) != len(names):
+            _fail(ref, "spec.parentRefs", f"names Gateway {name}'s section {names[0] or '(none)'} twice",
+                  "list each parent once")
 
 
 def path_problem(value: str) -> str:
@@ -155,5 +204,16 @@ def _enum(ref: Ref, field: str, value, allowed: tuple[str, ...]) -> None:
         _fail(ref, field, f"is {value!r}", f"one of {', '.join(allowed)}")
 
 
-def _fail(ref: Ref, field: str, problem: str, fix: str) -> None:
-    raise ManifestError(f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name}: {field} {problem}", fix)
+def _shown(value: object) -> str:
+    """A value as the message shows it: plain when it is one printable word, else quoted (no line breaks)."""
+    return value if isinstance(value, str) and value.isprintable() and " " not in value else repr(value)
+
+
+def _fail(ref: Ref, field: str, problem: str, fix: str) -> NoReturn:
+    """What the CRD refuses, as a cluster's API server does."""
+    raise ManifestError(f"{ref}: {field} {problem}; a cluster refuses it too", fix)
+
+
+def _local(ref: Ref, field: str, problem: str, fix: str) -> NoReturn:
+    """What a cluster takes and the local lab does not run."""
+    raise ManifestError(f"{ref}: {field} {problem}: not supported by the local lab (a cluster supports it)", fix)

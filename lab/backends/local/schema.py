@@ -5,12 +5,16 @@ silently ignores what it cannot do. Leaves: SCALAR (any scalar), MAP (any
 string map, e.g. labels), [x] (a list of x), {key: x} (an object).
 """
 
-import difflib
+from collections.abc import Callable
+from typing import NoReturn
 
+from lab.api_fields import check_known, local_kinds, walk_fields
 from lab.backends.local import gateway_api_schema
 from lab.backends.local.gateway_api_limits import check_limits
 from lab.errors import ManifestError
-from lab.manifests import Ref
+from lab.manifests import Ref, ref_of
+from lab.validate import validate, validate_identity
+from lab.validate_istio import JWT_CLAIM
 
 SCALAR = "scalar"
 MAP = "map"
@@ -76,67 +80,58 @@ SUPPORTED: dict[str, dict] = {
 CLUSTER_BACKENDS = "k3d or minikube (invoke up --provider k3d)"
 
 
+def check_object(obj: dict) -> None:
+    """All the local lab refuses in one object, before anything changes: its identity, then typos and
+    what only a cluster supports, then what the API server and Istio refuse (lab/validate.py). Every
+    local path that changes objects (apply, patch, helm, exercise steps) runs it (backend._apply)."""
+    validate_identity(obj)
+    check_supported(obj)
+    validate(obj)
+    if obj["kind"] == "VirtualService":   # (after Istio's own refusals)
+        _refuse_cluster_only_routing(ref_of(obj), obj.get("spec") or {})
+
+
 def check_supported(obj: dict) -> None:
-    """Raise ManifestError for the first field the local lab does not implement."""
+    """Raise ManifestError for the first kind or field the local lab does not implement. A typo (no
+    real API has it) is refused as one first (lab/api_fields.py): only what Istio, Kubernetes or the
+    Gateway API really have gets the line that a cluster supports it."""
     ref = Ref(obj["kind"], (obj.get("metadata") or {}).get("namespace", ""), obj["metadata"]["name"])
+    check_known(obj, str(ref))
     kinds, metadata = SUPPORTED, _METADATA
     if str(obj.get("apiVersion", "")).startswith(gateway_api_schema.GROUP + "/"):
         # Gateway API kinds: their own tree (a Gateway there is not Istio's), and the metadata the lab sets
         kinds, metadata = gateway_api_schema.SUPPORTED, {**_METADATA, **gateway_api_schema.SERVER_METADATA}
-        _refuse_istio_gateway_fields(obj, ref)
     if obj["kind"] == "VirtualService":   # set by the lab as by an API server (merge order)
         metadata = {**metadata, "creationTimestamp": SCALAR}
     if obj["kind"] not in kinds:
         raise ManifestError(
             f"{obj['kind']} {ref.name}: the local lab does not support kind {obj['kind']}",
-            f"use {CLUSTER_BACKENDS}; locally: {', '.join(kinds)}")
+            f"use {CLUSTER_BACKENDS}; locally: {local_kinds()}")
     top = {"apiVersion": SCALAR, "kind": SCALAR, "metadata": metadata,
            "spec": kinds[obj["kind"]], "status": MAP}
-    _walk(obj, top, "", ref)
+    walk_fields(obj, top, "", str(ref), _unsupported(ref))
     if kinds is gateway_api_schema.SUPPORTED:
-        check_limits(ref, obj)   # the CRDs' maxItems, before the values are walked
-        gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})
+        gateway_api_schema.check_values(ref, obj["kind"], obj.get("spec") or {})   # its own words first
+        check_limits(ref, obj)   # then the rest of what the CRD's schema refuses
 
 
-def _refuse_istio_gateway_fields(obj: dict, ref: Ref) -> None:
-    """Istio's Gateway under the Gateway API's apiVersion: a common mix-up, refused by a cluster too."""
-    istio_fields = [f for f in ("selector", "servers") if f in (obj.get("spec") or {})]
-    if obj["kind"] == "Gateway" and istio_fields:
-        raise ManifestError(
-            f"{ref}: spec.{' and spec.'.join(istio_fields)} belong to Istio's Gateway (networking.istio.io/v1), "
-            f"not to the Kubernetes Gateway API's ({obj['apiVersion']}); a cluster refuses them too",
-            "use apiVersion networking.istio.io/v1 for selector/servers, or write the Gateway API's "
-            "gatewayClassName: istio and listeners")
+def _refuse_cluster_only_routing(ref: Ref, spec: dict) -> None:
+    """What Istio accepts in fields the local lab has, and only a cluster serves."""
+    if not spec.get("hosts"):   # Istio's ValidateVirtualService: no hosts means a delegate
+        raise ManifestError(f"{ref}: spec.hosts is empty: a cluster takes it as a delegate VirtualService (one that "
+                            "another's http[].delegate names), which the local lab does not support",
+                            f"list the host names this VirtualService routes, or use {CLUSTER_BACKENDS}")
+    for i, http in enumerate(spec.get("http") or []):
+        for j, match in enumerate(http.get("match") or []):
+            for name in (match or {}).get("headers") or {}:
+                if JWT_CLAIM.match(str(name)):
+                    raise ManifestError(f"{ref}: spec.http[{i}].match[{j}].headers.{name} routes by a JWT claim, "
+                                        "which the local lab does not support (a cluster does, with a "
+                                        "RequestAuthentication)", f"use {CLUSTER_BACKENDS}")
 
 
-def _walk(value, schema, path: str, ref: Ref) -> None:
-    if schema == SCALAR:
-        if isinstance(value, (dict, list)):
-            raise ManifestError(f"{ref}: {path} must be a single value, not a "
-                                f"{'list' if isinstance(value, list) else 'mapping'}",
-                                "check the indentation there")
-        return
-    if schema == MAP:
-        if value is not None and not isinstance(value, dict):
-            raise ManifestError(f"{ref}: {path} must be a mapping", "write it as key: value lines")
-        return
-    if isinstance(schema, list):
-        if not isinstance(value, list):
-            raise ManifestError(f"{ref}: {path} must be a list", "start each item with '- '")
-        for index, item in enumerate(value):
-            _walk(item, schema[0], f"{path}[{index}]", ref)
-        return
-    if not isinstance(value, dict):
-        raise ManifestError(f"{ref}: {path} must be a mapping", "check the indentation there")
-    for key, item in value.items():
-        child = f"{path}.{key}" if path else str(key)
-        if "*" in schema:
-            _walk(item, schema["*"], child, ref)
-        elif key in schema:
-            _walk(item, schema[key], child, ref)
-        else:
-            close = difflib.get_close_matches(str(key), list(schema), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            raise ManifestError(
-                f"{ref}: field {child} is not supported by the local lab",
-                f"{hint}remove it, or use {CLUSTER_BACKENDS}, which supports all of Istio")
+def _unsupported(ref: Ref) -> Callable[[str, list[str]], None]:
+    def refuse(field: str, known: list[str]) -> NoReturn:   # a real field (check_known has refused typos)
+        raise ManifestError(f"{ref}: field {field} is not supported by the local lab (a cluster supports it)",
+                            f"remove it, or use {CLUSTER_BACKENDS}, which runs real Istio and Kubernetes")
+    return refuse

@@ -1,0 +1,154 @@
+"""Typos, told apart from what only a cluster supports: the kinds and fields real APIs have.
+
+A kind its API group does not have (`kind: VirtualServce`) or a field no version of the API has
+(`weigth`) is refused on every backend as a typo, with the closest real name: the API server refuses
+them too (kubectl's strict field validation; a CRD's schema). The fields come from
+cluster/api-fields.json (Istio's and Kubernetes' own schemas at the pinned versions, written by
+tools/vendor_api_fields.py) and the Gateway API CRDs vendored in cluster/gateway-api/. What real APIs
+have and the local lab does not is schema.py's to refuse, naming the backends that support it.
+"""
+
+import difflib
+import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any, NoReturn
+
+from lab.config import PROJECT_DIR
+from lab.errors import ManifestError
+from lab.gateway_api_crds import CRD_FILES, GROUP as GATEWAY_API_GROUP, crd
+
+FIELDS_FILE = PROJECT_DIR / "cluster" / "api-fields.json"
+SCALAR, MAP = "scalar", "map"   # schema.py's leaves
+# The groups whose trees api-fields.json holds, by kind ("" is Kubernetes' core group).
+TREE_GROUPS = {"Namespace": "", "Service": "", "Deployment": "apps", "Gateway": "networking.istio.io",
+               "VirtualService": "networking.istio.io", "DestinationRule": "networking.istio.io"}
+
+
+@cache
+def _data() -> dict:
+    return json.loads(FIELDS_FILE.read_text())
+
+
+def crd_tree(schema: dict) -> Any:
+    """A CRD's OpenAPI schema as a field tree: "scalar", "map" (any keys), [item], {name: tree}."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return MAP
+    if schema.get("type") == "array":
+        return [crd_tree(schema.get("items") or {})]
+    if "properties" in schema:
+        return {name: crd_tree(child) for name, child in sorted(schema["properties"].items())}
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        item = crd_tree(extra)
+        return MAP if item == SCALAR else {"*": item}
+    return MAP if schema.get("type") == "object" else SCALAR
+
+
+def group_of(obj: dict) -> str:
+    return str(obj.get("apiVersion", "")).rpartition("/")[0]
+
+
+@cache
+def gateway_api_tree(kind: str, version: str) -> Any:
+    """The vendored CRD's schema at `version` (its storage version when it does not serve that one)."""
+    versions = crd(kind)["spec"]["versions"]
+    chosen = next((v for v in versions if v["name"] == version), None) or next(v for v in versions if v["storage"])
+    tree = crd_tree(chosen["schema"]["openAPIV3Schema"])
+    return {**tree, "metadata": _data()["fields"]["Namespace"]["metadata"]}
+
+
+def tree_of(obj: dict) -> Any:
+    """The field tree of the object's kind, or None where the lab keeps none (other kinds)."""
+    kind, group = obj.get("kind"), group_of(obj)
+    if group == GATEWAY_API_GROUP and kind in CRD_FILES:
+        return gateway_api_tree(kind, str(obj.get("apiVersion")).rpartition("/")[2])
+    if TREE_GROUPS.get(str(kind)) == group and group != GATEWAY_API_GROUP:
+        return _data()["fields"][kind]
+    return None
+
+
+def kind_typo(obj: dict) -> str | None:
+    """The closest real kind when the object's API group is one the lab knows and has no such kind."""
+    kinds: dict[str, list[str]] = _data()["kinds"]
+    group, kind = group_of(obj), str(obj.get("kind"))
+    if group not in kinds or kind in kinds[group]:
+        return None
+    lab_kinds = list(dict.fromkeys(TREE_GROUPS) | dict.fromkeys(CRD_FILES))
+    close = difflib.get_close_matches(kind, lab_kinds, n=1) or \
+        difflib.get_close_matches(kind, [k for names in kinds.values() for k in names], n=1)
+    return close[0] if close else ""
+
+
+def check_known(obj: dict, where: str) -> None:
+    """Refuse a kind or field no real API has (a typo), naming the closest real one. `where` names
+    the object (Kind namespace/name)."""
+    _refuse_istio_gateway_fields(obj, where)
+    close = kind_typo(obj)
+    if close is not None:
+        hint = f"did you mean {close}? " if close else ""
+        raise ManifestError(f"{where}: {group_of(obj) or 'the core API'} has no kind {obj.get('kind')} (a typo? "
+                            "a cluster refuses it too)", f"{hint}kinds the lab runs: {local_kinds()}")
+    tree = tree_of(obj)
+    if tree is not None:
+        walk_fields(obj, tree, "", where, lambda field, known: _typo(where, str(obj.get("kind")), field, known))
+
+
+def _typo(where: str, kind: str, field: str, known: list[str]) -> NoReturn:
+    close = difflib.get_close_matches(field.rpartition(".")[2], known, n=1)
+    raise ManifestError(f"{where}: {kind} has no field {field} (a typo? a cluster refuses it too)",
+                        f"did you mean '{close[0]}'?" if close else
+                        f"remove it (the fields there: {', '.join(known[:12])})")
+
+
+def _refuse_istio_gateway_fields(obj: dict, where: str) -> None:
+    """Istio's Gateway under the Gateway API's apiVersion: a common mix-up, refused by a cluster too."""
+    spec = obj.get("spec")
+    istio_fields = [f for f in ("selector", "servers") if isinstance(spec, dict) and f in spec]
+    if obj.get("kind") == "Gateway" and group_of(obj) == GATEWAY_API_GROUP and istio_fields:
+        raise ManifestError(
+            f"{where}: spec.{' and spec.'.join(istio_fields)} belong to Istio's Gateway (networking.istio.io/v1), "
+            f"not to the Kubernetes Gateway API's ({obj['apiVersion']}); a cluster refuses them too",
+            "use apiVersion networking.istio.io/v1 for selector/servers, or write the Gateway API's "
+            "gatewayClassName: istio and listeners")
+
+
+def local_kinds() -> str:
+    """The kinds the local lab runs, by API."""
+    istio = [k for k, group in TREE_GROUPS.items() if group == "networking.istio.io"]
+    kubernetes = [k for k, group in TREE_GROUPS.items() if group in ("", "apps")]
+    return f"{', '.join(kubernetes)}; Istio's {', '.join(istio)}; the Gateway API's {', '.join(CRD_FILES)}"
+
+
+def walk_fields(value: Any, tree: Any, path: str, where: str, unknown: Callable[[str, list[str]], None]) -> None:
+    """Check `value` against a field tree: shapes (a single value, a list, a mapping), null list items,
+    and each key; `unknown(field, known keys)` raises for a key the tree lacks. A null field is as good
+    as absent, as the API server prunes it (apiextensions prunenulls.go)."""
+    if value is None:
+        return
+    if tree == SCALAR:
+        if isinstance(value, (dict, list)):
+            raise ManifestError(f"{where}: {path} must be a single value, not a "
+                                f"{'list' if isinstance(value, list) else 'mapping'}", "check the indentation there")
+        return
+    if tree == MAP:
+        if not isinstance(value, dict):
+            raise ManifestError(f"{where}: {path} must be a mapping", "write it as key: value lines")
+        return
+    if isinstance(tree, list):
+        if not isinstance(value, list):
+            raise ManifestError(f"{where}: {path} must be a list", "start each item with '- '")
+        for index, item in enumerate(value):
+            if item is None:   # (the API server prunes a null field, never a null item)
+                raise ManifestError(f"{where}: {path}[{index}] is empty (null); a cluster refuses it too",
+                                    "remove the empty '-' item, or fill it in")
+            walk_fields(item, tree[0], f"{path}[{index}]", where, unknown)
+        return
+    if not isinstance(value, dict):
+        raise ManifestError(f"{where}: {path or 'the object'} must be a mapping", "check the indentation there")
+    for key, item in value.items():
+        child = f"{path}.{key}" if path else str(key)
+        if "*" in tree or key in tree:
+            walk_fields(item, tree["*"] if "*" in tree else tree[key], child, where, unknown)
+        else:
+            unknown(child, list(tree))
