@@ -20,7 +20,7 @@ from lab.polling import poll
 Served = dict[tuple[str, str], list[list[tuple[str, str, int]]]]   # (scheme, host) → routes' destinations
 
 
-def _as_modelled(obj: dict) -> dict:
+def as_modelled(obj: dict) -> dict:
     """A Gateway as the translator takes it: every HTTPS server on the one certificate it knows
     (the model needs only which hosts each listener serves; the cluster has the real TLS)."""
     if obj.get("kind") != "Gateway":
@@ -49,7 +49,7 @@ def _by_host(routes: list[LiveRoute]) -> Served:
 def expected_routes(virtual_services: list[dict], objects: list[dict]) -> Served:
     """What istiod will serve for these VirtualServices, given the Gateways, Services and
     DestinationRules they use (`objects`)."""
-    model = {ref_of(o): _as_modelled(o) for o in objects}
+    model = {ref_of(o): as_modelled(o) for o in objects}
     model.update({ref_of(vs): vs for vs in virtual_services})
     config = translate(model, pods={})
     return _by_host(routes_of([config.route_configs[scheme] for scheme in ROUTE_CONFIGS]))

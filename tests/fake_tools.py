@@ -20,6 +20,7 @@ from lab.backends.cluster.backend import ClusterBackend
 from lab.backends.cluster.runner import Result, tool_failed
 from lab.config import PROJECT_DIR, lab_paths
 from lab.manifests import Ref, load_manifest_file
+from tests.fake_helm import HelmReleases
 
 POD_APPLETS = ("sh", "head", "base64", "tr", "sleep")
 # Argo Rollouts' own Rollout CRD (vendored from its v1.9.1 release), as its install.yaml applies it.
@@ -45,6 +46,7 @@ class FakeTools:
         self.pod_network: dict[str, dict[str, str]] = {}
         self.userland: Path | None = None
         self._admin_root: Path | None = None
+        self.helm = HelmReleases(kube)
 
     def install(self, names: list[str]) -> None:
         """Stands in for downloading tools (tested on its own against a local release server)."""
@@ -68,6 +70,11 @@ class FakeTools:
                 return result
         if argv[:2] == ["kubectl", "exec"]:
             return self._exec(argv, timeout)
+        if argv[:3] == ["helm", "upgrade", "--install"] and "--repo" not in argv and self.kube:
+            result = self.helm.upgrade(argv)     # a chart of the lab's: rendered by the real helm
+            if result.returncode and check:
+                raise tool_failed(argv, result)
+            return result
         if argv[:3] == ["kubectl", "create", "namespace"] and self.kube and \
                 self.kube.get(Ref("Namespace", "", argv[3])) is not None:
             # kubectl create's words for a name taken (apimachinery StatusReasonAlreadyExists)
@@ -224,6 +231,8 @@ s.serve_forever()
             self.kube.delete(Ref("CustomResourceDefinition", "", "rollouts.argoproj.io"))
         if tool == "helm" and "cert-manager" in argv and self.kube:
             self._deployment("cert-manager", "cert-manager-webhook")
+        if argv[:3] == ["helm", "get", "manifest"]:
+            return self.helm.manifest(argv[3], argv[argv.index("--namespace") + 1])
         return ""
 
     def _new_cluster(self) -> None:
