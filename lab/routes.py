@@ -9,6 +9,7 @@ Gateway serves are on the gateway (a mesh-only host never is).
 """
 
 import copy
+from collections.abc import Callable
 
 from lab.backends.base import LiveRoute
 from lab.backends.local.translate import LOCAL_CREDENTIAL, ROUTE_CONFIGS, translate
@@ -60,7 +61,7 @@ def served(expected: Served, routes: list[LiveRoute]) -> bool:
     return all(live.get(key, []) == wanted for key, wanted in expected.items())
 
 
-def wait_until_served(expected: Served, read_routes, timeout: float = 30.0, interval: float = 0.5) -> None:
+def wait_until_served(expected: Served, read_routes: Callable[[], list[LiveRoute]], timeout: float = 30.0, interval: float = 0.5) -> None:
     if not poll(lambda: served(expected, read_routes()), timeout, interval):
         hosts = ", ".join(sorted({host for _, host in expected}))
         raise LabError(f"the gateway does not serve the new routes for {hosts} after {timeout:.0f}s",
