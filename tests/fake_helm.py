@@ -33,6 +33,7 @@ class HelmReleases:
 
     def upgrade(self, argv: list[str]) -> Result:
         """`helm upgrade --install RELEASE CHART --namespace NS [--reuse-values] [--values F]… [--set K=V]…`."""
+        assert self.kube is not None, "a release needs the emulator"
         release, chart = argv[3], Path(argv[4])
         namespace = argv[argv.index("--namespace") + 1]
         key = (release, namespace)
@@ -72,6 +73,7 @@ class HelmReleases:
     def _not_ours(self, objects: list[dict], release: str, namespace: str) -> str:
         """helm pkg/action/validate.go existingResourceConflict/checkOwnership: an object that exists
         without the release's label and annotations is refused, not adopted."""
+        assert self.kube is not None
         for obj in objects:
             ref = ref_of({**obj, "metadata": {"namespace": namespace, **obj["metadata"]}})
             found = self.kube.get(ref)
