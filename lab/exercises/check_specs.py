@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lab.config import Provider
+
 SCHEMES = Literal["http", "https"]
 
 
@@ -67,7 +69,7 @@ class Destination(Spec):
 
 
 class CheckSpec(Spec):
-    backends: tuple[str, ...] = ()
+    backends: tuple[Provider, ...] = ()
 
 
 class TrafficCheck(CheckSpec):
