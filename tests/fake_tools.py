@@ -22,6 +22,11 @@ from lab.config import PROJECT_DIR, lab_paths
 from lab.manifests import Ref, load_manifest_file
 from tests.fake_helm import HelmReleases
 
+CERT_MANAGER_CRDS = [("certificaterequests", "cert-manager.io", "CertificateRequest"),
+                     ("certificates", "cert-manager.io", "Certificate"),
+                     ("challenges", "acme.cert-manager.io", "Challenge"),
+                     ("clusterissuers", "cert-manager.io", "ClusterIssuer"),
+                     ("issuers", "cert-manager.io", "Issuer"), ("orders", "acme.cert-manager.io", "Order")]
 POD_APPLETS = ("sh", "head", "base64", "tr", "sleep")
 # Argo Rollouts' own Rollout CRD (vendored from its v1.9.1 release), as its install.yaml applies it.
 ARGO_ROLLOUT_CRD = load_manifest_file(PROJECT_DIR / "cluster" / "argo-rollouts" / "rollout-crd.yaml")[0]
@@ -184,6 +189,11 @@ s.serve_forever()
             return ""
         if argv[:2] == ["helm", "uninstall"] and self.kube:
             self.kube.delete(Ref("Deployment", "cert-manager", "cert-manager-webhook"))
+            for crd in self.kube.list_all("CustomResourceDefinition"):   # helm pkg/action/resource_policy.go
+                annotations = crd["metadata"].get("annotations") or {}
+                if crd["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == "cert-manager" and \
+                        annotations.get("helm.sh/resource-policy") != "keep":
+                    self.kube.delete(Ref("CustomResourceDefinition", "", crd["metadata"]["name"]))
             return ""
         if argv[:3] == ["kind", "get", "clusters"]:
             return "".join(f"{name}\n" for name in sorted(self.clusters))
@@ -231,9 +241,23 @@ s.serve_forever()
             self.kube.delete(Ref("CustomResourceDefinition", "", "rollouts.argoproj.io"))
         if tool == "helm" and "cert-manager" in argv and self.kube:
             self._deployment("cert-manager", "cert-manager-webhook")
+            self._cert_manager_crds(keep="crds.keep=false" not in argv)
         if argv[:3] == ["helm", "get", "manifest"]:
             return self.helm.manifest(argv[3], argv[argv.index("--namespace") + 1])
         return ""
+
+    def _cert_manager_crds(self, keep: bool) -> None:
+        """The chart's CRDs with crds.enabled (cert-manager deploy/charts/cert-manager/templates/crd-*.yaml):
+        labelled by its crd-labels helper, and helm.sh/resource-policy: keep unless crds.keep is false."""
+        for plural, group, kind in CERT_MANAGER_CRDS:
+            self.kube.apply({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                             "metadata": {"name": f"{plural}.{group}",
+                                          "annotations": {"helm.sh/resource-policy": "keep"} if keep else {},
+                                          "labels": {"app.kubernetes.io/instance": "cert-manager",
+                                                     "app.kubernetes.io/component": "crds"}},
+                             "spec": {"group": group, "scope": "Cluster" if kind == "ClusterIssuer" else "Namespaced",
+                                      "names": {"kind": kind, "plural": plural},
+                                      "versions": [{"name": "v1", "served": True, "storage": True}]}})
 
     def _new_cluster(self) -> None:
         """A new cluster has a kube-system Namespace with a uid of its own."""

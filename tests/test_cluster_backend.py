@@ -56,7 +56,7 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
           "--timeout=300s", "--kubeconfig", kubeconfig],
          ["helm", "upgrade", "--install", "cert-manager", "cert-manager", "--repo", "https://charts.jetstack.io",
           "--version", versions.CERT_MANAGER, "--namespace", "cert-manager", "--create-namespace", "--set",
-          "crds.enabled=true", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig]],
+          "crds.enabled=true", "--set", "crds.keep=false", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig]],
         # built again (from Docker's cache) and pushed to the registry k3d made with the cluster
         [arch] + [argv for build in builds for argv in (build, ["docker", "push", build[5]])],
     ]
@@ -550,8 +550,12 @@ def test_existing_down_removes_only_what_the_lab_made(lab_root, tools, cluster, 
             "--kubeconfig", kubeconfig] in tools.calls
     assert not any(c[0] == "istioctl" for c in tools.calls)      # never an Istio it did not install
     assert not any("delete" in c and c[0] in ("k3d", "kind", "minikube") for c in tools.calls)
-    assert terminating(cluster.kube.get(Ref("Namespace", "", "canary-lab")))    # the lab's namespace goes
+    gone = cluster.kube.get(Ref("Namespace", "", "canary-lab"))
+    assert gone is None or terminating(gone)                      # the lab's namespace goes
     assert cluster.kube.get(Ref("ClusterIssuer", "", "canary-lab-ca")) is None
+    # nor cert-manager's CRDs: the chart keeps them on `helm uninstall` unless crds.keep=false
+    assert [c["metadata"]["name"] for c in cluster.kube.list_all("CustomResourceDefinition")
+            if c["spec"]["group"].endswith("cert-manager.io")] == []
     assert cluster.kube.get(theirs) is not None and not terminating(cluster.kube.get(theirs))
     assert cluster.kube.get(Ref("Deployment", "istio-system", "istiod")) is not None
     assert load_state(lab_paths()) is None and not (lab_root / ".lab" / "kubeconfig").exists()
@@ -589,3 +593,18 @@ def test_a_registry_is_for_existing_only_and_must_be_an_image_prefix(lab_root, t
     with pytest.raises(LabError, match=re.escape(says)):
         commands_on.up(provider=provider, registry=registry)
     assert not any(c[:2] == ["docker", "build"] for c in tools.calls)
+
+
+def test_existing_down_removes_cert_manager_crds_an_older_install_kept(lab_root, tools, cluster, commands_on):
+    tools._deployment("istio-system", "istiod")
+    tools._deployment("istio-system", "istio-ingressgateway")
+    commands_on.up(provider="existing")
+    tools._cert_manager_crds(keep=True)          # as an install without crds.keep=false left them
+    their_crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                 "metadata": {"name": "widgets.example.com"},
+                 "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
+                          "versions": [{"name": "v1", "served": True, "storage": True}]}}
+    cluster.kube.apply(their_crd)
+    commands_on.down()
+    assert [c["metadata"]["name"] for c in cluster.kube.list_all("CustomResourceDefinition")
+            if c["spec"]["group"] in ("cert-manager.io", "acme.cert-manager.io", "example.com")] == ["widgets.example.com"]

@@ -11,7 +11,7 @@ from lab.backends.cluster import versions
 from lab.backends.cluster.kube import Kube
 from lab.backends.cluster.runner import Runner
 from lab.errors import LabError
-from lab.manifests import load_manifest_file, ref_of
+from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.polling import poll
 
 CLUSTER_DIR = Path(__file__).resolve().parents[3] / "cluster"
@@ -35,11 +35,26 @@ def rollout_status(runner: Runner, kubeconfig: Path, namespace: str, deployment:
 
 
 def install_cert_manager(runner: Runner, kubeconfig: Path) -> None:
-    # https://cert-manager.io/docs/installation/helm/ (crds.enabled installs the CRDs with the chart)
+    # https://cert-manager.io/docs/installation/helm/ (crds.enabled installs the CRDs with the chart);
+    # crds.keep=false: without it the chart marks them helm.sh/resource-policy: keep and `helm uninstall`
+    # leaves them (cert-manager deploy/charts/cert-manager/values.yaml, crds.keep; helm
+    # pkg/action/resource_policy.go)
     runner.run(["helm", "upgrade", "--install", "cert-manager", "cert-manager",
                 "--repo", versions.CERT_MANAGER_CHART_REPO, "--version", versions.CERT_MANAGER,
                 "--namespace", "cert-manager", "--create-namespace", "--set", "crds.enabled=true",
-                "--wait", "--timeout", "5m", "--kubeconfig", str(kubeconfig)], timeout=600)
+                "--set", "crds.keep=false", "--wait", "--timeout", "5m", "--kubeconfig", str(kubeconfig)], timeout=600)
+
+
+def uninstall_cert_manager(runner: Runner, kube: Kube, kubeconfig: Path) -> None:
+    """The release, then its CRDs if `helm uninstall` kept them (an install from before crds.keep=false):
+    those the chart labels as this release's (its crd-labels helper: instance cert-manager, component crds)."""
+    # https://helm.sh/docs/helm/helm_uninstall/
+    runner.run(["helm", "uninstall", "cert-manager", "--namespace", "cert-manager", "--wait",
+                "--kubeconfig", str(kubeconfig)], timeout=600)
+    for crd in kube.list_all("CustomResourceDefinition"):
+        labels = (crd.get("metadata") or {}).get("labels") or {}
+        if labels.get("app.kubernetes.io/instance") == "cert-manager" and labels.get("app.kubernetes.io/component") == "crds":
+            kube.delete(Ref("CustomResourceDefinition", "", crd["metadata"]["name"]))
 
 
 def wait_for_webhook(kube: Kube, timeout: float = 120, interval: float = 2.0) -> None:

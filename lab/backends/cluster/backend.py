@@ -352,9 +352,7 @@ class ClusterBackend(Backend):
                     for argv in argo_rollouts.uninstall_argv(manifest, self.kubeconfig):
                         self.runner.run(argv, timeout=600)
             if "cert-manager" in installed:
-                # https://helm.sh/docs/helm/helm_uninstall/
-                self.runner.run(["helm", "uninstall", "cert-manager", "--namespace", "cert-manager", "--wait",
-                                 "--kubeconfig", str(self.kubeconfig)], timeout=600)
+                addons.uninstall_cert_manager(self.runner, self.kube, self.kubeconfig)
                 self.kube.delete(Ref("Namespace", "", "cert-manager"))
             if "istio" in installed:
                 # https://istio.io/latest/docs/setup/install/istioctl/#uninstall-istio
