@@ -160,7 +160,7 @@ s.serve_forever()
                                for name in sorted(self.clusters)])
         if argv[:3] == ["k3d", "cluster", "create"]:
             self.clusters.add("canary-lab")
-            self._new_cluster()
+            self._new_cluster(metrics_server=True)   # k3s's packaged metrics-server
         if argv[:3] == ["k3d", "cluster", "start"]:
             self.stopped.discard(argv[3])
         if argv[:3] == ["k3d", "cluster", "delete"]:
@@ -173,7 +173,7 @@ s.serve_forever()
                                          for n in sorted(self.clusters)], "invalid": []})
         if argv[:2] == ["minikube", "start"]:
             if argv[argv.index("--profile") + 1] not in self.clusters:
-                self._new_cluster()
+                self._new_cluster(metrics_server="--addons=metrics-server" in argv)
             self.clusters.add(argv[argv.index("--profile") + 1])
             self.stopped.discard(argv[argv.index("--profile") + 1])
         if argv[:2] == ["minikube", "delete"]:
@@ -239,6 +239,8 @@ s.serve_forever()
                 and self.kube:
             self.kube.delete(Ref("Deployment", "argo-rollouts", "argo-rollouts"))
             self.kube.delete(Ref("CustomResourceDefinition", "", "rollouts.argoproj.io"))
+        if argv[:5] == ["helm", "upgrade", "--install", "metrics-server", "metrics-server"] and self.kube:
+            self.metrics_server()
         if tool == "helm" and "cert-manager" in argv and self.kube:
             self._deployment("cert-manager", "cert-manager-webhook")
             self._cert_manager_crds(keep="crds.keep=false" not in argv)
@@ -259,12 +261,25 @@ s.serve_forever()
                                       "names": {"kind": kind, "plural": plural},
                                       "versions": [{"name": "v1", "served": True, "storage": True}]}})
 
-    def _new_cluster(self) -> None:
-        """A new cluster has a kube-system Namespace with a uid of its own."""
+    def _new_cluster(self, metrics_server: bool = False) -> None:
+        """A new cluster has a kube-system Namespace with a uid of its own, and a metrics-server when
+        its maker brings one (k3s, minikube's addon)."""
         if self.kube:
             self.kube.delete(Ref("Namespace", "", "kube-system"))
+            self.kube.delete(Ref("APIService", "", "v1beta1.metrics.k8s.io"))
             self.kube.apply({"apiVersion": "v1", "kind": "Namespace",
                              "metadata": {"name": "kube-system", "uid": str(uuid.uuid4())}})
+            if metrics_server:
+                self.metrics_server()
+
+    def metrics_server(self, available: bool = True) -> None:
+        """metrics-server's Deployment and the APIService it registers (Available once it answers)."""
+        self._deployment("kube-system", "metrics-server")
+        self.kube.apply({"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                         "metadata": {"name": "v1beta1.metrics.k8s.io"},
+                         "spec": {"group": "metrics.k8s.io", "version": "v1beta1",
+                                  "service": {"name": "metrics-server", "namespace": "kube-system"}},
+                         "status": {"conditions": [{"type": "Available", "status": str(available)}]}})
 
     def _deployment(self, namespace: str, name: str) -> None:
         self.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",

@@ -50,6 +50,7 @@ SERVED = {
     # The Gateway API has a Gateway too: a kind named without its group must still mean Istio's.
     "gateway.networking.k8s.io/v1/gateways": ("Gateway", True),
     "v1/configmaps": ("ConfigMap", True),
+    "apiregistration.k8s.io/v1/apiservices": ("APIService", False),
     "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False),
     # Argo Rollouts' CRDs, once the lab installed it
     "argoproj.io/v1alpha1/rollouts": ("Rollout", True),

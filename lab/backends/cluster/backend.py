@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
-from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, versions
+from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, metrics_server, versions
 from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
 from lab.backends.cluster.portforward import PortForward, answers_http, stop_every_forward
 from lab.backends.cluster.providers import PROVIDERS
@@ -204,6 +204,11 @@ class ClusterBackend(Backend):
             installs["istio"] = lambda: addons.install_istio(self.runner, self.kubeconfig)
         if self.kube.get(Ref("Deployment", "cert-manager", "cert-manager-webhook")) is None:
             installs["cert-manager"] = lambda: addons.install_cert_manager(self.runner, self.kubeconfig)
+        if self.provider.installs_metrics_server and metrics_server.state(self.kube) == "missing":
+            installs["metrics-server"] = lambda: metrics_server.install(self.runner, self.kubeconfig)
+        elif self.provider.keeps_cluster and metrics_server.state(self.kube) == "missing":
+            ui.info("note: this cluster has no metrics API (metrics-server), so autoscale's steps cannot "
+                    f"scale anything: {metrics_server.INSTALL_HINT}")
         if installs:
             # Independent of each other (10-53 s and about a minute): both at once.
             with ui.step(f"installing {' and '.join(installs)}{' together' if len(installs) > 1 else ''}"):
@@ -361,6 +366,17 @@ class ClusterBackend(Backend):
                 self.kube.delete(Ref("Namespace", "", "istio-system"))
 
     # -- objects ---------------------------------------------------------------------------
+
+    def require_metrics_api(self, timeout: float = 120) -> None:
+        """metrics-server registered and answering; one that is starting is waited for (its APIService
+        turns Available once it has scraped the kubelets)."""
+        if metrics_server.state(self.kube) == "missing":
+            raise LabError("the cluster has no metrics API (metrics.k8s.io: no metrics-server), so no "
+                           "HorizontalPodAutoscaler can scale", self.provider.metrics_server_fix)
+        if poll(lambda: metrics_server.state(self.kube) == "available", timeout, interval=2.0) is None:
+            raise LabError(f"the metrics API (metrics-server) is registered but not available after {timeout:.0f}s, "
+                           "so no HorizontalPodAutoscaler can scale",
+                           "`kubectl -n kube-system logs deploy/metrics-server` says why (KUBECONFIG=.lab/kubeconfig)")
 
     def use_registry(self, registry: str) -> None:
         """Where the lab's images go for a cluster it did not make (`up --registry`)."""

@@ -74,6 +74,10 @@ class Provider(ABC):
 
     # A cluster the lab did not make: `down` removes only what the lab made in it.
     keeps_cluster = False
+    # Where HorizontalPodAutoscalers' metrics come from (lab/backends/cluster/metrics_server.py): the lab
+    # installs metrics-server only where the cluster it makes has none; otherwise, how to get it back.
+    installs_metrics_server = False
+    metrics_server_fix = "`invoke up` again; `invoke down` and `invoke up` make the cluster afresh"
 
 
 def docker_arch(runner: Runner) -> str:
@@ -102,6 +106,10 @@ def build_for_registry(runner: Runner, port: int, images: dict[str, Path], push:
 class K3d(Provider):
     name = "k3d"
     tool = "k3d"
+    # k3s runs metrics-server as a packaged component (k3s-io/k3s manifests/metrics-server/), unless
+    # started with --disable=metrics-server, which cluster/k3d.yaml does not do
+    metrics_server_fix = "k3s runs it unless --disable=metrics-server: `kubectl -n kube-system get deploy " \
+                         "metrics-server`; `invoke down` and `invoke up` make the cluster afresh"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -171,6 +179,8 @@ class K3d(Provider):
 class Minikube(Provider):
     name = "minikube"
     tool = "minikube"
+    # cluster/minikube.yaml starts it with --addons=metrics-server (minikube deploy/addons/metrics-server/)
+    metrics_server_fix = "`minikube addons enable metrics-server --profile canary-lab`"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -242,6 +252,7 @@ class Minikube(Provider):
 class Kind(Provider):
     name = "kind"
     tool = "kind"
+    installs_metrics_server = True     # a kind cluster has none: `up` installs metrics-server's chart
     registry = "canary-lab-registry"
     # containerd's hosts.toml: try the lab's registry first, then Docker Hub (`server`).
     HOSTS_TOML = ('server = "https://registry-1.docker.io"\n\n'
@@ -314,6 +325,8 @@ class Existing(Provider):
     name = "existing"
     tool = "kubectl"
     keeps_cluster = True
+    metrics_server_fix = "install metrics-server into the cluster (not the lab's to install there): " \
+                         "see `invoke doctor --provider existing`"
 
     @property
     def cluster_name(self) -> str:

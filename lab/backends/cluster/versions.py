@@ -29,6 +29,11 @@ GATEWAY_API = "v1.6.0"
 # 1.35. The auto-rollout exercise installs it (lab/backends/cluster/argo_rollouts.py).
 ARGO_ROLLOUTS = "v1.9.1"
 
+# metrics-server's Helm chart for kind (the other clusters bring their own): chart 3.13.1 is
+# metrics-server 0.8.1 (charts/metrics-server/Chart.yaml appVersion), which supports Kubernetes 1.31+
+# (its README's compatibility matrix).
+METRICS_SERVER_CHART = "3.13.1"
+
 # Tools the lab downloads when PATH has none it can use (lab/backends/cluster/tools.py says when).
 TOOLS = {
     "k3d": "5.9.0",         # github.com/k3d-io/k3d tag v5.9.0 (2026-06-02)
