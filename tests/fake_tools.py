@@ -15,11 +15,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lab.backends.cluster.backend import ClusterBackend
 from lab.backends.cluster.runner import Result, tool_failed
 from lab.config import PROJECT_DIR, lab_paths
 from lab.manifests import Ref, load_manifest_file
+from tests.fake_docker import Docker
 from tests.fake_helm import HelmReleases
 
 CERT_MANAGER_CRDS = [("certificaterequests", "cert-manager.io", "CertificateRequest"),
@@ -27,6 +29,8 @@ CERT_MANAGER_CRDS = [("certificaterequests", "cert-manager.io", "CertificateRequ
                      ("challenges", "acme.cert-manager.io", "Challenge"),
                      ("clusterissuers", "cert-manager.io", "ClusterIssuer"),
                      ("issuers", "cert-manager.io", "Issuer"), ("orders", "acme.cert-manager.io", "Order")]
+# A Ctrl-C inside `istioctl install`, while it waits for istiod before applying the gateways.
+ISTIOD_ONLY = "istioctl install: waiting for istiod"
 POD_APPLETS = ("sh", "head", "base64", "tr", "sleep")
 # Argo Rollouts' own Rollout CRD (vendored from its v1.9.1 release), as its install.yaml applies it.
 ARGO_ROLLOUT_CRD = load_manifest_file(PROJECT_DIR / "cluster" / "argo-rollouts" / "rollout-crd.yaml")[0]
@@ -41,7 +45,7 @@ class FakeTools:
         self.fail: dict[str, str] = {}   # argv prefix → stderr, to play a failing tool
         self.interrupt = ""              # argv prefix where the user presses Ctrl-C
         self.stopped: set[str] = set()   # clusters that exist but are stopped (a reboot, `k3d cluster stop`)
-        self.containers: set[str] = set()   # containers `docker run` started (kind's registry)
+        self.docker = Docker()              # containers (kind's nodes and registry, k3d's registry), images
         self.context = "docker-desktop"     # the current kubeconfig context (--provider existing)
         self.meet: dict[str, threading.Barrier] = {}   # argv prefix → a barrier its first call waits at
         self.inputs: dict[str, str] = {}    # argv joined → what it got on stdin
@@ -75,6 +79,14 @@ class FakeTools:
                 return result
         if argv[:2] == ["kubectl", "exec"]:
             return self._exec(argv, timeout)
+        if argv[0] == "docker":
+            self._sync_nodes()
+            result = self.docker.run(list(argv), input)
+            if argv[:2] == ["docker", "start"]:
+                self.stopped -= {name.removesuffix("-control-plane") for name in argv[2:]}
+            if result.returncode and check:
+                raise tool_failed(argv, result)
+            return result
         if argv[:3] == ["helm", "upgrade", "--install"] and "--repo" not in argv and self.kube:
             result = self.helm.upgrade(argv)     # a chart of the lab's: rendered by the real helm
             if result.returncode and check:
@@ -161,10 +173,14 @@ s.serve_forever()
         if argv[:3] == ["k3d", "cluster", "create"]:
             self.clusters.add("canary-lab")
             self._new_cluster(metrics_server=True)   # k3s's packaged metrics-server
+            # and the registry k3d makes with it (k3d pkg/config/transform.go: registries.create)
+            created = yaml.safe_load(Path(argv[argv.index("--config") + 1]).read_text())["registries"]["create"]
+            self.docker.new(created["name"]).port = str(created["hostPort"])
         if argv[:3] == ["k3d", "cluster", "start"]:
             self.stopped.discard(argv[3])
         if argv[:3] == ["k3d", "cluster", "delete"]:
             self.clusters.discard(argv[3])
+            self.docker.remove("canary-lab-registry")
         if argv[:3] == ["k3d", "kubeconfig", "get"]:
             return "apiVersion: v1\nkind: Config\nclusters: []\n"
         if argv[:4] == ["minikube", "profile", "list", "-o"]:
@@ -184,7 +200,7 @@ s.serve_forever()
             return (f"apiVersion: v1\nkind: Config\ncurrent-context: {self.context}\n"
                     f"contexts: [{{name: {self.context}, context: {{cluster: {self.context}, user: {self.context}}}}}]\n")
         if argv[:3] == ["istioctl", "uninstall", "--purge"] and self.kube:
-            for name in ("istiod", "istio-ingressgateway"):
+            for name in ("istiod", "istio-ingressgateway", "istio-egressgateway"):
                 self.kube.delete(Ref("Deployment", "istio-system", name))
             return ""
         if argv[:2] == ["helm", "uninstall"] and self.kube:
@@ -200,29 +216,20 @@ s.serve_forever()
         if argv[:3] == ["kind", "create", "cluster"]:
             self._new_cluster()
             self.clusters.add(argv[argv.index("--name") + 1])
+            self.docker.new(f"{argv[argv.index('--name') + 1]}-control-plane", networks={"kind"})   # a new node
         if argv[:3] == ["kind", "delete", "cluster"]:
             self.clusters.discard(argv[argv.index("--name") + 1])
         if argv[:3] == ["kind", "get", "nodes"]:
             return f"{argv[argv.index('--name') + 1]}-control-plane\n"
         if argv[:3] == ["kind", "get", "kubeconfig"]:
             return "apiVersion: v1\nkind: Config\nclusters: []\n"
-        if argv[:3] == ["docker", "version", "--format"]:
-            return "arm64\n"   # the engine's architecture: an Apple-Silicon Docker, whatever this machine is
-        if argv[:4] == ["docker", "inspect", "-f", "{{.State.Running}}"]:
-            # a kind node runs while its cluster exists and is not stopped; the registry once run
-            name = argv[4]
-            cluster = name.removesuffix("-control-plane")
-            if name.endswith("-control-plane"):
-                return "true\n" if cluster in self.clusters and cluster not in self.stopped else "false\n"
-            return "true\n" if name in self.containers else "false\n"
-        if argv[:2] == ["docker", "run"]:
-            self.containers.add(argv[argv.index("--name") + 1])
-        if argv[:2] == ["docker", "start"]:
-            for name in argv[2:]:
-                self.stopped.discard(name.removesuffix("-control-plane"))
-        if tool == "istioctl" and self.kube:
+        if argv[:2] == ["istioctl", "install"] and self.kube:
+            # istio operator/pkg/install/install.go: istiod applied and waited for, then the gateways
             self._deployment("istio-system", "istiod")
+            if self.interrupt == ISTIOD_ONLY:
+                raise KeyboardInterrupt
             self._deployment("istio-system", "istio-ingressgateway")
+            self._deployment("istio-system", "istio-egressgateway")   # the demo profile's
             admin = self.admin_folder("istio-system", "deployment/istio-ingressgateway")
             if not (admin / "config_dump.json").exists():    # a new ingress gateway: no routes yet
                 (admin / "config_dump.json").write_text('{"configs": []}')
@@ -261,6 +268,15 @@ s.serve_forever()
                                       "names": {"kind": kind, "plural": plural},
                                       "versions": [{"name": "v1", "served": True, "storage": True}]}})
 
+    def _sync_nodes(self) -> None:
+        """A kind node container runs while its cluster exists and is not stopped (a reboot)."""
+        for name in [n for n in self.docker.containers if n.endswith("-control-plane")]:
+            cluster = name.removesuffix("-control-plane")
+            if cluster not in self.clusters:
+                self.docker.remove(name)
+            else:
+                self.docker.containers[name].running = cluster not in self.stopped
+
     def _new_cluster(self, metrics_server: bool = False) -> None:
         """A new cluster has a kube-system Namespace with a uid of its own, and a metrics-server when
         its maker brings one (k3s, minikube's addon)."""
@@ -282,9 +298,11 @@ s.serve_forever()
                          "status": {"conditions": [{"type": "Available", "status": str(available)}]}})
 
     def _deployment(self, namespace: str, name: str) -> None:
+        """A Deployment rolled out, as one a tool's --wait returned on."""
         self.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",
-                         "metadata": {"name": name, "namespace": namespace},
-                         "spec": {"replicas": 1}, "status": {"availableReplicas": 1}})
+                         "metadata": {"name": name, "namespace": namespace}, "spec": {"replicas": 1},
+                         "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
+                                    "availableReplicas": 1}})
 
     def commands(self) -> list[str]:
         return [" ".join(c[:3]) for c in self.calls]

@@ -20,11 +20,18 @@ ISSUERS = CLUSTER_DIR / "issuers.yaml"
 ROLLOUT_TIMEOUT = "300s"
 
 
+# The demo profile's components (istio manifests/profiles/demo.yaml adds the egress gateway to the
+# default's istiod and ingress gateway), in istioctl's order: operator/pkg/install/install.go
+# componentDependencies applies the gateways only once istiod is applied and ready.
+ISTIO_DEPLOYMENTS = ("istiod", "istio-ingressgateway", "istio-egressgateway")
+
+
 def install_istio(runner: Runner, kubeconfig: Path) -> None:
+    """`istioctl install` server-side applies: run again over a half-done install, it finishes it."""
     # https://istio.io/latest/docs/reference/commands/istioctl/#istioctl-install
     runner.run(["istioctl", "install", "-f", str(ISTIO_OPERATOR), "--skip-confirmation",
                 "--kubeconfig", str(kubeconfig)], timeout=900)
-    for deployment in ("istiod", "istio-ingressgateway"):
+    for deployment in ISTIO_DEPLOYMENTS:
         rollout_status(runner, kubeconfig, "istio-system", deployment)
 
 

@@ -19,12 +19,13 @@ from pathlib import Path
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
 from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, metrics_server, versions
+from lab.backends.cluster.images import LAB_IMAGES, in_registry
 from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
 from lab.backends.cluster.portforward import PortForward, answers_http, stop_every_forward
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
 from lab.backends.cluster.tools import choose_tool, releases
-from lab.config import APPS_DIR, Paths, gateway_tls_port
+from lab.config import Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError
 from lab.manifests import Ref, ref_of
@@ -34,10 +35,6 @@ from lab.routes import Served, expected_routes, referenced, wait_until_served
 from lab.state import LabState, clear_state, load_state, save_state
 from lab.validate import validate
 
-# Images the lab builds from apps/ into the cluster (providers.py says how, per provider).
-LAB_IMAGES = {"canary-lab/httpbin:1.0": APPS_DIR / "httpbin",
-              "canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
-              "canary-lab/version-app:1.0": APPS_DIR / "version"}
 ENVOY_ADMIN_PORT = 15000
 # An image name's registry and path, as Docker takes them (distribution/reference: domain[:port]/path).
 IMAGE_PREFIX = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
@@ -196,10 +193,11 @@ class ClusterBackend(Backend):
             with ui.step(f"starting the stopped {self.name} cluster {self.provider.cluster_name}"):
                 self.provider.start()
             changed = True
+        changed = self.provider.ensure_wiring() or changed
         self.provider.write_kubeconfig()
         changed = self._install_gateway_api_crds() or changed
         installs = {}
-        if self.kube.get(Ref("Deployment", "istio-system", "istiod")) is None:
+        if not self._istio_installed():
             self._confirm_istio_install()
             installs["istio"] = lambda: addons.install_istio(self.runner, self.kubeconfig)
         if self.kube.get(Ref("Deployment", "cert-manager", "cert-manager-webhook")) is None:
@@ -238,6 +236,16 @@ class ClusterBackend(Backend):
             for crd in wanted:
                 self.kube.apply(crd)
         return True
+
+    def _istio_installed(self) -> bool:
+        """Installed means every component of the profile there and rolled out: istioctl applies
+        istiod, waits for it, and only then the gateways, so an `up` stopped in that wait leaves
+        istiod alone. On a cluster the lab did not make, an Istio it did not install is the
+        learner's, whatever its profile: there, istiod is enough."""
+        if self.provider.keeps_cluster and "istio" not in self._state_settings().get("installed", []):
+            return self.kube.get(Ref("Deployment", "istio-system", "istiod")) is not None
+        found = [self.kube.get(Ref("Deployment", "istio-system", name)) for name in addons.ISTIO_DEPLOYMENTS]
+        return all(d is not None and deployment_rolled_out(d) for d in found)
 
     def _confirm_istio_install(self) -> None:
         """On a cluster the lab did not make, Istio is installed only when the learner says so."""
@@ -307,8 +315,9 @@ class ClusterBackend(Backend):
             for path in sorted(p for p in Path(context).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
                 digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
         namespace = self.kube.get(Ref("Namespace", "", "kube-system")) or {}
-        return json.dumps({"cluster": (namespace.get("metadata") or {}).get("uid", ""),
-                           "apps": digest.hexdigest(), "registry": self.provider.pull_registry}, sort_keys=True)
+        return json.dumps({"cluster": (namespace.get("metadata") or {}).get("uid", ""), "apps": digest.hexdigest(),
+                           "registry": self.provider.pull_registry, "kept in": self.provider.images_home()},
+                          sort_keys=True)
 
     def _load_images(self) -> bool:
         marker = self.paths.run_dir / "images-loaded"
@@ -390,7 +399,7 @@ class ClusterBackend(Backend):
 
     def _pullable(self, obj: dict) -> dict:
         """With a registry (`existing` only), the lab's own images are named where the cluster pulls
-        them: canary-lab/version-app:1.0 → REGISTRY/canary-lab/version-app:1.0 (in Deployments, and
+        them: canary-lab.invalid/version-app:1.0 → REGISTRY/canary-lab/version-app:1.0 (in Deployments, and
         in Argo Rollouts' Rollouts)."""
         registry = (self._state_settings() or {}).get("registry", "")
         if not registry or obj.get("kind") not in ("Deployment", "Rollout"):   # a Rollout's pod template: same path
@@ -399,7 +408,7 @@ class ClusterBackend(Backend):
         pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
         for container in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
             if container.get("image") in LAB_IMAGES:
-                container["image"] = f"{registry}/{container['image']}"
+                container["image"] = in_registry(container["image"], registry)
         return obj
 
     def apply(self, objects: list[dict]) -> list[str]:
