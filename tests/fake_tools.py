@@ -44,6 +44,9 @@ class FakeTools:
         self.clusters: set[str] = set()
         self.fail: dict[str, str] = {}   # argv prefix → stderr, to play a failing tool
         self.interrupt = ""              # argv prefix where the user presses Ctrl-C
+        self.interrupt_after = 0         # or: after this many commands ran (1: after the first)
+        self.done = 0
+        self._counting = threading.Lock()
         self.stopped: set[str] = set()   # clusters that exist but are stopped (a reboot, `k3d cluster stop`)
         self.docker = Docker()              # containers (kind's nodes and registry, k3d's registry), images
         self.context = "docker-desktop"     # the current kubeconfig context (--provider existing)
@@ -62,6 +65,16 @@ class FakeTools:
         self.installed.append(list(names))
 
     def run(self, argv, *, env=None, input=None, timeout=600, check=True) -> Result:
+        """The tool's answer; with `interrupt_after` N, a Ctrl-C right after the Nth command did its work."""
+        try:
+            return self._run(argv, env=env, input=input, timeout=timeout, check=check)
+        finally:
+            with self._counting:
+                self.done += 1
+                if self.done == self.interrupt_after:
+                    raise KeyboardInterrupt
+
+    def _run(self, argv, *, env=None, input=None, timeout=600, check=True) -> Result:
         self.calls.append(list(argv))
         if input is not None:
             self.inputs[" ".join(argv)] = input
