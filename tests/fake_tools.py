@@ -5,6 +5,7 @@ code runs it); side effects a tool has on the cluster (istioctl creating istiod,
 helm creating cert-manager) are played into the Kubernetes API emulator.
 """
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.backends.cluster import addons, versions
 from lab.backends.cluster.backend import ClusterBackend
 from lab.backends.cluster.runner import Result, tool_failed
 from lab.config import PROJECT_DIR, lab_paths
@@ -247,7 +249,7 @@ s.serve_forever()
             if not (admin / "config_dump.json").exists():    # a new ingress gateway: no routes yet
                 (admin / "config_dump.json").write_text('{"configs": []}')
                 (admin / "clusters.json").write_text('{"cluster_statuses": []}')
-        if argv[:3] == ["kubectl", "apply", "-f"] and argv[3].endswith("/kiali.yaml") and self.kube:
+        if argv[:3] == ["kubectl", "apply", "-f"] and argv[3].endswith("/addons/kiali.yaml") and self.kube:
             self._deployment("istio-system", "kiali")
         if argv[:3] == ["kubectl", "create", "namespace"] and self.kube:
             self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": argv[3]}})
@@ -333,3 +335,16 @@ s.serve_forever()
 def cluster_backend(provider: str, tools: FakeTools, cluster, port: int = 8080) -> ClusterBackend:
     """A cluster backend whose commands go to `tools` and whose API calls go to the emulator."""
     return ClusterBackend(lab_paths(), provider, port, runner=tools, kube=cluster.kube, install_tools=tools.install)
+
+
+def pin_addons(monkeypatch, cache_dir: Path) -> dict[str, Path]:
+    """Istio's addon manifests as if downloaded before (the tests reach no network): each written into
+    the lab's cache, its pinned sha256 set to what was written."""
+    kept = {}
+    for name in addons.ADDONS:
+        data = f"# Istio's {name} addon, as the tests play it\n".encode()
+        kept[name] = addons.addon_path(cache_dir, name)
+        kept[name].parent.mkdir(parents=True, exist_ok=True)
+        kept[name].write_bytes(data)
+        monkeypatch.setitem(versions.ISTIO_ADDONS_SHA256, name, hashlib.sha256(data).hexdigest())
+    return kept

@@ -17,7 +17,7 @@ from lab.manifests import Ref
 from lab.state import load_state
 from lab.backends.cluster.kube import terminating
 from tests.conftest import objects
-from tests.fake_tools import ARGO_ROLLOUT_CRD, cluster_backend
+from tests.fake_tools import ARGO_ROLLOUT_CRD, cluster_backend, pin_addons
 from tests.kube_emulator import Controller, Emulator
 from tests.lab_process import gateway_port
 
@@ -498,7 +498,9 @@ def test_the_progressive_exercise_waits_for_its_apply_and_each_patch_as_istiod_s
         assert lab.live_routes.pending == [gateway(50, 50)]
 
 
-def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(lab_root, tools, cluster):
+def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(lab_root, tools, cluster,
+                                                                                 monkeypatch):
+    kept = pin_addons(monkeypatch, lab_root / ".lab" / "downloads")
     lab = cluster_backend("k3d", tools, cluster)
     lab.up()
     tools.calls.clear()
@@ -506,9 +508,7 @@ def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(
         lab.dashboard("kiali")
     lab.install_addons(["kiali"])
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
-    assert tools.calls[0] == ["kubectl", "apply", "-f",
-                              "https://raw.githubusercontent.com/istio/istio/release-1.31/samples/addons/kiali.yaml",
-                              "--kubeconfig", kubeconfig]
+    assert tools.calls[0] == ["kubectl", "apply", "-f", str(kept["kiali"]), "--kubeconfig", kubeconfig]
     lab.dashboard("kiali")
     assert tools.calls[-1] == ["istioctl", "dashboard", "kiali", "--address", "127.0.0.1",
                                "--kubeconfig", kubeconfig]

@@ -7,7 +7,7 @@ webhook accepting objects (a Deployment being Available is not enough).
 
 from pathlib import Path
 
-from lab.backends.cluster import versions
+from lab.backends.cluster import downloads, versions
 from lab.backends.cluster.kube import Kube
 from lab.backends.cluster.runner import Runner
 from lab.errors import LabError
@@ -92,20 +92,34 @@ def apply_issuers(kube: Kube) -> list[str]:
     return created
 
 
-# Optional observability addons, from the Istio release's samples/addons (the installation the
-# Istio docs use for Kiali and Prometheus).
+# Optional observability addons, from Istio's samples/addons (the installation the Istio docs use
+# for Kiali and Prometheus), at a pinned commit of the release branch and checked by sha256: a
+# branch moves, and what `kubectl apply` runs in the cluster must be what was reviewed.
 ADDONS = ("prometheus", "kiali")
 
 
 def addon_url(name: str) -> str:
-    minor = ".".join(versions.ISTIO.split(".")[:2])
-    return f"https://raw.githubusercontent.com/istio/istio/release-{minor}/samples/addons/{name}.yaml"
+    return f"https://raw.githubusercontent.com/istio/istio/{versions.ISTIO_ADDONS_COMMIT}/samples/addons/{name}.yaml"
 
 
-def install_addon(runner: Runner, kubeconfig: Path, name: str) -> None:
+def addon_path(cache_dir: Path, name: str) -> Path:
+    return cache_dir / f"istio-{versions.ISTIO_ADDONS_COMMIT[:12]}" / "samples" / "addons" / f"{name}.yaml"
+
+
+def fetch_addon(cache_dir: Path, name: str) -> Path:
+    """The pinned manifest, downloaded once and kept only if its sha256 is the pinned one."""
     if name not in ADDONS:
         raise LabError(f"unknown addon {name!r}", f"addons: {', '.join(ADDONS)}")
-    runner.run(["kubectl", "apply", "-f", addon_url(name), "--kubeconfig", str(kubeconfig)], timeout=300)
+    target, sha256 = addon_path(cache_dir, name), versions.ISTIO_ADDONS_SHA256[name]
+    if downloads.verified(target, sha256):
+        return target
+    data = downloads.get(addon_url(name), f"Istio's {name} addon", "check ISTIO_ADDONS_COMMIT in versions.py")
+    return downloads.keep_verified(data, sha256, target, f"Istio's {name} addon ({addon_url(name)})")
+
+
+def install_addon(runner: Runner, kubeconfig: Path, name: str, cache_dir: Path) -> None:
+    manifest = fetch_addon(cache_dir, name)
+    runner.run(["kubectl", "apply", "-f", str(manifest), "--kubeconfig", str(kubeconfig)], timeout=300)
     rollout_status(runner, kubeconfig, "istio-system", name)
 
 

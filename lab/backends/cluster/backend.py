@@ -286,7 +286,7 @@ class ClusterBackend(Backend):
         for name in names:
             if self.kube.get(Ref("Deployment", "istio-system", name)) is None:
                 with ui.step(f"installing {name}"):
-                    addons.install_addon(self.runner, self.kubeconfig, name)
+                    addons.install_addon(self.runner, self.kubeconfig, name, self.paths.home / "downloads")
 
     def install_argo_rollouts(self) -> list[str]:
         """The pinned Argo Rollouts (its release's install.yaml, checked), unless its controller runs;
