@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,32 @@ CERT_MANAGER_CRDS = [("certificaterequests", "cert-manager.io", "CertificateRequ
                      ("issuers", "cert-manager.io", "Issuer"), ("orders", "acme.cert-manager.io", "Order")]
 # A Ctrl-C inside `istioctl install`, while it waits for istiod before applying the gateways.
 ISTIOD_ONLY = "istioctl install: waiting for istiod"
+# A port-forward to a live server: every connection to 127.0.0.1:LOCAL relayed to 127.0.0.1:TARGET.
+RELAY = """
+import asyncio, sys
+local, target = int(sys.argv[1]), int(sys.argv[2])
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+async def relay(reader, writer):
+    try:
+        upstream = await asyncio.open_connection("127.0.0.1", target)
+    except OSError:
+        writer.close()
+        return
+    await asyncio.gather(pipe(reader, upstream[1]), pipe(upstream[0], writer))
+async def main():
+    server = await asyncio.start_server(relay, "127.0.0.1", local)
+    async with server:
+        await asyncio.sleep(900)
+asyncio.run(main())
+"""
 POD_APPLETS = ("sh", "head", "base64", "tr", "sleep")
 # Argo Rollouts' own Rollout CRD (vendored from its v1.9.1 release), as its install.yaml applies it.
 ARGO_ROLLOUT_CRD = load_manifest_file(PROJECT_DIR / "cluster" / "argo-rollouts" / "rollout-crd.yaml")[0]
@@ -58,6 +85,10 @@ class FakeTools:
         # What a Service URL reaches from each client pod: {deployment: {url: local url}}. A URL
         # that leads nowhere (a closed port) plays a connection the server refuses.
         self.pod_network: dict[str, dict[str, str]] = {}
+        # Or, for an emulated cluster with a data plane: (deployment, argument) → what it reaches.
+        self.resolve: Callable[[str, str], str] | None = None
+        # And where a port-forward (namespace, target, remote port) reaches a live server: its port.
+        self.forward_to: Callable[[str, str, int], int | None] | None = None
         self.userland: Path | None = None
         self._admin_root: Path | None = None
         self.helm = HelmReleases(kube)
@@ -122,7 +153,8 @@ class FakeTools:
         of the network."""
         deployment = argv[2].split("/", 1)[1]
         network = self.pod_network.get(deployment, {})
-        command = [network.get(arg, arg) for arg in argv[argv.index("--") + 1:]]
+        command = [self.resolve(deployment, arg) if self.resolve else network.get(arg, arg)
+                   for arg in argv[argv.index("--") + 1:]]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                               env={"PATH": str(self._pod_userland())})
         return Result(done.returncode, done.stdout, done.stderr)
@@ -154,8 +186,14 @@ class FakeTools:
         127.0.0.1:LOCAL, for a minute, that answers HTTP as the gateway behind it would: 501 to
         anything, except the Envoy admin answers its admin folder holds (/config_dump, /clusters)."""
         self.calls.append(list(argv))
-        local = next(a for a in argv if ":" in a and a.split(":")[0].isdigit()).split(":")[0]
-        folder = self.admin_folder(argv[argv.index("--namespace") + 1], argv[2])
+        local, remote = next(a for a in argv if ":" in a and a.split(":")[0].isdigit()).split(":")
+        namespace = argv[argv.index("--namespace") + 1]
+        target = self.forward_to(namespace, argv[2], int(remote)) if self.forward_to else None
+        if target is not None:      # a live server behind it: relayed byte for byte, as kubectl does
+            process = subprocess.Popen([sys.executable, "-c", RELAY, local, str(target)], stderr=subprocess.DEVNULL)
+            self.started.append(process)
+            return process
+        folder = self.admin_folder(namespace, argv[2])
         listener = f"""
 import http.server, pathlib, threading
 folder = pathlib.Path({str(folder)!r})

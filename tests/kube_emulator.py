@@ -190,9 +190,10 @@ class Controller:
     only then is the new generation available (`scale` sets how many replicas a Deployment has, as
     an autoscaler would)."""
 
-    def __init__(self, kube: Kube, interval: float = 0.1):
+    def __init__(self, kube: Kube, interval: float = 0.1, every: bool = False):
         self.kube = kube
         self.interval = interval
+        self.every = every      # every Deployment the cluster has, as they come
         self.scaled: dict[Ref, int] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -215,10 +216,19 @@ class Controller:
 
     def _run(self):
         while not self.stop.wait(self.interval):
+            if self.every:
+                try:
+                    for deployment in self.kube.list_all("Deployment"):
+                        self.scaled.setdefault(ref_of(deployment), 0)
+                except Exception:   # noqa: BLE001 - a list racing a namespace's end: next round
+                    continue
             for ref, scaled in list(self.scaled.items()):
-                obj = self.kube.get(ref)
-                if obj is not None:
-                    self._step(ref, obj, scaled)
+                try:
+                    obj = self.kube.get(ref)
+                    if obj is not None:
+                        self._step(ref, obj, scaled)
+                except Exception:   # noqa: BLE001 - deleted under it (a namespace's end): next round
+                    continue
 
     def _step(self, ref: Ref, obj: dict, scaled: int) -> None:
         replicas = scaled or (obj.get("spec") or {}).get("replicas", 1)
@@ -250,9 +260,11 @@ class Istiod:
     a change and the gateway serving it."""
 
     def __init__(self, cluster: "Emulator", tools, interval: float = 0.1, deploy_polls: int = 3,
-                 push_delay_polls: int = 2):
+                 push_delay_polls: int = 2, pushes_routes: bool = True):
         self.kube, self.tools, self.interval = cluster.new_kube(), tools, interval
         self.deploy_polls, self.push_delay_polls = deploy_polls, push_delay_polls
+        # False where a data plane (tests/cluster_play.py) serves the translator's routes itself
+        self.pushes_routes = pushes_routes
         self.seen: dict[str, int] = {}       # gateway key → polls since first seen
         self.pending: dict[str, tuple[str, int]] = {}   # gateway key → (dump to push, polls left)
         self.pushes: list[str] = []          # keys of the deployed gateways pushed, in order
@@ -288,7 +300,8 @@ class Istiod:
 
     def _step(self):
         model = self._model()
-        self._push_ingress(model)
+        if self.pushes_routes:
+            self._push_ingress(model)
         self._push(model)
         for ref, obj in model.items():
             if ref.group == gateway_api.GROUP and ref.kind in ("Gateway", "HTTPRoute"):
@@ -315,6 +328,8 @@ class Istiod:
             if self.seen[key] < self.deploy_polls:
                 continue
             self._deploy(ref.namespace, gateway)
+            if not self.pushes_routes:
+                continue
             alone = {r: o for r, o in model.items() if r.group == gateway_api.GROUP and not gateway_api.is_gateway(o)
                      or r == ref or r.kind in ("Service", "Namespace")}
             config = translate({r: gateway_api._as_modelled(o) for r, o in alone.items()}, pods={})
@@ -346,6 +361,7 @@ class Istiod:
             admin = self.tools.admin_folder(namespace, f"deployment/{name}")   # a new gateway: no routes yet
             (admin / "config_dump.json").write_text('{"configs": []}')
             (admin / "clusters.json").write_text('{"cluster_statuses": []}')
+            (admin / "stats.json").write_text("")
             self.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",
                              "metadata": {"name": name, "namespace": namespace, "labels": labels},
                              "spec": {"replicas": 1, "selector": {"matchLabels": labels}},

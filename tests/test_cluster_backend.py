@@ -2,6 +2,7 @@
 (each flag as the tool documents it), Kubernetes calls over HTTP to an API emulator."""
 
 import base64
+import copy
 import re
 
 import pytest
@@ -620,3 +621,24 @@ def test_existing_down_removes_cert_manager_crds_an_older_install_kept(lab_root,
     commands_on.down()
     assert [c["metadata"]["name"] for c in cluster.kube.list_all("CustomResourceDefinition")
             if c["spec"]["group"] in ("cert-manager.io", "acme.cert-manager.io", "example.com")] == ["widgets.example.com"]
+
+
+def test_apply_of_an_istio_gateway_alone_returns_once_its_virtualservices_are_served_on_it(lab_root, tools, cluster):
+    """Adding an HTTPS server to a Gateway changes what its VirtualServices serve: the apply waits for
+    that too (else the next check meets a gateway that has not served the new listener yet)."""
+    from tests.test_routes_wait import CONTEXT, live, virtual_service
+
+    lab = cluster_backend("k3d", tools, cluster)
+    split = virtual_service("[{destination: {host: httpbin}, weight: 100}]")
+    for obj in [*CONTEXT, split]:
+        cluster.kube.apply(obj)
+    gateway = copy.deepcopy(CONTEXT[0])
+    gateway["spec"]["servers"].append({"port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                                       "hosts": ["canary.lab.local"],
+                                       "tls": {"mode": "SIMPLE", "credentialName": "canary-lab-gateway-tls"}})
+    http_only = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)])
+    both = http_only + [LiveRoute("canary.lab.local", route.match, route.destinations, scheme="https")
+                        for route in http_only]
+    lab.live_routes = scripted_routes(http_only, http_only, both)
+    assert lab.apply([gateway]) == ["gateway/canary-gateway configured"]
+    assert lab.live_routes.pending == [both]

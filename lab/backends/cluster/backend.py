@@ -131,7 +131,7 @@ class ClusterBackend(Backend):
         if named or not found:
             return named[0] if named else None
         for route in self.kube.list_all("HTTPRoute", gateway_api.GROUP):
-            if host in (route.get("spec") or {}).get("hostnames") or []:
+            if host in ((route.get("spec") or {}).get("hostnames") or []):
                 for parent in (route.get("spec") or {}).get("parentRefs") or []:
                     namespace = parent.get("namespace") or route["metadata"].get("namespace")
                     for gateway in found:
@@ -450,6 +450,12 @@ class ClusterBackend(Backend):
             self._wait_for(lambda: expected_routes([], model))
         bound = [o for o in objects if o["kind"] == "VirtualService"
                  and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
+        # A changed Istio Gateway (an HTTPS server added, say) changes what its VirtualServices serve.
+        gateways = {ref_of(o) for o in objects if o["kind"] == "Gateway" and not gateway_api.is_gateway(o)}
+        if gateways:
+            named = {ref_of(o) for o in bound}
+            bound += [vs for vs in self.kube.list_all("VirtualService") if ref_of(vs) not in named
+                      and any(r in gateways for r in referenced(vs) if r.kind == "Gateway")]
         if not bound:
             return
         context = {ref_of(o): o for o in objects}

@@ -108,7 +108,9 @@ def listener_port(gateway: dict, protocol: str) -> int | None:
 def hostname_covers(hostname: str | None, host: str) -> bool:
     """A listener's hostname is the host, or a wildcard that covers it (a listener without one
     takes any host: which Gateway serves it then is the HTTPRoutes' to say)."""
-    return bool(hostname) and (hostname == host or hostname.startswith("*.") and host.endswith(hostname[1:]))
+    if not hostname:
+        return False
+    return hostname == host or hostname.startswith("*.") and host.endswith(hostname[1:])
 
 
 def is_route(obj: dict) -> bool:
@@ -139,16 +141,16 @@ def routes_model(kube: Kube, changed: list[dict]) -> tuple[list[dict], list[dict
     """For changed HTTPRoutes and Gateways: (what istiod needs to build their gateways' routes —
     the HTTPRoutes of their namespaces and of the changed Gateways, parent Gateways, backend
     Services, ReferenceGrants and Namespaces —, the Gateways, whose deployments must run first)."""
-    context = {ref_of(o): o for o in changed}
+    context: dict[Ref, dict | None] = {ref_of(o): o for o in changed}   # None: asked for, not there
     namespaces = {ref_of(o).namespace for o in changed if is_route(o)}
     gateways = {ref_of(o) for o in changed if is_gateway(o)}
     for route in kube.list_all("HTTPRoute", GROUP):   # the neighbours, and every route of a changed Gateway
         ref = ref_of(route)
-        parents = {Ref("Gateway", p.get("namespace") or ref.namespace, p.get("name", ""), GROUP)
-                   for p in (route.get("spec") or {}).get("parentRefs") or []}
-        if ref.namespace in namespaces or parents & gateways:
+        named = {Ref("Gateway", p.get("namespace") or ref.namespace, p.get("name", ""), GROUP)
+                 for p in (route.get("spec") or {}).get("parentRefs") or []}
+        if ref.namespace in namespaces or named & gateways:
             context.setdefault(ref, route)
-    routes = [o for o in context.values() if is_route(o)]
+    routes = [o for o in context.values() if o is not None and is_route(o)]
     for route in routes:
         namespace = ref_of(route).namespace
         context.setdefault(Ref("Namespace", "", namespace), kube.get(Ref("Namespace", "", namespace)))

@@ -438,4 +438,4 @@ class Existing(Provider):
         return True
 
 
-PROVIDERS = {"k3d": K3d, "minikube": Minikube, "kind": Kind, "existing": Existing}
+PROVIDERS: dict[str, type[Provider]] = {"k3d": K3d, "minikube": Minikube, "kind": Kind, "existing": Existing}
