@@ -14,7 +14,8 @@ from lab import commands
 from lab.backends import select
 from lab.backends.cluster.argo_rollouts import manifest_path
 from lab.config import PROJECT_DIR
-from tests.cluster_play import DataPlane, MeshProxy, Nodes, forwards_for, wait_for_no_errors
+from lab.errors import LabError
+from tests.cluster_play import DataPlane, MeshProxy, Nodes, forwards_for, stand_in_errors
 from tests.fake_tools import FakeTools, cluster_backend, pin_addons
 from tests.kube_emulator import Controller, Emulator, Istiod
 from tests.lab_process import gateway_port
@@ -22,7 +23,16 @@ from tests.lab_process import gateway_port
 pytestmark = pytest.mark.cluster_play
 PROVIDERS = ("k3d", "kind")
 plays = runpy.run_path(str(PROJECT_DIR / ".ci" / "plays.py"))["plays"]
-PLAYS = [(provider, play) for provider in PROVIDERS for play in plays(provider)]
+# Where the data plane's model differs from istiod, named here (strict: a fix turns the play green,
+# and then this entry must go).
+MODEL_GAPS = {
+    "promote": "promote's replica-split reads each version's endpoints from the gateway's /clusters: "
+               "istiod builds a cluster for every DestinationRule subset (pilot/pkg/networking/core/"
+               "cluster.go buildOutboundClusters), the local translator only for subsets a route names",
+}
+PLAYS = [pytest.param(provider, play, id=f"{provider}-{play.replace(' --api gateway', '-gateway-api')}",
+                      marks=[pytest.mark.xfail(strict=True, reason=MODEL_GAPS[play])] if play in MODEL_GAPS else [])
+         for provider in PROVIDERS for play in plays(provider)]
 
 
 class EmulatedLab:
@@ -42,7 +52,8 @@ class EmulatedLab:
                      plane, MeshProxy(plane)):
             self.parts.append(part.__enter__())
         self.plane = plane
-        self.parts.append(Nodes(self.cluster, self.tools, plane, self.parts[-1]).__enter__())
+        self.nodes = Nodes(self.cluster, self.tools, plane, self.parts[-1]).__enter__()
+        self.parts.append(self.nodes)
         self.tools.forward_to = forwards_for(plane)
         self.lab = cluster_backend(provider, self.tools, self.cluster, port=self.port)
         for module in (commands, select):     # `up` makes the backend, the others find it by state.json
@@ -80,13 +91,16 @@ def labs(tmp_path_factory):
         lab.close()
 
 
-@pytest.mark.parametrize("provider, play", PLAYS, ids=[f"{p}-{play.replace(' --api gateway', '-gateway-api')}"
-                                                       for p, play in PLAYS])
+@pytest.mark.timeout(1200)     # autoscale's scale checks wait for pods; a busy machine is slow
+@pytest.mark.parametrize("provider, play", PLAYS)
 def test_every_exercise_plays_on_an_emulated_cluster(labs, provider, play):
     lab = labs(provider)
     name, _, flags = play.partition(" ")
-    commands.exercise(name, yes=True, api="gateway" if flags == "--api gateway" else "")
-    wait_for_no_errors(lab.plane)
+    try:
+        commands.exercise(name, yes=True, api="gateway" if flags == "--api gateway" else "")
+    except LabError as e:
+        raise AssertionError(f"{e.message} ({stand_in_errors(lab.plane, lab.nodes) or 'the stand-ins had no trouble'})")
+    assert not stand_in_errors(lab.plane, lab.nodes)
 
 
 def test_the_plays_are_the_catalogues_every_exercise_in_both_tracks_on_both_providers():
