@@ -2,6 +2,7 @@
 (`invoke doctor`)."""
 
 import os
+from collections.abc import Callable
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -168,14 +169,14 @@ def context_checks(run=None) -> list[Check]:
         return [Check("kubeconfig context", FAIL, "no current context",
                       "pick one with `kubectl config use-context NAME`")]
     name = context.stdout.strip()
-    if answers.returncode != 0:
+    if answers is None or answers.returncode != 0:
         return [Check("kubeconfig context", FAIL, f"{name}: its cluster does not answer",
                       "check it with `kubectl get nodes`; the lab never starts or creates it")]
     return [Check("kubeconfig context", OK, f"{name} answers; the lab installs only what it lacks there "
                                            "(Istio only with --install-istio)"), metrics_api_check(run)]
 
 
-def metrics_api_check(run) -> Check:
+def metrics_api_check(run: Callable[[list[str]], "subprocess.CompletedProcess[str]"]) -> Check:
     """--provider existing: HorizontalPodAutoscalers need the metrics API, which the lab does not install
     on a cluster it did not make (autoscale's scale steps say so too)."""
     # https://kubernetes.io/docs/reference/kubectl/jsonpath/: the APIService metrics-server registers
