@@ -315,7 +315,7 @@ class Nodes:
                 continue
             command = [*containers[0].get("command", []), *containers[0].get("args", [])]
             if command[:2] == ["sh", "-c"]:
-                wanted[ref] = " ".join(CLUSTER_URL.sub(lambda m: self.resolve(ref.name, m.group(0)), part)
+                wanted[ref] = " ".join(CLUSTER_URL.sub(lambda m, pod=ref.name: self.resolve(pod, m.group(0)), part)
                                        for part in command[2:])
         for ref in [r for r in self.running if r not in wanted]:
             self.running.pop(ref)[1].kill()
