@@ -7,14 +7,13 @@ whose variant runs there. Usage: python .ci/plays.py BACKEND
 
 import sys
 
-from lab.config import runs_on
 from lab.exercises.catalogue import GATEWAY_API_SUFFIX, base_exercise_names, gateway_api_names, load_exercise
 
 
 def plays(backend: str) -> list[str]:
-    found = [name for name in base_exercise_names() if runs_on(backend, load_exercise(name).backends)]
+    found = [name for name in base_exercise_names() if load_exercise(name).runs_on(backend)]
     found += [f"{name} --api gateway" for name in gateway_api_names()
-              if runs_on(backend, load_exercise(name + GATEWAY_API_SUFFIX).backends)]
+              if load_exercise(name + GATEWAY_API_SUFFIX).runs_on(backend)]
     return found
 
 

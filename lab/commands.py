@@ -5,7 +5,7 @@ import sys
 
 from lab import ui
 from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
-from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths, runs_on
+from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
 from lab.errors import LabError, NotUp
 from lab.files import DamagedFile
 from lab.manifests import Ref, load_manifest_file, load_manifest_path, load_manifest_stream, ref_of
@@ -335,7 +335,7 @@ def exercise(name: str = "", list_: bool = False, yes: bool = False, reset: bool
     require_terminal_or_yes(yes)
     check_alpha(), check_beta()   # a bad CANARY_LAB_ALPHA or _BETA is refused before any step runs
     state = require_up()
-    if not runs_on(state.provider, chosen.backends):
+    if not chosen.runs_on(state.provider):
         raise LabError(f"exercise {name} needs {' or '.join(chosen.backends)}; the lab that is up is {state.provider}",
                        "`invoke down`, then `invoke up --provider` one of those")
     Progress(paths).mark_track(*base_and_track(name))   # `invoke exercise BASE` continues in this track
@@ -357,7 +357,7 @@ def check(exercise_name: str = "", step_name: str = "") -> None:
     chosen = chosen_exercise(progress, exercise_name)
     check_alpha(), check_beta()
     state = require_up()
-    if not runs_on(state.provider, chosen.backends):   # as `exercise` and `invoke exercises` decide
+    if not chosen.runs_on(state.provider):
         raise LabError(f"exercise {chosen.name} needs {' or '.join(chosen.backends)}; the lab that is up is "
                        f"{state.provider}", "`invoke down`, then `invoke up --provider` one of those")
     step = chosen_step(chosen, progress, step_name, state.provider)

@@ -6,8 +6,10 @@ learner's working copies of manifests.
 """
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from lab.errors import LabError
 
@@ -21,15 +23,18 @@ DEFAULT_GATEWAY_PORT = 8080
 # (CANARY_LAB_ALPHA, CANARY_LAB_BETA) because it plays dozens of checks per run.
 DEFAULT_CHECK_RATE = 0.01
 CA_FILE_NAME = "ca.crt"      # the lab CA in Paths.tls_dir, as cert-manager names it in a secret
-PROVIDERS = ("local", "k3d", "minikube", "kind", "existing")
+# The backends, a closed set: exercise files name them (validated at load), state.json keeps one.
+Provider = Literal["local", "k3d", "minikube", "kind", "existing"]
+PROVIDERS: tuple[Provider, ...] = get_args(Provider)
 # Every cluster provider runs the same Istio and cert-manager: what an exercise says of k3d or
 # minikube holds for all of them.
-CLUSTER_PROVIDERS = ("k3d", "minikube", "kind", "existing")
+CLUSTER_PROVIDERS: tuple[Provider, ...] = ("k3d", "minikube", "kind", "existing")
 
 
-def runs_on(provider: str, backends) -> bool:
+def runs_on(provider: str, backends: Iterable[str]) -> bool:
     """Whether an exercise, step or check for `backends` runs on this provider (naming one
-    cluster provider names them all)."""
+    cluster provider names them all). The models' `runs_on` methods ask this, and nothing else does."""
+    backends = tuple(backends)
     return provider in backends or (provider in CLUSTER_PROVIDERS and any(b in CLUSTER_PROVIDERS for b in backends))
 
 

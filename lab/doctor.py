@@ -2,12 +2,14 @@
 (`invoke doctor`)."""
 
 import os
+from collections.abc import Callable
 import shutil
 import subprocess
 from dataclasses import dataclass
 
 import yaml
 
+from lab.backends.cluster.metrics_server import INSTALL_HINT, METRICS_API
 from lab.backends.cluster.tools import acceptable, path_version, releases, version_tuple
 from lab.config import PROJECT_DIR, Paths, gateway_tls_port
 from lab.helm import helm_source
@@ -176,11 +178,26 @@ def context_checks(run=None) -> list[Check]:
         return [Check("kubeconfig context", FAIL, "no current context",
                       "pick one with `kubectl config use-context NAME`")]
     name = context.stdout.strip()
-    if answers.returncode != 0:
+    if answers is None or answers.returncode != 0:
         return [Check("kubeconfig context", FAIL, f"{name}: its cluster does not answer",
                       "check it with `kubectl get nodes`; the lab never starts or creates it")]
     return [Check("kubeconfig context", OK, f"{name} answers; the lab installs only what it lacks there "
-                                           "(Istio only with --install-istio)")]
+                                           "(Istio only with --install-istio)"), metrics_api_check(run)]
+
+
+def metrics_api_check(run: Callable[[list[str]], "subprocess.CompletedProcess[str]"]) -> Check:
+    """--provider existing: HorizontalPodAutoscalers need the metrics API, which the lab does not install
+    on a cluster it did not make (autoscale's scale steps say so too)."""
+    # https://kubernetes.io/docs/reference/kubectl/jsonpath/: the APIService metrics-server registers
+    found = run(["kubectl", "get", "apiservice", METRICS_API.name, "-o",
+                 'jsonpath={.status.conditions[?(@.type=="Available")].status}'])
+    name = "metrics API (autoscale)"
+    if found.returncode != 0:
+        return Check(name, WARN, "no metrics-server: autoscale's autoscalers cannot scale", INSTALL_HINT)
+    if found.stdout.strip() != "True":
+        return Check(name, WARN, "metrics-server is registered but not available",
+                     f"`kubectl -n kube-system logs deploy/metrics-server` says why; {INSTALL_HINT}")
+    return Check(name, OK, "metrics-server answers (autoscale can scale)")
 
 
 def run_checks(provider: str, port: int, paths: Paths, client_factory=None, version_of=path_version,

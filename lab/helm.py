@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +29,9 @@ from lab.config import lab_paths
 from lab.errors import LabError
 from lab.files import inside, read_model, write_json
 from lab.manifests import Ref, decode_text, load_documents, parse_manifests, read_bounded, ref_of
+
+if TYPE_CHECKING:   # the cluster backend imports nothing of this module; only its type is named here
+    from lab.backends.cluster.backend import ClusterBackend
 
 VALUES_PROBE = "{{ toYaml .Values }}\n"
 HELM_TIMEOUT = 60
@@ -259,10 +263,8 @@ def upgrade(backend, chart: Path, release: str, namespace: str, values_files: Se
     return [f'release "{release}" {verb} in namespace {namespace} (revision {revision})', *lines]
 
 
-def _cluster_upgrade(backend, chart: Path, release: str, namespace: str, values_files: list[Path],
+def _cluster_upgrade(backend: "ClusterBackend", chart: Path, release: str, namespace: str, values_files: list[Path],
                      settings: list[str], reuse_values: bool) -> list[str]:
-    from lab.routes import wait_until_served
-
     kubeconfig = ["--kubeconfig", str(backend.kubeconfig)]
     # https://helm.sh/docs/helm/helm_upgrade/ (--install, --reuse-values, --values, --set)
     argv = ["helm", "upgrade", "--install", release, str(chart), "--namespace", namespace,
@@ -270,14 +272,12 @@ def _cluster_upgrade(backend, chart: Path, release: str, namespace: str, values_
     done = backend.runner.run(argv, timeout=300, check=False)
     if done.returncode != 0:
         raise _upgrade_failed(release, namespace, done.stderr or done.stdout)
-    # https://helm.sh/docs/helm/helm_get_manifest/: what the release holds now, to wait until served
+    # https://helm.sh/docs/helm/helm_get_manifest/: what the release holds now, to wait until it is in
+    # effect as after `invoke apply` (rolled out, and served: VirtualServices and HTTPRoutes alike)
     manifest = backend.runner.run(["helm", "get", "manifest", release, "--namespace", namespace, *kubeconfig],
                                   timeout=60).stdout
     objects = parse_manifests(manifest, f"release {release}") if manifest.strip() else []
-    bound = [o for o in objects if o.get("kind") == "VirtualService"
-             and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
-    if bound:
-        wait_until_served(bound, backend.live_routes)
+    backend.wait_until_in_effect(objects)
     return [f'release "{release}" upgraded in namespace {namespace} (helm upgrade --install)',
             *[f"{ref_of(o).kind.lower()}/{ref_of(o).name}" for o in objects]]
 

@@ -9,6 +9,7 @@ Gateway serves are on the gateway (a mesh-only host never is).
 """
 
 import copy
+from collections.abc import Callable
 
 from lab.backends.base import LiveRoute
 from lab.backends.local.translate import LOCAL_CREDENTIAL, translate
@@ -25,7 +26,7 @@ HTTP_PROTOCOLS = ("HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-WEB")
 PASSTHROUGH = ("PASSTHROUGH", "AUTO_PASSTHROUGH")   # PASSTHROUGH is the mode left out (TLSmode's zero)
 
 
-def _as_modelled(obj: dict) -> dict:
+def as_modelled(obj: dict) -> dict:
     """A Gateway as the translator takes it: only the servers istiod builds HTTP routes for
     (pkg/config/gateway/gateway.go, IsHTTPServer: an HTTP protocol, or HTTPS that terminates TLS — a
     PASSTHROUGH server's traffic never meets a route), the HTTPS ones on the one certificate the model
@@ -67,7 +68,7 @@ def _by_host(routes: list[LiveRoute]) -> Served:
 def expected_routes(virtual_services: list[dict], objects: list[dict]) -> Served:
     """What istiod will serve for these VirtualServices, given the Gateways, Services and
     DestinationRules they use (`objects`)."""
-    model = {ref_of(o): _as_modelled(o) for o in objects}
+    model = {ref_of(o): as_modelled(o) for o in objects}
     model.update({ref_of(vs): vs for vs in virtual_services})
     config = translate(model, pods={})
     return _by_host(routes_of(config.all_route_configs()))   # the ingress gateway's, and each Gateway API Gateway's
@@ -78,7 +79,7 @@ def served(expected: Served, routes: list[LiveRoute]) -> bool:
     return all(live.get(key, []) == wanted for key, wanted in expected.items())
 
 
-def wait_until_served(expected: Served, read_routes, timeout: float = 30.0, interval: float = 0.5) -> None:
+def wait_until_served(expected: Served, read_routes: Callable[[], list[LiveRoute]], timeout: float = 30.0, interval: float = 0.5) -> None:
     if not poll(lambda: served(expected, read_routes()), timeout, interval):
         hosts = ", ".join(sorted({host for _, host in expected}))
         raise LabError(f"the gateway does not serve the new routes for {hosts} after {timeout:.0f}s",

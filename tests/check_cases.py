@@ -95,7 +95,7 @@ SENTENCES_V2_TWICE = """\
         spec:
           containers:
             - name: sentences
-              image: canary-lab/version-app:1.0
+              image: canary-lab.invalid/version-app:1.0
               env: [{name: VERSION, value: v2}]
               ports: [{containerPort: 8888}]
     """

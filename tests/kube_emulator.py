@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime
+import json
 import threading
 import time
 from pathlib import Path
@@ -12,8 +13,13 @@ from kmock._internal import k8s, parsing
 from kmock._internal.references import ResourceInfo
 from kubernetes import client
 
+from lab.backends.cluster import gateway_api
 from lab.backends.cluster.kube import Kube
-from lab.manifests import Ref
+from lab.backends.local.gateway_api import admit
+from lab.backends.local.gateway_status import with_status
+from lab.backends.local.translate import ROUTE_CONFIGS, translate
+from lab.manifests import Ref, ref_of
+from lab.routes import as_modelled
 
 _kmock_parse_path = parsing.parse_path
 
@@ -44,6 +50,7 @@ SERVED = {
     # The Gateway API has a Gateway too: a kind named without its group must still mean Istio's.
     "gateway.networking.k8s.io/v1/gateways": ("Gateway", True),
     "v1/configmaps": ("ConfigMap", True),
+    "apiregistration.k8s.io/v1/apiservices": ("APIService", False),
     "apiextensions.k8s.io/v1/customresourcedefinitions": ("CustomResourceDefinition", False),
     # Argo Rollouts' CRDs, once the lab installed it
     "argoproj.io/v1alpha1/rollouts": ("Rollout", True),
@@ -195,9 +202,10 @@ class Controller:
     only then is the new generation available (`scale` sets how many replicas a Deployment has, as
     an autoscaler would)."""
 
-    def __init__(self, kube: Kube, interval: float = 0.1):
+    def __init__(self, kube: Kube, interval: float = 0.1, every: bool = False):
         self.kube = kube
         self.interval = interval
+        self.every = every      # every Deployment the cluster has, as they come
         self.scaled: dict[Ref, int] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -220,10 +228,19 @@ class Controller:
 
     def _run(self):
         while not self.stop.wait(self.interval):
+            if self.every:
+                try:
+                    for deployment in self.kube.list_all("Deployment"):
+                        self.scaled.setdefault(ref_of(deployment), 0)
+                except Exception:   # noqa: BLE001 - a list racing a namespace's end: next round
+                    continue
             for ref, scaled in list(self.scaled.items()):
-                obj = self.kube.get(ref)
-                if obj is not None:
-                    self._step(ref, obj, scaled)
+                try:
+                    obj = self.kube.get(ref)
+                    if obj is not None:
+                        self._step(ref, obj, scaled)
+                except Exception:   # noqa: BLE001 - deleted under it (a namespace's end): next round
+                    continue
 
     def _step(self, ref: Ref, obj: dict, scaled: int) -> None:
         replicas = scaled or (obj.get("spec") or {}).get("replicas", 1)
@@ -240,9 +257,13 @@ class Controller:
             self.kube.json_patch(ref, [{"op": "add", "path": "/status", "value": status}])
 
 
+INGRESS = "istio-system/istio-ingressgateway"
+
+
 class Istiod:
-    """Plays istiod for the Gateway API, from the lab's one model of istiod (the local translator
-    and its Gateway API status): for a Gateway of class istio it deploys `<gateway>-istio` (a
+    """Plays istiod from the lab's one model of istiod (the local translator and its Gateway API
+    status): the ingress gateway (istio-ingressgateway) gets the routes of the VirtualServices bound
+    to Istio Gateways; for a Gateway of class istio it deploys `<gateway>-istio` (a
     Deployment, available after `deploy_polls` polls, and a ClusterIP Service with one port per
     listener port: istio pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go and the
     istio-discovery chart's files/kube-gateway.yaml); writes the Gateways' and HTTPRoutes' status;
@@ -251,12 +272,15 @@ class Istiod:
     a change and the gateway serving it."""
 
     def __init__(self, cluster: "Emulator", tools, interval: float = 0.1, deploy_polls: int = 3,
-                 push_delay_polls: int = 2):
+                 push_delay_polls: int = 2, pushes_routes: bool = True):
         self.kube, self.tools, self.interval = cluster.new_kube(), tools, interval
         self.deploy_polls, self.push_delay_polls = deploy_polls, push_delay_polls
+        # False where a data plane (tests/cluster_play.py) serves the translator's routes itself
+        self.pushes_routes = pushes_routes
         self.seen: dict[str, int] = {}       # gateway key → polls since first seen
         self.pending: dict[str, tuple[str, int]] = {}   # gateway key → (dump to push, polls left)
-        self.pushes: list[str] = []          # keys of the gateways pushed, in order
+        self.pushes: list[str] = []          # keys of the deployed gateways pushed, in order
+        self.ingress_pushes: list[str] = []  # and of the ingress gateway's
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -276,13 +300,10 @@ class Istiod:
                 pass
 
     def _model(self) -> dict:
-        from lab.backends.cluster import gateway_api
-        from lab.backends.local.gateway_api import admit
-        from lab.manifests import ref_of
-
         found = []
         for kind, group in (("Gateway", gateway_api.GROUP), ("HTTPRoute", gateway_api.GROUP),
-                            ("ReferenceGrant", gateway_api.GROUP), ("Service", ""), ("Namespace", "")):
+                            ("ReferenceGrant", gateway_api.GROUP), ("Service", ""), ("Namespace", ""),
+                            ("Gateway", ""), ("VirtualService", ""), ("DestinationRule", "")):
             try:
                 found += self.kube.list_all(kind, group)
             except Exception:   # noqa: BLE001 - no CRDs yet
@@ -290,10 +311,9 @@ class Istiod:
         return {ref_of(o): admit({k: v for k, v in o.items() if k != "status"}, None) for o in found}
 
     def _step(self):
-        from lab.backends.cluster import gateway_api
-        from lab.backends.local.gateway_status import with_status
-
         model = self._model()
+        if self.pushes_routes:
+            self._push_ingress(model)
         self._push(model)
         for ref, obj in model.items():
             if ref.group == gateway_api.GROUP and ref.kind in ("Gateway", "HTTPRoute"):
@@ -302,12 +322,17 @@ class Istiod:
                 if stored.get("status") != status:
                     self.kube.json_patch(ref, [{"op": "add", "path": "/status", "value": status}])
 
+    def _push_ingress(self, model: dict) -> None:
+        """The ingress gateway (istioctl's istio-ingressgateway): the routes of the VirtualServices
+        bound to Istio Gateways; the Gateway API's Gateways get gateways of their own."""
+        if self.kube.get(Ref("Deployment", "istio-system", "istio-ingressgateway")) is None:
+            return
+        istio = {r: as_modelled(o) for r, o in model.items() if r.group != gateway_api.GROUP}
+        config = translate(istio, pods={})
+        self._serve(INGRESS, [config.route_configs[scheme] for scheme in ROUTE_CONFIGS],
+                    self.tools.admin_folder("istio-system", "deployment/istio-ingressgateway"))
+
     def _push(self, model: dict) -> None:
-        import json as json_lib
-
-        from lab.backends.cluster import gateway_api
-        from lab.backends.local.translate import translate
-
         for ref, gateway in model.items():
             if not gateway_api.is_gateway(gateway) or gateway["spec"].get("gatewayClassName") != gateway_api.CLASS:
                 continue
@@ -316,29 +341,33 @@ class Istiod:
             if self.seen[key] < self.deploy_polls:
                 continue
             self._deploy(ref.namespace, gateway)
-            alone = {r: o for r, o in model.items() if not gateway_api.is_gateway(o) or r == ref}
+            if not self.pushes_routes:
+                continue
+            alone = {r: o for r, o in model.items() if r.group == gateway_api.GROUP and not gateway_api.is_gateway(o)
+                     or r == ref or r.kind in ("Service", "Namespace")}
             config = translate({r: gateway_api._as_modelled(o) for r, o in alone.items()}, pods={})
             # The deployed gateway serves its own Gateway's listeners only.
-            dump = json_lib.dumps({"configs": [{"route_config": listener.route_config}
-                                               for listener in config.gateway_listeners if listener.gateway == ref]})
-            waiting = self.pending.get(key)
-            folder = self.tools.admin_folder(ref.namespace, f"deployment/{gateway_api.deployed_name(gateway)}")
-            served = (folder / "config_dump.json").read_text() if (folder / "config_dump.json").exists() else ""
-            if dump == served:
-                self.pending.pop(key, None)
-            elif waiting is None or waiting[0] != dump:
-                self.pending[key] = (dump, self.push_delay_polls)
-            elif waiting[1] > 0:
-                self.pending[key] = (dump, waiting[1] - 1)
-            else:
-                (folder / "clusters.json").write_text('{"cluster_statuses": []}')
-                (folder / "config_dump.json").write_text(dump)
-                self.pushes.append(key)
-                del self.pending[key]
+            self._serve(key, [listener.route_config for listener in config.gateway_listeners if listener.gateway == ref],
+                        self.tools.admin_folder(ref.namespace, f"deployment/{gateway_api.deployed_name(gateway)}"))
+
+    def _serve(self, key: str, route_configs: list[dict], folder: Path) -> None:
+        """Push the routes to the gateway's Envoy admin folder `push_delay_polls` polls after they changed."""
+        dump = json.dumps({"configs": [{"route_config": route_config} for route_config in route_configs]})
+        waiting = self.pending.get(key)
+        served = (folder / "config_dump.json").read_text() if (folder / "config_dump.json").exists() else ""
+        if dump == served:
+            self.pending.pop(key, None)
+        elif waiting is None or waiting[0] != dump:
+            self.pending[key] = (dump, self.push_delay_polls)
+        elif waiting[1] > 0:
+            self.pending[key] = (dump, waiting[1] - 1)
+        else:
+            (folder / "clusters.json").write_text('{"cluster_statuses": []}')
+            (folder / "config_dump.json").write_text(dump)
+            (self.pushes if key != INGRESS else self.ingress_pushes).append(key)
+            del self.pending[key]
 
     def _deploy(self, namespace: str, gateway: dict) -> None:
-        from lab.backends.cluster import gateway_api
-
         name = gateway_api.deployed_name(gateway)
         labels = {gateway_api.GATEWAY_NAME_LABEL: gateway["metadata"]["name"],
                   "gateway.networking.k8s.io/gateway-class-name": gateway_api.CLASS}
@@ -346,6 +375,7 @@ class Istiod:
             admin = self.tools.admin_folder(namespace, f"deployment/{name}")   # a new gateway: no routes yet
             (admin / "config_dump.json").write_text('{"configs": []}')
             (admin / "clusters.json").write_text('{"cluster_statuses": []}')
+            (admin / "stats.json").write_text("")
             self.kube.apply({"apiVersion": "apps/v1", "kind": "Deployment",
                              "metadata": {"name": name, "namespace": namespace, "labels": labels},
                              "spec": {"replicas": 1, "selector": {"matchLabels": labels}},

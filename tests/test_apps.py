@@ -71,7 +71,7 @@ def test_httpbin_has_its_title_and_echoes_headers(run_app):
 
 
 def test_tornado_page_instance_header_and_websocket_echo(run_app):
-    process, url = run_app("canary-lab/tornado-websocket:1.0")
+    process, url = run_app("canary-lab.invalid/tornado-websocket:1.0")
     status, headers, body = get(url + "/")
     assert page_title(body) == "tornado WebSocket example" and headers["x-instance"] == "pod-0"
     result = echo_check(url, "localhost", "/websocket", connections=3, messages=4)
@@ -81,16 +81,16 @@ def test_tornado_page_instance_header_and_websocket_echo(run_app):
 
 
 def test_version_app_says_its_version(run_app):
-    _, url = run_app("canary-lab/version-app:1.0", VERSION="v2")
+    _, url = run_app("canary-lab.invalid/version-app:1.0", VERSION="v2")
     status, headers, body = get(url + "/anything")
     assert (status, headers["x-version"], headers["x-instance"]) == (200, "v2", "pod-0")
     assert body == "version v2 from pod-0\n"
 
 
 def test_version_app_error_rate(run_app):
-    _, always = run_app("canary-lab/version-app:1.0", VERSION="v3", ERROR_RATE="1")
+    _, always = run_app("canary-lab.invalid/version-app:1.0", VERSION="v3", ERROR_RATE="1")
     assert get(always + "/")[0] == 500 and get(always + "/healthz")[0] == 200
-    _, some = run_app("canary-lab/version-app:1.0", VERSION="v3", ERROR_RATE="0.3")
+    _, some = run_app("canary-lab.invalid/version-app:1.0", VERSION="v3", ERROR_RATE="0.3")
     failures = sum(get(some + "/")[0] == 500 for _ in range(400))
     # Binomial(400, 0.3): mean 120, sd 9.2; 120 ± 40 (4.3 sd) fails by chance < 1 in 50,000.
     assert 80 <= failures <= 160
@@ -102,9 +102,9 @@ def test_version_app_latency_on_every_answer_or_on_a_share(run_app):
         assert get(url + "/")[0] == 200
         return time.monotonic() - started
 
-    _, every = run_app("canary-lab/version-app:1.0", VERSION="v2", LATENCY_MS="200")
+    _, every = run_app("canary-lab.invalid/version-app:1.0", VERSION="v2", LATENCY_MS="200")
     assert all(took(every) >= 0.2 for _ in range(3))
-    _, some = run_app("canary-lab/version-app:1.0", VERSION="v2", LATENCY_MS="200", LATENCY_SHARE="0.5")
+    _, some = run_app("canary-lab.invalid/version-app:1.0", VERSION="v2", LATENCY_MS="200", LATENCY_SHARE="0.5")
     slow = sum(took(some) >= 0.2 for _ in range(40))
     # Binomial(40, 0.5): mean 20, sd 3.2; 20 ± 13 (4.1 sd) fails by chance < 1 in 20,000.
     assert 7 <= slow <= 33

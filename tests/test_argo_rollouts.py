@@ -16,6 +16,7 @@ from lab.config import lab_paths
 from lab.errors import LabError
 from lab.manifests import Ref
 from lab.state import load_state
+from tests.fake_tools import pin_addons
 from tests.loopback_http import serving
 from tests.test_cluster_backend import cluster, commands_on  # noqa: F401 - fixtures
 
@@ -70,7 +71,7 @@ def test_a_manifest_that_is_not_the_released_one_is_refused_and_nothing_kept(rel
     root, url = release
     (root / "install.yaml").write_bytes(MANIFEST + b"# changed\n")
     (root / "argo-rollouts.intoto.jsonl").write_text(provenance({"./manifests/install.yaml": MANIFEST}))
-    with pytest.raises(LabError, match="checksum does not match the release's provenance; nothing was installed"):
+    with pytest.raises(LabError, match="sha256 is not the pinned one; nothing was installed"):
         fetch_manifest(tmp_path / "downloads", **urls(url))
     assert not (tmp_path / "downloads").exists() or list((tmp_path / "downloads").iterdir()) == []
 
@@ -156,14 +157,15 @@ def test_a_rollouts_status_is_read_as_the_controller_writes_it(lab_root, tools, 
 
 
 def test_the_exercises_argo_step_installs_prometheus_and_argo_before_its_manifests(lab_root, tools, cluster,
-                                                                                  commands_on):
+                                                                                  commands_on, monkeypatch):
     from lab.exercises.catalogue import load_exercise
     from lab.exercises.walkthrough import Walkthrough
 
     up_on_their_cluster(tools, commands_on)
+    pin_addons(monkeypatch, lab_root / ".lab" / "downloads")
     backend = commands_on.make_backend(lab_paths(), "existing")
     manifest = manifest_path(lab_root / ".lab" / "downloads")
-    manifest.parent.mkdir(parents=True)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_bytes(MANIFEST)
     exercise = load_exercise("auto-rollout")
     step = exercise.step("argo-install")

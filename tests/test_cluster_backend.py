@@ -2,6 +2,7 @@
 (each flag as the tool documents it), Kubernetes calls over HTTP to an API emulator."""
 
 import base64
+import copy
 import re
 
 import pytest
@@ -9,7 +10,6 @@ import yaml
 
 from lab import commands
 from lab.backends.cluster import versions
-from lab.backends.cluster.backend import LAB_IMAGES
 from lab.backends.base import LiveRoute, RouteDestination
 from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
@@ -17,7 +17,7 @@ from lab.manifests import Ref
 from lab.state import load_state
 from lab.backends.cluster.kube import terminating
 from tests.conftest import objects
-from tests.fake_tools import ARGO_ROLLOUT_CRD, cluster_backend
+from tests.fake_tools import ARGO_ROLLOUT_CRD, cluster_backend, pin_addons
 from tests.kube_emulator import Controller, Emulator
 from tests.lab_process import gateway_port
 
@@ -36,10 +36,11 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
     rendered = str(lab_root / ".lab" / "run" / "k3d.yaml")
     # built for the Docker engine's architecture (the fake's arm64), not this Python's
     arch = ["docker", "version", "--format", "{{.Server.Arch}}"]
+    # pushed under the path the nodes' mirror of the lab's image host (canary-lab.invalid) looks for
     builds = [["docker", "build", "--platform", "linux/arm64", "--tag",
                f"127.0.0.1:{registry}/{image}", str(APPS_DIR / app)]
-              for image, app in (("canary-lab/httpbin:1.0", "httpbin"), ("canary-lab/tornado-websocket:1.0", "tornado"),
-                                 ("canary-lab/version-app:1.0", "version"))]
+              for image, app in (("httpbin:1.0", "httpbin"), ("tornado-websocket:1.0", "tornado"),
+                                 ("version-app:1.0", "version"))]
     # Each segment's calls run at once with the others of it: compared as interleavings.
     segments = [
         [["k3d", "cluster", "list", "-o", "json"]],
@@ -54,9 +55,11 @@ def test_k3d_up_runs_each_tool_with_documented_flags(lab_root, tools, cluster):
           "--timeout=300s", "--kubeconfig", kubeconfig],
          ["kubectl", "rollout", "status", "deployment/istio-ingressgateway", "--namespace", "istio-system",
           "--timeout=300s", "--kubeconfig", kubeconfig],
+         ["kubectl", "rollout", "status", "deployment/istio-egressgateway", "--namespace", "istio-system",
+          "--timeout=300s", "--kubeconfig", kubeconfig],
          ["helm", "upgrade", "--install", "cert-manager", "cert-manager", "--repo", "https://charts.jetstack.io",
           "--version", versions.CERT_MANAGER, "--namespace", "cert-manager", "--create-namespace", "--set",
-          "crds.enabled=true", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig]],
+          "crds.enabled=true", "--set", "crds.keep=false", "--wait", "--timeout", "5m", "--kubeconfig", kubeconfig]],
         # built again (from Docker's cache) and pushed to the registry k3d made with the cluster
         [arch] + [argv for build in builds for argv in (build, ["docker", "push", build[5]])],
     ]
@@ -85,12 +88,12 @@ def test_k3d_config_publishes_the_gateway_on_loopback_at_the_chosen_port(lab_roo
     assert rendered["options"]["kubeconfig"] == {"updateDefaultKubeconfig": False, "switchCurrentContext": False}
     assert rendered["image"] == versions.K3S_IMAGE == "rancher/k3s:v1.35.5-k3s1"
     # k3d docs usage/registries.md: a registry made with the cluster, on the host's loopback, and
-    # the nodes' docker.io pulls go through it first (k3s falls back to Docker Hub)
+    # the nodes pull the lab's image host from it (and from nowhere else: .invalid never resolves)
     registry = load_state(lab_paths()).settings["registry_port"]
     assert rendered["registries"]["create"] == {"name": "canary-lab-registry", "host": "127.0.0.1",
                                                 "hostPort": str(registry)}
     assert yaml.safe_load(rendered["registries"]["config"]) == \
-        {"mirrors": {"docker.io": {"endpoint": ["http://canary-lab-registry:5000"]}}}
+        {"mirrors": {"canary-lab.invalid": {"endpoint": ["http://canary-lab-registry:5000"]}}}
     assert {"arg": "--disable=traefik", "nodeFilters": ["server:*"]} in rendered["options"]["k3s"]["extraArgs"]
 
 
@@ -258,7 +261,7 @@ def test_minikube_starts_from_its_settings_file_and_forwards_the_gateway(lab_roo
             "--addons=metrics-server"] in tools.calls
     assert ["minikube", "update-context", "--profile", "canary-lab"] in tools.calls
     # built inside the node (minikube cmd/minikube/cmd/image.go: image build PATH --tag): no docker save
-    assert ["minikube", "image", "build", str(APPS_DIR / "httpbin"), "--tag", "canary-lab/httpbin:1.0",
+    assert ["minikube", "image", "build", str(APPS_DIR / "httpbin"), "--tag", "canary-lab.invalid/httpbin:1.0",
             "--profile", "canary-lab"] in tools.calls
     assert not any(c[:2] in (["docker", "save"], ["minikube", "image"]) and c[2] in ("load", "save")
                    for c in tools.calls if len(c) > 2)
@@ -306,31 +309,39 @@ def test_kind_creates_its_registry_then_the_cluster_and_mirrors_docker_io_throug
     run = [c for c in tools.calls if c[0] in ("kind", "docker") and c[:2] not in (["docker", "build"],
                                                                                    ["docker", "push"],
                                                                                    ["docker", "version"])]
-    assert run[:8] == [
+    hosts_dir = "/etc/containerd/certs.d/canary-lab.invalid"
+    assert run[:12] == [
         ["kind", "get", "clusters"],
         # kind site/static/examples/kind-with-registry.sh: the registry on the host's loopback
         ["docker", "inspect", "-f", "{{.State.Running}}", "canary-lab-registry"],
+        ["docker", "start", "canary-lab-registry"],
         ["docker", "rm", "-f", "canary-lab-registry"],
         ["docker", "run", "-d", "--restart=always", "-p", f"127.0.0.1:{registry}:5000", "--network", "bridge",
          "--name", "canary-lab-registry", "registry:3"],
         # kind pkg/cmd/kind/create/cluster/createcluster.go: --name --image --config --kubeconfig --wait
         ["kind", "create", "cluster", "--name", "canary-lab", "--image", versions.KIND_NODE_IMAGE,
          "--config", str(PROJECT_DIR / "cluster" / "kind.yaml"), "--kubeconfig", kubeconfig, "--wait", "300s"],
+        # then each of the script's steps 1, 3, 4 checked, and done when missing (every `up`)
+        ["docker", "inspect", "-f", "{{.State.Running}}", "canary-lab-registry"],
         ["kind", "get", "nodes", "--name", "canary-lab"],
+        ["docker", "exec", "canary-lab-control-plane", "cat", f"{hosts_dir}/hosts.toml"],
         ["docker", "exec", "-i", "canary-lab-control-plane", "sh", "-c",
-         "mkdir -p /etc/containerd/certs.d/docker.io && cat > /etc/containerd/certs.d/docker.io/hosts.toml"],
+         f"mkdir -p {hosts_dir} && cat > {hosts_dir}/hosts.toml"],
+        ["docker", "inspect", "-f", "{{json .NetworkSettings.Networks.kind}}", "canary-lab-registry"],
         ["docker", "network", "connect", "kind", "canary-lab-registry"],
     ]
-    hosts = next(v for k, v in tools.inputs.items() if k.startswith("docker exec -i canary-lab-control-plane"))
-    assert 'server = "https://registry-1.docker.io"' in hosts and '[host."http://canary-lab-registry:5000"]' in hosts
-    assert ["docker", "push", f"127.0.0.1:{registry}/canary-lab/httpbin:1.0"] in tools.calls
+    node = tools.docker.containers["canary-lab-control-plane"]
+    # no `server`: its default is canary-lab.invalid itself, which never resolves (containerd docs/hosts.md)
+    assert node.files[f"{hosts_dir}/hosts.toml"] == '[host."http://canary-lab-registry:5000"]\n  capabilities = ["pull", "resolve"]\n'
+    assert tools.docker.containers["canary-lab-registry"].images == {"httpbin:1.0", "tornado-websocket:1.0",
+                                                                     "version-app:1.0"}
     config = yaml.safe_load((PROJECT_DIR / "cluster" / "kind.yaml").read_text())
     assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]
     assert lab.gateway_forward().running()             # no LoadBalancer in kind: forwarded
     tools.stopped.add("canary-lab")                    # a reboot stops the node container
     tools.calls.clear()
     assert lab.up() is True
-    assert ["docker", "start", "canary-lab-registry", "canary-lab-control-plane"] in tools.calls
+    assert ["docker", "start", "canary-lab-control-plane"] in tools.calls
     lab.down()
     assert ["kind", "delete", "cluster", "--name", "canary-lab", "--kubeconfig", kubeconfig] in tools.calls
     assert ["docker", "rm", "-f", "canary-lab-registry"] in tools.calls[-3:]
@@ -487,7 +498,9 @@ def test_the_progressive_exercise_waits_for_its_apply_and_each_patch_as_istiod_s
         assert lab.live_routes.pending == [gateway(50, 50)]
 
 
-def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(lab_root, tools, cluster):
+def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(lab_root, tools, cluster,
+                                                                                 monkeypatch):
+    kept = pin_addons(monkeypatch, lab_root / ".lab" / "downloads")
     lab = cluster_backend("k3d", tools, cluster)
     lab.up()
     tools.calls.clear()
@@ -495,9 +508,7 @@ def test_addons_come_from_the_istio_release_and_the_dashboard_opens_on_loopback(
         lab.dashboard("kiali")
     lab.install_addons(["kiali"])
     kubeconfig = str(lab_root / ".lab" / "kubeconfig")
-    assert tools.calls[0] == ["kubectl", "apply", "-f",
-                              "https://raw.githubusercontent.com/istio/istio/release-1.31/samples/addons/kiali.yaml",
-                              "--kubeconfig", kubeconfig]
+    assert tools.calls[0] == ["kubectl", "apply", "-f", str(kept["kiali"]), "--kubeconfig", kubeconfig]
     lab.dashboard("kiali")
     assert tools.calls[-1] == ["istioctl", "dashboard", "kiali", "--address", "127.0.0.1",
                                "--kubeconfig", kubeconfig]
@@ -550,8 +561,12 @@ def test_existing_down_removes_only_what_the_lab_made(lab_root, tools, cluster, 
             "--kubeconfig", kubeconfig] in tools.calls
     assert not any(c[0] == "istioctl" for c in tools.calls)      # never an Istio it did not install
     assert not any("delete" in c and c[0] in ("k3d", "kind", "minikube") for c in tools.calls)
-    assert terminating(cluster.kube.get(Ref("Namespace", "", "canary-lab")))    # the lab's namespace goes
+    gone = cluster.kube.get(Ref("Namespace", "", "canary-lab"))
+    assert gone is None or terminating(gone)                      # the lab's namespace goes
     assert cluster.kube.get(Ref("ClusterIssuer", "", "canary-lab-ca")) is None
+    # nor cert-manager's CRDs: the chart keeps them on `helm uninstall` unless crds.keep=false
+    assert [c["metadata"]["name"] for c in cluster.kube.list_all("CustomResourceDefinition")
+            if c["spec"]["group"].endswith("cert-manager.io")] == []
     assert cluster.kube.get(theirs) is not None and not terminating(cluster.kube.get(theirs))
     assert cluster.kube.get(Ref("Deployment", "istio-system", "istiod")) is not None
     assert load_state(lab_paths()) is None and not (lab_root / ".lab" / "kubeconfig").exists()
@@ -563,12 +578,13 @@ def test_existing_with_a_registry_pushes_the_lab_images_there_and_its_deployment
     tools._deployment("istio-system", "istio-ingressgateway")
     commands_on.up(provider="existing", registry="registry.example.com/team-a")
     pushed = {c[2] for c in tools.calls if c[:2] == ["docker", "push"]}
-    assert pushed == {f"registry.example.com/team-a/{image}" for image in LAB_IMAGES}
+    assert pushed == {f"registry.example.com/team-a/canary-lab/{name}" for name in
+                      ("httpbin:1.0", "tornado-websocket:1.0", "version-app:1.0")}
     httpbin = cluster.kube.get(Ref("Deployment", "canary-lab", "httpbin"))
     assert httpbin["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/team-a/canary-lab/httpbin:1.0"
     assert load_state(lab_paths()).settings["registry"] == "registry.example.com/team-a"
     rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "shop", "namespace": "canary-lab"},
-               "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "canary-lab/version-app:1.0"},
+               "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "canary-lab.invalid/version-app:1.0"},
                                                              {"name": "theirs", "image": "curlimages/curl:8"}]}}}}
     cluster.kube.apply(ARGO_ROLLOUT_CRD)
     commands_on.make_backend(lab_paths(), "existing").apply([rollout])   # Argo's Rollouts run the lab's images too
@@ -589,3 +605,39 @@ def test_a_registry_is_for_existing_only_and_must_be_an_image_prefix(lab_root, t
     with pytest.raises(LabError, match=re.escape(says)):
         commands_on.up(provider=provider, registry=registry)
     assert not any(c[:2] == ["docker", "build"] for c in tools.calls)
+
+
+def test_existing_down_removes_cert_manager_crds_an_older_install_kept(lab_root, tools, cluster, commands_on):
+    tools._deployment("istio-system", "istiod")
+    tools._deployment("istio-system", "istio-ingressgateway")
+    commands_on.up(provider="existing")
+    tools._cert_manager_crds(keep=True)          # as an install without crds.keep=false left them
+    their_crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                 "metadata": {"name": "widgets.example.com"},
+                 "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
+                          "versions": [{"name": "v1", "served": True, "storage": True}]}}
+    cluster.kube.apply(their_crd)
+    commands_on.down()
+    assert [c["metadata"]["name"] for c in cluster.kube.list_all("CustomResourceDefinition")
+            if c["spec"]["group"] in ("cert-manager.io", "acme.cert-manager.io", "example.com")] == ["widgets.example.com"]
+
+
+def test_apply_of_an_istio_gateway_alone_returns_once_its_virtualservices_are_served_on_it(lab_root, tools, cluster):
+    """Adding an HTTPS server to a Gateway changes what its VirtualServices serve: the apply waits for
+    that too (else the next check meets a gateway that has not served the new listener yet)."""
+    from tests.test_routes_wait import CONTEXT, live, virtual_service
+
+    lab = cluster_backend("k3d", tools, cluster)
+    split = virtual_service("[{destination: {host: httpbin}, weight: 100}]")
+    for obj in [*CONTEXT, split]:
+        cluster.kube.apply(obj)
+    gateway = copy.deepcopy(CONTEXT[0])
+    gateway["spec"]["servers"].append({"port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                                       "hosts": ["canary.lab.local"],
+                                       "tls": {"mode": "SIMPLE", "credentialName": "canary-lab-gateway-tls"}})
+    http_only = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)])
+    both = http_only + [LiveRoute("canary.lab.local", route.match, route.destinations, scheme="https")
+                        for route in http_only]
+    lab.live_routes = scripted_routes(http_only, http_only, both)
+    assert lab.apply([gateway]) == ["gateway/canary-gateway configured"]
+    assert lab.live_routes.pending == [both]

@@ -118,6 +118,7 @@ def test_scale_check_runs_the_load_watches_replicas_and_always_stops_the_load(to
     autoscale = load_exercise("autoscale")
     v1, load = Ref("Deployment", "shop", "shop-v1"), Ref("Deployment", "shop-load", "load-generator")
     lab = cluster_backend("k3d", tools, cluster)
+    tools.metrics_server()                 # k3s's packaged metrics-server
     cluster.controller.watch(v1, load)
     lab.apply([{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "shop-v1", "namespace": "shop"},
                 "spec": {"replicas": 1}}])

@@ -162,7 +162,7 @@ def test_existing_checks_the_current_context_not_docker():
     assert none.result == FAIL and "use-context" in none.fix
     [silent] = context_checks(kubectl("prod-eu", False))
     assert silent.result == FAIL and "prod-eu: its cluster does not answer" in silent.detail
-    [fine] = context_checks(kubectl("docker-desktop", True))
+    [fine, _metrics_api] = context_checks(kubectl("docker-desktop", True))
     assert fine.result == OK and "--install-istio" in fine.detail
 
 

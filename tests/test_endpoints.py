@@ -19,7 +19,7 @@ spec:
   selector: {{matchLabels: {{app: {app}, version: {version}}}}}
   template:
     metadata: {{labels: {{app: {app}, version: {version}}}}}
-    spec: {{containers: [{{name: {app}, image: canary-lab/version-app:1.0, ports: [{{name: http, containerPort: 8888}}]}}]}}
+    spec: {{containers: [{{name: {app}, image: canary-lab.invalid/version-app:1.0, ports: [{{name: http, containerPort: 8888}}]}}]}}
 """
 
 

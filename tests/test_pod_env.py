@@ -55,7 +55,7 @@ DANGEROUS = [
 @pytest.mark.parametrize("name", DANGEROUS)
 def test_a_name_the_app_does_not_read_is_refused_with_the_reason_and_the_way_out(name):
     with pytest.raises(ManifestError) as refused:
-        pod_env("canary-lab/version-app:1.0", [{"name": name, "value": "/tmp/x"}])
+        pod_env("canary-lab.invalid/version-app:1.0", [{"name": name, "value": "/tmp/x"}])
     message = str(refused.value)
     assert f"refuses {name}" in message and "your own account" in message
     assert "VERSION, ERROR_RATE, LATENCY_MS, LATENCY_SHARE" in message   # what it may set instead
@@ -63,7 +63,7 @@ def test_a_name_the_app_does_not_read_is_refused_with_the_reason_and_the_way_out
 
 
 def test_what_the_app_declares_it_reads_and_the_learners_own_names_reach_the_process():
-    env = pod_env("canary-lab/version-app:1.0", [{"name": "VERSION", "value": "v2"},
+    env = pod_env("canary-lab.invalid/version-app:1.0", [{"name": "VERSION", "value": "v2"},
                                                  {"name": "ERROR_RATE", "value": "0.5"},
                                                  {"name": "APP_COLOUR", "value": "blue"}])
     assert env["VERSION"] == "v2" and env["ERROR_RATE"] == "0.5" and env["APP_COLOUR"] == "blue"
@@ -87,4 +87,4 @@ def test_the_declared_names_are_what_the_app_reads():
 @pytest.mark.parametrize("prefix_only", ["APP_", "APP", "app_colour", "XAPP_COLOUR"])
 def test_the_learners_prefix_is_exact(prefix_only):
     with pytest.raises(ManifestError, match="refuses"):
-        pod_env("canary-lab/version-app:1.0", [{"name": prefix_only, "value": "x"}])
+        pod_env("canary-lab.invalid/version-app:1.0", [{"name": prefix_only, "value": "x"}])

@@ -24,7 +24,7 @@ spec:
   template:
     metadata: {{labels: {{app: {name}}}}}
     spec:
-      containers: [{{name: web, image: canary-lab/version-app:1.0}}]
+      containers: [{{name: web, image: canary-lab.invalid/version-app:1.0}}]
 """
 
 

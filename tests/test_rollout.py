@@ -39,7 +39,7 @@ spec:
     spec:
       containers:
         - name: web
-          image: canary-lab/version-app:1.0
+          image: canary-lab.invalid/version-app:1.0
           env: [{{name: VERSION, value: {version}}}, {{name: ERROR_RATE, value: "{error_rate}"}}]
 """
 

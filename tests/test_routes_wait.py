@@ -2,11 +2,14 @@
 istiod serves (weight-0 destinations dropped, mesh-only hosts not on the gateway), compared with
 routes read back as Envoy shows them — destinations as well as weights."""
 
+import time
+
 import pytest
 
 from lab.backends.base import LiveRoute, RouteDestination
 from lab.errors import LabError
-from lab.routes import expected_routes, served, wait_until_served
+from lab.manifests import Ref
+from lab.routes import expected_routes, referenced, served, wait_until_served
 from tests.conftest import objects
 
 CONTEXT = objects("""
@@ -74,6 +77,32 @@ def test_the_same_weights_to_another_destination_are_not_served_yet():
 def test_a_weight_0_destination_is_dropped_as_istiod_drops_it():
     all_httpbin = virtual_service("[{destination: {host: httpbin}, weight: 100}, {destination: {host: tornado}, weight: 0}]")
     assert served(expected(all_httpbin), live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)]))
+
+
+def test_an_apply_with_a_weight_0_destination_returns_at_once_however_envoy_lists_it():
+    """istiod drops it (route.go); an Envoy that still lists it at weight 0 sends it nothing either:
+    served both ways, so a cluster apply of a 100/0 split returns at once rather than at the timeout."""
+    all_httpbin = virtual_service("[{destination: {host: httpbin}, weight: 100}, {destination: {host: tornado}, weight: 0}]")
+    listed = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100), ("tornado", 0)])
+    started = time.monotonic()
+    wait_until_served(expected(all_httpbin), lambda: listed, timeout=30, interval=0.5)
+    assert time.monotonic() - started < 1
+
+
+def test_a_destination_in_another_namespace_is_looked_up_in_its_own():
+    vs = objects("""
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: traffic-manager, namespace: traffic}
+        spec:
+          hosts: [search.lab.local]
+          gateways: [traffic-manager]
+          http: [{route: [{destination: {host: search.services-v1.svc.cluster.local}, weight: 90},
+                          {destination: {host: search.services-v2}, weight: 10},
+                          {destination: {host: search}, weight: 0}]}]
+        """)[0]
+    assert referenced(vs) == [Ref("Gateway", "traffic", "traffic-manager"), Ref("Service", "services-v1", "search"),
+                              Ref("Service", "services-v2", "search"), Ref("Service", "traffic", "search")]
 
 
 def test_a_mesh_only_host_is_never_expected_on_the_gateway():

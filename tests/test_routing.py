@@ -55,7 +55,7 @@ spec:
 """
 
 
-def deployment(version: str, image="canary-lab/version-app:1.0", replicas=1) -> str:
+def deployment(version: str, image="canary-lab.invalid/version-app:1.0", replicas=1) -> str:
     # VERSION is the version app's: another app does not read it, and the local lab passes a pod
     # only the env its app reads (apps/*/local.yaml)
     env = f"[{{name: VERSION, value: {version}}}]" if "version-app" in image else "[]"
@@ -161,8 +161,8 @@ def test_unknown_host_gets_404_from_the_gateway(lab):
 
 
 def test_websocket_echo_is_routed_per_connection(lab):
-    ws = APP.split("---")[0] + deployment("a", image="canary-lab/tornado-websocket:1.0") \
-        + deployment("b", image="canary-lab/tornado-websocket:1.0") + textwrap.dedent("""
+    ws = APP.split("---")[0] + deployment("a", image="canary-lab.invalid/tornado-websocket:1.0") \
+        + deployment("b", image="canary-lab.invalid/tornado-websocket:1.0") + textwrap.dedent("""
         ---
         apiVersion: v1
         kind: Service
@@ -270,7 +270,7 @@ def test_the_gateway_balances_like_istio_least_request_so_a_slow_pod_gets_fewer_
                 spec:
                   containers:
                     - name: web
-                      image: canary-lab/version-app:1.0
+                      image: canary-lab.invalid/version-app:1.0
                       env: [{{name: VERSION, value: {version}}}, {{name: LATENCY_MS, value: "{latency}"}}]
             """)
     lab.invoke("apply", "-", input=APP.split("---")[0] + slow)

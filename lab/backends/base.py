@@ -175,6 +175,12 @@ class Backend(ABC):
         raise LabError(f"Argo Rollouts needs a cluster; the {self.name} lab has no controllers",
                        "`invoke rollout` does the same steps on every backend")
 
+    def require_metrics_api(self) -> None:
+        """Returns once HorizontalPodAutoscalers can read CPU (the metrics API answers); else one line
+        saying what is missing. Only a cluster has autoscalers."""
+        raise LabError(f"autoscalers need a cluster; the {self.name} lab has no metrics API",
+                       "`invoke down`, then `invoke up --provider k3d`")
+
     def dashboard(self, name: str) -> None:
         raise LabError(f"the {self.name} lab has no {name} dashboard", "dashboards need k3d or minikube")
 

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from lab.config import EXERCISES_DIR, PROVIDERS, runs_on
+from lab.config import EXERCISES_DIR, PROVIDERS, Provider, runs_on
 from lab.errors import LabError
 from lab.exercises.check_specs import (
     CHECK_KINDS,
@@ -100,7 +100,7 @@ class StepFile(_File):
     hints_for: dict[str, str] = Field(default_factory=dict)
     solution: str | None = None
     check: list[Check] = Field(default_factory=list)
-    backends: list[str] = Field(default_factory=list)
+    backends: list[Provider] = Field(default_factory=list)
     patch: PatchTarget | None = None
     helm: HelmSpec | None = None
     values: list[str] = Field(default_factory=list)
@@ -139,7 +139,7 @@ class ExerciseFile(_File):
     format: Literal[1]
     title: str
     summary: str
-    backends: list[str] = Field(default_factory=lambda: ["local"])
+    backends: list[Provider] = Field(default_factory=lambda: list[Provider](["local"]), min_length=1)
     request: Request = Field(default_factory=Request)
     destinations: dict[str, Destination] = Field(min_length=1)
     steps: list[StepFile] = Field(min_length=1)
@@ -184,7 +184,7 @@ class Step(BaseModel):
     hints_for: tuple[tuple[str, str], ...] = ()   # (diagnosis code, its first hint here)
     solution: Path | None = None
     check: tuple[Check, ...] = ()            # every one must pass
-    backends: tuple[str, ...] = ()           # empty: every backend of the exercise
+    backends: tuple[Provider, ...] = ()      # empty: every backend of the exercise
     patch: Ref | None = None                 # kind task: the solution is a JSON patch of this object
     helm: HelmRelease | None = None          # kind helm, or a task whose solution is a values file
     values: tuple[Path, ...] = ()            # kind helm: values files
@@ -196,6 +196,10 @@ class Step(BaseModel):
     def _one_or_a_list(cls, value):
         return (value,) if isinstance(value, dict) else value
 
+    def runs_on(self, provider: str) -> bool:
+        """Whether this lab does the step (its exercise's backends are the exercise's to ask)."""
+        return not self.backends or runs_on(provider, self.backends)
+
 
 class Exercise(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -203,10 +207,14 @@ class Exercise(BaseModel):
     title: str
     summary: str
     folder: Path
-    backends: tuple[str, ...]
+    backends: tuple[Provider, ...]
     request: Request
     destinations: dict[str, Destination]
     steps: tuple[Step, ...] = ()
+
+    def runs_on(self, provider: str) -> bool:
+        """Whether this lab can play the exercise (a cluster provider named stands for all of them)."""
+        return runs_on(provider, self.backends)
 
     @property
     def backends_shown(self) -> str:

@@ -46,7 +46,7 @@ def chosen_step(exercise: Exercise, progress: Progress, name: str, backend_name:
         return step
     finished = set(progress.done(exercise.name)) | set(progress.skipped(exercise.name))
     for step in _checked(exercise):
-        if step.name not in finished and (not step.backends or backend_name in step.backends):
+        if step.name not in finished and step.runs_on(backend_name):
             return step
     last = _checked(exercise)[-1].name
     raise LabError(f"every step of {exercise.name} is done or skipped",
@@ -62,7 +62,7 @@ def check_step(exercise: Exercise, step: Step, backend: Backend, paths: Paths) -
     (exit 1) after the result, its diagnosis and, if so, the slip of an unapplied working copy."""
     progress = Progress(paths)
     progress.mark_current(exercise.name)
-    if step.backends and backend.name not in step.backends:
+    if not step.runs_on(backend.name):
         raise LabError(f"step {step.name} needs {' or '.join(step.backends)}; the {backend.name} lab cannot check it",
                        f"`invoke exercise {exercise.name}` skips it for you")
     ui.console.rule(f"{exercise.name}: {step.name}", style="cyan")

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lab.config import Provider
+
 SCHEMES = Literal["http", "https"]
 
 
@@ -75,7 +77,7 @@ def shares_adding_up(expect: dict[str, float]) -> dict[str, float]:
 
 
 class CheckSpec(Spec):
-    backends: tuple[str, ...] = ()
+    backends: tuple[Provider, ...] = ()
 
 
 def _path_pattern(pattern: str) -> str:

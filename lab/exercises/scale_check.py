@@ -37,6 +37,7 @@ def scale_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult
     timeout, interval = float(spec.get("timeout", 300)), float(spec.get("interval", 10))
 
     history: list[tuple[float, dict[str, int]]] = []
+    backend.require_metrics_api()   # what is missing, in a line, rather than a wait to the timeout
     ui.info(f"Starting the load generator ({spec['load']}); watching {', '.join(watched)} for up to "
             f"{timeout:.0f}s")
     try:

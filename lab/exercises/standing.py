@@ -49,7 +49,7 @@ def suggestion(progress: Progress, provider: str) -> str:
 
     chosen = [in_track(base, progress.track(base) or ISTIO) for base in base_exercise_names()]
     playable = [standing(load_exercise(name), progress) for name in chosen]
-    playable = [s for s in playable if provider in s.exercise.backends]
+    playable = [s for s in playable if s.exercise.runs_on(provider)]
     started = [s for s in playable if s.seen and not s.complete]
     fresh = [s for s in playable if not s.seen]
     if started:

@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from lab import ui
 from lab.backends.base import Backend
-from lab.config import Paths, runs_on
+from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
 from lab.exercises.checks import CheckResult, run_check
@@ -259,7 +259,7 @@ class Walkthrough:
             raise Quit
 
     def _runs_here(self, step: Step) -> bool:
-        return not step.backends or runs_on(self.backend.name, step.backends)
+        return step.runs_on(self.backend.name)
 
     def run_step(self, step: Step) -> bool:
         """Run one step; True when the walkthrough should wait for the learner before the next

@@ -47,7 +47,7 @@ def base_objects() -> list[dict]:
         objects.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
                         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
                             "metadata": {"labels": labels},
-                            "spec": {"containers": [{"name": "app", "image": "canary-lab/version-app:1.0",
+                            "spec": {"containers": [{"name": "app", "image": "canary-lab.invalid/version-app:1.0",
                                                      "env": [{"name": "VERSION", "value": version}]}]}}}})
     for name, allowed in (("same-namespace", {"from": "Same"}), ("all-namespaces", {"from": "All"}),
                           ("backend-namespaces", {"from": "Selector",

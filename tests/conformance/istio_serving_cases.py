@@ -38,7 +38,7 @@ spec:
     spec:
       containers:
         - name: app
-          image: canary-lab/version-app:1.0
+          image: canary-lab.invalid/version-app:1.0
           env: [{{name: VERSION, value: {version}}}]
           ports: [{{containerPort: 8888}}]
 """

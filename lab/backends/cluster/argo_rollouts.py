@@ -12,15 +12,11 @@ once into the lab's folder, never at test time.
 """
 
 import base64
-import hashlib
 import json
-import os
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.backends.cluster import downloads
 from lab.backends.cluster.runner import Runner, tool_failed
 from lab.backends.cluster.versions import ARGO_ROLLOUTS
 from lab.errors import LabError
@@ -43,16 +39,8 @@ def fetch_manifest(cache_dir: Path, manifest_url: str = MANIFEST_URL, provenance
     if target.exists():
         return target
     expected = provenance_digest(_get(provenance_url).decode(), "manifests/install.yaml")
-    data = _get(manifest_url)
-    if hashlib.sha256(data).hexdigest() != expected:
-        raise LabError(f"Argo Rollouts {ARGO_ROLLOUTS}: install.yaml's checksum does not match the release's "
-                       "provenance; nothing was installed", "try again later (a broken download)")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".argo-rollouts.")
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(tmp, target)
-    return target
+    return downloads.keep_verified(_get(manifest_url), expected, target,
+                                   f"Argo Rollouts {ARGO_ROLLOUTS} install.yaml (sha256 from the release's provenance)")
 
 
 def provenance_digest(jsonl: str, subject: str) -> str:
@@ -78,15 +66,7 @@ def provenance_digest(jsonl: str, subject: str) -> str:
 
 
 def _get(url: str) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.read()
-    except urllib.error.HTTPError as e:
-        raise LabError(f"cannot download Argo Rollouts {ARGO_ROLLOUTS}: HTTP {e.code} from {url}",
-                       "check ARGO_ROLLOUTS in lab/backends/cluster/versions.py") from None
-    except (urllib.error.URLError, OSError) as e:
-        raise LabError(f"cannot download Argo Rollouts {ARGO_ROLLOUTS}: {getattr(e, 'reason', e)} (offline?)",
-                       "connect to the internet once; the lab keeps the manifest afterwards") from None
+    return downloads.get(url, f"Argo Rollouts {ARGO_ROLLOUTS}", "check ARGO_ROLLOUTS in lab/backends/cluster/versions.py")
 
 
 def install_argv(manifest: Path, kubeconfig: Path) -> list[list[str]]:

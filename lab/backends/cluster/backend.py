@@ -18,26 +18,23 @@ from pathlib import Path
 
 from lab import ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
-from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, versions
+from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, metrics_server, versions
+from lab.backends.cluster.images import LAB_IMAGES, in_registry
 from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
 from lab.backends.cluster.portforward import PortForward, answers_http, stop_every_forward
 from lab.backends.cluster.providers import PROVIDERS
 from lab.backends.cluster.runner import Runner
 from lab.backends.cluster.tools import choose_tool, releases
-from lab.config import APPS_DIR, Paths, gateway_tls_port
+from lab.config import Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
-from lab.errors import LabError
+from lab.errors import LabError, ManifestError
 from lab.manifests import Ref, ref_of
 from lab.polling import poll
 from lab.ports import free_port
-from lab.routes import expected_routes, referenced, wait_until_served
+from lab.routes import Served, expected_routes, referenced, wait_until_served
 from lab.state import LabState, clear_state, load_state, save_state
 from lab.validate import validate
 
-# Images the lab builds from apps/ into the cluster (providers.py says how, per provider).
-LAB_IMAGES = {"canary-lab/httpbin:1.0": APPS_DIR / "httpbin",
-              "canary-lab/tornado-websocket:1.0": APPS_DIR / "tornado",
-              "canary-lab/version-app:1.0": APPS_DIR / "version"}
 ENVOY_ADMIN_PORT = 15000
 # An image name's registry and path, as Docker takes them (distribution/reference: domain[:port]/path).
 IMAGE_PREFIX = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
@@ -134,7 +131,7 @@ class ClusterBackend(Backend):
         if named or not found:
             return named[0] if named else None
         for route in self.kube.list_all("HTTPRoute", gateway_api.GROUP):
-            if host in (route.get("spec") or {}).get("hostnames") or []:
+            if host in ((route.get("spec") or {}).get("hostnames") or []):
                 for parent in (route.get("spec") or {}).get("parentRefs") or []:
                     namespace = parent.get("namespace") or route["metadata"].get("namespace")
                     for gateway in found:
@@ -196,14 +193,20 @@ class ClusterBackend(Backend):
             with ui.step(f"starting the stopped {self.name} cluster {self.provider.cluster_name}"):
                 self.provider.start()
             changed = True
+        changed = self.provider.ensure_wiring() or changed
         self.provider.write_kubeconfig()
         changed = self._install_gateway_api_crds() or changed
         installs = {}
-        if self.kube.get(Ref("Deployment", "istio-system", "istiod")) is None:
+        if not self._istio_installed():
             self._confirm_istio_install()
             installs["istio"] = lambda: addons.install_istio(self.runner, self.kubeconfig)
         if self.kube.get(Ref("Deployment", "cert-manager", "cert-manager-webhook")) is None:
             installs["cert-manager"] = lambda: addons.install_cert_manager(self.runner, self.kubeconfig)
+        if self.provider.installs_metrics_server and metrics_server.state(self.kube) == "missing":
+            installs["metrics-server"] = lambda: metrics_server.install(self.runner, self.kubeconfig)
+        elif self.provider.keeps_cluster and metrics_server.state(self.kube) == "missing":
+            ui.info("note: this cluster has no metrics API (metrics-server), so autoscale's steps cannot "
+                    f"scale anything: {metrics_server.INSTALL_HINT}")
         if installs:
             # Independent of each other (10-53 s and about a minute): both at once.
             with ui.step(f"installing {' and '.join(installs)}{' together' if len(installs) > 1 else ''}"):
@@ -233,6 +236,16 @@ class ClusterBackend(Backend):
             for crd in wanted:
                 self.kube.apply(crd)
         return True
+
+    def _istio_installed(self) -> bool:
+        """Installed means every component of the profile there and rolled out: istioctl applies
+        istiod, waits for it, and only then the gateways, so an `up` stopped in that wait leaves
+        istiod alone. On a cluster the lab did not make, an Istio it did not install is the
+        learner's, whatever its profile: there, istiod is enough."""
+        if self.provider.keeps_cluster and "istio" not in self._state_settings().get("installed", []):
+            return self.kube.get(Ref("Deployment", "istio-system", "istiod")) is not None
+        found = [self.kube.get(Ref("Deployment", "istio-system", name)) for name in addons.ISTIO_DEPLOYMENTS]
+        return all(d is not None and deployment_rolled_out(d) for d in found)
 
     def _confirm_istio_install(self) -> None:
         """On a cluster the lab did not make, Istio is installed only when the learner says so."""
@@ -273,7 +286,7 @@ class ClusterBackend(Backend):
         for name in names:
             if self.kube.get(Ref("Deployment", "istio-system", name)) is None:
                 with ui.step(f"installing {name}"):
-                    addons.install_addon(self.runner, self.kubeconfig, name)
+                    addons.install_addon(self.runner, self.kubeconfig, name, self.paths.home / "downloads")
 
     def install_argo_rollouts(self) -> list[str]:
         """The pinned Argo Rollouts (its release's install.yaml, checked), unless its controller runs;
@@ -302,8 +315,9 @@ class ClusterBackend(Backend):
             for path in sorted(p for p in Path(context).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
                 digest.update(str(path.relative_to(context)).encode() + b"\0" + path.read_bytes())
         namespace = self.kube.get(Ref("Namespace", "", "kube-system")) or {}
-        return json.dumps({"cluster": (namespace.get("metadata") or {}).get("uid", ""),
-                           "apps": digest.hexdigest(), "registry": self.provider.pull_registry}, sort_keys=True)
+        return json.dumps({"cluster": (namespace.get("metadata") or {}).get("uid", ""), "apps": digest.hexdigest(),
+                           "registry": self.provider.pull_registry, "kept in": self.provider.images_home()},
+                          sort_keys=True)
 
     def _load_images(self) -> bool:
         marker = self.paths.run_dir / "images-loaded"
@@ -352,9 +366,7 @@ class ClusterBackend(Backend):
                     for argv in argo_rollouts.uninstall_argv(manifest, self.kubeconfig):
                         self.runner.run(argv, timeout=600)
             if "cert-manager" in installed:
-                # https://helm.sh/docs/helm/helm_uninstall/
-                self.runner.run(["helm", "uninstall", "cert-manager", "--namespace", "cert-manager", "--wait",
-                                 "--kubeconfig", str(self.kubeconfig)], timeout=600)
+                addons.uninstall_cert_manager(self.runner, self.kube, self.kubeconfig)
                 self.kube.delete(Ref("Namespace", "", "cert-manager"))
             if "istio" in installed:
                 # https://istio.io/latest/docs/setup/install/istioctl/#uninstall-istio
@@ -363,6 +375,17 @@ class ClusterBackend(Backend):
                 self.kube.delete(Ref("Namespace", "", "istio-system"))
 
     # -- objects ---------------------------------------------------------------------------
+
+    def require_metrics_api(self, timeout: float = 120) -> None:
+        """metrics-server registered and answering; one that is starting is waited for (its APIService
+        turns Available once it has scraped the kubelets)."""
+        if metrics_server.state(self.kube) == "missing":
+            raise LabError("the cluster has no metrics API (metrics.k8s.io: no metrics-server), so no "
+                           "HorizontalPodAutoscaler can scale", self.provider.metrics_server_fix)
+        if poll(lambda: metrics_server.state(self.kube) == "available", timeout, interval=2.0) is None:
+            raise LabError(f"the metrics API (metrics-server) is registered but not available after {timeout:.0f}s, "
+                           "so no HorizontalPodAutoscaler can scale",
+                           "`kubectl -n kube-system logs deploy/metrics-server` says why (KUBECONFIG=.lab/kubeconfig)")
 
     def use_registry(self, registry: str) -> None:
         """Where the lab's images go for a cluster it did not make (`up --registry`)."""
@@ -376,7 +399,7 @@ class ClusterBackend(Backend):
 
     def _pullable(self, obj: dict) -> dict:
         """With a registry (`existing` only), the lab's own images are named where the cluster pulls
-        them: canary-lab/version-app:1.0 → REGISTRY/canary-lab/version-app:1.0 (in Deployments, and
+        them: canary-lab.invalid/version-app:1.0 → REGISTRY/canary-lab/version-app:1.0 (in Deployments, and
         in Argo Rollouts' Rollouts)."""
         registry = (self._state_settings() or {}).get("registry", "")
         if not registry or obj.get("kind") not in ("Deployment", "Rollout"):   # a Rollout's pod template: same path
@@ -385,7 +408,7 @@ class ClusterBackend(Backend):
         pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
         for container in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
             if container.get("image") in LAB_IMAGES:
-                container["image"] = f"{registry}/{container['image']}"
+                container["image"] = in_registry(container["image"], registry)
         return obj
 
     def apply(self, objects: list[dict]) -> list[str]:
@@ -406,11 +429,16 @@ class ClusterBackend(Backend):
             lines.append(f"{ref.kind.lower()}/{ref.name} {verb}")
             if before is None:
                 self._record("created", ref.key)
+        self.wait_until_in_effect(objects)
+        return lines
+
+    def wait_until_in_effect(self, objects: list[dict]) -> None:
+        """Until changed Deployments have rolled out and the gateways serve the routes of these
+        objects (after an apply, a patch, or a `helm upgrade` that changed them)."""
         for obj in objects:
             if obj["kind"] == "Deployment":
                 self.kube.wait_for(ref_of(obj), deployment_rolled_out, "rolled out", interval=0.5)
         self._wait_until_served(objects)
-        return lines
 
     def _wait_until_served(self, objects: list[dict]) -> None:
         """Until the gateways serve what istiod will make of the VirtualServices bound to the ingress
@@ -419,9 +447,15 @@ class ClusterBackend(Backend):
             model, parents = gateway_api.routes_model(self.kube, objects)
             for gateway in parents:
                 self._wait_until_deployed(gateway)
-            wait_until_served(expected_routes([], model), self.live_routes)
+            self._wait_for(lambda: expected_routes([], model))
         bound = [o for o in objects if o["kind"] == "VirtualService"
                  and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
+        # A changed Istio Gateway (an HTTPS server added, say) changes what its VirtualServices serve.
+        gateways = {ref_of(o) for o in objects if o["kind"] == "Gateway" and not gateway_api.is_gateway(o)}
+        if gateways:
+            named = {ref_of(o) for o in bound}
+            bound += [vs for vs in self.kube.list_all("VirtualService") if ref_of(vs) not in named
+                      and any(r in gateways for r in referenced(vs) if r.kind == "Gateway")]
         if not bound:
             return
         context = {ref_of(o): o for o in objects}
@@ -432,14 +466,23 @@ class ClusterBackend(Backend):
             for rule in self.kube.list("DestinationRule", namespace):
                 context.setdefault(ref_of(rule), rule)
         model = [o for r, o in context.items() if r.kind in ("Gateway", "Service", "DestinationRule")]
-        wait_until_served(expected_routes(bound, model), self.live_routes)
+        self._wait_for(lambda: expected_routes(bound, model))
+
+    def _wait_for(self, expected: Callable[[], Served]) -> None:
+        """Wait until served; what the model of istiod cannot build (a route to a Service not there
+        yet) a cluster still takes, so the apply stands and only the wait is left out, saying why."""
+        try:
+            wanted = expected()
+        except ManifestError as e:
+            ui.info(f"note: applied; not waiting for the gateway, whose routes the lab cannot predict here: "
+                    f"{e.message.split(';')[0]}")
+            return
+        wait_until_served(wanted, self.live_routes)
 
     def patch(self, ref: Ref, operations: list[dict]) -> str:
         """A JSON patch; returns, like apply, once it is served (or rolled out)."""
         patched = self.kube.json_patch(ref, operations)
-        if ref.kind == "Deployment":
-            self.kube.wait_for(ref, deployment_rolled_out, "rolled out", interval=0.5)
-        self._wait_until_served([{**patched, "kind": ref.kind}])
+        self.wait_until_in_effect([{**patched, "kind": ref.kind}])
         return f"{ref.kind.lower()}/{ref.name} patched"
 
     def delete(self, refs: list[Ref]) -> None:

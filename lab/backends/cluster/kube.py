@@ -7,6 +7,7 @@ The dynamic client (kubernetes.dynamic, with server_side_apply since client 19.1
 client's stable surface; ApiClient.param_serialize/call_api change shape between releases.
 """
 
+import builtins
 import json
 import re
 import tempfile
@@ -155,14 +156,14 @@ class Kube:
         return self._request(self.dynamic.get, resource, name=ref.name,
                              namespace=self._namespace(resource, ref.namespace))
 
-    def list(self, kind: str, namespace: str, group: str = "") -> list[dict]:
+    def list(self, kind: str, namespace: str, group: str = "") -> builtins.list[dict]:
         """The objects of a kind in a namespace (a list's items carry no kind and apiVersion: put back,
         so a Ref made from one keeps its group)."""
         resource = self.resource(kind, group=group)
         found = self._request(self.dynamic.get, resource, namespace=self._namespace(resource, namespace)) or {}
         return [{"apiVersion": resource.group_version, **item, "kind": kind} for item in found.get("items") or []]
 
-    def list_all(self, kind: str, group: str = "") -> "list[dict]":
+    def list_all(self, kind: str, group: str = "") -> builtins.list[dict]:
         """Every object of a kind, in every namespace (each item with its apiVersion and kind, as
         `kubectl get -o yaml` shows them)."""
         resource = self.resource(kind, group=group)
@@ -219,8 +220,9 @@ def deployment_rolled_out(obj: dict) -> bool:
 
 def terminating(obj: dict | None) -> bool:
     """A Namespace being deleted: it refuses new objects until it is gone."""
-    return bool(obj) and ((obj.get("status") or {}).get("phase") == "Terminating"
-                          or bool((obj.get("metadata") or {}).get("deletionTimestamp")))
+    if not obj:
+        return False
+    return (obj.get("status") or {}).get("phase") == "Terminating" or bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def deployment_available(obj: dict) -> bool:

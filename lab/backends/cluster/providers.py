@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from lab.backends.cluster import versions
+from lab.backends.cluster.images import LAB_HOST, in_registry, repository
 from lab.backends.cluster.runner import Runner
 from lab.config import PROJECT_DIR, gateway_tls_port
 from lab.errors import LabError
@@ -57,6 +58,16 @@ class Provider(ABC):
     def delete(self) -> None:
         """Delete the cluster and everything in it."""
 
+    def ensure_wiring(self) -> bool:
+        """What the cluster needs around it beyond what `create` made, checked on every `up` and done
+        when missing (an `up` interrupted right after `create` left it undone); True if it did something."""
+        return False
+
+    def images_home(self) -> str:
+        """Where the lab's images are kept outside the cluster (kind: its registry container's id), so
+        that a new one is filled again; "" where they live and die with the cluster."""
+        return ""
+
     @abstractmethod
     def write_kubeconfig(self) -> None:
         """Write the cluster's kubeconfig to the lab's own file, never the user's."""
@@ -74,6 +85,10 @@ class Provider(ABC):
 
     # A cluster the lab did not make: `down` removes only what the lab made in it.
     keeps_cluster = False
+    # Where HorizontalPodAutoscalers' metrics come from (lab/backends/cluster/metrics_server.py): the lab
+    # installs metrics-server only where the cluster it makes has none; otherwise, how to get it back.
+    installs_metrics_server = False
+    metrics_server_fix = "`invoke up` again; `invoke down` and `invoke up` make the cluster afresh"
 
 
 def docker_arch(runner: Runner) -> str:
@@ -92,7 +107,7 @@ def build_for_registry(runner: Runner, port: int, images: dict[str, Path], push:
     Built again after a build without push, it comes from Docker's build cache in a moment."""
     arch = docker_arch(runner)
     for image, context in images.items():
-        pushed = f"127.0.0.1:{port}/{image}"
+        pushed = f"127.0.0.1:{port}/{repository(image)}"   # where the nodes' mirror of the lab's host looks
         # https://docs.docker.com/reference/cli/docker/buildx/build/ (--platform, --tag)
         runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", pushed, str(context)], timeout=900)
         if push:
@@ -102,6 +117,10 @@ def build_for_registry(runner: Runner, port: int, images: dict[str, Path], push:
 class K3d(Provider):
     name = "k3d"
     tool = "k3d"
+    # k3s runs metrics-server as a packaged component (k3s-io/k3s manifests/metrics-server/), unless
+    # started with --disable=metrics-server, which cluster/k3d.yaml does not do
+    metrics_server_fix = "k3s runs it unless --disable=metrics-server: `kubectl -n kube-system get deploy " \
+                         "metrics-server`; `invoke down` and `invoke up` make the cluster afresh"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -171,6 +190,8 @@ class K3d(Provider):
 class Minikube(Provider):
     name = "minikube"
     tool = "minikube"
+    # cluster/minikube.yaml starts it with --addons=metrics-server (minikube deploy/addons/metrics-server/)
+    metrics_server_fix = "`minikube addons enable metrics-server --profile canary-lab`"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -242,10 +263,13 @@ class Minikube(Provider):
 class Kind(Provider):
     name = "kind"
     tool = "kind"
+    installs_metrics_server = True     # a kind cluster has none: `up` installs metrics-server's chart
     registry = "canary-lab-registry"
-    # containerd's hosts.toml: try the lab's registry first, then Docker Hub (`server`).
-    HOSTS_TOML = ('server = "https://registry-1.docker.io"\n\n'
-                  '[host."http://canary-lab-registry:5000"]\n  capabilities = ["pull", "resolve"]\n')
+    # containerd's hosts.toml for the lab's image host (containerd docs/hosts.md; kind's
+    # site/static/examples/kind-with-registry.sh): pulled from the lab's registry only. No `server`
+    # line: its default is the host itself, canary-lab.invalid, which never resolves, so a miss fails.
+    HOSTS_DIR = f"/etc/containerd/certs.d/{LAB_HOST}"
+    HOSTS_TOML = f'[host."http://{registry}:5000"]\n  capabilities = ["pull", "resolve"]\n'
 
     @property
     def cluster_name(self) -> str:
@@ -267,24 +291,53 @@ class Kind(Provider):
             return "missing"
         return "running" if self._running(self.node) else "stopped"
 
+    def _ensure_registry(self) -> bool:
+        """The registry container, as kind-with-registry.sh step 1 makes it (started if stopped)."""
+        if self._running(self.registry):
+            return False
+        # https://docs.docker.com/reference/cli/docker/container/start/: a stopped one keeps its images
+        if self.runner.run(["docker", "start", self.registry], check=False).returncode == 0:
+            return True
+        self.runner.run(["docker", "rm", "-f", self.registry], check=False)
+        self.runner.run(["docker", "run", "-d", "--restart=always", "-p", f"127.0.0.1:{self.registry_port}:5000",
+                         "--network", "bridge", "--name", self.registry, "registry:3"], timeout=300)
+        return True
+
     def create(self) -> None:
-        # The registry first, as kind's site/static/examples/kind-with-registry.sh does.
-        if not self._running(self.registry):
-            self.runner.run(["docker", "rm", "-f", self.registry], check=False)
-            self.runner.run(["docker", "run", "-d", "--restart=always", "-p", f"127.0.0.1:{self.registry_port}:5000",
-                             "--network", "bridge", "--name", self.registry, "registry:3"], timeout=300)
+        # The registry first, as kind's site/static/examples/kind-with-registry.sh does; the rest of its
+        # wiring is ensure_wiring's, which every `up` runs.
+        self._ensure_registry()
         # kind pkg/cmd/kind/create/cluster/createcluster.go: --name, --image, --config, --kubeconfig, --wait
         self.runner.run(["kind", "create", "cluster", "--name", self.cluster_name, "--image", versions.KIND_NODE_IMAGE,
                          "--config", str(CLUSTER_DIR / "kind.yaml"), "--kubeconfig", str(self.kubeconfig),
                          "--wait", "300s"], timeout=900)
+
+    def ensure_wiring(self) -> bool:
+        """kind-with-registry.sh steps 1, 3 and 4, each only if missing: the registry runs, each node
+        pulls the lab's host from it (hosts.toml), and it is on the `kind` network the nodes use."""
+        changed = self._ensure_registry()
+        hosts_file = f"{self.HOSTS_DIR}/hosts.toml"
         for node in self.runner.run(["kind", "get", "nodes", "--name", self.cluster_name]).stdout.split():
-            self.runner.run(["docker", "exec", "-i", node, "sh", "-c",
-                             "mkdir -p /etc/containerd/certs.d/docker.io && "
-                             "cat > /etc/containerd/certs.d/docker.io/hosts.toml"], input=self.HOSTS_TOML)
-        self.runner.run(["docker", "network", "connect", "kind", self.registry], check=False)
+            # https://docs.docker.com/reference/cli/docker/container/exec/ (-i: stdin to the command)
+            found = self.runner.run(["docker", "exec", node, "cat", hosts_file], check=False)
+            if found.returncode != 0 or found.stdout != self.HOSTS_TOML:
+                self.runner.run(["docker", "exec", "-i", node, "sh", "-c",
+                                 f"mkdir -p {self.HOSTS_DIR} && cat > {hosts_file}"], input=self.HOSTS_TOML)
+                changed = True
+        networks = self.runner.run(["docker", "inspect", "-f", "{{json .NetworkSettings.Networks.kind}}",
+                                    self.registry], check=False)
+        if networks.stdout.strip() in ("", "null"):
+            self.runner.run(["docker", "network", "connect", "kind", self.registry])
+            changed = True
+        return changed
+
+    def images_home(self) -> str:
+        # a registry made again (removed by hand, or never started after an interrupted `up`) is empty
+        done = self.runner.run(["docker", "inspect", "-f", "{{.Id}}", self.registry], check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
 
     def start(self) -> None:
-        self.runner.run(["docker", "start", self.registry, self.node], timeout=300)
+        self.runner.run(["docker", "start", self.node], timeout=300)   # its registry: ensure_wiring
 
     def delete(self) -> None:
         # kind pkg/cmd/kind/delete/cluster: --name, --kubeconfig (only its entry is removed there)
@@ -314,6 +367,8 @@ class Existing(Provider):
     name = "existing"
     tool = "kubectl"
     keeps_cluster = True
+    metrics_server_fix = "install metrics-server into the cluster (not the lab's to install there): " \
+                         "see `invoke doctor --provider existing`"
 
     @property
     def cluster_name(self) -> str:
@@ -363,7 +418,7 @@ class Existing(Provider):
         remote cluster that cannot see this Docker. Built for the cluster's nodes' architecture."""
         arch = self._node_arch() if self.pull_registry else docker_arch(self.runner)
         for image, context in images.items():
-            tag = f"{self.pull_registry}/{image}" if self.pull_registry else image
+            tag = in_registry(image, self.pull_registry) if self.pull_registry else image
             # https://docs.docker.com/reference/cli/docker/buildx/build/ (--platform, --tag)
             self.runner.run(["docker", "build", "--platform", f"linux/{arch}", "--tag", tag, str(context)], timeout=900)
             if self.pull_registry:
@@ -383,4 +438,4 @@ class Existing(Provider):
         return True
 
 
-PROVIDERS = {"k3d": K3d, "minikube": Minikube, "kind": Kind, "existing": Existing}
+PROVIDERS: dict[str, type[Provider]] = {"k3d": K3d, "minikube": Minikube, "kind": Kind, "existing": Existing}
