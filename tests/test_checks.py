@@ -11,6 +11,7 @@ from lab.exercises.check_specs import ErrorsCheck, MtlsCheck, TrafficCheck
 from lab.exercises.checks import run_check
 from lab.exercises.route_table import applied_virtualservices, held_http_routes, unmade
 from lab.exercises.served import Target, host_routes, picked_route, served_shares
+from lab.manifests import Ref
 from lab.traffic.classify import ERROR, UNCLASSIFIED
 from lab.traffic.sampler import Answer
 from lab.traffic.verdict import FAIL, INCONCLUSIVE, PASS, Verdict
@@ -230,6 +231,10 @@ def test_a_check_asks_only_for_the_route_kinds_its_exercise_makes(name, kinds):
     class Recording:
         def get(self, ref):
             asked.append(ref)
+
+        def list_objects(self, kind, group=""):
+            asked.append(Ref(kind, "", "", group))
+            return []
 
     exercise = load_exercise(name)
     applied_virtualservices(exercise, exercise.request.host, Recording())

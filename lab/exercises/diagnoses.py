@@ -4,20 +4,24 @@ first rule that finds any decides. Adding a diagnosis is adding one entry here.
 """
 
 import difflib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.backends.base import LiveRoute
+from lab.backends.local.gateway_api_routes import rule_matches
 from lab.backends.local.gateway_vhosts import is_catch_all, route_match, sent_routes
 from lab.exercises.request_classes import METHOD, RequestClass
 from lab.exercises.served import (
     Served,
     Target,
     header_matches,
+    hostname_covers,
     picked_route,
     route_matches,
     served_shares,
 )
+from lab.manifests import ref_of
 
 
 @dataclass
@@ -225,22 +229,37 @@ def _shadowed(s: Situation, served: Served) -> dict | None:
                       "put the specific route (with the match) above the catch-all")
             return _facts(s, first=_route_name(first, across), route=_route_name(route, across),
                           across=_across(first, route) if across else "", remedy=remedy)
-    for route in _unsent(s):   # behind a catch-all of its VirtualService: istiod never sends it
+    for route in _unsent(s):   # behind a catch-all: istiod never sends it
         if route_matches(route.conditions, s.path, s.envoy_headers):
-            return _facts(s, first=_route_name(first), route=route.name, across="",
+            return _facts(s, first=_route_name(first), route=_route_name(route, bool(route.origin)), across="",
                           remedy="put the specific route (with the match) above the catch-all")
     return None
 
 
 def _unsent(s: Situation) -> list[LiveRoute]:
-    """The held VirtualServices' routes that come after a catch-all: istiod never sends them to the
-    gateway (pilot route.go, BuildHTTPRoutesForVirtualService), so only the objects show them."""
+    """The held routes that come after a catch-all: istiod never sends them to the gateway (pilot
+    route.go, BuildHTTPRoutesForVirtualService; an HTTPRoute's rules for a host are one VirtualService
+    to it), so only the objects show them."""
     found = []
     for vs in s.applied:
         https = (vs.get("spec") or {}).get("http") or []
         sent = {index for index, _, _ in sent_routes(https)}
         found += [LiveRoute(host=s.host, match="", conditions=route_match(entry), name=str(http.get("name") or f"http[{i}]"))
                   for i, http in enumerate(https) if i not in sent for entry in http.get("match") or [None]]
+    # HTTPRoutes: a rule name held more often than served is left out, the youngest route's first (the
+    # older route's rule sorts first: conversion.go sortHTTPRoutes).
+    served = Counter(route.name for route in s.routes)
+    oldest_first = sorted(s.httproutes, key=lambda r: (str(r["metadata"].get("creationTimestamp", "")),
+                                                       str(r["metadata"].get("namespace", "")), r["metadata"]["name"]))
+    for httproute in oldest_first:
+        if not any(hostname_covers(str(h), s.host) for h in (httproute.get("spec") or {}).get("hostnames") or ["*"]):
+            continue
+        ref = ref_of(httproute)
+        for name, match in rule_matches(ref, httproute):
+            if served[name] > 0:
+                served[name] -= 1
+                continue
+            found.append(LiveRoute(host=s.host, match="", conditions=match, name=name, origin=f"HTTPRoute {ref.namespace}/{ref.name}"))
     return found
 
 

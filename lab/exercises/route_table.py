@@ -17,9 +17,9 @@ from lab.exercises.check_specs import About
 from lab.exercises.diagnoses import Finding, Situation, diagnose
 from lab.exercises.propagation import unserved_objects
 from lab.exercises.request_classes import Probe, RequestClass
-from lab.exercises.served import Target, host_routes
+from lab.exercises.served import Target, host_routes, hostname_covers
 from lab.kinds import GATEWAY_API_GROUP
-from lab.manifests import Ref, load_manifest_file
+from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.traffic.sampler import RequestSpec
 
 ROUTE_KINDS = (("VirtualService", ""), ("HTTPRoute", GATEWAY_API_GROUP))
@@ -49,7 +49,7 @@ def check_table(exercise: Exercise, backend: Backend, request: RequestSpec, expe
                           reserved=header_names(exercise), first_path=request.path)
     targets = {n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()}
     endpoints, addresses = backend.ready_endpoints(), backend.endpoint_addresses()
-    applied, httproutes = applied_virtualservices(exercise, request.host, backend), held_http_routes(exercise, backend)
+    applied, httproutes = applied_virtualservices(exercise, request.host, backend), held_http_routes(exercise, backend, request.host)
     unserved = _unserved(backend, request, routes)
     made = "" if routes else unmade(exercise, backend, skipped)   # served: something made routes
     probes = wanted.probes(routes) or [Probe(request.path, request.headers)]
@@ -107,16 +107,27 @@ def _makes_routes(manifest: Path) -> bool:
 
 
 def applied_virtualservices(exercise: Exercise, host: str, backend: Backend) -> list[dict]:
-    """The VirtualServices the lab holds that name this host, among those the exercise's files make."""
-    held = [backend.get(ref) for ref in refs_of_kind(exercise, "VirtualService")]
+    """The VirtualServices the lab holds that name this host: the exercise's, and any other the learner
+    made (istiod merges every one bound to the host). None asked for when the exercise makes none."""
+    own = refs_of_kind(exercise, "VirtualService")
+    if not own:
+        return []
+    held = [backend.get(ref) for ref in own]
+    held += [vs for vs in backend.list_objects("VirtualService") if ref_of(vs) not in own]
     return [vs for vs in held if vs and host in ((vs.get("spec") or {}).get("hosts") or [])]
 
 
-def held_http_routes(exercise: Exercise, backend: Backend) -> list[dict]:
+def held_http_routes(exercise: Exercise, backend: Backend, host: str = "") -> list[dict]:
     """The HTTPRoutes the exercise's files and Helm releases make, as the lab holds them (with the status
-    their Gateway wrote), whatever their hostnames: a route refused for its hostname is one to explain."""
-    held = (backend.get(ref) for ref in refs_of_kind(exercise, "HTTPRoute", GATEWAY_API_GROUP))
-    return [route for route in held if route]
+    their Gateway wrote), whatever their hostnames: a route refused for its hostname is one to explain;
+    and the learner's other HTTPRoutes for `host`. None asked for when the exercise makes none (a cluster
+    without the Gateway API's CRDs cannot answer)."""
+    own = refs_of_kind(exercise, "HTTPRoute", GATEWAY_API_GROUP)
+    if not own:
+        return []
+    held = [route for route in (backend.get(ref) for ref in own) if route]
+    others = [route for route in backend.list_objects("HTTPRoute", GATEWAY_API_GROUP) if ref_of(route) not in own]
+    return held + [route for route in others if host and any(hostname_covers(str(h), host) for h in (route.get("spec") or {}).get("hostnames") or ["*"])]
 
 
 def refs_of_kind(exercise: Exercise, kind: str, group: str = "") -> list[Ref]:

@@ -15,12 +15,23 @@ Envoy's path_separated_prefix (whole segments), as route.go does for gateways.
 from dataclasses import dataclass
 from typing import Any
 
-from lab.backends.local.endpoints import serves
 from lab.backends.local.destination_policies import with_traffic_policy
-from lab.backends.local.route_policies import with_http_route_rule
-from lab.backends.local.gateway_api import SCHEMES, RouteResult, attach, backend_problem, is_istio_gateway
+from lab.backends.local.endpoints import serves
+from lab.backends.local.gateway_api import (
+    SCHEMES,
+    RouteResult,
+    attach,
+    backend_problem,
+    is_istio_gateway,
+)
+from lab.backends.local.gateway_vhosts import (
+    ROUTE_CONFIG_FLAGS,
+    is_catch_all,
+    sort_vhost_routes,
+    virtual_host_domains,
+)
 from lab.backends.local.pods import Pod
-from lab.backends.local.gateway_vhosts import ROUTE_CONFIG_FLAGS, is_catch_all, sort_vhost_routes, virtual_host_domains
+from lab.backends.local.route_policies import with_http_route_rule
 from lab.backends.local.translate import CLUSTER_DOMAIN, LOCAL_CREDENTIAL, _cluster
 from lab.errors import ManifestError
 from lab.manifests import Ref
@@ -92,9 +103,21 @@ def _routes_of(ref: Ref, route: dict, result: RouteResult, objects: Objects, pod
                                       lambda b, r=ref: _cluster_for(r, b, objects, pods, clusters), clusters, objects)
         for j, match in enumerate(rule.get("matches") or [{}]):
             envoy_match, rank = _match(match)
-            name = rule.get("name") or f"{ref.namespace}.{ref.name}.{i}"   # Istio's auto name
-            routes.append(((*rank, *age, i, j), {"match": envoy_match, **action, "name": name}))
+            routes.append(((*rank, *age, i, j), {"match": envoy_match, **action, "name": rule_name(ref, rule, i)}))
     return [(served, routes) for served in accepted]
+
+
+def rule_name(ref: Ref, rule: dict, index: int) -> str:
+    """A rule's route name at the gateway: its own name, else Istio's `namespace.name.index`."""
+    return str(rule.get("name") or f"{ref.namespace}.{ref.name}.{index}")
+
+
+def rule_matches(ref: Ref, route: dict) -> list[tuple[str, dict]]:
+    """(route name, Envoy route match) for each match of each rule of an HTTPRoute, as built above:
+    what a rule would serve, for the rules istiod leaves out (nothing after a catch-all)."""
+    return [(rule_name(ref, rule, i), _match(match)[0])
+            for i, rule in enumerate((route.get("spec") or {}).get("rules") or [])
+            for match in rule.get("matches") or [{}]]
 
 
 def _virtual_host_routes(by_listener: dict[str, list[tuple[tuple, dict]]]) -> list[dict]:
