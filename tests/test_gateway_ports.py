@@ -7,6 +7,7 @@ import pytest
 
 from lab.backends.local.gateway_addresses import GatewayPorts, listener_for, track_port
 from lab.backends.local.gateway_api_routes import gateway_listeners
+from lab.files import DamagedFile
 from lab.ports import free_port, port_in_use
 from tests.test_gateway_api import store
 
@@ -161,3 +162,14 @@ def test_on_a_tie_the_oldest_gateway_takes_the_host():
 ])
 def test_ties_between_listeners_are_broken_as_a_learner_would_expect(gateways, host, listener):
     assert listener_for(store(NAMESPACE + gateways), "http", host) == listener
+
+
+@pytest.mark.parametrize("text", ['{"listeners": {"shop/web:80": "x"}}', '{"listeners": {"shop/web:80": 0}}',
+                                  '{"listeners": []}', '{"listners": {}}', "{not json"])
+def test_a_damaged_ports_file_is_named_and_kept_not_a_crash(tmp_path, lab_port, text):
+    # The file is the lab's own; a hand edit gone wrong gets one line with the fix, and stays for the learner.
+    (tmp_path / "gateway-api-ports.json").write_text(text)
+    with pytest.raises(DamagedFile, match="gateway-api-ports.json is damaged") as caught:
+        GatewayPorts(tmp_path, lab_port).remembered()
+    assert "delete it" in caught.value.fix
+    assert (tmp_path / "gateway-api-ports.json").read_text() == text

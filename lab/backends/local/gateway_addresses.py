@@ -11,16 +11,28 @@ A URL a step's text names before its Gateway exists is a promise the Gateway kee
 """
 
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from lab.backends.local.gateway_api import attach, is_istio_gateway
 from lab.backends.local.gateway_api_routes import GatewayListener, listener_key
 from lab.backends.local.gateway_listeners import listener_conflicts, subset_of
 from lab.config import gateway_tls_port
-from lab.files import read_json, write_json
+from lab.files import read_model, write_json
 from lab.manifests import Ref
 from lab.ports import free_ports, port_in_use
 
 PORTS_FILE = "gateway-api-ports.json"
+PORTS_FIX = "delete it: the lab picks the Gateways' ports again at the next apply or up"
+Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
+
+
+class StoredPorts(BaseModel):
+    """The ports file as the lab writes it: anything else is a damaged file, named, never a crash."""
+    model_config = ConfigDict(extra="forbid")
+    listeners: dict[str, Port] = {}
+    promised: dict[str, Port] = {}
 
 
 def track_port(lab_port: int, scheme: str) -> int:
@@ -38,9 +50,8 @@ class GatewayPorts:
         self.lab_port = lab_port
 
     def _read(self) -> tuple[dict[str, int], dict[str, int]]:
-        held = read_json(self.file, default={}) or {}
-        return ({str(k): int(v) for k, v in (held.get("listeners") or {}).items()},
-                {str(k): int(v) for k, v in (held.get("promised") or {}).items()})
+        held = read_model(self.file, StoredPorts, PORTS_FIX) or StoredPorts()
+        return dict(held.listeners), dict(held.promised)
 
     def remembered(self) -> dict[str, int]:
         return self._read()[0]
