@@ -25,11 +25,7 @@ PROVIDERS = ("k3d", "kind")
 plays = runpy.run_path(str(PROJECT_DIR / ".ci" / "plays.py"))["plays"]
 # Where the data plane's model differs from istiod, named here (strict: a fix turns the play green,
 # and then this entry must go).
-MODEL_GAPS = {
-    "promote": "promote's replica-split reads each version's endpoints from the gateway's /clusters: "
-               "istiod builds a cluster for every DestinationRule subset (pilot/pkg/networking/core/"
-               "cluster.go buildOutboundClusters), the local translator only for subsets a route names",
-}
+MODEL_GAPS: dict[str, str] = {}
 PLAYS = [pytest.param(provider, play, id=f"{provider}-{play.replace(' --api gateway', '-gateway-api')}",
                       marks=[pytest.mark.xfail(strict=True, reason=MODEL_GAPS[play])] if play in MODEL_GAPS else [])
          for provider in PROVIDERS for play in plays(provider)]

@@ -68,6 +68,11 @@ SPLIT = """
 """
 
 
+def admitted(text: str) -> dict[Ref, dict]:
+    """Objects admitted as the local backend stores them, without its check."""
+    return {ref_of(obj): admit(obj, None) for obj in objects(text)}
+
+
 def store(text: str) -> dict[Ref, dict]:
     """Objects as the local backend stores them: checked, then admitted (defaults, timestamps). A
     creationTimestamp in the text stands for an object created then (admit sets the time of now)."""
@@ -677,7 +682,10 @@ def test_apply_notes_say_what_a_route_serves():
 
 
 def test_a_gateway_with_a_conflicted_listener_is_accepted_saying_one_is_invalid():
-    held = store(BASE.replace("{name: other, port: 8080, protocol: HTTP, hostname: other.example.com}",
+    # The CRD refuses this Gateway at admission (a listener's port, protocol and hostname are unique), so
+    # no apply gets here; the status rule is held all the same, past the check, as Istio's own test does
+    # (gatewaycommon/listener_conflict_test.go TestComputeGatewayListenerConflictsGatewaySelfConflict).
+    held = admitted(BASE.replace("{name: other, port: 8080, protocol: HTTP, hostname: other.example.com}",
                               '{name: other, port: 80, protocol: HTTP, hostname: "*.lab.local"}'))
     ref = Ref("Gateway", "shop", "shop", GROUP)
     status = with_status(ref, held[ref], held)["status"]

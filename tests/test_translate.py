@@ -82,7 +82,18 @@ def test_subset_clusters_hold_only_the_pods_with_the_subset_labels():
     ports = {c["name"].split("|")[2]: sorted(e["endpoint"]["address"]["socket_address"]["port_value"]
                                              for e in c["load_assignment"]["endpoints"][0]["lb_endpoints"])
              for c in config.clusters}
-    assert ports == {"v1": [9001, 9002], "v2": [9003]}
+    # and the Service's default cluster with every pod it selects (istiod builds it whatever routes name)
+    assert ports == {"v1": [9001, 9002], "v2": [9003], "": [9001, 9002, 9003]}
+
+
+def test_every_service_port_and_destination_rule_subset_gets_a_cluster_as_istiod_builds_them():
+    """pilot/pkg/networking/core/cluster.go buildOutboundClusters: a default cluster per Service port but
+    UDP, and one per subset of its DestinationRule, whether or not a route names them (a subset no route
+    names yet still shows its endpoints at the gateway's /clusters, as on a cluster)."""
+    text = VS_SPLIT.replace("weight: 80", "weight: 100").replace("weight: 20", "weight: 0")
+    names = {c["name"] for c in translate(store(text.replace("gateways: [gw]", "gateways: [mesh]")), PODS).clusters}
+    assert names == {"outbound|80||app.shop.svc.cluster.local", "outbound|80|v1|app.shop.svc.cluster.local",
+                     "outbound|80|v2|app.shop.svc.cluster.local"}
 
 
 def test_a_weight_0_destination_is_left_out_of_the_route_as_istiod_does():
@@ -278,7 +289,9 @@ def test_a_route_after_a_catch_all_is_still_checked_like_any_other():
 
 def test_a_mesh_only_virtualservice_adds_nothing_to_the_gateway():
     config = translate(store(VS_SPLIT.replace("gateways: [gw]", "gateways: [mesh]")), PODS)
-    assert config.route_configs["http"]["virtual_hosts"] == [] and config.clusters == []
+    assert config.route_configs["http"]["virtual_hosts"] == []
+    # its destinations make no clusters of their own: the gateway has the Services' anyway
+    assert config.clusters == translate(by_ref(BASE), PODS).clusters
 
 
 def test_a_gateway_that_selects_the_gateway_gets_no_ignored_note():

@@ -182,7 +182,7 @@ CASES = [
         {"headers": {"emptyprefix": {"prefix": ""}}}])]), REFUSED, "prefix is empty"),
     Case(HTTP_ROUTE, "nil match", vs(http=[route(to("foo.bar"))]), ACCEPTED),
     Case(HTTP_ROUTE, "valid mirror percentage", vs(http=[route(to("foo.bar"), mirrorPercentage={"value": 1})]),
-         CLUSTER_ONLY, "mirrorPercentage"),
+         ACCEPTED),
     # validateHTTPRouteDestinations / validateDestination
     Case(ROUTE_DESTINATION, "simple", vs(http=[route(to("foo.baz"))]), ACCEPTED),
     Case(ROUTE_DESTINATION, "wildcard dash", vs(http=[route(to("*-foo.baz"))]), ACCEPTED),

@@ -119,6 +119,7 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
     for by_host in virtual_hosts.values():
         for vhost in by_host.values():   # gateway.go: SortVHostRoutes on every virtual host
             vhost["routes"] = sort_vhost_routes(vhost["routes"])
+    _service_clusters(objects, pods, clusters)
     # Gateway API Gateways: each its own gateway (listeners of their own), beside the ingress gateway's.
     from lab.backends.local.gateway_api_routes import (
         gateway_listeners,  # here: it builds on this module
@@ -275,6 +276,30 @@ def _destination_cluster(ref: Ref, index: int, destination: dict, objects, pods,
                    and labels and all(p.labels.get(k) == v for k, v in labels.items()) and serves(p, service_port)]
         clusters[name] = with_traffic_policy(_cluster(name, members), service_ref, objects)
     return name
+
+
+def _service_clusters(objects: dict[Ref, dict], pods: dict[str, Pod], clusters: dict[str, dict]) -> None:
+    """Every Service's clusters, whatever the routes name, as istiod builds them for a gateway
+    (pilot/pkg/networking/core/cluster.go buildOutboundClusters: a default cluster for each port that
+    is not UDP, and through applyDestinationRule one for each subset of the Service's DestinationRule):
+    the gateway's /clusters then lists a subset no route names yet, with its endpoints, as on a cluster."""
+    subsets: dict[Ref, list[str]] = {}
+    for rule_ref, rule in sorted(objects.items()):
+        if rule_ref.kind == "DestinationRule":
+            service_ref = service_named(str((rule.get("spec") or {}).get("host", "")), rule_ref.namespace)
+            if service_ref is not None:
+                subsets.setdefault(service_ref, []).extend(
+                    str(entry["name"]) for entry in (rule.get("spec") or {}).get("subsets") or [] if entry.get("name"))
+    for ref, service in sorted(objects.items()):
+        if ref.kind != "Service" or ref.group:
+            continue
+        for entry in (service.get("spec") or {}).get("ports") or []:
+            if "port" not in entry or str(entry.get("protocol", "TCP")).upper() == "UDP":
+                continue
+            for subset in ["", *dict.fromkeys(subsets.get(ref, []))]:
+                destination = {"host": f"{ref.name}.{ref.namespace}.{CLUSTER_DOMAIN}", "subset": subset,
+                               "port": {"number": int(entry["port"])}}
+                _destination_cluster(ref, 0, destination, objects, pods, clusters)
 
 
 def _service(ref: Ref, host: str, objects) -> tuple[Ref, dict]:
