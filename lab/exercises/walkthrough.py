@@ -347,6 +347,12 @@ class Walkthrough:
         objects = [obj for manifest in step.manifests for obj in load_manifest_file(manifest)]
         with ui.step("applying"):
             lines = self.backend.apply(objects)
+        if step.unshown:   # only what a cluster's apply prints: the lab's own notes would name the cause
+            held_back = [line for line in lines if line.startswith("note: ")]
+            lines = [line for line in lines if line not in held_back]
+            if held_back:
+                ui.info(f"[dim]  ({len(held_back)} note(s) of the lab held back: a cluster's apply prints no more "
+                        "than this)[/]")
         for line in lines:
             ui.info(f"  {line}")
         self.progress.mark_done(self.exercise.name, step.name)

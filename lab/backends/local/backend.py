@@ -210,6 +210,7 @@ class LocalBackend(Backend):
         config = self._converge(new, save=lambda: save_objects(self.objects_file, new))
         applied = {ref_of(_with_namespace(obj)) for obj in objects}
         return ([line + apply_note(ref, new) for ref, line in zip(refs, lines)]
+                + [f"Warning: {text}" for ref, text in config.warnings if ref in applied]   # as kubectl prints them
                 + [f"note: {text}" for ref, text in config.notes if ref in applied])
 
     def patch(self, ref: Ref, operations: list[dict]) -> str:

@@ -59,6 +59,8 @@ class EnvoyConfig:
     clusters: list[dict]
     route_configs: dict[str, dict]   # scheme → RouteConfiguration of the ingress gateway (the Istio API)
     notes: list[tuple[Ref, str]] = field(default_factory=list)   # accepted, but served unlike the learner may think
+    # what Istio's webhook itself warns of on a cluster's apply (kubectl prints them as `Warning:`)
+    warnings: list[tuple[Ref, str]] = field(default_factory=list)
     # The Gateway API Gateways' listeners (gateway_api_routes.GatewayListener), one per Gateway and port.
     gateway_listeners: list["GatewayListener"] = field(default_factory=list)
 
@@ -126,11 +128,10 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
     )
     listeners = gateway_listeners(objects, pods, clusters)
     notes += target_port_notes(objects, pods)
-    notes += unreachable_rule_notes(objects)
     route_configs = {scheme: {"name": name, **ROUTE_CONFIG_FLAGS, "virtual_hosts": list(virtual_hosts[scheme].values())}
                      for scheme, name in ROUTE_CONFIGS.items()}
     return EnvoyConfig(clusters=[clusters[name] for name in sorted(clusters)], route_configs=route_configs,
-                       notes=notes, gateway_listeners=listeners)
+                       notes=notes, warnings=unreachable_rule_notes(objects), gateway_listeners=listeners)
 
 
 def _config_info(ref: Ref) -> dict:
@@ -242,9 +243,14 @@ def _rule_name(http: dict, index: int) -> str:
 
 
 def _unsent_note(ref: Ref, unsent: list[str]) -> str:
-    return (f"{ref}: {', '.join(unsent)} come after a catch-all route (no match, or prefix / with no header "
-            "match); as on a cluster, istiod does not send them to the gateway and no request reaches them "
-            "(istioctl analyze: IST0130). Put the routes with a match first")
+    # Only for what route building alone drops: Istio's webhook warns of a route below one without
+    # `match` (unreachable_rules.py) and of a path prefix an earlier prefix covers (IST0131), never of a
+    # header-only route below `prefix: /` (pkg/config/validation/validation.go analyzeUnreachableHTTPRules,
+    # genMatchHTTPRoutes skips a match without uri).
+    return (f"{ref}: {', '.join(unsent)} come after a catch-all route (prefix / or regex .*, with no header "
+            "or query match); istiod does not send them to the gateway and no request reaches them. A cluster "
+            "may not warn of it (Istio's webhook checks only path prefixes here); `istioctl proxy-config routes` "
+            "shows them missing. Put the routes with a match first")
 
 
 def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dict) -> dict:
