@@ -55,7 +55,10 @@ spec:
      ["spec.http[0].fault is not supported by the local lab", "k3d or minikube"]),
     (GOOD_VS.replace("weight: 100", "weight: 80\n        - destination: {host: tornado}\n          weight: 30"),
      ["add up to 110", "weight ÷ 110", "the lab's convention, not Istio's rule"]),
-], ids=["malformed-yaml", "unknown-subset", "negative-weight", "unsupported-field", "weights-not-100"])
+    (GOOD_VS.replace("        - uri:\n            prefix: /websocket", "        - headers: {x-track: canary}"),
+     ["spec.http[0].match[0].headers.x-track is 'canary', not a match", "write it as {exact: canary}"]),
+], ids=["malformed-yaml", "unknown-subset", "negative-weight", "unsupported-field", "weights-not-100",
+        "header-value-alone"])
 def test_bad_manifest_is_refused_and_the_lab_keeps_serving_the_last_good_config(lab, text, phrases):
     before = lab_snapshot(lab)
     result = lab.invoke("apply", "-", input=text, check=False)

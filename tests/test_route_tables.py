@@ -151,10 +151,10 @@ ISTIO_MISTAKES = [
     Case("canary", "shift-20", "no-route", canary_vs(WEBSOCKET, main(80, 20, match=X_USER))),   # a match on main
     Case("canary", "shift-20", "no-route",                                # main only for /anything
          canary_vs(WEBSOCKET, main(80, 20, match=[{"uri": {"prefix": "/anything"}}]))),
-    Case("canary", "shift-20", "destination-missing", canary_vs(        # a later route that misses is no shadow
+    Case("canary", "shift-20", "route-for-some", canary_vs(             # a later route that misses is no shadow
         WEBSOCKET, main(100, 0, match=X_USER), main(80, 20, match=[{"headers": {"x-user": {"exact": "bob"}}}]),
         main(80, 20)), says="for canary.lab.local/, x-user: alice"),
-    Case("canary", "rollback", "destination-extra", canary_vs(WEBSOCKET, main(0, 100, match=X_USER), only_httpbin()),
+    Case("canary", "rollback", "route-for-some", canary_vs(WEBSOCKET, main(0, 100, match=X_USER), only_httpbin()),
          says="for canary.lab.local/, x-user: alice"),                    # a dark launch's route left behind
     Case("canary", "rollback", "destination-extra", preview_service() + canary_vs(WEBSOCKET, {"route": [
         to("httpbin", 99, port=8000), to("httpbin-preview", 1, port=8000)]}),
@@ -195,9 +195,16 @@ ISTIO_MISTAKES = [
     Case("rollback", "roll-back", "weights-swapped", vs("shop-rollback", "shop", "rollback.lab.local",
                                                             "shop-gateway", [{"route": [to("shop", 100, "v3")]}])),
     Case("canary", "split-over-https", "no-route", canary_vs(WEBSOCKET, main(80, 20, match=ONLY_ROOT))),
+    Case("canary", "shift-20", "route-for-some", canary_vs(WEBSOCKET, {   # a testers' route the step never asked for
+        "name": "testers", "match": [{"headers": {"x-track": {"exact": "canary"}}}], "route": [to("tornado", port=8888)]},
+        main(80, 20)), says="take route testers, which matches them"),
 ]
 
 GATEWAY_API_MISTAKES = [
+    Case("canary-gateway-api", "shift-20", "route-for-some", canary_route(WS_RULE, weighted(80, 20), {   # a learner's
+        "name": "testers", "matches": [{"headers": [{"name": "X-Track", "value": "canary"}]}],        # extra rule
+        "backendRefs": [backend_ref("tornado", port=8888)]}),
+         says="requests with x-track (canary-gateway-api.lab.local/, x-track: canary) take route testers"),
     Case("canary-gateway-api", "shift-20", "no-route", canary_route(WS_RULE, weighted(80, 20, matches=path_match(
         "Exact", "/"))), says="for canary-gateway-api.lab.local/other"),
     Case("canary-gateway-api", "rollback", "destination-extra", canary_route(WS_RULE, weighted(80, 20), {
@@ -220,7 +227,7 @@ GATEWAY_API_MISTAKES = [
         {"method": "POST"}])), says="host canary-gateway-api.lab.local is served, but no route matches"),
     Case("canary-gateway-api", "shift-20", "no-route", canary_route(WS_RULE, weighted(80, 20, matches=[
         {"headers": [{"name": "x-user", "value": "alice"}]}]))),
-    Case("canary-gateway-api", "rollback", "destination-extra", canary_route(WS_RULE, weighted(100), {
+    Case("canary-gateway-api", "rollback", "route-for-some", canary_route(WS_RULE, weighted(100), {
         "name": "dark", "matches": [{"headers": [{"name": "x-user", "value": "alice"}]}],
         "backendRefs": [backend_ref("tornado", port=8888)]}), says="for canary-gateway-api.lab.local/, x-user: alice"),
     Case("canary-gateway-api", "rollback", "destination-extra", preview_service() + canary_route(WS_RULE, {

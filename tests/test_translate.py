@@ -126,6 +126,16 @@ def test_uri_matches_and_or_semantics():
 def test_a_subset_no_destination_rule_defines_is_refused_with_the_known_subsets():
     with pytest.raises(ManifestError, match=r"subset v3 of app, but no DestinationRule defines it \(defined: v1, v2\)"):
         translate(store(VS_SPLIT.replace("subset: v2}, weight: 20", "subset: v3}, weight: 20")), PODS)
+    with pytest.raises(ManifestError) as caught:
+        translate(store(VS_SPLIT.replace("subset: v2}, weight: 20", "subset: v3}, weight: 20")), PODS)
+    assert caught.value.fix.startswith("add subset v3 to the DestinationRule for host app")
+
+
+def test_a_subset_of_a_service_no_destination_rule_names_asks_for_one():
+    held = {ref: obj for ref, obj in store(VS_SPLIT).items() if ref.kind != "DestinationRule"}
+    with pytest.raises(ManifestError) as caught:
+        translate(held, PODS)
+    assert caught.value.fix.startswith("apply a DestinationRule for host app with subset v")
 
 
 def test_unknown_service_and_unknown_gateway_are_refused():

@@ -263,6 +263,18 @@ def _unsent(s: Situation) -> list[LiveRoute]:
     return found
 
 
+def _route_for_some(s: Situation, served: Served) -> dict | None:
+    """The request takes a route by a header the step's requests do not name (a route the learner added
+    for some requests): the split is wrong for those, whatever the weights of the route for the rest."""
+    if s.right(served):
+        return None
+    named = {str(h.get("name", "")).lower() for h in served.route.conditions.get("headers") or []} - {METHOD}
+    extra = sorted(named - {name.lower() for name, _ in s.about.headers})
+    if not extra:
+        return None
+    return _facts(s, route=_route_name(served.route), condition=", ".join(extra))
+
+
 def _catch_all(route: LiveRoute) -> bool:
     """A route for every request, as istiod tells one (gateway_vhosts.is_catch_all: route.go IsCatchAllRoute)."""
     return is_catch_all(route.conditions)
@@ -426,6 +438,14 @@ CATALOGUE: tuple[Diagnosis, ...] = (
                           "original",
               gateway_hint="`invoke get httproute -A`: two routes for this host with the same match? The older one "
                            "wins (Gateway API rule precedence)."),
+    Diagnosis("route-for-some", "requests with {condition} ({request}) take route {route}, which matches them, and "
+                                "get {served}; the step expects {expected} for them too, as for every request",
+              "remove route {route}, or make it send what the step expects",
+              "The step is about every request: a route that matches some of them by a header takes those out "
+              "of the split.",
+              _needs_route(_route_for_some),
+              gateway_fix="remove the rule {route} (its matches take these requests), or give it the backendRefs "
+                          "the step expects"),
     # IST0173 DestinationRuleSubsetNotSelectPods: istio release-1.31 pkg/config/analysis/msg/messages.yaml,
     # emitted by analyzers/destinationrule/subset.go since Istio 1.27.
     Diagnosis("no-endpoints", "the route sends traffic to {empty}, which has no ready pod: those requests get 503 "
@@ -458,7 +478,8 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               _needs_route(_backend_not_found)),
     Diagnosis("destination-extra", "the gateway sends {extra}, which should get none: it serves {served}, "
                                    "the step expects {expected}",
-              "remove that destination from the route, or give it weight 0",
+              "remove that destination from the route, or give it weight 0 and the others the rest (weights "
+              "adding up to 0 are refused)",
               "A destination that should get nothing can go, or stay with weight 0.", _needs_route(_extra)),
     Diagnosis("destination-missing", "no destination of the route reaches {missing}: the gateway serves {served}, "
                                      "the step expects {expected}",

@@ -332,11 +332,12 @@ def _subset_labels(ref: Ref, index: int, service_ref: Ref, subset: str, objects)
             if entry.get("name") == subset:
                 return entry.get("labels") or {}
     known = f" (defined: {', '.join(defined)})" if defined else ""
+    where = (f"add subset {subset} to the DestinationRule for host {service_ref.name}" if defined else
+             f"apply a DestinationRule for host {service_ref.name} with subset {subset} (its pods' labels)")
     raise ManifestError(
         f"{ref}: spec.http[{index}] routes to subset {subset} of {service_ref.name}, "
         f"but no DestinationRule defines it{known}; a cluster would accept it (istioctl analyze: IST0101) "
-        "and answer 503, the local lab refuses",
-        f"add subset {subset} to the DestinationRule for host {service_ref.name}, or fix the subset name")
+        "and answer 503, the local lab refuses", f"{where}, or fix the subset name")
 
 
 def _service_port(ref: Ref, service_ref: Ref, service: dict, destination: dict) -> tuple[int, dict]:
