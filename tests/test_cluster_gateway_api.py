@@ -324,3 +324,12 @@ def test_apply_of_a_route_from_another_namespace_waits_for_the_gateways_merged_r
     # served once it returned: the tester's header rule beside canary-lab's own rules
     assert [("preview.team-b", 100)] in served_destinations(lab, HOST)
     assert [("tornado.canary-lab", 100)] in served_destinations(lab, HOST)
+
+
+def test_the_deployed_gateway_is_named_gateway_dash_class_unless_the_gateway_names_it():
+    """istio deploymentcontroller.go: GetDefaultName is `<gateway>-<class>`; the Gateway's
+    gateway.istio.io/name-override annotation names the Deployment and the Service instead."""
+    gateway = manifests("manifests/gateway.yaml")[0]
+    assert gateway_api.deployment_ref(gateway) == Ref("Deployment", "canary-lab", "canary-gateway-istio")
+    gateway["metadata"]["annotations"] = {"gateway.istio.io/name-override": "front-door"}
+    assert gateway_api.deployment_ref(gateway) == Ref("Deployment", "canary-lab", "front-door")

@@ -83,8 +83,15 @@ def gateways(kube: Kube) -> list[dict]:
     return [g for g in kube.list_all("Gateway", GROUP) if (g.get("spec") or {}).get("gatewayClassName") == CLASS]
 
 
+# An annotation naming the deployed gateway's Deployment and Service instead of <gateway>-<class>
+# (deploymentcontroller.go: DeploymentName = GetOrDefault(annotations[GatewayNameOverride], default);
+# kube-gateway.yaml names both by .DeploymentName).
+NAME_OVERRIDE = "gateway.istio.io/name-override"
+
+
 def deployed_name(gateway: dict) -> str:
-    return f"{gateway['metadata']['name']}-{CLASS}"
+    annotations = (gateway.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(NAME_OVERRIDE) or f"{gateway['metadata']['name']}-{CLASS}"
 
 
 def deployment_ref(gateway: dict) -> Ref:
