@@ -641,3 +641,40 @@ def test_apply_of_an_istio_gateway_alone_returns_once_its_virtualservices_are_se
     lab.live_routes = scripted_routes(http_only, http_only, both)
     assert lab.apply([gateway]) == ["gateway/canary-gateway configured"]
     assert lab.live_routes.pending == [both]
+
+
+def test_apply_of_a_second_virtualservice_for_a_host_waits_for_both_as_istiod_merges_them(lab_root, tools, cluster):
+    """istiod merges every VirtualService bound to a gateway for one host into one virtual host (pilot
+    core/gateway.go buildGatewayVirtualHostsForHTTP, vHostDedupMap): the second's apply is served as
+    the older one's routes followed by its own, and the wait must expect exactly that, not its
+    routes alone (which the gateway never serves: the apply would end in a timeout)."""
+    import time
+
+    from tests.kube_emulator import Istiod
+    from tests.test_routes_wait import CONTEXT, virtual_service
+
+    lab = cluster_backend("k3d", tools, cluster, port=gateway_port())
+    lab.up()
+    header = objects("""
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: canary-testers, namespace: canary-lab}
+        spec:
+          hosts: [canary.lab.local]
+          gateways: [canary-gateway]
+          http: [{match: [{headers: {x-tester: {exact: "yes"}}}],
+                  route: [{destination: {host: httpbin}, weight: 50}, {destination: {host: tornado}, weight: 50}]}]
+        """)[0]
+    try:
+        with Istiod(cluster, tools):
+            lab.apply([*CONTEXT, virtual_service("[{destination: {host: httpbin}}]")])
+            started = time.monotonic()
+            assert lab.apply([header]) == ["virtualservice/canary-testers created"]
+            assert time.monotonic() - started < 15
+            served = [sorted((d.service, d.weight) for d in route.destinations) for route in lab.live_routes()
+                      if route.host == "canary.lab.local"]
+            # the older VirtualService's /websocket and /ws, the tester's header rule, the catch-all last
+            assert served == [[("tornado.canary-lab", 100)]] * 2 + \
+                [[("httpbin.canary-lab", 50), ("tornado.canary-lab", 50)], [("httpbin.canary-lab", 100)]]
+    finally:
+        lab.down()

@@ -290,3 +290,46 @@ def test_apply_of_a_gateway_alone_waits_until_its_routes_are_served_on_the_new_l
     assert lab.apply(manifests("manifests/gateway-https.yaml")) == ["gateway/canary-gateway configured"]
     assert len(lab.istiod.pushes) == pushes + 1     # returned only after istiod pushed the HTTPS routes
     assert any(route.host == HOST and route.scheme == "https" for route in lab.live_routes())
+
+
+def test_apply_of_a_route_from_another_namespace_waits_for_the_gateways_merged_routes(gateway_lab, cluster):
+    """Every HTTPRoute attached to a Gateway is served on it, whatever its namespace: a host two of them
+    share gets both routes' rules (istio pilot/pkg/config/kube/gateway/route_collections.go
+    mergeHTTPRoutes: every route of one gateway and host, by the spec's precedence). The wait must expect that, not the
+    applied route's rules alone (which the gateway never serves: the apply would end in a timeout)."""
+    import time
+
+    gateway = manifests("manifests/gateway.yaml")[0]
+    gateway["spec"]["listeners"][0]["allowedRoutes"] = {"namespaces": {"from": "All"}}
+    lab = gateway_lab
+    lab.apply([gateway, *manifests("manifests/httproute.yaml")])
+    testers = yaml.safe_load(f"""
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: HTTPRoute
+        metadata: {{name: testers, namespace: team-b}}
+        spec:
+          parentRefs: [{{name: canary-gateway, namespace: canary-lab}}]
+          hostnames: [{HOST}]
+          rules:
+            - matches: [{{headers: [{{name: x-tester, value: "yes"}}]}}]
+              backendRefs: [{{name: preview, port: 8000}}]
+        """)
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "preview", "namespace": "team-b"},
+               "spec": {"selector": {"app": "preview"}, "ports": [{"port": 8000}]}}
+    started = time.monotonic()
+    assert lab.apply([namespace, service, testers]) == \
+        ["namespace/team-b created", "service/preview created", "httproute/testers created"]
+    assert time.monotonic() - started < 15
+    # served once it returned: the tester's header rule beside canary-lab's own rules
+    assert [("preview.team-b", 100)] in served_destinations(lab, HOST)
+    assert [("tornado.canary-lab", 100)] in served_destinations(lab, HOST)
+
+
+def test_the_deployed_gateway_is_named_gateway_dash_class_unless_the_gateway_names_it():
+    """istio deploymentcontroller.go: GetDefaultName is `<gateway>-<class>`; the Gateway's
+    gateway.istio.io/name-override annotation names the Deployment and the Service instead."""
+    gateway = manifests("manifests/gateway.yaml")[0]
+    assert gateway_api.deployment_ref(gateway) == Ref("Deployment", "canary-lab", "canary-gateway-istio")
+    gateway["metadata"]["annotations"] = {"gateway.istio.io/name-override": "front-door"}
+    assert gateway_api.deployment_ref(gateway) == Ref("Deployment", "canary-lab", "front-door")

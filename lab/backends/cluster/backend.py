@@ -452,21 +452,42 @@ class ClusterBackend(Backend):
                  and any(g != "mesh" for g in (o.get("spec") or {}).get("gateways") or [])]
         # A changed Istio Gateway (an HTTPS server added, say) changes what its VirtualServices serve.
         gateways = {ref_of(o) for o in objects if o["kind"] == "Gateway" and not gateway_api.is_gateway(o)}
+        stored = {ref_of(vs): vs for vs in self.kube.list_all("VirtualService")} if bound or gateways else {}
         if gateways:
             named = {ref_of(o) for o in bound}
-            bound += [vs for vs in self.kube.list_all("VirtualService") if ref_of(vs) not in named
+            bound += [vs for ref, vs in stored.items() if ref not in named
                       and any(r in gateways for r in referenced(vs) if r.kind == "Gateway")]
         if not bound:
             return
+        merged = self._merged_with(bound, stored)
         context = {ref_of(o): o for o in objects}
-        for ref in (r for vs in bound for r in referenced(vs)):
+        for ref in (r for vs in merged for r in referenced(vs)):
             if ref not in context and (found := self.kube.get(ref)) is not None:
                 context[ref] = found
         for namespace in sorted({r.namespace for r in context if r.kind == "Service"}):
             for rule in self.kube.list("DestinationRule", namespace):
                 context.setdefault(ref_of(rule), rule)
         model = [o for r, o in context.items() if r.kind in ("Gateway", "Service", "DestinationRule")]
-        self._wait_for(lambda: expected_routes(bound, model))
+
+        def expected() -> Served:
+            # what istiod serves for the hosts of these VirtualServices, merged with the others
+            hosts = expected_routes(bound, model)
+            return {key: routes for key, routes in expected_routes(merged, model).items() if key in hosts}
+
+        self._wait_for(expected)
+
+    @staticmethod
+    def _merged_with(bound: list[dict], stored: dict[Ref, dict]) -> list[dict]:
+        """The VirtualServices istiod builds these ones' gateway routes from: each as the cluster holds
+        it (creationTimestamp orders the merge: pilot/pkg/model/virtualservice_controller.go
+        sortMergedVirtualServicesByCreationTime), and every other one bound to one of their Gateways,
+        whose routes for a shared host istiod merges into one virtual host (pilot core/gateway.go
+        buildGatewayVirtualHostsForHTTP, vHostDedupMap)."""
+        mine = {ref_of(vs) for vs in bound}
+        gateways = {r for vs in bound for r in referenced(vs) if r.kind == "Gateway"}
+        return [*(stored.get(ref_of(vs), vs) for vs in bound),
+                *(vs for ref, vs in stored.items() if ref not in mine
+                  and any(r in gateways for r in referenced(vs) if r.kind == "Gateway"))]
 
     def _wait_for(self, expected: Callable[[], Served]) -> None:
         """Wait until served; what the model of istiod cannot build (a route to a Service not there

@@ -83,8 +83,15 @@ def gateways(kube: Kube) -> list[dict]:
     return [g for g in kube.list_all("Gateway", GROUP) if (g.get("spec") or {}).get("gatewayClassName") == CLASS]
 
 
+# An annotation naming the deployed gateway's Deployment and Service instead of <gateway>-<class>
+# (deploymentcontroller.go: DeploymentName = GetOrDefault(annotations[GatewayNameOverride], default);
+# kube-gateway.yaml names both by .DeploymentName).
+NAME_OVERRIDE = "gateway.istio.io/name-override"
+
+
 def deployed_name(gateway: dict) -> str:
-    return f"{gateway['metadata']['name']}-{CLASS}"
+    annotations = (gateway.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(NAME_OVERRIDE) or f"{gateway['metadata']['name']}-{CLASS}"
 
 
 def deployment_ref(gateway: dict) -> Ref:
@@ -139,16 +146,17 @@ def _as_modelled(obj: dict) -> dict:
 
 def routes_model(kube: Kube, changed: list[dict]) -> tuple[list[dict], list[dict]]:
     """For changed HTTPRoutes and Gateways: (what istiod needs to build their gateways' routes —
-    the HTTPRoutes of their namespaces and of the changed Gateways, parent Gateways, backend
-    Services, ReferenceGrants and Namespaces —, the Gateways, whose deployments must run first)."""
+    the HTTPRoutes of their namespaces and every one attached to the changed Gateways or to the
+    changed routes' parents (istiod serves a Gateway the rules of every route it accepts, from any
+    namespace), parent Gateways, backend Services, ReferenceGrants and Namespaces —, the Gateways,
+    whose deployments must run first)."""
     context: dict[Ref, dict | None] = {ref_of(o): o for o in changed}   # None: asked for, not there
     namespaces = {ref_of(o).namespace for o in changed if is_route(o)}
     gateways = {ref_of(o) for o in changed if is_gateway(o)}
-    for route in kube.list_all("HTTPRoute", GROUP):   # the neighbours, and every route of a changed Gateway
+    gateways |= {parent for o in changed if is_route(o) for parent in _parents(o)}
+    for route in kube.list_all("HTTPRoute", GROUP):   # the neighbours, and every route of those Gateways
         ref = ref_of(route)
-        named = {Ref("Gateway", p.get("namespace") or ref.namespace, p.get("name", ""), GROUP)
-                 for p in (route.get("spec") or {}).get("parentRefs") or []}
-        if ref.namespace in namespaces or named & gateways:
+        if ref.namespace in namespaces or _parents(route) & gateways:
             context.setdefault(ref, route)
     routes = [o for o in context.values() if o is not None and is_route(o)]
     for route in routes:
@@ -171,3 +179,10 @@ def routes_model(kube: Kube, changed: list[dict]) -> tuple[list[dict], list[dict
     found = {ref: obj for ref, obj in context.items() if obj is not None}
     parents = [o for o in found.values() if is_gateway(o) and (o.get("spec") or {}).get("gatewayClassName") == CLASS]
     return [_as_modelled(o) for o in found.values()], parents
+
+
+def _parents(route: dict) -> set[Ref]:
+    """The Gateways an HTTPRoute's parentRefs name (a parentRef's namespace defaults to the route's)."""
+    namespace = ref_of(route).namespace
+    return {Ref("Gateway", p.get("namespace") or namespace, p.get("name", ""), GROUP)
+            for p in (route.get("spec") or {}).get("parentRefs") or [] if p.get("kind", "Gateway") == "Gateway"}
