@@ -14,7 +14,7 @@ import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from lab.backends.local.gateway_api_schema import GROUP
+from lab.backends.local.gateway_api_schema import BACKEND_HEADER_FILTERS, GROUP
 from lab.backends.local.gateway_listeners import hostnames_served, listener_conflicts, matches, supported_kinds
 from lab.backends.local.translate import CLUSTER_DOMAIN
 from lab.manifests import Ref
@@ -166,6 +166,9 @@ def _resolve(ref: Ref, spec: dict, objects: Objects) -> tuple[tuple[str, str] | 
             if problem and problem[0] == "InvalidDestination":
                 return problem, True
             unresolved = problem or unresolved
+            for backend_filter in backend.get("filters") or []:   # buildHTTPDestination: a hard error
+                if backend_filter.get("type") not in BACKEND_HEADER_FILTERS:
+                    return ("InvalidFilter", f'unsupported filter type "{backend_filter.get("type")}"'), True
     return unresolved, False
 
 

@@ -38,7 +38,9 @@ SUPPORTED: dict[str, dict] = {
             "matches": [{"path": {"type": SCALAR, "value": SCALAR},
                          "headers": [{"type": SCALAR, "name": SCALAR, "value": SCALAR}],
                          "method": SCALAR}],
-            "backendRefs": [{**_LOCAL_REF, "port": SCALAR, "weight": SCALAR}],
+            # a backendRef's filters: the header modifiers are cluster-only here; any other type Istio
+            # takes and fails the route with (gateway_api.py _resolve), so it is stored as a cluster would
+            "backendRefs": [{**_LOCAL_REF, "port": SCALAR, "weight": SCALAR, "filters": [MAP]}],
             "timeouts": {"request": SCALAR, "backendRequest": SCALAR},   # route_policies.py
             "filters": [{"type": SCALAR, "requestMirror": {      # RequestMirror only: route_policies.py
                 "backendRef": {**_LOCAL_REF, "port": SCALAR}, "percent": SCALAR,
@@ -51,6 +53,9 @@ SUPPORTED: dict[str, dict] = {
     },
 }
 
+# The only filters Istio builds on a backendRef (pilot/pkg/config/kube/gateway/conversion.go
+# buildHTTPDestination); any other type fails the whole route: ResolvedRefs False, InvalidFilter.
+BACKEND_HEADER_FILTERS = ("RequestHeaderModifier", "ResponseHeaderModifier")
 PATH_TYPES = ("Exact", "PathPrefix", "RegularExpression")
 HEADER_TYPES = ("Exact", "RegularExpression")
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
@@ -122,6 +127,10 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
                 weight = backend.get("weight", 1)
                 if not isinstance(weight, int) or isinstance(weight, bool) or not 0 <= weight <= MAX_WEIGHT:
                     _fail(ref, f"{where}.weight", f"is {weight!r}", f"a whole number from 0 to {MAX_WEIGHT}")
+                for k, backend_filter in enumerate(backend.get("filters") or []):
+                    if backend_filter.get("type") in BACKEND_HEADER_FILTERS:
+                        _local(ref, f"{where}.filters[{k}]", f"is {backend_filter['type']} (no header is modified here)",
+                               "leave it out, or use k3d or minikube")
         _check_parent_rules(ref, spec.get("parentRefs") or [])
         for i, parent in enumerate(spec.get("parentRefs") or []):
             if not parent.get("name"):
