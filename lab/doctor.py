@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from lab.backends.cluster.tools import acceptable, path_version, releases, version_tuple
-from lab.config import PROJECT_DIR, Paths, gateway_tls_port
+from lab.config import CLUSTER_DIR, Paths, gateway_tls_port
 from lab.helm import helm_source
 from lab.ports import port_in_use
 
@@ -37,7 +37,7 @@ def needs_of(provider: str) -> tuple[float, float, str]:
     (validateRequestedMemorySize), so its --memory is a recommendation here, and Istio's demo
     profile sets the floor for every provider."""
     if provider == "minikube":
-        settings = yaml.safe_load((PROJECT_DIR / "cluster" / "minikube.yaml").read_text())
+        settings = yaml.safe_load((CLUSTER_DIR / "minikube.yaml").read_text())
         return (float(settings["cpus"]), float(settings["memory"]) / 1024,
                 "minikube exits when Docker has fewer CPUs than its --cpus (cluster/minikube.yaml): at least")
     return MIN_CPUS, GOOD_MEMORY_GIB, "Istio's demo profile needs at least"

@@ -11,11 +11,11 @@ from functools import lru_cache
 
 import yaml
 
-from lab.config import PROJECT_DIR
+from lab.config import CLUSTER_DIR
 from lab.errors import ManifestError
 from lab.manifests import Ref
 
-CRD_DIR = PROJECT_DIR / "cluster" / "gateway-api"
+CRD_DIR = CLUSTER_DIR / "gateway-api"
 CRD_FILES = {"Gateway": "gateways.yaml", "HTTPRoute": "httproutes.yaml", "ReferenceGrant": "referencegrants.yaml"}
 # spec.rules' CEL rule: `(self.size() > 0 ? self[0].matches.size() : 0) + … <= 128`
 TOTAL_MATCHES_RULE = re.compile(r"matches\.size\(\).*<=\s*(\d+)\s*$", re.S)
