@@ -58,7 +58,7 @@ def docker_info() -> dict[str, Any]:
         # https://docs.docker.com/reference/cli/docker/system/info/ (--format: a Go template; with one,
         # the CLI exits 0 even when the daemon does not answer and reports that in ServerErrors)
         found = subprocess.run(["docker", "info", "--format", "{{json .}}"], capture_output=True, text=True,
-                               timeout=20)
+                               timeout=20, check=False)
     except FileNotFoundError:
         raise DockerUnreachable("no docker command on PATH") from None
     except (OSError, subprocess.TimeoutExpired) as e:

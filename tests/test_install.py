@@ -45,7 +45,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     temp = tmp_path_factory.mktemp("install")
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
                             "--wheel-dir", str(temp / "dist"), str(PROJECT_DIR)],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, check=False)
     assert build.returncode == 0, build.stdout + build.stderr
     [wheel] = (temp / "dist").glob("canary_lab-*.whl")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(temp / "venv")], check=True, timeout=60)
@@ -56,13 +56,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # is only a path: the editable install's own .pth, in the directory it names, is not run.)
     site.joinpath("outer.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n")
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                              "--no-index", str(wheel)], capture_output=True, text=True, timeout=120)
+                              "--no-index", str(wheel)], capture_output=True, text=True, timeout=120, check=False)
     assert install.returncode == 0, install.stdout + install.stderr
     return python
 
 
 def run_in(folder: Path, python: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(python), *argv], cwd=folder, capture_output=True, text=True, timeout=60,
+    return subprocess.run([str(python), *argv], cwd=folder, capture_output=True, text=True, timeout=60, check=False,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(folder), "COLUMNS": "250",
                                "CANARY_LAB_ROOT": str(folder / "root")})
 
