@@ -14,11 +14,12 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, NoReturn
 
-from lab.config import PROJECT_DIR
+from lab.config import CLUSTER_DIR
 from lab.errors import ManifestError
-from lab.gateway_api_crds import CRD_FILES, GROUP as GATEWAY_API_GROUP, crd
+from lab.gateway_api_crds import CRD_FILES, crd
+from lab.gateway_api_crds import GROUP as GATEWAY_API_GROUP
 
-FIELDS_FILE = PROJECT_DIR / "cluster" / "api-fields.json"
+FIELDS_FILE = CLUSTER_DIR / "api-fields.json"
 SCALAR, MAP = "scalar", "map"   # schema.py's leaves
 # The groups whose trees api-fields.json holds, by kind ("" is Kubernetes' core group).
 TREE_GROUPS = {"Namespace": "", "Service": "", "Deployment": "apps", "Gateway": "networking.istio.io",

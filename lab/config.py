@@ -2,7 +2,11 @@
 
 The lab lives in a root folder (the project checkout by default, or
 CANARY_LAB_ROOT): `.lab/` holds state and runtime files, `work/` the
-learner's working copies of manifests.
+learner's working copies of manifests. Installed from a wheel (`pip install .`), with no
+checkout beside the package, the default root is the folder the command runs in.
+
+The lab's content (exercises/, apps/, cluster/) is read from the checkout, or from the copy a
+wheel carries inside the package (lab/_content, made by setup.py).
 """
 
 import os
@@ -13,9 +17,13 @@ from typing import Literal, get_args
 
 from lab.errors import LabError
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-APPS_DIR = PROJECT_DIR / "apps"
-EXERCISES_DIR = PROJECT_DIR / "exercises"
+PROJECT_DIR = Path(__file__).resolve().parent.parent   # the checkout, when the lab runs from one
+_PACKAGED_CONTENT = Path(__file__).resolve().parent / "_content"
+INSTALLED = _PACKAGED_CONTENT.is_dir()
+CONTENT_DIR = _PACKAGED_CONTENT if INSTALLED else PROJECT_DIR
+APPS_DIR = CONTENT_DIR / "apps"
+EXERCISES_DIR = CONTENT_DIR / "exercises"
+CLUSTER_DIR = CONTENT_DIR / "cluster"
 
 DEFAULT_GATEWAY_PORT = 8080
 # A check's error rates: α, how often a right answer is called wrong, and β, how often an answer
@@ -80,7 +88,9 @@ class Paths:
 
 def lab_paths() -> Paths:
     root = os.environ.get("CANARY_LAB_ROOT")
-    return Paths(Path(root).resolve() if root else PROJECT_DIR)
+    if root:
+        return Paths(Path(root).resolve())
+    return Paths(Path.cwd() if INSTALLED else PROJECT_DIR)   # an installed lab has no checkout to live in
 
 
 def gateway_port(requested: int | None = None) -> int:

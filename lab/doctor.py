@@ -1,17 +1,18 @@
 """Preflight checks for the lab a provider would run (local, k3d, minikube), each with its fix
 (`invoke doctor`)."""
 
-import os
-from collections.abc import Callable
+import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
 from lab.backends.cluster.metrics_server import INSTALL_HINT, METRICS_API
 from lab.backends.cluster.tools import acceptable, path_version, releases, version_tuple
-from lab.config import PROJECT_DIR, Paths, gateway_tls_port
+from lab.config import CLUSTER_DIR, Paths, gateway_tls_port
 from lab.helm import helm_source
 from lab.ports import port_in_use
 
@@ -37,41 +38,52 @@ def needs_of(provider: str) -> tuple[float, float, str]:
     (validateRequestedMemorySize), so its --memory is a recommendation here, and Istio's demo
     profile sets the floor for every provider."""
     if provider == "minikube":
-        settings = yaml.safe_load((PROJECT_DIR / "cluster" / "minikube.yaml").read_text())
+        settings = yaml.safe_load((CLUSTER_DIR / "minikube.yaml").read_text())
         return (float(settings["cpus"]), float(settings["memory"]) / 1024,
                 "minikube exits when Docker has fewer CPUs than its --cpus (cluster/minikube.yaml): at least")
     return MIN_CPUS, GOOD_MEMORY_GIB, "Istio's demo profile needs at least"
 
 
-def docker_host(run=None) -> str:
-    """Where the docker CLI's current context points ("" when it cannot say). docker-py reads only
-    DOCKER_HOST (its utils.kwargs_from_env), not the CLI's contexts, so on Colima (a `colima`
-    context, no /var/run/docker.sock) it alone would find no daemon while `invoke up` does."""
-    if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
-    run = run or (lambda argv: subprocess.run(argv, capture_output=True, text=True, timeout=10))
+class DockerUnreachable(Exception):
+    """The docker CLI found no daemon; the message is its reason."""
+
+
+DockerInfo = Callable[[], dict[str, Any]]
+
+
+def docker_info() -> dict[str, Any]:
+    """What the daemon says of itself, asked through the docker CLI the cluster providers drive: it
+    follows DOCKER_HOST and the CLI's current context (Colima's `colima` context has no
+    /var/run/docker.sock). Raises DockerUnreachable with the CLI's own reason."""
     try:
-        # https://docs.docker.com/reference/cli/docker/context/inspect/ (the current context's endpoint)
-        found = run(["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"])
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return found.stdout.strip() if found.returncode == 0 else ""
+        # https://docs.docker.com/reference/cli/docker/system/info/ (--format: a Go template; with one,
+        # the CLI exits 0 even when the daemon does not answer and reports that in ServerErrors)
+        found = subprocess.run(["docker", "info", "--format", "{{json .}}"], capture_output=True, text=True,
+                               timeout=20, check=False)
+    except FileNotFoundError:
+        raise DockerUnreachable("no docker command on PATH") from None
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise DockerUnreachable(type(e).__name__) from None
+    info = _json_object(found.stdout) if found.returncode == 0 else {}
+    if info.get("ServerErrors") or not info.get("ServerVersion"):
+        reasons = [*map(str, info.get("ServerErrors") or []), *found.stderr.splitlines()]
+        raise DockerUnreachable(reasons[0].strip() if reasons else f"docker info exited {found.returncode}")
+    return info
 
 
-def docker_client():
-    import docker
-
-    host = docker_host()
-    return docker.DockerClient(base_url=host) if host else docker.from_env()
-
-
-def docker_checks(client_factory=None, provider: str = "k3d") -> list[Check]:
+def _json_object(text: str) -> dict[str, Any]:
     try:
-        client = (client_factory or docker_client)()
-        client.ping()
-        info = client.info()
-    except Exception as e:  # noqa: BLE001 - the SDK raises many kinds; all mean "no daemon here"
-        return [Check("Docker daemon", FAIL, f"not reachable ({type(e).__name__})",
+        found = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def docker_checks(info_of: DockerInfo = docker_info, provider: str = "k3d") -> list[Check]:
+    try:
+        info = info_of()
+    except DockerUnreachable as e:
+        return [Check("Docker daemon", FAIL, f"not reachable ({e})",
                       "start Docker (or Docker Desktop), or use `invoke up --provider local`")]
     checks = [Check("Docker daemon", OK, f"Docker {info.get('ServerVersion', '?')} answers")]
     cpus, memory = int(info.get("NCPU", 0)), int(info.get("MemTotal", 0)) / 2**30
@@ -200,12 +212,12 @@ def metrics_api_check(run: Callable[[list[str]], "subprocess.CompletedProcess[st
     return Check(name, OK, "metrics-server answers (autoscale can scale)")
 
 
-def run_checks(provider: str, port: int, paths: Paths, client_factory=None, version_of=path_version,
+def run_checks(provider: str, port: int, paths: Paths, info_of: DockerInfo = docker_info, version_of=path_version,
                lab_ports: frozenset[int] = frozenset()) -> list[Check]:
     if provider == "local":
         return [envoy_check(), *port_checks(port, lab_ports, local=True), helm_check()]
     if provider == "existing":   # the lab's own images are still built with the local Docker
-        return [*context_checks(), *docker_checks(client_factory, provider)[:1], *port_checks(port, lab_ports),
+        return [*context_checks(), *docker_checks(info_of, provider)[:1], *port_checks(port, lab_ports),
                 *tool_checks(provider, paths, version_of)]
-    return [*docker_checks(client_factory, provider), *port_checks(port, lab_ports),
+    return [*docker_checks(info_of, provider), *port_checks(port, lab_ports),
             *tool_checks(provider, paths, version_of)]

@@ -14,10 +14,10 @@ from typing import Any
 
 import yaml
 
-from lab.config import PROJECT_DIR
+from lab.config import CLUSTER_DIR
 
 GROUP = "gateway.networking.k8s.io"
-CRD_DIR = PROJECT_DIR / "cluster" / "gateway-api"
+CRD_DIR = CLUSTER_DIR / "gateway-api"
 CRD_FILES = {"Gateway": "gateways.yaml", "HTTPRoute": "httproutes.yaml", "ReferenceGrant": "referencegrants.yaml"}
 JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "boolean": (bool,),
                                            "number": (int, float), "object": (dict,), "array": (list,)}

@@ -1,24 +1,31 @@
 """`invoke doctor`: each failure has its line and its fix. Docker is reached through the
-real docker SDK, talking to a small Docker Engine API stand-in on 127.0.0.1."""
+real docker CLI (DOCKER_HOST), talking to a small Docker Engine API stand-in on 127.0.0.1."""
 
 import json
+import os
+import shutil
 import socket
+import subprocess
 from contextlib import ExitStack
 
-import docker
 import pytest
 
 from lab.backends.cluster.tools import releases
 from lab.config import lab_paths
-from lab.doctor import FAIL, OK, WARN, docker_checks, port_checks, tool_checks
+from lab.doctor import FAIL, OK, WARN, docker_checks, docker_info, port_checks, tool_checks
 from lab.ports import free_port, port_in_use
 from tests.lab_process import new_lab
 from tests.loopback_http import QuietHandler, serving
 
 
 def engine(info: dict):
-    """A Docker Engine API stand-in: /_ping, /version and /info, as the SDK asks for them."""
+    """A Docker Engine API stand-in: /_ping, /version and /info, as the CLI asks for them."""
     class Handler(QuietHandler):
+        def do_HEAD(self):   # the CLI pings with HEAD first (its client/ping.go), GET where refused
+            self.send_response(200)
+            self.send_header("Api-Version", "1.45")
+            self.end_headers()
+
         def do_GET(self):
             path = self.path.split("?")[0]
             if path.endswith("/_ping"):
@@ -35,12 +42,17 @@ def engine(info: dict):
     return Handler
 
 
+needs_docker_cli = pytest.mark.skipif(not shutil.which("docker"), reason="no docker CLI on PATH")
+
+
 @pytest.fixture
-def docker_with():
+def docker_with(monkeypatch):
+    """The real `docker info` of lab.doctor, pointed at a stand-in engine by DOCKER_HOST."""
     with ExitStack() as servers:
         def start(info):
             url = servers.enter_context(serving(engine(info)))
-            return lambda: docker.DockerClient(base_url=url.replace("http://", "tcp://"), version="1.45")
+            monkeypatch.setenv("DOCKER_HOST", url.replace("http://", "tcp://"))
+            return docker_info
 
         yield start
 
@@ -49,12 +61,14 @@ def by_name(checks):
     return {c.name: c for c in checks}
 
 
+@needs_docker_cli
 def test_a_roomy_docker_passes(docker_with):
     checks = by_name(docker_checks(docker_with({"ServerVersion": "27.0.0", "NCPU": 8, "MemTotal": 16 * 2**30})))
     assert [c.result for c in checks.values()] == [OK, OK, OK]
     assert checks["Docker daemon"].detail == "Docker 27.0.0 answers"
 
 
+@needs_docker_cli
 def test_too_little_memory_fails_with_the_fix_and_few_cpus_warn(docker_with):
     checks = by_name(docker_checks(docker_with({"ServerVersion": "27.0.0", "NCPU": 2, "MemTotal": 3 * 2**30})))
     memory = checks["memory for Docker"]
@@ -63,6 +77,7 @@ def test_too_little_memory_fails_with_the_fix_and_few_cpus_warn(docker_with):
     assert checks["CPUs for Docker"].result == WARN
 
 
+@needs_docker_cli
 def test_minikube_is_checked_against_its_own_cpus_and_memory(docker_with):
     # Colima's default VM: 2 CPUs, 2 GiB. Enough to pass k3d's floor on CPUs, not minikube's --cpus=4.
     colima = docker_with({"ServerVersion": "27.0.0", "NCPU": 2, "MemTotal": 6 * 2**30})
@@ -75,10 +90,11 @@ def test_minikube_is_checked_against_its_own_cpus_and_memory(docker_with):
     assert "cluster/minikube.yaml" in minikube["CPUs for Docker"].fix and "colima" in minikube["CPUs for Docker"].fix
 
 
-def test_no_docker_is_one_line_with_a_way_out():
-    closed = free_port()
-    [check] = docker_checks(lambda: docker.DockerClient(base_url=f"tcp://127.0.0.1:{closed}", version="1.45"))
-    assert check.result == FAIL and "not reachable" in check.detail
+@needs_docker_cli
+def test_no_docker_is_one_line_with_a_way_out(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port()}")
+    [check] = docker_checks()
+    assert check.result == FAIL and "not reachable" in check.detail and "\n" not in check.detail
     assert "--provider local" in check.fix
 
 
@@ -166,23 +182,17 @@ def test_existing_checks_the_current_context_not_docker():
     assert fine.result == OK and "--install-istio" in fine.detail
 
 
-def test_docker_is_found_through_the_cli_context_as_on_colima(monkeypatch):
-    """docker-py alone ignores the CLI's contexts; the doctor asks the CLI for the current one's host."""
-    from types import SimpleNamespace
-
-    from lab.doctor import docker_host
-
-    monkeypatch.delenv("DOCKER_HOST", raising=False)
-    asked = []
-
-    def docker_cli(argv):
-        asked.append(argv)
-        return SimpleNamespace(returncode=0, stdout="unix:///Users/me/.colima/default/docker.sock\n")
-
-    assert docker_host(docker_cli) == "unix:///Users/me/.colima/default/docker.sock"
-    assert asked == [["docker", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"]]
-    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")     # as docker itself: DOCKER_HOST wins
-    assert docker_host(docker_cli) == "tcp://127.0.0.1:2375"
+@needs_docker_cli
+def test_docker_is_found_through_the_cli_context_as_on_colima(docker_with, monkeypatch, tmp_path):
+    """Colima gives the CLI a `colima` context and no /var/run/docker.sock: the doctor asks the CLI,
+    which follows its current context."""
+    docker_with({"ServerVersion": "27.0.0", "NCPU": 4, "MemTotal": 8 * 2**30})
+    engine_host = os.environ["DOCKER_HOST"]
+    monkeypatch.delenv("DOCKER_HOST")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    for argv in (["context", "create", "colima", "--docker", f"host={engine_host}"], ["context", "use", "colima"]):
+        subprocess.run(["docker", *argv], check=True, capture_output=True)
+    assert docker_checks()[0].detail == "Docker 27.0.0 answers"
 
 
 @pytest.mark.parametrize("local, result", [(True, WARN), (False, FAIL)])

@@ -4,7 +4,7 @@ import pytest
 
 from lab.config import lab_paths
 from lab.errors import LabError
-from lab.state import DamagedState, LabState, Progress, load_state, save_state
+from lab.state import DamagedState, LabState, Progress, lab_lock, load_state, save_state
 
 
 def test_progress_is_saved_by_step_name_and_survives_a_reload(lab_root):
@@ -111,3 +111,14 @@ def test_progress_keeps_what_it_does_not_know(lab_root):
     paths.progress_file.write_text('{"exercises": {"canary": {"done": ["a"], "notes": "x"}}, "theme": "dark"}')
     Progress(paths).mark_done("canary", "b")
     assert '"theme": "dark"' in paths.progress_file.read_text() and '"notes": "x"' in paths.progress_file.read_text()
+
+
+def test_the_lock_is_reentrant_within_one_command(lab_root, monkeypatch):
+    """up takes the lab's lock and, inside it, steps that take it again: they must not wait for
+    their own command (filelock before 3.15 re-initialised the singleton lock and timed out here)."""
+    monkeypatch.setenv("CANARY_LAB_LOCK_WAIT", "1")
+    paths = lab_paths()
+    with lab_lock(paths):
+        with lab_lock(paths):
+            save_state(paths, LabState("local", 8080))
+    assert load_state(paths) == LabState("local", 8080)

@@ -10,11 +10,11 @@ from pathlib import Path
 from lab.backends.cluster import downloads, versions
 from lab.backends.cluster.kube import Kube
 from lab.backends.cluster.runner import Runner
+from lab.config import CLUSTER_DIR
 from lab.errors import LabError
 from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.polling import poll
 
-CLUSTER_DIR = Path(__file__).resolve().parents[3] / "cluster"
 ISTIO_OPERATOR = CLUSTER_DIR / "istio-operator.yaml"
 ISSUERS = CLUSTER_DIR / "issuers.yaml"
 ROLLOUT_TIMEOUT = "300s"

@@ -13,10 +13,10 @@ from pathlib import Path
 from lab.backends.base import Reply
 from lab.backends.cluster.kube import Kube, deployment_rolled_out
 from lab.backends.cluster.runner import Runner
-from lab.config import PROJECT_DIR
+from lab.config import CLUSTER_DIR
 from lab.manifests import Ref, load_manifest_file, ref_of
 
-CLIENTS_MANIFEST = PROJECT_DIR / "cluster" / "clients.yaml"
+CLIENTS_MANIFEST = CLUSTER_DIR / "clients.yaml"
 CLIENTS = {"mesh": ("lab-clients", "mesh-client"), "outside": ("lab-outside", "outside-client")}
 BODY_BYTES = 4096
 # $1 = how many, $2 = the URL, the rest = curl options (-H ...). Passed as arguments, not

@@ -17,13 +17,13 @@ import functools
 import yaml
 
 from lab.backends.cluster.kube import Kube, deployment_available
-from lab.config import PROJECT_DIR
+from lab.config import CLUSTER_DIR
 from lab.manifests import Ref, load_manifest_file, ref_of
 
 GROUP = "gateway.networking.k8s.io"
 CLASS = "istio"
-CRD_DIR = PROJECT_DIR / "cluster" / "gateway-api"
-CLASS_DEFAULTS = PROJECT_DIR / "cluster" / "gateway-class-defaults.yaml"
+CRD_DIR = CLUSTER_DIR / "gateway-api"
+CLASS_DEFAULTS = CLUSTER_DIR / "gateway-class-defaults.yaml"
 BUNDLE_VERSION = f"{GROUP}/bundle-version"   # the annotation each CRD of a release carries
 GATEWAY_NAME_LABEL = f"{GROUP}/gateway-name"
 ADMIN_PORT = 15000   # the deployed gateway's Envoy admin, as the ingress gateway's

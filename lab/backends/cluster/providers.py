@@ -11,11 +11,10 @@ import yaml
 from lab.backends.cluster import versions
 from lab.backends.cluster.images import LAB_HOST, in_registry, repository
 from lab.backends.cluster.runner import Runner
-from lab.config import PROJECT_DIR, gateway_tls_port
+from lab.config import CLUSTER_DIR, gateway_tls_port
 from lab.errors import LabError
 from lab.files import write_atomic
 
-CLUSTER_DIR = PROJECT_DIR / "cluster"
 
 
 class Provider(ABC):
