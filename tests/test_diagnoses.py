@@ -136,7 +136,8 @@ CASES = [
          says="subset v2 of shop.shop-debug picks 3 pods, 2 of which subset v1 picks too"),
     Case("debug", "fix-subset", "subsets-overlap", debug_subsets({"version": "v1"}),   # v2 picks v1's pods
          says="subset v1 of shop.shop-debug picks 2 pods, 2 of which subset v2 picks too"),
-    Case("debug", "fix-host", "host-not-served"),   # the typo release as found: accepted, 404 for the host
+    Case("debug", "fix-host", "host-not-served",    # the typo release as found: accepted, 404 for the host
+         says="your routes name debug.lab.locl: a typo of debug.lab.local?"),
     Case("debug", "fix-order", "route-shadowed",
          says="route everyone comes before route testers and matches debug.lab.local/, X-Track: canary too"),
     Case("debug", "fix-order", "header-route-missing", debug_shop(everyone(90, 10)),   # testers route deleted
@@ -193,3 +194,10 @@ def test_a_host_nothing_serves_is_fixed_in_the_words_of_the_tracks_api(gateway_a
                                  routes=[], endpoints={}, gateway_api=gateway_api))
     assert finding.code == "host-not-served" and says in finding.fix
     assert never not in finding.fix + finding.hint
+
+
+def test_a_host_typo_is_named_in_the_fix_in_the_words_of_the_tracks_api():
+    for gateway_api, field in ((False, "hosts"), (True, "hostnames")):
+        finding = diagnose(Situation(host="canary.lab.local", path="/", headers={}, expected={"v1": 100}, targets={},
+                                     routes=[], endpoints={}, gateway_api=gateway_api, near_host="canary.lab.locl"))
+        assert finding.fix.startswith(f"write canary.lab.local where your route says canary.lab.locl ({field})")

@@ -43,6 +43,7 @@ class Situation:
     unserved: str = ""      # the lab's objects whose routes the gateway does not serve yet (lab/exercises/propagation.py)
     unmade: str = ""        # no route object of the exercise is held: which step makes them (skipped, if so)
     method: str = "GET"
+    near_host: str = ""     # no route serves the host: a close one the exercise's routes name (a typo?)
     served: Served | None = None
 
     def __post_init__(self):
@@ -135,8 +136,10 @@ def _host_not_served(s: Situation) -> dict | None:
         return None
     mesh_only = [vs for vs in s.applied if not [g for g in (vs.get("spec") or {}).get("gateways") or [] if g != "mesh"]]
     why = (f"; VirtualService {mesh_only[0]['metadata'].get('name')} names it but is bound only to `mesh`"
-           if mesh_only else "")
-    return _facts(s, why=why)
+           if mesh_only else f"; your routes name {s.near_host}: a typo of {s.host}?" if s.near_host else "")
+    field = "hostnames" if s.gateway_api else "hosts"
+    typo = f"write {s.host} where your route says {s.near_host} ({field}); " if s.near_host and not mesh_only else ""
+    return _facts(s, why=why, typo=typo)
 
 
 def _reference_not_permitted(s: Situation) -> dict | None:
@@ -386,11 +389,11 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "`invoke get httproute NAME -n NAMESPACE` shows why in status.parents[].conditions: compare "
               "parentRefs and hostnames with the Gateway's listeners.", _route_not_accepted),
     Diagnosis("host-not-served", "no route of the gateway serves host {host}: a request gets 404 (Envoy's NR){why}",
-              "bind the VirtualService to the Gateway (spec.gateways) and list the host in both",
+              "{typo}bind the VirtualService to the Gateway (spec.gateways) and list the host in both",
               "Compare spec.hosts and spec.gateways of your VirtualService with the Gateway's servers[].hosts.",
               _host_not_served,
-              gateway_fix="apply an HTTPRoute whose parentRefs name the Gateway and whose hostnames list the host "
-                          "(a hostname the Gateway's listener allows)",
+              gateway_fix="{typo}apply an HTTPRoute whose parentRefs name the Gateway and whose hostnames list the "
+                          "host (a hostname the Gateway's listener allows)",
               gateway_hint="`invoke get httproute -A` lists the routes the lab holds: is yours there, with this host "
                            "in hostnames and the Gateway in parentRefs?"),
     Diagnosis("header-mismatch", "route {route} matches {condition}, but the step sends {sent}: the request does "

@@ -7,6 +7,7 @@ by the live table; each must get the step's split. The first that does not is di
 shows it (a route that covers only `/` fails for /other). Nothing here sends traffic.
 """
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def check_table(exercise: Exercise, backend: Backend, request: RequestSpec, expe
     applied, httproutes = applied_virtualservices(exercise, request.host, backend), held_http_routes(exercise, backend, request.host)
     unserved = _unserved(backend, request, routes)
     made = "" if routes else unmade(exercise, backend, skipped)   # served: something made routes
+    near = "" if routes else _near_host(exercise, backend, request.host)
     probes = wanted.probes(routes) or [Probe(request.path, request.headers)]
     first = None
     for probe in probes:
@@ -59,13 +61,24 @@ def check_table(exercise: Exercise, backend: Backend, request: RequestSpec, expe
                               routes=routes, targets=targets, endpoints=endpoints, addresses=addresses,
                               applied=applied, httproutes=httproutes, unserved=unserved, unmade=made,
                               gateway_api=exercise.name.endswith(GATEWAY_API_SUFFIX), about=wanted, by=by,
-                              method=probe.method)
+                              method=probe.method, near_host=near)
         first = first or situation
         finding = diagnose(situation)
         if finding:
             return Table(routes, wanted, probes, probe, situation, finding)
     assert first is not None
     return Table(routes, wanted, probes, probes[0], first, None)
+
+
+def _near_host(exercise: Exercise, backend: Backend, host: str) -> str:
+    """A host the exercise's held routes name that is close to the one nothing serves: a typo's likely source."""
+    named: set[str] = set()
+    for ref in refs_of_kind(exercise, "VirtualService"):
+        named.update(str(h) for h in ((backend.get(ref) or {}).get("spec") or {}).get("hosts") or [])
+    for route in held_http_routes(exercise, backend):
+        named.update(str(h) for h in (route.get("spec") or {}).get("hostnames") or [])
+    close = difflib.get_close_matches(host, sorted(named - {host}), n=1, cutoff=0.8)
+    return close[0] if close else ""
 
 
 def header_names(exercise: Exercise) -> frozenset[str]:
