@@ -22,12 +22,14 @@ from lab.errors import LabError
 
 
 class _Console(Console):
-    """rich's Console, except that nothing is cropped where the output is not a terminal: a pipe
-    or a file (`invoke get ... > file`) has no width, so a line is written whole."""
+    """rich's Console, except that nothing is cropped or wrapped where the output is not a terminal:
+    a pipe or a file (`invoke get ... > file`) has no width, so a line is written whole (a command in
+    it stays on one line, to copy)."""
 
     def print(self, *objects: Any, **options: Any) -> None:
         if not self.is_terminal:
             options["crop"] = False
+            options.setdefault("soft_wrap", True)
         super().print(*objects, **options)
 
 

@@ -4,6 +4,8 @@ answers, and a first `up` that fails (its message points at logs that still exis
 
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -12,7 +14,7 @@ from lab import ui
 from lab.backends.cluster.kube import Kube
 from lab.backends.local.processes import Processes
 from lab.backends.select import make_backend
-from lab.config import EXERCISES_DIR, Paths
+from lab.config import EXERCISES_DIR, PROJECT_DIR, Paths
 from lab.errors import LabError
 from lab.manifests import Ref
 from tests.kube_emulator import Emulator
@@ -140,3 +142,10 @@ def test_a_first_up_that_fails_points_at_logs_that_still_exist(tmp_path, monkeyp
     kept = paths.logs_dir / "last-failed-up"
     assert str(kept) in told and (kept / "logs").is_dir()
     assert any(log.read_text() for log in (kept / "logs").iterdir())   # Envoy's own log, whole
+
+
+def test_a_long_line_piped_keeps_a_command_whole():
+    # A pipe has no width: rich would wrap at 80 columns and split the curl command a learner copies.
+    out = subprocess.run([sys.executable, "-c", "from lab import ui; ui.info('try: ' + 'x' * 100 + ' curl -H \"Host: a\"')"],
+                         capture_output=True, text=True, cwd=PROJECT_DIR, check=True).stdout
+    assert out.strip() == "try: " + "x" * 100 + ' curl -H "Host: a"'
