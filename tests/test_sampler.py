@@ -3,6 +3,7 @@
 import asyncio
 import io
 import threading
+import time
 
 import pytest
 from aiohttp import web
@@ -12,7 +13,7 @@ from lab.ports import free_port
 from lab.traffic.chart import counts_chart, verdict_chart
 from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier, describe
 from lab.traffic.sampler import RequestSpec, count, run_verdict
-from lab.traffic.verdict import PASS, Expectation
+from lab.traffic.verdict import INCONCLUSIVE, PASS, Expectation
 
 PAGES = Classifier.from_spec({"blue": {"title": "blue"}, "green": {"title": "green"}})
 
@@ -34,6 +35,8 @@ class Server:
         self.client_ports.add(request.transport.get_extra_info("peername")[1])
         if request.path == "/503":
             return web.Response(status=503, text="upstream connect error")
+        if request.path == "/slow":   # a latency fault: every answer takes half a second
+            await asyncio.sleep(0.5)
         self.hits += 1
         colour = "green" if self.hits % 5 == 0 else "blue"
         return web.Response(text=f"<html><title>{colour}</title></html>", content_type="text/html")
@@ -120,3 +123,14 @@ def test_charts_show_names_shares_and_the_decision(server):
     console.print(verdict_chart(run_verdict(server.url, RequestSpec(host="x"), PAGES, only_blue)[0], only_blue))
     rest = console.export_text()
     assert "interval" not in rest and f"{only_blue.streak_needed()} right in a row pass it" in rest
+
+
+def test_a_verdict_on_slow_answers_stops_at_its_time_limit_and_says_so():
+    # A check must not hold the learner for its whole cap of requests when each answer is slow.
+    with Server() as server:
+        started = time.monotonic()
+        verdict, _ = run_verdict(server.url, RequestSpec(host="x", path="/slow"), PAGES,
+                                 Expectation(shares={"blue": 80, "green": 20}), budget=1.0)
+        assert time.monotonic() - started < 4
+    assert verdict.decision == INCONCLUSIVE and 0 < verdict.requests < 40
+    assert "in 1 s, the check's time limit" in verdict.reason

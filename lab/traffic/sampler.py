@@ -6,7 +6,9 @@ sequential verdict stops as soon as it can decide.
 """
 
 import asyncio
+import math
 import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,9 @@ from lab.traffic.verdict import Expectation, SequentialVerdict, Verdict
 
 BODY_LIMIT = 64 * 1024
 MAX_EXAMPLES = 5
+# A check's traffic never holds the learner longer: with every answer slow (a latency fault, a
+# timeout at each of 5 s), its cap of requests alone could take many minutes.
+CHECK_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,12 @@ def _tls_options(spec: RequestSpec, ca_file: str | None) -> dict:
 
 async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
                  on_answer: Callable[[Answer], bool], max_requests: int, concurrency: int = 8,
-                 timeout: float = 5.0, ca_file: str | None = None, also: Sequence[RequestSpec] = ()) -> int:
-    """Send up to `max_requests`; stop early once `on_answer` returns True. Returns requests sent.
-    With `also`, requests take `spec` and each of those in turn (one host and scheme: one session)."""
+                 timeout: float = 5.0, ca_file: str | None = None, also: Sequence[RequestSpec] = (),
+                 budget: float = math.inf) -> int:
+    """Send up to `max_requests`, none after `budget` seconds; stop early once `on_answer` returns True.
+    Returns requests sent. With `also`, requests take `spec` and each of those in turn (one host and
+    scheme: one session)."""
+    deadline = time.monotonic() + budget
     kinds = [(gateway_url.rstrip("/") + s.path, {"Host": s.host, **dict(s.headers)}) for s in (spec, *also)]
     tls = _tls_options(spec, ca_file)
     sent = 0
@@ -79,7 +87,7 @@ async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
                                      trust_env=False) as session:
         async def worker() -> None:
             nonlocal sent, stop
-            while not stop and sent < max_requests:
+            while not stop and sent < max_requests and time.monotonic() < deadline:
                 url, headers = kinds[sent % len(kinds)]
                 sent += 1
                 answer = await _ask(session, url, headers, classifier, tls)
@@ -92,12 +100,13 @@ async def sample(gateway_url: str, spec: RequestSpec, classifier: Classifier, *,
 
 def run_verdict(gateway_url: str, spec: RequestSpec, classifier: Classifier,
                 expectation: Expectation, ca_file: str | None = None,
-                also: Sequence[RequestSpec] = ()) -> tuple[Verdict, list[Answer]]:
-    """Sample until the verdict decides (or the cap), over `spec` and `also` in turn; also return a few
-    unexpected answers, for 'why'."""
+                also: Sequence[RequestSpec] = (), budget: float = CHECK_SECONDS) -> tuple[Verdict, list[Answer]]:
+    """Sample until the verdict decides (or the cap, or `budget` seconds), over `spec` and `also` in
+    turn; also return a few unexpected answers, for 'why'."""
     verdict, examples, on_answer = _judge(expectation)
     asyncio.run(sample(gateway_url, spec, classifier, on_answer=on_answer,
-                       max_requests=expectation.max_requests, ca_file=ca_file, also=also))
+                       max_requests=expectation.max_requests, ca_file=ca_file, also=also, budget=budget))
+    verdict.out_of_time(budget)
     return verdict.verdict, examples
 
 

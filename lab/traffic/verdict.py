@@ -187,6 +187,13 @@ class SequentialVerdict:
                                        f"{self._expected()}; run the check again")
         return self.decision
 
+    def out_of_time(self, seconds: float) -> None:
+        """The check's time ran out before the answers decided: inconclusive, saying so."""
+        if not self.decision:
+            self._decide(INCONCLUSIVE, f"after {plural(self.requests, 'request')} in {seconds:g} s, the check's time "
+                                       f"limit, the split ({self._observed()}) is not decided: the answers are slow; "
+                                       "run the check again (`invoke traffic` shows which destination is slow)")
+
     def _judge_sides(self) -> None:
         e = self.expectation
         for name, sides in self.sides.items():
