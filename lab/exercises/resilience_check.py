@@ -117,18 +117,18 @@ def resilience_check(exercise: Exercise, spec: ResilienceCheck, backend: Backend
         details.append(Text(f"({warmup} requests first, not counted: outlier detection needs errors to act on.)",
                             style="dim"))
     if not own.attempts:
-        return Outcome(False, f"{name} got no requests through the gateway: {seen}", details, NO_TRAFFIC)
+        return Outcome(False, f"{name} got no requests through the gateway (the numbers below)", details, NO_TRAFFIC)
     if spec.client_errors_at_most is not None and client_rate > spec.client_errors_at_most:
         return Outcome(False, f"{client_rate:.1f}% of clients' answers were errors, more than "
-                              f"{spec.client_errors_at_most:g}%: {seen}", details, CLIENTS_SEE_ERRORS)
+                              f"{spec.client_errors_at_most:g}% (the numbers below)", details, CLIENTS_SEE_ERRORS)
     if spec.own_errors_at_least is not None and own_rate < spec.own_errors_at_least:
         return Outcome(False, f"{name}'s own attempts failed {own_rate:.1f}% of the time, less than the "
-                              f"{spec.own_errors_at_least:g}% this step is about: {seen}", details, NO_OWN_ERRORS)
+                              f"{spec.own_errors_at_least:g}% this step is about (the numbers below)", details, NO_OWN_ERRORS)
     if spec.timeouts_at_least is not None and timed_out < spec.timeouts_at_least:
         return Outcome(False, f"the route's timeout cut {timed_out:.1f}% of {name}'s requests, less than "
-                              f"{spec.timeouts_at_least:g}%: its slow answers still reach clients late: {seen}",
+                              f"{spec.timeouts_at_least:g}%: its slow answers still reach clients late (the numbers below)",
                        details, NOT_TIMED_OUT)
     if spec.ejected_at_least is not None and own.ejected < spec.ejected_at_least:
         return Outcome(False, f"outlier detection holds {own.ejected} of {name}'s pods out, fewer than "
-                              f"{spec.ejected_at_least}: {seen}", details, NOT_EJECTED)
+                              f"{spec.ejected_at_least} (the numbers below)", details, NOT_EJECTED)
     return Outcome(True, seen, details)
