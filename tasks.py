@@ -8,9 +8,10 @@ import sys
 from functools import partial
 
 import invoke
-from invoke import Exit
+from invoke import Collection, Exit
 
 from lab import commands
+from lab.dev.tasks import dev
 from lab.edge import Failed, catch_early_ctrl_c, guarded
 from lab.optional_positionals import optional
 from lab.options import decimal, whole
@@ -263,3 +264,8 @@ def rollout(c, kind, name, namespace="canary-lab", route="", stable="", canary="
     _run(lambda: commands.rollout(kind, name, namespace, route, stable, canary, steps, interval, max_error_rate,
                                   max_p95_ms, whole("--min-requests", min_requests, 1, 100_000, 20), traffic, host,
                                   path, scale_down))
+
+
+# The tasks above at the top level, and the authors' and developers' own under dev. (`invoke dev.check`).
+ns = Collection.from_module(sys.modules[__name__])
+ns.add_collection(dev)
