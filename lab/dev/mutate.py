@@ -62,12 +62,19 @@ class Outcome:
 class Targets:
     tests: dict[str, list[str]]                        # module → its covering tests (files or node ids)
     equivalents: dict[str, str] = field(default_factory=dict)   # mutant key → why no test can tell
+    # test node id → why it is left out (it fails on the unmutated code; each is a bug to fix, not a mutant)
+    deselected: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: Path) -> "Targets":
         data = yaml.safe_load((root / CONFIG).read_text(encoding="utf-8")) or {}
         return cls(tests={str(k): [str(t) for t in v] for k, v in (data.get("targets") or {}).items()},
-                   equivalents={str(k): str(v) for k, v in (data.get("equivalents") or {}).items()})
+                   equivalents={str(k): str(v) for k, v in (data.get("equivalents") or {}).items()},
+                   deselected={str(k): str(v) for k, v in (data.get("deselected") or {}).items()})
+
+    def pytest_args(self, module: str) -> list[str]:
+        """The module's covering tests, less the deselected ones."""
+        return [*self.tests[module], *(f"--deselect={node}" for node in self.deselected)]
 
 
 def changed_lines(root: Path, module: str, base: str) -> set[int]:
@@ -185,17 +192,19 @@ def run(root: Path, mutants: list[Mutant], targets: Targets, jobs: int, factor: 
         budgets: dict[str, float] = {}
         for module in sorted({m.path for m in mutants}):
             started = time.monotonic()
-            code, output = workers[0].run_tests(targets.tests[module], timeout=3600)
+            code, output = workers[0].run_tests(targets.pytest_args(module), timeout=3600)
             if code != 0:
                 raise SystemExit(f"the tests of {module} fail without any mutant; fix them first:\n{output[-2000:]}")
-            budgets[module] = factor * (time.monotonic() - started) + grace
+            clean = time.monotonic() - started
+            budgets[module] = factor * clean + grace
+            _say(f"{module}: its tests take {clean:.1f}s unmutated")
         free = list(workers)
 
         def one(mutant: Mutant) -> None:
             with lock:
                 worker = free.pop()
             try:
-                outcome = worker.try_mutant(mutant, targets.tests[mutant.path], budgets[mutant.path])
+                outcome = worker.try_mutant(mutant, targets.pytest_args(mutant.path), budgets[mutant.path])
             finally:
                 with lock:
                     free.append(worker)
