@@ -36,7 +36,7 @@ import yaml
 
 from lab import ui
 from lab.config import PROJECT_DIR
-from lab.dev.mutants import Mutant, mutants_of
+from lab.dev.mutants import Mutant, mutants_of, site_lines
 
 CONFIG = Path("tests/mutation.yaml")
 # What a copy leaves out: history, environments, working copies, the lab's own state (but its
@@ -93,16 +93,18 @@ def select(root: Path, targets: Targets, modules: list[str], base: str | None, s
     unknown = [m for m in modules if m not in targets.tests]
     if unknown:
         raise SystemExit(f"not a target in {CONFIG}: {', '.join(unknown)} (targets: {', '.join(targets.tests)})")
-    chosen: list[Mutant] = []
+    sites: list[tuple[str, int]] = []   # (module, site number): the mutants to make, chosen first
     for module in modules or list(targets.tests):
-        mutants = list(mutants_of(root / module, root))
-        if base is not None:
-            lines = changed_lines(root, module, base)
-            mutants = [m for m in mutants if m.line in lines]
-        chosen += mutants
-    if sample and len(chosen) > sample:
-        chosen = sorted(random.Random(seed).sample(chosen, sample), key=lambda m: (m.path, m.line))
-    return chosen
+        lines = changed_lines(root, module, base) if base is not None else None
+        sites += [(module, i) for i, line in enumerate(site_lines(root / module)) if lines is None or line in lines]
+    sampled = bool(sample) and len(sites) > sample
+    if sampled:
+        sites = random.Random(seed).sample(sites, sample)
+    by_module: dict[str, set[int]] = {}
+    for module, number in sites:
+        by_module.setdefault(module, set()).add(number)
+    chosen = [m for module, numbers in by_module.items() for m in mutants_of(root / module, root, numbers)]
+    return sorted(chosen, key=lambda m: (m.path, m.line)) if sampled else chosen
 
 
 def _not_copied(root: Path) -> Callable[[str, list[str]], set[str]]:
