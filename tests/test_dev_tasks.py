@@ -124,3 +124,10 @@ def test_a_bad_name_on_the_command_line_is_one_line_and_exit_1(catalogue: Path):
     assert result.stderr.strip().splitlines() == [
         "error: 'Bad_Name' is not a valid exercise name: lower-case letters, digits and '-', starting and ending "
         "with a letter or digit, at most 63 — choose another name, e.g. invoke dev.new-exercise header-canary"]
+
+
+@pytest.mark.parametrize("task", ["dev.new-exercise", "dev.mutate"])
+def test_help_after_a_positional_task_shows_the_help_and_makes_nothing(task: str):
+    result = invoke(task, "--help")
+    assert result.returncode == 0 and f"dev.{task.split('.')[1]} [--options]" in result.stdout, result.stderr
+    assert not (EXERCISES_DIR / "--help").exists()

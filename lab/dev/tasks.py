@@ -13,7 +13,7 @@ from lab import ui
 from lab.config import EXERCISES_DIR
 from lab.dev import catalogue_check, mutate, scaffold
 from lab.edge import Failed, guarded
-from lab.optional_positionals import optional
+from lab.optional_positionals import help_asked, optional
 
 EXERCISES_HELP = "the folder of exercises (default: the project's exercises/)"
 
@@ -43,6 +43,9 @@ def check(c: Context, exercises: str = "") -> None:
             "exercises": EXERCISES_HELP})
 def new_exercise(c: Context, name: str, exercises: str = "") -> None:
     """Scaffold exercises/NAME/ (exercise.yaml, steps, manifests, a solution) that `invoke dev.check` accepts."""
+    if help_asked("dev.new-exercise", name):
+        return
+
     def make() -> int:
         folder = scaffold.new_exercise(name, _folder(exercises))
         ui.plain(f"made {folder.name}/ and listed it in {scaffold.CATALOGUE_FILE}; "
@@ -60,6 +63,8 @@ def new_exercise(c: Context, name: str, exercises: str = "") -> None:
 def mutate_(c: Context, modules: str | None = None, changed: str | bool = False, sample: int = 0, seed: int = 0,
             jobs: int = 0, list: bool = False) -> None:
     """Mutation testing: does the suite notice a one-line bug in the lab's core? Prints the score and survivors."""
+    if help_asked("dev.mutate", modules):
+        return
     argv = [m for m in (modules or "").replace(",", " ").split() if m]
     if changed:
         argv += ["--changed", changed if isinstance(changed, str) else "main"]
