@@ -131,3 +131,14 @@ def test_help_after_a_positional_task_shows_the_help_and_makes_nothing(task: str
     result = invoke(task, "--help")
     assert result.returncode == 0 and f"dev.{task.split('.')[1]} [--options]" in result.stdout, result.stderr
     assert not (EXERCISES_DIR / "--help").exists()
+
+
+def test_dev_mutate_lists_the_mutants_of_the_modules_named_or_of_the_lines_changed():
+    listed = invoke("dev.mutate", "lab/patches.py,lab/state.py", "--list")
+    assert listed.returncode == 0, listed.stderr
+    modules = {line.split(":")[0] for line in listed.stdout.splitlines()}
+    assert modules == {"lab/patches.py", "lab/state.py"}
+    unchanged = invoke("dev.mutate", "lab/patches.py", "--changed", "--base", "HEAD", "--list")
+    assert unchanged.returncode == 0 and unchanged.stdout == ""   # no line differs from HEAD: no mutant
+    unknown = invoke("dev.mutate", "lab/nope.py", "--list")
+    assert unknown.returncode == 1 and unknown.stderr.startswith("not a target in tests/mutation.yaml: lab/nope.py")

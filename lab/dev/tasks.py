@@ -54,20 +54,23 @@ def new_exercise(c: Context, name: str, exercises: str = "") -> None:
     _exit_with(make)
 
 
-@task(positional=["modules"], optional=["changed"],
+# --changed is a plain switch and the base a flag of its own: Invoke takes no optional flag value while
+# a positional argument (MODULES) is still unfilled (its parser's check_ambiguity).
+@task(positional=["modules"],
       help={"modules": "target modules, separated by commas (default: every one in tests/mutation.yaml)",
-            "changed": "only the lines changed against BASE (--changed alone: main)",
+            "changed": "only the lines the branch changed against --base",
+            "base": "the branch --changed compares with (default main)",
             "sample": "try a random sample of this many mutants (0: all)", "seed": "the sample's seed",
             "jobs": "copies tried at once (default: the number of cores)",
             "list": "list the mutants, run nothing"})
-def mutate_(c: Context, modules: str | None = None, changed: str | bool = False, sample: int = 0, seed: int = 0,
-            jobs: int = 0, list: bool = False) -> None:
+def mutate_(c: Context, modules: str | None = None, changed: bool = False, base: str = "main", sample: int = 0,
+            seed: int = 0, jobs: int = 0, list: bool = False) -> None:
     """Mutation testing: does the suite notice a one-line bug in the lab's core? Prints the score and survivors."""
     if help_asked("dev.mutate", modules):
         return
     argv = [m for m in (modules or "").replace(",", " ").split() if m]
     if changed:
-        argv += ["--changed", changed if isinstance(changed, str) else "main"]
+        argv += ["--changed", base]
     argv += ["--sample", str(sample), "--seed", str(seed)] + (["--jobs", str(jobs)] if jobs else [])
     argv += ["--list"] if list else []
     _exit_with(lambda: mutate.main(argv))
