@@ -1,7 +1,7 @@
-"""What an author may write in a resilience, mirror or sticky check (lab/exercises/check_specs.py): a
-bound is a share from 0 to 100 (0 itself is one: "no copies at all" after a mirror is removed), at
-least one bound must be given, and any one alone is enough. A wrong one fails when the catalogue loads,
-not when a learner reaches the step (`invoke dev.check` shows it)."""
+"""What an author may write in a check (lab/exercises/check_specs.py). A resilience or mirror bound is a
+share from 0 to 100 (0 itself is one: "no copies at all" after a mirror is removed), at least one must be
+given and any one alone is enough; a check is about a path, a path and all under it, or every path. A
+wrong one fails when the catalogue loads, not when a learner reaches the step (`invoke dev.check`)."""
 
 import pytest
 from pydantic import ValidationError
@@ -42,3 +42,14 @@ def test_no_bound_or_a_share_outside_0_to_100_is_refused(spec: dict, complaint: 
     with pytest.raises(ValidationError) as refused:
         Check.model_validate(spec)
     assert complaint in str(refused.value)
+
+
+@pytest.mark.parametrize("path, taken", [("/x", True), ("/x/*", True), ("/*", True), ("/x*", False),
+                                         ("/x/*/y", False), ("x", False), ("/x?", False)])
+def test_a_check_is_about_a_path_a_path_and_all_under_it_or_every_path(path: str, taken: bool):
+    spec = {"traffic": {"expect": {"v1": 100}, "about": {"paths": [path]}}}
+    if taken:
+        Check.model_validate(spec)
+    else:
+        with pytest.raises(ValidationError, match="is not /PATH, /PATH/"):
+            Check.model_validate(spec)
