@@ -3,16 +3,16 @@
 Each task reads its flags and calls lab.commands; errors become exit codes in lab.edge.
 """
 
-import subprocess
 import sys
 from functools import partial
 
 import invoke
-from invoke import Exit
+from invoke import Collection, Exit
 
 from lab import commands
+from lab.dev.tasks import dev
 from lab.edge import Failed, catch_early_ctrl_c, guarded
-from lab.optional_positionals import optional
+from lab.optional_positionals import help_asked, optional
 from lab.options import decimal, whole
 from lab.short_flags import KubectlTask
 
@@ -32,14 +32,6 @@ def _run(function, *args, **kwargs):
 def gateway_port(text: str) -> int | None:
     """--port: 0 (the default) means the lab's own choice."""
     return whole("--port", text, 0, 65535, 8080) or None
-
-
-def _help_asked(task_name: str, positional) -> bool:
-    """Invoke gives a task's positional argument the next word, even `--help`: show the help then."""
-    if positional not in ("-h", "--help"):
-        return False
-    subprocess.run([sys.executable, "-m", "invoke", "--help", task_name], check=False)
-    return True
 
 
 @task(help={"provider": "auto (default), local, k3d, minikube, kind, or existing (your current kubeconfig context)",
@@ -69,7 +61,7 @@ def status(c):
                                           ".json files in name order, as kubectl reads it), or - for stdin"})
 def apply(c, file):
     """Apply objects to the lab, like `kubectl apply -f FILE|DIR`; returns once the gateway serves them."""
-    if not _help_asked("apply", file):
+    if not help_asked("apply", file):
         _run(commands.apply, file)
 
 
@@ -84,7 +76,7 @@ optional("get", "name")
             "output": "yaml or json, written plain (default: YAML for one object, a table for a list)"})
 def get(c, kind, namespace="", name=None, output="", all_namespaces=False):
     """Show one object as the lab holds it, or list a kind (`invoke get vs`, `invoke get pods`), like kubectl get."""
-    if not (_help_asked("get", kind) or _help_asked("get", name)):
+    if not (help_asked("get", kind) or help_asked("get", name)):
         _run(commands.get, kind, name, namespace, output, all_namespaces)
 
 
@@ -97,7 +89,7 @@ optional("delete", "kind", "name")
             "file": "delete the objects in this YAML file, or in a folder's files (as apply reads them)"})
 def delete(c, kind=None, namespace="", name=None, file=""):
     """Delete objects like kubectl delete: `invoke delete vs NAME -n NS` or `invoke delete -f FILE|DIR`."""
-    if not (_help_asked("delete", kind) or _help_asked("delete", name)):
+    if not (help_asked("delete", kind) or help_asked("delete", name)):
         _run(commands.delete, kind, name, namespace, file)
 
 
@@ -107,7 +99,7 @@ def delete(c, kind=None, namespace="", name=None, file=""):
             "tail": "only the last N lines"})
 def logs(c, name, namespace="", follow=False, tail="0"):
     """Show a pod's or the gateway's log, like kubectl logs [-n NS] [-f] [--tail N]."""
-    if not _help_asked("logs", name):
+    if not help_asked("logs", name):
         _run(lambda: commands.logs(name, follow, whole("--tail", tail, 0, 1_000_000, 20), namespace))
 
 
@@ -157,7 +149,7 @@ def exercise_(c, name=None, yes=False, reset=False, step="", api=""):
     """Play an exercise: read each step, do it, and let the lab check it from live traffic."""
     if name in ("-l", "--list"):
         _run(commands.exercise, "", True, False, False, "")
-    elif not _help_asked("exercise", name):
+    elif not help_asked("exercise", name):
         _run(commands.exercise, name, False, yes, reset, step, api)
 
 
@@ -172,7 +164,7 @@ def check(c, exercise=None, step=None):
 
     `invoke check`, `invoke check canary`, `invoke check canary shift-20`. A pass marks the step done.
     """
-    if not _help_asked("check", exercise) and not _help_asked("check", step):
+    if not help_asked("check", exercise) and not help_asked("check", step):
         _run(commands.check, exercise or "", step or "")
 
 
@@ -202,7 +194,7 @@ def dashboard(c, name=None, port="0", window="10"):
     `invoke dashboard` serves the lab's own page on 127.0.0.1 (local lab and clusters alike);
     `invoke dashboard kiali` opens that addon on a cluster lab.
     """
-    if not _help_asked("dashboard", name):
+    if not help_asked("dashboard", name):
         _run(lambda: commands.dashboard(name or "", whole("--port", port, 0, 65535, 8090),
                                         decimal("--window", window, 1, 600, "10")))
 
@@ -217,7 +209,7 @@ optional("patch", "name")   # so that `invoke patch --help` reaches the task
             "patch": "the JSON patch inline"})
 def patch(c, kind, namespace="canary-lab", name=None, patch_file="", patch=""):
     """Apply a JSON patch to one object, like `kubectl patch --type json`."""
-    if not (_help_asked("patch", kind) or _help_asked("patch", name)):
+    if not (help_asked("patch", kind) or help_asked("patch", name)):
         _run(commands.patch, kind, name, namespace, patch_file, patch)
 
 
@@ -233,7 +225,7 @@ def helm(c, chart, release="traffic-manager", namespace="traffic", values=None, 
     """Install or upgrade a Helm release, like `helm upgrade --install`: objects the chart no longer
     renders are deleted. On a cluster this runs helm itself; the local lab renders with `helm template`
     and keeps the release's values and objects."""
-    if not _help_asked("helm", chart):
+    if not help_asked("helm", chart):
         _run(commands.helm, chart, release, namespace, values, set, reuse_values)
 
 
@@ -258,8 +250,13 @@ def rollout(c, kind, name, namespace="canary-lab", route="", stable="", canary="
             interval="10", max_error_rate="1", max_p95_ms="500", min_requests="20", traffic=False, host="",
             path="/", scale_down=""):
     """Step a canary up on a schedule, gating each step on the gateway's metrics; roll back on a breach."""
-    if _help_asked("rollout", kind) or _help_asked("rollout", name):
+    if help_asked("rollout", kind) or help_asked("rollout", name):
         return
     _run(lambda: commands.rollout(kind, name, namespace, route, stable, canary, steps, interval, max_error_rate,
                                   max_p95_ms, whole("--min-requests", min_requests, 1, 100_000, 20), traffic, host,
                                   path, scale_down))
+
+
+# The tasks above at the top level, and the authors' and developers' own under dev. (`invoke dev.check`).
+ns = Collection.from_module(sys.modules[__name__])
+ns.add_collection(dev)

@@ -5,6 +5,9 @@ None, and refuses a task whose positional arguments are still None when its word
 left-out optional one is given "" just before that last check (Invoke's parser, one method).
 """
 
+import subprocess
+import sys
+
 from invoke.parser.parser import ParseMachine
 
 OPTIONAL: set[tuple[str, str]] = set()     # (task, argument)
@@ -13,6 +16,14 @@ _complete_context = ParseMachine.complete_context
 
 def optional(task: str, *arguments: str) -> None:
     OPTIONAL.update((task, argument) for argument in arguments)
+
+
+def help_asked(task: str, positional: object) -> bool:
+    """Invoke gives a task's positional argument the next word, even `--help`: show the help then."""
+    if positional not in ("-h", "--help"):
+        return False
+    subprocess.run([sys.executable, "-m", "invoke", "--help", task], check=False)
+    return True
 
 
 def _complete_with_optionals_filled(machine: ParseMachine) -> None:

@@ -127,3 +127,22 @@ def test_a_target_port_that_reaches_no_pod_is_noted_for_the_service_and_its_pods
     assert "no container port of shop-v1's pods is named web (named: http, metrics)" in text
     wrong[service]["spec"]["ports"][0]["targetPort"] = "http"      # the name of the app's port: it reaches them
     assert target_port_notes(wrong, pods) == []
+
+
+def test_a_target_port_note_is_about_the_pods_the_whole_selector_picks_and_only_when_none_is_reached():
+    """A Service reaches a pod only if every label of its selector matches; a port that reaches some of
+    its pods has endpoints there, so the gateway answers and there is nothing to note."""
+    def pod(version: str, listens_on: int) -> Pod:
+        return Pod(name=f"shop/shop-{version}-x-0", namespace="shop", deployment=f"shop-{version}",
+                   labels={"app": "shop", "version": version}, port=20000, container_ports={"http": listens_on},
+                   listens_on=listens_on)
+    service = Ref("Service", "shop", "shop")
+    objects = dict(OBJECTS)
+    objects[service] = {**OBJECTS[service], "spec": {"selector": {"app": "shop", "version": "v2"},
+                                                     "ports": [{"port": 80, "targetPort": 8888}]}}
+    only_v1 = {"v1": pod("v1", 9999)}       # shares app: shop, not version: v2 — not the Service's pod
+    assert target_port_notes(objects, only_v1) == []
+    both = {"v1": pod("v1", 9999), "v2": pod("v2", 8888), "v2b": pod("v2", 9999)}
+    assert target_port_notes(objects, both) == []   # one of v2's pods listens on 8888: it has an endpoint
+    assert [str(ref) for ref, _ in target_port_notes(objects, {"v2b": pod("v2", 9999)})] == \
+        ["Service shop/shop", "Deployment shop/shop-v2"]

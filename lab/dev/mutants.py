@@ -12,7 +12,7 @@ of equivalent mutants keeps its meaning as the file changes.
 import ast
 import copy
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,8 +190,16 @@ def _first_line(statement: ast.stmt) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def mutants_of(path: Path, root: Path) -> Iterator[Mutant]:
-    """Every mutant of one module, in source order of its sites."""
+def site_lines(path: Path) -> list[int]:
+    """The line of each mutation site of one module, in the order mutants_of numbers them: choosing
+    sites (a sample, the changed lines) before making their mutants saves writing out the others."""
+    counter = _Mutator()
+    counter.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    return [site.line for site in counter.sites]
+
+
+def mutants_of(path: Path, root: Path, chosen: Collection[int] | None = None) -> Iterator[Mutant]:
+    """Every mutant of one module (or those of the `chosen` site numbers), in source order of its sites."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     counter = _Mutator()
     counter.visit(copy.deepcopy(tree))
@@ -200,6 +208,8 @@ def mutants_of(path: Path, root: Path) -> Iterator[Mutant]:
     for target, site in enumerate(counter.sites):
         occurrence = seen[site.scope, site.change]
         seen[site.scope, site.change] += 1
+        if chosen is not None and target not in chosen:
+            continue
         mutated = _Mutator(target).visit(copy.deepcopy(tree))
         yield Mutant(path=relative, line=site.line, scope=site.scope, change=site.change,
                      key=f"{relative}:{site.scope}:{site.change}#{occurrence}",

@@ -36,7 +36,7 @@ import yaml
 
 from lab import ui
 from lab.config import PROJECT_DIR
-from lab.dev.mutants import Mutant, mutants_of
+from lab.dev.mutants import Mutant, mutants_of, site_lines
 
 CONFIG = Path("tests/mutation.yaml")
 # What a copy leaves out: history, environments, working copies, the lab's own state (but its
@@ -62,12 +62,19 @@ class Outcome:
 class Targets:
     tests: dict[str, list[str]]                        # module → its covering tests (files or node ids)
     equivalents: dict[str, str] = field(default_factory=dict)   # mutant key → why no test can tell
+    # test node id → why it is left out (it fails on the unmutated code; each is a bug to fix, not a mutant)
+    deselected: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: Path) -> "Targets":
         data = yaml.safe_load((root / CONFIG).read_text(encoding="utf-8")) or {}
         return cls(tests={str(k): [str(t) for t in v] for k, v in (data.get("targets") or {}).items()},
-                   equivalents={str(k): str(v) for k, v in (data.get("equivalents") or {}).items()})
+                   equivalents={str(k): str(v) for k, v in (data.get("equivalents") or {}).items()},
+                   deselected={str(k): str(v) for k, v in (data.get("deselected") or {}).items()})
+
+    def pytest_args(self, module: str) -> list[str]:
+        """The module's covering tests, less the deselected ones."""
+        return [*self.tests[module], *(f"--deselect={node}" for node in self.deselected)]
 
 
 def changed_lines(root: Path, module: str, base: str) -> set[int]:
@@ -86,16 +93,18 @@ def select(root: Path, targets: Targets, modules: list[str], base: str | None, s
     unknown = [m for m in modules if m not in targets.tests]
     if unknown:
         raise SystemExit(f"not a target in {CONFIG}: {', '.join(unknown)} (targets: {', '.join(targets.tests)})")
-    chosen: list[Mutant] = []
+    sites: list[tuple[str, int]] = []   # (module, site number): the mutants to make, chosen first
     for module in modules or list(targets.tests):
-        mutants = list(mutants_of(root / module, root))
-        if base is not None:
-            lines = changed_lines(root, module, base)
-            mutants = [m for m in mutants if m.line in lines]
-        chosen += mutants
-    if sample and len(chosen) > sample:
-        chosen = sorted(random.Random(seed).sample(chosen, sample), key=lambda m: (m.path, m.line))
-    return chosen
+        lines = changed_lines(root, module, base) if base is not None else None
+        sites += [(module, i) for i, line in enumerate(site_lines(root / module)) if lines is None or line in lines]
+    sampled = bool(sample) and len(sites) > sample
+    if sampled:
+        sites = random.Random(seed).sample(sites, sample)
+    by_module: dict[str, set[int]] = {}
+    for module, number in sites:
+        by_module.setdefault(module, set()).add(number)
+    chosen = [m for module, numbers in by_module.items() for m in mutants_of(root / module, root, numbers)]
+    return sorted(chosen, key=lambda m: (m.path, m.line)) if sampled else chosen
 
 
 def _not_copied(root: Path) -> Callable[[str, list[str]], set[str]]:
@@ -185,17 +194,19 @@ def run(root: Path, mutants: list[Mutant], targets: Targets, jobs: int, factor: 
         budgets: dict[str, float] = {}
         for module in sorted({m.path for m in mutants}):
             started = time.monotonic()
-            code, output = workers[0].run_tests(targets.tests[module], timeout=3600)
+            code, output = workers[0].run_tests(targets.pytest_args(module), timeout=3600)
             if code != 0:
                 raise SystemExit(f"the tests of {module} fail without any mutant; fix them first:\n{output[-2000:]}")
-            budgets[module] = factor * (time.monotonic() - started) + grace
+            clean = time.monotonic() - started
+            budgets[module] = factor * clean + grace
+            _say(f"{module}: its tests take {clean:.1f}s unmutated")
         free = list(workers)
 
         def one(mutant: Mutant) -> None:
             with lock:
                 worker = free.pop()
             try:
-                outcome = worker.try_mutant(mutant, targets.tests[mutant.path], budgets[mutant.path])
+                outcome = worker.try_mutant(mutant, targets.pytest_args(mutant.path), budgets[mutant.path])
             finally:
                 with lock:
                     free.append(worker)

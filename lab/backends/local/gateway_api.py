@@ -13,10 +13,17 @@ says which hostnames each listener serves (listener isolation).
 import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from lab.backends.local.gateway_api_schema import BACKEND_HEADER_FILTERS, GROUP
-from lab.backends.local.gateway_listeners import hostnames_served, listener_conflicts, matches, supported_kinds
+from lab.backends.local.gateway_listeners import (
+    hostnames_served,
+    listener_conflicts,
+    matches,
+    supported_kinds,
+)
 from lab.backends.local.translate import CLUSTER_DOMAIN
+from lab.gateway_api_crds import spec_schema
 from lab.manifests import Ref
 
 CLASS = "istio"
@@ -50,7 +57,8 @@ def admit(obj: dict, old: dict | None) -> dict:
     if not str(obj.get("apiVersion", "")).startswith(GROUP + "/"):
         return obj
     obj = copy.deepcopy(obj)
-    _defaults(obj["kind"], obj.setdefault("spec", {}))
+    version = str(obj["apiVersion"]).rpartition("/")[2]
+    obj["spec"] = with_defaults(obj.get("spec") or {}, spec_schema(obj["kind"], version))
     meta, old_meta = obj["metadata"], (old or {}).get("metadata") or {}
     meta["creationTimestamp"] = _created(obj, old)
     generation = int(old_meta.get("generation", 0))
@@ -64,34 +72,19 @@ def _created(obj: dict, old: dict | None) -> str:
         datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _defaults(kind: str, spec: dict) -> None:
-    """The `+kubebuilder:default` values of the v1.6.0 standard-channel CRDs (the pinned GATEWAY_API)."""
-    if kind == "Gateway":
-        for listener in spec.get("listeners") or []:
-            allowed = listener.setdefault("allowedRoutes", {})
-            allowed.setdefault("namespaces", {}).setdefault("from", "Same")
-            for route_kind in allowed.get("kinds") or []:   # RouteGroupKind.group's default
-                route_kind.setdefault("group", GROUP)
-            if "tls" in listener:
-                listener["tls"].setdefault("mode", "Terminate")
-                for cert in listener["tls"].get("certificateRefs") or []:
-                    cert.setdefault("group", "")
-                    cert.setdefault("kind", "Secret")
-    elif kind == HTTPROUTE:
-        for parent in spec.get("parentRefs") or []:
-            parent.setdefault("group", GROUP)
-            parent.setdefault("kind", "Gateway")
-        for rule in spec.setdefault("rules", [{}]):
-            for match in rule.setdefault("matches", [{}]):
-                path = match.setdefault("path", {})
-                path.setdefault("type", "PathPrefix")
-                path.setdefault("value", "/")
-                for header in match.get("headers") or []:
-                    header.setdefault("type", "Exact")
-            for backend in rule.get("backendRefs") or []:
-                backend.setdefault("group", "")
-                backend.setdefault("kind", "Service")
-                backend.setdefault("weight", 1)
+def with_defaults(value: Any, schema: dict) -> Any:
+    """Structural defaulting as the API server does it for a CRD (k8s.io/apiextensions-apiserver
+    pkg/apiserver/schema/defaulting: a missing property whose schema has a `default` gets it, then
+    defaulting goes on inside it), from the vendored CRDs' own schemas: no default typed twice."""
+    if isinstance(value, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name not in value and "default" in sub:
+                value[name] = copy.deepcopy(sub["default"])
+            if name in value:
+                value[name] = with_defaults(value[name], sub)
+    elif isinstance(value, list) and "items" in schema:
+        value = [with_defaults(item, schema["items"]) for item in value]
+    return value
 
 
 # -- attachment: which listeners take a route, which backends resolve ---------------------------
