@@ -2,9 +2,9 @@
 (`invoke doctor`)."""
 
 import os
-from collections.abc import Callable
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import yaml

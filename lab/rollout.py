@@ -181,8 +181,8 @@ def decide(plan: Plan, canary: WindowStats, seconds: float) -> Decision:
     """The gate for one window of the canary's traffic."""
     p95 = canary.percentile(95)
     if canary.requests < plan.min_requests:
-        return Decision("wait", f"{canary.requests} canary requests in {seconds:.{1 if seconds < 10 else 0}f} s, fewer than the "
-                                f"{plan.min_requests} needed to judge")
+        return Decision("wait", f"{canary.requests} canary requests in {seconds:.{1 if seconds < 10 else 0}f} s, "
+                                f"fewer than the {plan.min_requests} needed to judge")
     if canary.latency_samples < plan.min_requests or p95 is None:
         return Decision("wait", f"latency of only {canary.latency_samples} requests reached the gateway's "
                                 f"stats yet, fewer than {plan.min_requests}")

@@ -41,7 +41,8 @@ def as_modelled(obj: dict) -> dict:
         if protocol in HTTP_PROTOCOLS:
             server["port"]["protocol"] = "HTTP"
             server.pop("tls", None)   # httpsRedirect: the routes are still the host's
-        elif protocol == "HTTPS" and str((server.get("tls") or {}).get("mode", "PASSTHROUGH")).upper() not in PASSTHROUGH:
+        elif (protocol == "HTTPS"
+              and str((server.get("tls") or {}).get("mode", "PASSTHROUGH")).upper() not in PASSTHROUGH):
             server["tls"] = {"mode": "SIMPLE", "credentialName": LOCAL_CREDENTIAL}
         else:
             continue
@@ -79,7 +80,8 @@ def served(expected: Served, routes: list[LiveRoute]) -> bool:
     return all(live.get(key, []) == wanted for key, wanted in expected.items())
 
 
-def wait_until_served(expected: Served, read_routes: Callable[[], list[LiveRoute]], timeout: float = 30.0, interval: float = 0.5) -> None:
+def wait_until_served(expected: Served, read_routes: Callable[[], list[LiveRoute]], timeout: float = 30.0,
+                      interval: float = 0.5) -> None:
     if not poll(lambda: served(expected, read_routes()), timeout, interval):
         hosts = ", ".join(sorted({host for _, host in expected}))
         raise LabError(f"the gateway does not serve the new routes for {hosts} after {timeout:.0f}s",

@@ -123,7 +123,8 @@ def run_watch(backend: Backend, interval: float, window: float, traffic: bool, h
     """Refresh every `interval` seconds, `count` times (0: until Ctrl-C, which exits 130 as elsewhere)."""
     readings = Window(window)
     readings.add(gateway_counters(backend))   # the window's start: the first frame shows one interval
-    load = SteadyTraffic(backend.gateway_endpoint("http", host)[0], host, path, rate=TRAFFIC_RATE) if traffic else nullcontext()
+    load = (SteadyTraffic(backend.gateway_endpoint("http", host)[0], host, path, rate=TRAFFIC_RATE) if traffic
+            else nullcontext())
     shown = 0
     try:
         with load:

@@ -150,11 +150,14 @@ def test_a_weighted_subset_without_ready_endpoints_is_named():
     ({"path": "/exact"}, "/exact/more", {}, False),
     ({"safe_regex": {"regex": "/v[0-9]+"}}, "/v12", {}, True),
     ({"safe_regex": {"regex": "/v[0-9]+"}}, "/v12/x", {}, False),
-    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"exact": "canary"}}]}, "/", {"X-Track": "canary"}, True),
-    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"exact": "canary"}}]}, "/", {"X-Track": "Canary"}, False),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"exact": "canary"}}]}, "/",
+     {"X-Track": "canary"}, True),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"exact": "canary"}}]}, "/",
+     {"X-Track": "Canary"}, False),
     ({"prefix": "/", "headers": [{"name": "x-track", "present_match": True}]}, "/", {"x-track": "any"}, True),
     ({"prefix": "/", "headers": [{"name": "x-track", "present_match": True}]}, "/", {}, False),
-    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"prefix": "can"}}]}, "/", {"x-track": "canary"}, True),
+    ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"prefix": "can"}}]}, "/",
+     {"x-track": "canary"}, True),
     ({"prefix": "/", "headers": [{"name": "x-track", "string_match": {"exact": "a"}}, ]}, "/", {"x-other": "a"}, False),
 ])
 def test_a_route_matches_as_envoy_matches_it(conditions, path, headers, matches):

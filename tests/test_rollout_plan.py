@@ -6,8 +6,8 @@ import jsonpatch
 import pytest
 
 from lab.errors import LabError
-from lab.manifests import Ref
 from lab.gate_rates import gate_in_words, window_rollback
+from lab.manifests import Ref
 from lab.rollout import Plan, decide, locate, parse_steps
 from lab.traffic.metrics import ClusterCounts, Destination, Reading, WindowStats, parse_stats, window
 from tests.conftest import objects

@@ -312,7 +312,7 @@ def _known_keys(loc: tuple) -> list[str]:
     """The keys the model at this place of the file knows (for "did you mean")."""
     models = {"steps": StepFile, "destinations": Destination, "request": Request, "patch": PatchTarget,
               "helm": HelmSpec, "check": Check, "question": Question, "rollout": RolloutStep,
-              **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
+              **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS, strict=True)}}
     model = ExerciseFile
     for key in loc[:-1]:
         model = models.get(key, model) if isinstance(key, str) else model

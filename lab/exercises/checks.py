@@ -125,7 +125,8 @@ def config_failure(exercise: Exercise, check: Check, backend: Backend, skipped: 
         table = check_table(exercise, backend, request, dict(spec.expect), spec.about, spec.by, skipped)
     elif isinstance(spec, WebsocketCheck) and spec.expect:
         request = _websocket_request(exercise, spec)
-        table = check_table(exercise, backend, request, dict(spec.expect), About.model_validate({"paths": (spec.path,)}), skipped=skipped)
+        table = check_table(exercise, backend, request, dict(spec.expect),
+                            About.model_validate({"paths": (spec.path,)}), skipped=skipped)
     else:
         return None
     return _config_failed(table, request) if table.finding else None
@@ -262,7 +263,8 @@ def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Cl
                         backend: Backend) -> CheckResult:
     """The split as another service sees it: curl from a client pod with a sidecar, to the Service's URL."""
     def ask(n: int):
-        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", spec.url or "", dict(request.headers), n)]
+        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", spec.url or "",
+                                                                             dict(request.headers), n)]
 
     verdict, examples = verdict_in_batches(ask, classifier, expectation)
     details: list[RenderableType] = [Text(f"From a client pod inside the mesh, to {spec.url}:"),
@@ -301,7 +303,8 @@ def websocket_check(exercise: Exercise, spec: WebsocketCheck, backend: Backend,
     failed = config_failure(exercise, check, backend, skipped)   # where the routes send the WebSocket path
     if failed:
         return failed
-    result = echo_check(backend.gateway_endpoint("http", request.host)[0], request.host, spec.path, spec.connections, spec.messages)
+    result = echo_check(backend.gateway_endpoint("http", request.host)[0], request.host, spec.path, spec.connections,
+                        spec.messages)
     if result.passed:
         where = ", ".join(f"{name} ({n})" for name, n in sorted(result.instances.items()))
         return CheckResult(True, f"{result.echoed} of {result.connections} WebSocket connections echoed every "
@@ -322,7 +325,8 @@ def errors_check(exercise: Exercise, spec: ErrorsCheck, backend: Backend) -> Che
                       spec.requests)
     rates = rates_by_source(answers)
     table = "\n".join(f"  {name}: errors {rate}" for name, rate in sorted(rates.items()))
-    details: list[RenderableType] = [Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
+    details: list[RenderableType] = [
+        Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
     got_canary = rates.get(canary)
     if got_canary is None:
         return CheckResult(False, f"{canary} got no traffic, so its errors cannot be measured", details)

@@ -51,7 +51,8 @@ class RolloutStep(BaseModel):
                     interval=min(self.interval, QUICK_INTERVAL) if quick and backend.name == "local" else self.interval,
                     max_error_rate=self.max_error_rate, max_p95_ms=self.max_p95_ms,
                     min_requests=self.min_requests, scale_down=self.scale_down)
-        ui.command(self.command() + (f"   (--yes: {plan.interval:g} s windows)" if plan.interval != self.interval else ""))
+        windows = f"   (--yes: {plan.interval:g} s windows)" if plan.interval != self.interval else ""
+        ui.command(self.command() + windows)
         try:
             roll_out(backend, plan, traffic=True)
         except LabError as e:

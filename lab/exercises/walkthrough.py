@@ -32,11 +32,11 @@ from lab.exercises.working_copy import (
     apply_command,
     left_behind,
     not_applied,
+    shown_path as _shown_path,
     solution_diff,
     solution_objects,
     work_file,
 )
-from lab.exercises.working_copy import shown_path as _shown_path
 from lab.helm import helm_source
 from lab.manifests import load_manifest_file, ref_of
 from lab.patches import load_patch
@@ -530,5 +530,6 @@ def require_terminal_or_yes(yes: bool) -> None:
 def uses_gateway_api(exercise: Exercise) -> bool:
     """An exercise of the Gateway API track (its folder is NAME-gateway-api: a chart may make its
     Gateway), or whose manifests make a Gateway API Gateway, plays the Gateway API track."""
-    return base_and_track(exercise.name)[1] == GATEWAY or any(str(obj.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") and obj.get("kind") == "Gateway"
+    return base_and_track(exercise.name)[1] == GATEWAY or any(
+        str(obj.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") and obj.get("kind") == "Gateway"
                for step in exercise.steps for path in step.manifests for obj in load_manifest_file(path))

@@ -126,8 +126,8 @@ class ClusterBackend(Backend):
         """The Gateway API Gateway whose listener hostname is this host (or covers it), or that an
         HTTPRoute for the host names as its parent; None: the ingress gateway's (the Istio track)."""
         found = self._istio_gateways() if host else []
-        named = [g for g in found if any(gateway_api.hostname_covers(l.get("hostname"), host)
-                                         for l in (g.get("spec") or {}).get("listeners") or [])]
+        named = [g for g in found if any(gateway_api.hostname_covers(listener.get("hostname"), host)
+                                         for listener in (g.get("spec") or {}).get("listeners") or [])]
         if named or not found:
             return named[0] if named else None
         for route in self.kube.list_all("HTTPRoute", gateway_api.GROUP):
@@ -232,7 +232,8 @@ class ClusterBackend(Backend):
             ui.info(note)
         if not wanted:
             return False
-        with ui.step(f"installing the Gateway API CRDs {versions.GATEWAY_API} (the standard channel's Gateway, GatewayClass, HTTPRoute, ReferenceGrant)"):
+        with ui.step(f"installing the Gateway API CRDs {versions.GATEWAY_API} (the standard channel's Gateway, "
+                     "GatewayClass, HTTPRoute, ReferenceGrant)"):
             for crd in wanted:
                 self.kube.apply(crd)
         return True

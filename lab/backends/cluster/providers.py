@@ -46,7 +46,8 @@ class Provider(ABC):
     def start(self) -> None:
         """Start the stopped cluster, keeping everything in it."""
 
-    def prebuild(self, images: dict[str, Path]) -> None:
+    # An optional hook, not abstract: most providers build nothing early.
+    def prebuild(self, images: dict[str, Path]) -> None:  # noqa: B027
         """Build what `build_images` will need, while the cluster is being created (when the
         build does not need the cluster)."""
 
@@ -225,7 +226,8 @@ class Minikube(Provider):
             listed = json.loads(result.stdout or "{}")
         except json.JSONDecodeError:
             return None
-        return next((p for p in listed.get("valid", []) + listed.get("invalid", []) if p.get("Name") == self.cluster_name),
+        profiles = listed.get("valid", []) + listed.get("invalid", [])
+        return next((p for p in profiles if p.get("Name") == self.cluster_name),
                     None)
 
     def state(self) -> str:
@@ -252,7 +254,8 @@ class Minikube(Provider):
         """Built inside the node by its own container runtime (minikube cmd/minikube/cmd/image.go:
         `image build PATH -t TAG`), so the host's image store is never involved."""
         for image, context in images.items():
-            self.runner.run(["minikube", "image", "build", str(context), "--tag", image, "--profile", self.cluster_name],
+            self.runner.run(["minikube", "image", "build", str(context), "--tag", image, "--profile",
+                             self.cluster_name],
                             env=self.env, timeout=900)
 
     @property
@@ -341,7 +344,8 @@ class Kind(Provider):
 
     def delete(self) -> None:
         # kind pkg/cmd/kind/delete/cluster: --name, --kubeconfig (only its entry is removed there)
-        self.runner.run(["kind", "delete", "cluster", "--name", self.cluster_name, "--kubeconfig", str(self.kubeconfig)])
+        self.runner.run(["kind", "delete", "cluster", "--name", self.cluster_name, "--kubeconfig",
+                         str(self.kubeconfig)])
         self.runner.run(["docker", "rm", "-f", self.registry], check=False)
 
     def write_kubeconfig(self) -> None:

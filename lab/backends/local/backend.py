@@ -86,7 +86,7 @@ class LocalBackend(Backend):
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             envoy.write_initial(self.xds_dir)
-            from lab.certs import make_gateway_tls   # here, not at the top: cryptography takes ~40 ms
+            from lab.certs import make_gateway_tls  # here, not at the top: cryptography takes ~40 ms
             tls = make_gateway_tls(self.paths.tls_dir)  # to import, and only `up` needs it
             bootstrap_file = self.run_dir / BOOTSTRAP_FILE
             write_json(bootstrap_file, envoy.bootstrap(self.xds_dir, self.port, admin_port, self.tls_port, tls))
@@ -209,7 +209,7 @@ class LocalBackend(Backend):
             refs.append(ref)
         config = self._converge(new, save=lambda: save_objects(self.objects_file, new))
         applied = {ref_of(_with_namespace(obj)) for obj in objects}
-        return ([line + apply_note(ref, new) for ref, line in zip(refs, lines)]
+        return ([line + apply_note(ref, new) for ref, line in zip(refs, lines, strict=True)]
                 + [f"note: {text}" for ref, text in config.notes if ref in applied])
 
     def patch(self, ref: Ref, operations: list[dict]) -> str:
@@ -412,8 +412,9 @@ class LocalBackend(Backend):
         for name in self.processes.desired():
             info = states.get(name, {})
             state = info.get("state", "starting")
-            detail = f"pid {info['pid']}" if state == "running" else \
-                f"exit code {info.get('returncode')}: {self.processes.why_exited(name, info)}" if state == "exited" else ""
+            detail = (f"pid {info['pid']}" if state == "running"
+                      else f"exit code {info.get('returncode')}: {self.processes.why_exited(name, info)}"
+                      if state == "exited" else "")
             processes.append(ProcessStatus(name=name, state=state, detail=detail))
         routes, notes = [], []
         if not self.processes.desired_file.exists():

@@ -85,7 +85,8 @@ def gateway_listeners(objects: Objects, pods: dict[str, Pod], clusters: dict[str
         scheme = ports[gateway, port]
         virtual_hosts = [{"name": f"{host}|{gateway.namespace}/{gateway.name}", "domains": virtual_host_domains(host),
                           "routes": _virtual_host_routes(by_listener)} for host, by_listener in sorted(hosts.items())]
-        config = {"name": route_config_name(gateway, port, scheme), **ROUTE_CONFIG_FLAGS, "virtual_hosts": virtual_hosts}
+        config = {"name": route_config_name(gateway, port, scheme), **ROUTE_CONFIG_FLAGS,
+                  "virtual_hosts": virtual_hosts}
         listeners.append(GatewayListener(gateway, port, scheme, config))
     return listeners
 
@@ -144,7 +145,8 @@ def check_listeners(ref: Ref, gateway: dict) -> dict[tuple[Ref, int], str]:
         if listener.get("protocol") == "HTTPS" and (tls.get("mode", "Terminate") != "Terminate"
                                                     or certs != [("Secret", ref.namespace, LOCAL_CREDENTIAL)]):
             raise ManifestError(f"{ref}: spec.listeners[{i}].tls must be mode Terminate with certificateRefs "
-                                f"[{{kind: Secret, name: {LOCAL_CREDENTIAL}}}] in the Gateway's namespace on the local lab",
+                                f"[{{kind: Secret, name: {LOCAL_CREDENTIAL}}}] in the Gateway's namespace on the "
+                                "local lab",
                                 "the local gateway has only the lab CA's certificate; other TLS setups "
                                 "need k3d or minikube")
         scheme = SCHEMES[listener["protocol"]]
@@ -211,5 +213,6 @@ def _cluster_for(ref: Ref, backend: dict, objects: Objects, pods: dict[str, Pod]
         members = [p for p in pods.values() if p.namespace == namespace and selector
                    and all(p.labels.get(k) == v for k, v in selector.items())
                    and serves(p, ports[int(backend["port"])])]
-        clusters[name] = with_traffic_policy(_cluster(name, members), Ref("Service", namespace, backend["name"]), objects)
+        clusters[name] = with_traffic_policy(_cluster(name, members),
+                                             Ref("Service", namespace, backend["name"]), objects)
     return name

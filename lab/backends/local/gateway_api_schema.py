@@ -101,7 +101,8 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
                 for k, header in enumerate(match.get("headers") or []):
                     _enum(ref, f"{where}.headers[{k}].type", header.get("type", "Exact"), HEADER_TYPES)
                     if not header.get("name") or header.get("value") is None:
-                        _fail(ref, f"{where}.headers[{k}]", "needs a name and a value", "e.g. {name: x-track, value: canary}")
+                        _fail(ref, f"{where}.headers[{k}]", "needs a name and a value",
+                              "e.g. {name: x-track, value: canary}")
                     if not HEADER_NAME.match(str(header["name"])):
                         _fail(ref, f"{where}.headers[{k}].name", f"is {header['name']!r}, not a header name",
                               "letters, digits and !#$%&'*+-.^_`|~ only (no colon, no space)")

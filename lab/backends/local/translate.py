@@ -249,9 +249,10 @@ def _unsent_note(ref: Ref, unsent: list[str]) -> str:
 def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dict) -> dict:
     routes = http.get("route") or []
     weighted = []
-    for route, weight in zip(routes, route_weights(routes)):
+    for route, weight in zip(routes, route_weights(routes), strict=True):
         name = _destination_cluster(ref, index, route["destination"], objects, pods, clusters)
-        if weight or len(routes) == 1:   # istiod leaves weight-0 destinations out (route.go: "Ignore 0 weighted clusters")
+        # istiod leaves weight-0 destinations out (route.go: "Ignore 0 weighted clusters")
+        if weight or len(routes) == 1:
             weighted.append({"name": name, "weight": weight})
     # timeout (none: 0s, WebSockets stay open), retries and mirror, as istiod writes them
     policies = virtual_service_route(ref, index, http,
