@@ -31,7 +31,7 @@ class EnvoyAdmin:
 
     def stats(self, filter_regex: str = "") -> dict[str, str]:
         """Counters, gauges and text readouts as strings (text readouts unquoted)."""
-        query = f"?filter={urllib.request.quote(filter_regex)}" if filter_regex else ""
+        query = f"?filter={urllib.parse.quote(filter_regex)}" if filter_regex else ""
         result = {}
         for line in self._get("/stats" + query).splitlines():
             name, sep, value = line.partition(": ")

@@ -52,7 +52,7 @@ def route_weights(rollout: dict, backend: Backend) -> dict[str, int]:
     istio = ((((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {})
              .get("trafficRouting") or {}).get("istio") or {}
     # One VirtualService, or several (virtualServices[]: argo-rollouts v1alpha1 types.go IstioTrafficRouting)
-    named = istio.get("virtualService") or next(iter(istio.get("virtualServices") or []), {})
+    named: dict = istio.get("virtualService") or next(iter(istio.get("virtualServices") or []), {})
     subsets = istio.get("destinationRule") or {}
     names = {subsets.get("stableSubsetName"): "stable", subsets.get("canarySubsetName"): "canary"}
     namespace = (rollout.get("metadata") or {}).get("namespace", "default")

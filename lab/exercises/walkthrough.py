@@ -38,7 +38,7 @@ from lab.exercises.working_copy import (
     work_file,
 )
 from lab.helm import helm_source
-from lab.manifests import load_manifest_file, ref_of
+from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.patches import load_patch
 from lab.state import Progress, wait_for_other_commands
 
@@ -129,7 +129,8 @@ class Walkthrough:
         the lab its earlier steps leave (rollback needs the canary to roll back). Unless forced, a lab
         that still holds every object those steps made is left as it is: it may hold what the learner
         applied for the current step before quitting."""
-        objects = []
+        # In step order: whole objects, helm upgrades, and JSON patches of one object.
+        objects: list[dict | _Upgrade | tuple[Ref, list[dict]]] = []
         skipped = set(self.progress.skipped(self.exercise.name))
         for step in self.exercise.steps[:before]:
             if not self._runs_here(step) or (step.name in skipped and not force):
@@ -143,7 +144,7 @@ class Walkthrough:
             elif step.kind == "task" and (force or step.name in self.progress.done(self.exercise.name)):
                 solved = step.name in self.progress.done(self.exercise.name)
                 work = self.work_file(step) if step.workfile and solved else None
-                source = work if work and work.exists() else step.solution
+                source = work if work and work.exists() else step.required_solution
                 if step.patch:
                     objects.append((step.patch, load_patch(source)))
                 elif step.helm:
@@ -178,7 +179,7 @@ class Walkthrough:
             if step.kind == "apply":
                 changes += [manifest.relative_to(self.exercise.folder).as_posix() for manifest in step.manifests]
             elif step.kind == "helm":
-                changes.append(f"helm release {step.helm.release} ({step.helm.chart.name})")
+                changes.append(f"helm release {step.required_helm.release} ({step.required_helm.chart.name})")
             elif step.kind == "task":   # --step replays every earlier task: the learner's, or its solution
                 work = self.work_file(step) if step.workfile and solved else None
                 source = _shown_path(work) if work and work.exists() else "its solution"
@@ -304,7 +305,7 @@ class Walkthrough:
     def question(self, step: Step) -> bool:
         """Ask, then explain. A prediction goes on after any answer (a wrong one says why); a decision
         goes on only once it is right (--yes gives the right answer and prints it)."""
-        asked = step.question
+        asked = step.required_question
         while True:
             if self.yes:
                 choice = asked.answer[0]
@@ -355,18 +356,21 @@ class Walkthrough:
     def rendered(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[dict]:
         from lab.helm import render
 
-        return render(step.helm.chart, step.helm.release, step.helm.namespace, list(values))
+        release = step.required_helm
+        return render(release.chart, release.release, release.namespace, list(values))
 
     def upgrade(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[str]:
         """The step's release upgraded with these values, as `invoke helm` does it."""
         from lab.helm import upgrade
 
-        return upgrade(self.backend, step.helm.chart, step.helm.release, step.helm.namespace, list(values))
+        release = step.required_helm
+        return upgrade(self.backend, release.chart, release.release, release.namespace, list(values))
 
     def apply_chart(self, step: Step) -> bool:
         for values in step.values:
             ui.yaml_block(values.read_text(), title=values.relative_to(self.exercise.folder).as_posix())
-        with ui.step(f"helm: upgrading release {step.helm.release} with {step.helm.chart.name}"):
+        release = step.required_helm
+        with ui.step(f"helm: upgrading release {release.release} with {release.chart.name}"):
             lines = self.upgrade(step, step.values)
         for line in lines:
             ui.info(f"  {line}")
@@ -458,7 +462,7 @@ class Walkthrough:
         work = self.work_file(step)
         if not work.exists():
             work.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(step.workfile, work)
+            shutil.copyfile(step.required_workfile, work)
         return work
 
     def solve(self, step: Step, work: Path | None) -> None:
@@ -469,12 +473,12 @@ class Walkthrough:
             return
         stale = [ref for ref in left_behind(step, work) if self.backend.get(ref) is not None]
         if work is not None:
-            if work.exists() and work.read_text() != step.solution.read_text():
+            if work.exists() and work.read_text() != step.required_solution.read_text():
                 shutil.copyfile(work, work.with_name(work.name + ".bak"))
-            shutil.copyfile(step.solution, work)
+            shutil.copyfile(step.required_solution, work)
         with ui.step("applying the solution"):
             if step.helm:
-                lines = self.upgrade(step, [step.solution])
+                lines = self.upgrade(step, [step.required_solution])
             else:   # whole objects, whatever shape the learner left them in (a patch's too)
                 lines = self.backend.apply(solution_objects(self.exercise, step))
             if stale:   # what only the learner's copy made goes with it (a second route object for the host)
@@ -498,7 +502,7 @@ class Walkthrough:
             ui.diff_block(diff)
             if self.ask(step, [WHOLE_FILE, BACK]) != WHOLE_FILE:
                 return
-        ui.yaml_block(step.solution.read_text(), title="solution")
+        ui.yaml_block(step.required_solution.read_text(), title="solution")
 
     def verify(self, step: Step) -> CheckResult:
         wait_for_other_commands(self.paths)

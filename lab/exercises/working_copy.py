@@ -20,7 +20,7 @@ from lab.patches import load_patch
 
 
 def work_file(paths: Paths, exercise: Exercise, step: Step) -> Path:
-    return paths.work_dir / exercise.name / step.workfile.name
+    return paths.work_dir / exercise.name / step.required_workfile.name
 
 
 def shown_path(path: Path) -> str:
@@ -90,7 +90,8 @@ def _what_the_working_copy_makes(step: Step, work: Path, backend: Backend) -> li
 def solution_diff(step: Step, work: Path | None) -> str:
     """A unified diff from the working copy to the solution ("" when they are the same)."""
     mine = work.read_text() if work is not None and work.exists() else ""
-    lines = difflib.unified_diff(mine.splitlines(keepends=True), step.solution.read_text().splitlines(keepends=True),
+    solution = step.required_solution.read_text()
+    lines = difflib.unified_diff(mine.splitlines(keepends=True), solution.splitlines(keepends=True),
                                  fromfile="your working copy", tofile="solution")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 

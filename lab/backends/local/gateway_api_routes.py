@@ -99,9 +99,13 @@ def _routes_of(ref: Ref, route: dict, result: RouteResult, objects: Objects, pod
         return []   # not Accepted, or not buildable: serves nothing, as on a cluster
     age = (route["metadata"].get("creationTimestamp", ""), ref.namespace, ref.name)
     routes = []
+
+    def cluster_for(backend: dict) -> str:
+        return _cluster_for(ref, backend, objects, pods, clusters)
+
     for i, rule in enumerate(route["spec"].get("rules") or []):
-        action = with_http_route_rule(ref, i, rule, _action(ref, rule, objects, pods, clusters),
-                                      lambda b, r=ref: _cluster_for(r, b, objects, pods, clusters), clusters, objects)
+        action = with_http_route_rule(ref, i, rule, _action(ref, rule, objects, pods, clusters), cluster_for,
+                                      clusters, objects)
         for j, match in enumerate(rule.get("matches") or [{}]):
             envoy_match, rank = _match(match)
             routes.append(((*rank, *age, i, j), {"match": envoy_match, **action, "name": rule_name(ref, rule, i)}))
