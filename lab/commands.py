@@ -13,7 +13,7 @@ from lab.backends.select import (
     stop_local_processes,
     take_up_options,
 )
-from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
+from lab.config import APPS_DIR, check_alpha, check_beta, gateway_port, gateway_tls_port, lab_paths
 from lab.errors import LabError, NotUp
 from lab.files import DamagedFile
 from lab.manifests import Ref, load_manifest_file, load_manifest_path, load_manifest_stream, ref_of
@@ -414,7 +414,6 @@ def show_helm_needs(names: list[str]) -> None:
 
 
 def doctor(provider: str = "auto", port: int | None = None) -> None:
-    from lab.config import gateway_port, gateway_tls_port
     from lab.doctor import FAIL, run_checks
 
     paths = lab_paths()

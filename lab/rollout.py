@@ -19,6 +19,7 @@ from lab.manifests import Ref
 from lab.rollout_record import PROMOTED, ROLLED_BACK, RolloutRecord, record_patch
 from lab.traffic import metrics
 from lab.traffic.metrics import Destination, WindowStats
+from lab.traffic.steady import SteadyTraffic
 
 if TYPE_CHECKING:
     from lab.envoy_admin import EnvoyAdmin
@@ -323,8 +324,6 @@ def roll_out(backend: Backend, plan: Plan, traffic: bool = False, host: str = ""
     """The rollout `invoke rollout` runs (and the auto-rollout exercise's walkthrough): the plan
     said in one line, then stepped, with the lab's light steady load if `traffic`."""
     from contextlib import nullcontext
-
-    from lab.traffic.steady import SteadyTraffic
 
     check_plan(plan)
     if traffic and not host:

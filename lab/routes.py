@@ -12,7 +12,8 @@ import copy
 from collections.abc import Callable
 
 from lab.backends.base import LiveRoute
-from lab.backends.local.translate import LOCAL_CREDENTIAL, translate
+from lab.backends.local.translate import translate
+from lab.config import LOCAL_CREDENTIAL
 from lab.envoy_admin import routes_of
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of

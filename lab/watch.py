@@ -22,7 +22,8 @@ from lab import ui
 from lab.backends.base import Backend
 from lab.envoy_admin import destination_name
 from lab.traffic.chart import _bar
-from lab.traffic.metrics import ClusterCounts, Destination, Reading, read, window
+from lab.traffic.envoy_stats import ClusterCounts
+from lab.traffic.metrics import Destination, Reading, read, window
 from lab.traffic.steady import SteadyTraffic
 
 TRAFFIC_RATE = 20   # requests/s of --traffic: light, steady

@@ -353,8 +353,6 @@ def test_a_split_seen_from_the_mesh_is_judged_on_the_mesh_clients_answers(versio
 
 
 def test_the_error_check_compares_the_canary_with_stable(monkeypatch):
-    from lab.traffic import sampler
-
     def answers(v1_errors: int, v3_errors: int, stable: bool = True):
         made = [Answer(500 if i < v3_errors else 200, "", source="v3") for i in range(100)]
         return made + ([Answer(500 if i < v1_errors else 200, "", source="v1") for i in range(900)] if stable else [])
@@ -365,7 +363,7 @@ def test_the_error_check_compares_the_canary_with_stable(monkeypatch):
                                 (answers(9, 1), False, "v3 is not measurably worse than v1 yet"),
                                 (answers(0, 100, stable=False), False, "not measurably worse"),
                                 ([a for a in answers(0, 0) if a.source == "v1"], False, "v3 got no traffic")]:
-        monkeypatch.setattr(sampler, "collect", lambda *a, given=given, **k: given)
+        monkeypatch.setattr(checks, "collect", lambda *a, given=given, **k: given)
         result = checks.errors_check(rollback, errors, Gateway())
         assert result.passed == passed and says in result.message, result.message
 

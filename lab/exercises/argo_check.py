@@ -11,8 +11,8 @@ import time
 from lab import ui
 from lab.backends.base import Backend
 from lab.backends.cluster.argo_rollouts import rollout_status
+from lab.exercises.check_result import CheckResult
 from lab.exercises.check_specs import ArgoRolloutCheck
-from lab.exercises.checks import CheckResult
 from lab.manifests import Ref
 
 FINISHED = ("Healthy", "Degraded")      # Progressing and Paused: the controller is still at work

@@ -42,7 +42,9 @@ from lab.exercises.check_specs import (
     TrafficCheck,
     WebsocketCheck,
 )
+from lab.exercises.diagnoses import BY_CODE, TRAFFIC_DISAGREES
 from lab.exercises.rollout_step import RolloutStep
+from lab.kinds import resolve_kind
 from lab.manifests import Ref
 
 FORMAT = 1
@@ -116,8 +118,6 @@ class StepFile(_File):
     @field_validator("hints_for")
     @classmethod
     def _known_diagnoses(cls, value):
-        from lab.exercises.diagnoses import BY_CODE, TRAFFIC_DISAGREES
-
         known = {*BY_CODE, TRAFFIC_DISAGREES.code, *RESILIENCE_DIAGNOSES, *MIRROR_DIAGNOSES, *STICKY_DIAGNOSES}
         unknown = sorted(set(value) - known)
         if unknown:
@@ -378,8 +378,6 @@ def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
 
 def _patch_target(target: PatchTarget | None) -> Ref | None:
     """The object a patch step changes; `kind: HTTPRoute` is the Gateway API's, as kubectl reads it."""
-    from lab.kinds import resolve_kind
-
     return resolve_kind(target.kind).ref(target.namespace, target.name) if target else None
 
 

@@ -4,7 +4,7 @@
 from rich.markup import escape
 
 from lab.exercises.catalogue import Step
-from lab.exercises.checks import CheckResult
+from lab.exercises.check_result import CheckResult
 
 
 class Hints:

@@ -4,8 +4,8 @@ promotion the old version's Deployment at 0 replicas. The step's traffic check t
 what the gateway serves."""
 
 from lab.backends.base import Backend
+from lab.exercises.check_result import CheckResult
 from lab.exercises.check_specs import RolloutCheck
-from lab.exercises.checks import CheckResult
 from lab.manifests import Ref
 from lab.rollout_record import read_record
 

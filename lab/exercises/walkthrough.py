@@ -22,7 +22,8 @@ from lab.backends.base import Backend
 from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
-from lab.exercises.checks import CheckResult, run_check
+from lab.exercises.check_result import CheckResult
+from lab.exercises.checks import run_check
 from lab.exercises.cleanup import delete_commands, leftovers
 from lab.exercises.hints import Hints
 from lab.exercises.propagation import what_checks_read
@@ -37,7 +38,7 @@ from lab.exercises.working_copy import (
     solution_objects,
     work_file,
 )
-from lab.helm import helm_source
+from lab.helm import helm_source, render, upgrade as helm_upgrade
 from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.patches import load_patch
 from lab.state import Progress, wait_for_other_commands
@@ -354,17 +355,13 @@ class Walkthrough:
         return True
 
     def rendered(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[dict]:
-        from lab.helm import render
-
         release = step.required_helm
         return render(release.chart, release.release, release.namespace, list(values))
 
     def upgrade(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[str]:
         """The step's release upgraded with these values, as `invoke helm` does it."""
-        from lab.helm import upgrade
-
         release = step.required_helm
-        return upgrade(self.backend, release.chart, release.release, release.namespace, list(values))
+        return helm_upgrade(self.backend, release.chart, release.release, release.namespace, list(values))
 
     def apply_chart(self, step: Step) -> bool:
         for values in step.values:

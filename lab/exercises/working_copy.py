@@ -15,6 +15,7 @@ from lab.backends.base import Backend
 from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
+from lab.helm import render
 from lab.manifests import load_manifest_file, ref_of
 from lab.patches import load_patch
 
@@ -81,8 +82,6 @@ def _what_the_working_copy_makes(step: Step, work: Path, backend: Backend) -> li
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as e:
             raise LabError(f"the patch does not apply to {step.patch}: {e}", "check each operation's path") from None
     if step.helm:
-        from lab.helm import render
-
         return render(step.helm.chart, step.helm.release, step.helm.namespace, [work])
     return load_manifest_file(work)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab import ui
+from lab import helm, ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
 from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, metrics_server, versions
 from lab.backends.cluster.images import LAB_IMAGES, in_registry
@@ -155,8 +155,6 @@ class ClusterBackend(Backend):
         return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}")
 
     def _state_settings(self) -> dict:
-        from lab.state import load_state
-
         state = load_state(self.paths)
         return state.settings if state else {}
 
@@ -432,6 +430,12 @@ class ClusterBackend(Backend):
                 self._record("created", ref.key)
         self.wait_until_in_effect(objects)
         return lines
+
+    def helm_upgrade(self, chart: Path, release: str, namespace: str, values_files: list[Path],
+                     settings: list[str], reuse_values: bool) -> list[str]:
+        """`invoke helm` here: the real helm (base.HelmInstalls)."""
+        return helm.cluster_upgrade(self.runner, self.kubeconfig, self.wait_until_in_effect, chart, release,
+                                    namespace, values_files, settings, reuse_values)
 
     def wait_until_in_effect(self, objects: list[dict]) -> None:
         """Until changed Deployments have rolled out and the gateways serve the routes of these

@@ -17,7 +17,8 @@ import functools
 import yaml
 
 from lab.backends.cluster.kube import Kube, deployment_available
-from lab.config import PROJECT_DIR
+from lab.backends.local.gateway_api import admit
+from lab.config import LOCAL_CREDENTIAL, PROJECT_DIR
 from lab.manifests import Ref, load_manifest_file, ref_of
 
 GROUP = "gateway.networking.k8s.io"
@@ -125,9 +126,6 @@ def _as_modelled(obj: dict) -> dict:
     """As the lab's model of istiod (the local translator) takes it: with the CRDs' defaults (an API
     server fills them in; the local lab's admit does the same), every HTTPS listener on the one
     certificate the model knows (it needs only which hosts each listener serves)."""
-    from lab.backends.local.gateway_api import admit
-    from lab.backends.local.translate import LOCAL_CREDENTIAL
-
     obj = admit(copy.deepcopy(obj), None)
     if is_gateway(obj):
         for listener in obj["spec"].get("listeners") or []:

@@ -11,6 +11,7 @@ import yaml
 from lab.backends.cluster import versions
 from lab.backends.cluster.images import LAB_HOST, in_registry, repository
 from lab.backends.cluster.runner import Runner
+from lab.backends.cluster.tools import platform_names
 from lab.config import PROJECT_DIR, gateway_tls_port
 from lab.errors import LabError
 from lab.files import write_atomic
@@ -95,8 +96,6 @@ class Provider(ABC):
 def docker_arch(runner: Runner) -> str:
     """The architecture of the Docker engine the nodes run on (Go's name: amd64, arm64). Not this
     Python's: an x86-64 Python under Rosetta on an Apple-Silicon Mac still drives an arm64 engine."""
-    from lab.backends.cluster.tools import platform_names
-
     # https://docs.docker.com/reference/cli/docker/version/ (--format, the Server's Arch)
     answer = runner.run(["docker", "version", "--format", "{{.Server.Arch}}"], check=False).stdout.strip().lower()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(answer, answer) or platform_names()[1]

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
 from lab.backends.local import envoy
-from lab.backends.local.endpoints import target_port_notes
+from lab.backends.local.endpoints import ready_endpoints, target_port_notes
 from lab.backends.local.gateway_addresses import GatewayPorts, gateway_urls, listener_for, track_port
 from lab.backends.local.gateway_api import admit, is_istio_gateway
 from lab.backends.local.gateway_status import apply_note, with_status
+from lab.backends.local.logs import matching_processes, read_lines
 from lab.backends.local.pod_objects import pod_objects
 from lab.backends.local.pods import desired_pods
 from lab.backends.local.processes import DESIRED_FIX, Processes, pid_alive
@@ -26,10 +27,10 @@ from lab.backends.local.schema import check_object
 from lab.backends.local.store import read_objects, read_pending, save_objects
 from lab.backends.local.translate import EnvoyConfig, translate
 from lab.config import Paths, gateway_tls_port
-from lab.edge import ctrl_c_deferred
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError, NotUp
 from lab.files import DamagedFile, read_json, write_json
+from lab.interrupts import ctrl_c_deferred
 from lab.manifests import Ref, check_limits, checked_object, ref_of
 from lab.patches import apply_patch
 from lab.ports import free_port, port_in_use
@@ -269,8 +270,6 @@ class LocalBackend(Backend):
         return pod_objects(pods, objects, self.processes.status())
 
     def logs(self, name: str, tail: int = 0, follow: bool = False):
-        from lab.backends.local.logs import matching_processes, read_lines
-
         self._require_up()
         chosen = matching_processes(name, list(self.processes.desired()))
         return read_lines({p: self.processes.log_file(p) for p in chosen}, tail, follow)
@@ -392,8 +391,6 @@ class LocalBackend(Backend):
         return self._admin().live_routes()
 
     def ready_endpoints(self) -> dict[tuple[str, str], int]:
-        from lab.backends.local.endpoints import ready_endpoints
-
         self._require_up()
         running = {name for name, info in self.processes.status().items() if info.get("state") == "running"}
         return ready_endpoints(self._objects(), running)

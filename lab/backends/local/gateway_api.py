@@ -14,9 +14,9 @@ import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from lab.backends.local.endpoints import CLUSTER_DOMAIN
 from lab.backends.local.gateway_api_schema import GROUP
 from lab.backends.local.gateway_listeners import hostnames_served, listener_conflicts, matches, supported_kinds
-from lab.backends.local.translate import CLUSTER_DOMAIN
 from lab.manifests import Ref
 
 CLASS = "istio"

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.backends.local.destination_policies import with_traffic_policy
-from lab.backends.local.endpoints import serves
+from lab.backends.local.endpoints import CLUSTER_DOMAIN, serves
+from lab.backends.local.envoy_clusters import static_cluster
 from lab.backends.local.gateway_api import (
     SCHEMES,
     RouteResult,
@@ -32,7 +33,7 @@ from lab.backends.local.gateway_vhosts import (
 )
 from lab.backends.local.pods import Pod
 from lab.backends.local.route_policies import with_http_route_rule
-from lab.backends.local.translate import CLUSTER_DOMAIN, LOCAL_CREDENTIAL, _cluster
+from lab.config import LOCAL_CREDENTIAL
 from lab.errors import ManifestError
 from lab.manifests import Ref
 
@@ -217,6 +218,6 @@ def _cluster_for(ref: Ref, backend: dict, objects: Objects, pods: dict[str, Pod]
         members = [p for p in pods.values() if p.namespace == namespace and selector
                    and all(p.labels.get(k) == v for k, v in selector.items())
                    and serves(p, ports[int(backend["port"])])]
-        clusters[name] = with_traffic_policy(_cluster(name, members),
+        clusters[name] = with_traffic_policy(static_cluster(name, members),
                                              Ref("Service", namespace, backend["name"]), objects)
     return name
