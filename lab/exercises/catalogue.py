@@ -47,10 +47,8 @@ from lab.exercises.rollout_step import RolloutStep
 from lab.kinds import resolve_kind
 from lab.manifests import Ref
 
-FORMAT = 1
 CATALOGUE_FILE = "catalogue.yaml"
 GATEWAY_API_SUFFIX = "-gateway-api"   # exercises/NAME-gateway-api/ is NAME in the Kubernetes Gateway API
-STEP_KINDS = ("explain", "apply", "helm", "task", "check", "question")
 CHECK_MODELS: tuple[type[BaseModel], ...] = (   # in CHECK_KINDS' order
     TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck, ArgoRolloutCheck, ResilienceCheck,
     MirrorCheck, StickyCheck)

@@ -27,7 +27,6 @@ CRD_DIR = PROJECT_DIR / "cluster" / "gateway-api"
 CLASS_DEFAULTS = PROJECT_DIR / "cluster" / "gateway-class-defaults.yaml"
 BUNDLE_VERSION = f"{GROUP}/bundle-version"   # the annotation each CRD of a release carries
 GATEWAY_NAME_LABEL = f"{GROUP}/gateway-name"
-ADMIN_PORT = 15000   # the deployed gateway's Envoy admin, as the ingress gateway's
 
 
 def vendored_crds() -> list[dict]:

