@@ -23,11 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.config import PROJECT_DIR  # noqa: E402
-from lab.config import Paths  # noqa: E402
-from lab.envoy_admin import EnvoyAdmin  # noqa: E402
-from lab.ports import free_port  # noqa: E402
-from lab.state import load_state  # noqa: E402
+from lab.config import PROJECT_DIR, Paths
+from lab.envoy_admin import EnvoyAdmin
+from lab.ports import free_port
+from lab.state import load_state
 
 HOST = "canary.lab.local"
 EXERCISE = PROJECT_DIR / "exercises" / "canary"

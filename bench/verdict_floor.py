@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.traffic.verdict import Expectation, SequentialVerdict  # noqa: E402
+from lab.traffic.verdict import Expectation, SequentialVerdict
 
 P0, P_LOW, P_HIGH = 0.8, 0.7, 0.9
 LAMBDA_70, LAMBDA_90, MU = 3000.0, 930.0, 345.0
@@ -63,8 +63,8 @@ def rates(decisions: list[list[int]], p: float) -> tuple[float, float]:
     reach, passed, requests = [1.0], 0.0, 0.0
     for n in range(CAP + 1):
         row = decisions[n]
-        passed += sum(r for r, d in zip(reach, row) if d == PASS)
-        going = [r if d == CONTINUE else 0.0 for r, d in zip(reach, row)]
+        passed += sum(r for r, d in zip(reach, row, strict=True) if d == PASS)
+        going = [r if d == CONTINUE else 0.0 for r, d in zip(reach, row, strict=True)]
         requests += sum(going)
         reach = [0.0] * (n + 2)
         for h, r in enumerate(going):

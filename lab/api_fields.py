@@ -16,8 +16,7 @@ from typing import Any, NoReturn
 
 from lab.config import CLUSTER_DIR
 from lab.errors import ManifestError
-from lab.gateway_api_crds import CRD_FILES, crd
-from lab.gateway_api_crds import GROUP as GATEWAY_API_GROUP
+from lab.gateway_api_crds import CRD_FILES, GROUP as GATEWAY_API_GROUP, crd
 
 FIELDS_FILE = CLUSTER_DIR / "api-fields.json"
 SCALAR, MAP = "scalar", "map"   # schema.py's leaves

@@ -2,14 +2,25 @@
 
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from lab import ui
-from lab.backends.select import choose_provider, current_backend, lab_state, make_backend
-from lab.config import APPS_DIR, check_alpha, check_beta, lab_paths
+from lab.backends.select import (
+    choose_provider,
+    current_backend,
+    lab_state,
+    make_backend,
+    stop_local_processes,
+    take_up_options,
+)
+from lab.config import APPS_DIR, check_alpha, check_beta, gateway_port, gateway_tls_port, lab_paths
 from lab.errors import LabError, NotUp
 from lab.files import DamagedFile
 from lab.manifests import Ref, load_manifest_file, load_manifest_path, load_manifest_stream, ref_of
 from lab.state import DamagedState, Progress, lab_lock
+
+if TYPE_CHECKING:   # the sampler loads aiohttp: only the commands that send traffic import it
+    from lab.traffic.sampler import Answer
 
 SAMPLE_APPS = APPS_DIR / "sample-apps.yaml"
 SAMPLE_HOST = "canary.lab.local"
@@ -42,10 +53,7 @@ def _up(provider: str, port: int | None, addons: str, install_istio: bool, regis
         raise LabError(f"addons ({addons}) need a cluster; the local lab has none",
                        "use `invoke up --provider k3d --addons kiali` where Docker runs")
     backend = make_backend(paths, name, port)
-    if install_istio:
-        backend.may_install_istio = True   # --provider existing: the learner's explicit yes to Istio
-    if registry:
-        backend.use_registry(registry)     # --provider existing: where a cluster the lab did not make pulls
+    take_up_options(backend, registry, install_istio)
     try:
         with ui.step(f"gateway on {backend.gateway_url()}"):
             changed = backend.up()
@@ -89,14 +97,14 @@ def _down() -> None:
         state = lab_state(paths)
     except DamagedState as damaged:
         # Not a dead end: a local lab is found by its processes, so stop it; a cluster needs the file.
-        if make_backend(paths, "local").stop_processes():
+        if stop_local_processes(paths):
             ui.info("The local lab's processes are stopped.")
         raise LabError(f"{damaged.message}; a local lab is stopped, a cluster lab (if any) is left as it is",
                        "delete the file, then `invoke up --provider k3d` (or minikube) finds a cluster again") \
             from None
     if state is None:
         # No state and no run folder, yet a local lab's processes may still run: they carry its marker.
-        if make_backend(paths, "local").stop_processes():
+        if stop_local_processes(paths):
             ui.info("The local lab's processes were still running without its files; they are stopped.")
         else:
             ui.info("Nothing is up; nothing to do.")
@@ -178,19 +186,18 @@ def logs(name: str, follow: bool = False, tail: int = 0, namespace: str = "") ->
     object_commands.logs(name, follow, tail, namespace)
 
 
-def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", headers: list[str] | None = None,
+def traffic(requests: str | int = 100, host: str = SAMPLE_HOST, path: str = "/", headers: list[str] | None = None,
             https: bool = False) -> None:
     from lab.traffic.chart import counts_chart
     from lab.traffic.classify import Classifier
-    from lab.traffic.sampler import RequestSpec, count
+    from lab.traffic.sampler import Answer, RequestSpec, count
 
-    asked = requests
     try:
-        requests = int(requests)
+        total = int(requests)   # the task passes the flag's text
     except ValueError:
-        requests = 0
-    if requests < 1 or requests > 100_000:
-        raise LabError(f"--requests {asked} is not a number from 1 to 100000", "e.g. --requests 200")
+        total = 0
+    if total < 1 or total > 100_000:
+        raise LabError(f"--requests {requests} is not a number from 1 to 100000", "e.g. --requests 200")
     check_request_target(host, path)
     backend = current_backend(lab_paths())
     spec = RequestSpec(host=host, path=path, headers=tuple(parse_header(h) for h in headers or ()),
@@ -199,22 +206,22 @@ def traffic(requests: int = 100, host: str = SAMPLE_HOST, path: str = "/", heade
     sent = ", ".join(f"{name}: {value}" for name, value in spec.headers)
     target = f"{'https://' if https else ''}{host}{path}" + (f" with {sent}" if sent else "")
     counts: dict[str, int] = {}
-    others = []
+    others: list[Answer] = []
     try:
-        with ui.progress(f"requests to {target}", requests) as advance:
-            count(base, spec, Classifier.from_spec(KNOWN_APPS), requests, ca_file=ca_file,
+        with ui.progress(f"requests to {target}", total) as advance:
+            count(base, spec, Classifier.from_spec(KNOWN_APPS), total, ca_file=ca_file,
                   counts=counts, on_count=advance, others=others)
     except KeyboardInterrupt:
         if counts:   # what came back before Ctrl-C is worth showing
             answered = sum(counts.values())
-            ui.console.print(counts_chart(counts, title=f"{answered} of {requests} requests to {target} "
+            ui.console.print(counts_chart(counts, title=f"{answered} of {total} requests to {target} "
                                                         "(interrupted)"))
         raise
-    ui.console.print(counts_chart(counts, title=f"{requests} requests to {target}"))
+    ui.console.print(counts_chart(counts, title=f"{total} requests to {target}"))
     show_other_answers(others)
 
 
-def show_other_answers(others) -> None:
+def show_other_answers(others: "list[Answer]") -> None:
     """Status codes that were no app's answer, each with what it means and what to look at."""
     from lab.traffic.status_reasons import summary_lines
 
@@ -232,31 +239,31 @@ def metrics(requests: str = "0", window: str = "10", host: str = SAMPLE_HOST, pa
 
     asked = f"--requests {requests} --window {window}"
     try:
-        requests, window = int(requests), float(window)
+        sent, seconds = int(requests), float(window)
     except ValueError:
-        requests, window = -1, -1.0
-    if not 0 <= requests <= 100_000 or not (requests or 1 <= window <= 600):
+        sent, seconds = -1, -1.0
+    if not 0 <= sent <= 100_000 or not (sent or 1 <= seconds <= 600):
         raise LabError(f"{asked} do not fit",
                        "send traffic with --requests N (1-100000), or count yours for --window S seconds (1-600)")
     check_request_target(host, path)
     backend = current_backend(lab_paths())
     admin = backend.gateway_admin()
-    if requests:
+    if sent:
         spec = RequestSpec(host=host, path=path)
         base, ca_file = backend.gateway_endpoint(spec.scheme, spec.host)
-        what = f"{requests} requests to {host}{path}"
+        what = f"{sent} requests to {host}{path}"
 
         def during() -> None:
             counts: dict[str, int] = {}
-            with ui.progress(f"requests to {host}{path}", requests) as advance:
-                count(base, spec, Classifier.from_spec(KNOWN_APPS), requests, ca_file=ca_file, counts=counts,
+            with ui.progress(f"requests to {host}{path}", sent) as advance:
+                count(base, spec, Classifier.from_spec(KNOWN_APPS), sent, ca_file=ca_file, counts=counts,
                       on_count=advance)
     else:
-        what = f"{window:g} s"
+        what = f"{seconds:g} s"
 
         def during() -> None:
-            with ui.step(f"counting what reaches the gateway for {window:g} s: send your traffic now"):
-                time.sleep(window)
+            with ui.step(f"counting what reaches the gateway for {seconds:g} s: send your traffic now"):
+                time.sleep(seconds)
     show(measure(admin, during), what)
 
 
@@ -407,7 +414,6 @@ def show_helm_needs(names: list[str]) -> None:
 
 
 def doctor(provider: str = "auto", port: int | None = None) -> None:
-    from lab.config import gateway_port, gateway_tls_port
     from lab.doctor import FAIL, run_checks
 
     paths = lab_paths()
@@ -458,9 +464,8 @@ def patch(kind: str, name: str, namespace: str = "default", patch_file: str = ""
 
     if not name:
         raise LabError(f"patch {kind} needs a NAME", "e.g. invoke patch vs app-example -n app-example --patch-file F")
-    kind = resolve_kind(kind)
     backend = current_backend(lab_paths())
-    ref = kind.ref(namespace, name)
+    ref = resolve_kind(kind).ref(namespace, name)
     ui.info(backend.patch(ref, operations))
 
 
@@ -484,7 +489,7 @@ def rollout(kind: str, name: str, namespace: str, route: str, stable: str, canar
     from lab.kinds import resolve_kind
     from lab.rollout import Plan, check_plan, number, parse_steps, roll_out
 
-    interval, max_error_rate, max_p95_ms = (number(flag, value) for flag, value in (
+    seconds, error_rate, p95_ms = (number(flag, value) for flag, value in (
         ("--interval", interval), ("--max-error-rate", max_error_rate), ("--max-p95-ms", max_p95_ms)))
     chosen = resolve_kind(kind) if kind else None
     if chosen is None or (chosen.name, chosen.group) != ("VirtualService", ""):
@@ -493,8 +498,8 @@ def rollout(kind: str, name: str, namespace: str, route: str, stable: str, canar
     if not name:
         raise LabError("a rollout needs the VirtualService's NAME", "invoke rollout vs NAME --stable S --canary C ...")
     plan = Plan(ref=Ref("VirtualService", namespace, name), route=route, stable=stable, canary=canary,
-                steps=parse_steps(steps), interval=interval, max_error_rate=max_error_rate,
-                max_p95_ms=max_p95_ms, min_requests=min_requests, scale_down=scale_down)
+                steps=parse_steps(steps), interval=seconds, max_error_rate=error_rate,
+                max_p95_ms=p95_ms, min_requests=min_requests, scale_down=scale_down)
     check_plan(plan)
     if host:
         check_request_target(host, path)

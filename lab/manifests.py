@@ -284,8 +284,8 @@ def _key_text(key: object, source: str) -> str:
     if isinstance(key, float):
         return {"inf": ".inf", "-inf": "-.inf", "nan": ".nan"}.get(repr(key), f"{key:g}")
     if key is None:   # sigs.k8s.io/yaml: "unsupported map key of type: <nil>"
-        raise ManifestError(f"{source}: a mapping key is null (`~:` or `null:`); Kubernetes takes text, number or true/false "
-                            "keys", "quote the key if it is meant as text: \"null\":")
+        raise ManifestError(f"{source}: a mapping key is null (`~:` or `null:`); Kubernetes takes text, number or "
+                            "true/false keys", "quote the key if it is meant as text: \"null\":")
     return str(key)
 
 

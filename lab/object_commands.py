@@ -161,8 +161,9 @@ def _summary(obj: dict) -> str:
     if kind == "VirtualService":
         return f"hosts {', '.join(spec.get('hosts') or [])}; gateways {', '.join(spec.get('gateways') or ['mesh'])}"
     if kind == "Gateway" and "listeners" in spec:   # the Gateway API's: listeners, as kubectl's columns show them
-        listeners = ", ".join(f"{l.get('name', '?')} {l.get('protocol', '?')}/{l.get('port', '?')}"
-                              + (f" {l['hostname']}" if l.get("hostname") else "") for l in spec.get("listeners") or [])
+        listeners = ", ".join(f"{lsn.get('name', '?')} {lsn.get('protocol', '?')}/{lsn.get('port', '?')}"
+                              + (f" {lsn['hostname']}" if lsn.get("hostname") else "")
+                              for lsn in spec.get("listeners") or [])
         return f"class {spec.get('gatewayClassName', '?')}; listeners {listeners}"
     if kind == "HTTPRoute":
         parents = ", ".join(p.get("name", "?") for p in spec.get("parentRefs") or [])

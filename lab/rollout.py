@@ -19,6 +19,7 @@ from lab.manifests import Ref
 from lab.rollout_record import PROMOTED, ROLLED_BACK, RolloutRecord, record_patch
 from lab.traffic import metrics
 from lab.traffic.metrics import Destination, WindowStats
+from lab.traffic.steady import SteadyTraffic
 
 if TYPE_CHECKING:
     from lab.envoy_admin import EnvoyAdmin
@@ -181,8 +182,8 @@ def decide(plan: Plan, canary: WindowStats, seconds: float) -> Decision:
     """The gate for one window of the canary's traffic."""
     p95 = canary.percentile(95)
     if canary.requests < plan.min_requests:
-        return Decision("wait", f"{canary.requests} canary requests in {seconds:.{1 if seconds < 10 else 0}f} s, fewer than the "
-                                f"{plan.min_requests} needed to judge")
+        return Decision("wait", f"{canary.requests} canary requests in {seconds:.{1 if seconds < 10 else 0}f} s, "
+                                f"fewer than the {plan.min_requests} needed to judge")
     if canary.latency_samples < plan.min_requests or p95 is None:
         return Decision("wait", f"latency of only {canary.latency_samples} requests reached the gateway's "
                                 f"stats yet, fewer than {plan.min_requests}")
@@ -323,8 +324,6 @@ def roll_out(backend: Backend, plan: Plan, traffic: bool = False, host: str = ""
     """The rollout `invoke rollout` runs (and the auto-rollout exercise's walkthrough): the plan
     said in one line, then stepped, with the lab's light steady load if `traffic`."""
     from contextlib import nullcontext
-
-    from lab.traffic.steady import SteadyTraffic
 
     check_plan(plan)
     if traffic and not host:

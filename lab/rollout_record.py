@@ -34,6 +34,8 @@ def record_patch(virtual_service: dict, record: RolloutRecord) -> list[dict]:
 def read_record(virtual_service: dict | None) -> RolloutRecord | None:
     """The record on a VirtualService as the lab holds it; None if no rollout left one (or it is not one)."""
     raw = (((virtual_service or {}).get("metadata") or {}).get("annotations") or {}).get(ANNOTATION)
+    if not isinstance(raw, str):
+        return None
     try:
         fields = json.loads(raw)
         return RolloutRecord(**{k: fields[k] for k in RolloutRecord.__dataclass_fields__})

@@ -12,7 +12,8 @@ import copy
 from collections.abc import Callable
 
 from lab.backends.base import LiveRoute
-from lab.backends.local.translate import LOCAL_CREDENTIAL, translate
+from lab.backends.local.translate import translate
+from lab.config import LOCAL_CREDENTIAL
 from lab.envoy_admin import routes_of
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
@@ -41,7 +42,8 @@ def as_modelled(obj: dict) -> dict:
         if protocol in HTTP_PROTOCOLS:
             server["port"]["protocol"] = "HTTP"
             server.pop("tls", None)   # httpsRedirect: the routes are still the host's
-        elif protocol == "HTTPS" and str((server.get("tls") or {}).get("mode", "PASSTHROUGH")).upper() not in PASSTHROUGH:
+        elif (protocol == "HTTPS"
+              and str((server.get("tls") or {}).get("mode", "PASSTHROUGH")).upper() not in PASSTHROUGH):
             server["tls"] = {"mode": "SIMPLE", "credentialName": LOCAL_CREDENTIAL}
         else:
             continue
@@ -79,7 +81,8 @@ def served(expected: Served, routes: list[LiveRoute]) -> bool:
     return all(live.get(key, []) == wanted for key, wanted in expected.items())
 
 
-def wait_until_served(expected: Served, read_routes: Callable[[], list[LiveRoute]], timeout: float = 30.0, interval: float = 0.5) -> None:
+def wait_until_served(expected: Served, read_routes: Callable[[], list[LiveRoute]], timeout: float = 30.0,
+                      interval: float = 0.5) -> None:
     if not poll(lambda: served(expected, read_routes()), timeout, interval):
         hosts = ", ".join(sorted({host for _, host in expected}))
         raise LabError(f"the gateway does not serve the new routes for {hosts} after {timeout:.0f}s",

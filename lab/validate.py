@@ -15,8 +15,7 @@ from lab.errors import ManifestError
 from lab.gateway_api_crds import CRD_FILES, GROUP as GATEWAY_API_GROUP, served_versions
 from lab.labels import key_problem, value_problem
 from lab.manifests import Ref, ref_of
-from lab.validate_istio import check_destination_rule, check_gateway, check_virtual_service, port_problem, \
-    whole_number
+from lab.validate_istio import check_destination_rule, check_gateway, check_virtual_service, port_problem, whole_number
 
 ISTIO_NETWORKING = tuple(f"networking.istio.io/{v}" for v in ("v1", "v1beta1", "v1alpha3"))
 # What the API server serves for each kind the lab knows (other kinds are the backend's to refuse):
@@ -125,7 +124,8 @@ def _check_deployment(deployment: dict) -> None:
         raise ManifestError(f"{ref}: spec.replicas is {replicas!r}; Kubernetes refuses it",
                             "replicas is a whole number, 0 or more, written without quotes (e.g. replicas: 2)")
     _check_labels(f"{ref}: spec.selector.matchLabels", (spec.get("selector") or {}).get("matchLabels"))
-    _check_labels(f"{ref}: spec.template.metadata.labels", ((spec.get("template") or {}).get("metadata") or {}).get("labels"))
+    _check_labels(f"{ref}: spec.template.metadata.labels",
+                  ((spec.get("template") or {}).get("metadata") or {}).get("labels"))
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     for i, container in enumerate(containers):
         for j, port in enumerate(container.get("ports") or []):

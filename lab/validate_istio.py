@@ -9,8 +9,14 @@ import re
 from typing import NoReturn
 
 from lab.errors import ManifestError
-from lab.hosts import fqdn_problem, hosts_overlap, is_dns1123_label, is_ip_address, server_host_problem, \
-    wildcard_domain_problem
+from lab.hosts import (
+    fqdn_problem,
+    hosts_overlap,
+    is_dns1123_label,
+    is_ip_address,
+    server_host_problem,
+    wildcard_domain_problem,
+)
 from lab.labels import istio_key_problem, istio_value_problem
 from lab.manifests import Ref, ref_of
 from lab.re2 import check_re2

@@ -22,7 +22,8 @@ from lab import ui
 from lab.backends.base import Backend
 from lab.envoy_admin import destination_name
 from lab.traffic.chart import _bar
-from lab.traffic.metrics import ClusterCounts, Destination, Reading, read, window
+from lab.traffic.envoy_stats import ClusterCounts
+from lab.traffic.metrics import Destination, Reading, read, window
 from lab.traffic.steady import SteadyTraffic
 
 TRAFFIC_RATE = 20   # requests/s of --traffic: light, steady
@@ -123,7 +124,8 @@ def run_watch(backend: Backend, interval: float, window: float, traffic: bool, h
     """Refresh every `interval` seconds, `count` times (0: until Ctrl-C, which exits 130 as elsewhere)."""
     readings = Window(window)
     readings.add(gateway_counters(backend))   # the window's start: the first frame shows one interval
-    load = SteadyTraffic(backend.gateway_endpoint("http", host)[0], host, path, rate=TRAFFIC_RATE) if traffic else nullcontext()
+    load = (SteadyTraffic(backend.gateway_endpoint("http", host)[0], host, path, rate=TRAFFIC_RATE) if traffic
+            else nullcontext())
     shown = 0
     try:
         with load:

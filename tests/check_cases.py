@@ -23,7 +23,8 @@ def vs(namespace: str, name: str, host: str, gateway: str, http: list[dict]) -> 
 
 
 def to(host: str, weight: int | None = None, subset: str = "", port: int = 0) -> dict:
-    destination = {"host": host, **({"subset": subset} if subset else {}), **({"port": {"number": port}} if port else {})}
+    destination = {"host": host, **({"subset": subset} if subset else {}),
+                   **({"port": {"number": port}} if port else {})}
     return {"destination": destination, **({"weight": weight} if weight is not None else {})}
 
 
@@ -66,13 +67,15 @@ def autoscale_route(v1: int | None, v2: int | None) -> list[dict]:
 
 def search_route(*rules: dict) -> list[dict]:
     """cross-namespace-gateway-api's HTTPRoute, written by hand: in search-traffic, backends in search-v1/-v2."""
-    return gateway_api_route("search-traffic", "traffic-manager", "traffic-manager", "search-gateway-api.lab.local", list(rules))
+    return gateway_api_route("search-traffic", "traffic-manager", "traffic-manager", "search-gateway-api.lab.local",
+                             list(rules))
 
 
 def grant(namespace: str, from_namespace: str = "search-traffic") -> list[dict]:
     return [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ReferenceGrant",
              "metadata": {"name": "by-hand", "namespace": namespace},
-             "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": from_namespace}],
+             "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                "namespace": from_namespace}],
                       "to": [{"group": "", "kind": "Service", "name": "search"}]}}]
 
 

@@ -286,7 +286,8 @@ class Nodes:
         for policy in self.kube.list_all("PeerAuthentication"):
             where = policy["metadata"].get("namespace")
             mode = ((policy.get("spec") or {}).get("mtls") or {}).get("mode")
-            if mode == "STRICT" and where in (namespace, "istio-system") and not (policy.get("spec") or {}).get("selector"):
+            if (mode == "STRICT" and where in (namespace, "istio-system")
+                    and not (policy.get("spec") or {}).get("selector")):
                 return True
         return False
 
@@ -311,7 +312,8 @@ class Nodes:
         for deployment in self.kube.list_all("Deployment"):
             ref = ref_of(deployment)
             containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
-            if ref.namespace in SYSTEM or not containers or not str(containers[0].get("image", "")).startswith("curlimages/"):
+            if (ref.namespace in SYSTEM or not containers
+                    or not str(containers[0].get("image", "")).startswith("curlimages/")):
                 continue
             command = [*containers[0].get("command", []), *containers[0].get("args", [])]
             if command[:2] == ["sh", "-c"]:

@@ -85,7 +85,8 @@ class HelmReleases:
                     (meta.get("annotations") or {}).get(RELEASE_NAMESPACE) != namespace:
                 return (f'Error: UPGRADE FAILED: Unable to continue with update: {ref.kind} "{ref.name}" in namespace '
                         f'"{ref.namespace}" exists and cannot be imported into the current release: invalid '
-                        f'ownership metadata; label validation error: missing key "{MANAGED_BY}": must be set to "Helm"')
+                        f'ownership metadata; label validation error: missing key "{MANAGED_BY}": '
+                        'must be set to "Helm"')
         return ""
 
     @staticmethod

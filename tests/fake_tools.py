@@ -251,7 +251,8 @@ s.serve_forever()
             return self.context + "\n"
         if argv[:3] == ["kubectl", "config", "view"]:
             return (f"apiVersion: v1\nkind: Config\ncurrent-context: {self.context}\n"
-                    f"contexts: [{{name: {self.context}, context: {{cluster: {self.context}, user: {self.context}}}}}]\n")
+                    f"contexts: [{{name: {self.context}, "
+                    f"context: {{cluster: {self.context}, user: {self.context}}}}}]\n")
         if argv[:3] == ["istioctl", "uninstall", "--purge"] and self.kube:
             for name in ("istiod", "istio-ingressgateway", "istio-egressgateway"):
                 self.kube.delete(Ref("Deployment", "istio-system", name))

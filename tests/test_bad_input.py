@@ -108,6 +108,15 @@ def test_addons_on_the_local_lab_are_refused_before_anything_starts(tmp_path):
     assert not (tmp_path / ".lab" / "state.json").exists()
 
 
+def test_a_registry_for_the_local_lab_is_refused_before_anything_starts(tmp_path):
+    """--registry is --provider existing's: the local lab, which pulls no image, said so with a
+    traceback and exit 3 (a method only the cluster backend has; mypy found it)."""
+    idle = new_lab(tmp_path)
+    result = idle.invoke("up", "--provider", "local", "--registry", "registry.example.com/team", check=False)
+    assert_refused(idle, result, "--registry is for --provider existing", "leave --registry out")
+    assert not (tmp_path / ".lab" / "state.json").exists()
+
+
 def test_invoke_patch_changes_weights_and_a_bad_patch_changes_nothing(lab, tmp_path):
     good = tmp_path / "patch.yaml"
     good.write_text("- {op: replace, path: /spec/http/1/name, value: everything-else}\n")

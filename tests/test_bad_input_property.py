@@ -13,8 +13,7 @@ import json
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lab import ui
 from lab.backends.local.backend import LocalBackend

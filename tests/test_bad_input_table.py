@@ -61,7 +61,7 @@ MESH_ONLY = changed(VS, lambda vs: (vs["metadata"].update(name="mesh-routes"), v
     hosts=["httpbin.canary-lab.svc.cluster.local"], gateways=["mesh"])))
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
-    for p, n in zip("abcdef", "bcdefg")) + "apiVersion: v1\nkind: Namespace\nmetadata: {name: bomb}\n"
+    for p, n in zip("abcdef", "bcdefg", strict=True)) + "apiVersion: v1\nkind: Namespace\nmetadata: {name: bomb}\n"
 
 HTTPROUTE_SPEC = schema_of("HTTPRoute", "v1")["properties"]["spec"]["properties"]
 GATEWAY_API_SPEC = schema_of("Gateway", "v1")["properties"]["spec"]["properties"]
@@ -107,7 +107,8 @@ APPLY_CASES = [
     ("service-name-dots", changed(SERVICE, setting("metadata.name", "a..b")), ["not a DNS-1035 label"]),
     ("namespace-slash", changed(VS, setting("metadata.namespace", "x/y")), ["metadata.namespace 'x/y'"]),
     ("namespace-too-long", changed(VS, setting("metadata.namespace", "n" * 64)), ["at most 63"]),
-    ("api-version-bogus", changed(VS, setting("apiVersion", "bogus")), ["apiVersion 'bogus'", "networking.istio.io/v1"]),
+    ("api-version-bogus", changed(VS, setting("apiVersion", "bogus")),
+     ["apiVersion 'bogus'", "networking.istio.io/v1"]),
     ("api-version-apps-on-vs", changed(VS, setting("apiVersion", "apps/v1")), ["apiVersion 'apps/v1'"]),
     ("api-version-v1-on-deployment", changed(DEPLOYMENT, setting("apiVersion", "v1")), ["use apiVersion apps/v1"]),
     ("gateway-api-gateway", changed(GATEWAY, setting("apiVersion", "gateway.networking.k8s.io/v1")),
@@ -410,7 +411,7 @@ def test_an_alias_bomb_in_a_patch_file_is_refused_when_read(lab, tmp_path):
     patch = tmp_path / "patch.yaml"
     patch.write_text("- {op: add, path: /metadata/annotations/a, value: &a [x, x, x, x, x, x, x, x, x, x]}\n" + "".join(
         f"- {{op: add, path: /metadata/annotations/{n}, value: &{n} [{', '.join(['*' + p] * 10)}]}}\n"
-        for p, n in zip("abcde", "bcdef")))
+        for p, n in zip("abcde", "bcdef", strict=True)))
     check_refused(lab, ["patch", "vs", "canary", "-n", "canary-lab", "--patch-file", str(patch)],
                   ["aliases are expanded"])
 

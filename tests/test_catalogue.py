@@ -148,8 +148,10 @@ def test_every_unsolved_learner_step_fails_its_check(lab, name, request):
 def test_exercises_come_in_learning_order_and_every_folder_is_listed():
     assert NAMES == ["testers-first", "canary", "sticky", "progressive", "promote", "rollback", "in-mesh", "autoscale",
                      "cross-namespace", "metrics", "resilience", "mirror", "auto-rollout", "debug",
-                     "testers-first-gateway-api", "canary-gateway-api", "progressive-gateway-api", "promote-gateway-api",
-                     "rollback-gateway-api", "in-mesh-gateway-api", "autoscale-gateway-api", "cross-namespace-gateway-api",
+                     "testers-first-gateway-api", "canary-gateway-api", "progressive-gateway-api",
+                     "promote-gateway-api",
+                     "rollback-gateway-api", "in-mesh-gateway-api", "autoscale-gateway-api",
+                     "cross-namespace-gateway-api",
                      "resilience-gateway-api", "mirror-gateway-api"]
     # header routing and route order come before weights, and before weight arithmetic over several objects
     assert NAMES.index("testers-first") < NAMES.index("canary") < NAMES.index("progressive") < NAMES.index("promote")
@@ -163,8 +165,9 @@ def test_each_gateway_api_variant_the_catalogue_lists_is_an_exercise_in_that_api
     for name in names:
         assert name in NAMES and f"{name}-gateway-api" in NAMES
         variant = load_exercise(f"{name}-gateway-api")
-        applied = [obj for step in variant.steps for path in [*step.manifests, *([step.solution] if step.solution
-                                                                                 and not step.helm and not step.patch else [])]
+        applied = [obj for step in variant.steps
+                   for path in [*step.manifests,
+                                *([step.solution] if step.solution and not step.helm and not step.patch else [])]
                    for obj in load_manifest_file(path)]   # a patch step's solution is a JSON patch, not objects
         applied += [obj for step in variant.steps if step.helm for obj in
                     render(step.helm.chart, step.helm.release, step.helm.namespace,
@@ -174,7 +177,8 @@ def test_each_gateway_api_variant_the_catalogue_lists_is_an_exercise_in_that_api
         assert groups == {"gateway.networking.k8s.io"} and "HTTPRoute" in kinds, name
         # A DestinationRule stays allowed for a Service's traffic policy (outlier detection, load balancing:
         # the Gateway API has none), not for subsets, which are routing by Istio's API.
-        subsets = [obj for obj in applied if obj["kind"] == "DestinationRule" and (obj.get("spec") or {}).get("subsets")]
+        subsets = [obj for obj in applied
+                   if obj["kind"] == "DestinationRule" and (obj.get("spec") or {}).get("subsets")]
         assert "VirtualService" not in kinds and not subsets, f"{name}-gateway-api still routes with Istio's API"
 
 
@@ -183,11 +187,13 @@ def test_each_gateway_api_variant_the_catalogue_lists_is_an_exercise_in_that_api
      "steps[3] (shift-20).check[0].traffic.expect: expected shares add up to 90, not 100"),
     (("{traffic: {expect: {httpbin: 80, tornado: 20}, about", "{trafic: {expect: {httpbin: 80, tornado: 20}, about"),
      "steps[3] (shift-20).check[0].trafic: unknown key; did you mean 'traffic'?"),
-    (("{traffic: {expect: {httpbin: 80, tornado: 20}, about", "{traffic: {tolerence: 5, expect: {httpbin: 80, tornado: 20}, about"),
+    (("{traffic: {expect: {httpbin: 80, tornado: 20}, about",
+      "{traffic: {tolerence: 5, expect: {httpbin: 80, tornado: 20}, about"),
      "steps[3] (shift-20).check[0].traffic.tolerence: unknown key; did you mean 'tolerance'?"),
     (("{traffic: {expect: {httpbin: 80, tornado: 20}, about", "{traffic: {expect: {httpbin: 80, tomcat: 20}, about"),
      "step shift-20: check names tomcat, not a destination (httpbin, tornado)"),
-    (("{websocket: {path: /websocket, connections: 10, messages: 3, expect: {tornado: 100}}}", "{websocket: {connections: many}}"),
+    (("{websocket: {path: /websocket, connections: 10, messages: 3, expect: {tornado: 100}}}",
+      "{websocket: {connections: many}}"),
      "steps[2] (baseline).check[1].websocket.connections: Input should be a valid integer"),
     (("format: 1\n", "format: 2\n"), "format: Input should be 1"),
     ((", service: tornado.canary-lab}", "}"), "destinations.tornado.service: Field required"),
@@ -195,7 +201,8 @@ def test_each_gateway_api_variant_the_catalogue_lists_is_an_exercise_in_that_api
     (("    solution: solutions/virtualservice-80-20.yaml", "    hints_for: {weights-swaped: swap them}\n"
                                                          "    solution: solutions/virtualservice-80-20.yaml"),
      "steps[3] (shift-20).hints_for: no diagnosis is called weights-swaped"),
-    (('      answer: "no: each request is drawn afresh, so one browser sees both, about 4 to 1"', '      answer: "maybe"'),
+    (('      answer: "no: each request is drawn afresh, so one browser sees both, about 4 to 1"',
+      '      answer: "maybe"'),
      "steps[4] (predict-affinity).question: 'maybe' is not one of the choices"),
     (("    kind: question\n", "    kind: explain\n"), "steps[4] (predict-affinity): a explain step has no question"),
     (("      why_not:\n        \"yes: once", "      why_nt:\n        \"yes: once"),
@@ -226,7 +233,8 @@ def test_each_gateway_api_variant_the_catalogue_lists_is_an_exercise_in_that_api
      "steps[3] (shift-20).check[1].websocket.expect: expected shares add up to 90, not 100"),
     (("expect: {tornado: 100}}}\n  - name: predict", "expect: {tomcat: 100}}}\n  - name: predict"),
      "step shift-20: check names tomcat, not a destination (httpbin, tornado)"),
-    (("{traffic: {expect: {httpbin: 80, tornado: 20}, about", "{traffic: {by: pods, expect: {httpbin: 80, tornado: 20}, about"),
+    (("{traffic: {expect: {httpbin: 80, tornado: 20}, about",
+      "{traffic: {by: pods, expect: {httpbin: 80, tornado: 20}, about"),
      "steps[3] (shift-20).check[0].traffic.by: Input should be 'weights' or 'weights-or-pods'"),
 ])
 def test_a_wrong_exercise_file_fails_at_load_in_one_line_naming_file_and_field(tmp_path, change, complaint):

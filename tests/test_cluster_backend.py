@@ -9,13 +9,13 @@ import pytest
 import yaml
 
 from lab import commands
-from lab.backends.cluster import versions
 from lab.backends.base import LiveRoute, RouteDestination
+from lab.backends.cluster import versions
+from lab.backends.cluster.kube import terminating
 from lab.config import APPS_DIR, PROJECT_DIR, gateway_tls_port, lab_paths
 from lab.errors import LabError
 from lab.manifests import Ref
 from lab.state import load_state
-from lab.backends.cluster.kube import terminating
 from tests.conftest import objects
 from tests.fake_tools import ARGO_ROLLOUT_CRD, cluster_backend, pin_addons
 from tests.kube_emulator import Controller, Emulator
@@ -332,7 +332,8 @@ def test_kind_creates_its_registry_then_the_cluster_and_mirrors_docker_io_throug
     ]
     node = tools.docker.containers["canary-lab-control-plane"]
     # no `server`: its default is canary-lab.invalid itself, which never resolves (containerd docs/hosts.md)
-    assert node.files[f"{hosts_dir}/hosts.toml"] == '[host."http://canary-lab-registry:5000"]\n  capabilities = ["pull", "resolve"]\n'
+    assert node.files[f"{hosts_dir}/hosts.toml"] == ('[host."http://canary-lab-registry:5000"]\n'
+                                                     '  capabilities = ["pull", "resolve"]\n')
     assert tools.docker.containers["canary-lab-registry"].images == {"httpbin:1.0", "tornado-websocket:1.0",
                                                                      "version-app:1.0"}
     config = yaml.safe_load((PROJECT_DIR / "cluster" / "kind.yaml").read_text())
@@ -485,10 +486,12 @@ def test_the_progressive_exercise_waits_for_its_apply_and_each_patch_as_istiod_s
 
     def gateway(*weights):   # app.lab.local only: `app-example` is a mesh-only host; weight 0 is dropped
         return [LiveRoute("app.lab.local", "uri /*", [RouteDestination("app-example.app-example", subset, w)
-                                                      for subset, w in zip(("stable", "canary"), weights) if w])]
+                                                      for subset, w in zip(("stable", "canary"), weights, strict=True)
+                                                      if w])]
 
     lab = cluster_backend("k3d", tools, cluster)
-    deployments = [Ref("Deployment", "app-example", o["metadata"]["name"]) for o in manifests if o["kind"] == "Deployment"]
+    deployments = [Ref("Deployment", "app-example", o["metadata"]["name"])
+                   for o in manifests if o["kind"] == "Deployment"]
     with Controller(cluster.kube).watch(*deployments):
         lab.live_routes = scripted_routes(gateway(100, 0))
         lab.apply(manifests)
@@ -581,15 +584,19 @@ def test_existing_with_a_registry_pushes_the_lab_images_there_and_its_deployment
     assert pushed == {f"registry.example.com/team-a/canary-lab/{name}" for name in
                       ("httpbin:1.0", "tornado-websocket:1.0", "version-app:1.0")}
     httpbin = cluster.kube.get(Ref("Deployment", "canary-lab", "httpbin"))
-    assert httpbin["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/team-a/canary-lab/httpbin:1.0"
+    [container] = httpbin["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/team-a/canary-lab/httpbin:1.0"
     assert load_state(lab_paths()).settings["registry"] == "registry.example.com/team-a"
-    rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "shop", "namespace": "canary-lab"},
-               "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "canary-lab.invalid/version-app:1.0"},
+    rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+               "metadata": {"name": "shop", "namespace": "canary-lab"},
+               "spec": {"template": {"spec": {"containers": [{"name": "app",
+                                                              "image": "canary-lab.invalid/version-app:1.0"},
                                                              {"name": "theirs", "image": "curlimages/curl:8"}]}}}}
     cluster.kube.apply(ARGO_ROLLOUT_CRD)
     commands_on.make_backend(lab_paths(), "existing").apply([rollout])   # Argo's Rollouts run the lab's images too
     containers = cluster.kube.get(Ref("Rollout", "canary-lab", "shop"))["spec"]["template"]["spec"]["containers"]
-    assert [c["image"] for c in containers] == ["registry.example.com/team-a/canary-lab/version-app:1.0", "curlimages/curl:8"]
+    assert [c["image"] for c in containers] == ["registry.example.com/team-a/canary-lab/version-app:1.0",
+                                                "curlimages/curl:8"]
     tools.calls.clear()
     commands_on.up()                                             # remembered: nothing to build again
     assert not any(c[:2] == ["docker", "push"] for c in tools.calls)
@@ -614,12 +621,14 @@ def test_existing_down_removes_cert_manager_crds_an_older_install_kept(lab_root,
     tools._cert_manager_crds(keep=True)          # as an install without crds.keep=false left them
     their_crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
                  "metadata": {"name": "widgets.example.com"},
-                 "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Widget", "plural": "widgets"},
+                 "spec": {"group": "example.com", "scope": "Namespaced",
+                          "names": {"kind": "Widget", "plural": "widgets"},
                           "versions": [{"name": "v1", "served": True, "storage": True}]}}
     cluster.kube.apply(their_crd)
     commands_on.down()
     assert [c["metadata"]["name"] for c in cluster.kube.list_all("CustomResourceDefinition")
-            if c["spec"]["group"] in ("cert-manager.io", "acme.cert-manager.io", "example.com")] == ["widgets.example.com"]
+            if c["spec"]["group"] in ("cert-manager.io", "acme.cert-manager.io",
+                                      "example.com")] == ["widgets.example.com"]
 
 
 def test_apply_of_an_istio_gateway_alone_returns_once_its_virtualservices_are_served_on_it(lab_root, tools, cluster):

@@ -59,7 +59,8 @@ def test_logs_run_kubectl_logs_on_the_deployment_in_its_namespace(lab, tools, la
     list(lab.logs("gateway"))
     # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_logs/
     assert tools.calls[-2:] == [
-        ["kubectl", "logs", "deployment/version-v1", "--namespace", "app-example", "--tail=5", "--kubeconfig", kubeconfig],
+        ["kubectl", "logs", "deployment/version-v1", "--namespace", "app-example", "--tail=5", "--kubeconfig",
+         kubeconfig],
         ["kubectl", "logs", "deployment/istio-ingressgateway", "--namespace", "istio-system", "--tail=-1",
          "--kubeconfig", kubeconfig],
     ]

@@ -60,7 +60,8 @@ def test_up_installs_the_crds_before_istio_and_the_cluster_serves_their_kinds(la
         assert order == [("istioctl", CRD_NAMES)]       # all four were there when Istio went in
         # server-side apply (PATCH, application/apply-patch+yaml) with the lab's field manager
         applies = [r for r in cluster.requests() if r.method == "PATCH"      # (cert-manager's are helm's)
-                   and "customresourcedefinitions" in str(r.url.path) and "gateway.networking.k8s.io" in str(r.url.path)]
+                   and "customresourcedefinitions" in str(r.url.path)
+                   and "gateway.networking.k8s.io" in str(r.url.path)]
         assert len(applies) == 4 and all(r.params.get("fieldManager") == "canary-lab" for r in applies)
         # the kinds are served now: an HTTPRoute can be applied and read back with its group
         route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",

@@ -60,11 +60,12 @@ def test_a_release_whose_deployment_changes_returns_once_it_rolled_out(lab, clus
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 0.1.0\n")
     deployment = next(o for o in SERVICES if o["kind"] == "Deployment")
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     (chart / "templates" / "deployment.yaml").write_text(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: made-by-helm, namespace: services-v1}\n"
         "spec:\n  replicas: {{ .Values.replicas | default 1 }}\n"
         f"  selector: {{matchLabels: {{app: made}}}}\n  template:\n    metadata: {{labels: {{app: made}}}}\n"
-        f"    spec: {{containers: [{{name: app, image: {deployment['spec']['template']['spec']['containers'][0]['image']}}}]}}\n")
+        f"    spec: {{containers: [{{name: app, image: {image}}}]}}\n")
     ref = Ref("Deployment", "services-v1", "made-by-helm")
     with Controller(cluster.kube).watch(ref):
         upgrade(lab, chart, "made", "services-v1", [], ["replicas=3"])

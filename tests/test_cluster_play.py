@@ -95,7 +95,8 @@ def test_every_exercise_plays_on_an_emulated_cluster(labs, provider, play):
     try:
         commands.exercise(name, yes=True, api="gateway" if flags == "--api gateway" else "")
     except LabError as e:
-        raise AssertionError(f"{e.message} ({stand_in_errors(lab.plane, lab.nodes) or 'the stand-ins had no trouble'})")
+        trouble = stand_in_errors(lab.plane, lab.nodes) or "the stand-ins had no trouble"
+        raise AssertionError(f"{e.message} ({trouble})") from e
     assert not stand_in_errors(lab.plane, lab.nodes)
 
 

@@ -63,7 +63,8 @@ CASES = [
     Case("progressive-gateway-api", "canary-50", "host-not-served", app_route(50, 50, gateway="app-gatway"),
          says="whose parentRefs name the Gateway"),
     Case("progressive-gateway-api", "canary-100", "", app_route(0, 100), traffic=True),
-    Case("promote-gateway-api", "canary-10", "weights-swapped", sentences_route(("sentences-v1", 10), ("sentences-v2", 90))),
+    Case("promote-gateway-api", "canary-10", "weights-swapped",
+         sentences_route(("sentences-v1", 10), ("sentences-v2", 90))),
     Case("promote-gateway-api", "canary-10", "wrong-weights",          # unset weights count 1 each: 50/50
          sentences_route(("sentences-v1", None), ("sentences-v2", None)), says="serves v1 50 / v2 50"),
     Case("promote-gateway-api", "promote", "no-backend", sentences_route(("sentences-v1", 0), ("sentences-v2", 0)),
@@ -80,7 +81,8 @@ CASES = [
          says="serves v1 100 / v2 0, the step expects v1 0 / v2 100"),
     Case("autoscale-gateway-api", "all-to-v2", "destination-extra", autoscale_route(None, 100),   # no weight counts 1
          says="it serves v1 0.99 / v2 99.01, the step expects v1 0 / v2 100"),   # 1 of 101, not rounded
-    Case("autoscale-gateway-api", "all-to-v2", "", autoscale_route(0, 1), traffic=True),    # weights are shares of their sum
+    # weights are shares of their sum
+    Case("autoscale-gateway-api", "all-to-v2", "", autoscale_route(0, 1), traffic=True),
     Case("cross-namespace-gateway-api", "grant", "reference-not-permitted",    # the step as the learner finds it
          says='HTTPRoute search-traffic/traffic-manager names a Service in another namespace that no ReferenceGrant '
               'there allows: its status says ResolvedRefs False, RefNotPermitted, "backendRef search/search-v1 not '
@@ -90,7 +92,8 @@ CASES = [
     Case("cross-namespace-gateway-api", "grant", "reference-not-permitted",    # from the wrong namespace
          grant("search-v1", from_namespace="traffic")),
     Case("cross-namespace-gateway-api", "grant", "", grant("search-v1"), traffic=True),   # in the Service's namespace
-    Case("cross-namespace-gateway-api", "header-only", "reference-not-permitted",   # v2 not granted: v1's grant is not enough
+    Case("cross-namespace-gateway-api", "header-only", "reference-not-permitted",
+         # v2 not granted: v1's grant is not enough
          search_route({"name": "canary-by-header", "matches": [{"headers": [{"name": "x-track", "value": "canary"}]}],
                        "backendRefs": [backend_ref("search", namespace="search-v2")]},
                       {"name": "stable", "backendRefs": [backend_ref("search", namespace="search-v1")]})),
@@ -99,15 +102,16 @@ CASES = [
     Case("cross-namespace-gateway-api", "header-only", "", traffic=True,
          values="referenceGrant: {enabled: true}\ncanary: {enabled: true}\n"),
     Case("cross-namespace-gateway-api", "canary-10", "header-route-missing", values="canary: {weight: 10}\n",
-         says="requests with X-Track: canary take route stable like everyone else"),   # enabled lost; applied over
-                                                                                            # the release: its grants stay
+         # enabled lost; applied over the release: its grants stay
+         says="requests with X-Track: canary take route stable like everyone else"),
     Case("cross-namespace-gateway-api", "canary-10", "wrong-weights",
          values="referenceGrant: {enabled: true}\ncanary: {enabled: true, weight: 3}\n",
          says="serves v1 97 / v2 3, the step expects v1 90 / v2 10"),
     Case("progressive", "canary-50", "wrong-weights", vs("app-example", "app-example", "app.lab.local", "app-gateway", [
         {"route": [to("app-example", 60, "stable"), to("app-example", 40, "canary")]}])),
     Case("promote", "replica-split", "wrong-weights", objects(SENTENCES_V2_TWICE),   # 3 and 2 pods: 60/40
-         says="serves v1 60 / v2 40 (plain load balancing over ready pods: v1 3, v2 2), the step expects v1 75 / v2 25"),
+         says="serves v1 60 / v2 40 (plain load balancing over ready pods: v1 3, v2 2), "
+              "the step expects v1 75 / v2 25"),
     Case("promote", "replica-split", "", traffic=True),                               # 3 and 1 pods: 75/25
     Case("autoscale", "all-to-v2", "weights-swapped", shop(100, "v2", 0)),
     Case("rollback", "shift-10", "no-endpoints",

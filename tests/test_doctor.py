@@ -84,7 +84,8 @@ def test_minikube_is_checked_against_its_own_cpus_and_memory(docker_with):
     k3d = by_name(docker_checks(colima, "k3d"))
     minikube = by_name(docker_checks(colima, "minikube"))
     assert k3d["CPUs for Docker"].result == WARN and k3d["memory for Docker"].result == WARN
-    assert minikube["CPUs for Docker"].result == FAIL and "fewer CPUs than its --cpus" in minikube["CPUs for Docker"].detail
+    cpus = minikube["CPUs for Docker"]
+    assert cpus.result == FAIL and "fewer CPUs than its --cpus" in cpus.detail
     # minikube refuses fewer CPUs than --cpus, but starts with less memory than --memory asks
     assert minikube["memory for Docker"].result == WARN and "8 recommended" in minikube["memory for Docker"].detail
     assert "cluster/minikube.yaml" in minikube["CPUs for Docker"].fix and "colima" in minikube["CPUs for Docker"].fix
@@ -121,7 +122,8 @@ def test_missing_and_unusable_tools_warn_that_up_downloads_the_pinned_version(la
 @pytest.mark.slow
 def test_doctor_through_the_cli_exits_1_when_something_fails(tmp_path):
     lab = new_lab(tmp_path)
-    result = lab.invoke("doctor", "--provider", "k3d", env_extra={"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"}, check=False)
+    result = lab.invoke("doctor", "--provider", "k3d", env_extra={"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"},
+                        check=False)
     assert result.returncode == 1
     assert "Docker daemon" in result.stdout and "--provider local" in result.stdout
     assert "check(s) failed" in result.stderr and "Traceback" not in result.stderr

@@ -19,7 +19,9 @@ spec:
   selector: {{matchLabels: {{app: {app}, version: {version}}}}}
   template:
     metadata: {{labels: {{app: {app}, version: {version}}}}}
-    spec: {{containers: [{{name: {app}, image: canary-lab.invalid/version-app:1.0, ports: [{{name: http, containerPort: 8888}}]}}]}}
+    spec:
+      containers:
+      - {{name: {app}, image: canary-lab.invalid/version-app:1.0, ports: [{{name: http, containerPort: 8888}}]}}
 """
 
 
@@ -113,7 +115,8 @@ def test_a_target_port_that_reaches_no_pod_is_noted_for_the_service_and_its_pods
     """Whichever of them an apply changed prints the note (`invoke apply` shows notes of what it applied)."""
     wrong = dict(OBJECTS)
     service = Ref("Service", "shop", "shop")
-    wrong[service] = {**OBJECTS[service], "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80, "targetPort": 9999}]}}
+    wrong[service] = {**OBJECTS[service],
+                      "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80, "targetPort": 9999}]}}
     pods = {f"shop/shop-v1-x-{i}": Pod(name=f"shop/shop-v1-x-{i}", namespace="shop", deployment="shop-v1",
                                         labels={"app": "shop", "version": "v1"}, port=20000 + i,
                                         container_ports={"http": 8888, "metrics": 9090}, listens_on=8888)

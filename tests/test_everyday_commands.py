@@ -70,7 +70,8 @@ def test_get_one_object_as_yaml_or_json(lab):
 
 def test_a_name_that_is_not_there_suggests_the_closest_one_and_its_namespace(lab):
     refused(lab.invoke("get", "vs", "canry", check=False), "did you mean canary in namespace canary-lab?")
-    refused(lab.invoke("get", "vs", "canary", "-n", "default", check=False), "did you mean canary in namespace canary-lab?")
+    refused(lab.invoke("get", "vs", "canary", "-n", "default", check=False),
+            "did you mean canary in namespace canary-lab?")
     refused(lab.invoke("get", "vz", check=False), "unknown kind 'vz'", "did you mean VirtualService (vs)?")
     refused(lab.invoke("get", "vs", "-o", "wide", check=False), "-o yaml or -o json")
 

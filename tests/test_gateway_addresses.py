@@ -114,7 +114,8 @@ def test_two_gateways_routing_one_host_each_answer_on_their_own_address(lab):
 
 
 def test_a_check_sends_a_host_to_the_gateway_whose_listener_takes_it(lab):
-    lab.invoke("apply", "-", input=gateway("named", "[{name: http, port: 80, protocol: HTTP, hostname: named.lab.local}]")
+    lab.invoke("apply", "-",
+               input=gateway("named", "[{name: http, port: 80, protocol: HTTP, hostname: named.lab.local}]")
                + route("named", "named", "v2", host="named.lab.local"))
     backend = LocalBackend(lab.paths, lab.port)
     assert backend.gateway_endpoint("http", "named.lab.local")[0] == addresses(lab)[("named", 80)]
@@ -144,7 +145,8 @@ def test_ports_are_kept_across_apply_a_killed_supervisor_and_up(lab):
 
 
 def test_an_https_listener_is_reached_on_the_tracks_https_port_with_the_lab_ca(lab):
-    lab.invoke("apply", "-", input=gateway("secure", "[{name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: "
+    lab.invoke("apply", "-",
+               input=gateway("secure", "[{name: https, port: 443, protocol: HTTPS, tls: {certificateRefs: "
                                                      "[{name: canary-lab-gateway-tls}]}}]")
                + route("secure", "secure", "v1", host="secure.lab.local"))
     url = addresses(lab)[("secure", 443)]
@@ -158,7 +160,8 @@ def test_a_url_a_step_names_before_its_gateway_exists_is_the_one_it_gets(lab):
     """The walkthrough fills {{gateway_url}} before the step applies the Gateway: a promise kept."""
     promised = LocalBackend(lab.paths, lab.port).entry_url("http", True, "later.lab.local")
     assert promised != f"http://127.0.0.1:{lab.port + 1}"    # the first Gateway holds the track's port
-    lab.invoke("apply", "-", input=gateway("later", "[{name: http, port: 80, protocol: HTTP, hostname: later.lab.local}]")
+    lab.invoke("apply", "-",
+               input=gateway("later", "[{name: http, port: 80, protocol: HTTP, hostname: later.lab.local}]")
                + route("later", "later", "v1", host="later.lab.local"))
     assert addresses(lab)[("later", 80)] == promised
     assert answers(promised, host="later.lab.local") == {"v1": 20}

@@ -223,7 +223,8 @@ def test_admit_keeps_the_first_creation_time_and_counts_spec_changes():
     ("", ["*"], ["*"]),
     ("", ["shop.lab.local"], ["shop.lab.local"]),    # no listener hostname: the route's, never "*"
     ("*.lab.local", ["*"], ["*.lab.local"]),
-    ("*.lab.local", ["shop.lab.local", "a.b.lab.local", "lab.local", "shop.other"], ["a.b.lab.local", "shop.lab.local"]),
+    ("*.lab.local", ["shop.lab.local", "a.b.lab.local", "lab.local", "shop.other"],
+     ["a.b.lab.local", "shop.lab.local"]),
     ("shop.lab.local", ["*.lab.local"], ["shop.lab.local"]),
     ("shop.lab.local", ["other.lab.local"], []),
 ])
@@ -244,7 +245,8 @@ def test_accepted_route_reports_accepted_and_resolved_refs_as_istio_writes_them(
     gateway = with_status(Ref("Gateway", "shop", "shop", GROUP), held[Ref("Gateway", "shop", "shop", GROUP)], held)
     assert {c["type"]: c["status"] for c in gateway["status"]["conditions"]} == {
         "Accepted": "True", "Programmed": "True", "ResolvedRefs": "True"}
-    assert [(l["name"], l["attachedRoutes"]) for l in gateway["status"]["listeners"]] == [("http", 1), ("other", 0)]
+    assert [(lsn["name"], lsn["attachedRoutes"]) for lsn in gateway["status"]["listeners"]] == [("http", 1),
+                                                                                                ("other", 0)]
 
 
 @pytest.mark.parametrize("parent, hostnames, reason", [
@@ -284,7 +286,8 @@ def allowing(where: str) -> str:
 def test_listeners_take_routes_of_their_own_namespace_unless_allowed_routes_say_otherwise():
     assert route_status(store(CROSS + FRONT_ROUTE), namespace="front")["Accepted"] == \
         ("False", "NotAllowedByListeners")
-    for allowed in ("{namespaces: {from: All}}", "{namespaces: {from: Selector, selector: {matchLabels: {team: front}}}}"):
+    for allowed in ("{namespaces: {from: All}}",
+                    "{namespaces: {from: Selector, selector: {matchLabels: {team: front}}}}"):
         assert route_status(store(allowing(allowed) + FRONT_ROUTE), namespace="front")["Accepted"] == \
             ("True", "Accepted"), allowed
     other_kind = allowing("{namespaces: {from: All}, kinds: [{kind: GRPCRoute}]}")
@@ -314,7 +317,8 @@ def test_a_cross_namespace_backend_needs_a_reference_grant_and_answers_500_witho
     assert route_status(granted, namespace="front")["ResolvedRefs"] == ("True", "ResolvedRefs")
     assert vhost(granted)["routes"][0]["route"]["cluster"] == "outbound|80||web-v1.shop.svc.cluster.local"
     # A grant for another namespace's routes permits nothing here.
-    elsewhere = store(allowing("{namespaces: {from: All}}") + FRONT_ROUTE + GRANT.replace("namespace: front", "namespace: x"))
+    elsewhere = store(allowing("{namespaces: {from: All}}") + FRONT_ROUTE + GRANT.replace("namespace: front",
+                                                                                          "namespace: x"))
     assert route_status(elsewhere, namespace="front")["ResolvedRefs"] == ("False", "RefNotPermitted")
 
 
@@ -372,7 +376,8 @@ spec:
 """)
     config = translate(held, PODS)
     [istio] = config.route_configs["http"]["virtual_hosts"]
-    assert istio["domains"][0] == "shop.lab.local" and istio["routes"][0]["route"]["cluster"].endswith("web-v1.shop.svc.cluster.local")
+    assert istio["domains"][0] == "shop.lab.local"
+    assert istio["routes"][0]["route"]["cluster"].endswith("web-v1.shop.svc.cluster.local")
     assert len(vhost(held)["routes"][0]["route"]["weighted_clusters"]["clusters"]) == 2
     assert [(entry.gateway.name, entry.port, entry.route_config["name"]) for entry in config.gateway_listeners] == [
         ("shop", 80, "http.80.shop.shop"), ("shop", 8080, "http.8080.shop.shop")]
@@ -481,7 +486,8 @@ def test_resolved_refs_names_the_last_backend_that_does_not_resolve_as_istio_doe
     ref = Ref("HTTPRoute", "front", "web", GROUP)
     [parent] = with_status(ref, held[ref], held)["status"]["parents"]
     [resolved] = [c for c in parent["conditions"] if c["type"] == "ResolvedRefs"]
-    assert (resolved["reason"], resolved["message"]) == ("BackendNotFound", "backend(nope.front.svc.cluster.local) not found")
+    assert (resolved["reason"], resolved["message"]) == ("BackendNotFound",
+                                                         "backend(nope.front.svc.cluster.local) not found")
 
 
 def test_a_route_bound_to_two_listeners_says_so_and_each_counts_it():
@@ -490,7 +496,8 @@ def test_a_route_bound_to_two_listeners_says_so_and_each_counts_it():
                            held)["status"]["parents"]
     assert parent["conditions"][0]["message"] == "Route was valid, bound to 2 parents"
     gateway = with_status(Ref("Gateway", "shop", "shop", GROUP), held[Ref("Gateway", "shop", "shop", GROUP)], held)
-    assert [(entry["name"], entry["attachedRoutes"]) for entry in gateway["status"]["listeners"]] == [("http", 1), ("other", 1)]
+    assert [(entry["name"], entry["attachedRoutes"]) for entry in gateway["status"]["listeners"]] == [("http", 1),
+                                                                                                      ("other", 1)]
 
 
 def test_the_gateway_status_names_its_deployed_service_as_istio_writes_it():
@@ -565,7 +572,8 @@ def test_a_parent_is_accepted_by_any_listener_else_reports_the_least_severe_reas
     # One parentRef refused (a sectionName it lacks), another taking it: the route is Accepted.
     two = store(allowing("{namespaces: {from: All}}") + route(namespace="front", spec=SHOP_ROUTE_TO.replace(
         "parentRefs: [{name: shop, namespace: shop}]",
-        "parentRefs: [{name: shop, namespace: shop, sectionName: nope}, {name: shop, namespace: shop, sectionName: http}]")))
+        "parentRefs: [{name: shop, namespace: shop, sectionName: nope}, "
+        "{name: shop, namespace: shop, sectionName: http}]")))
     assert "not Accepted" not in apply_note(ref, two)
     assert [c["status"] for p in with_status(ref, two[ref], two)["status"]["parents"]
             for c in p["conditions"] if c["type"] == "Accepted"] == ["False", "True"]
@@ -579,7 +587,8 @@ def test_a_parent_is_accepted_by_any_listener_else_reports_the_least_severe_reas
     ("  parentRefs: [{name: shop}]\n  hostnames: [a.example.org]\n  rules: [{backendRefs: [{name: web-v1, port: 80}]}]",
      "NoMatchingListenerHostname",
      'no hostnames matched parent hostname "*.lab.local"; no hostnames matched parent hostname "other.example.com"'),
-    ("  parentRefs: [{name: shop}]\n  hostnames: [shop.lab.local]\n  rules: [{backendRefs: [{name: web.v1, port: 80}]}]",
+    ("  parentRefs: [{name: shop}]\n  hostnames: [shop.lab.local]\n"
+     "  rules: [{backendRefs: [{name: web.v1, port: 80}]}]",
      "InvalidDestination", "service name invalid; the name of the Service must be used, not the hostname."),
 ])
 def test_reasons_and_messages_are_istios(spec, reason, message):
@@ -590,7 +599,8 @@ def test_reasons_and_messages_are_istios(spec, reason, message):
 
 
 def test_a_listener_that_takes_no_httproute_and_a_grantless_backend_are_worded_as_istio_words_them():
-    held = store(allowing("{namespaces: {from: All}, kinds: [{kind: GRPCRoute}]}") + route(namespace="front", spec=SHOP_ROUTE_TO))
+    held = store(allowing("{namespaces: {from: All}, kinds: [{kind: GRPCRoute}]}") + route(namespace="front",
+                                                                                           spec=SHOP_ROUTE_TO))
     ref = Ref("HTTPRoute", "front", "web", GROUP)
     [parent] = with_status(ref, held[ref], held)["status"]["parents"]
     assert parent["conditions"][0]["message"] == "kind gateway.networking.k8s.io/v1/HTTPRoute is not allowed"
@@ -641,7 +651,8 @@ spec:
     assert refused.value.message.endswith(
         "spec.listeners[0].tls must be mode Terminate with certificateRefs [{kind: Secret, name: "
         "canary-lab-gateway-tls}] in the Gateway's namespace on the local lab")
-    assert refused.value.fix == "the local gateway has only the lab CA's certificate; other TLS setups need k3d or minikube"
+    assert refused.value.fix == ("the local gateway has only the lab CA's certificate; "
+                                 "other TLS setups need k3d or minikube")
 
 
 def test_a_prefix_outranks_a_longer_regular_expression_and_a_missing_service_port_answers_500():
@@ -676,8 +687,8 @@ def test_only_gateways_and_httproutes_get_a_status_and_an_istio_gateway_gets_no_
 def test_apply_notes_say_what_a_route_serves():
     ref = Ref("HTTPRoute", "shop", "web", GROUP)
     missing = store(BASE + route(spec=SPLIT.replace("name: web-v2", "name: web-v3")))
-    assert apply_note(ref, missing) == \
-        " — ResolvedRefs False: BackendNotFound (backend(web-v3.shop.svc.cluster.local) not found); its share answers 500"
+    assert apply_note(ref, missing) == (" — ResolvedRefs False: BackendNotFound "
+                                        "(backend(web-v3.shop.svc.cluster.local) not found); its share answers 500")
     dotted = store(BASE + route(spec=SPLIT.replace("name: web-v2", "name: web.v2")))
     assert apply_note(ref, dotted).endswith("; it serves nothing")
 
@@ -692,13 +703,15 @@ def test_a_gateway_with_a_conflicted_listener_is_accepted_saying_one_is_invalid(
     status = with_status(ref, held[ref], held)["status"]
     assert [(c["type"], c["status"], c["reason"], c["message"]) for c in status["conditions"]] == [
         ("Accepted", "True", "ListenersNotValid", "One or more of the Gateway's listeners are invalid"),
-        ("Programmed", "True", "Programmed", "Resource programmed, assigned to service(s) shop-istio.shop.svc.cluster.local:80"),
+        ("Programmed", "True", "Programmed",
+         "Resource programmed, assigned to service(s) shop-istio.shop.svc.cluster.local:80"),
         ("ResolvedRefs", "True", "ResolvedRefs", "All references resolved")]
     conflicted = status["listeners"][1]
     assert [(c["type"], c["status"], c["reason"]) for c in conflicted["conditions"]] == [
         ("Accepted", "False", "HostnameConflict"), ("Conflicted", "True", "HostnameConflict"),
         ("Programmed", "False", "HostnameConflict")]
-    assert conflicted["conditions"][0]["message"] == "Listener has a conflict with another listener attached to the same Gateway"
+    assert conflicted["conditions"][0]["message"] == ("Listener has a conflict with another listener attached to the "
+                                                      "same Gateway")
 
 
 def test_the_programmed_message_lists_every_listener_port_as_istio_joins_them():
@@ -722,6 +735,7 @@ spec:
   gatewayClassName: istio
   listeners: [{name: http, port: 80, protocol: HTTP, hostname: second.example.com}]
 """ + route(namespace="front", spec=SHOP_ROUTE_TO.replace(
-        "parentRefs: [{name: shop, namespace: shop}]", "parentRefs: [{name: shop, namespace: shop}, {name: second, namespace: shop}]")))
+        "parentRefs: [{name: shop, namespace: shop}]",
+        "parentRefs: [{name: shop, namespace: shop}, {name: second, namespace: shop}]")))
     assert apply_note(Ref("HTTPRoute", "front", "web", GROUP), held).startswith(
         " — not Accepted by Gateway shop: NotAllowedByListeners")

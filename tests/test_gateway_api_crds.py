@@ -19,7 +19,8 @@ ROUTE = PROJECT_DIR / "exercises" / "canary-gateway-api" / "solutions" / "httpro
 def test_the_vendored_crds_are_the_pinned_standard_channel():
     for path in CRD_DIR.glob("*.yaml"):
         [crd] = load_manifest_file(path)
-        assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == GATEWAY_API   # what the cluster installs
+        # what the cluster installs
+        assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == GATEWAY_API
         assert crd["metadata"]["annotations"]["gateway.networking.k8s.io/channel"] == "standard"
 
 

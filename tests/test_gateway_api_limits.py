@@ -9,8 +9,16 @@ from lab.backends.local.gateway_api_limits import check_limits
 from lab.errors import ManifestError
 from lab.manifests import ref_of
 from tests.gateway_api_crds import validate
-from tests.test_bad_input_table import MAX_HOSTNAMES, MAX_LISTENERS, MAX_MATCHES, MAX_RULES, ROUTE_RULE, \
-    httproute, listeners, matches
+from tests.test_bad_input_table import (
+    MAX_HOSTNAMES,
+    MAX_LISTENERS,
+    MAX_MATCHES,
+    MAX_RULES,
+    ROUTE_RULE,
+    httproute,
+    listeners,
+    matches,
+)
 
 
 @pytest.mark.parametrize("make, most", [

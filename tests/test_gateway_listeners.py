@@ -100,7 +100,8 @@ def test_a_broader_listener_leaves_a_more_specific_ones_hostnames_to_it(on, rout
 def test_isolation_compares_with_listeners_of_the_same_port_and_protocol_only():
     ours = listener("empty")
     assert allowed_by_isolation("a.example.com", ours, [ours, listener("w", port=81, hostname="*.example.com")])
-    assert allowed_by_isolation("a.example.com", ours, [ours, listener("w", protocol="HTTPS", hostname="*.example.com")])
+    assert allowed_by_isolation("a.example.com", ours,
+                                [ours, listener("w", protocol="HTTPS", hostname="*.example.com")])
     assert not allowed_by_isolation("a.example.com", ours, [ours, listener("w", hostname="*.example.com")])
     # an exact listener as long as our wildcard still owns its hostname
     wild, exact = listener("wild", hostname="*.a.com"), listener("exact", hostname="b.a.com")

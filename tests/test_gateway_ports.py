@@ -64,8 +64,10 @@ def assign(tmp_path, lab_port: int, text: str, taken: frozenset[int] = frozenset
 def test_the_oldest_gateways_first_ports_get_the_tracks_and_the_rest_free_ones(tmp_path, lab_port):
     found = assign(tmp_path, lab_port,
                    gateway("newer", "[{name: a, port: 80, protocol: HTTP}]", "2026-06-01T00:00:00Z")
-                   + gateway("older", "[{name: web, port: 9090, protocol: HTTP}, {name: admin, port: 8080, protocol: HTTP},"
-                             " {name: tls, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: canary-lab-gateway-tls}]}}]"))
+                   + gateway("older",
+                             "[{name: web, port: 9090, protocol: HTTP}, {name: admin, port: 8080, protocol: HTTP},"
+                             " {name: tls, port: 443, protocol: HTTPS,"
+                             " tls: {certificateRefs: [{name: canary-lab-gateway-tls}]}}]"))
     assert found["shop/older:9090"] == track_port(lab_port, "http") == lab_port + 1   # its first listener
     assert found["shop/older:443"] == track_port(lab_port, "https") == lab_port + 364
     others = {found["shop/older:8080"], found["shop/newer:80"]}
@@ -117,7 +119,8 @@ ROUTED = (gateway("exact", "[{name: h, port: 80, protocol: HTTP, hostname: shop.
           + gateway("wide", "[{name: h, port: 80, protocol: HTTP, hostname: '*.lab.local'}]")
           + gateway("wider", "[{name: h, port: 80, protocol: HTTP, hostname: '*.local'}]")
           + gateway("any", "[{name: h, port: 80, protocol: HTTP}, "
-                           "{name: s, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: canary-lab-gateway-tls}]}}]")
+                           "{name: s, port: 443, protocol: HTTPS, "
+                           "tls: {certificateRefs: [{name: canary-lab-gateway-tls}]}}]")
           + route("on-any", "any", "[routed.lab.local]"))
 
 

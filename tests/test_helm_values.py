@@ -101,7 +101,8 @@ def test_values_from_a_named_pipe_are_refused_without_waiting(lab_root, tmp_path
 
 def test_an_alias_bomb_in_values_is_refused_before_helm_expands_it(lab_root, tmp_path, helm):
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, n in zip("abcde", "bcdef"))
+        f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, n in zip("abcde", "bcdef", strict=True))
     with pytest.raises(LabError, match="aliases are expanded"):
         render(CHART, "tm", "traffic", [values_file(tmp_path, bomb)])
 

@@ -60,7 +60,7 @@ def test_get_pods_lists_the_labs_processes_as_kubectl_does(lab, kind):
     assert listed[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     names = {row[0].rsplit("-", 2)[0]: row for row in listed[1:]}
     assert set(names) == {"httpbin", "tornado"}
-    for name, ready, status, restarts, age in names.values():
+    for _name, ready, status, restarts, age in names.values():
         assert (ready, status, restarts) == ("1/1", "Running", "0") and re.fullmatch(r"\d+s|\d+m(\d+s)?", age)
     everywhere = rows(lab.invoke("get", kind, "-A").stdout)
     assert everywhere[0][0] == "NAMESPACE" and {row[0] for row in everywhere[1:]} == {"canary-lab", OTHER}
@@ -203,7 +203,8 @@ def test_on_a_cluster_get_pods_reads_the_api_servers_pods(lab_root, tools, clust
     cluster.kube.apply({"apiVersion": "v1", "kind": "Pod",
                         "metadata": {"name": "web-1", "namespace": "shop",
                                      "creationTimestamp": "2026-12-07T11:00:00Z"},
-                        "spec": {"containers": [{"name": "app", "image": "web"}, {"name": "istio-proxy", "image": "p"}]},
+                        "spec": {"containers": [{"name": "app", "image": "web"},
+                                                {"name": "istio-proxy", "image": "p"}]},
                         "status": {"phase": "Running", "containerStatuses": [
                             {"name": "app", "ready": True, "restartCount": 2, "state": {"running": {}}},
                             {"name": "istio-proxy", "ready": True, "restartCount": 0, "state": {"running": {}}}]}})

@@ -28,7 +28,8 @@ SHIPPED = sorted(
     if not path.name.startswith(("patch-", "values")))
 CHART_SETTINGS = [[], ["canary.enabled=true"], ["canary.enabled=true", "canary.weight=10"],
                   ["mtls.strict=true"]]
-GRANT_SETTINGS = [["referenceGrant.enabled=true"], ["referenceGrant.enabled=true", "canary.enabled=true", "canary.weight=10"]]
+GRANT_SETTINGS = [["referenceGrant.enabled=true"],
+                  ["referenceGrant.enabled=true", "canary.enabled=true", "canary.weight=10"]]
 MODELS = {  # apiVersion group → cloudcoil module (the version is the module's last part)
     "networking.istio.io": "cloudcoil.models.istio.networking",
     "security.istio.io": "cloudcoil.models.istio.security",
@@ -49,7 +50,8 @@ def documents():
         grants = "referenceGrant" in yaml.safe_load((chart.parent / "values.yaml").read_text())   # Gateway API charts
         for settings in CHART_SETTINGS + GRANT_SETTINGS * grants:
             for index, obj in enumerate(render(chart.parent, "release", "traffic", settings=settings)):
-                yield pytest.param(obj, id=f"{exercise}/{chart.parent.name}[{','.join(settings)}]#{index}-{obj['kind']}")
+                yield pytest.param(obj,
+                                   id=f"{exercise}/{chart.parent.name}[{','.join(settings)}]#{index}-{obj['kind']}")
 
 
 def unknown_keys(given, kept, path="") -> list[str]:
@@ -61,7 +63,7 @@ def unknown_keys(given, kept, path="") -> list[str]:
             found += [where] if key not in kept else unknown_keys(value, kept[key], where)
         return found
     if isinstance(given, list) and isinstance(kept, list):
-        return [k for g, m in zip(given, kept) for k in unknown_keys(g, m, path + "[]")]
+        return [k for g, m in zip(given, kept, strict=True) for k in unknown_keys(g, m, path + "[]")]
     return []
 
 

@@ -63,7 +63,7 @@ def test_copies_that_double_an_object_stop_at_the_limit_quickly():
 def test_an_alias_bomb_in_a_patch_is_refused_when_read():
     bomb = "- {op: add, path: /metadata/annotations/x, value: &a [x, x, x, x, x, x, x, x, x, x]}\n" + "".join(
         f"- {{op: add, path: /metadata/annotations/{n}, value: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, "
-        f"*{p}, *{p}]}}\n" for p, n in zip("abcde", "bcdef"))
+        f"*{p}, *{p}]}}\n" for p, n in zip("abcde", "bcdef", strict=True))
     with pytest.raises(ManifestError, match="aliases are expanded"):
         parse_patch(bomb.replace("&a [", "&a [", 1), "--patch")
 

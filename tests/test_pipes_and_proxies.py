@@ -146,6 +146,7 @@ def test_a_first_up_that_fails_points_at_logs_that_still_exist(tmp_path, monkeyp
 
 def test_a_long_line_piped_keeps_a_command_whole():
     # A pipe has no width: rich would wrap at 80 columns and split the curl command a learner copies.
-    out = subprocess.run([sys.executable, "-c", "from lab import ui; ui.info('try: ' + 'x' * 100 + ' curl -H \"Host: a\"')"],
-                         capture_output=True, text=True, cwd=PROJECT_DIR, check=True).stdout
+    line = "from lab import ui; ui.info('try: ' + 'x' * 100 + ' curl -H \"Host: a\"')"
+    out = subprocess.run([sys.executable, "-c", line], capture_output=True, text=True, cwd=PROJECT_DIR,
+                         check=True).stdout
     assert out.strip() == "try: " + "x" * 100 + ' curl -H "Host: a"'

@@ -21,7 +21,8 @@ def test_a_regex_that_backtracks_for_minutes_in_python_is_matched_at_once():
 
 
 def test_the_lab_check_picks_routes_by_a_header_regex_without_hanging():
-    conditions = {"prefix": "/", "headers": [{"name": "x-track", "string_match": {"safe_regex": {"regex": CATASTROPHIC}}}]}
+    conditions = {"prefix": "/",
+                  "headers": [{"name": "x-track", "string_match": {"safe_regex": {"regex": CATASTROPHIC}}}]}
     started = time.monotonic()
     assert not route_matches(conditions, "/", {"X-Track": "b" * 5_000})
     assert route_matches({"safe_regex": {"regex": "/api/v[0-9]+"}}, "/api/v2?x=1", {})

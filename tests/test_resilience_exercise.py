@@ -33,7 +33,8 @@ def check_after(lab, step_name: str, name: str, change: tuple[str, str]):
 
 
 def test_retrying_only_failed_connections_leaves_v2s_errors_with_users(lab):
-    result = check_after(lab, "add-retries", "virtualservice-retries.yaml", ("retryOn: 5xx", "retryOn: connect-failure"))
+    result = check_after(lab, "add-retries", "virtualservice-retries.yaml",
+                         ("retryOn: 5xx", "retryOn: connect-failure"))
     assert not result.passed and result.diagnosis == "clients-see-errors", result.message
     assert "retryOn" in result.hint   # the step's own word on it
 
@@ -68,7 +69,8 @@ def test_retrying_5xx_hides_the_bad_pod_but_ejects_nothing(lab):
 
 
 def test_outlier_detection_that_never_ejects_leaves_the_errors(lab):
-    result = check_after(lab, "eject", "destinationrule-outlier.yaml", ("consecutive5xxErrors: 3", "consecutive5xxErrors: 0"))
+    result = check_after(lab, "eject", "destinationrule-outlier.yaml",
+                         ("consecutive5xxErrors: 3", "consecutive5xxErrors: 0"))
     assert not result.passed and result.diagnosis == "clients-see-errors", result.message
 
 

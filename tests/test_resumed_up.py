@@ -74,7 +74,8 @@ def test_an_up_interrupted_after_any_command_then_run_again_ends_as_an_uninterru
         calls = [c for c in reference.tools.calls if c[:2] != ["kubectl", "port-forward"]]
     finally:
         reference.close()
-    assert wanted["clusters"] == ["canary-lab"] and ("APIService", "", "v1beta1.metrics.k8s.io", None) in wanted["objects"]
+    assert wanted["clusters"] == ["canary-lab"]
+    assert ("APIService", "", "v1beta1.metrics.k8s.io", None) in wanted["objects"]
     writes = [i for i, argv in enumerate(calls) if not " ".join(argv).startswith(READS)
               and argv[-2:-1] != ["cat"]]     # `docker exec NODE cat FILE` reads too
     # of a run of like commands (three builds, three pushes), after the first and after the last

@@ -185,8 +185,8 @@ def test_too_few_requests_is_never_a_pass(shop):
 
 
 def test_ctrl_c_says_which_weights_are_live(shop):
-    process = subprocess.Popen([sys.executable, "-m", "invoke", *rollout("--canary", "v2", "--steps", "25,100",
-                                                                           interval="30")], cwd=PROJECT_DIR, env=shop.env(), text=True,
+    argv = [sys.executable, "-m", "invoke", *rollout("--canary", "v2", "--steps", "25,100", interval="30")]
+    process = subprocess.Popen(argv, cwd=PROJECT_DIR, env=shop.env(), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
@@ -266,7 +266,8 @@ def test_a_slow_canary_is_rolled_back_on_its_p95(lab, tmp_path):
                         "--traffic", "--path", "/delay/0.3", check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     verdict = decision_lines(result.stdout)[-1]
-    assert re.match(r"step 1/2: canary 50% — errors 0\.0% of \d+ ≤ 1%, p95 ", verdict) and verdict.endswith(": roll back")
+    assert re.match(r"step 1/2: canary 50% — errors 0\.0% of \d+ ≤ 1%, p95 ", verdict)
+    assert verdict.endswith(": roll back")
     p95 = float(verdict.split("p95 ")[1].split(" ms")[0])
     assert 300 <= p95 < 2000 and "ms > 100 ms" in verdict
     held = yaml.safe_load(lab.invoke("get", "VirtualService", "samples").stdout)

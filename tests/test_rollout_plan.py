@@ -6,10 +6,11 @@ import jsonpatch
 import pytest
 
 from lab.errors import LabError
-from lab.manifests import Ref
 from lab.gate_rates import gate_in_words, window_rollback
+from lab.manifests import Ref
 from lab.rollout import Plan, decide, locate, parse_steps
-from lab.traffic.metrics import ClusterCounts, Destination, Reading, WindowStats, parse_stats, window
+from lab.traffic.envoy_stats import ClusterCounts, parse_stats
+from lab.traffic.metrics import Destination, Reading, WindowStats, window
 from tests.conftest import objects
 
 VS = objects("""

@@ -14,9 +14,7 @@ from lab.backends.local.schema import check_supported
 from lab.backends.local.translate import translate
 from lab.errors import ManifestError
 from tests.conftest import by_ref, objects
-from tests.test_gateway_api import BASE as GATEWAY_API_BASE
-from tests.test_gateway_api import PODS as GATEWAY_API_PODS
-from tests.test_gateway_api import route, store
+from tests.test_gateway_api import BASE as GATEWAY_API_BASE, PODS as GATEWAY_API_PODS, route, store
 from tests.test_translate import BASE, PODS
 
 
@@ -66,7 +64,8 @@ def test_retries_on_5xx_and_status_codes_as_convert_policy_writes_them():
 
 
 def test_retriable_status_codes_named_already_keep_their_place():
-    policy = action("      retries: {attempts: 2, retryOn: 'gateway-error,retriable-status-codes,503'}\n")["retry_policy"]
+    retries = "      retries: {attempts: 2, retryOn: 'gateway-error,retriable-status-codes,503'}\n"
+    policy = action(retries)["retry_policy"]
     assert policy["retry_on"] == "gateway-error,retriable-status-codes" and policy["retriable_status_codes"] == [503]
 
 
@@ -136,7 +135,8 @@ def test_outlier_values_istio_refuses_are_refused(policy, named):
 
 
 def test_an_outlier_field_the_lab_does_not_serve_is_refused_by_name():
-    text = BASE.replace("  host: app\n", "  host: app\n  trafficPolicy:\n    outlierDetection: {consecutiveErrors: 3}\n", 1)
+    text = BASE.replace("  host: app\n",
+                        "  host: app\n  trafficPolicy:\n    outlierDetection: {consecutiveErrors: 3}\n", 1)
     with pytest.raises(ManifestError) as refused:
         for obj in objects(text):
             check_supported(obj)
@@ -159,7 +159,8 @@ def test_an_httproute_gets_istios_default_retries_and_no_timeout():
     assert route_action["retry_policy"] == DEFAULT_RETRY_POLICY and route_action["timeout"] == "0s"
 
 
-@pytest.mark.parametrize("timeouts, served", [("{request: 2s}", "2s"), ("{request: 10s, backendRequest: 500ms}", "0.5s"),
+@pytest.mark.parametrize("timeouts, served",
+                         [("{request: 2s}", "2s"), ("{request: 10s, backendRequest: 500ms}", "0.5s"),
                                               ("{request: 0s}", "0s"), ("{backendRequest: 1m}", "60s")])
 def test_httproute_timeouts_as_istio_converts_them(timeouts, served):
     assert http_route_action(timeouts)["timeout"] == served
@@ -181,7 +182,8 @@ MIRROR_CLUSTER = "outbound|80|v2|app.shop.svc.cluster.local"
 def test_a_mirror_becomes_a_request_mirror_policy_as_route_go_writes_it():
     route_action = action("      mirror: {host: app, subset: v2}\n      mirrorPercentage: {value: 12.5}\n")
     assert route_action["request_mirror_policies"] == [{
-        "cluster": MIRROR_CLUSTER, "runtime_fraction": {"default_value": {"numerator": 125000, "denominator": "MILLION"}},
+        "cluster": MIRROR_CLUSTER,
+        "runtime_fraction": {"default_value": {"numerator": 125000, "denominator": "MILLION"}},
         "trace_sampled": False, "disable_shadow_host_suffix_append": True}]
     # and the mirror's cluster exists, with the subset's pods
     [cluster] = [c for c in translate(by_ref(BASE + vs("      mirror: {host: app, subset: v2}\n")), PODS).clusters
@@ -280,7 +282,8 @@ def test_one_hashed_destination_retries_without_the_previous_hosts_predicate():
     ("{useSourceIp: true}", "consistentHash.useSourceIp is not supported"),
 ])
 def test_consistent_hashes_refused_naming_the_field(hashed, named):
-    text = BASE.replace("  host: app\n", f"  host: app\n  trafficPolicy:\n    loadBalancer:\n      consistentHash: {hashed}\n", 1)
+    text = BASE.replace("  host: app\n",
+                        f"  host: app\n  trafficPolicy:\n    loadBalancer:\n      consistentHash: {hashed}\n", 1)
     with pytest.raises(ManifestError) as refused:
         for obj in objects(text):
             check_supported(obj)

@@ -87,7 +87,8 @@ def sentences(*routes: dict) -> list[dict]:
 
 
 def sentences_rule(*refs: dict) -> list[dict]:
-    return gateway_api_route("sentences-gateway-api", "sentences", "sentences-gateway", "sentences-gateway-api.lab.local",
+    return gateway_api_route("sentences-gateway-api", "sentences", "sentences-gateway",
+                             "sentences-gateway-api.lab.local",
                              [{"backendRefs": list(refs)}])
 
 
@@ -140,7 +141,8 @@ ISTIO_MISTAKES = [
                                                                                                name="canary-split"),
          says="route main of VirtualService canary-lab/canary comes before route main of VirtualService "
               "canary-lab/canary-split and matches canary.lab.local/ too, so main of VirtualService "
-              "canary-lab/canary-split never gets it: it gets httpbin 100 / tornado 0, expected httpbin 80 / tornado 20 "
+              "canary-lab/canary-split never gets it: it gets httpbin 100 / tornado 0, "
+              "expected httpbin 80 / tornado 20 "
               "(VirtualService canary-lab/canary and VirtualService canary-lab/canary-split share the host: the "
               "gateway merges them, the older one's routes first, and each one's catch-all after every route with "
               "a match)\n  fix: take the catch-all out of VirtualService canary-lab/canary (the older one)"),
@@ -159,8 +161,8 @@ ISTIO_MISTAKES = [
     Case("canary", "rollback", "destination-extra", preview_service() + canary_vs(WEBSOCKET, {"route": [
         to("httpbin", 99, port=8000), to("httpbin-preview", 1, port=8000)]}),
          says="1% to httpbin-preview.canary-lab"),                        # a Service that exists, not a destination
-    Case("canary", "rollback", "destination-extra", canary_vs(WEBSOCKET, main(50, 50, match=[{"uri": {"prefix": "/h"}}]),
-                                                          only_httpbin()),
+    Case("canary", "rollback", "destination-extra",
+         canary_vs(WEBSOCKET, main(50, 50, match=[{"uri": {"prefix": "/h"}}]), only_httpbin()),
          says="for canary.lab.local/h"),
     Case("progressive", "canary-50", "destination-missing",             # the 50/50 only under /api
          app_vs({"match": [{"uri": {"prefix": "/api"}}], "route": [to("app-example", 50, "stable"),
@@ -189,14 +191,16 @@ ISTIO_MISTAKES = [
         {**test_diagnoses.BY_HEADER, "match": [{"headers": {"x-track": {"exact": "testers"}}}]},
         test_diagnoses.STABLE)),
     Case("autoscale", "all-to-v2", "destination-extra",
-         vs("shop", "shop", "shop.lab.local", "shop-gateway", [{"route": [to("shop", 1, "v1"), to("shop", 99, "v2")]}])),
+         vs("shop", "shop", "shop.lab.local", "shop-gateway",
+            [{"route": [to("shop", 1, "v1"), to("shop", 99, "v2")]}])),
     Case("rollback", "shift-10", "wrong-weights", vs("shop-rollback", "shop", "rollback.lab.local", "shop-gateway", [
         {"route": [to("shop", 95, "v1"), to("shop", 5, "v3")]}])),
     Case("rollback", "roll-back", "weights-swapped", vs("shop-rollback", "shop", "rollback.lab.local",
                                                             "shop-gateway", [{"route": [to("shop", 100, "v3")]}])),
     Case("canary", "split-over-https", "no-route", canary_vs(WEBSOCKET, main(80, 20, match=ONLY_ROOT))),
     Case("canary", "shift-20", "route-for-some", canary_vs(WEBSOCKET, {   # a testers' route the step never asked for
-        "name": "testers", "match": [{"headers": {"x-track": {"exact": "canary"}}}], "route": [to("tornado", port=8888)]},
+        "name": "testers", "match": [{"headers": {"x-track": {"exact": "canary"}}}],
+        "route": [to("tornado", port=8888)]},
         main(80, 20)), says="take route testers, which matches them"),
 ]
 

@@ -75,14 +75,16 @@ def test_the_same_weights_to_another_destination_are_not_served_yet():
 
 
 def test_a_weight_0_destination_is_dropped_as_istiod_drops_it():
-    all_httpbin = virtual_service("[{destination: {host: httpbin}, weight: 100}, {destination: {host: tornado}, weight: 0}]")
+    all_httpbin = virtual_service("[{destination: {host: httpbin}, weight: 100}, "
+                                  "{destination: {host: tornado}, weight: 0}]")
     assert served(expected(all_httpbin), live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)]))
 
 
 def test_an_apply_with_a_weight_0_destination_returns_at_once_however_envoy_lists_it():
     """istiod drops it (route.go); an Envoy that still lists it at weight 0 sends it nothing either:
     served both ways, so a cluster apply of a 100/0 split returns at once rather than at the timeout."""
-    all_httpbin = virtual_service("[{destination: {host: httpbin}, weight: 100}, {destination: {host: tornado}, weight: 0}]")
+    all_httpbin = virtual_service("[{destination: {host: httpbin}, weight: 100}, "
+                                  "{destination: {host: tornado}, weight: 0}]")
     listed = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100), ("tornado", 0)])
     started = time.monotonic()
     wait_until_served(expected(all_httpbin), lambda: listed, timeout=30, interval=0.5)

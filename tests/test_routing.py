@@ -139,7 +139,8 @@ def test_ctrl_c_during_traffic_shows_what_came_back_and_exits_130(lab):
     admin = EnvoyAdmin(f"http://127.0.0.1:{load_state(lab.paths).settings['admin_port']}")
     before = sum(requests for requests, _ in admin.upstream_counts().values())
     traffic = subprocess.Popen([sys.executable, "-m", "invoke", "traffic", "--host", HOST, "--requests", "100000"],
-                               cwd=PROJECT_DIR, env=lab.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=PROJECT_DIR, env=lab.env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60      # until the gateway has answered a few hundred of them

@@ -116,7 +116,8 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_timeout(processes, mon
 def test_workers_orphaned_by_a_killed_master_are_ended_with_it(processes):
     [port] = free_ports(1)
     # A master that forks a worker holding the port, like gunicorn's.
-    forking = {"argv": [sys.executable, "-c", "import os, time\nif os.fork() == 0:\n    " + SERVE.replace("; ", "\n    ")
+    forking = {"argv": [sys.executable, "-c",
+                        "import os, time\nif os.fork() == 0:\n    " + SERVE.replace("; ", "\n    ")
                         + "\nelse:\n    time.sleep(60)"], "port": port, "env": {"PORT": str(port)}}
     processes.start_supervisor({"shop/web-0": forking})
     processes.wait_ready({"shop/web-0": forking}, timeout=10)

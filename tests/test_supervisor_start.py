@@ -2,8 +2,7 @@
 command line can read empty (seen in full-suite runs on this 2-core machine). The start must wait
 for the supervisor it started (known by its Popen), not give up on it."""
 
-from lab.backends.local import pids
-from lab.backends.local import processes as supervision
+from lab.backends.local import pids, processes as supervision
 
 
 def test_start_waits_for_a_supervisor_whose_command_line_does_not_show_yet(tmp_path, monkeypatch):

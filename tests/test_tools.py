@@ -154,7 +154,8 @@ def fake_executable(folder, name, says):
     ("helm", "v3.19.0+gabc", False),                        # Helm 3 is another major
     ("kind", f"kind v{TOOLS['kind']} go1.25 linux/amd64", True),
     ("kind", "kind v0.32.0 go1.25 linux/amd64", False),     # node images are built per kind release
-    ("kind", f"kind v{TOOLS['kind'].rsplit('.', 1)[0]}.99 go1.25 linux/amd64", False),   # another patch of it: another release
+    # another patch of it: another release
+    ("kind", f"kind v{TOOLS['kind'].rsplit('.', 1)[0]}.99 go1.25 linux/amd64", False),
     ("k3d", "k3d version v5.10.0\nk3s version v1.33.1-k3s1 (default)", True),
     ("k3d", "k3d version v5.7.5", False),
 ])

@@ -252,7 +252,8 @@ def test_routes_are_named_as_istiod_names_them():
     """route.go TranslateRoute: `<http name>.<match name>` for a named match entry, else the http name."""
     named = VS_SPLIT.replace("- match: [{headers: {X-Track: {exact: canary}}}]",
                              "- name: testers\n      match: [{name: by-header, headers: {X-Track: {exact: canary}}}, "
-                             "{uri: {prefix: /beta}}]").replace("    - route:\n", "    - name: everyone\n      route:\n")
+                             "{uri: {prefix: /beta}}]").replace("    - route:\n",
+                                                                "    - name: everyone\n      route:\n")
     [vhost] = translate(store(named), PODS).route_configs["http"]["virtual_hosts"]
     assert [r.get("name") for r in vhost["routes"]] == ["testers.by-header", "testers", "everyone"]
 
@@ -270,8 +271,9 @@ def test_header_matches_become_envoys_string_matches():
         {"name": "x-regex", "string_match": {"safe_regex": {"regex": "c.*y"}}}]
 
 
-CATCH_ALL_FIRST = VS_SPLIT.replace("    - match: [{headers: {X-Track: {exact: canary}}}]\n      route: [{destination: {host: app, subset: v2}}]\n", "") \
-    + "    - name: testers\n      match: [{headers: {X-Track: {exact: canary}}}]\n      route: [{destination: {host: app, subset: v2}}]\n"
+TESTERS_RULE = ("      match: [{headers: {X-Track: {exact: canary}}}]\n"
+                "      route: [{destination: {host: app, subset: v2}}]\n")
+CATCH_ALL_FIRST = VS_SPLIT.replace("    -" + TESTERS_RULE[5:], "") + "    - name: testers\n" + TESTERS_RULE
 
 
 def test_routes_after_a_catch_all_are_not_served_and_the_apply_says_so_once():
@@ -318,7 +320,8 @@ def test_each_route_has_no_timeout_and_istios_retries_split_or_not():
 
 
 TWO_PORTS = BASE.replace("ports: [{port: 80, targetPort: 8080}]",
-                         "ports: [{name: http, port: 80, targetPort: 8080}, {name: admin, port: 9090, targetPort: 8080}]")
+                         "ports: [{name: http, port: 80, targetPort: 8080}, "
+                         "{name: admin, port: 9090, targetPort: 8080}]")
 
 
 def test_a_destination_port_picks_the_services_port_and_must_be_one_of_them():
@@ -345,7 +348,8 @@ def test_an_https_server_is_served_only_as_simple_tls_with_the_labs_certificate(
     """MUTUAL would ask clients for certificates and PASSTHROUGH never meets an HTTP route on a cluster
     (pkg/config/gateway/gateway.go IsPassThroughServer): the lab refuses them, naming the server's tls."""
     gateway = BASE.replace("servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [shop.local]}]",
-                           f"servers: [{{port: {{number: 443, name: https, protocol: HTTPS}}, hosts: [shop.local], tls: {tls}}}]")
+                           "servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: [shop.local], "
+                           f"tls: {tls}}}]")
     with pytest.raises(ManifestError, match=r"spec.servers\[0\].tls must be mode SIMPLE"):
         translate(by_ref(gateway + "---" + VS_SPLIT), PODS)
 
@@ -364,7 +368,8 @@ def test_a_virtualservice_without_gateways_is_the_meshs_and_says_so():
 
 
 def test_a_host_its_gateway_in_another_namespace_does_not_serve_is_noted_ist0132():
-    other = BASE.replace("kind: Gateway\nmetadata: {name: gw, namespace: shop}", "kind: Gateway\nmetadata: {name: gw, namespace: edge}")
+    other = BASE.replace("kind: Gateway\nmetadata: {name: gw, namespace: shop}",
+                         "kind: Gateway\nmetadata: {name: gw, namespace: edge}")
     config = translate(by_ref(other + "---" + VS_SPLIT.replace("gateways: [gw]", "gateways: [edge/gw]")
                               .replace("hosts: [shop.local]", "hosts: [typo.local]")), PODS)
     assert any("IST0132" in text for _, text in config.notes)

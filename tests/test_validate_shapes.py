@@ -11,9 +11,11 @@ import pytest
 from lab.backends.local.schema import check_object
 from lab.errors import ManifestError
 from lab.validate import validate
-from tests.conformance import test_gateway_api_validation as gateway_api
-from tests.conformance import test_istio_validation as istio
-from tests.conformance import test_kubernetes_validation as kubernetes
+from tests.conformance import (
+    test_gateway_api_validation as gateway_api,
+    test_istio_validation as istio,
+    test_kubernetes_validation as kubernetes,
+)
 
 ODD_VALUES = (None, 0, -1, 1.5, True, "", "*", "a\nb", [], [None], [1], {}, {"x": None}, 70000)
 BASES = {

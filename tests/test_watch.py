@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from lab.config import EXERCISES_DIR, PROJECT_DIR
-from lab.traffic.metrics import ClusterCounts
+from lab.traffic.envoy_stats import ClusterCounts
 from lab.watch import Window
 from tests.lab_process import new_lab
 

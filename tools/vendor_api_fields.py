@@ -25,8 +25,8 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from lab.api_fields import crd_tree  # noqa: E402
-from lab.backends.cluster.versions import GATEWAY_API, ISTIO, KUBERNETES_MINOR  # noqa: E402
+from lab.api_fields import crd_tree
+from lab.backends.cluster.versions import GATEWAY_API, ISTIO, KUBERNETES_MINOR
 
 OUTPUT = PROJECT_DIR / "cluster" / "api-fields.json"
 ISTIO_CRDS = "manifests/charts/base/files/crd-all.gen.yaml"

@@ -6,13 +6,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
+from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
+from lab.live_routes import LiveRoute, RouteDestination
 from lab.manifests import Ref
 
-if TYPE_CHECKING:
-    from lab.envoy_admin import EnvoyAdmin
+# LiveRoute and RouteDestination live in lab/live_routes.py (Envoy's admin reads them too); offered here
+# with the other value types a backend returns.
+__all__ = ["Backend", "LabStatus", "LiveRoute", "ProcessStatus", "Reply", "RouteDestination"]
 
 
 @dataclass
@@ -21,30 +24,6 @@ class ProcessStatus:
     name: str
     state: str  # "running" | "exited" | "starting"
     detail: str = ""
-
-
-@dataclass
-class RouteDestination:
-    service: str      # e.g. "httpbin.canary-lab"
-    subset: str       # "" when the route names no subset
-    weight: float     # its percent of the route's requests
-
-    def __str__(self) -> str:
-        return f"{self.service}{' (' + self.subset + ')' if self.subset else ''}: {self.weight:g}"
-
-
-@dataclass
-class LiveRoute:
-    """A route the gateway serves now, as a learner would write it."""
-    host: str
-    match: str                      # e.g. "prefix /", "header x-track=canary"
-    destinations: list[RouteDestination] = field(default_factory=list)
-    scheme: str = "http"            # the listener: http, or https
-    domains: tuple[str, ...] = ()   # the virtual host's domains, as Envoy picks a host by them
-    conditions: dict = field(default_factory=dict)   # Envoy's route match, to pick the route a request takes
-    name: str = ""                  # the route's name (the VirtualService's http[].name), if any
-    status: int = 0                 # a direct response (no destinations): its HTTP status
-    origin: str = ""                # the object it comes from, when the gateway says (Istio's route metadata)
 
 
 @dataclass
@@ -185,10 +164,20 @@ class Backend(ABC):
         raise LabError(f"the {self.name} lab has no {name} dashboard", "dashboards need k3d or minikube")
 
     @abstractmethod
-    def gateway_admin(self) -> "EnvoyAdmin":
+    def gateway_admin(self) -> EnvoyAdmin:
         """The ingress gateway's Envoy admin API (its /stats: what the gateway itself counted)."""
 
-    def gateway_admins(self) -> list["EnvoyAdmin"]:
+    def gateway_admins(self) -> list[EnvoyAdmin]:
         """Every gateway's Envoy admin: the ingress gateway's, and on a cluster each Gateway API Gateway's
         own deployed gateway. What `watch`, `dashboard` and the checks count traffic from."""
         return [self.gateway_admin()]
+
+
+@runtime_checkable
+class HelmInstalls(Protocol):
+    """A capability, not a verb every backend has: a backend helm itself installs into (a real
+    cluster), so `invoke helm` runs the real helm there. The local lab renders the chart and applies
+    what it renders instead (lab/helm.py)."""
+
+    def helm_upgrade(self, chart: Path, release: str, namespace: str, values_files: list[Path],
+                     settings: list[str], reuse_values: bool) -> list[str]: ...

@@ -42,6 +42,29 @@ def make_backend(paths: Paths, provider: str, port: int | None = None) -> Backen
     return ClusterBackend(paths, provider, gateway_port(port))
 
 
+def take_up_options(backend: Backend, registry: str, install_istio: bool) -> None:
+    """`up`'s options for a cluster the lab did not make (--provider existing), given to the backend
+    that takes them; the local lab, which pulls no image, refuses --registry in one line."""
+    if not registry and not install_istio:
+        return
+    from lab.backends.cluster.backend import ClusterBackend  # loads the kubernetes client: only when needed
+
+    if not isinstance(backend, ClusterBackend):
+        if registry:
+            raise LabError("--registry is for --provider existing; the local lab runs the apps as processes, "
+                           "from no image", "leave --registry out")
+        return
+    if install_istio:
+        backend.may_install_istio = True   # --provider existing: the learner's explicit yes to Istio
+    if registry:
+        backend.use_registry(registry)     # --provider existing: where a cluster the lab did not make pulls
+
+
+def stop_local_processes(paths: Paths) -> bool:
+    """End a local lab's processes, found by their marker whatever its files say; True if any ran."""
+    return LocalBackend(paths, gateway_port(None)).stop_processes()
+
+
 def lab_state(paths: Paths) -> LabState | None:
     """What is up, from state.json; None when nothing is. A local lab still running after its
     state.json was deleted gets it back from its run folder, rather than being left orphaned."""

@@ -11,8 +11,8 @@ import time
 from lab import ui
 from lab.backends.base import Backend
 from lab.backends.cluster.argo_rollouts import rollout_status
+from lab.exercises.check_result import CheckResult
 from lab.exercises.check_specs import ArgoRolloutCheck
-from lab.exercises.checks import CheckResult
 from lab.manifests import Ref
 
 FINISHED = ("Healthy", "Degraded")      # Progressing and Paused: the controller is still at work
@@ -52,7 +52,7 @@ def route_weights(rollout: dict, backend: Backend) -> dict[str, int]:
     istio = ((((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {})
              .get("trafficRouting") or {}).get("istio") or {}
     # One VirtualService, or several (virtualServices[]: argo-rollouts v1alpha1 types.go IstioTrafficRouting)
-    named = istio.get("virtualService") or next(iter(istio.get("virtualServices") or []), {})
+    named: dict = istio.get("virtualService") or next(iter(istio.get("virtualServices") or []), {})
     subsets = istio.get("destinationRule") or {}
     names = {subsets.get("stableSubsetName"): "stable", subsets.get("canarySubsetName"): "canary"}
     namespace = (rollout.get("metadata") or {}).get("namespace", "default")

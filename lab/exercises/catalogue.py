@@ -8,7 +8,7 @@ a wrong field fails in one line naming the file and the field. No Python per exe
 
 import difflib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -42,15 +42,16 @@ from lab.exercises.check_specs import (
     TrafficCheck,
     WebsocketCheck,
 )
+from lab.exercises.diagnoses import BY_CODE, TRAFFIC_DISAGREES
 from lab.exercises.rollout_step import RolloutStep
+from lab.kinds import resolve_kind
 from lab.manifests import Ref
 
-FORMAT = 1
 CATALOGUE_FILE = "catalogue.yaml"
 GATEWAY_API_SUFFIX = "-gateway-api"   # exercises/NAME-gateway-api/ is NAME in the Kubernetes Gateway API
-STEP_KINDS = ("explain", "apply", "helm", "task", "check", "question")
-CHECK_MODELS = (TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck, ArgoRolloutCheck,
-                ResilienceCheck, MirrorCheck, StickyCheck)   # in CHECK_KINDS' order
+CHECK_MODELS: tuple[type[BaseModel], ...] = (   # in CHECK_KINDS' order
+    TrafficCheck, WebsocketCheck, ErrorsCheck, MtlsCheck, ScaleCheck, RolloutCheck, ArgoRolloutCheck, ResilienceCheck,
+    MirrorCheck, StickyCheck)
 INSTALLS = Literal["prometheus", "argo-rollouts"]   # what an apply step may install first (cluster only)
 STEP_NEEDS = {"apply": ("manifests",), "helm": ("helm",), "task": ("solution", "check"), "check": ("check",),
               "question": ("question",)}
@@ -115,8 +116,6 @@ class StepFile(_File):
     @field_validator("hints_for")
     @classmethod
     def _known_diagnoses(cls, value):
-        from lab.exercises.diagnoses import BY_CODE, TRAFFIC_DISAGREES
-
         known = {*BY_CODE, TRAFFIC_DISAGREES.code, *RESILIENCE_DIAGNOSES, *MIRROR_DIAGNOSES, *STICKY_DIAGNOSES}
         unknown = sorted(set(value) - known)
         if unknown:
@@ -199,6 +198,33 @@ class Step(BaseModel):
     def runs_on(self, provider: str) -> bool:
         """Whether this lab does the step (its exercise's backends are the exercise's to ask)."""
         return not self.backends or runs_on(provider, self.backends)
+
+    # The fields a step's kind requires (STEP_NEEDS, checked at load), typed as present: code that
+    # handles one kind of step reads these, and a step without the field is a bug named in one line.
+    @property
+    def required_question(self) -> Question:
+        return _required(self, "question", self.question)
+
+    @property
+    def required_solution(self) -> Path:
+        return _required(self, "solution", self.solution)
+
+    @property
+    def required_workfile(self) -> Path:
+        return _required(self, "workfile", self.workfile)
+
+    @property
+    def required_helm(self) -> HelmRelease:
+        return _required(self, "helm", self.helm)
+
+
+_Field = TypeVar("_Field")
+
+
+def _required(step: Step, field: str, value: "_Field | None") -> "_Field":
+    if value is None:
+        raise LabError(f"step {step.name} ({step.kind}) has no {field}", "give it one in the exercise's exercise.yaml")
+    return value
 
 
 class Exercise(BaseModel):
@@ -290,7 +316,8 @@ def _read(path: Path, model: type[_File]):
 def _first_error(error: ValidationError, data) -> str:
     """`steps[3] (shift-20).check[0].traffic.expect: expected shares add up to 90, not 100`."""
     detail = error.errors()[0]
-    parts, node = [], data
+    parts: list[str] = []
+    node = data
     for key in detail["loc"]:
         if isinstance(key, int):
             name = node[key].get("name") if isinstance(node, list) and key < len(node) and \
@@ -310,10 +337,11 @@ def _first_error(error: ValidationError, data) -> str:
 
 def _known_keys(loc: tuple) -> list[str]:
     """The keys the model at this place of the file knows (for "did you mean")."""
-    models = {"steps": StepFile, "destinations": Destination, "request": Request, "patch": PatchTarget,
-              "helm": HelmSpec, "check": Check, "question": Question, "rollout": RolloutStep,
-              **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS)}}
-    model = ExerciseFile
+    models: dict[str, type[BaseModel]] = {
+        "steps": StepFile, "destinations": Destination, "request": Request, "patch": PatchTarget,
+        "helm": HelmSpec, "check": Check, "question": Question, "rollout": RolloutStep,
+        **{kind: model for kind, model in zip(CHECK_KINDS, CHECK_MODELS, strict=True)}}
+    model: type[BaseModel] = ExerciseFile
     for key in loc[:-1]:
         model = models.get(key, model) if isinstance(key, str) else model
     return sorted(field.alias or name for name, field in model.model_fields.items())
@@ -348,8 +376,6 @@ def _step(folder: Path, raw: StepFile, spec_file: Path) -> Step:
 
 def _patch_target(target: PatchTarget | None) -> Ref | None:
     """The object a patch step changes; `kind: HTTPRoute` is the Gateway API's, as kubectl reads it."""
-    from lab.kinds import resolve_kind
-
     return resolve_kind(target.kind).ref(target.namespace, target.name) if target else None
 
 

@@ -10,7 +10,8 @@ from lab.backends.base import Backend
 from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step, exercise_names, load_exercise
-from lab.exercises.checks import CheckResult, run_check
+from lab.exercises.check_result import CheckResult
+from lab.exercises.checks import run_check
 from lab.exercises.results import show_result
 from lab.exercises.tracks import chosen_track_exercise
 from lab.exercises.walkthrough import Walkthrough

@@ -5,14 +5,15 @@ A check returns a CheckResult (passed or not, and why). An exception means
 broken infrastructure (the lab is down), not a wrong answer.
 """
 
-from dataclasses import dataclass, field
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from lab.backends.base import Backend, LiveRoute
 from lab.config import check_alpha, check_beta, runs_on
+from lab.exercises.argo_check import argo_rollout_check
 from lab.exercises.catalogue import Exercise, Step
+from lab.exercises.check_result import CheckResult
 from lab.exercises.check_specs import (
     About,
     ArgoRolloutCheck,
@@ -31,11 +32,14 @@ from lab.exercises.diagnoses import Finding, Situation, traffic_disagrees
 from lab.exercises.last_check import recorded
 from lab.exercises.mirror_check import mirror_check
 from lab.exercises.resilience_check import resilience_check
+from lab.exercises.rollout_check import rollout_check
 from lab.exercises.route_table import Table, check_table
+from lab.exercises.scale_check import scale_check
 from lab.exercises.sticky_check import sticky_check
 from lab.traffic.chart import verdict_chart
 from lab.traffic.classify import ERROR, UNCLASSIFIED, Classifier
-from lab.traffic.sampler import Answer, RequestSpec, run_verdict, verdict_in_batches
+from lab.traffic.error_rates import Rate, measurably_worse, rates_by_source
+from lab.traffic.sampler import Answer, RequestSpec, collect, run_verdict, verdict_in_batches
 from lab.traffic.verdict import (
     INCONCLUSIVE,
     PASS,
@@ -48,15 +52,6 @@ from lab.traffic.verdict import (
 from lab.traffic.websocket import echo_check
 
 MAX_SAMPLED = 8   # kinds of request live traffic takes in turn (the config check tries every one)
-
-
-@dataclass
-class CheckResult:
-    passed: bool
-    message: str
-    details: list[RenderableType] = field(default_factory=list)
-    diagnosis: str = ""     # a known failure's code (e.g. "weights-swapped"); "" when none applies
-    hint: str = ""          # the first hint for that failure, shown before the step's own hints
 
 
 def run_check(exercise: Exercise, step: Step, backend: Backend, skipped: tuple[str, ...] = ()) -> CheckResult:
@@ -105,15 +100,9 @@ def _one_check(exercise: Exercise, check: Check, backend: Backend, skipped: tupl
                    else sticky_check(exercise, spec, backend, asked, classifier))
         return CheckResult(outcome.passed, outcome.message, outcome.details, diagnosis=outcome.diagnosis)
     if isinstance(spec, ArgoRolloutCheck):
-        from lab.exercises.argo_check import argo_rollout_check
-
         return argo_rollout_check(spec, backend)
     if isinstance(spec, RolloutCheck):
-        from lab.exercises.rollout_check import rollout_check
-
         return rollout_check(spec, backend)
-    from lab.exercises.scale_check import scale_check
-
     return scale_check(exercise, spec.model_dump(), backend)
 
 
@@ -125,7 +114,8 @@ def config_failure(exercise: Exercise, check: Check, backend: Backend, skipped: 
         table = check_table(exercise, backend, request, dict(spec.expect), spec.about, spec.by, skipped)
     elif isinstance(spec, WebsocketCheck) and spec.expect:
         request = _websocket_request(exercise, spec)
-        table = check_table(exercise, backend, request, dict(spec.expect), About.model_validate({"paths": (spec.path,)}), skipped=skipped)
+        table = check_table(exercise, backend, request, dict(spec.expect),
+                            About.model_validate({"paths": (spec.path,)}), skipped=skipped)
     else:
         return None
     return _config_failed(table, request) if table.finding else None
@@ -262,7 +252,8 @@ def _mesh_traffic_check(spec: TrafficCheck, request: RequestSpec, classifier: Cl
                         backend: Backend) -> CheckResult:
     """The split as another service sees it: curl from a client pod with a sidecar, to the Service's URL."""
     def ask(n: int):
-        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", spec.url or "", dict(request.headers), n)]
+        return [(r.status, r.headers, r.body) for r in backend.send_from_pod("mesh", spec.url or "",
+                                                                             dict(request.headers), n)]
 
     verdict, examples = verdict_in_batches(ask, classifier, expectation)
     details: list[RenderableType] = [Text(f"From a client pod inside the mesh, to {spec.url}:"),
@@ -301,7 +292,8 @@ def websocket_check(exercise: Exercise, spec: WebsocketCheck, backend: Backend,
     failed = config_failure(exercise, check, backend, skipped)   # where the routes send the WebSocket path
     if failed:
         return failed
-    result = echo_check(backend.gateway_endpoint("http", request.host)[0], request.host, spec.path, spec.connections, spec.messages)
+    result = echo_check(backend.gateway_endpoint("http", request.host)[0], request.host, spec.path, spec.connections,
+                        spec.messages)
     if result.passed:
         where = ", ".join(f"{name} ({n})" for name, n in sorted(result.instances.items()))
         return CheckResult(True, f"{result.echoed} of {result.connections} WebSocket connections echoed every "
@@ -313,16 +305,14 @@ def websocket_check(exercise: Exercise, spec: WebsocketCheck, backend: Backend,
 
 def errors_check(exercise: Exercise, spec: ErrorsCheck, backend: Backend) -> CheckResult:
     """Sample, then compare the error rate of `canary` with that of `stable` (99% intervals)."""
-    from lab.traffic.error_rates import Rate, measurably_worse, rates_by_source
-    from lab.traffic.sampler import collect
-
     canary, stable = spec.canary, spec.stable
     request = request_spec(exercise, spec.request)
     answers = collect(backend.gateway_endpoint("http", request.host)[0], request, classifier_of(exercise),
                       spec.requests)
     rates = rates_by_source(answers)
     table = "\n".join(f"  {name}: errors {rate}" for name, rate in sorted(rates.items()))
-    details: list[RenderableType] = [Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
+    details: list[RenderableType] = [
+        Text(f"Error rate per version over {len(answers)} requests (99% intervals):\n{table}")]
     got_canary = rates.get(canary)
     if got_canary is None:
         return CheckResult(False, f"{canary} got no traffic, so its errors cannot be measured", details)

@@ -40,7 +40,8 @@ class Situation:
     gateway_api: bool = False                  # the exercise routes with HTTPRoutes: fixes in that API's words
     about: RequestClass = field(default_factory=RequestClass)   # the requests the expectation is about
     by: str = "weights"                        # "weights-or-pods": a split by ready pods is right too
-    unserved: str = ""      # the lab's objects whose routes the gateway does not serve yet (lab/exercises/propagation.py)
+    # the lab's objects whose routes the gateway does not serve yet (lab/exercises/propagation.py)
+    unserved: str = ""
     unmade: str = ""        # no route object of the exercise is held: which step makes them (skipped, if so)
     method: str = "GET"
     near_host: str = ""     # no route serves the host: a close one the exercise's routes name (a typo?)
@@ -225,7 +226,8 @@ def _shadowed(s: Situation, served: Served) -> dict | None:
     for route in later:
         if _catch_all(route) and not _catch_all(first):
             continue   # a route for some requests before the one for all: an exception on purpose, not a shadow
-        if route_matches(route.conditions, s.path, s.envoy_headers) and s.right(served_shares(route, s.targets, s.endpoints)):
+        if (route_matches(route.conditions, s.path, s.envoy_headers)
+                and s.right(served_shares(route, s.targets, s.endpoints))):
             across = bool(first.origin) and first.origin != route.origin   # name the objects only when two
             remedy = (f"take the catch-all out of {first.origin} (the older one), or keep one VirtualService for "
                       "the host" if across and _catch_all(first) else
@@ -247,7 +249,8 @@ def _unsent(s: Situation) -> list[LiveRoute]:
     for vs in s.applied:
         https = (vs.get("spec") or {}).get("http") or []
         sent = {index for index, _, _ in sent_routes(https)}
-        found += [LiveRoute(host=s.host, match="", conditions=route_match(entry), name=str(http.get("name") or f"http[{i}]"))
+        found += [LiveRoute(host=s.host, match="", conditions=route_match(entry),
+                            name=str(http.get("name") or f"http[{i}]"))
                   for i, http in enumerate(https) if i not in sent for entry in http.get("match") or [None]]
     # HTTPRoutes: a rule name held more often than served is left out, the youngest route's first (the
     # older route's rule sorts first: conversion.go sortHTTPRoutes).
@@ -262,7 +265,8 @@ def _unsent(s: Situation) -> list[LiveRoute]:
             if served[name] > 0:
                 served[name] -= 1
                 continue
-            found.append(LiveRoute(host=s.host, match="", conditions=match, name=name, origin=f"HTTPRoute {ref.namespace}/{ref.name}"))
+            found.append(LiveRoute(host=s.host, match="", conditions=match, name=name,
+                                   origin=f"HTTPRoute {ref.namespace}/{ref.name}"))
     return found
 
 
@@ -352,9 +356,9 @@ def _no_endpoints(s: Situation, served: Served) -> dict | None:
 def _subsets_overlap(s: Situation, served: Served) -> dict | None:
     """Two versions the step splits, as subsets of one Service, whose labels pick some of the same pods:
     the weights are right, but part of one version's share goes to the other's pods."""
-    split = [(n, s.targets[n]) for n, p in s.expected.items() if p and n in s.targets and s.targets[n].subset]
-    for i, (name, target) in enumerate(split):
-        for other, theirs in split[i + 1:]:
+    split = [s.targets[n] for n, p in s.expected.items() if p and n in s.targets and s.targets[n].subset]
+    for i, target in enumerate(split):
+        for theirs in split[i + 1:]:
             if target.service != theirs.service:
                 continue
             mine, its = (s.addresses.get((target.service, t.subset), frozenset()) for t in (target, theirs))

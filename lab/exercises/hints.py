@@ -4,7 +4,7 @@
 from rich.markup import escape
 
 from lab.exercises.catalogue import Step
-from lab.exercises.checks import CheckResult
+from lab.exercises.check_result import CheckResult
 
 
 class Hints:
@@ -27,5 +27,5 @@ class Hints:
             return "No hint for this step; `show solution` shows the answer."
         index = self.shown.get(step.name, 0) % len(hints)
         self.shown[step.name] = index + 1
-        about = f" (about what the check saw: {failure.diagnosis})" if fitting and index == 0 else ""
+        about = f" (about what the check saw: {failure.diagnosis})" if failure and fitting and index == 0 else ""
         return f"[yellow]hint {index + 1}/{len(hints)}{escape(about)}:[/] {escape(hints[index])}"

@@ -3,19 +3,17 @@ that `invoke dashboard` can show it beside the step: exercise, step, passed or n
 the diagnosis, and when."""
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lab.config import Paths, lab_paths
 from lab.errors import LabError
+from lab.exercises.check_result import CheckResult
 from lab.files import read_json, write_json
-
-if TYPE_CHECKING:
-    from lab.exercises.checks import CheckResult
 
 LAST_CHECK_FILE = "last-check.json"
 
 
-def recorded(exercise: str, step: str, result: "CheckResult") -> "CheckResult":
+def recorded(exercise: str, step: str, result: CheckResult) -> CheckResult:
     """Keep `result` as the last check of the lab that is up here, and return it (a hook where a
     check's result is made). Nothing is written where no lab is up, and a write that fails (a full
     disk) costs the dashboard this result, never the check."""

@@ -38,7 +38,7 @@ def what_checks_read(backend: Backend) -> tuple:
 def _listed(backend: Backend, kind: str, group: str) -> list[dict]:
     """A kind's objects, or none where the lab cannot list it (a cluster without the Gateway API's CRDs)."""
     try:
-        return backend.list_objects(kind, group)   # type: ignore[call-arg]
+        return backend.list_objects(kind, group)
     except LabError:
         return []
 
@@ -47,7 +47,7 @@ def unserved_objects(backend: Backend, host: str, scheme: str, live: list[LiveRo
     """The objects naming `host` whose routes the gateway does not serve (as the model says it should),
     e.g. "VirtualService canary-lab/canary"; "" when it serves what the lab holds, or when the model
     cannot tell (an object it does not take: then there is no evidence either way)."""
-    objects = [o for kind, group in ROUTING_KINDS for o in backend.list_objects(kind, group)]   # type: ignore[call-arg]
+    objects = [o for kind, group in ROUTING_KINDS for o in backend.list_objects(kind, group)]
     # (one kind the lab cannot list leaves the model without it: route_table treats that as no evidence)
     naming = [o for o in objects if o.get("kind") in ("VirtualService", "HTTPRoute")
               and host in ((o.get("spec") or {}).get("hosts") or (o.get("spec") or {}).get("hostnames") or [])]

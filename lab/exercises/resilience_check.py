@@ -123,10 +123,12 @@ def resilience_check(exercise: Exercise, spec: ResilienceCheck, backend: Backend
                               f"{spec.client_errors_at_most:g}% (the numbers below)", details, CLIENTS_SEE_ERRORS)
     if spec.own_errors_at_least is not None and own_rate < spec.own_errors_at_least:
         return Outcome(False, f"{name}'s own attempts failed {own_rate:.1f}% of the time, less than the "
-                              f"{spec.own_errors_at_least:g}% this step is about (the numbers below)", details, NO_OWN_ERRORS)
+                              f"{spec.own_errors_at_least:g}% this step is about (the numbers below)",
+                       details, NO_OWN_ERRORS)
     if spec.timeouts_at_least is not None and timed_out < spec.timeouts_at_least:
         return Outcome(False, f"the route's timeout cut {timed_out:.1f}% of {name}'s requests, less than "
-                              f"{spec.timeouts_at_least:g}%: its slow answers still reach clients late (the numbers below)",
+                              f"{spec.timeouts_at_least:g}%: its slow answers still reach clients late "
+                              "(the numbers below)",
                        details, NOT_TIMED_OUT)
     if spec.ejected_at_least is not None and own.ejected < spec.ejected_at_least:
         return Outcome(False, f"outlier detection holds {own.ejected} of {name}'s pods out, fewer than "

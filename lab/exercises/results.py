@@ -3,7 +3,7 @@
 from rich.markup import escape
 
 from lab import ui
-from lab.exercises.checks import CheckResult
+from lab.exercises.check_result import CheckResult
 
 
 def show_result(result: CheckResult, with_hint: bool = True) -> None:

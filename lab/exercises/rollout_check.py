@@ -4,8 +4,8 @@ promotion the old version's Deployment at 0 replicas. The step's traffic check t
 what the gateway serves."""
 
 from lab.backends.base import Backend
+from lab.exercises.check_result import CheckResult
 from lab.exercises.check_specs import RolloutCheck
-from lab.exercises.checks import CheckResult
 from lab.manifests import Ref
 from lab.rollout_record import read_record
 
@@ -20,7 +20,8 @@ def rollout_check(spec: RolloutCheck, backend: Backend) -> CheckResult:
         return CheckResult(False, f"{ref} holds no rollout's outcome: no `invoke rollout` has run on it since it "
                                   f"was last applied (the step wants {wanted})")
     if record.canary != spec.canary or record.outcome != spec.outcome:
-        return CheckResult(False, f"the last rollout of {ref} was of {record.canary}, {SAID.get(record.outcome, record.outcome)} "
+        said = SAID.get(record.outcome, record.outcome)
+        return CheckResult(False, f"the last rollout of {ref} was of {record.canary}, {said} "
                                   f"at {record.weight}% ({record.reason}); the step wants {wanted}")
     message = f"the last rollout of {ref}: {record.canary} {SAID[record.outcome]} at {record.weight}% ({record.reason})"
     if spec.scaled_down:

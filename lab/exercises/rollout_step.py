@@ -13,6 +13,7 @@ from lab import ui
 from lab.backends.base import Backend
 from lab.errors import LabError
 from lab.manifests import Ref
+from lab.rollout import Plan, parse_steps, roll_out
 
 QUICK_INTERVAL = 3.0   # seconds per window when --yes plays the step on the local lab (its Envoy merges every 1 s)
 
@@ -44,14 +45,13 @@ class RolloutStep(BaseModel):
         """Run the rollout as the command would (`quick`: with short windows, on the local lab). A
         rollback is an outcome the step may want (a bad canary), not the walkthrough's failure: it
         is shown, and the step's check judges."""
-        from lab.rollout import Plan, parse_steps, roll_out
-
         plan = Plan(ref=Ref("VirtualService", self.namespace, self.virtualservice), route=self.route,
                     stable=self.stable, canary=self.canary, steps=parse_steps(self.steps),
                     interval=min(self.interval, QUICK_INTERVAL) if quick and backend.name == "local" else self.interval,
                     max_error_rate=self.max_error_rate, max_p95_ms=self.max_p95_ms,
                     min_requests=self.min_requests, scale_down=self.scale_down)
-        ui.command(self.command() + (f"   (--yes: {plan.interval:g} s windows)" if plan.interval != self.interval else ""))
+        windows = f"   (--yes: {plan.interval:g} s windows)" if plan.interval != self.interval else ""
+        ui.command(self.command() + windows)
         try:
             roll_out(backend, plan, traffic=True)
         except LabError as e:

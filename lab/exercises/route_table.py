@@ -50,7 +50,8 @@ def check_table(exercise: Exercise, backend: Backend, request: RequestSpec, expe
                           reserved=header_names(exercise), first_path=request.path)
     targets = {n: Target(d.service, d.subset, d.within) for n, d in exercise.destinations.items()}
     endpoints, addresses = backend.ready_endpoints(), backend.endpoint_addresses()
-    applied, httproutes = applied_virtualservices(exercise, request.host, backend), held_http_routes(exercise, backend, request.host)
+    applied = applied_virtualservices(exercise, request.host, backend)
+    httproutes = held_http_routes(exercise, backend, request.host)
     unserved = _unserved(backend, request, routes)
     made = "" if routes else unmade(exercise, backend, skipped)   # served: something made routes
     near = "" if routes else _near_host(exercise, backend, request.host)
@@ -140,7 +141,9 @@ def held_http_routes(exercise: Exercise, backend: Backend, host: str = "") -> li
         return []
     held = [route for route in (backend.get(ref) for ref in own) if route]
     others = [route for route in backend.list_objects("HTTPRoute", GATEWAY_API_GROUP) if ref_of(route) not in own]
-    return held + [route for route in others if host and any(hostname_covers(str(h), host) for h in (route.get("spec") or {}).get("hostnames") or ["*"])]
+    return held + [route for route in others
+                   if host and any(hostname_covers(str(h), host)
+                                   for h in (route.get("spec") or {}).get("hostnames") or ["*"])]
 
 
 def refs_of_kind(exercise: Exercise, kind: str, group: str = "") -> list[Ref]:

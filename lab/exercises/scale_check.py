@@ -15,8 +15,9 @@ from lab import ui
 from lab.backends.base import Backend
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise
-from lab.exercises.checks import CheckResult
+from lab.exercises.check_result import CheckResult
 from lab.manifests import Ref, load_manifest_file, ref_of
+from lab.traffic.chart import replicas_chart
 
 
 def ready_replicas(obj: dict | None) -> int:
@@ -24,8 +25,6 @@ def ready_replicas(obj: dict | None) -> int:
 
 
 def scale_check(exercise: Exercise, spec: dict, backend: Backend) -> CheckResult:
-    from lab.traffic.chart import replicas_chart
-
     try:
         namespace, target = spec["namespace"], spec["deployment"]
         watched = [target, *[name for name in spec.get("watch", []) if name != target]]

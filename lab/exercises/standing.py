@@ -9,6 +9,7 @@ from lab.exercises.catalogue import (
     exercise_names,
     load_exercise,
 )
+from lab.exercises.tracks import ISTIO, in_track
 from lab.state import Progress
 
 
@@ -45,8 +46,6 @@ def suggestion(progress: Progress, provider: str) -> str:
     """The command to run next: the first exercise (in catalogue order) started and not finished,
     else the first not started, among those this provider can play, each in the track (Istio's API
     or the Gateway API) the learner last played it in."""
-    from lab.exercises.tracks import ISTIO, in_track
-
     chosen = [in_track(base, progress.track(base) or ISTIO) for base in base_exercise_names()]
     playable = [standing(load_exercise(name), progress) for name in chosen]
     playable = [s for s in playable if s.exercise.runs_on(provider)]

@@ -22,7 +22,8 @@ from lab.backends.base import Backend
 from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
-from lab.exercises.checks import CheckResult, run_check
+from lab.exercises.check_result import CheckResult
+from lab.exercises.checks import run_check
 from lab.exercises.cleanup import delete_commands, leftovers
 from lab.exercises.hints import Hints
 from lab.exercises.propagation import what_checks_read
@@ -32,13 +33,13 @@ from lab.exercises.working_copy import (
     apply_command,
     left_behind,
     not_applied,
+    shown_path as _shown_path,
     solution_diff,
     solution_objects,
     work_file,
 )
-from lab.exercises.working_copy import shown_path as _shown_path
-from lab.helm import helm_source
-from lab.manifests import load_manifest_file, ref_of
+from lab.helm import helm_source, render, upgrade as helm_upgrade
+from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.patches import load_patch
 from lab.state import Progress, wait_for_other_commands
 
@@ -129,7 +130,8 @@ class Walkthrough:
         the lab its earlier steps leave (rollback needs the canary to roll back). Unless forced, a lab
         that still holds every object those steps made is left as it is: it may hold what the learner
         applied for the current step before quitting."""
-        objects = []
+        # In step order: whole objects, helm upgrades, and JSON patches of one object.
+        objects: list[dict | _Upgrade | tuple[Ref, list[dict]]] = []
         skipped = set(self.progress.skipped(self.exercise.name))
         for step in self.exercise.steps[:before]:
             if not self._runs_here(step) or (step.name in skipped and not force):
@@ -143,7 +145,7 @@ class Walkthrough:
             elif step.kind == "task" and (force or step.name in self.progress.done(self.exercise.name)):
                 solved = step.name in self.progress.done(self.exercise.name)
                 work = self.work_file(step) if step.workfile and solved else None
-                source = work if work and work.exists() else step.solution
+                source = work if work and work.exists() else step.required_solution
                 if step.patch:
                     objects.append((step.patch, load_patch(source)))
                 elif step.helm:
@@ -178,7 +180,7 @@ class Walkthrough:
             if step.kind == "apply":
                 changes += [manifest.relative_to(self.exercise.folder).as_posix() for manifest in step.manifests]
             elif step.kind == "helm":
-                changes.append(f"helm release {step.helm.release} ({step.helm.chart.name})")
+                changes.append(f"helm release {step.required_helm.release} ({step.required_helm.chart.name})")
             elif step.kind == "task":   # --step replays every earlier task: the learner's, or its solution
                 work = self.work_file(step) if step.workfile and solved else None
                 source = _shown_path(work) if work and work.exists() else "its solution"
@@ -304,7 +306,7 @@ class Walkthrough:
     def question(self, step: Step) -> bool:
         """Ask, then explain. A prediction goes on after any answer (a wrong one says why); a decision
         goes on only once it is right (--yes gives the right answer and prints it)."""
-        asked = step.question
+        asked = step.required_question
         while True:
             if self.yes:
                 choice = asked.answer[0]
@@ -359,20 +361,19 @@ class Walkthrough:
         return True
 
     def rendered(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[dict]:
-        from lab.helm import render
-
-        return render(step.helm.chart, step.helm.release, step.helm.namespace, list(values))
+        release = step.required_helm
+        return render(release.chart, release.release, release.namespace, list(values))
 
     def upgrade(self, step: Step, values: list[Path] | tuple[Path, ...]) -> list[str]:
         """The step's release upgraded with these values, as `invoke helm` does it."""
-        from lab.helm import upgrade
-
-        return upgrade(self.backend, step.helm.chart, step.helm.release, step.helm.namespace, list(values))
+        release = step.required_helm
+        return helm_upgrade(self.backend, release.chart, release.release, release.namespace, list(values))
 
     def apply_chart(self, step: Step) -> bool:
         for values in step.values:
             ui.yaml_block(values.read_text(), title=values.relative_to(self.exercise.folder).as_posix())
-        with ui.step(f"helm: upgrading release {step.helm.release} with {step.helm.chart.name}"):
+        release = step.required_helm
+        with ui.step(f"helm: upgrading release {release.release} with {release.chart.name}"):
             lines = self.upgrade(step, step.values)
         for line in lines:
             ui.info(f"  {line}")
@@ -464,7 +465,7 @@ class Walkthrough:
         work = self.work_file(step)
         if not work.exists():
             work.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(step.workfile, work)
+            shutil.copyfile(step.required_workfile, work)
         return work
 
     def solve(self, step: Step, work: Path | None) -> None:
@@ -475,12 +476,12 @@ class Walkthrough:
             return
         stale = [ref for ref in left_behind(step, work) if self.backend.get(ref) is not None]
         if work is not None:
-            if work.exists() and work.read_text() != step.solution.read_text():
+            if work.exists() and work.read_text() != step.required_solution.read_text():
                 shutil.copyfile(work, work.with_name(work.name + ".bak"))
-            shutil.copyfile(step.solution, work)
+            shutil.copyfile(step.required_solution, work)
         with ui.step("applying the solution"):
             if step.helm:
-                lines = self.upgrade(step, [step.solution])
+                lines = self.upgrade(step, [step.required_solution])
             else:   # whole objects, whatever shape the learner left them in (a patch's too)
                 lines = self.backend.apply(solution_objects(self.exercise, step))
             if stale:   # what only the learner's copy made goes with it (a second route object for the host)
@@ -504,7 +505,7 @@ class Walkthrough:
             ui.diff_block(diff)
             if self.ask(step, [WHOLE_FILE, BACK]) != WHOLE_FILE:
                 return
-        ui.yaml_block(step.solution.read_text(), title="solution")
+        ui.yaml_block(step.required_solution.read_text(), title="solution")
 
     def verify(self, step: Step) -> CheckResult:
         wait_for_other_commands(self.paths)
@@ -536,5 +537,6 @@ def require_terminal_or_yes(yes: bool) -> None:
 def uses_gateway_api(exercise: Exercise) -> bool:
     """An exercise of the Gateway API track (its folder is NAME-gateway-api: a chart may make its
     Gateway), or whose manifests make a Gateway API Gateway, plays the Gateway API track."""
-    return base_and_track(exercise.name)[1] == GATEWAY or any(str(obj.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") and obj.get("kind") == "Gateway"
+    return base_and_track(exercise.name)[1] == GATEWAY or any(
+        str(obj.get("apiVersion", "")).startswith("gateway.networking.k8s.io/") and obj.get("kind") == "Gateway"
                for step in exercise.steps for path in step.manifests for obj in load_manifest_file(path))

@@ -15,12 +15,13 @@ from lab.backends.base import Backend
 from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
+from lab.helm import render
 from lab.manifests import load_manifest_file, ref_of
 from lab.patches import load_patch
 
 
 def work_file(paths: Paths, exercise: Exercise, step: Step) -> Path:
-    return paths.work_dir / exercise.name / step.workfile.name
+    return paths.work_dir / exercise.name / step.required_workfile.name
 
 
 def shown_path(path: Path) -> str:
@@ -81,8 +82,6 @@ def _what_the_working_copy_makes(step: Step, work: Path, backend: Backend) -> li
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as e:
             raise LabError(f"the patch does not apply to {step.patch}: {e}", "check each operation's path") from None
     if step.helm:
-        from lab.helm import render
-
         return render(step.helm.chart, step.helm.release, step.helm.namespace, [work])
     return load_manifest_file(work)
 
@@ -90,7 +89,8 @@ def _what_the_working_copy_makes(step: Step, work: Path, backend: Backend) -> li
 def solution_diff(step: Step, work: Path | None) -> str:
     """A unified diff from the working copy to the solution ("" when they are the same)."""
     mine = work.read_text() if work is not None and work.exists() else ""
-    lines = difflib.unified_diff(mine.splitlines(keepends=True), step.solution.read_text().splitlines(keepends=True),
+    solution = step.required_solution.read_text()
+    lines = difflib.unified_diff(mine.splitlines(keepends=True), solution.splitlines(keepends=True),
                                  fromfile="your working copy", tofile="solution")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 

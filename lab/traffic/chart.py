@@ -46,7 +46,7 @@ def verdict_chart(verdict: Verdict, expectation: Expectation) -> RenderableType:
                       *([f"{low:.0f}–{high:.0f}%"] if by_interval else []))
     extras = [f"{verdict.counts[n]} {n}" for n in (UNCLASSIFIED, ERROR) if verdict.counts.get(n)]
     decision = (verdict.decision or "undecided").upper()
-    summary = Text(decision, style=DECISION_STYLE.get(verdict.decision, "bold yellow"))
+    summary = Text(decision, style=DECISION_STYLE.get(verdict.decision or "", "bold yellow"))
     summary += Text(f" after {verdict.requests} requests" + (f" ({', '.join(extras)})" if extras else ""))
     if not by_interval:
         summary += Text(f" — one answer elsewhere fails it; {expectation.streak_needed()} right in a row pass it",

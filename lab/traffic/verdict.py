@@ -167,7 +167,8 @@ class SequentialVerdict:
             errors = self.counts[ERROR]
             if errors >= MIN_ERRORS_TO_FAIL and errors / self.requests > e.max_error_rate:
                 self._decide(FAIL, f"{errors} of {plural(self.requests, 'request')} failed "
-                                   f"({100 * errors / self.requests:.0f}%, more than {100 * e.max_error_rate:g}% allowed)")
+                                   f"({100 * errors / self.requests:.0f}%, "
+                                   f"more than {100 * e.max_error_rate:g}% allowed)")
         elif e.shares.get(outcome, 0) == 0:
             what = "an answer matched none of the expected apps" if outcome == UNCLASSIFIED else \
                 f"an answer came from {outcome}, which should get 0%"
@@ -182,8 +183,8 @@ class SequentialVerdict:
                     side.add(outcome == name)
             self._judge_sides()
         if not self.decision and self.requests >= e.max_requests:
-            self._decide(INCONCLUSIVE, f"after {plural(self.requests, 'request')} the split ({self._observed()}) is neither "
-                                       f"clearly within nor clearly outside {e.tolerance:g} points of "
+            self._decide(INCONCLUSIVE, f"after {plural(self.requests, 'request')} the split ({self._observed()}) "
+                                       f"is neither clearly within nor clearly outside {e.tolerance:g} points of "
                                        f"{self._expected()}; run the check again")
         return self.decision
 
@@ -207,7 +208,8 @@ class SequentialVerdict:
         if all(side.outcome == "h0" for sides in self.sides.values() for side in sides):
             tested = ", ".join(f"{name} {self._share_with_interval(name)}" for name in self.sides)
             weighed = "; ".join(f"{name}: {100 * sides[0].p0:g}% (right) against "
-                                f"{' and '.join(f'{100 * side.p1:g}%' for side in sides)}" for name, sides in self.sides.items())
+                                f"{' and '.join(f'{100 * side.p1:g}%' for side in sides)}"
+                                for name, sides in self.sides.items())
             self._decide(PASS, f"{tested}: consistent with {an(self._expected())} split — the test weighed {weighed} "
                                f"({e.tolerance:g} points off), and these answers are likelier under the right share")
 

@@ -36,15 +36,20 @@ def base_objects() -> list[dict]:
     its namespaces, one pod per backend (the version app, saying its name in x-version), and the shared
     Gateways same-namespace, all-namespaces and backend-namespaces."""
     objects: list[dict] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": INFRA, "labels": {"gateway-conformance": "infra"}}},
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": WEB, "labels": {"gateway-conformance": "backend"}}},
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": APP, "labels": {"gateway-conformance": "backend"}}},
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": INFRA, "labels": {"gateway-conformance": "infra"}}},
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": WEB, "labels": {"gateway-conformance": "backend"}}},
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": APP, "labels": {"gateway-conformance": "backend"}}},
     ]
     for version, (name, namespace) in BACKENDS.items():
         labels = {"app": name}
         objects.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
-                        "spec": {"selector": labels, "ports": [{"name": "first-port", "port": 8080, "targetPort": 8888}]}})
-        objects.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+                        "spec": {"selector": labels,
+                                 "ports": [{"name": "first-port", "port": 8080, "targetPort": 8888}]}})
+        objects.append({"apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": {"name": name, "namespace": namespace},
                         "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
                             "metadata": {"labels": labels},
                             "spec": {"containers": [{"name": "app", "image": "canary-lab.invalid/version-app:1.0",

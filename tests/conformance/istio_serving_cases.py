@@ -62,14 +62,17 @@ BASE_YAML = "\n---\n".join([
     f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n",
     *(_deployment(v) for v in VERSIONS),
     _service("app", "{app: app}"),
-    *(_service(name, f"{{app: app, version: {v}}}") for name, v in zip("abc", VERSIONS)),
+    *(_service(name, f"{{app: app, version: {v}}}") for name, v in zip("abc", VERSIONS, strict=True)),
     f"""
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {{name: app, namespace: {NAMESPACE}}}
 spec:
   host: app
-  subsets: [{{name: v1, labels: {{version: v1}}}}, {{name: v2, labels: {{version: v2}}}}, {{name: v3, labels: {{version: v3}}}}]
+  subsets:
+  - {{name: v1, labels: {{version: v1}}}}
+  - {{name: v2, labels: {{version: v2}}}}
+  - {{name: v3, labels: {{version: v3}}}}
 """,
     f"""
 apiVersion: networking.istio.io/v1
@@ -185,8 +188,9 @@ def _live_condition(header: dict) -> tuple[str, str]:
 
 def live_route(route: LiveRoute) -> Route:
     conditions = route.conditions
-    path = ("exact", conditions["path"]) if "path" in conditions else \
-        ("regex", conditions["safe_regex"]["regex"]) if "safe_regex" in conditions else ("prefix", conditions.get("prefix", ""))
+    path = (("exact", conditions["path"]) if "path" in conditions
+            else ("regex", conditions["safe_regex"]["regex"]) if "safe_regex" in conditions
+            else ("prefix", conditions.get("prefix", "")))
     headers = {h["name"]: _live_condition(h) for h in conditions.get("headers") or []}
     return {"path": path, "headers": headers, "name": route.name,
             "to": {_live_destination(d.service, d.subset): d.weight for d in route.destinations if d.weight}}

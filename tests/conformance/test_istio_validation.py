@@ -59,7 +59,8 @@ def server(hosts=("foo.bar.com",), number=80, name="http", protocol="HTTP", **mo
 
 
 def weighted(*weights) -> dict:
-    return vs(http=[route(*(to(f"foo.baz.{zone}", w) for zone, w in zip(("south", "east", "west"), weights)))])
+    zones = ("south", "east", "west")   # as many as there are weights
+    return vs(http=[route(*(to(f"foo.baz.{zone}", w) for zone, w in zip(zones, weights, strict=False)))])
 
 
 def at_port(number) -> dict:

@@ -13,9 +13,11 @@ import yaml
 from lab.backends.local.schema import check_object
 from lab.config import EXERCISES_DIR, PROJECT_DIR
 from lab.errors import ManifestError
-from tests.conformance import test_gateway_api_validation as gateway_api
-from tests.conformance import test_istio_validation as istio
-from tests.conformance import test_kubernetes_validation as kubernetes
+from tests.conformance import (
+    test_gateway_api_validation as gateway_api,
+    test_istio_validation as istio,
+    test_kubernetes_validation as kubernetes,
+)
 from tests.conformance.validation_cases import ACCEPTED, Case
 from tests.lab_process import new_lab
 

@@ -60,7 +60,8 @@ def uninstall_cert_manager(runner: Runner, kube: Kube, kubeconfig: Path) -> None
                 "--kubeconfig", str(kubeconfig)], timeout=600)
     for crd in kube.list_all("CustomResourceDefinition"):
         labels = (crd.get("metadata") or {}).get("labels") or {}
-        if labels.get("app.kubernetes.io/instance") == "cert-manager" and labels.get("app.kubernetes.io/component") == "crds":
+        if (labels.get("app.kubernetes.io/instance") == "cert-manager"
+                and labels.get("app.kubernetes.io/component") == "crds"):
             kube.delete(Ref("CustomResourceDefinition", "", crd["metadata"]["name"]))
 
 

@@ -66,7 +66,8 @@ def provenance_digest(jsonl: str, subject: str) -> str:
 
 
 def _get(url: str) -> bytes:
-    return downloads.get(url, f"Argo Rollouts {ARGO_ROLLOUTS}", "check ARGO_ROLLOUTS in lab/backends/cluster/versions.py")
+    return downloads.get(url, f"Argo Rollouts {ARGO_ROLLOUTS}",
+                         "check ARGO_ROLLOUTS in lab/backends/cluster/versions.py")
 
 
 def install_argv(manifest: Path, kubeconfig: Path) -> list[list[str]]:

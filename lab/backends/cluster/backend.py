@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab import ui
+from lab import helm, ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
 from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, metrics_server, versions
 from lab.backends.cluster.images import LAB_IMAGES, in_registry
@@ -126,8 +126,8 @@ class ClusterBackend(Backend):
         """The Gateway API Gateway whose listener hostname is this host (or covers it), or that an
         HTTPRoute for the host names as its parent; None: the ingress gateway's (the Istio track)."""
         found = self._istio_gateways() if host else []
-        named = [g for g in found if any(gateway_api.hostname_covers(l.get("hostname"), host)
-                                         for l in (g.get("spec") or {}).get("listeners") or [])]
+        named = [g for g in found if any(gateway_api.hostname_covers(listener.get("hostname"), host)
+                                         for listener in (g.get("spec") or {}).get("listeners") or [])]
         if named or not found:
             return named[0] if named else None
         for route in self.kube.list_all("HTTPRoute", gateway_api.GROUP):
@@ -155,8 +155,6 @@ class ClusterBackend(Backend):
         return EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}")
 
     def _state_settings(self) -> dict:
-        from lab.state import load_state
-
         state = load_state(self.paths)
         return state.settings if state else {}
 
@@ -232,7 +230,8 @@ class ClusterBackend(Backend):
             ui.info(note)
         if not wanted:
             return False
-        with ui.step(f"installing the Gateway API CRDs {versions.GATEWAY_API} (the standard channel's Gateway, GatewayClass, HTTPRoute, ReferenceGrant)"):
+        with ui.step(f"installing the Gateway API CRDs {versions.GATEWAY_API} (the standard channel's Gateway, "
+                     "GatewayClass, HTTPRoute, ReferenceGrant)"):
             for crd in wanted:
                 self.kube.apply(crd)
         return True
@@ -431,6 +430,12 @@ class ClusterBackend(Backend):
                 self._record("created", ref.key)
         self.wait_until_in_effect(objects)
         return lines
+
+    def helm_upgrade(self, chart: Path, release: str, namespace: str, values_files: list[Path],
+                     settings: list[str], reuse_values: bool) -> list[str]:
+        """`invoke helm` here: the real helm (base.HelmInstalls)."""
+        return helm.cluster_upgrade(self.runner, self.kubeconfig, self.wait_until_in_effect, chart, release,
+                                    namespace, values_files, settings, reuse_values)
 
     def wait_until_in_effect(self, objects: list[dict]) -> None:
         """Until changed Deployments have rolled out and the gateways serve the routes of these

@@ -17,7 +17,8 @@ import functools
 import yaml
 
 from lab.backends.cluster.kube import Kube, deployment_available
-from lab.config import CLUSTER_DIR
+from lab.backends.local.gateway_api import admit
+from lab.config import CLUSTER_DIR, LOCAL_CREDENTIAL
 from lab.manifests import Ref, load_manifest_file, ref_of
 
 GROUP = "gateway.networking.k8s.io"
@@ -26,7 +27,6 @@ CRD_DIR = CLUSTER_DIR / "gateway-api"
 CLASS_DEFAULTS = CLUSTER_DIR / "gateway-class-defaults.yaml"
 BUNDLE_VERSION = f"{GROUP}/bundle-version"   # the annotation each CRD of a release carries
 GATEWAY_NAME_LABEL = f"{GROUP}/gateway-name"
-ADMIN_PORT = 15000   # the deployed gateway's Envoy admin, as the ingress gateway's
 
 
 def vendored_crds() -> list[dict]:
@@ -132,9 +132,6 @@ def _as_modelled(obj: dict) -> dict:
     """As the lab's model of istiod (the local translator) takes it: with the CRDs' defaults (an API
     server fills them in; the local lab's admit does the same), every HTTPS listener on the one
     certificate the model knows (it needs only which hosts each listener serves)."""
-    from lab.backends.local.gateway_api import admit
-    from lab.backends.local.translate import LOCAL_CREDENTIAL
-
     obj = admit(copy.deepcopy(obj), None)
     if is_gateway(obj):
         for listener in obj["spec"].get("listeners") or []:

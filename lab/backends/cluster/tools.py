@@ -111,6 +111,9 @@ def path_version(release: Release) -> tuple[int, ...] | None:
 def acceptable(release: Release, found: tuple[int, ...]) -> tuple[bool, str]:
     """Whether a copy at version `found` installs what the pinned one would; and why (or why not)."""
     shown, pinned = ".".join(map(str, found)), version_tuple(release.version)
+    if pinned is None:   # the lab's own pins are x.y.z (versions.py): another shape is the lab's bug
+        raise LabError(f"the pinned {release.tool} version {release.version!r} is not x.y.z",
+                       "fix it in lab/backends/cluster/versions.py")
     if release.tool == "istioctl":
         # istioctl installs its own version of Istio: another minor is another Istio.
         if found[:2] == pinned[:2]:
@@ -151,10 +154,11 @@ def choose_tool(release: Release, bin_dir: Path) -> ToolChoice:
     copy of the pinned version (downloaded once, checked again if the pin changed)."""
     found = path_version(release)
     why_not = f"none on PATH; pinned {release.version}"
-    if found is not None:
+    on_path = shutil.which(release.tool)
+    if found is not None and on_path:
         ok, why = acceptable(release, found)
         if ok:
-            return ToolChoice(Path(shutil.which(release.tool)), "PATH", why)
+            return ToolChoice(Path(on_path), "PATH", why)
         why_not = f"PATH has {why}; pinned {release.version}"
     installed = bin_dir / release.tool
     if installed.exists() and version_of(installed, release) == version_tuple(release.version):
@@ -183,7 +187,7 @@ def download(release: Release, bin_dir: Path) -> Path:
                            "published one; nothing was installed",
                            "try again later; if it persists, install it yourself onto PATH")
         if release.member:
-            _extract(tmp, release)
+            _extract(tmp, release, release.member)
         tmp.chmod(0o755)
         target = bin_dir / release.tool
         os.replace(tmp, target)
@@ -192,11 +196,11 @@ def download(release: Release, bin_dir: Path) -> Path:
         tmp.unlink(missing_ok=True)
 
 
-def _extract(archive: Path, release: Release) -> None:
-    """Replace the archive in `archive` by the one binary it holds."""
+def _extract(archive: Path, release: Release, path: str) -> None:
+    """Replace the archive in `archive` by the one binary it holds at `path`."""
     try:
         with tarfile.open(archive) as tar:
-            member = tar.extractfile(release.member)
+            member = tar.extractfile(path)
             data = member.read() if member else None
     except (tarfile.TarError, KeyError):
         data = None

@@ -1,8 +1,9 @@
 """The local backend: the backend verbs over Envoy + app processes.
 
 apply = validate → pods → translate → start new pods → push clusters and
-routes → stop old pods → save. Each stage can fail; until the last one, the
-lab keeps serving what it served before and nothing is saved.
+routes → save → stop old pods. Each stage up to the save can fail; until the
+save, the lab keeps serving what it served before and nothing is saved. The old
+pods stop only once the new objects are saved.
 """
 
 import copy
@@ -14,10 +15,11 @@ from pathlib import Path
 
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
 from lab.backends.local import envoy
-from lab.backends.local.endpoints import target_port_notes
+from lab.backends.local.endpoints import ready_endpoints, target_port_notes
 from lab.backends.local.gateway_addresses import GatewayPorts, gateway_urls, listener_for, track_port
 from lab.backends.local.gateway_api import admit, is_istio_gateway
 from lab.backends.local.gateway_status import apply_note, with_status
+from lab.backends.local.logs import matching_processes, read_lines
 from lab.backends.local.pod_objects import pod_objects
 from lab.backends.local.pods import desired_pods
 from lab.backends.local.processes import DESIRED_FIX, Processes, pid_alive
@@ -26,10 +28,10 @@ from lab.backends.local.schema import check_object
 from lab.backends.local.store import read_objects, read_pending, save_objects
 from lab.backends.local.translate import EnvoyConfig, translate
 from lab.config import Paths, gateway_tls_port
-from lab.edge import ctrl_c_deferred
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError, NotUp
 from lab.files import DamagedFile, read_json, write_json
+from lab.interrupts import ctrl_c_deferred
 from lab.manifests import Ref, check_limits, checked_object, ref_of
 from lab.patches import apply_patch
 from lab.ports import free_port, port_in_use
@@ -86,7 +88,7 @@ class LocalBackend(Backend):
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             envoy.write_initial(self.xds_dir)
-            from lab.certs import make_gateway_tls   # here, not at the top: cryptography takes ~40 ms
+            from lab.certs import make_gateway_tls  # here, not at the top: cryptography takes ~40 ms
             tls = make_gateway_tls(self.paths.tls_dir)  # to import, and only `up` needs it
             bootstrap_file = self.run_dir / BOOTSTRAP_FILE
             write_json(bootstrap_file, envoy.bootstrap(self.xds_dir, self.port, admin_port, self.tls_port, tls))
@@ -209,7 +211,7 @@ class LocalBackend(Backend):
             refs.append(ref)
         config = self._converge(new, save=lambda: save_objects(self.objects_file, new))
         applied = {ref_of(_with_namespace(obj)) for obj in objects}
-        return ([line + apply_note(ref, new) for ref, line in zip(refs, lines)]
+        return ([line + apply_note(ref, new) for ref, line in zip(refs, lines, strict=True)]
                 + [f"Warning: {text}" for ref, text in config.warnings if ref in applied]   # as kubectl prints them
                 + [f"note: {text}" for ref, text in config.notes if ref in applied])
 
@@ -270,8 +272,6 @@ class LocalBackend(Backend):
         return pod_objects(pods, objects, self.processes.status())
 
     def logs(self, name: str, tail: int = 0, follow: bool = False):
-        from lab.backends.local.logs import matching_processes, read_lines
-
         self._require_up()
         chosen = matching_processes(name, list(self.processes.desired()))
         return read_lines({p: self.processes.log_file(p) for p in chosen}, tail, follow)
@@ -393,8 +393,6 @@ class LocalBackend(Backend):
         return self._admin().live_routes()
 
     def ready_endpoints(self) -> dict[tuple[str, str], int]:
-        from lab.backends.local.endpoints import ready_endpoints
-
         self._require_up()
         running = {name for name, info in self.processes.status().items() if info.get("state") == "running"}
         return ready_endpoints(self._objects(), running)
@@ -413,8 +411,9 @@ class LocalBackend(Backend):
         for name in self.processes.desired():
             info = states.get(name, {})
             state = info.get("state", "starting")
-            detail = f"pid {info['pid']}" if state == "running" else \
-                f"exit code {info.get('returncode')}: {self.processes.why_exited(name, info)}" if state == "exited" else ""
+            detail = (f"pid {info['pid']}" if state == "running"
+                      else f"exit code {info.get('returncode')}: {self.processes.why_exited(name, info)}"
+                      if state == "exited" else "")
             processes.append(ProcessStatus(name=name, state=state, detail=detail))
         routes, notes = [], []
         if not self.processes.desired_file.exists():

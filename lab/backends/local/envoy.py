@@ -188,7 +188,8 @@ class XdsPusher:
         """Whether Envoy serves anything other than these clusters, routes and Gateway API listeners
         (after a restart it loads what the files hold; a rejected push, or a file edited by hand, would differ)."""
         wanted = [("cds.json", CDS_STATS, _document(CLUSTER_TYPE, clusters)),
-                  (LDS_FILE, LDS_STATS, _document(LISTENER_TYPE, [s.listener(self.xds_dir, tls) for s in listeners]))] + [
+                  (LDS_FILE, LDS_STATS,
+                   _document(LISTENER_TYPE, [s.listener(self.xds_dir, tls) for s in listeners]))] + [
             (RDS_FILES[scheme], RDS_STATS[scheme], _document(ROUTE_TYPE, [config]))
             for scheme, config in route_configs.items()] + [
             (served.rds_file, served.rds_stats, _document(ROUTE_TYPE, [served.route_config])) for served in listeners]

@@ -15,14 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from lab.backends.local.endpoints import CLUSTER_DOMAIN
 from lab.backends.local.gateway_api_schema import BACKEND_HEADER_FILTERS, GROUP
-from lab.backends.local.gateway_listeners import (
-    hostnames_served,
-    listener_conflicts,
-    matches,
-    supported_kinds,
-)
-from lab.backends.local.translate import CLUSTER_DOMAIN
+from lab.backends.local.gateway_listeners import hostnames_served, listener_conflicts, matches, supported_kinds
 from lab.gateway_api_crds import spec_schema
 from lab.manifests import Ref
 

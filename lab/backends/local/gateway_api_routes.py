@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.backends.local.destination_policies import with_traffic_policy
-from lab.backends.local.endpoints import serves
+from lab.backends.local.endpoints import CLUSTER_DOMAIN, serves
+from lab.backends.local.envoy_clusters import static_cluster
 from lab.backends.local.gateway_api import (
     SCHEMES,
     RouteResult,
@@ -32,7 +33,7 @@ from lab.backends.local.gateway_vhosts import (
 )
 from lab.backends.local.pods import Pod
 from lab.backends.local.route_policies import with_http_route_rule
-from lab.backends.local.translate import CLUSTER_DOMAIN, LOCAL_CREDENTIAL, _cluster
+from lab.config import LOCAL_CREDENTIAL
 from lab.errors import ManifestError
 from lab.manifests import Ref
 
@@ -85,7 +86,8 @@ def gateway_listeners(objects: Objects, pods: dict[str, Pod], clusters: dict[str
         scheme = ports[gateway, port]
         virtual_hosts = [{"name": f"{host}|{gateway.namespace}/{gateway.name}", "domains": virtual_host_domains(host),
                           "routes": _virtual_host_routes(by_listener)} for host, by_listener in sorted(hosts.items())]
-        config = {"name": route_config_name(gateway, port, scheme), **ROUTE_CONFIG_FLAGS, "virtual_hosts": virtual_hosts}
+        config = {"name": route_config_name(gateway, port, scheme), **ROUTE_CONFIG_FLAGS,
+                  "virtual_hosts": virtual_hosts}
         listeners.append(GatewayListener(gateway, port, scheme, config))
     return listeners
 
@@ -98,9 +100,13 @@ def _routes_of(ref: Ref, route: dict, result: RouteResult, objects: Objects, pod
         return []   # not Accepted, or not buildable: serves nothing, as on a cluster
     age = (route["metadata"].get("creationTimestamp", ""), ref.namespace, ref.name)
     routes = []
+
+    def cluster_for(backend: dict) -> str:
+        return _cluster_for(ref, backend, objects, pods, clusters)
+
     for i, rule in enumerate(route["spec"].get("rules") or []):
-        action = with_http_route_rule(ref, i, rule, _action(ref, rule, objects, pods, clusters),
-                                      lambda b, r=ref: _cluster_for(r, b, objects, pods, clusters), clusters, objects)
+        action = with_http_route_rule(ref, i, rule, _action(ref, rule, objects, pods, clusters), cluster_for,
+                                      clusters, objects)
         for j, match in enumerate(rule.get("matches") or [{}]):
             envoy_match, rank = _match(match)
             routes.append(((*rank, *age, i, j), {"match": envoy_match, **action, "name": rule_name(ref, rule, i)}))
@@ -144,7 +150,8 @@ def check_listeners(ref: Ref, gateway: dict) -> dict[tuple[Ref, int], str]:
         if listener.get("protocol") == "HTTPS" and (tls.get("mode", "Terminate") != "Terminate"
                                                     or certs != [("Secret", ref.namespace, LOCAL_CREDENTIAL)]):
             raise ManifestError(f"{ref}: spec.listeners[{i}].tls must be mode Terminate with certificateRefs "
-                                f"[{{kind: Secret, name: {LOCAL_CREDENTIAL}}}] in the Gateway's namespace on the local lab",
+                                f"[{{kind: Secret, name: {LOCAL_CREDENTIAL}}}] in the Gateway's namespace on the "
+                                "local lab",
                                 "the local gateway has only the lab CA's certificate; other TLS setups "
                                 "need k3d or minikube")
         scheme = SCHEMES[listener["protocol"]]
@@ -211,5 +218,6 @@ def _cluster_for(ref: Ref, backend: dict, objects: Objects, pods: dict[str, Pod]
         members = [p for p in pods.values() if p.namespace == namespace and selector
                    and all(p.labels.get(k) == v for k, v in selector.items())
                    and serves(p, ports[int(backend["port"])])]
-        clusters[name] = with_traffic_policy(_cluster(name, members), Ref("Service", namespace, backend["name"]), objects)
+        clusters[name] = with_traffic_policy(static_cluster(name, members),
+                                             Ref("Service", namespace, backend["name"]), objects)
     return name

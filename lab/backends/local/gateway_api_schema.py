@@ -106,7 +106,8 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
                 for k, header in enumerate(match.get("headers") or []):
                     _enum(ref, f"{where}.headers[{k}].type", header.get("type", "Exact"), HEADER_TYPES)
                     if not header.get("name") or header.get("value") is None:
-                        _fail(ref, f"{where}.headers[{k}]", "needs a name and a value", "e.g. {name: x-track, value: canary}")
+                        _fail(ref, f"{where}.headers[{k}]", "needs a name and a value",
+                              "e.g. {name: x-track, value: canary}")
                     if not HEADER_NAME.match(str(header["name"])):
                         _fail(ref, f"{where}.headers[{k}].name", f"is {header['name']!r}, not a header name",
                               "letters, digits and !#$%&'*+-.^_`|~ only (no colon, no space)")
@@ -129,7 +130,8 @@ def check_values(ref: Ref, kind: str, spec: dict) -> None:
                     _fail(ref, f"{where}.weight", f"is {weight!r}", f"a whole number from 0 to {MAX_WEIGHT}")
                 for k, backend_filter in enumerate(backend.get("filters") or []):
                     if backend_filter.get("type") in BACKEND_HEADER_FILTERS:
-                        _local(ref, f"{where}.filters[{k}]", f"is {backend_filter['type']} (no header is modified here)",
+                        _local(ref, f"{where}.filters[{k}]",
+                               f"is {backend_filter['type']} (no header is modified here)",
                                "leave it out, or use k3d or minikube")
         _check_parent_rules(ref, spec.get("parentRefs") or [])
         for i, parent in enumerate(spec.get("parentRefs") or []):

@@ -9,9 +9,9 @@ them. The status is worked out from the objects the lab holds whenever it is rea
 Services and grants applied later.
 """
 
+from lab.backends.local.endpoints import CLUSTER_DOMAIN
 from lab.backends.local.gateway_api import CLASS, CONTROLLER, GROUP, HTTPROUTE, RouteResult, attach
 from lab.backends.local.gateway_listeners import listener_conflicts, supported_kinds
-from lab.backends.local.translate import CLUSTER_DOMAIN
 from lab.manifests import Ref
 
 Problem = tuple[str, str] | None

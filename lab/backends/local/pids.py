@@ -12,6 +12,7 @@ imports it too.
 import os
 import signal
 from pathlib import Path
+from typing import TypeGuard
 
 import psutil
 
@@ -22,8 +23,9 @@ POD_MARKER = "CANARY_LAB_POD"
 SUPERVISOR = "supervisor"   # the supervisor's own POD_MARKER
 
 
-def pid_alive(pid: int | None) -> bool:
-    """The pid runs and has not exited (a zombie has: only its parent has not reaped it)."""
+def pid_alive(pid: int | None) -> TypeGuard[int]:
+    """The pid runs and has not exited (a zombie has: only its parent has not reaped it). True only
+    for a pid, so a caller may signal it."""
     if not pid:
         return False
     try:

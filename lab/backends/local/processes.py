@@ -104,7 +104,7 @@ class Processes:
     def stop_supervisor(self) -> None:
         """SIGTERM the supervisor (it stops its children), then clean up anything left by pid."""
         pid = self.supervisor_pid()
-        if self.supervisor_alive():
+        if pid is not None and self.supervisor_alive():
             os.kill(pid, signal.SIGTERM)
             if not poll(lambda: not pid_alive(pid), SUPERVISOR_STOP_TIMEOUT):
                 os.kill(pid, signal.SIGKILL)
@@ -141,7 +141,7 @@ class Processes:
         generation = (desired.generation if desired else 0) + 1
         write_json(self.desired_file, {"generation": generation, "processes": processes})
         pid = self.supervisor_pid()
-        if not self.supervisor_alive():
+        if pid is None or not self.supervisor_alive():
             raise LabError("the local lab's supervisor is not running", "run `invoke up` to restart the lab")
         os.kill(pid, signal.SIGHUP)
         self._wait_generation(generation)

@@ -200,7 +200,8 @@ def _retry_policy(ref: Ref, where: str, retries: dict) -> dict | None:
             elif part in RETRY_ON:
                 names.append(part)
             else:
-                raise ManifestError(f"{ref}: {where}.retryOn: {part!r} is not a valid retryOn policy (Istio refuses it)",
+                raise ManifestError(f"{ref}: {where}.retryOn: {part!r} is not a valid retryOn policy "
+                                    "(Istio refuses it)",
                                     "use Envoy's names (5xx, gateway-error, connect-failure, refused-stream, reset, "
                                     "retriable-4xx, …) or HTTP status codes, comma-separated")
         if codes and "retriable-status-codes" not in names:

@@ -187,7 +187,7 @@ class Supervisor:
             _end_group(child.pid, signal.SIGKILL)
 
     def write_status(self) -> None:
-        processes = {name: {"pid": c.pid, "state": "running", "argv0": c.args[0], "created": self.created.get(name),
+        processes = {name: {"pid": c.pid, "state": "running", "argv0": _argv0(c), "created": self.created.get(name),
                             "restarts": self.restarts.get(name, 0)}
                      for name, c in self.children.items()}
         processes.update({name: {"pid": None, "state": "exited", "returncode": code,
@@ -203,6 +203,12 @@ class Supervisor:
             if not self.status_unsaved:
                 self._note(f"could not write status.json: {e}")
             self.status_unsaved = True
+
+
+def _argv0(child: subprocess.Popen) -> str:
+    """The program a child runs (every child starts from an argv list)."""
+    args = child.args
+    return str(args[0] if isinstance(args, list | tuple) else args)
 
 
 def _end_group(pgid: int, signum: int) -> None:

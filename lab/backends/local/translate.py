@@ -8,7 +8,6 @@ live routes on both backends.
 """
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from lab.backends.local.destination_policies import with_traffic_policy
 from lab.backends.local.endpoints import (
@@ -17,6 +16,8 @@ from lab.backends.local.endpoints import (
     service_named,
     target_port_notes,
 )
+from lab.backends.local.envoy_clusters import static_cluster
+from lab.backends.local.gateway_api_routes import GatewayListener, gateway_listeners
 from lab.backends.local.gateway_vhosts import (
     ROUTE_CONFIG_FLAGS,
     intersecting_hosts,
@@ -34,18 +35,13 @@ from lab.backends.local.unreachable_rules import (
     unreachable_rule_indexes,
     unreachable_rule_notes,
 )
+from lab.config import LOCAL_CREDENTIAL
 from lab.errors import ManifestError
 from lab.manifests import Ref
 from lab.validate import route_weights
 
-if TYPE_CHECKING:
-    from lab.backends.local.gateway_api_routes import GatewayListener
-
 # One route config per gateway listener; like Istio's, the HTTPS one's name starts with "https".
 ROUTE_CONFIGS = {"http": "http-gateway", "https": "https-gateway"}
-# The one certificate the local gateway has: the lab CA's, under the name the cluster's
-# cert-manager Certificate gives its secret (cluster/issuers.yaml).
-LOCAL_CREDENTIAL = "canary-lab-gateway-tls"
 # The labels of the one gateway the local lab has: those of Istio's default ingress gateway pods.
 LOCAL_GATEWAY_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 SERVED_PROTOCOLS = ("HTTP", "HTTPS")
@@ -123,9 +119,6 @@ def translate(objects: dict[Ref, dict], pods: dict[str, Pod]) -> EnvoyConfig:
             vhost["routes"] = sort_vhost_routes(vhost["routes"])
     _service_clusters(objects, pods, clusters)
     # Gateway API Gateways: each its own gateway (listeners of their own), beside the ingress gateway's.
-    from lab.backends.local.gateway_api_routes import (
-        gateway_listeners,  # here: it builds on this module
-    )
     listeners = gateway_listeners(objects, pods, clusters)
     notes += target_port_notes(objects, pods)
     route_configs = {scheme: {"name": name, **ROUTE_CONFIG_FLAGS, "virtual_hosts": list(virtual_hosts[scheme].values())}
@@ -256,9 +249,10 @@ def _unsent_note(ref: Ref, unsent: list[str]) -> str:
 def _route_action(ref: Ref, index: int, http: dict, objects, pods, clusters: dict) -> dict:
     routes = http.get("route") or []
     weighted = []
-    for route, weight in zip(routes, route_weights(routes)):
+    for route, weight in zip(routes, route_weights(routes), strict=True):
         name = _destination_cluster(ref, index, route["destination"], objects, pods, clusters)
-        if weight or len(routes) == 1:   # istiod leaves weight-0 destinations out (route.go: "Ignore 0 weighted clusters")
+        # istiod leaves weight-0 destinations out (route.go: "Ignore 0 weighted clusters")
+        if weight or len(routes) == 1:
             weighted.append({"name": name, "weight": weight})
     # timeout (none: 0s, WebSockets stay open), retries and mirror, as istiod writes them
     policies = virtual_service_route(ref, index, http,
@@ -280,7 +274,7 @@ def _destination_cluster(ref: Ref, index: int, destination: dict, objects, pods,
     if name not in clusters:
         members = [p for p in pods.values() if p.namespace == service_ref.namespace
                    and labels and all(p.labels.get(k) == v for k, v in labels.items()) and serves(p, service_port)]
-        clusters[name] = with_traffic_policy(_cluster(name, members), service_ref, objects)
+        clusters[name] = with_traffic_policy(static_cluster(name, members), service_ref, objects)
     return name
 
 
@@ -355,24 +349,3 @@ def _service_port(ref: Ref, service_ref: Ref, service: dict, destination: dict) 
         raise ManifestError(f"{ref}: Service {service_ref.name} has {len(ports)} ports and the route names none",
                             "set destination.port.number")
     return ports[0], entries[ports[0]]
-
-
-UNLIMITED = 2**32 - 1   # math.MaxUint32, as Istio writes it
-
-
-def _cluster(name: str, members: list[Pod]) -> dict:
-    endpoints = [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": p.port}}}}
-                 for p in sorted(members, key=lambda p: p.name)]
-    return {
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        # Istio's default (pilot cluster_traffic_policy.go defaultLBAlgorithm), not Envoy's ROUND_ROBIN
-        "lb_policy": "LEAST_REQUEST",
-        # Istio's default thresholds (cluster_traffic_policy.go getDefaultCircuitBreakerThresholds):
-        # Envoy's own max_retries of 3 turns retries beyond 3 at once (a replica just died) into 503s.
-        "circuit_breakers": {"thresholds": [{"max_retries": UNLIMITED, "max_requests": UNLIMITED,
-                                             "max_connections": UNLIMITED, "max_pending_requests": UNLIMITED,
-                                             "track_remaining": True}]},
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
-    }

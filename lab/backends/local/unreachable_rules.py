@@ -25,7 +25,8 @@ def unreachable_rule_notes(objects: dict[Ref, dict]) -> list[tuple[Ref, str]]:
             continue
         for rule, reason in unreachable_rules(((vs.get("spec") or {}).get("http")) or []):
             note = (f"{ref}: virtualService rule {rule} not used ({reason}) — as on a cluster, where the apply "
-                    "warns the same and istioctl analyze reports IST0130; the rule above it takes every request it would")
+                    "warns the same and istioctl analyze reports IST0130; the rule above it takes every request it "
+                    "would")
             notes.append((ref, note))
     return notes
 
