@@ -147,7 +147,7 @@ def walk_fields(value: Any, tree: Any, path: str, where: str, unknown: Callable[
     if not isinstance(value, dict):
         if isinstance(tree, dict) and "exact" in tree and not isinstance(value, list):   # Istio's StringMatch
             raise ManifestError(f"{where}: {path} is {value!r}, not a match: a value alone matches nothing",
-                                f"write it as {{exact: {value}}} (or prefix, or regex)")
+                                f"write it as {{exact: {json.dumps(str(value))}}} (or prefix, or regex)")
         raise ManifestError(f"{where}: {path or 'the object'} must be a mapping", "check the indentation there")
     for key, item in value.items():
         child = f"{path}.{key}" if path else str(key)

@@ -56,7 +56,7 @@ spec:
     (GOOD_VS.replace("weight: 100", "weight: 80\n        - destination: {host: tornado}\n          weight: 30"),
      ["add up to 110", "weight ÷ 110", "the lab's convention, not Istio's rule"]),
     (GOOD_VS.replace("        - uri:\n            prefix: /websocket", "        - headers: {x-track: canary}"),
-     ["spec.http[0].match[0].headers.x-track is 'canary', not a match", "write it as {exact: canary}"]),
+     ["spec.http[0].match[0].headers.x-track is 'canary', not a match", "write it as {exact: \"canary\"}"]),
 ], ids=["malformed-yaml", "unknown-subset", "negative-weight", "unsupported-field", "weights-not-100",
         "header-value-alone"])
 def test_bad_manifest_is_refused_and_the_lab_keeps_serving_the_last_good_config(lab, text, phrases):

@@ -109,17 +109,19 @@ def test_outlier_detection_is_written_on_the_services_clusters_as_istiod_writes_
     text = BASE.replace("  host: app\n", "  host: app\n" + OUTLIER.lstrip("\n"), 1) + vs()
     for obj in objects(text):
         check_supported(obj)
-    [cluster] = translate(by_ref(text), PODS).clusters
-    assert cluster["outlier_detection"] == {
-        "enforcing_success_rate": 0, "consecutive_5xx": 3, "enforcing_consecutive_5xx": 100,
-        "interval": "1s", "base_ejection_time": "60s", "max_ejection_percent": 50}
-    # minHealthPercent unset is 0: Envoy's panic threshold off, so ejected hosts stay out
-    assert cluster["common_lb_config"] == {"healthy_panic_threshold": {"value": 0.0}}
+    clusters = translate(by_ref(text), PODS).clusters
+    assert len(clusters) > 1   # the Service's own cluster and its subsets': the rule's policy is on each
+    for cluster in clusters:
+        assert cluster["outlier_detection"] == {
+            "enforcing_success_rate": 0, "consecutive_5xx": 3, "enforcing_consecutive_5xx": 100,
+            "interval": "1s", "base_ejection_time": "60s", "max_ejection_percent": 50}
+        # minHealthPercent unset is 0: Envoy's panic threshold off, so ejected hosts stay out
+        assert cluster["common_lb_config"] == {"healthy_panic_threshold": {"value": 0.0}}
 
 
 def test_without_outlier_detection_a_cluster_has_none():
-    [cluster] = translate(by_ref(BASE + vs()), PODS).clusters
-    assert "outlier_detection" not in cluster
+    for cluster in translate(by_ref(BASE + vs()), PODS).clusters:
+        assert "outlier_detection" not in cluster
 
 
 @pytest.mark.parametrize("policy, named", [

@@ -9,7 +9,7 @@ from lab import commands
 from lab.config import EXERCISES_DIR, lab_paths
 from lab.errors import LabError
 from lab.exercises import check_now
-from lab.exercises.catalogue import load_exercise
+from lab.exercises.catalogue import exercise_names, load_exercise
 from lab.exercises.check_now import chosen_step
 from lab.exercises.standing import suggestion
 from lab.state import LabState, Progress, save_state
@@ -17,7 +17,7 @@ from lab.state import LabState, Progress, save_state
 
 @pytest.mark.parametrize("provider", ["kind", "existing"])
 def test_a_learner_who_started_nothing_on_a_kind_or_existing_lab_is_told_the_first_exercise(lab_root, provider):
-    assert suggestion(Progress(lab_paths()), provider) == "invoke exercise canary"
+    assert suggestion(Progress(lab_paths()), provider) == f"invoke exercise {exercise_names()[0]}"   # learning order
 
 
 @pytest.mark.parametrize("provider", ["kind", "existing"])

@@ -13,10 +13,11 @@ COMMAND_IN_PROSE = re.compile(r"(?<!`)`((?:invoke|curl|kubectl|helm|export) [^`]
 
 @pytest.fixture
 def narrow_terminal():
-    width = ui.console.width
-    ui.console.width = 40
+    # a terminal 40 columns wide (off a terminal, the lab wraps nothing: a pipe has no width)
+    width, forced = ui.console.width, ui.console._force_terminal
+    ui.console.width, ui.console._force_terminal = 40, True
     yield
-    ui.console.width = width
+    ui.console.width, ui.console._force_terminal = width, forced
 
 
 def test_a_fenced_command_is_printed_on_one_line_on_a_narrow_terminal(narrow_terminal):
