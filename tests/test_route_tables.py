@@ -198,6 +198,11 @@ ISTIO_MISTAKES = [
     Case("rollback", "roll-back", "weights-swapped", vs("shop-rollback", "shop", "rollback.lab.local",
                                                             "shop-gateway", [{"route": [to("shop", 100, "v3")]}])),
     Case("canary", "split-over-https", "no-route", canary_vs(WEBSOCKET, main(80, 20, match=ONLY_ROOT))),
+    Case("canary", "shift-20", "host-not-served",                        # a typo in the host
+         vs("canary-lab", "canary", "canary.lab.locl", "canary-gateway", [WEBSOCKET, main(80, 20)]),
+         says="your routes name canary.lab.locl: a typo of canary.lab.local?"),
+    Case("canary", "shift-20", "wrong-weights", canary_vs(WEBSOCKET, main(70, 30)),   # a step too far
+         says="serves httpbin 70 / tornado 30"),
     Case("canary", "shift-20", "route-for-some", canary_vs(WEBSOCKET, {   # a testers' route the step never asked for
         "name": "testers", "match": [{"headers": {"x-track": {"exact": "canary"}}}],
         "route": [to("tornado", port=8888)]},
