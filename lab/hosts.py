@@ -4,7 +4,8 @@ Each function says why a name is refused, or None when Istio takes it. From
 pkg/config/validation/agent/validation.go (CheckDNS1123Preconditions, ValidateDNS1123Labels,
 ValidateFQDN, ValidateWildcardDomain, ValidatePartialWildCard, ValidateNamespaceSlashWildcardHostname),
 pkg/config/labels/instance.go (IsDNS1123Label, IsWildcardDNS1123Label: upper case is allowed) and
-pkg/config/host/name.go (Name.Matches: when two hosts overlap).
+pkg/config/host/name.go (Name.Matches: when two hosts overlap; Name.SubsetOf: when one covers
+the other).
 """
 
 import ipaddress
@@ -107,3 +108,12 @@ def hosts_overlap(a: str, b: str) -> bool:
     if b.startswith("*"):
         return a.endswith(b[1:])
     return a == b
+
+
+def subset_of(host: str, of: str) -> bool:
+    """host.Name.SubsetOf: `of` covers `host` (`a.b.c` ⊆ `*.b.c` ⊆ `*.c` ⊆ `*`). Case-sensitive."""
+    if host.startswith("*"):
+        return of.startswith("*") and len(host) >= len(of) and host[1:].endswith(of[1:])
+    if of.startswith("*"):
+        return host.endswith(of[1:])
+    return host == of

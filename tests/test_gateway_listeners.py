@@ -8,10 +8,9 @@ from lab.backends.local.gateway_listeners import (
     allowed_by_isolation,
     hostnames_served,
     listener_conflicts,
-    matches,
-    subset_of,
     supported_kinds,
 )
+from lab.hosts import hosts_overlap, subset_of
 
 GROUP = "gateway.networking.k8s.io"
 
@@ -30,7 +29,7 @@ GROUP = "gateway.networking.k8s.io"
     ("*.com", "*.xcom", False), ("*.xcom", "*.com", False), ("*.com", "xcom", False), ("xcom", "*.com", False),
 ])
 def test_hostnames_overlap_as_istio_matches_them(a, b, overlap):
-    assert matches(a, b) is overlap
+    assert hosts_overlap(a, b) is overlap
 
 
 @pytest.mark.parametrize("host, of, covered", [

@@ -16,11 +16,11 @@ from lab.exercises.served import (
     Served,
     Target,
     header_matches,
-    hostname_covers,
     picked_route,
     route_matches,
     served_shares,
 )
+from lab.hosts import subset_of
 from lab.manifests import ref_of
 
 
@@ -258,7 +258,7 @@ def _unsent(s: Situation) -> list[LiveRoute]:
     oldest_first = sorted(s.httproutes, key=lambda r: (str(r["metadata"].get("creationTimestamp", "")),
                                                        str(r["metadata"].get("namespace", "")), r["metadata"]["name"]))
     for httproute in oldest_first:
-        if not any(hostname_covers(str(h), s.host) for h in (httproute.get("spec") or {}).get("hostnames") or ["*"]):
+        if not any(subset_of(s.host, str(h)) for h in (httproute.get("spec") or {}).get("hostnames") or ["*"]):
             continue
         ref = ref_of(httproute)
         for name, match in rule_matches(ref, httproute):

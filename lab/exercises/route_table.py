@@ -18,7 +18,8 @@ from lab.exercises.check_specs import About
 from lab.exercises.diagnoses import Finding, Situation, diagnose
 from lab.exercises.propagation import unserved_objects
 from lab.exercises.request_classes import Probe, RequestClass
-from lab.exercises.served import Target, host_routes, hostname_covers
+from lab.exercises.served import Target, host_routes
+from lab.hosts import subset_of
 from lab.kinds import GATEWAY_API_GROUP
 from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.traffic.sampler import RequestSpec
@@ -142,7 +143,7 @@ def held_http_routes(exercise: Exercise, backend: Backend, host: str = "") -> li
     held = [route for route in (backend.get(ref) for ref in own) if route]
     others = [route for route in backend.list_objects("HTTPRoute", GATEWAY_API_GROUP) if ref_of(route) not in own]
     return held + [route for route in others
-                   if host and any(hostname_covers(str(h), host)
+                   if host and any(subset_of(host, str(h))
                                    for h in (route.get("spec") or {}).get("hostnames") or ["*"])]
 
 

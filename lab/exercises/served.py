@@ -72,11 +72,6 @@ def _domain_rank(domain: str, host: str) -> tuple[int, int] | None:
     return None
 
 
-def hostname_covers(hostname: str, host: str) -> bool:
-    """An HTTPRoute's hostname takes the host: the same name, `*`, or a wildcard over whole labels of it."""
-    return hostname in (host, "*") or (hostname.startswith("*.") and host.endswith(hostname[1:]))
-
-
 def picked_route(routes: list[LiveRoute], path: str, headers: dict[str, str]) -> LiveRoute | None:
     """The first route whose match holds for this path (query string included) and these headers."""
     return next((r for r in routes if route_matches(r.conditions, path, headers)), None)

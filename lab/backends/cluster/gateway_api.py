@@ -19,6 +19,7 @@ import yaml
 from lab.backends.cluster.kube import Kube, deployment_available
 from lab.backends.local.gateway_api import admit
 from lab.config import CLUSTER_DIR, LOCAL_CREDENTIAL
+from lab.hosts import subset_of
 from lab.manifests import Ref, load_manifest_file, ref_of
 
 GROUP = "gateway.networking.k8s.io"
@@ -115,9 +116,7 @@ def listener_port(gateway: dict, protocol: str) -> int | None:
 def hostname_covers(hostname: str | None, host: str) -> bool:
     """A listener's hostname is the host, or a wildcard that covers it (a listener without one
     takes any host: which Gateway serves it then is the HTTPRoutes' to say)."""
-    if not hostname:
-        return False
-    return hostname == host or hostname.startswith("*.") and host.endswith(hostname[1:])
+    return bool(hostname) and subset_of(host, str(hostname))
 
 
 def is_route(obj: dict) -> bool:

@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lab.backends.local.gateway_api import attach, is_istio_gateway
 from lab.backends.local.gateway_api_routes import GatewayListener, listener_key
-from lab.backends.local.gateway_listeners import listener_conflicts, subset_of
+from lab.backends.local.gateway_listeners import listener_conflicts
 from lab.config import gateway_tls_port
 from lab.files import read_model, write_json
+from lab.hosts import subset_of
 from lab.manifests import Ref
 from lab.ports import free_ports, port_in_use
 

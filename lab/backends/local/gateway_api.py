@@ -17,8 +17,9 @@ from typing import Any
 
 from lab.backends.local.endpoints import CLUSTER_DOMAIN
 from lab.backends.local.gateway_api_schema import BACKEND_HEADER_FILTERS, GROUP
-from lab.backends.local.gateway_listeners import hostnames_served, listener_conflicts, matches, supported_kinds
+from lab.backends.local.gateway_listeners import hostnames_served, listener_conflicts, supported_kinds
 from lab.gateway_api_crds import spec_schema
+from lab.hosts import hosts_overlap
 from lab.manifests import Ref
 
 CLASS = "istio"
@@ -192,7 +193,7 @@ def _denial(ref: Ref, parent_ref: dict, listener: dict, route_hostnames: list[st
     if section and section != listener["name"]:
         return "NoMatchingParent", f'sectionName "{section}" not found'
     listener_hostname = listener.get("hostname") or ""
-    host_matched = any(matches(listener_hostname or "*", host) for host in route_hostnames)
+    host_matched = any(hosts_overlap(listener_hostname or "*", host) for host in route_hostnames)
     if not host_matched:
         return "NoMatchingListenerHostname", f'no hostnames matched parent hostname "{listener_hostname}"'
     if not _namespace_allowed(listener, gateway_namespace, ref.namespace, objects):

@@ -6,31 +6,12 @@ SubsetOf one way, Names.Intersection for the virtual host), not by DNS labels.
 """
 
 from lab.backends.local.gateway_api_schema import GROUP
+from lab.hosts import hosts_overlap, subset_of
 
 # What Istio's HTTP and HTTPS listeners take (gatewaycommon/conversion.go
 # GenerateGatewaySupportedKinds): the lab serves HTTPRoutes only (schema.py refuses a GRPCRoute), but
 # the status says what a cluster says.
 LISTENER_KINDS = ({"group": GROUP, "kind": "HTTPRoute"}, {"group": GROUP, "kind": "GRPCRoute"})
-
-
-def matches(a: str, b: str) -> bool:
-    """Whether two (possibly wildcarded) hostnames overlap: host.Name.Matches."""
-    if a.startswith("*"):
-        if b.startswith("*"):
-            return b[1:].endswith(a[1:]) if len(a) < len(b) else a[1:].endswith(b[1:])
-        return b.endswith(a[1:])
-    if b.startswith("*"):
-        return a.endswith(b[1:])
-    return a == b
-
-
-def subset_of(host: str, of: str) -> bool:
-    """Whether `of` covers `host`: host.Name.SubsetOf."""
-    if host.startswith("*"):
-        return of.startswith("*") and len(host) >= len(of) and host[1:].endswith(of[1:])
-    if of.startswith("*"):
-        return host.endswith(of[1:])
-    return host == of
 
 
 def intersection(listener_hostname: str, route_hostname: str) -> str | None:
@@ -80,7 +61,7 @@ def allowed_by_isolation(route_hostname: str, listener: dict, neighbours: list[d
     ours = listener.get("hostname") or ""
     if ours and not ours.startswith("*"):
         return True   # an exact listener hostname: nothing more specific exists
-    if ours and not matches(route_hostname, ours):
+    if ours and not hosts_overlap(route_hostname, ours):
         return False
     banned = {n.get("hostname") or "" for n in neighbours if n is not listener and n["port"] == listener["port"]
               and n["protocol"] == listener["protocol"]} - {ours}

@@ -7,6 +7,8 @@ names the place in Istio's source it comes from.
 
 from collections.abc import Iterable
 
+from lab.hosts import subset_of
+
 # pilot/pkg/networking/core/gateway.go, buildGatewayHTTPRouteConfig: the gateway's RouteConfiguration
 # says IgnorePortInHostMatching, and each virtual host's Domains is its one host. So `Host: a.b:80`
 # (or any port) picks the virtual host of `a.b`, on both tracks (Gateway API routes take the same path).
@@ -34,19 +36,6 @@ def server_hosts_for(hosts: Iterable[str], gateway_namespace: str, vs_namespace:
     return allowed
 
 
-def _wildcard(name: str) -> bool:
-    return name.startswith("*")
-
-
-def _subset_of(name: str, other: str) -> bool:
-    """pkg/config/host/name.go, Name.SubsetOf: `a.b.c` ⊆ `*.b.c` ⊆ `*.c` ⊆ `*`; case-sensitive."""
-    if _wildcard(name):
-        return _wildcard(other) and len(name) >= len(other) and name[1:].endswith(other[1:])
-    if _wildcard(other):
-        return name.endswith(other[1:])
-    return name == other
-
-
 def intersecting_hosts(server_hosts: Iterable[str], vs_hosts: Iterable[str]) -> list[str]:
     """The virtual hosts a VirtualService gets on a server (gateway.go: serverHosts.Intersection(vsHosts),
     pkg/config/host/names.go): for each pair the narrower of the two, when one covers the other, so
@@ -55,8 +44,8 @@ def intersecting_hosts(server_hosts: Iterable[str], vs_hosts: Iterable[str]) -> 
     found: list[str] = []
     for server_host in server_hosts:
         for vs_host in vs_hosts:
-            narrower = server_host if _subset_of(server_host, vs_host) else \
-                vs_host if _subset_of(vs_host, server_host) else None
+            narrower = server_host if subset_of(server_host, vs_host) else \
+                vs_host if subset_of(vs_host, server_host) else None
             if narrower is not None and narrower.lower() not in found:
                 found.append(narrower.lower())
     return found
