@@ -45,6 +45,10 @@ class LabStatus:
     # (Gateway, listener name, listener port, URL): where each Gateway API listener is reached
     gateway_addresses: list[tuple[Ref, str, int, str]] = field(default_factory=list)
 
+# An apply line that is the lab's own remark, not what a cluster's apply prints (what the walkthrough
+# holds back for a release it applies unshown).
+NOTE = "note: "
+
 
 class Backend(ABC):
     """One lab. `up` is apply, not create: a second call changes nothing."""
@@ -68,7 +72,7 @@ class Backend(ABC):
 
     @abstractmethod
     def apply(self, objects: list[dict]) -> list[str]:
-        """Apply objects like `kubectl apply`; returns one line per object."""
+        """Apply objects like `kubectl apply`; returns one line per object, then any `NOTE` lines."""
 
     @abstractmethod
     def patch(self, ref: Ref, operations: list[dict]) -> str:

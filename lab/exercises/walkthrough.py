@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from rich.markup import escape
 
 from lab import ui
-from lab.backends.base import Backend
+from lab.backends.base import NOTE, Backend
 from lab.config import Paths
 from lab.errors import LabError
 from lab.exercises.catalogue import Exercise, Step
@@ -350,7 +350,7 @@ class Walkthrough:
         with ui.step("applying"):
             lines = self.backend.apply(objects)
         if step.unshown:   # only what a cluster's apply prints: the lab's own notes would name the cause
-            held_back = [line for line in lines if line.startswith("note: ")]
+            held_back = [line for line in lines if line.startswith(NOTE)]
             lines = [line for line in lines if line not in held_back]
             if held_back:
                 ui.info(f"[dim]  ({len(held_back)} note(s) of the lab held back: a cluster's apply prints no more "

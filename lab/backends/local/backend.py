@@ -13,7 +13,7 @@ import signal
 import time
 from pathlib import Path
 
-from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus
+from lab.backends.base import NOTE, Backend, LabStatus, LiveRoute, ProcessStatus
 from lab.backends.local import envoy
 from lab.backends.local.endpoints import ready_endpoints, target_port_notes
 from lab.backends.local.gateway_addresses import GatewayPorts, gateway_urls, listener_for, track_port
@@ -213,7 +213,7 @@ class LocalBackend(Backend):
         applied = {ref_of(_with_namespace(obj)) for obj in objects}
         return ([line + apply_note(ref, new) for ref, line in zip(refs, lines, strict=True)]
                 + [f"Warning: {text}" for ref, text in config.warnings if ref in applied]   # as kubectl prints them
-                + [f"note: {text}" for ref, text in config.notes if ref in applied])
+                + [f"{NOTE}{text}" for ref, text in config.notes if ref in applied])
 
     def patch(self, ref: Ref, operations: list[dict]) -> str:
         with lab_lock(self.paths):   # read and apply as one step: no other apply lands in between
