@@ -210,6 +210,11 @@ ISTIO_MISTAKES = [
 ]
 
 GATEWAY_API_MISTAKES = [
+    Case("canary-gateway-api", "shift-20", "host-not-served", canary_route(WS_RULE, weighted(80, 20) | {   # a mirror
+        "backendRefs": [backend_ref("httpbin", 80, port=8000) | {"filters": [{"type": "RequestMirror",   # where
+            "requestMirror": {"backendRef": {"name": "tornado", "port": 8888}}}]},        # Istio takes none
+                        backend_ref("tornado", 20, port=8888)]}),
+         says="HTTPRoute canary-lab/canary serves nothing: ResolvedRefs False, InvalidFilter"),
     Case("canary-gateway-api", "shift-20", "route-for-some", canary_route(WS_RULE, weighted(80, 20), {   # a learner's
         "name": "testers", "matches": [{"headers": [{"name": "X-Track", "value": "canary"}]}],        # extra rule
         "backendRefs": [backend_ref("tornado", port=8888)]}),

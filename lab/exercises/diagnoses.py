@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.backends.base import LiveRoute
+from lab.backends.local.gateway_api import BREAKS_ROUTE
 from lab.backends.local.gateway_api_routes import rule_matches
 from lab.backends.local.gateway_vhosts import is_catch_all, route_match, sent_routes
 from lab.exercises.request_classes import METHOD, RequestClass
@@ -139,8 +140,14 @@ def _host_not_served(s: Situation) -> dict | None:
     why = (f"; VirtualService {mesh_only[0]['metadata'].get('name')} names it but is bound only to `mesh`"
            if mesh_only else f"; your routes name {s.near_host}: a typo of {s.host}?" if s.near_host else "")
     field = "hostnames" if s.gateway_api else "hosts"
-    typo = f"write {s.host} where your route says {s.near_host} ({field}); " if s.near_host and not mesh_only else ""
-    return _facts(s, why=why, typo=typo)
+    first_fix = f"write {s.host} where your route says {s.near_host} ({field}); " \
+        if s.near_host and not mesh_only else ""
+    broken = None if mesh_only or s.near_host else _unresolved(s, BREAKS_ROUTE)
+    if broken:   # the route is there and accepted, but istiod builds it into nothing (its status says why)
+        name, condition = broken
+        why = f"; HTTPRoute {name} serves nothing: ResolvedRefs False, {condition.get('reason')}"
+        first_fix = f"fix what HTTPRoute {name}'s status says ({condition.get('message', '')}); otherwise "
+    return _facts(s, why=why, first_fix=first_fix)
 
 
 def _reference_not_permitted(s: Situation) -> dict | None:
@@ -148,13 +155,22 @@ def _reference_not_permitted(s: Situation) -> dict | None:
     status says so (ResolvedRefs False, RefNotPermitted), on a cluster as on the local lab."""
     if s.right(s.served):
         return None
+    found = _unresolved(s, ("RefNotPermitted",))
+    if found is None:
+        return None
+    name, condition = found
+    return _facts(s, name=name, route_namespace=name.split("/")[0], said=condition.get("message", ""))
+
+
+def _unresolved(s: Situation, reasons: tuple[str, ...]) -> tuple[str, dict] | None:
+    """The first held HTTPRoute whose status says ResolvedRefs for one of `reasons`: its namespace/name,
+    and that condition."""
     for route in s.httproutes:
         meta = route.get("metadata") or {}
         for parent in (route.get("status") or {}).get("parents") or []:
             for condition in parent.get("conditions") or []:
-                if condition.get("type") == "ResolvedRefs" and condition.get("reason") == "RefNotPermitted":
-                    return _facts(s, name=f"{meta.get('namespace', 'default')}/{meta.get('name')}",
-                                  route_namespace=meta.get("namespace", "default"), said=condition.get("message", ""))
+                if condition.get("type") == "ResolvedRefs" and condition.get("reason") in reasons:
+                    return f"{meta.get('namespace', 'default')}/{meta.get('name')}", condition
     return None
 
 
@@ -393,11 +409,11 @@ CATALOGUE: tuple[Diagnosis, ...] = (
               "`invoke get httproute NAME -n NAMESPACE` shows why in status.parents[].conditions: compare "
               "parentRefs and hostnames with the Gateway's listeners.", _route_not_accepted),
     Diagnosis("host-not-served", "no route of the gateway serves host {host}: a request gets 404 (Envoy's NR){why}",
-              "{typo}bind the VirtualService to the Gateway (spec.gateways) and list the host in both",
+              "{first_fix}bind the VirtualService to the Gateway (spec.gateways) and list the host in both",
               "Compare spec.hosts and spec.gateways of your VirtualService with the Gateway's servers[].hosts.",
               _host_not_served,
-              gateway_fix="{typo}apply an HTTPRoute whose parentRefs name the Gateway and whose hostnames list the "
-                          "host (a hostname the Gateway's listener allows)",
+              gateway_fix="{first_fix}apply an HTTPRoute whose parentRefs name the Gateway and whose hostnames "
+                          "list the host (a hostname the Gateway's listener allows)",
               gateway_hint="`invoke get httproute -A` lists the routes the lab holds: is yours there, with this host "
                            "in hostnames and the Gateway in parentRefs?"),
     Diagnosis("header-mismatch", "route {route} matches {condition}, but the step sends {sent}: the request does "

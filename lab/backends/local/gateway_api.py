@@ -142,6 +142,10 @@ def attach(objects: Objects) -> dict[Ref, RouteResult]:
     return results
 
 
+# ResolvedRefs reasons of conversion.go's hard errors: the whole route is built into nothing.
+BREAKS_ROUTE = ("InvalidDestination", "InvalidFilter")
+
+
 def _resolve(ref: Ref, spec: dict, objects: Objects) -> tuple[tuple[str, str] | None, bool]:
     """ResolvedRefs: the last backendRef that does not resolve, over rules and their matches in order
     (route_collections.go computeRoute keeps the last error); weight-0 backendRefs are never looked
