@@ -396,3 +396,28 @@ def test_with_no_route_object_held_the_check_names_the_step_that_makes_them(name
 def test_a_split_by_pods_is_said_to_a_hundredth_of_a_point():
     endpoints = {("sentences.sentences", ""): 3, ("sentences.sentences", "v1"): 2, ("sentences.sentences", "v2"): 1}
     assert served_shares(route(("", 100)), TARGETS, endpoints).shares == {"v1": 66.67, "v2": 33.33}
+
+
+def test_the_learners_other_httproutes_count_only_where_they_take_the_host():
+    host = "canary-gateway-api.lab.local"
+
+    def route(name: str, hostnames: list[str] | None) -> dict:
+        spec = {"hostnames": hostnames} if hostnames is not None else {}
+        return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": name, "namespace": "canary-lab"}, "spec": spec}
+
+    own = route("canary", ["canary.lab.local"])   # the exercise's own: held whatever its hostnames say
+    others = [route("exact", [host]), route("wildcard", ["*.lab.local"]), route("any-host", None),
+              route("one-of-two", ["other.lab.local", host]), route("elsewhere", ["other.lab.local"])]
+
+    class Held:
+        def get(self, ref):
+            return own if ref.name == "canary" else None
+
+        def list_objects(self, kind, group=""):
+            return [own, *others]
+
+    exercise = load_exercise("canary-gateway-api")
+    names = [r["metadata"]["name"] for r in held_http_routes(exercise, Held(), host)]
+    assert names == ["canary", "exact", "wildcard", "any-host", "one-of-two"]
+    assert [r["metadata"]["name"] for r in held_http_routes(exercise, Held())] == ["canary"]   # no host: own only

@@ -5,8 +5,11 @@ configuration passes."""
 
 import pytest
 
+from lab.backends.base import LiveRoute, RouteDestination
 from lab.config import EXERCISES_DIR
 from lab.exercises.diagnoses import BY_CODE, Situation, diagnose
+from lab.exercises.request_classes import RequestClass
+from lab.exercises.served import Target
 from tests.check_cases import (
     BY_HEADER,
     SENTENCES_V2_TWICE,
@@ -205,3 +208,33 @@ def test_a_host_typo_is_named_in_the_fix_in_the_words_of_the_tracks_api():
         finding = diagnose(Situation(host="canary.lab.local", path="/", headers={}, expected={"v1": 100}, targets={},
                                      routes=[], endpoints={}, gateway_api=gateway_api, near_host="canary.lab.locl"))
         assert finding.fix.startswith(f"write canary.lab.local where your route says canary.lab.locl ({field})")
+
+
+def held_route(name: str, hostnames: list[str] | None) -> dict:
+    """A learner's HTTPRoute with a testers' rule the gateway does not serve (behind a catch-all, or for
+    another host)."""
+    spec = {"parentRefs": [{"name": "canary-gateway"}],
+            "rules": [{"name": "testers", "matches": [{"headers": [{"name": "x-track", "value": "canary"}]}],
+                       "backendRefs": [{"name": "tornado", "port": 8888}]}]}
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": name, "namespace": "canary-lab"},
+            "spec": spec | ({"hostnames": hostnames} if hostnames is not None else {})}
+
+
+@pytest.mark.parametrize("hostnames, code", [
+    (None, "route-shadowed"),                                          # no hostnames: every host's
+    (["other.lab.local", "canary-gateway-api.lab.local"], "route-shadowed"),   # one of them is this host
+    (["*.lab.local"], "route-shadowed"),
+    (["other.lab.local"], "header-route-missing"),                     # another host's rule is not this one's
+])
+def test_a_held_rule_the_gateway_leaves_out_counts_only_for_the_hosts_its_route_takes(hostnames, code):
+    host = "canary-gateway-api.lab.local"
+    main = LiveRoute(host=host, match="prefix /", conditions={"prefix": "/"}, name="main",
+                     destinations=[RouteDestination("httpbin.canary-lab", "", 100)])
+    finding = diagnose(Situation(
+        host=host, path="/", headers={"x-track": "canary"}, expected={"httpbin": 0, "tornado": 100},
+        targets={"httpbin": Target("httpbin.canary-lab"), "tornado": Target("tornado.canary-lab")},
+        routes=[main], endpoints={("httpbin.canary-lab", ""): 1, ("tornado.canary-lab", ""): 1},
+        httproutes=[held_route("testers", hostnames)], gateway_api=True,
+        about=RequestClass(headers=(("x-track", "canary"),))))
+    assert finding is not None and finding.code == code, finding
