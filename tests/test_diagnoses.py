@@ -201,6 +201,7 @@ def test_a_host_nothing_serves_is_fixed_in_the_words_of_the_tracks_api(gateway_a
                                  routes=[], endpoints={}, gateway_api=gateway_api))
     assert finding.code == "host-not-served" and says in finding.fix
     assert never not in finding.fix + finding.hint
+    assert not finding.fix.startswith("write")   # no close host the routes name: no typo to point at
 
 
 def test_a_host_typo_is_named_in_the_fix_in_the_words_of_the_tracks_api():
@@ -238,3 +239,26 @@ def test_a_held_rule_the_gateway_leaves_out_counts_only_for_the_hosts_its_route_
         httproutes=[held_route("testers", hostnames)], gateway_api=True,
         about=RequestClass(headers=(("x-track", "canary"),))))
     assert finding is not None and finding.code == code, finding
+
+
+BROKEN_ROUTE = {**held_route("canary", ["canary.lab.local"]), "status": {"parents": [{"conditions": [
+    {"type": "Accepted", "status": "True", "reason": "Accepted"},
+    {"type": "ResolvedRefs", "status": "False", "reason": "InvalidFilter",
+     "message": 'unsupported filter type "RequestMirror"'}]}]}}
+MESH_ONLY = {"metadata": {"name": "canary", "namespace": "canary-lab"},
+             "spec": {"hosts": ["canary.lab.local"], "gateways": ["mesh"]}}
+
+
+@pytest.mark.parametrize("near, applied, httproutes, why, fix", [
+    ("", [], [BROKEN_ROUTE], "HTTPRoute canary-lab/canary serves nothing: ResolvedRefs False, InvalidFilter",
+     'fix what HTTPRoute canary-lab/canary\'s status says (unsupported filter type "RequestMirror"); otherwise'),
+    ("canary.lab.locl", [], [BROKEN_ROUTE], "a typo of canary.lab.local?",   # the typo first: it is why
+     "write canary.lab.local where your route says canary.lab.locl"),
+    ("canary.lab.locl", [MESH_ONLY], [BROKEN_ROUTE], "is bound only to `mesh`", "bind the VirtualService"),
+    ("", [MESH_ONLY], [BROKEN_ROUTE], "is bound only to `mesh`", "bind the VirtualService"),
+])
+def test_a_host_nothing_serves_names_the_likeliest_cause_first(near, applied, httproutes, why, fix):
+    finding = diagnose(Situation(host="canary.lab.local", path="/", headers={}, expected={"v1": 100}, targets={},
+                                 routes=[], endpoints={}, near_host=near, applied=applied, httproutes=httproutes))
+    assert finding is not None and finding.code == "host-not-served"
+    assert why in finding.message and finding.fix.startswith(fix), (finding.message, finding.fix)

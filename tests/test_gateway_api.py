@@ -266,6 +266,16 @@ def test_a_route_its_parent_does_not_accept_reports_why_and_serves_nothing(paren
     assert served_hosts(held) == []
 
 
+def test_a_route_one_of_whose_hostnames_a_listener_takes_is_accepted_there():
+    # conversion.go referenceAllowed: any route hostname the listener's matches is enough
+    held = store(BASE + route(spec="""
+  parentRefs: [{name: shop, sectionName: other}]
+  hostnames: [shop.example.org, other.example.com]
+  rules: [{backendRefs: [{name: web-v1, port: 80}]}]
+"""))
+    assert route_status(held)["Accepted"] == ("True", "Accepted")
+
+
 CROSS = BASE + """
 ---
 apiVersion: v1
