@@ -113,7 +113,8 @@ def hosts_overlap(a: str, b: str) -> bool:
 def subset_of(host: str, of: str) -> bool:
     """host.Name.SubsetOf: `of` covers `host` (`a.b.c` ⊆ `*.b.c` ⊆ `*.c` ⊆ `*`). Case-sensitive."""
     if host.startswith("*"):
-        return of.startswith("*") and len(host) >= len(of) and host[1:].endswith(of[1:])
+        # (Istio also tests len(host) >= len(of) first: the suffix test implies it)
+        return of.startswith("*") and host[1:].endswith(of[1:])
     if of.startswith("*"):
         return host.endswith(of[1:])
     return host == of
