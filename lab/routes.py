@@ -83,9 +83,21 @@ def served(expected: Served, routes: list[LiveRoute]) -> bool:
 
 def wait_until_served(expected: Served, read_routes: Callable[[], list[LiveRoute]], timeout: float = 30.0,
                       interval: float = 0.5) -> None:
-    if not poll(lambda: served(expected, read_routes()), timeout, interval):
+    unreadable: list[str] = []
+
+    def served_now() -> bool:
+        # A gateway's Envoy that is just starting (a Gateway API gateway deployed by this very apply)
+        # or restarting can answer its admin with nothing or drop the connection: not served yet.
+        try:
+            return served(expected, read_routes())
+        except (OSError, ValueError) as error:   # URLError, a reset connection; JSON that is not there
+            unreadable[:] = [f"{type(error).__name__}: {error}"]
+            return False
+
+    if not poll(served_now, timeout, interval):
         hosts = ", ".join(sorted({host for _, host in expected}))
-        raise LabError(f"the gateway does not serve the new routes for {hosts} after {timeout:.0f}s",
+        last = f" (its Envoy's admin last answered {unreadable[0]})" if unreadable else ""
+        raise LabError(f"the gateway does not serve the new routes for {hosts} after {timeout:.0f}s{last}",
                        "`invoke status` shows what it serves; is the VirtualService bound to the "
                        "ingress gateway?")
 

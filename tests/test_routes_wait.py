@@ -2,6 +2,7 @@
 istiod serves (weight-0 destinations dropped, mesh-only hosts not on the gateway), compared with
 routes read back as Envoy shows them — destinations as well as weights."""
 
+import json
 import time
 
 import pytest
@@ -118,6 +119,27 @@ def test_waits_through_stale_reads_then_returns():
     reads = iter([live([("tornado", 100)]), live([("tornado", 100)], [("tornado", 100)]),
                   live([("tornado", 100)], [("tornado", 100)], [("httpbin", 80), ("tornado", 20)])])
     wait_until_served(expected(SPLIT), lambda: next(reads), timeout=5, interval=0)
+
+
+def test_waits_through_a_gateway_that_answers_nothing_readable_yet():
+    """A Gateway API gateway deployed by the apply itself answers its admin with an empty body or a
+    dropped connection while its Envoy starts (seen in tests/test_cluster_gateway_api.py): ask again."""
+    answers = iter([json.JSONDecodeError("Expecting value", "", 0), ConnectionResetError("reset"),
+                    live([("tornado", 100)], [("tornado", 100)], [("httpbin", 80), ("tornado", 20)])])
+
+    def read() -> list[LiveRoute]:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    wait_until_served(expected(SPLIT), read, timeout=5, interval=0)
+
+
+def test_a_gateway_that_never_answers_readably_is_named_when_the_wait_gives_up():
+    def read() -> list[LiveRoute]:
+        raise json.JSONDecodeError("Expecting value", "", 0)
+    with pytest.raises(LabError, match="does not serve the new routes .* last answered JSONDecodeError"):
+        wait_until_served(expected(SPLIT), read, timeout=0, interval=0)
 
 
 def test_gives_up_with_a_clear_line():
