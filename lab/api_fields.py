@@ -10,6 +10,7 @@ have and the local lab does not is schema.py's to refuse, naming the backends th
 
 import difflib
 import json
+import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any, NoReturn
@@ -19,7 +20,18 @@ from lab.errors import ManifestError
 from lab.gateway_api_crds import CRD_FILES, GROUP as GATEWAY_API_GROUP, crd
 
 FIELDS_FILE = CLUSTER_DIR / "api-fields.json"
-SCALAR, MAP = "scalar", "map"   # schema.py's leaves
+SCALAR, MAP = "scalar", "map"   # schema.py's leaves: any single value, a mapping with any keys
+# A leaf whose schema names one type is that type: the API server refuses a value of another type
+# (a CRD's structural schema: "must be of type string"; a built-in kind's JSON decoding: "cannot
+# unmarshal bool into ... of type string"), and IntOrString takes those two. Other leaves of several
+# types (a Quantity) stay SCALAR.
+TYPED_LEAVES = {"string": (str,), "duration": (str,), "integer": (int,), "number": (int, float),
+                "boolean": (bool,), "int-or-string": (int, str)}
+TYPE_WORDS = {"string": "text", "duration": "a duration", "integer": "a whole number", "number": "a number",
+              "boolean": "true or false", "int-or-string": "a whole number or a name"}
+# A string the schema reads as a duration: Istio's CRDs check it with CEL's duration() (`timeout`), the
+# Gateway API's with its Duration pattern (GEP-2257). `timeout: 1` is then told to give a unit.
+DURATION_MARKS = ("duration(self)", "(h|m|s|ms)")
 # The groups whose trees api-fields.json holds, by kind ("" is Kubernetes' core group).
 TREE_GROUPS = {"Namespace": "", "Service": "", "Deployment": "apps", "Gateway": "networking.istio.io",
                "VirtualService": "networking.istio.io", "DestinationRule": "networking.istio.io"}
@@ -31,9 +43,12 @@ def _data() -> dict:
 
 
 def crd_tree(schema: dict) -> Any:
-    """A CRD's OpenAPI schema as a field tree: "scalar", "map" (any keys), [item], {name: tree}."""
+    """A CRD's OpenAPI schema as a field tree: a leaf ("string", "duration", "integer", "number", "boolean",
+    "int-or-string", or "scalar" for other types or none), "map" (any keys), [item], {name: tree}."""
     if schema.get("x-kubernetes-preserve-unknown-fields"):
         return MAP
+    if schema.get("x-kubernetes-int-or-string"):
+        return "int-or-string"
     if schema.get("type") == "array":
         return [crd_tree(schema.get("items") or {})]
     if "properties" in schema:
@@ -41,8 +56,21 @@ def crd_tree(schema: dict) -> Any:
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         item = crd_tree(extra)
-        return MAP if item == SCALAR else {"*": item}
-    return MAP if schema.get("type") == "object" else SCALAR
+        return MAP if is_leaf(item) else {"*": item}
+    if schema.get("type") == "string" and any(mark in json.dumps(schema.get("x-kubernetes-validations", "")) +
+                                              str(schema.get("pattern", "")) for mark in DURATION_MARKS):
+        return "duration"
+    return MAP if schema.get("type") == "object" else leaf(schema.get("type"))
+
+
+def leaf(types: object) -> str:
+    """The leaf for a schema's `type` (one name, or a list with "null" as OpenAPI 3.1 writes it)."""
+    named = [t for t in (types if isinstance(types, list) else [types]) if t not in (None, "null")]
+    return named[0] if len(named) == 1 and named[0] in TYPED_LEAVES and named[0] != "duration" else SCALAR
+
+
+def is_leaf(tree: Any) -> bool:
+    return tree == SCALAR or (isinstance(tree, str) and tree in TYPED_LEAVES)
 
 
 def group_of(obj: dict) -> str:
@@ -120,16 +148,42 @@ def local_kinds() -> str:
     return f"{', '.join(kubernetes)}; Istio's {', '.join(istio)}; the Gateway API's {', '.join(CRD_FILES)}"
 
 
+def _check_type(value: object, type_name: str, path: str, where: str) -> None:
+    """A single value of the leaf's type; bool is no number here, as JSON keeps them apart."""
+    if isinstance(value, TYPED_LEAVES[type_name]) and (type_name == "boolean" or not isinstance(value, bool)):
+        return
+    shown = json.dumps(value)
+    if type_name == "duration":
+        fix = f"give it a unit: {shown}s (or ms, m, h)" if isinstance(value, (int, float)) else "e.g. 5s or 500ms"
+    elif type_name == "string":
+        fix = f"quote it: \"{shown}\""
+    elif isinstance(value, str) and _parses_as(value, type_name):
+        fix = f"write it without quotes: {value}"
+    else:
+        fix = f"give {TYPE_WORDS[type_name]} there"
+    schema_type = "string" if type_name == "duration" else type_name
+    raise ManifestError(f"{where}: {path} is {shown}, not {TYPE_WORDS[type_name]} (a cluster refuses it too: "
+                        f"it must be of type {schema_type})", fix)
+
+
+def _parses_as(text: str, type_name: str) -> bool:
+    """Whether quoted text would be the wanted type unquoted: "50" for a whole number, "true"."""
+    unquoted = {"boolean": r"true|false", "integer": r"-?[0-9]+", "number": r"-?[0-9]+(\.[0-9]+)?"}
+    return type_name in unquoted and re.fullmatch(unquoted[type_name], text) is not None
+
+
 def walk_fields(value: Any, tree: Any, path: str, where: str, unknown: Callable[[str, list[str]], None]) -> None:
     """Check `value` against a field tree: shapes (a single value, a list, a mapping), null list items,
     and each key; `unknown(field, known keys)` raises for a key the tree lacks. A null field is as good
     as absent, as the API server prunes it (apiextensions prunenulls.go)."""
     if value is None:
         return
-    if tree == SCALAR:
+    if is_leaf(tree):
         if isinstance(value, (dict, list)):
             raise ManifestError(f"{where}: {path} must be a single value, not a "
                                 f"{'list' if isinstance(value, list) else 'mapping'}", "check the indentation there")
+        if tree != SCALAR:
+            _check_type(value, tree, path, where)
         return
     if tree == MAP:
         if not isinstance(value, dict):

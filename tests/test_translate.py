@@ -164,7 +164,7 @@ def test_mesh_only_virtual_service_is_not_served_at_the_gateway():
 @pytest.mark.parametrize("weights, message", [
     ((-10, 110), r"weight is -10"),
     ((70, 20), r"weights add up to 90 \(70 \+ 20\)"),
-    ((80, "20"), r"weight is '20'"),
+    ((80, "20"), r'weight is "20", not a whole number'),
 ])
 def test_wrong_weights_are_refused(weights, message):
     vs = VS_SPLIT.replace("weight: 80", f"weight: {weights[0]}").replace("weight: 20", f"weight: {weights[1]!r}")

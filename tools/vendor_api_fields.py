@@ -10,7 +10,8 @@ pinned tag (config/crd/*/ for the names of its kinds; the lab reads its vendored
 cluster/gateway-api/ for their fields). Kubernetes' built-in kinds come from its OpenAPI schemas at the
 clusters' minor, as the kubernetes-validate package ships them (a test dependency).
 
-A field tree uses lab/backends/local/schema.py's leaves: "scalar", "map" (any keys), [item], {name: tree}.
+A field tree uses lab/api_fields.py's leaves: a type ("string", "integer", "number", "boolean"; "scalar"
+for several or none), "map" (any keys), [item], {name: tree}.
 """
 
 import argparse
@@ -25,7 +26,7 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from lab.api_fields import crd_tree
+from lab.api_fields import crd_tree, leaf
 from lab.backends.cluster.versions import GATEWAY_API, ISTIO, KUBERNETES_MINOR
 
 OUTPUT = PROJECT_DIR / "cluster" / "api-fields.json"
@@ -46,6 +47,9 @@ def openapi_tree(schema: dict, definitions: dict, seen: tuple[str, ...] = ()) ->
         return openapi_tree(definitions[name], definitions, (*seen, name))
     types = schema.get("type")
     types = types if isinstance(types, list) else [types]
+    one_of = {t for choice in schema.get("oneOf") or [] for t in choice.get("type") or [] if t != "null"}
+    if one_of == {"string", "integer"}:   # IntOrString
+        return "int-or-string"
     if "array" in types:
         return [openapi_tree(schema.get("items") or {}, definitions, seen)]
     if "properties" in schema:
@@ -53,8 +57,8 @@ def openapi_tree(schema: dict, definitions: dict, seen: tuple[str, ...] = ()) ->
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict) and extra:
         item = openapi_tree(extra, definitions, seen)
-        return "map" if item == "scalar" else {"*": item}
-    return "map" if "object" in types else "scalar"
+        return "map" if isinstance(item, str) and item != "map" else {"*": item}
+    return "map" if "object" in types else leaf(types)
 
 
 def kubernetes_schemas() -> tuple[Path, dict]:
@@ -84,7 +88,7 @@ def main() -> None:
         kinds.setdefault(group, set()).add(kind)
         if kind in ISTIO_KINDS and group == "networking.istio.io":
             storage = next(v for v in crd["spec"]["versions"] if v.get("storage"))
-            fields[kind] = {"apiVersion": "scalar", "kind": "scalar", "metadata": fields["Namespace"]["metadata"],
+            fields[kind] = {"apiVersion": "string", "kind": "string", "metadata": fields["Namespace"]["metadata"],
                             **{k: crd_tree(v) for k, v in storage["schema"]["openAPIV3Schema"]["properties"].items()
                                if k not in ("apiVersion", "kind", "metadata")}}
     for path in sorted((args.gateway_api / "config" / "crd").glob("*/*.yaml")):
