@@ -96,6 +96,26 @@ def tree_of(obj: dict) -> Any:
     return None
 
 
+def integral_numbers_as_stored(obj: dict) -> None:
+    """A whole number written as a fraction (`weight: 50.0`, `replicas: 3.0`) becomes 50, in place, as
+    it reaches a cluster: kubectl turns YAML into JSON by decoding it to float64 and writing that back
+    with Go's encoding/json, which writes 50.0 as 50 (sigs.k8s.io/yaml YAMLToJSON); and for a custom
+    resource kube-openapi's type check takes an integral number as an integer anyway (validate/type.go,
+    isFloatInt). So no later rule refuses what a cluster takes."""
+    _integral_as_int(obj)
+
+
+def _integral_as_int(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _integral_as_int(item)
+    elif isinstance(value, list):
+        value[:] = [_integral_as_int(item) for item in value]
+    return value
+
+
 def kind_typo(obj: dict) -> str | None:
     """The closest real kind when the object's API group is one the lab knows and has no such kind."""
     kinds: dict[str, list[str]] = _data()["kinds"]

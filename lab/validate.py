@@ -10,7 +10,7 @@ says it is the lab's convention.
 
 import re
 
-from lab.api_fields import check_known
+from lab.api_fields import check_known, integral_numbers_as_stored
 from lab.errors import ManifestError
 from lab.gateway_api_crds import CRD_FILES, GROUP as GATEWAY_API_GROUP, served_versions
 from lab.labels import key_problem, value_problem
@@ -44,6 +44,7 @@ def validate_identity(obj: dict) -> None:
         raise ManifestError(f"{kind}: metadata must be a mapping", "give it a name: metadata: {name: my-app}")
     _check_api_version(obj)
     _check_names(obj)
+    integral_numbers_as_stored(obj)   # (every later rule reads `weight: 50.0` as a cluster stores it: 50)
 
 
 def validate(obj: dict) -> None:

@@ -161,6 +161,15 @@ def test_mesh_only_virtual_service_is_not_served_at_the_gateway():
     assert config.route_configs["http"]["virtual_hosts"] == []
 
 
+def test_a_whole_weight_written_as_a_fraction_is_served_as_the_whole_number():
+    """`weight: 80.0` reaches a cluster as 80 (kubectl's YAML to JSON): the lab takes it and stores 80,
+    so `invoke get` shows what a cluster would."""
+    [obj] = objects(VS_SPLIT.replace("weight: 80", "weight: 80.0"))
+    validate(obj)
+    weights = [d["weight"] for http in obj["spec"]["http"] for d in http.get("route", []) if "weight" in d]
+    assert weights == [80, 20] and all(type(w) is int for w in weights)
+
+
 @pytest.mark.parametrize("weights, message", [
     ((-10, 110), r"weight is -10"),
     ((70, 20), r"weights add up to 90 \(70 \+ 20\)"),

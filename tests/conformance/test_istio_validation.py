@@ -175,6 +175,8 @@ CASES = [
     Case(HTTP_ROUTE, "simple", vs(), ACCEPTED),
     Case(HTTP_ROUTE, "no destination", vs(http=[route({"destination": None})]), REFUSED, "host is missing"),
     Case(HTTP_ROUTE, "weighted", weighted(25, 75), ACCEPTED),
+    Case(HTTP_ROUTE, "weights written as 25.0 and 75.0 (a cluster stores 25 and 75)", weighted(25.0, 75.0),
+         ACCEPTED),
     Case(HTTP_ROUTE, "total weight > 100", weighted(550, 500), CONVENTION, "add up to 1050"),
     Case(HTTP_ROUTE, "total weight < 100", weighted(49, 50), CONVENTION, "add up to 99"),
     Case(HTTP_ROUTE, "simple redirect", vs(http=[{"redirect": {"uri": "/lerp", "authority": "foo.biz"}}]),

@@ -80,6 +80,8 @@ CASES = [
     Case(SPEC, "replicas 0", replicas(0), ACCEPTED),
     Case(SPEC, "replicas -1", replicas(-1), REFUSED, "spec.replicas is -1"),
     Case(SPEC, "replicas 2.7", replicas(2.7), REFUSED, "spec.replicas is 2.7"),
+    # kubectl writes a YAML 3.0 as JSON 3 (sigs.k8s.io/yaml YAMLToJSON), so the API server sees 3
+    Case(SPEC, "replicas 3.0", replicas(3.0), ACCEPTED),
     Case(SPEC, "replicas '3'", replicas("3"), REFUSED, 'spec.replicas is "3"'),
     Case(META, "a Namespace", NAMESPACE, ACCEPTED),
     # ValidateServiceName (a DNS-1035 label) and a Namespace's name: at most 63; a Deployment's: a subdomain, 253
