@@ -10,8 +10,8 @@ pinned tag (config/crd/*/ for the names of its kinds; the lab reads its vendored
 cluster/gateway-api/ for their fields). Kubernetes' built-in kinds come from its OpenAPI schemas at the
 clusters' minor, as the kubernetes-validate package ships them (a test dependency).
 
-A field tree uses lab/api_fields.py's leaves: a type ("string", "integer", "number", "boolean"; "scalar"
-for several or none), "map" (any keys), [item], {name: tree}.
+A field tree uses lab/api_fields.py's leaves: a type ("string", "duration", "integer", "number",
+"boolean", "int-or-string"; "scalar" for other types or none), "map" (any keys), [item], {name: tree}.
 """
 
 import argparse
