@@ -168,6 +168,19 @@ def local_kinds() -> str:
     return f"{', '.join(kubernetes)}; Istio's {', '.join(istio)}; the Gateway API's {', '.join(CRD_FILES)}"
 
 
+def quote_fix(value: object, key: str = "") -> str:
+    """How to write, as text, a value YAML read as a number or a boolean. YAML has already changed
+    what was written (`1.10` is the number 1.1, `yes` is true), so the fix asks for it as written."""
+    shown, field = json.dumps(value), f"{key}: " if key else ""
+    if isinstance(value, bool):
+        return (f"quote it as you meant it, e.g. {field}\"yes\": unquoted, yes/no/on/off/true/false are read "
+                f"as {shown}")
+    if isinstance(value, float):
+        return (f"quote it as you wrote it, e.g. {field}\"{shown}\" (unquoted, it is the number {shown}: a "
+                "trailing 0, as in 1.10, is lost)")
+    return f"quote it: {field}\"{shown}\""
+
+
 def _check_type(value: object, type_name: str, path: str, where: str) -> None:
     """A single value of the leaf's type; bool is no number here, as JSON keeps them apart."""
     if isinstance(value, TYPED_LEAVES[type_name]) and (type_name == "boolean" or not isinstance(value, bool)):
@@ -176,7 +189,7 @@ def _check_type(value: object, type_name: str, path: str, where: str) -> None:
     if type_name == "duration":
         fix = f"give it a unit: {shown}s (or ms, m, h)" if isinstance(value, (int, float)) else "e.g. 5s or 500ms"
     elif type_name == "string":
-        fix = f"quote it: \"{shown}\""
+        fix = quote_fix(value)
     elif isinstance(value, str) and _parses_as(value, type_name):
         fix = f"write it without quotes: {value}"
     else:
@@ -201,7 +214,9 @@ def walk_fields(value: Any, tree: Any, path: str, where: str, unknown: Callable[
     if is_leaf(tree):
         if isinstance(value, (dict, list)):
             raise ManifestError(f"{where}: {path} must be a single value, not a "
-                                f"{'list' if isinstance(value, list) else 'mapping'}", "check the indentation there")
+                                f"{'list' if isinstance(value, list) else 'mapping'}",
+                                "write one value there (several retryOn policies are one text: 5xx,reset)"
+                                if isinstance(value, list) else "check the indentation there")
         if tree != SCALAR:
             _check_type(value, tree, path, where)
         return
@@ -222,6 +237,10 @@ def walk_fields(value: Any, tree: Any, path: str, where: str, unknown: Callable[
         if isinstance(tree, dict) and "exact" in tree and not isinstance(value, list):   # Istio's StringMatch
             raise ManifestError(f"{where}: {path} is {value!r}, not a match: a value alone matches nothing",
                                 f"write it as {{exact: {json.dumps(str(value))}}} (or prefix, or regex)")
+        fields = [key for key in tree if key != "*"] if isinstance(tree, dict) else []
+        if len(fields) == 1 and not isinstance(value, list):   # mirrorPercentage: 10
+            raise ManifestError(f"{where}: {path} must be a mapping, not a single value",
+                                f"write it as {path.rpartition('.')[2]}: {{{fields[0]}: {json.dumps(value)}}}")
         raise ManifestError(f"{where}: {path or 'the object'} must be a mapping", "check the indentation there")
     for key, item in value.items():
         child = f"{path}.{key}" if path else str(key)

@@ -14,7 +14,7 @@ from lab.backends.select import (
     take_up_options,
 )
 from lab.config import APPS_DIR, check_alpha, check_beta, gateway_port, gateway_tls_port, lab_paths
-from lab.errors import LabError, NotUp
+from lab.errors import LabError, ManifestError, NotUp
 from lab.files import DamagedFile
 from lab.manifests import Ref, load_manifest_file, load_manifest_path, load_manifest_stream, ref_of
 from lab.state import DamagedState, Progress, lab_lock
@@ -164,7 +164,15 @@ def read_objects(file: str) -> list[dict]:
 def apply(file: str) -> None:
     objects = read_objects(file)
     backend = current_backend(lab_paths())
-    for line in backend.apply(objects):
+    try:
+        lines = backend.apply(objects)
+    except ManifestError as refused:
+        if len(objects) < 2:
+            raise
+        # The lab takes a file whole or not at all; kubectl applies each object on its own.
+        raise ManifestError(f"{refused.message} (nothing from this file was applied; kubectl would still "
+                            "apply the file's other objects)", refused.fix) from refused
+    for line in lines:
         ui.info(line)
 
 

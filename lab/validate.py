@@ -8,9 +8,10 @@ and Istio's webhook's (lab/validate_istio.py). The lab's one stricter rule, weig
 says it is the lab's convention.
 """
 
+import json
 import re
 
-from lab.api_fields import check_known, integral_numbers_as_stored
+from lab.api_fields import check_known, integral_numbers_as_stored, quote_fix
 from lab.errors import ManifestError
 from lab.gateway_api_crds import CRD_FILES, GROUP as GATEWAY_API_GROUP, served_versions
 from lab.labels import key_problem, value_problem
@@ -28,6 +29,8 @@ API_VERSIONS = {
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?\Z")
 DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+# validation.IsValidPortName (IANA_SVC_NAME): 1-15 of [-a-z0-9], a letter, no '-' at an end, no "--"
+PORT_NAME = re.compile(r"(?=.*[a-z])(?!-)(?!.*--)[-a-z0-9]{1,15}(?<!-)\Z")
 PORT_FIX = "a port is a whole number from 1 to 65535, written without quotes"
 
 __all__ = ["is_gateway_api", "route_weights", "validate", "validate_identity", "validate_update", "whole_number"]
@@ -142,6 +145,11 @@ def _check_service(service: dict) -> None:
         # 0 (like "" or none) is defaulted to the port (pkg/apis/core/v1/defaults.go SetDefaults_Service)
         if target is not None and not isinstance(target, str) and target != 0:
             _check_port(ref, f"spec.ports[{i}].targetPort", target)
+        if isinstance(target, str) and target and not PORT_NAME.match(target):
+            raise ManifestError(f"{ref}: spec.ports[{i}].targetPort {json.dumps(target)} is neither a port number "
+                                "nor a port name; Kubernetes refuses it",
+                                f"write it without quotes: {target}" if target.isdigit() else
+                                "a port name is at most 15 lowercase letters, digits and '-', with a letter")
 
 
 def _check_port(ref: Ref, where: str, value: object) -> None:
@@ -164,8 +172,8 @@ def _check_labels(where: str, labels: object, values_are_labels: bool = True) ->
             raise ManifestError(f"{where}: key {key!r} {problem}; Kubernetes refuses it",
                                 "use a key like app or example.com/app (at most 63 characters after the '/')")
         if not isinstance(value, str):
-            raise ManifestError(f"{where}.{key} is {value!r}, not a string; Kubernetes refuses it",
-                                f"quote it: {key}: \"{value}\"")
+            raise ManifestError(f"{where}.{key} is {json.dumps(value)}, not text; Kubernetes refuses it",
+                                quote_fix(value, str(key)))
         problem = value_problem(value) if values_are_labels else None
         if problem:
             raise ManifestError(f"{where}.{key} {value!r} {problem}; Kubernetes refuses it",

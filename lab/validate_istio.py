@@ -180,7 +180,7 @@ def _check_destinations(ref: Ref, where: str, routes: list) -> None:
         weight = route.get("weight")
         if weight is not None and (not whole_number(weight) or weight < 0):
             refuse(ref, f"{where}[{j}].weight is {weight!r} (a weight is a whole number, 0 or more)",
-                   "write a whole number without quotes, e.g. weight: 90")
+                   "give a whole number from 0 to 100, e.g. weight: 90")
         weights.append(weight)
     _check_weights(ref, where, weights)
 

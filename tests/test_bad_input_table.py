@@ -130,7 +130,7 @@ APPLY_CASES = [
     # A value of another type than the CRD's or OpenAPI schema names: the API server refuses it
     # ("must be of type string"); the hypothesis test found `gateways: [false]` crashing the lab.
     ("gateway-name-a-boolean", changed(VS, setting("spec.gateways", [False])),
-     ["spec.gateways[0] is false, not text", 'quote it: "false"']),
+     ["spec.gateways[0] is false, not text", "quote it as you meant it", "yes/no/on/off/true/false"]),
     ("mirror-percentage-quoted", changed(VS, setting("spec.http.1.mirrorPercentage", {"value": "50"})),
      ['mirrorPercentage.value is "50", not a number', "without quotes: 50"]),
     ("boolean-as-text", changed(VS, setting("spec.http.1.retries", {"attempts": 2, "retryRemoteLocalities": "yes"})),
@@ -147,12 +147,32 @@ APPLY_CASES = [
      ["timeout is 5, not a duration", "must be of type string", "give it a unit: 5s"]),
     ("httproute-timeout-without-unit", httproute(rules=[{**ROUTE_RULE, "timeouts": {"request": 10}}]),
      ["timeouts.request is 10, not a duration", "give it a unit: 10s"]),
+    # Found by a learner's playtest: what YAML changed is asked for as written; a quoted port number is no
+    # port name (validation.IsValidPortName); a single value where a one-field mapping goes
+    ("label-a-fraction", changed(DEPLOYMENT, setting("spec.template.metadata.labels.version", 1.1)),
+     ["labels.version is 1.1, not text", 'version: "1.1"', "1.10, is lost"]),
+    ("label-yes", changed(DEPLOYMENT, setting("spec.template.metadata.labels.version", True)),
+     ["labels.version is true, not text", "yes/no/on/off/true/false"]),
+    ("target-port-quoted-number", changed(SERVICE, setting("spec.ports.0.targetPort", "8000")),
+     ['targetPort "8000" is neither a port number nor a port name', "write it without quotes: 8000"]),
+    ("target-port-bad-name", changed(SERVICE, setting("spec.ports.0.targetPort", "Web--Port")),
+     ["neither a port number nor a port name", "at most 15 lowercase"]),
+    ("mirror-percentage-a-number", changed(VS, setting("spec.http.1.mirrorPercentage", 10)),
+     ["mirrorPercentage must be a mapping, not a single value", "mirrorPercentage: {value: 10}"]),
+    ("retry-on-a-list", changed(VS, setting("spec.http.1.retries", {"attempts": 2, "retryOn": ["5xx"]})),
+     ["retryOn must be a single value, not a list", "5xx,reset"]),
+    ("timeout-quoted-number", changed(VS, setting("spec.http.1.timeout", "5")),
+     ['timeout is "5", not a duration', "give it a unit: 5s"]),
+    # The lab takes a file whole or not at all, where kubectl applies each object: it says so
+    ("one-bad-object-of-two", "apiVersion: v1\nkind: Namespace\nmetadata: {name: fresh}\n---\n" +
+     changed(SERVICE, setting("spec.ports.0.targetPort", True)),
+     ["targetPort is true", "nothing from this file was applied", "kubectl would still apply the file's other"]),
     ("target-port-a-boolean", changed(SERVICE, setting("spec.ports.0.targetPort", True)),
      ["targetPort is true, not a whole number or a name", "int-or-string"]),
     ("gateway-host-a-number", changed(GATEWAY, setting("spec.servers.0.hosts", [80])),
      ["spec.servers[0].hosts[0] is 80"]),
     ("label-a-number", changed(DEPLOYMENT, setting("spec.template.metadata.labels.version", 1)),
-     ["labels.version is 1, not a string", "quote it"]),
+     ["labels.version is 1, not text", 'quote it: version: "1"']),
     ("selector-a-number", changed(SERVICE, setting("spec.selector", {"app": 1})), ["spec.selector.app is 1"]),
     ("label-value-a-space", changed(DEPLOYMENT, setting("spec.template.metadata.labels.version", "v 2")),
      ["'v 2' is not a label value", "Kubernetes refuses it"]),
@@ -256,7 +276,8 @@ APPLY_CASES = [
     ("env-gunicorn-args", env({"name": "GUNICORN_CMD_ARGS", "value": "--log-file /tmp/x"}),
      ["refuses GUNICORN_CMD_ARGS"]),
     ("env-port", env({"name": "PORT", "value": "1"}), ["PORT is set by the local lab"]),
-    ("env-value-number", env({"name": "ERROR_RATE", "value": 0.3}), ["value is 0.3, not text", 'quote it: "0.3"']),
+    ("env-value-number", env({"name": "ERROR_RATE", "value": 0.3}),
+     ["value is 0.3, not text", 'quote it as you wrote it, e.g. "0.3"', "1.10"]),
     ("image-without-runner", changed(DEPLOYMENT, setting("spec.template.spec.containers.0.image", "nginx:1.27")),
      ["image nginx:1.27 has no local runner"]),
     ("two-containers", changed(DEPLOYMENT, lambda d: d["spec"]["template"]["spec"]["containers"].append(

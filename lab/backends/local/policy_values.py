@@ -6,6 +6,7 @@ Istio's durations are Go durations ("1s", "500ms", "1m30s") of at least 1 ms, in
 `duration(self) >= duration('1ms')`); the Gateway API's are GEP-2257's (its CRD's pattern).
 """
 
+import json
 import re
 
 from lab.errors import ManifestError
@@ -31,7 +32,9 @@ def istio_duration(ref: Ref, where: str, value: object, zero: bool = False) -> i
     a field without that rule, such as a cookie's ttl, may be any duration, 0s included)."""
     text = str(value).strip()
     if isinstance(value, bool) or not _GO_DURATION.match(text):
-        raise ManifestError(f"{ref}: {where} is {value!r}, not a duration", "write it like 1s, 500ms or 1m30s")
+        raise ManifestError(f"{ref}: {where} is {json.dumps(value)}, not a duration; a cluster refuses it too",
+                            f"give it a unit: {text}s (or ms, m, h)" if text.isdigit() else
+                            "write it like 1s, 500ms or 1m30s")
     nanos = round(sum(float(number) * _NANOS[unit] for number, unit in _GO_PART.findall(text)))
     if zero:
         return nanos
