@@ -66,7 +66,7 @@ def crd_tree(schema: dict) -> Any:
 def leaf(types: object) -> str:
     """The leaf for a schema's `type` (one name, or a list with "null" as OpenAPI 3.1 writes it)."""
     named = [t for t in (types if isinstance(types, list) else [types]) if t not in (None, "null")]
-    return named[0] if len(named) == 1 and named[0] in TYPED_LEAVES and named[0] != "duration" else SCALAR
+    return named[0] if len(named) == 1 and named[0] in TYPED_LEAVES else SCALAR
 
 
 def is_leaf(tree: Any) -> bool:

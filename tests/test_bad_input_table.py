@@ -167,6 +167,10 @@ APPLY_CASES = [
     ("one-bad-object-of-two", "apiVersion: v1\nkind: Namespace\nmetadata: {name: fresh}\n---\n" +
      changed(SERVICE, setting("spec.ports.0.targetPort", True)),
      ["targetPort is true", "nothing from this file was applied", "kubectl would still apply the file's other"]),
+    # ...and a value of the right type passes the check on to the next (here: what only a cluster runs)
+    ("boolean-of-the-right-type", changed(VS, setting("spec.http.1.retries", {"attempts": 2,
+                                                                              "retryRemoteLocalities": True})),
+     ["retryRemoteLocalities is not supported by the local lab"]),
     ("target-port-a-boolean", changed(SERVICE, setting("spec.ports.0.targetPort", True)),
      ["targetPort is true, not a whole number or a name", "int-or-string"]),
     ("gateway-host-a-number", changed(GATEWAY, setting("spec.servers.0.hosts", [80])),
