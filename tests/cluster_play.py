@@ -32,14 +32,18 @@ from lab.backends.cluster import gateway_api
 from lab.backends.cluster.clients import CLIENTS
 from lab.backends.cluster.metrics_server import state as metrics_state
 from lab.backends.local.backend import LocalBackend
+from lab.backends.local.gateway_addresses import GatewayPorts
+from lab.backends.local.gateway_api_routes import listener_key
 from lab.backends.local.runners import load_runners, runner_for
 from lab.config import Paths, gateway_tls_port
 from lab.errors import LabError
 from lab.manifests import Ref, ref_of
+from lab.polling import poll
 from lab.ports import free_port
 from lab.state import load_state
 from tests.fake_tools import FakeTools
 from tests.kube_emulator import Emulator
+from tests.lab_process import gateway_port
 
 GW = gateway_api.GROUP
 # What the data plane serves, in the order a learner would apply it.
@@ -69,6 +73,9 @@ class DataPlane:
     def __init__(self, cluster: Emulator, root: Path, port: int):
         self.kube = cluster.new_kube()
         self.local = LocalBackend(Paths(root), port)
+        # The lab's Gateway API track ports (its port + 1) belong to the lab's own port-forwards, as on a
+        # cluster: the plane's Gateways take their ports after a port of its own, which the forwards reach
+        self.local.gateway_ports = GatewayPorts(self.local.run_dir, gateway_port())
         self.runners = load_runners()
         self.synced: dict[Ref, dict] = {}
         self.errors: list[str] = []
@@ -359,8 +366,13 @@ def forwards_for(plane: DataPlane):
     def target(namespace: str, name: str, remote: int) -> int | None:
         if name == "deployment/istio-ingressgateway" and remote == 15000:
             return plane.admin_port
-        if name == "service/istio-ingressgateway" or (name.startswith("service/") and name.endswith("-istio")):
+        if name == "service/istio-ingressgateway":
             return plane.https_port if remote == 443 else plane.http_port
+        if name.startswith("service/") and name.endswith("-istio"):
+            # A Gateway API Gateway's Service: its own listener port in the plane, as a cluster gives each
+            # Gateway a deployment and Service of its own (the plane may take a moment to assign it)
+            gateway = Ref("Gateway", namespace, name.removeprefix("service/").removesuffix("-istio"))
+            return poll(lambda: plane.local.gateway_ports.remembered().get(listener_key(gateway, remote)), 15)
         return None
     return target
 
