@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.backends.base import LiveRoute
-from lab.backends.local.gateway_api import BREAKS_ROUTE
+from lab.backends.local.gateway_api import BREAKS_ROUTE, takes_host
 from lab.backends.local.gateway_api_routes import rule_matches
 from lab.backends.local.gateway_vhosts import is_catch_all, route_match, sent_routes
 from lab.exercises.request_classes import METHOD, RequestClass
@@ -21,7 +21,6 @@ from lab.exercises.served import (
     route_matches,
     served_shares,
 )
-from lab.hosts import subset_of
 from lab.manifests import ref_of
 
 
@@ -274,7 +273,7 @@ def _unsent(s: Situation) -> list[LiveRoute]:
     oldest_first = sorted(s.httproutes, key=lambda r: (str(r["metadata"].get("creationTimestamp", "")),
                                                        str(r["metadata"].get("namespace", "")), r["metadata"]["name"]))
     for httproute in oldest_first:
-        if not any(subset_of(s.host, str(h)) for h in (httproute.get("spec") or {}).get("hostnames") or ["*"]):
+        if not takes_host(httproute, s.host):
             continue
         ref = ref_of(httproute)
         for name, match in rule_matches(ref, httproute):

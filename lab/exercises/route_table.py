@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.backends.base import Backend, LiveRoute
+from lab.backends.local.gateway_api import takes_host
 from lab.errors import LabError
 from lab.exercises.catalogue import GATEWAY_API_SUFFIX, Exercise
 from lab.exercises.check_specs import About
@@ -19,7 +20,6 @@ from lab.exercises.diagnoses import Finding, Situation, diagnose
 from lab.exercises.propagation import unserved_objects
 from lab.exercises.request_classes import Probe, RequestClass
 from lab.exercises.served import Target, host_routes
-from lab.hosts import subset_of
 from lab.kinds import GATEWAY_API_GROUP
 from lab.manifests import Ref, load_manifest_file, ref_of
 from lab.traffic.sampler import RequestSpec
@@ -143,8 +143,7 @@ def held_http_routes(exercise: Exercise, backend: Backend, host: str = "") -> li
     held = [route for route in (backend.get(ref) for ref in own) if route]
     others = [route for route in backend.list_objects("HTTPRoute", GATEWAY_API_GROUP) if ref_of(route) not in own]
     return held + [route for route in others
-                   if host and any(subset_of(host, str(h))
-                                   for h in (route.get("spec") or {}).get("hostnames") or ["*"])]
+                   if host and takes_host(route, host)]
 
 
 def refs_of_kind(exercise: Exercise, kind: str, group: str = "") -> list[Ref]:

@@ -19,7 +19,7 @@ from lab.backends.local.endpoints import CLUSTER_DOMAIN
 from lab.backends.local.gateway_api_schema import BACKEND_HEADER_FILTERS, GROUP
 from lab.backends.local.gateway_listeners import hostnames_served, listener_conflicts, supported_kinds
 from lab.gateway_api_crds import spec_schema
-from lab.hosts import hosts_overlap
+from lab.hosts import hosts_overlap, subset_of
 from lab.manifests import Ref
 
 CLASS = "istio"
@@ -142,6 +142,16 @@ def attach(objects: Objects) -> dict[Ref, RouteResult]:
     return results
 
 
+def route_hostnames(spec: dict) -> list[str]:
+    """An HTTPRoute's hostnames; none is every host (`*`)."""
+    return [str(h) for h in spec.get("hostnames") or []] or ["*"]
+
+
+def takes_host(route: dict, host: str) -> bool:
+    """Whether one of an HTTPRoute's hostnames covers `host` (host.Name.SubsetOf)."""
+    return any(subset_of(host, hostname) for hostname in route_hostnames(route.get("spec") or {}))
+
+
 # ResolvedRefs reasons of conversion.go's hard errors: the whole route is built into nothing.
 BREAKS_ROUTE = ("InvalidDestination", "InvalidFilter")
 
@@ -176,13 +186,13 @@ def _attach_to(ref: Ref, spec: dict, parent_ref: dict, gw_ref: Ref, objects: Obj
         return []
     result = ParentResult(parent_ref, gw_ref)
     denials: list[tuple[str, str]] = []
-    route_hostnames = [str(h) for h in spec.get("hostnames") or []] or ["*"]
+    hostnames = route_hostnames(spec)
     for listener in programmed:
-        denial = _denial(ref, parent_ref, listener, route_hostnames, gw_ref.namespace, objects)
+        denial = _denial(ref, parent_ref, listener, hostnames, gw_ref.namespace, objects)
         if denial:
             denials.append(denial)
             continue
-        result.served.append(Served(gw_ref, listener, hostnames_served(listener, programmed, route_hostnames)))
+        result.served.append(Served(gw_ref, listener, hostnames_served(listener, programmed, hostnames)))
     if not result.served:
         rank = min(_RANK[reason] for reason, _ in denials)
         same = [d for d in denials if _RANK[d[0]] == rank]
