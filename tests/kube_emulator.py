@@ -1,6 +1,7 @@
 """A Kubernetes API emulator on 127.0.0.1 (kmock) for the cluster path's real HTTP calls."""
 
 import asyncio
+import contextvars
 import datetime
 import json
 import threading
@@ -22,6 +23,7 @@ from lab.manifests import Ref, ref_of
 from lab.routes import as_modelled
 
 _kmock_parse_path = parsing.parse_path
+_HANDLING: contextvars.ContextVar = contextvars.ContextVar("the request this task is answering")
 
 
 def _parse_path(path: str) -> parsing.ParsedPath:
@@ -79,6 +81,14 @@ class LabEmulator(kmock.KubernetesEmulator):
         for key, (kind, namespaced) in SERVED.items():
             self.resources[key] = ResourceInfo(kind=kind, namespaced=namespaced, verbs=VERBS)
 
+    def __iter__(self):
+        """kmock picks a request's reaction by asking whether each reaction's filter yields that
+        request, walking every request the server ever saw: a play's thousands of requests made
+        each answer slower than the last (most of a play's time). While a request is answered only
+        it is walked; outside a handler, the whole history, as kmock keeps it."""
+        answering = _HANDLING.get(None)
+        yield from [answering] if answering is not None else super().__iter__()
+
     async def _serve_list(self, request):
         """A list names its kind (KIND + "List") and apiVersion, as a real API server's does."""
         listed = await super()._serve_list(request)
@@ -100,6 +110,7 @@ class LabEmulator(kmock.KubernetesEmulator):
         return await self._render_error(k8s.KubernetesError(status=status, reason=reason, message=message))
 
     async def _handle(self, request):
+        _HANDLING.set(request)    # this request's own task (aiohttp runs one per request)
         resource = request.resource
         if resource is None:
             return await super()._handle(request)
