@@ -26,6 +26,16 @@ def test_a_hashed_session_reaches_one_pod_per_version_and_still_both_versions(la
     assert "v1: " in result.message and "v2: " in result.message and "to 1 pod(s)" in result.message
 
 
+def test_counters_that_saw_no_request_never_pass_the_step(lab, monkeypatch):
+    """A gateway whose per-pod counters show none of the session's requests (read from another Envoy,
+    or reset) is no evidence that the session was pinned."""
+    from lab.envoy_admin import EnvoyAdmin
+
+    monkeypatch.setattr(EnvoyAdmin, "host_requests", lambda self: {})
+    _, result = applied(lab, EXERCISE, "hash-sessions", solution(EXERCISE, "destinationrule-hash.yaml"))
+    assert not result.passed and "counted none of these" in result.message, result.message
+
+
 def test_a_hash_on_a_header_the_browser_does_not_send_pins_nothing(lab):
     text = solution(EXERCISE, "destinationrule-hash.yaml").replace(
         "        httpCookie:\n          name: session\n          ttl: 0s\n", "        httpHeaderName: x-session\n")

@@ -42,6 +42,10 @@ def sticky_check(exercise: Exercise, spec: StickyCheck, backend: Backend, reques
     sent = ", ".join(f"{k}: {v}" for k, v in request.headers)
     seen = f"one client{' sending ' + sent if sent else ''}, {len(answers)} requests: " + "; ".join(lines)
     details: list[RenderableType] = [Text(f"Through the gateway: {seen}.")]
+    if answers and not reached:   # counters that saw none of them prove nothing: no pass on no evidence
+        return Outcome(False, f"the gateway's Envoy counted none of these {len(answers)} requests for a pod of "
+                              f"{', '.join(exercise.destinations)}: the lab cannot tell which pods answered; "
+                              "check again", details)
     spread = [name for name, n in reached.items() if n > spec.pods_per_version]
     if spread:
         return Outcome(False, f"{seen} — {', '.join(spread)} spread this one session over more than "
