@@ -14,6 +14,8 @@ from lab import loopback
 from lab.live_routes import LiveRoute, RouteDestination
 from lab.traffic.envoy_stats import STATS_FILTER, parse_stats
 
+ISTIO_DEFAULT_RETRIES = 2   # pilot/pkg/networking/core/route/retry/retry.go DefaultPolicy: 2 attempts
+
 
 class EnvoyAdmin:
     def __init__(self, base_url: str, timeout: float = 2.0):
@@ -51,6 +53,13 @@ class EnvoyAdmin:
 
     def live_routes(self) -> list[LiveRoute]:
         return routes_of(self.route_configs())
+
+    def outlier_clusters(self) -> set[str]:
+        """The clusters that eject failing pods (outlier detection: a DestinationRule's outlierDetection,
+        which istiod writes into the Service's clusters, not its routes)."""
+        dump = json.loads(self._get("/config_dump?resource=dynamic_active_clusters"))
+        return {entry["cluster"]["name"] for entry in dump.get("configs", [])
+                if "outlier_detection" in (entry.get("cluster") or {})}
 
     def stats_text(self, filter_regex: str, histogram_buckets: str = "") -> str:
         """/stats as Envoy prints it; histogram_buckets "detailed" gives each histogram's buckets."""
@@ -124,8 +133,36 @@ def routes_of(route_configs: list[dict]) -> list[LiveRoute]:
                                         domains=domains, conditions=route.get("match", {}),
                                         name=route.get("name", ""),
                                         status=int((route.get("direct_response") or {}).get("status", 0)),
-                                        origin=_origin(route)))
+                                        origin=_origin(route), policies=route_policies(route)))
     return routes
+
+def route_policies(route: dict) -> tuple[str, ...]:
+    """What a check measures of a route besides its destinations, where it differs from what istiod
+    writes for a VirtualService that says nothing (route.go: timeout 0s, retry.go DefaultPolicy: 2
+    retries): its timeout, its retries, and one hash policy per destination whose DestinationRule
+    hashes (route.go consistentHashToHashPolicy). Durations as seconds, however Envoy spells them."""
+    if "route" not in route:
+        return ()
+    action = route["route"]
+    found = []
+    timeout = _seconds(action.get("timeout", "0s"))
+    if timeout:
+        found.append(f"timeout {timeout:g}s")
+    retries = action.get("retry_policy")
+    if retries is None:
+        found.append("no retries")
+    elif int(retries.get("num_retries", 1)) != ISTIO_DEFAULT_RETRIES:
+        found.append(f"retries {int(retries.get('num_retries', 1))}")
+    for policy in action.get("hash_policy") or []:
+        for kind in ("cookie", "header", "query_parameter"):
+            if kind in policy:
+                found.append(f"hash {kind} {policy[kind].get('name') or policy[kind].get('header_name', '')}")
+    return tuple(found)
+
+
+def _seconds(duration: str) -> float:
+    return float(str(duration).removesuffix("s") or 0)
+
 
 def _origin(route: dict) -> str:
     """The object a route comes from, as istiod records it on each route: `metadata.filter_metadata.istio.config`

@@ -12,6 +12,7 @@ import copy
 from collections.abc import Callable
 
 from lab.backends.base import LiveRoute
+from lab.backends.local.endpoints import service_named
 from lab.backends.local.translate import translate
 from lab.config import LOCAL_CREDENTIAL
 from lab.envoy_admin import routes_of
@@ -19,7 +20,11 @@ from lab.errors import LabError
 from lab.manifests import Ref, ref_of
 from lab.polling import poll
 
-Served = dict[tuple[str, str], list[list[tuple[str, str, float]]]]   # (scheme, host) → routes' destinations
+# (scheme, host) → each route's destinations (Service, subset, weight), then one (POLICY, what, 0) per
+# policy it has that is not Istio's default (envoy_admin.route_policies: a timeout, retries, a hash):
+# an apply that changes only a timeout, or a DestinationRule's hashing, is served when those are.
+Served = dict[tuple[str, str], list[list[tuple[str, str, float]]]]
+POLICY = "(policy)"    # no Service is named so: a DNS label has no parentheses
 
 
 # pkg/config/protocol/instance.go, Instance.IsHTTP; pkg/config/gateway/gateway.go, IsPassThroughServer
@@ -62,6 +67,7 @@ def _by_host(routes: list[LiveRoute]) -> Served:
     served: Served = {}
     for route in routes:
         destinations = sorted((d.service, d.subset, d.weight) for d in route.destinations if d.weight > 0)
+        destinations += [(POLICY, what, 0.0) for what in route.policies]
         for host in (h.strip() for h in route.host.split(",")):
             served.setdefault((route.scheme, host), []).append(destinations)
     return {key: _runs(value) for key, value in served.items()}
@@ -93,6 +99,9 @@ def wait_until_served(expected: Served, read_routes: Callable[[], list[LiveRoute
         except (OSError, ValueError) as error:   # URLError, a reset connection; JSON that is not there
             unreadable[:] = [f"{type(error).__name__}: {error}"]
             return False
+        except LabError as error:                # a cluster's forwards, tried and tried again
+            unreadable[:] = [error.message]
+            return False
 
     if not poll(served_now, timeout, interval):
         hosts = ", ".join(sorted({host for _, host in expected}))
@@ -116,3 +125,22 @@ def referenced(virtual_service: dict) -> list[Ref]:
             parts = str((route.get("destination") or {}).get("host", "")).split(".")
             refs.append(Ref("Service", parts[1] if len(parts) > 1 else ref.namespace, parts[0]))
     return refs
+
+
+def rule_service(rule: dict) -> Ref | None:
+    """The Service a DestinationRule's host names, as istiod resolves it (None: no Service)."""
+    return service_named(str((rule.get("spec") or {}).get("host", "")), ref_of(rule).namespace)
+
+
+def ejecting_clusters(services: set[Ref], objects: list[dict]) -> tuple[set[str], set[str]]:
+    """What istiod will make of these Services' DestinationRules (`objects`: the Services and rules):
+    (every cluster of the Services — one per port and subset —, those that eject failing pods)."""
+    clusters = translate({ref_of(o): o for o in objects}, pods={}).clusters
+    mine = {c["name"] for c in clusters if _cluster_service(c["name"]) in services}
+    return mine, {c["name"] for c in clusters if c["name"] in mine and "outlier_detection" in c}
+
+
+def _cluster_service(cluster: str) -> Ref | None:
+    """`outbound|80|v1|shop.ns.svc.cluster.local` → Service ns/shop."""
+    parts = cluster.split("|")
+    return service_named(parts[3], "") if len(parts) == 4 else None

@@ -149,11 +149,19 @@ class DataPlane:
                 self.local.delete(gone)
             if changed:
                 self.local.apply(changed)
-            self.synced = wanted
-        except LabError as e:
-            message = f"{e.message} — {e.fix}"
-            if message not in self.errors:
-                self.errors.append(message)
+        except LabError:
+            # One object the data plane cannot take must not hold back the others (nor every later
+            # play in this lab): each is taken alone, and the one refused is named, once.
+            for obj in changed:
+                try:
+                    self.local.apply([obj])
+                except LabError as e:
+                    self._error(f"{e.message} — {e.fix}")
+        self.synced = wanted
+
+    def _error(self, message: str) -> None:
+        if message not in self.errors:
+            self.errors.append(message)
 
     def pods_of(self, namespace: str, selector: dict) -> list[int]:
         """The ports of the running pods a Service's selector picks."""

@@ -341,7 +341,7 @@ class Istiod:
         istio = {r: as_modelled(o) for r, o in model.items() if r.group != gateway_api.GROUP}
         config = translate(istio, pods={})
         self._serve(INGRESS, [config.route_configs[scheme] for scheme in ROUTE_CONFIGS],
-                    self.tools.admin_folder("istio-system", "deployment/istio-ingressgateway"))
+                    self.tools.admin_folder("istio-system", "deployment/istio-ingressgateway"), config.clusters)
 
     def _push(self, model: dict) -> None:
         for ref, gateway in model.items():
@@ -355,16 +355,19 @@ class Istiod:
             if not self.pushes_routes:
                 continue
             alone = {r: o for r, o in model.items() if r.group == gateway_api.GROUP and not gateway_api.is_gateway(o)
-                     or r == ref or r.kind in ("Service", "Namespace")}
+                     or r == ref or r.kind in ("Service", "Namespace", "DestinationRule")}
             config = translate({r: gateway_api._as_modelled(o) for r, o in alone.items()}, pods={})
             # The deployed gateway serves its own Gateway's listeners only.
             self._serve(key,
                         [listener.route_config for listener in config.gateway_listeners if listener.gateway == ref],
-                        self.tools.admin_folder(ref.namespace, f"deployment/{gateway_api.deployed_name(gateway)}"))
+                        self.tools.admin_folder(ref.namespace, f"deployment/{gateway_api.deployed_name(gateway)}"),
+                        config.clusters)
 
-    def _serve(self, key: str, route_configs: list[dict], folder: Path) -> None:
-        """Push the routes to the gateway's Envoy admin folder `push_delay_polls` polls after they changed."""
-        dump = json.dumps({"configs": [{"route_config": route_config} for route_config in route_configs]})
+    def _serve(self, key: str, route_configs: list[dict], folder: Path, clusters: list[dict]) -> None:
+        """Push the routes and clusters to the gateway's Envoy admin folder (one /config_dump holds both
+        here, whatever resource is asked) `push_delay_polls` polls after they changed."""
+        dump = json.dumps({"configs": [*({"route_config": route_config} for route_config in route_configs),
+                                       *({"cluster": cluster} for cluster in clusters)]})
         waiting = self.pending.get(key)
         served = (folder / "config_dump.json").read_text() if (folder / "config_dump.json").exists() else ""
         if dump == served:

@@ -438,6 +438,45 @@ def test_apply_of_a_template_change_returns_once_every_replica_runs_it(lab_root,
     assert done["status"]["updatedReplicas"] == 3 == done["status"]["availableReplicas"]
 
 
+def test_a_forward_that_dies_between_its_probe_and_the_read_is_restarted_and_read_again(
+        lab_root, tools, cluster, monkeypatch):
+    """kubectl's port-forward ends when the pod behind it goes: a check's read of the gateway's routes
+    must not end in a traceback because the forward died just after its probe answered."""
+    import os
+    import signal
+
+    from lab.backends.cluster import backend as cluster_module
+    from lab.backends.cluster.portforward import answers_http
+
+    lab = cluster_backend("k3d", tools, cluster)
+    lab.up()
+    forward, deaths = lab.admin_forward(), []
+
+    def answers_then_dies(port):
+        answered = answers_http(port)
+        if answered and not deaths and forward.running():
+            deaths.append(forward.pid())
+            os.kill(forward.pid(), signal.SIGKILL)       # gone right after the probe
+            os.waitpid(deaths[0], 0)
+        return answered
+
+    try:
+        lab.admin_forward().ensure(probe=answers_http)
+        with monkeypatch.context() as dying:
+            dying.setattr(cluster_module, "answers_http", answers_then_dies)
+            assert isinstance(lab.live_routes(), list) and deaths      # read through a new forward
+        assert forward.running() and forward.pid() != deaths[0]
+        os.kill(forward.pid(), signal.SIGKILL)           # and a forward that never reads again: one line
+        with monkeypatch.context() as still_answering:
+            still_answering.setattr(cluster_module, "answers_http", lambda port: True)
+            still_answering.setattr(type(forward), "running", lambda self: True)
+            with pytest.raises(LabError, match="could not read the gateway's Envoy through its port-forward") as e:
+                lab.ready_endpoints()
+        assert "invoke up" in e.value.fix
+    finally:
+        lab.down()
+
+
 def scripted_routes(*reads):
     """The gateway's live routes, read after read (the last one stays): what istiod pushes, late."""
     pending = list(reads)
@@ -474,6 +513,58 @@ def test_apply_of_a_weight_0_destination_returns_once_istiod_serves_it_without_i
     lab.live_routes = scripted_routes(live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)]))
     vs = virtual_service("[{destination: {host: httpbin}, weight: 100}, {destination: {host: tornado}, weight: 0}]")
     assert lab.apply([vs]) == ["virtualservice/canary created"]
+
+
+def test_apply_of_a_hashing_destinationrule_returns_once_the_routes_to_its_service_hash(lab_root, tools, cluster):
+    """A DestinationRule changes no destination, only how its Service's routes hash (route.go
+    consistentHashToHashPolicy): the apply waits for that, so the sticky check after it meets it."""
+    from tests.test_routes_wait import CONTEXT, SPLIT, live
+
+    lab = cluster_backend("k3d", tools, cluster)
+    for obj in [*CONTEXT, SPLIT]:
+        cluster.kube.apply(obj)
+    old = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 80), ("tornado", 20)])
+    new = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 80), ("tornado", 20)])
+    new[-1].policies = ("hash cookie session",)
+    lab.live_routes = scripted_routes(old, old, new)
+    rule = yaml.safe_load("""
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: httpbin, namespace: canary-lab}
+        spec:
+          host: httpbin.canary-lab.svc.cluster.local
+          trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {name: session, ttl: 0s}}}}
+        """)
+    assert lab.apply([rule]) == ["destinationrule/httpbin created"]
+    assert lab.live_routes.pending == [new]
+
+
+def test_apply_of_outlier_detection_returns_once_the_services_clusters_eject(lab_root, tools, cluster, monkeypatch):
+    """outlierDetection lives in the Service's clusters (CDS), not its routes: the apply waits until the
+    gateway's clusters of that Service eject failing pods, so the ejection check's traffic meets it."""
+    from lab.backends.cluster import backend as cluster_module
+    from lab.envoy_admin import EnvoyAdmin
+    from tests.test_routes_wait import CONTEXT
+
+    lab = cluster_backend("k3d", tools, cluster)
+    for obj in CONTEXT:
+        cluster.kube.apply(obj)
+    reads = [set(), set(), {"outbound|8000||httpbin.canary-lab.svc.cluster.local"}]
+    monkeypatch.setattr(EnvoyAdmin, "outlier_clusters", lambda self: reads.pop(0) if len(reads) > 1 else reads[0])
+    monkeypatch.setattr(type(lab), "_admins", lambda self: [EnvoyAdmin("http://127.0.0.1:9")])
+    rule = yaml.safe_load("""
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: httpbin, namespace: canary-lab}
+        spec:
+          host: httpbin
+          trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 1m}}
+        """)
+    assert lab.apply([rule]) == ["destinationrule/httpbin created"]
+    assert len(reads) == 1                                   # it read until the cluster ejected
+    monkeypatch.setattr(cluster_module, "poll", lambda *a, **k: False)   # a gateway that never ejects
+    with pytest.raises(LabError, match="do not eject failing pods"):
+        lab.apply([rule])
 
 
 def test_the_progressive_exercise_waits_for_its_apply_and_each_patch_as_istiod_serves_them(lab_root, tools, cluster):

@@ -23,11 +23,20 @@ from tests.lab_process import gateway_port
 pytestmark = pytest.mark.cluster_play
 PROVIDERS = ("k3d", "kind")
 plays = runpy.run_path(str(PROJECT_DIR / ".ci" / "plays.py"))["plays"]
-# Where the data plane's model differs from istiod, named here (strict: a fix turns the play green,
-# and then this entry must go).
-MODEL_GAPS: dict[str, str] = {}
+# Where the emulated cluster cannot play an exercise yet, named here (strict: a fix turns the play
+# green, and then this entry must go).
+MESH = ("the stand-ins play no sidecar: a client pod's request to a Service reaches the pod its URL "
+        "named when the pod started, never a mesh VirtualService's split")
+MODEL_GAPS: dict[str, str] = {
+    "in-mesh": MESH,
+    "in-mesh --api gateway": MESH + "; the data plane (the local lab) refuses an HTTPRoute's Service parentRef port",
+}
+# Plays left out: no stand-in plays the Argo Rollouts controller (a Rollout never gets a phase, and the
+# play would wait out its 300 s checks).
+NOT_PLAYED = {"auto-rollout": "no stand-in plays the Argo Rollouts controller"}
 PLAYS = [pytest.param(provider, play, id=f"{provider}-{play.replace(' --api gateway', '-gateway-api')}",
-                      marks=[pytest.mark.xfail(strict=True, reason=MODEL_GAPS[play])] if play in MODEL_GAPS else [])
+                      marks=[pytest.mark.xfail(strict=True, reason=MODEL_GAPS[play])] if play in MODEL_GAPS
+                      else [pytest.mark.skip(reason=NOT_PLAYED[play])] if play in NOT_PLAYED else [])
          for provider in PROVIDERS for play in plays(provider)]
 
 
@@ -91,6 +100,8 @@ def labs(tmp_path_factory):
 @pytest.mark.parametrize("provider, play", PLAYS)
 def test_every_exercise_plays_on_an_emulated_cluster(labs, provider, play):
     lab = labs(provider)
+    lab.plane.errors.clear()          # what an earlier play left refused is that play's
+    lab.nodes.errors.clear()
     name, _, flags = play.partition(" ")
     try:
         commands.exercise(name, yes=True, api="gateway" if flags == "--api gateway" else "")

@@ -145,3 +145,49 @@ def test_a_gateway_that_never_answers_readably_is_named_when_the_wait_gives_up()
 def test_gives_up_with_a_clear_line():
     with pytest.raises(LabError, match="does not serve the new routes for canary.lab.local"):
         wait_until_served(expected(SPLIT), lambda: live([("httpbin", 100)]), timeout=0, interval=0)
+
+
+def test_a_destinationrule_that_hashes_is_served_only_once_the_routes_hash():
+    """istiod writes a DestinationRule's consistentHash into each route to its host (route.go
+    consistentHashToHashPolicy): an apply of one returns when the gateway's routes hash on it, so a
+    sticky-session check right after it meets the hashing gateway, not the one before."""
+    hashing = objects("""
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: httpbin, namespace: canary-lab}
+        spec:
+          host: httpbin
+          trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {name: session, ttl: 0s}}}}
+        """)
+    want = expected_routes([SPLIT], CONTEXT + hashing)
+    before = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 80), ("tornado", 20)])
+    assert served(expected(SPLIT), before) and not served(want, before)
+    before[-1].policies = ("hash cookie session",)
+    assert served(want, before)
+    before[-1].policies = ("hash header session",)
+    assert not served(want, before)
+
+
+def test_a_new_timeout_or_retry_count_is_served_only_once_the_route_has_it():
+    """A check of a timeout (or of retries) sends its traffic right after the apply: the apply returns
+    once the gateway's route has them, however Envoy spells the duration (0.5s, 0.500s)."""
+    timed = virtual_service("[{destination: {host: httpbin}}]\n              timeout: 0.5s\n"
+                            "              retries: {attempts: 3}")
+    before = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)])
+    assert served(expected(virtual_service("[{destination: {host: httpbin}}]")), before)
+    assert not served(expected(timed), before)
+    before[-1].policies = ("timeout 0.5s",)
+    assert not served(expected(timed), before)
+    before[-1].policies = ("timeout 0.5s", "retries 3")
+    assert served(expected(timed), before)
+
+
+def test_envoy_spells_a_routes_policies_as_istiod_writes_them():
+    from lab.envoy_admin import route_policies
+
+    assert route_policies({"route": {"cluster": "c", "timeout": "0s", "retry_policy": {"num_retries": 2}}}) == ()
+    assert route_policies({"route": {"cluster": "c", "timeout": "1.500s"}}) == ("timeout 1.5s", "no retries")
+    assert route_policies({"route": {"cluster": "c", "retry_policy": {"num_retries": 5},
+                                     "hash_policy": [{"header": {"header_name": "x-user"}}]}}) == \
+        ("retries 5", "hash header x-user")
+    assert route_policies({"direct_response": {"status": 404}}) == ()

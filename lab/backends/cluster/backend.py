@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from lab import helm, ui
 from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
@@ -28,15 +29,18 @@ from lab.backends.cluster.tools import choose_tool, releases
 from lab.config import Paths, gateway_tls_port
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError, ManifestError
+from lab.kinds import GATEWAY_API_GROUP
 from lab.manifests import Ref, ref_of
 from lab.polling import poll
 from lab.ports import free_port
-from lab.routes import Served, expected_routes, referenced, wait_until_served
+from lab.routes import Served, ejecting_clusters, expected_routes, referenced, rule_service, wait_until_served
 from lab.state import LabState, clear_state, load_state, save_state
 from lab.validate import validate
 
 ENVOY_ADMIN_PORT = 15000
 # An image name's registry and path, as Docker takes them (distribution/reference: domain[:port]/path).
+READ_ATTEMPTS = 3    # reads of the gateways' admins, each through forwards probed anew
+T = TypeVar("T")
 IMAGE_PREFIX = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
 GATEWAY_API_DEPLOY_TIMEOUT = 180   # istiod makes the Deployment, then its pod pulls the proxy image
 GATEWAY_CLASS_DEFAULTS = Ref("ConfigMap", "istio-system", "canary-lab-gateway-class-defaults")
@@ -448,6 +452,13 @@ class ClusterBackend(Backend):
     def _wait_until_served(self, objects: list[dict]) -> None:
         """Until the gateways serve what istiod will make of the VirtualServices bound to the ingress
         gateway, and of the HTTPRoutes and Gateway API Gateways (once Istio deployed their gateways)."""
+        # A DestinationRule changes the routes to its Service (how they hash) and its clusters (which eject
+        # failing pods): both are waited for.
+        rules = [o for o in objects if o["kind"] == "DestinationRule"]
+        hosts = {ref for ref in map(rule_service, rules) if ref is not None}
+        if hosts:
+            self._wait_for_outlier_detection(hosts, rules)
+            objects = [*objects, *self._routes_to(hosts)]
         if any(gateway_api.is_route(o) or gateway_api.is_gateway(o) for o in objects):
             model, parents = gateway_api.routes_model(self.kube, objects)
             for gateway in parents:
@@ -480,6 +491,41 @@ class ClusterBackend(Backend):
             return {key: routes for key, routes in expected_routes(merged, model).items() if key in hosts}
 
         self._wait_for(expected)
+
+    def _wait_for_outlier_detection(self, services: set[Ref], applied: list[dict]) -> None:
+        """Until the gateways' clusters of these Services eject failing pods where the model of istiod
+        says they will (translate: a cluster per port and subset, with the rule's outlierDetection)."""
+        model = {ref_of(rule): rule for ns in sorted({s.namespace for s in services})
+                 for rule in self.kube.list("DestinationRule", ns)}
+        model.update({ref_of(rule): rule for rule in applied})
+        model.update({ref: found for ref in services if (found := self.kube.get(ref)) is not None})
+        try:
+            mine, wanted = ejecting_clusters(services, list(model.values()))
+        except (ManifestError, LabError):
+            return          # what the model cannot build, a cluster may: no wait (as _wait_for)
+        if not wanted:
+            return          # nothing ejects: no check waits for an ejection to be gone
+
+        def in_effect() -> bool:
+            try:
+                ejecting = set().union(*self._read_admins(EnvoyAdmin.outlier_clusters))
+            except LabError:
+                return False
+            return ejecting & mine == wanted
+
+        if not poll(in_effect, 30, interval=0.5):
+            raise LabError("the gateway's clusters do not eject failing pods as the DestinationRule says after 30s",
+                           "`invoke get dr -o yaml` shows what is stored; is the rule's host the Service's?")
+
+    def _routes_to(self, services: set[Ref]) -> list[dict]:
+        """The stored VirtualServices and HTTPRoutes with a destination among these Services."""
+        found = [vs for vs in self.kube.list_all("VirtualService")
+                 if any(ref in services for ref in referenced(vs))]
+        try:
+            routes = self.kube.list_all("HTTPRoute", GATEWAY_API_GROUP)
+        except LabError:
+            routes = []         # a cluster without the Gateway API's CRDs
+        return found + [route for route in routes if gateway_api.backend_services(route) & services]
 
     @staticmethod
     def _merged_with(bound: list[dict], stored: dict[Ref, dict]) -> list[dict]:
@@ -592,22 +638,42 @@ class ClusterBackend(Backend):
         deployed = [g for g in self._istio_gateways() if gateway_api.deployed(self.kube, g)]
         return [EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}"), *map(self._deployed_gateway_admin, deployed)]
 
+    def _read_admins(self, read: Callable[[EnvoyAdmin], T]) -> list[T]:
+        """`read` of every gateway's Envoy admin. A port-forward can die between its probe and the
+        read (kubectl's ends when the pod behind it goes): a failed read is tried again through
+        forwards probed (and restarted) anew, and the last failure is one line, not a traceback."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return [read(admin) for admin in self._admins()]
+            except (OSError, ValueError) as error:   # refused, reset, or an answer cut short
+                if attempt == READ_ATTEMPTS - 1:
+                    raise LabError(f"could not read the gateway's Envoy through its port-forward: {error}",
+                                   "run `invoke up` to restart the port-forwards, then try again") from error
+        raise AssertionError("unreachable")
+
     def live_routes(self) -> list[LiveRoute]:
         """What every gateway serves: the ingress gateway's routes and the deployed gateways'."""
-        return [route for admin in self._admins() for route in admin.live_routes()]
+        return [route for routes in self._read_admins(EnvoyAdmin.live_routes) for route in routes]
 
     def ready_endpoints(self) -> dict[tuple[str, str], int]:
         """From the gateways' own Envoys (/clusters): what they would send traffic to."""
         ready: dict[tuple[str, str], int] = {}
-        for admin in self._admins():
-            for key, count in admin.ready_endpoints().items():
+        for seen in self._read_admins(EnvoyAdmin.ready_endpoints):
+            for key, count in seen.items():
                 ready[key] = max(ready.get(key, 0), count)   # the same pods, seen from each gateway
         return ready
 
+    def endpoint_addresses(self) -> dict[tuple[str, str], frozenset[str]]:
+        found: dict[tuple[str, str], frozenset[str]] = {}
+        for seen in self._read_admins(EnvoyAdmin.endpoint_addresses):
+            for key, addresses in seen.items():
+                found[key] = found.get(key, frozenset()) | addresses   # each gateway knows the clusters it routes to
+        return found
+
     def upstream_counts(self) -> dict[str, tuple[int, int]]:
         counts: dict[str, tuple[int, int]] = {}
-        for admin in self._admins():
-            for name, (requests, errors) in admin.upstream_counts().items():
+        for seen in self._read_admins(EnvoyAdmin.upstream_counts):
+            for name, (requests, errors) in seen.items():
                 before = counts.get(name, (0, 0))
                 counts[name] = (before[0] + requests, before[1] + errors)
         return counts
@@ -624,7 +690,8 @@ class ClusterBackend(Backend):
         routes, notes = [], [f"kubectl: export KUBECONFIG={self.kubeconfig}"]
         try:
             routes = self.live_routes()
-        except OSError as e:
-            notes.append(f"could not read the gateway's routes: {e}")
+        except LabError as e:
+            notes.append(f"{e.message}: {e.fix}")
         return LabStatus(provider=self.name, up=True, gateway_url=self.gateway_url(), processes=parts,
                          routes=routes, notes=notes)
+

@@ -163,18 +163,26 @@ def routes_model(kube: Kube, changed: list[dict]) -> tuple[list[dict], list[dict
             if parent.get("kind", "Gateway") == "Gateway":
                 ref = Ref("Gateway", parent.get("namespace") or namespace, parent["name"], GROUP)
                 context.setdefault(ref, kube.get(ref))
-        for rule in spec.get("rules") or []:
-            for backend in rule.get("backendRefs") or []:
-                if backend.get("kind", "Service") == "Service" and not backend.get("group"):
-                    where = backend.get("namespace") or namespace
-                    context.setdefault(Ref("Service", where, backend["name"]),
-                                       kube.get(Ref("Service", where, backend["name"])))
-                    if where != namespace:
-                        for grant in kube.list("ReferenceGrant", where, GROUP):
-                            context.setdefault(ref_of(grant), grant)
+        for service in backend_services(route):
+            context.setdefault(service, kube.get(service))
+            if service.namespace != namespace:
+                for grant in kube.list("ReferenceGrant", service.namespace, GROUP):
+                    context.setdefault(ref_of(grant), grant)
+    # A backend's DestinationRule hashes its routes too (istiod applies it to HTTPRoute backends alike)
+    for namespace in sorted({ref.namespace for ref in context if ref.kind == "Service"}):
+        for rule in kube.list("DestinationRule", namespace):
+            context.setdefault(ref_of(rule), rule)
     found = {ref: obj for ref, obj in context.items() if obj is not None}
     parents = [o for o in found.values() if is_gateway(o) and (o.get("spec") or {}).get("gatewayClassName") == CLASS]
     return [_as_modelled(o) for o in found.values()], parents
+
+
+def backend_services(route: dict) -> set[Ref]:
+    """The Services an HTTPRoute's rules send to (a backendRef's namespace defaults to the route's)."""
+    namespace = ref_of(route).namespace
+    return {Ref("Service", backend.get("namespace") or namespace, backend["name"])
+            for rule in (route.get("spec") or {}).get("rules") or [] for backend in rule.get("backendRefs") or []
+            if backend.get("kind", "Service") == "Service" and not backend.get("group") and backend.get("name")}
 
 
 def _parents(route: dict) -> set[Ref]:
