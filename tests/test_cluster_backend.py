@@ -539,7 +539,8 @@ def test_apply_of_a_hashing_destinationrule_returns_once_the_routes_to_its_servi
     assert lab.live_routes.pending == [new]
 
 
-def test_apply_of_outlier_detection_returns_once_the_services_clusters_eject(lab_root, tools, cluster, monkeypatch):
+def test_apply_of_outlier_detection_returns_once_the_services_clusters_eject(lab_root, tools, cluster, monkeypatch,
+                                                                              capsys):
     """outlierDetection lives in the Service's clusters (CDS), not its routes: the apply waits until the
     gateway's clusters of that Service eject failing pods, so the ejection check's traffic meets it."""
     from lab.backends.cluster import backend as cluster_module
@@ -563,8 +564,8 @@ def test_apply_of_outlier_detection_returns_once_the_services_clusters_eject(lab
     assert lab.apply([rule]) == ["destinationrule/httpbin created"]
     assert len(reads) == 1                                   # it read until the cluster ejected
     monkeypatch.setattr(cluster_module, "poll", lambda *a, **k: False)   # a gateway that never ejects
-    with pytest.raises(LabError, match="do not eject failing pods"):
-        lab.apply([rule])
+    lab.apply([rule])                                        # the cluster took it: a note, not a failure
+    assert "do not eject failing pods as the lab predicted" in capsys.readouterr().out
 
 
 def test_the_progressive_exercise_waits_for_its_apply_and_each_patch_as_istiod_serves_them(lab_root, tools, cluster):

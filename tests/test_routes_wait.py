@@ -191,3 +191,16 @@ def test_envoy_spells_a_routes_policies_as_istiod_writes_them():
                                      "hash_policy": [{"header": {"header_name": "x-user"}}]}}) == \
         ("retries 5", "hash header x-user")
     assert route_policies({"direct_response": {"status": 404}}) == ()
+
+
+def test_policies_the_model_got_wrong_end_in_a_note_not_a_failed_apply():
+    """The destinations decide the wait; a timeout, retry count or hash the gateway does not show after
+    the grace (a DestinationRule read unlike istiod reads it) is said, and the apply stands."""
+    timed = virtual_service("[{destination: {host: httpbin}}]\n              timeout: 0.5s")
+    untimed = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)])
+    note = wait_until_served(expected(timed), lambda: untimed, timeout=1, interval=0, policy_grace=0)
+    assert "not the timeout, retries or hashing the lab predicted" in note
+    untimed[-1].policies = ("timeout 0.5s",)
+    assert wait_until_served(expected(timed), lambda: untimed, timeout=1, interval=0, policy_grace=0) == ""
+    with pytest.raises(LabError, match="does not serve the new routes"):
+        wait_until_served(expected(timed), lambda: live([("tornado", 100)]), timeout=0, interval=0)
