@@ -568,6 +568,43 @@ def test_apply_of_outlier_detection_returns_once_the_services_clusters_eject(lab
     assert "do not eject failing pods as the lab predicted" in capsys.readouterr().out
 
 
+def test_apply_of_a_subset_fix_returns_once_the_gateway_knows_a_pod_of_it(lab_root, tools, cluster, capsys):
+    """debug's fix-subset: the subset's labels now select running pods, and istiod pushes its new
+    endpoints after the apply; the apply returns once the gateway knows one, so the check right after
+    it does not meet the subset's old, empty endpoints (503 UH)."""
+    from tests.test_routes_wait import CONTEXT
+
+    lab = cluster_backend("k3d", tools, cluster)
+    v2 = Ref("Deployment", "canary-lab", "httpbin-v2")
+    deployment = yaml.safe_load("""
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: httpbin-v2, namespace: canary-lab}
+        spec:
+          replicas: 1
+          selector: {matchLabels: {app: httpbin, version: v2}}
+          template:
+            metadata: {labels: {app: httpbin, version: v2}}
+            spec: {containers: [{name: httpbin, image: canary-lab.invalid/httpbin:1}]}
+        """)
+    rule = yaml.safe_load("""
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: httpbin, namespace: canary-lab}
+        spec: {host: httpbin, subsets: [{name: v2, labels: {version: v2}}]}
+        """)
+    with Controller(cluster.kube).watch(v2):
+        lab.apply([*CONTEXT, deployment])
+        reads = [{}, {("httpbin.canary-lab", "v2"): 0}, {("httpbin.canary-lab", "v2"): 1}]
+        lab.ready_endpoints = lambda: reads.pop(0) if len(reads) > 1 else reads[0]
+        lab.apply([rule])
+        assert len(reads) == 1                                  # it asked until the gateway knew a pod
+        rule["spec"]["subsets"][0]["labels"] = {"version": "v3"}    # selects no pod: nothing to wait for
+        reads[:] = [{}]
+        lab.apply([rule])
+    assert "knows no pod" not in capsys.readouterr().out
+
+
 def test_the_progressive_exercise_waits_for_its_apply_and_each_patch_as_istiod_serves_them(lab_root, tools, cluster):
     from lab.manifests import load_manifest_file
     from lab.patches import load_patch
