@@ -61,6 +61,12 @@ def ref_of(obj: dict) -> Ref:
     return Ref(kind, namespace, meta["name"], group if group in NAMED_GROUPS else "")
 
 
+def creation_order(ref: Ref, obj: dict) -> tuple[str, str, str]:
+    """istiod's order for objects that merge (pilot/pkg/model sortConfigByCreationTime): oldest first,
+    then name, then namespace; one not created yet (what an apply is predicted to make) is the newest."""
+    return str((obj.get("metadata") or {}).get("creationTimestamp") or "~"), ref.name, ref.namespace
+
+
 class _StrictLoader(yaml.SafeLoader):
     """YAML as kubectl reads it (sigs.k8s.io/yaml over go-yaml): two equal keys in one mapping are
     an error ("key ... already set in map"), so `weight: 100` then `weight: 50` is a mistake, not a

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from lab.backends.base import LiveRoute
 from lab.backends.local.endpoints import service_named
+from lab.backends.local.schema import check_supported
 from lab.backends.local.translate import translate
 from lab.config import LOCAL_CREDENTIAL
 from lab.envoy_admin import routes_of
@@ -78,6 +79,7 @@ def expected_routes(virtual_services: list[dict], objects: list[dict]) -> Served
     DestinationRules they use (`objects`)."""
     model = {ref_of(o): as_modelled(o) for o in objects}
     model.update({ref_of(vs): vs for vs in virtual_services})
+    _only_modelled_rules(model.values())
     config = translate(model, pods={})
     return _by_host(routes_of(config.all_route_configs()))   # the ingress gateway's, and each Gateway API Gateway's
 
@@ -150,6 +152,7 @@ def rule_service(rule: dict) -> Ref | None:
 def ejecting_clusters(services: set[Ref], objects: list[dict]) -> tuple[set[str], set[str]]:
     """What istiod will make of these Services' DestinationRules (`objects`: the Services and rules):
     (every cluster of the Services — one per port and subset —, those that eject failing pods)."""
+    _only_modelled_rules(objects)
     clusters = translate({ref_of(o): o for o in objects}, pods={}).clusters
     mine = {c["name"] for c in clusters if _cluster_service(c["name"]) in services}
     return mine, {c["name"] for c in clusters if c["name"] in mine and "outlier_detection" in c}
@@ -159,3 +162,15 @@ def _cluster_service(cluster: str) -> Ref | None:
     """`outbound|80|v1|shop.ns.svc.cluster.local` → Service ns/shop."""
     parts = cluster.split("|")
     return service_named(parts[3], "") if len(parts) == 4 else None
+
+
+def _only_modelled_rules(objects) -> None:
+    """A DestinationRule with a field the model leaves out (a subset's or a port's own trafficPolicy,
+    exportTo, workloadSelector: istiod reads them, route.go HashForHTTPDestination among others) makes
+    the prediction unsure: ManifestError, so the cluster path says it does not wait rather than
+    waiting for what istiod will not write."""
+    for obj in objects:
+        if obj.get("kind") == "DestinationRule":
+            check_supported({**obj, "metadata": {k: v for k, v in (obj.get("metadata") or {}).items()
+                                                 if k in ("name", "namespace", "labels", "annotations",
+                                                          "creationTimestamp")}, "status": {}})

@@ -605,6 +605,28 @@ def test_apply_of_a_subset_fix_returns_once_the_gateway_knows_a_pod_of_it(lab_ro
     assert "knows no pod" not in capsys.readouterr().out
 
 
+def test_a_destinationrule_the_model_cannot_read_as_istiod_does_leaves_the_wait_out(lab_root, tools, cluster, capsys):
+    """A subset's own trafficPolicy hashes on a cluster (route.go HashForHTTPDestination) and the model
+    reads only the top-level one: the apply stands without a wait for what istiod may not write."""
+    from tests.test_routes_wait import CONTEXT, SPLIT
+
+    lab = cluster_backend("k3d", tools, cluster)
+    rule = yaml.safe_load("""
+        apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: httpbin, namespace: canary-lab}
+        spec:
+          host: httpbin
+          subsets:
+            - name: v1
+              labels: {version: v1}
+              trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}
+        """)
+    lab.live_routes = lambda: []          # a gateway that serves nothing: a wait would time out
+    assert lab.apply([*CONTEXT, rule, SPLIT])[-1] == "virtualservice/canary created"
+    assert "not waiting for the gateway, whose routes the lab cannot predict here" in capsys.readouterr().out
+
+
 def test_the_progressive_exercise_waits_for_its_apply_and_each_patch_as_istiod_serves_them(lab_root, tools, cluster):
     from lab.manifests import load_manifest_file
     from lab.patches import load_patch

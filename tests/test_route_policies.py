@@ -291,3 +291,51 @@ def test_consistent_hashes_refused_naming_the_field(hashed, named):
             check_supported(obj)
         translate(by_ref(text + vs()), PODS)
     assert named in refused.value.message
+
+
+def _hashed_on(extra_rules: str, base: str = BASE) -> list:
+    config = translate(by_ref(base + vs() + extra_rules), PODS)
+    [host] = config.route_configs["http"]["virtual_hosts"]
+    return host["routes"][0]["route"].get("hash_policy", [])
+
+
+def _rule(name: str, namespace: str, host: str, created: str = "", policy: str = "") -> str:
+    meta = f", creationTimestamp: '{created}'" if created else ""
+    return f"""
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}, namespace: {namespace}{meta}}}
+spec:
+  host: {host}
+{policy or "  trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}"}
+"""
+
+
+def test_which_destinationrule_the_gateway_applies_is_istiods_choice():
+    """istio release-1.31 push_context.go destinationRule: the gateway takes the rules exported from the
+    Service's namespace, else from the root namespace, never one from a third namespace; config.go
+    ResolveShortnameToFQDN: a dotted host is taken as written, so `app.shop` names no Service."""
+    header = [{"header": {"header_name": "x-user"}}]
+    assert _hashed_on(_rule("other", "elsewhere", "app.shop.svc.cluster.local")) == []       # a third namespace
+    # the root namespace's only where the Service's namespace has none for the host (it has one here)
+    assert _hashed_on(_rule("root", "istio-system", "app.shop.svc.cluster.local")) == []
+    assert _hashed_on(_rule("dotted", "shop", "app.shop")) == []                             # not the Service's name
+    assert _hashed_on(_rule("fqdn", "shop", "app.shop.svc.cluster.local")) == header
+
+
+def test_of_two_rules_for_one_host_the_oldest_with_a_traffic_policy_keeps_it():
+    """destination_rule.go mergeDestinationRule: rules merge oldest first (sortConfigByCreationTime);
+    the merged rule keeps the first trafficPolicy it meets (an empty one too), later ones add subsets."""
+    base = BASE.replace("kind: DestinationRule\nmetadata: {name: app, namespace: shop}",
+                        "kind: DestinationRule\nmetadata: {name: app, namespace: shop, "
+                        "creationTimestamp: '2026-12-01T00:00:00Z'}", 1)
+    assert base != BASE
+    newer = _rule("a-newer", "shop", "app", created="2026-12-02T00:00:00Z")
+    assert _hashed_on(newer, base) == [{"header": {"header_name": "x-user"}}]   # the older one has no policy
+    older_empty = base.replace("  host: app\n  subsets:", "  host: app\n  trafficPolicy: {}\n  subsets:", 1)
+    assert older_empty != base
+    assert _hashed_on(newer, older_empty) == []                                  # the older one's empty policy wins
+    older_cookie = _rule("z-older", "shop", "app", created="2026-11-30T00:00:00Z",
+                         policy="  trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {name: s}}}}")
+    assert _hashed_on(newer + older_cookie, base) == [{"cookie": {"name": "s"}}]   # age, not name, decides

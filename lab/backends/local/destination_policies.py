@@ -9,22 +9,35 @@ Only the rule's top-level `trafficPolicy` is served: a subset's or a port's own 
 schema.py, naming it.
 """
 
+from lab.backends.local.endpoints import service_named
 from lab.backends.local.policy_values import UINT32_MAX, count, envoy_duration, istio_duration
 from lab.errors import ManifestError
-from lab.manifests import Ref
+from lab.manifests import Ref, creation_order
+
+ROOT_NAMESPACE = "istio-system"   # the mesh's root namespace, the ingress gateway's own
 
 # Envoy's ring size when none is given (Istio writes it: cluster_traffic_policy.go)
 MINIMUM_RING_SIZE = 1024
 
 
 def traffic_policy(service: Ref, objects: dict[Ref, dict]) -> tuple[Ref, dict] | None:
-    """The DestinationRule for this Service and its trafficPolicy, when it has one."""
-    for ref, rule in sorted(objects.items()):
-        if ref.kind != "DestinationRule":
-            continue
-        spec = rule.get("spec") or {}
-        if spec.get("trafficPolicy") and _names_service(str(spec.get("host", "")), ref.namespace, service):
-            return ref, spec["trafficPolicy"]
+    """The trafficPolicy the ingress gateway applies to this Service's clusters, and the rule it is from.
+
+    istio release-1.31 pilot/pkg/model/push_context.go destinationRule: for the gateway (in the root
+    namespace, istio-system), a rule exported from the Service's own namespace, else one exported from
+    the root namespace (every rule is, without exportTo); a rule in a third namespace never reaches it.
+    destination_rule.go mergeDestinationRule: of the rules for one host in a namespace, oldest first,
+    the first that has a trafficPolicy keeps it (an empty one too), later ones add only subsets."""
+    for namespace in dict.fromkeys((service.namespace, ROOT_NAMESPACE)):
+        rules = sorted(((ref, rule) for ref, rule in objects.items()
+                        if ref.kind == "DestinationRule" and ref.namespace == namespace
+                        and service_named(str((rule.get("spec") or {}).get("host", "")), namespace) == service),
+                       key=lambda item: creation_order(*item))
+        if rules:
+            for ref, rule in rules:
+                if (rule.get("spec") or {}).get("trafficPolicy") is not None:
+                    return ref, rule["spec"]["trafficPolicy"]
+            return None
     return None
 
 
@@ -87,11 +100,6 @@ def _consistent_hash(ref: Ref, policy: dict) -> dict | None:
         raise ManifestError(f"{ref}: {where}.httpCookie: name required for HttpCookie (Istio refuses it)",
                             "give the cookie's name, e.g. httpCookie: {name: session}")
     return hashed
-
-
-def _names_service(host: str, rule_namespace: str, service: Ref) -> bool:
-    parts = host.split(".")
-    return parts[0] == service.name and (parts[1] if len(parts) > 1 else rule_namespace) == service.namespace
 
 
 def _outlier_detection(ref: Ref, outlier: dict) -> tuple[dict, dict]:

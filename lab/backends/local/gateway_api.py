@@ -44,9 +44,9 @@ def is_istio_gateway(ref: Ref, obj: dict | None) -> bool:
 
 def admit(obj: dict, old: dict | None) -> dict:
     """The object as the API server stores it: CRD defaults filled in, creationTimestamp kept from the
-    first apply, generation counting spec changes. A VirtualService gets its creationTimestamp (the
-    order Istio merges them in); other objects pass through unchanged."""
-    if obj.get("kind") == "VirtualService":   # Istio merges VirtualServices of one host oldest first
+    first apply, generation counting spec changes. A VirtualService or DestinationRule gets its
+    creationTimestamp (the order Istio merges them in); other objects pass through unchanged."""
+    if obj.get("kind") in ("VirtualService", "DestinationRule"):   # Istio merges these oldest first
         obj = copy.deepcopy(obj)
         obj["metadata"]["creationTimestamp"] = _created(obj, old)
         return obj

@@ -101,7 +101,7 @@ def check_supported(obj: dict) -> None:
     if str(obj.get("apiVersion", "")).startswith(gateway_api_schema.GROUP + "/"):
         # Gateway API kinds: their own tree (a Gateway there is not Istio's), and the metadata the lab sets
         kinds, metadata = gateway_api_schema.SUPPORTED, {**_METADATA, **gateway_api_schema.SERVER_METADATA}
-    if obj["kind"] == "VirtualService":   # set by the lab as by an API server (merge order)
+    if obj["kind"] in ("VirtualService", "DestinationRule"):   # set by the lab as by an API server (merge order)
         metadata = {**metadata, "creationTimestamp": SCALAR}
     if obj["kind"] not in kinds:
         raise ManifestError(

@@ -37,7 +37,7 @@ from lab.backends.local.unreachable_rules import (
 )
 from lab.config import LOCAL_CREDENTIAL
 from lab.errors import ManifestError
-from lab.manifests import Ref
+from lab.manifests import Ref, creation_order
 from lab.validate import route_weights
 
 # One route config per gateway listener; like Istio's, the HTTPS one's name starts with "https".
@@ -138,9 +138,7 @@ def _merge_order(objects: dict[Ref, dict]) -> list[tuple[Ref, dict]]:
     """VirtualServices as Istio takes them for a gateway: oldest first, then by name and namespace
     (pilot model configCompareByCreationTime)."""
     services = [(ref, vs) for ref, vs in objects.items() if ref.kind == "VirtualService"]
-    # Not created yet (what routes.py predicts for an apply): the newest.
-    return sorted(services, key=lambda item: (str((item[1].get("metadata") or {}).get("creationTimestamp") or "~"),
-                                              item[0].name, item[0].namespace))
+    return sorted(services, key=lambda item: creation_order(*item))
 
 
 def selects_local_gateway(gateway: dict) -> bool:
