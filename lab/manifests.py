@@ -62,7 +62,8 @@ def ref_of(obj: dict) -> Ref:
 
 
 def creation_order(ref: Ref, obj: dict) -> tuple[str, str, str]:
-    """istiod's order for objects that merge (pilot/pkg/model sortConfigByCreationTime): oldest first,
+    """istiod's order for objects that merge (pilot/pkg/model sortConfigByCreationTime, and for
+    DestinationRules without a workloadSelector sortConfigBySelectorAndCreationTime): oldest first,
     then name, then namespace; one not created yet (what an apply is predicted to make) is the newest."""
     return str((obj.get("metadata") or {}).get("creationTimestamp") or "~"), ref.name, ref.namespace
 

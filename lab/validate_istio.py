@@ -222,6 +222,7 @@ def check_destination_rule(rule: dict) -> None:
     problem = wildcard_domain_problem(host) if isinstance(host, str) else "is not a host name"
     if problem:
         refuse(ref, f"spec.host {host!r} {problem}", "name the Service whose subsets this rule defines: host: httpbin")
+    _check_traffic_policy(ref, "spec.trafficPolicy", spec.get("trafficPolicy"))
     seen: set[str] = set()
     for i, subset in enumerate(spec.get("subsets") or []):
         name = subset.get("name")
@@ -234,6 +235,14 @@ def check_destination_rule(rule: dict) -> None:
             refuse(ref, f"subset name {name} appears twice", "give each subset its own name")
         seen.add(name)
         _check_subset_labels(ref, f"spec.subsets[{i}].labels", subset.get("labels"))
+        _check_traffic_policy(ref, f"spec.subsets[{i}].trafficPolicy", subset.get("trafficPolicy"))
+
+
+def _check_traffic_policy(ref: Ref, where: str, policy: object) -> None:
+    """validation.go validateTrafficPolicy: a policy given must set at least one field."""
+    if isinstance(policy, dict) and all(value is None for value in policy.values()):
+        refuse(ref, f"{where}: traffic policy must have at least one field",
+               "remove the empty trafficPolicy, or give it one, e.g. loadBalancer: {simple: LEAST_REQUEST}")
 
 
 def _check_subset_labels(ref: Ref, where: str, labels: object) -> None:

@@ -293,8 +293,9 @@ def test_consistent_hashes_refused_naming_the_field(hashed, named):
     assert named in refused.value.message
 
 
-def _hashed_on(extra_rules: str, base: str = BASE) -> list:
-    config = translate(by_ref(base + vs() + extra_rules), PODS)
+def _hashed_on(extra_rules: str, base: str = BASE, subset: bool = True) -> list:
+    route = vs() if subset else vs().replace(", subset: v1", "")
+    config = translate(by_ref(base + route + extra_rules), PODS)
     [host] = config.route_configs["http"]["virtual_hosts"]
     return host["routes"][0]["route"].get("hash_policy", [])
 
@@ -325,17 +326,40 @@ def test_which_destinationrule_the_gateway_applies_is_istiods_choice():
 
 
 def test_of_two_rules_for_one_host_the_oldest_with_a_traffic_policy_keeps_it():
-    """destination_rule.go mergeDestinationRule: rules merge oldest first (sortConfigByCreationTime);
-    the merged rule keeps the first trafficPolicy it meets (an empty one too), later ones add subsets."""
+    """destination_rule.go mergeDestinationRule: rules merge oldest first (push_context.go
+    sortConfigBySelectorAndCreationTime); the merged rule keeps the first trafficPolicy it meets,
+    later ones add subsets."""
     base = BASE.replace("kind: DestinationRule\nmetadata: {name: app, namespace: shop}",
                         "kind: DestinationRule\nmetadata: {name: app, namespace: shop, "
                         "creationTimestamp: '2026-12-01T00:00:00Z'}", 1)
     assert base != BASE
     newer = _rule("a-newer", "shop", "app", created="2026-12-02T00:00:00Z")
     assert _hashed_on(newer, base) == [{"header": {"header_name": "x-user"}}]   # the older one has no policy
-    older_empty = base.replace("  host: app\n  subsets:", "  host: app\n  trafficPolicy: {}\n  subsets:", 1)
-    assert older_empty != base
-    assert _hashed_on(newer, older_empty) == []                                  # the older one's empty policy wins
     older_cookie = _rule("z-older", "shop", "app", created="2026-11-30T00:00:00Z",
                          policy="  trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {name: s}}}}")
     assert _hashed_on(newer + older_cookie, base) == [{"cookie": {"name": "s"}}]   # age, not name, decides
+
+
+def test_a_wildcard_rule_applies_where_no_rule_names_the_service_itself():
+    """config.go MostSpecificHostMatch: the Service's own host first, else the longest wildcard."""
+    header = [{"header": {"header_name": "x-user"}}]
+    no_rule = BASE.replace("  subsets:\n    - {name: v1, labels: {version: v1}}\n    - {name: v2, labels: {version: v2}}\n",
+                           "", 1).replace("  host: app\n", "  host: other\n", 1)
+    assert no_rule != BASE
+    wide = _rule("wide", "shop", "'*.shop.svc.cluster.local'")
+    assert _hashed_on(wide, no_rule, subset=False) == header
+    assert _hashed_on(wide) == []                                   # the rule for app itself wins (no policy)
+    cookie = "  trafficPolicy: {loadBalancer: {consistentHash: {httpCookie: {name: s}}}}"
+    widest = _rule("widest", "shop", "'*.svc.cluster.local'", policy=cookie)
+    assert _hashed_on(wide + widest, no_rule, subset=False) == header   # the longer wildcard
+    assert _hashed_on(widest, no_rule, subset=False) == [{"cookie": {"name": "s"}}]
+
+
+def test_an_empty_traffic_policy_is_refused_as_istio_refuses_it():
+    """validation.go validateTrafficPolicy: "traffic policy must have at least one field"."""
+    from lab.validate import validate
+
+    for policy in ("  trafficPolicy: {}\n", "  trafficPolicy: {loadBalancer: null}\n"):
+        [rule] = objects(_rule("empty", "shop", "app", policy=policy))
+        with pytest.raises(ManifestError, match="traffic policy must have at least one field; Istio refuses it"):
+            validate(rule)

@@ -9,7 +9,7 @@ Only the rule's top-level `trafficPolicy` is served: a subset's or a port's own 
 schema.py, naming it.
 """
 
-from lab.backends.local.endpoints import service_named
+from lab.backends.local.endpoints import CLUSTER_DOMAIN, service_named
 from lab.backends.local.policy_values import UINT32_MAX, count, envoy_duration, istio_duration
 from lab.errors import ManifestError
 from lab.manifests import Ref, creation_order
@@ -24,21 +24,32 @@ def traffic_policy(service: Ref, objects: dict[Ref, dict]) -> tuple[Ref, dict] |
     """The trafficPolicy the ingress gateway applies to this Service's clusters, and the rule it is from.
 
     istio release-1.31 pilot/pkg/model/push_context.go destinationRule: for the gateway (in the root
-    namespace, istio-system), a rule exported from the Service's own namespace, else one exported from
-    the root namespace (every rule is, without exportTo); a rule in a third namespace never reaches it.
-    destination_rule.go mergeDestinationRule: of the rules for one host in a namespace, oldest first,
-    the first that has a trafficPolicy keeps it (an empty one too), later ones add only subsets."""
+    namespace, istio-system), the rules exported from the Service's own namespace, else those from the
+    root namespace (every rule is, without exportTo); a rule in a third namespace never reaches it. In
+    each, config.go MostSpecificHostMatch: the Service's own host, else the longest wildcard host that
+    covers it. destination_rule.go mergeDestinationRule: of the rules for that host, in
+    sortConfigBySelectorAndCreationTime's order, the first with a trafficPolicy keeps it."""
+    fqdn = f"{service.name}.{service.namespace}.{CLUSTER_DOMAIN}"
     for namespace in dict.fromkeys((service.namespace, ROOT_NAMESPACE)):
-        rules = sorted(((ref, rule) for ref, rule in objects.items()
-                        if ref.kind == "DestinationRule" and ref.namespace == namespace
-                        and service_named(str((rule.get("spec") or {}).get("host", "")), namespace) == service),
-                       key=lambda item: creation_order(*item))
-        if rules:
-            for ref, rule in rules:
-                if (rule.get("spec") or {}).get("trafficPolicy") is not None:
-                    return ref, rule["spec"]["trafficPolicy"]
-            return None
+        hosts: dict[str, list[tuple[Ref, dict]]] = {}
+        for ref, rule in objects.items():
+            host = str((rule.get("spec") or {}).get("host", ""))
+            if ref.kind == "DestinationRule" and ref.namespace == namespace and \
+                    (service_named(host, namespace) == service or _wildcard_covers(host, fqdn)):
+                hosts.setdefault(host if host.startswith("*") else fqdn, []).append((ref, rule))
+        if not hosts:
+            continue
+        best = fqdn if fqdn in hosts else max(hosts, key=len)     # exact, else the most specific wildcard
+        for ref, rule in sorted(hosts[best], key=lambda item: creation_order(*item)):
+            if (rule.get("spec") or {}).get("trafficPolicy") is not None:
+                return ref, rule["spec"]["trafficPolicy"]
+        return None
     return None
+
+
+def _wildcard_covers(host: str, fqdn: str) -> bool:
+    """`*` covers every host, `*.shop.svc.cluster.local` each one ending so (host.Name.Matches)."""
+    return host == "*" or (host.startswith("*.") and fqdn.endswith(host[1:]))
 
 
 def service_of(cluster: str) -> Ref:
