@@ -139,8 +139,9 @@ def routes_of(route_configs: list[dict]) -> list[LiveRoute]:
 def route_policies(route: dict) -> tuple[str, ...]:
     """What a check measures of a route besides its destinations, where it differs from what istiod
     writes for a VirtualService that says nothing (route.go: timeout 0s, retry.go DefaultPolicy: 2
-    retries): its timeout, its retries, and one hash policy per destination whose DestinationRule
-    hashes (route.go consistentHashToHashPolicy). Durations as seconds, however Envoy spells them."""
+    retries): its timeout, its retries, its mirrors (route.go TranslateRequestMirrorPolicy) and one
+    hash policy per destination whose DestinationRule hashes (route.go consistentHashToHashPolicy).
+    Durations as seconds and fractions as percents, however Envoy spells them."""
     if "route" not in route:
         return ()
     action = route["route"]
@@ -153,11 +154,23 @@ def route_policies(route: dict) -> tuple[str, ...]:
         found.append("no retries")
     elif int(retries.get("num_retries", 1)) != ISTIO_DEFAULT_RETRIES:
         found.append(f"retries {int(retries.get('num_retries', 1))}")
+    for mirror in action.get("request_mirror_policies") or []:
+        found.append(f"mirror {destination_name(str(mirror.get('cluster', '')))} {_mirror_percent(mirror):g}%")
     for policy in action.get("hash_policy") or []:
         for kind in ("cookie", "header", "query_parameter"):
             if kind in policy:
                 found.append(f"hash {kind} {policy[kind].get('name') or policy[kind].get('header_name', '')}")
     return tuple(found)
+
+
+def _mirror_percent(mirror: dict) -> float:
+    """A mirror's runtime fraction as a percent (no fraction: every request; Envoy's FractionalPercent
+    denominators: HUNDRED, the default, TEN_THOUSAND, MILLION)."""
+    fraction = (mirror.get("runtime_fraction") or {}).get("default_value")
+    if fraction is None:
+        return 100.0
+    per = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}[fraction.get("denominator", "HUNDRED")]
+    return round(100.0 * int(fraction.get("numerator", 0)) / per, 4)
 
 
 def _seconds(duration: str) -> float:

@@ -27,5 +27,6 @@ class LiveRoute:
     status: int = 0                 # a direct response (no destinations): its HTTP status
     origin: str = ""                # the object it comes from, when the gateway says (Istio's route metadata)
     # What it does besides picking a destination, where not Istio's default: "timeout 0.5s", "retries 3",
-    # "no retries", "hash cookie session" (a DestinationRule's consistentHash reaches the route too)
+    # "no retries", "mirror shop.ns (v2) 100%", "hash cookie session" (a DestinationRule's
+    # consistentHash reaches the route too)
     policies: tuple[str, ...] = ()

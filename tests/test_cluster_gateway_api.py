@@ -334,3 +334,17 @@ def test_the_deployed_gateway_is_named_gateway_dash_class_unless_the_gateway_nam
     assert gateway_api.deployment_ref(gateway) == Ref("Deployment", "canary-lab", "canary-gateway-istio")
     gateway["metadata"]["annotations"] = {"gateway.istio.io/name-override": "front-door"}
     assert gateway_api.deployment_ref(gateway) == Ref("Deployment", "canary-lab", "front-door")
+
+
+def test_the_model_of_a_route_takes_the_services_it_mirrors_to():
+    """A RequestMirror filter's backendRef is a Service istiod resolves like a backend (conversion.go
+    createMirrorFilter): the prediction needs it, or the apply cannot wait for the mirror."""
+    from lab.backends.cluster.gateway_api import backend_services
+
+    route = {"kind": "HTTPRoute", "metadata": {"name": "shop", "namespace": "shop"}, "spec": {"rules": [{
+        "backendRefs": [{"name": "shop-v1", "port": 80,
+                         "filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "audit"}}}]}],
+        "filters": [{"type": "RequestMirror",
+                     "requestMirror": {"backendRef": {"name": "shop-v2", "namespace": "next", "port": 80}}}]}]}}
+    assert backend_services(route) == {Ref("Service", "shop", "shop-v1"), Ref("Service", "shop", "audit"),
+                                       Ref("Service", "next", "shop-v2")}

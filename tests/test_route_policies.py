@@ -343,8 +343,8 @@ def test_of_two_rules_for_one_host_the_oldest_with_a_traffic_policy_keeps_it():
 def test_a_wildcard_rule_applies_where_no_rule_names_the_service_itself():
     """config.go MostSpecificHostMatch: the Service's own host first, else the longest wildcard."""
     header = [{"header": {"header_name": "x-user"}}]
-    no_rule = BASE.replace("  subsets:\n    - {name: v1, labels: {version: v1}}\n    - {name: v2, labels: {version: v2}}\n",
-                           "", 1).replace("  host: app\n", "  host: other\n", 1)
+    subsets = "  subsets:\n    - {name: v1, labels: {version: v1}}\n    - {name: v2, labels: {version: v2}}\n"
+    no_rule = BASE.replace(subsets, "", 1).replace("  host: app\n", "  host: other\n", 1)
     assert no_rule != BASE
     wide = _rule("wide", "shop", "'*.shop.svc.cluster.local'")
     assert _hashed_on(wide, no_rule, subset=False) == header

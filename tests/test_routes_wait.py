@@ -116,19 +116,20 @@ def test_a_mesh_only_host_is_never_expected_on_the_gateway():
 
 
 def test_waits_through_stale_reads_then_returns():
-    reads = iter([live([("tornado", 100)]), live([("tornado", 100)], [("tornado", 100)]),
-                  live([("tornado", 100)], [("tornado", 100)], [("httpbin", 80), ("tornado", 20)])])
-    wait_until_served(expected(SPLIT), lambda: next(reads), timeout=5, interval=0)
+    reads = [live([("tornado", 100)]), live([("tornado", 100)], [("tornado", 100)]),
+             live([("tornado", 100)], [("tornado", 100)], [("httpbin", 80), ("tornado", 20)])]
+    wait_until_served(expected(SPLIT), lambda: reads.pop(0) if len(reads) > 1 else reads[0], timeout=5, interval=0)
+    assert len(reads) == 1
 
 
 def test_waits_through_a_gateway_that_answers_nothing_readable_yet():
     """A Gateway API gateway deployed by the apply itself answers its admin with an empty body or a
     dropped connection while its Envoy starts (seen in tests/test_cluster_gateway_api.py): ask again."""
-    answers = iter([json.JSONDecodeError("Expecting value", "", 0), ConnectionResetError("reset"),
-                    live([("tornado", 100)], [("tornado", 100)], [("httpbin", 80), ("tornado", 20)])])
+    answers = [json.JSONDecodeError("Expecting value", "", 0), ConnectionResetError("reset"),
+               live([("tornado", 100)], [("tornado", 100)], [("httpbin", 80), ("tornado", 20)])]
 
     def read() -> list[LiveRoute]:
-        answer = next(answers)
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -190,6 +191,10 @@ def test_envoy_spells_a_routes_policies_as_istiod_writes_them():
     assert route_policies({"route": {"cluster": "c", "retry_policy": {"num_retries": 5},
                                      "hash_policy": [{"header": {"header_name": "x-user"}}]}}) == \
         ("retries 5", "hash header x-user")
+    mirror = {"cluster": "outbound|80|v2|shop.ns.svc.cluster.local",
+              "runtime_fraction": {"default_value": {"numerator": 250000, "denominator": "MILLION"}}}
+    assert route_policies({"route": {"cluster": "c", "request_mirror_policies": [mirror]}}) == \
+        ("no retries", "mirror shop.ns (v2) 25%")
     assert route_policies({"direct_response": {"status": 404}}) == ()
 
 
@@ -204,3 +209,24 @@ def test_policies_the_model_got_wrong_end_in_a_note_not_a_failed_apply():
     assert wait_until_served(expected(timed), lambda: untimed, timeout=1, interval=0, policy_grace=0) == ""
     with pytest.raises(LabError, match="does not serve the new routes"):
         wait_until_served(expected(timed), lambda: live([("tornado", 100)]), timeout=0, interval=0)
+
+
+def test_a_new_mirror_is_served_only_once_the_route_copies_to_it():
+    """mirror's check counts copies right after the apply (and stop-mirror counts none): a mirror added
+    or removed changes no destination, so the apply waits for the route's mirror policy."""
+    mirrored = virtual_service("[{destination: {host: httpbin}}]\n              mirror: {host: tornado}\n"
+                               "              mirrorPercentage: {value: 50}")
+    before = live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)])
+    assert not served(expected(mirrored), before)
+    before[-1].policies = ("mirror tornado.canary-lab 50%",)
+    assert served(expected(mirrored), before)
+
+
+def test_a_mirror_removed_is_waited_for_too():
+    """stop-mirror's check counts no copies right after the apply: the removal is waited for."""
+    plain = virtual_service("[{destination: {host: httpbin}}]")
+    reads = [live([("tornado", 100)], [("tornado", 100)], [("httpbin", 100)]) for _ in range(3)]
+    reads[0][-1].policies = reads[1][-1].policies = ("mirror tornado.canary-lab 100%",)
+    assert wait_until_served(expected(plain), lambda: reads.pop(0) if len(reads) > 1 else reads[0],
+                             timeout=5, interval=0) == ""
+    assert len(reads) == 1

@@ -178,11 +178,17 @@ def routes_model(kube: Kube, changed: list[dict]) -> tuple[list[dict], list[dict
 
 
 def backend_services(route: dict) -> set[Ref]:
-    """The Services an HTTPRoute's rules send to (a backendRef's namespace defaults to the route's)."""
+    """The Services an HTTPRoute's rules send to or mirror to (a RequestMirror filter's backendRef, on
+    the rule or on a backendRef); a backendRef's namespace defaults to the route's."""
     namespace = ref_of(route).namespace
-    return {Ref("Service", backend.get("namespace") or namespace, backend["name"])
-            for rule in (route.get("spec") or {}).get("rules") or [] for backend in rule.get("backendRefs") or []
-            if backend.get("kind", "Service") == "Service" and not backend.get("group") and backend.get("name")}
+    refs: list[dict] = []
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        backends = rule.get("backendRefs") or []
+        refs += backends
+        for holder in (rule, *backends):
+            refs += [(f.get("requestMirror") or {}).get("backendRef") or {} for f in holder.get("filters") or []]
+    return {Ref("Service", ref.get("namespace") or namespace, ref["name"]) for ref in refs
+            if ref.get("kind", "Service") == "Service" and not ref.get("group") and ref.get("name")}
 
 
 def _parents(route: dict) -> set[Ref]:
