@@ -3,7 +3,7 @@ requests, the error rate and the p95 latency over a sliding window, from the gat
 per-cluster counters (so the learner's own curl loops show too); the live routes with their
 weights; each pod's state. `invoke dashboard` draws the same window in a browser.
 
-Both backends give the same three things through the Backend verbs (gateway_admins: Envoy's
+Both backends give the same three things through the Backend verbs (read_gateways: Envoy's
 /stats, read as lab/traffic/metrics.py reads them; live_routes; status). On a terminal the view
 is redrawn in place; elsewhere each frame is printed in turn (what the tests read).
 """
@@ -78,8 +78,8 @@ def gateway_counters(backend: Backend) -> dict[str, ClusterCounts]:
     """Every gateway's per-cluster counters and latency buckets, summed by cluster (a cluster's Gateway
     API track has gateways of its own beside the ingress gateway)."""
     summed: dict[str, ClusterCounts] = {}
-    for admin in backend.gateway_admins():
-        for name, counts in read(admin).clusters.items():
+    for reading in backend.read_gateways(read):
+        for name, counts in reading.clusters.items():
             total = summed.setdefault(name, ClusterCounts())
             total.requests += counts.requests
             total.errors += counts.errors

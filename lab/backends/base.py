@@ -3,10 +3,10 @@
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from lab.envoy_admin import EnvoyAdmin
 from lab.errors import LabError
@@ -16,6 +16,8 @@ from lab.manifests import Ref
 # LiveRoute and RouteDestination live in lab/live_routes.py (Envoy's admin reads them too); offered here
 # with the other value types a backend returns.
 __all__ = ["Backend", "LabStatus", "LiveRoute", "ProcessStatus", "Reply", "RouteDestination"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -171,10 +173,11 @@ class Backend(ABC):
     def gateway_admin(self) -> EnvoyAdmin:
         """The ingress gateway's Envoy admin API (its /stats: what the gateway itself counted)."""
 
-    def gateway_admins(self) -> list[EnvoyAdmin]:
-        """Every gateway's Envoy admin: the ingress gateway's, and on a cluster each Gateway API Gateway's
-        own deployed gateway. What `watch`, `dashboard` and the checks count traffic from."""
-        return [self.gateway_admin()]
+    def read_gateways(self, read: Callable[[EnvoyAdmin], T]) -> list[T]:
+        """`read` of every gateway's Envoy admin: the ingress gateway's, and on a cluster each Gateway
+        API Gateway's own deployed gateway (through port-forwards, tried again if one dies). What
+        `watch`, `dashboard` and the checks count traffic from."""
+        return [read(self.gateway_admin())]
 
 
 @runtime_checkable

@@ -7,7 +7,7 @@
 - the pods and their state; the exercise being played, its next step and the last check's result;
 - or, when there is no lab (never up, `invoke down`, its gateway gone), why: `up` is false.
 
-Both backends answer through the Backend verbs alone (status, gateway_admins), so on a cluster the
+Both backends answer through the Backend verbs alone (status, read_gateways), so on a cluster the
 counters come through the port-forward to the gateway's Envoy admin, as for `watch`.
 """
 

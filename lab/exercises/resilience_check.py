@@ -18,7 +18,6 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from lab.backends.base import Backend
-from lab.envoy_admin import EnvoyAdmin
 from lab.exercises.catalogue import Exercise
 from lab.exercises.check_specs import RESILIENCE_DIAGNOSES, ResilienceCheck
 from lab.traffic.classify import ERROR, Classifier
@@ -61,28 +60,28 @@ def read_counters(stats: dict[str, str], destination: Destination) -> Counters:
 NO_TRAFFIC, CLIENTS_SEE_ERRORS, NO_OWN_ERRORS, NOT_TIMED_OUT, NOT_EJECTED = RESILIENCE_DIAGNOSES
 
 
-def _read(admins: list[EnvoyAdmin], destination: Destination) -> Counters:
+def _read(backend: Backend, destination: Destination) -> Counters:
     """Summed over the gateways: a destination's clusters count only where its routes are served."""
-    readings = [read_counters(admin.stats(STATS_FILTER), destination) for admin in admins]
+    readings = backend.read_gateways(lambda admin: read_counters(admin.stats(STATS_FILTER), destination))
     return Counters(*(sum(getattr(r, f) for r in readings) for f in ("attempts", "failed", "timed_out", "ejected")))
 
 
 class Counting:
     """A destination's counters from now on: `done()` gives what they counted since (ejections: now)."""
 
-    def __init__(self, admins: list[EnvoyAdmin], destination: Destination):
-        self.admins, self.destination = admins, destination
-        self.start = _read(admins, destination)
+    def __init__(self, backend: Backend, destination: Destination):
+        self.backend, self.destination = backend, destination
+        self.start = _read(backend, destination)
 
     def done(self) -> Counters:
-        return _read(self.admins, self.destination).since(self.start)
+        return _read(self.backend, self.destination).since(self.start)
 
 
 def destination_counters(exercise: Exercise, name: str, backend: Backend) -> Counting:
     """Start counting for one of the exercise's destinations, on every gateway (on a cluster the Gateway
     API track's host is on a gateway of its own)."""
     target = exercise.destinations[name]
-    return Counting(backend.gateway_admins(), Destination(target.service, target.subset))
+    return Counting(backend, Destination(target.service, target.subset))
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,11 @@ Pods = dict[tuple[str, str], dict[str, int]]
 
 def sticky_check(exercise: Exercise, spec: StickyCheck, backend: Backend, request: RequestSpec,
                  classifier: Classifier) -> Outcome:
-    admins = backend.gateway_admins()
     base, _ = backend.gateway_endpoint("http", request.host)
-    before = _pods(admins)
+    before = _pods(backend)
     # one connection at a time, as one browser: the session is the cookie, not the connection
     answers = collect(base, request, classifier, spec.requests, concurrency=1)
-    after = _pods(admins)
+    after = _pods(backend)
     reached: dict[str, int] = {}
     lines = []
     for name, target in exercise.destinations.items():
@@ -53,10 +52,10 @@ def sticky_check(exercise: Exercise, spec: StickyCheck, backend: Backend, reques
     return Outcome(True, seen, details)
 
 
-def _pods(admins: list[EnvoyAdmin]) -> Pods:
+def _pods(backend: Backend) -> Pods:
     found: Pods = {}
-    for admin in admins:
-        for key, pods in admin.host_requests().items():
+    for seen in backend.read_gateways(EnvoyAdmin.host_requests):
+        for key, pods in seen.items():
             for pod, n in pods.items():
                 found.setdefault(key, {})[pod] = found.get(key, {}).get(pod, 0) + n
     return found

@@ -15,10 +15,9 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 from lab import helm, ui
-from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply
+from lab.backends.base import Backend, LabStatus, LiveRoute, ProcessStatus, Reply, T
 from lab.backends.cluster import addons, argo_rollouts, clients, gateway_api, metrics_server, versions
 from lab.backends.cluster.images import LAB_IMAGES, in_registry
 from lab.backends.cluster.kube import Kube, deployment_available, deployment_rolled_out
@@ -41,7 +40,6 @@ ENVOY_ADMIN_PORT = 15000
 # An image name's registry and path, as Docker takes them (distribution/reference: domain[:port]/path).
 OUTLIER_GRACE = 10   # seconds a DestinationRule's endpoints and ejection are waited for, then a note
 READ_ATTEMPTS = 3    # reads of the gateways' admins, each through forwards probed anew
-T = TypeVar("T")
 IMAGE_PREFIX = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
 GATEWAY_API_DEPLOY_TIMEOUT = 180   # istiod makes the Deployment, then its pod pulls the proxy image
 GATEWAY_CLASS_DEFAULTS = Ref("ConfigMap", "istio-system", "canary-lab-gateway-class-defaults")
@@ -541,7 +539,7 @@ class ClusterBackend(Backend):
 
         def in_effect() -> bool:
             try:
-                ejecting = set().union(*self._read_admins(EnvoyAdmin.outlier_clusters))
+                ejecting = set().union(*self.read_gateways(EnvoyAdmin.outlier_clusters))
             except LabError:
                 return False
             return ejecting & mine == wanted
@@ -662,9 +660,6 @@ class ClusterBackend(Backend):
         path.write_bytes(base64.b64decode(secret["data"]["ca.crt"]))
         return path
 
-    def gateway_admins(self) -> list[EnvoyAdmin]:
-        return self._admins()
-
     def _admins(self) -> list[EnvoyAdmin]:
         """The ingress gateway's Envoy admin, then each deployed Gateway API gateway's (one whose
         pods are not available yet serves nothing)."""
@@ -673,7 +668,7 @@ class ClusterBackend(Backend):
         deployed = [g for g in self._istio_gateways() if gateway_api.deployed(self.kube, g)]
         return [EnvoyAdmin(f"http://127.0.0.1:{forward.local_port}"), *map(self._deployed_gateway_admin, deployed)]
 
-    def _read_admins(self, read: Callable[[EnvoyAdmin], T]) -> list[T]:
+    def read_gateways(self, read: Callable[[EnvoyAdmin], T]) -> list[T]:
         """`read` of every gateway's Envoy admin. A port-forward can die between its probe and the
         read (kubectl's ends when the pod behind it goes): a failed read is tried again through
         forwards probed (and restarted) anew, and the last failure is one line, not a traceback."""
@@ -688,26 +683,26 @@ class ClusterBackend(Backend):
 
     def live_routes(self) -> list[LiveRoute]:
         """What every gateway serves: the ingress gateway's routes and the deployed gateways'."""
-        return [route for routes in self._read_admins(EnvoyAdmin.live_routes) for route in routes]
+        return [route for routes in self.read_gateways(EnvoyAdmin.live_routes) for route in routes]
 
     def ready_endpoints(self) -> dict[tuple[str, str], int]:
         """From the gateways' own Envoys (/clusters): what they would send traffic to."""
         ready: dict[tuple[str, str], int] = {}
-        for seen in self._read_admins(EnvoyAdmin.ready_endpoints):
+        for seen in self.read_gateways(EnvoyAdmin.ready_endpoints):
             for key, count in seen.items():
                 ready[key] = max(ready.get(key, 0), count)   # the same pods, seen from each gateway
         return ready
 
     def endpoint_addresses(self) -> dict[tuple[str, str], frozenset[str]]:
         found: dict[tuple[str, str], frozenset[str]] = {}
-        for seen in self._read_admins(EnvoyAdmin.endpoint_addresses):
+        for seen in self.read_gateways(EnvoyAdmin.endpoint_addresses):
             for key, addresses in seen.items():
                 found[key] = found.get(key, frozenset()) | addresses   # each gateway knows the clusters it routes to
         return found
 
     def upstream_counts(self) -> dict[str, tuple[int, int]]:
         counts: dict[str, tuple[int, int]] = {}
-        for seen in self._read_admins(EnvoyAdmin.upstream_counts):
+        for seen in self.read_gateways(EnvoyAdmin.upstream_counts):
             for name, (requests, errors) in seen.items():
                 before = counts.get(name, (0, 0))
                 counts[name] = (before[0] + requests, before[1] + errors)
