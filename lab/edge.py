@@ -69,7 +69,9 @@ def guarded(function):
     return wrapper
 
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls and the Unicode line and paragraph separators: each breaks a line somewhere
+# (str.splitlines splits on \x1c-\x1e, \x85, \u2028 and \u2029 too)
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def shown(text: str) -> str:

@@ -79,3 +79,13 @@ def test_exercise_list_lists_every_exercise_with_backends_and_progress(tmp_path)
     listed = new_lab(tmp_path).invoke("exercise", "--list").stdout
     assert all(name in listed for name in exercise_names())
     assert "k3d" in listed and "0/8 steps" in listed
+
+
+def test_a_message_stays_one_line_whatever_line_break_a_learners_key_carries():
+    """str.splitlines (and a terminal) break lines on more than \\n: the C1 NEL (\\x85), the file and
+    group separators, U+2028 and U+2029. The hypothesis test met a metadata key ' \\x85'."""
+    from lab.edge import shown
+
+    for breaker in ("\n", "\r", "\x0b", "\x1c", "\x1e", "\x85", "\u2028", "\u2029"):
+        text = shown(f"Gateway has no field metadata.{breaker}x (a typo?)")
+        assert len(text.splitlines()) == 1 and "x (a typo?)" in text, repr(text)
