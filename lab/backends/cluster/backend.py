@@ -37,9 +37,9 @@ from lab.state import LabState, clear_state, load_state, save_state
 from lab.validate import validate
 
 ENVOY_ADMIN_PORT = 15000
-# An image name's registry and path, as Docker takes them (distribution/reference: domain[:port]/path).
 OUTLIER_GRACE = 10   # seconds a DestinationRule's endpoints and ejection are waited for, then a note
 READ_ATTEMPTS = 3    # reads of the gateways' admins, each through forwards probed anew
+# An image name's registry and path, as Docker takes them (distribution/reference: domain[:port]/path).
 IMAGE_PREFIX = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
 GATEWAY_API_DEPLOY_TIMEOUT = 180   # istiod makes the Deployment, then its pod pulls the proxy image
 GATEWAY_CLASS_DEFAULTS = Ref("ConfigMap", "istio-system", "canary-lab-gateway-class-defaults")
@@ -724,4 +724,3 @@ class ClusterBackend(Backend):
             notes.append(f"{e.message}: {e.fix}")
         return LabStatus(provider=self.name, up=True, gateway_url=self.gateway_url(), processes=parts,
                          routes=routes, notes=notes)
-
