@@ -132,3 +132,15 @@ def running_lab(root: Path, *setup: tuple[str, ...] | tuple[str, str, str]):
 def cleanup_all() -> None:
     while _STARTED:
         _STARTED[-1].cleanup()     # removes itself from _STARTED
+
+
+def ctrl_c(process: subprocess.Popen, timeout: float = 20) -> tuple[str, str]:
+    """Ctrl-C for a command the test started, and its output; one that does not stop in time is
+    killed (no test leaves it running) and fails the test."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError(f"{process.args} did not stop within {timeout:g}s of Ctrl-C") from None

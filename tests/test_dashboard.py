@@ -24,7 +24,7 @@ from lab.state import LabState, save_state
 from tests.browser_setup import Browser, browser_python, chromium
 from tests.fake_tools import cluster_backend
 from tests.kube_emulator import Emulator
-from tests.lab_process import new_lab
+from tests.lab_process import ctrl_c, new_lab
 
 CANARY = EXERCISES_DIR / "canary"
 SCREENSHOT = PROJECT_DIR / "docs" / "dashboard.png"
@@ -90,8 +90,7 @@ def test_invoke_dashboard_prints_its_url_serves_without_a_lab_and_stops_on_ctrl_
         state = json.loads(fetch(url + "api/state")[2])
         assert state["up"] is False and "`invoke up`" in state["reason"]
     finally:
-        dashboard.send_signal(signal.SIGINT)
-        out, err = dashboard.communicate(timeout=20)
+        out, err = ctrl_c(dashboard)
     assert dashboard.returncode == 130 and "Traceback" not in err, err
 
 
@@ -248,7 +247,6 @@ def test_the_page_follows_an_apply_within_two_seconds_and_says_when_the_lab_is_d
         assert browser.value("document.getElementById('down-title').textContent") == "The lab is down"
     finally:
         if dashboard is not None:
-            dashboard.send_signal(signal.SIGINT)
-            out, err = dashboard.communicate(timeout=20)
+            out, err = ctrl_c(dashboard)
         lab.cleanup()
     assert dashboard.returncode == 130 and "Traceback" not in err, err

@@ -2,7 +2,6 @@
 anything unexpected is a short message with the traceback in a log file."""
 
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from lab.backends.local.processes import pid_alive
 from lab.config import PROJECT_DIR
 from lab.edge import Failed, guarded
 from lab.errors import LabError
-from tests.lab_process import new_lab
+from tests.lab_process import ctrl_c, new_lab
 
 
 def test_lab_error_is_one_line_and_exit_1(lab_root, capsys):
@@ -52,8 +51,7 @@ def test_ctrl_c_during_up_exits_130_and_leaves_nothing_running(tmp_path):
         while not lab.child_pids() and time.monotonic() < deadline:   # the gateway has started
             time.sleep(0.01)
         started = [lab.supervisor_pid(), *lab.child_pids()]
-        up.send_signal(signal.SIGINT)
-        _, err = up.communicate(timeout=30)
+        _, err = ctrl_c(up, timeout=30)
         assert up.returncode == 130, err
         assert "interrupted" in err
         assert started and not any(pid_alive(p) for p in started)

@@ -2,7 +2,6 @@
 
 import json
 import re
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -13,7 +12,7 @@ import yaml
 
 from lab.config import EXERCISES_DIR, PROJECT_DIR
 from lab.exercises.catalogue import exercise_names, load_exercise
-from tests.lab_process import new_lab
+from tests.lab_process import ctrl_c, new_lab
 
 pytestmark = pytest.mark.slow
 
@@ -133,8 +132,7 @@ def test_logs_follow_shows_new_lines_until_ctrl_c(lab):
         assert follow.stdout.readline().strip() == "a line written while following"
         assert follow.poll() is None                       # still following
     finally:
-        follow.send_signal(signal.SIGINT)
-        out, err = follow.communicate(timeout=20)
+        out, err = ctrl_c(follow)
     assert follow.returncode == 130 and "Traceback" not in err
 
 

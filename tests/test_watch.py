@@ -2,7 +2,6 @@
 (another terminal's apply and delete), on a real local lab with --traffic."""
 
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import pytest
 from lab.config import EXERCISES_DIR, PROJECT_DIR
 from lab.traffic.envoy_stats import ClusterCounts
 from lab.watch import Window
-from tests.lab_process import new_lab
+from tests.lab_process import ctrl_c, new_lab
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +81,7 @@ def test_watch_shows_shares_errors_routes_and_pods_and_follows_changes_within_se
         shifted = frames.until(lambda f: "uri /* httpbin.canary-lab: 100" in f and not row(f, "tornado.canary-lab"))
         assert row(shifted, "httpbin.canary-lab")[1] == 100
     finally:
-        watch.send_signal(signal.SIGINT)
-        out, err = watch.communicate(timeout=20)
+        out, err = ctrl_c(watch)
     assert watch.returncode == 130 and "watch stopped." in out and "Traceback" not in err   # as every Ctrl-C
 
 
